@@ -1,0 +1,71 @@
+# reflexd: `make` builds ./reflexd, `make test` runs every test,
+# `make bench` prints the benchmark table, `make run` starts the daemon
+# on this host with the shipped rules in dry-run.
+
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+BUILD   := build
+VERSION := 0.1.0
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+PKGS := libbpf lua5.4 sqlite3 libelf zlib
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
+	   -Werror=implicit-function-declaration -D_GNU_SOURCE \
+	   -DREFLEX_VERSION='"$(VERSION)"' -I. -I$(BUILD) \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
+
+SENSORS := deadlock
+SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
+SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h)
+WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
+
+.PHONY: all deps workloads test bench run clean
+.SECONDARY:
+all: deps reflexd
+
+deps:
+	@sh deploy/deps.sh
+
+reflexd: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# CO-RE: the BPF objects compile against this kernel's BTF; libbpf relocates
+# them on whatever kernel loads them (docs/build.md says why it is generated).
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.o: %.c $(SKELS) $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/workloads/%: tests/workloads/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
+
+workloads: $(WORKLOADS)
+
+test: all workloads
+	@sh tests/run.sh
+
+bench: all workloads
+	@sh tests/bench/run.sh
+
+run: all
+	sh deploy/run-here.sh
+
+clean:
+	rm -rf $(BUILD) reflexd

@@ -1,0 +1,116 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "act/act.h"
+#include "core/log.h"
+
+const struct act_ops *const act_all[] = { &act_signal_ops, NULL };
+
+const struct act_ops *act_find(const char *name)
+{
+	for (int i = 0; act_all[i]; i++)
+		if (strcmp(act_all[i]->name, name) == 0)
+			return act_all[i];
+	return NULL;
+}
+
+static void log_decision(const struct decision *d)
+{
+	const struct target *t = &d->condition.target;
+	enum log_level level = d->outcome == REFLEX_OUTCOME_FAILED ? LOG_ERROR
+			     : d->outcome == REFLEX_OUTCOME_ACTED ? LOG_WARN : LOG_INFO;
+
+	log_msg(level, "decision %s: rule %s, %s on pid %d (%s): %s %s: %s", d->id, d->rule,
+		condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
+		decision_outcome_name(d->outcome), d->detail);
+}
+
+static void delay_expired(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct act_run *run = w->data;
+
+	run->ops->start(run);
+}
+
+int act_execute(struct act_executor *x, const struct decision *d,
+		const struct act_ops *ops, const void *params)
+{
+	struct act_run *run;
+
+	if (d->outcome != REFLEX_OUTCOME_PENDING) {
+		log_decision(d);
+		if (journal_write(x->journal, d)) {
+			log_error("journal: cannot record decision %s: %s", d->id,
+				  journal_errmsg(x->journal));
+			return -EIO;
+		}
+		return 0;
+	}
+	run = calloc(1, sizeof(*run));
+	if (!run)
+		return -ENOMEM;
+	run->loop = x->loop;
+	run->executor = x;
+	run->ops = ops;
+	run->decision = *d;
+	memcpy(run->params, params, ops->params_size);
+	/* write-ahead: no record on disk, no action */
+	if (journal_write(x->journal, &run->decision)) {
+		log_error("journal: cannot record the intent of decision %s: %s; action not taken",
+			  d->id, journal_errmsg(x->journal));
+		free(run);
+		return -EIO;
+	}
+	log_debug("decision %s: intent recorded", d->id);
+	run->next = x->running;
+	x->running = run;
+	if (x->delay_ns) {
+		ev_timer_init(&run->delay, delay_expired, (double)x->delay_ns / 1e9, 0);
+		run->delay.data = run;
+		ev_timer_start(x->loop, &run->delay);
+	} else {
+		ops->start(run);
+	}
+	return 0;
+}
+
+void act_finish(struct act_run *run)
+{
+	struct act_executor *x = run->executor;
+	struct act_run **p;
+
+	ev_timer_stop(run->loop, &run->delay);
+	log_decision(&run->decision);
+	if (journal_complete(x->journal, &run->decision))
+		log_error("journal: cannot record the outcome of decision %s: %s",
+			  run->decision.id, journal_errmsg(x->journal));
+	for (p = &x->running; *p; p = &(*p)->next) {
+		if (*p == run) {
+			*p = run->next;
+			break;
+		}
+	}
+	free(run);
+}
+
+static void cancel_delayed(struct act_run *run)
+{
+	run->decision.outcome = REFLEX_OUTCOME_FAILED;
+	snprintf(run->decision.detail, sizeof(run->decision.detail),
+		 "not taken: reflexd stopped before the action started");
+	act_finish(run);
+}
+
+void act_shutdown(struct act_executor *x)
+{
+	while (x->running) {
+		struct act_run *run = x->running;
+
+		if (ev_is_active(&run->delay))
+			cancel_delayed(run);
+		else
+			run->ops->cancel(run);
+	}
+}

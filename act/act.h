@@ -1,0 +1,70 @@
+/* Actuators: one ops table each (name, parse, start). The executor here
+ * owns what every action shares: the write-ahead intent, the outcome record,
+ * and runs still going at shutdown. Dry-run never reaches an actuator: the
+ * engine turns it into a record. */
+#ifndef REFLEX_ACT_ACT_H
+#define REFLEX_ACT_ACT_H
+
+#include <ev.h>
+#include <lua.h>
+
+#include "core/journal.h"
+#include "core/util.h"
+#include "decide/decision.h"
+
+#define REFLEX_ACT_PARAMS_MAX 256
+
+struct act_run;
+
+struct act_ops {
+	const char *name;
+	const char *usage;
+	/* Validates the Lua table at idx into params (params_size bytes, flat:
+	 * the executor copies it). 0, or -EINVAL with the reason in err. */
+	int (*parse)(lua_State *L, int idx, void *params, char *err, size_t errlen);
+	size_t params_size;
+	/* params as a JSON object, for the decision record */
+	void (*describe)(const void *params, struct sbuf *json);
+	/* Begins the action on run->decision's target. Calls act_finish(run)
+	 * exactly once, before returning or later from the loop, with the
+	 * decision's outcome and detail set. */
+	void (*start)(struct act_run *run);
+	/* Ends a run still going at shutdown; must call act_finish(run). */
+	void (*cancel)(struct act_run *run);
+};
+
+struct act_run {
+	struct ev_loop *loop;
+	struct act_executor *executor;
+	const struct act_ops *ops;
+	struct decision decision;
+	unsigned char params[REFLEX_ACT_PARAMS_MAX];
+	ev_timer delay;
+	void *state; /* the actuator's own */
+	struct act_run *next;
+};
+
+struct act_executor {
+	struct ev_loop *loop;
+	struct journal *journal;
+	uint64_t delay_ns; /* a pause between intent and action, for crash tests */
+	struct act_run *running;
+};
+
+const struct act_ops *act_find(const char *name);
+/* Every actuator, NULL-terminated. */
+extern const struct act_ops *const act_all[];
+
+/* Records decision d. When its outcome is pending, d is a live action: the
+ * intent is written durably first, then the actuator starts and the outcome
+ * completes the record. 0, or -EIO when the journal failed (and then no
+ * action was taken). */
+int act_execute(struct act_executor *x, const struct decision *d,
+		const struct act_ops *ops, const void *params);
+void act_finish(struct act_run *run);
+/* Cancels the runs still going: each ends with its outcome recorded. */
+void act_shutdown(struct act_executor *x);
+
+extern const struct act_ops act_signal_ops;
+
+#endif

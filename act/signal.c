@@ -1,0 +1,254 @@
+/* signal { "SIGKILL" } or signal { "SIGQUIT", followup = "SIGKILL", grace = "5s" }:
+ * signals a process from userspace through a pidfd. A deadlocked process
+ * never runs, so an in-kernel bpf_send_signal cannot reach it. The pidfd
+ * pins the process: once its start time matches the condition's, a recycled
+ * pid can no longer be hit. */
+#include <errno.h>
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "act/act.h"
+#include "sense/identity.h"
+
+struct signal_params {
+	int sig;
+	int followup_sig;     /* 0: one step */
+	uint64_t grace_ns;
+};
+
+struct signal_state {
+	int pidfd;
+	ev_io exited;
+	ev_timer grace;
+	uint64_t started_ns;
+};
+
+#define SIGNAL_DEFAULT_GRACE (5 * NSEC_PER_SEC)
+
+static const struct {
+	const char *name;
+	int sig;
+} signal_names[] = {
+	{ "SIGKILL", SIGKILL }, { "SIGTERM", SIGTERM }, { "SIGQUIT", SIGQUIT },
+	{ "SIGABRT", SIGABRT }, { "SIGINT", SIGINT },   { "SIGHUP", SIGHUP },
+	{ "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 }, { "SIGSTOP", SIGSTOP },
+	{ "SIGCONT", SIGCONT }, { "SIGSEGV", SIGSEGV }, { "SIGTRAP", SIGTRAP },
+};
+
+static int signal_parse_name(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+		if (strcmp(signal_names[i].name, name) == 0)
+			return signal_names[i].sig;
+	return -EINVAL;
+}
+
+static const char *signal_name(int sig)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+		if (signal_names[i].sig == sig)
+			return signal_names[i].name;
+	return "?";
+}
+
+static int parse_signal_field(lua_State *L, int idx, const char *field, int *sig,
+			      char *err, size_t errlen)
+{
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		snprintf(err, errlen, "signal: %s must be a signal name like \"SIGKILL\", not %s",
+			 field, luaL_typename(L, idx));
+		return -EINVAL;
+	}
+	*sig = signal_parse_name(lua_tostring(L, idx));
+	if (*sig < 0) {
+		snprintf(err, errlen, "signal: unknown signal '%s' in %s", lua_tostring(L, idx), field);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int signal_parse(lua_State *L, int idx, void *params, char *err, size_t errlen)
+{
+	struct signal_params *p = params;
+	int rc = 0;
+
+	memset(p, 0, sizeof(*p));
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (!rc && lua_next(L, idx)) {
+		if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == 1) {
+			rc = parse_signal_field(L, -1, "the signal", &p->sig, err, errlen);
+		} else if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "followup") == 0) {
+			rc = parse_signal_field(L, -1, "followup", &p->followup_sig, err, errlen);
+		} else if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "grace") == 0) {
+			if (lua_type(L, -1) != LUA_TSTRING || duration_parse(lua_tostring(L, -1), &p->grace_ns)) {
+				snprintf(err, errlen, "signal: grace must be a duration like \"5s\"");
+				rc = -EINVAL;
+			}
+		} else {
+			lua_pushvalue(L, -2);
+			snprintf(err, errlen, "signal: unknown parameter '%s' (known: followup, grace)",
+				 luaL_tolstring(L, -1, NULL));
+			lua_pop(L, 2);
+			rc = -EINVAL;
+		}
+		lua_pop(L, 1);
+	}
+	if (rc) {
+		lua_pop(L, 1); /* the key lua_next left */
+		return rc;
+	}
+	if (!p->sig) {
+		snprintf(err, errlen, "signal: which signal? e.g. signal { \"SIGKILL\" }");
+		return -EINVAL;
+	}
+	if (p->followup_sig && !p->grace_ns)
+		p->grace_ns = SIGNAL_DEFAULT_GRACE;
+	if (!p->followup_sig && p->grace_ns) {
+		snprintf(err, errlen, "signal: grace without followup: nothing follows the grace period");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void signal_describe(const void *params, struct sbuf *json)
+{
+	const struct signal_params *p = params;
+
+	sbuf_printf(json, "{\"signal\":\"%s\"", signal_name(p->sig));
+	if (p->followup_sig)
+		sbuf_printf(json, ",\"followup\":\"%s\",\"grace_ms\":%llu", signal_name(p->followup_sig),
+			    (unsigned long long)(p->grace_ns / NSEC_PER_MSEC));
+	sbuf_printf(json, "}");
+}
+
+static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+{
+	struct signal_state *s = run->state;
+	va_list ap;
+
+	run->decision.outcome = outcome;
+	va_start(ap, fmt);
+	vsnprintf(run->decision.detail, sizeof(run->decision.detail), fmt, ap);
+	va_end(ap);
+	if (s) {
+		ev_io_stop(run->loop, &s->exited);
+		ev_timer_stop(run->loop, &s->grace);
+		close(s->pidfd);
+		free(s);
+		run->state = NULL;
+	}
+	act_finish(run);
+}
+
+static void target_exited(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct act_run *run = w->data;
+	const struct signal_params *p = (const void *)run->params;
+	struct signal_state *s = run->state;
+	char waited[32];
+
+	duration_format(clock_mono_ns() - s->started_ns, waited, sizeof(waited));
+	finish(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited after %s",
+	       signal_name(p->sig), waited);
+}
+
+static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct act_run *run = w->data;
+	const struct signal_params *p = (const void *)run->params;
+	struct signal_state *s = run->state;
+	char grace[32];
+
+	duration_format(p->grace_ns, grace, sizeof(grace));
+	if (syscall(SYS_pidfd_send_signal, s->pidfd, p->followup_sig, NULL, 0) == 0)
+		finish(run, REFLEX_OUTCOME_ACTED, "%s sent; still running after %s, so %s sent",
+		       signal_name(p->sig), grace, signal_name(p->followup_sig));
+	else if (errno == ESRCH)
+		finish(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited within %s",
+		       signal_name(p->sig), grace);
+	else
+		finish(run, REFLEX_OUTCOME_FAILED, "%s sent; %s after %s failed: %s",
+		       signal_name(p->sig), signal_name(p->followup_sig), grace, strerror(errno));
+}
+
+static void signal_start(struct act_run *run)
+{
+	const struct signal_params *p = (const void *)run->params;
+	const struct target *t = &run->decision.condition.target;
+	struct signal_state *s;
+	uint64_t start_time;
+	int pidfd;
+
+	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (pidfd < 0) {
+		finish(run, REFLEX_OUTCOME_FAILED, "pid %d: %s", t->pid,
+		       errno == ESRCH ? "already gone, nothing signalled" : strerror(errno));
+		return;
+	}
+	/* After pidfd_open: a start time that still matches proves the pidfd
+	 * holds the very process the condition is about. */
+	if (identity_start_time(t->pid, &start_time) || start_time != t->start_time) {
+		close(pidfd);
+		finish(run, REFLEX_OUTCOME_FAILED,
+		       "pid %d is no longer the process the condition was about (it exited "
+		       "or the pid was reused): nothing signalled", t->pid);
+		return;
+	}
+	if (syscall(SYS_pidfd_send_signal, pidfd, p->sig, NULL, 0)) {
+		int err = errno;
+
+		close(pidfd);
+		finish(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", signal_name(p->sig),
+		       t->pid, strerror(err));
+		return;
+	}
+	if (!p->followup_sig) {
+		close(pidfd);
+		finish(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", signal_name(p->sig), t->pid);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(pidfd);
+		finish(run, REFLEX_OUTCOME_FAILED, "%s sent; out of memory before the grace period",
+		       signal_name(p->sig));
+		return;
+	}
+	/* a pidfd turns readable when its process exits */
+	s->pidfd = pidfd;
+	s->started_ns = clock_mono_ns();
+	ev_io_init(&s->exited, target_exited, pidfd, EV_READ);
+	ev_timer_init(&s->grace, grace_over, (double)p->grace_ns / 1e9, 0);
+	s->exited.data = s->grace.data = run;
+	run->state = s;
+	ev_io_start(run->loop, &s->exited);
+	ev_timer_start(run->loop, &s->grace);
+}
+
+static void signal_cancel(struct act_run *run)
+{
+	const struct signal_params *p = (const void *)run->params;
+
+	finish(run, REFLEX_OUTCOME_FAILED, "%s sent; reflexd stopped during the grace period, "
+	       "%s not sent", signal_name(p->sig), signal_name(p->followup_sig));
+}
+
+const struct act_ops act_signal_ops = {
+	.name = "signal",
+	.usage = "signal { \"SIGKILL\" } or signal { \"SIGQUIT\", followup = \"SIGKILL\", grace = \"5s\" }",
+	.parse = signal_parse,
+	.params_size = sizeof(struct signal_params),
+	.describe = signal_describe,
+	.start = signal_start,
+	.cancel = signal_cancel,
+};

@@ -1,0 +1,106 @@
+/* `reflexd audit`: what the robot did, from the journal. A table for a
+ * person, or one JSON object per line for a script. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/audit.h"
+#include "core/journal.h"
+#include "core/log.h"
+
+static void print_json(const struct decision *d)
+{
+	const struct target *t = &d->condition.target;
+	char line[16384], when[40];
+	struct sbuf b;
+
+	time_format(d->time_ns, when, sizeof(when));
+	sbuf_init(&b, line, sizeof(line));
+	sbuf_printf(&b, "{\"id\":\"%s\",\"time\":\"%s\",\"time_unix_nano\":%lld,\"mode\":\"%s\","
+		    "\"host\":", d->id, when, (long long)d->time_ns, decision_mode_name(d->mode));
+	sbuf_json_str(&b, d->host);
+	sbuf_printf(&b, ",\"rule\":");
+	sbuf_json_str(&b, d->rule);
+	sbuf_printf(&b, ",\"rule_file\":");
+	sbuf_json_str(&b, d->rule_file);
+	sbuf_printf(&b, ",\"rule_hash\":\"%s\",\"kind\":\"%s\",\"held_ms\":%llu,\"pid\":%d,\"tid\":%d,"
+		    "\"comm\":", d->rule_hash, condition_kind_name(d->condition.kind),
+		    (unsigned long long)(d->held_ns / NSEC_PER_MSEC), t->pid, t->tid);
+	sbuf_json_str(&b, t->comm);
+	sbuf_printf(&b, ",\"exe\":");
+	sbuf_json_str(&b, t->exe);
+	sbuf_printf(&b, ",\"cgroup\":");
+	sbuf_json_str(&b, t->cgroup);
+	sbuf_printf(&b, ",\"summary\":");
+	sbuf_json_str(&b, d->condition.summary);
+	/* evidence and params are JSON already, written by reflexd */
+	sbuf_printf(&b, ",\"evidence\":%s,\"action\":\"%s\",\"params\":%s,\"outcome\":\"%s\",\"detail\":",
+		    d->condition.evidence[0] ? d->condition.evidence : "{}", d->action,
+		    d->params[0] ? d->params : "{}", decision_outcome_name(d->outcome));
+	sbuf_json_str(&b, d->detail);
+	sbuf_printf(&b, "}");
+	puts(line);
+}
+
+static int print_row(const struct decision *d, void *ctx)
+{
+	const struct target *t = &d->condition.target;
+	bool json = *(bool *)ctx;
+	char when[40];
+
+	if (json) {
+		print_json(d);
+		return 0;
+	}
+	time_format(d->time_ns, when, sizeof(when));
+	printf("%-24s %-8s %-8s %-20s %-9s %7d %-15s %-7s %-10s %s\n", when,
+	       d->id + strlen(d->id) - 8, decision_mode_name(d->mode), d->rule,
+	       condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
+	       decision_outcome_name(d->outcome), d->detail);
+	return 0;
+}
+
+static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
+{
+	uint64_t ago;
+
+	if (!text)
+		return 0;
+	if (duration_parse(text, &ago)) {
+		fprintf(stderr, "reflexd: bad value '%s' for --%s (a duration like 2h or 30m)\n", text, opt);
+		return -1;
+	}
+	*real_ns = clock_real_ns() - (int64_t)ago;
+	return 0;
+}
+
+int audit_main(struct config *cfg)
+{
+	struct journal_filter f = {
+		.rule = cfg->rule, .kind = cfg->kind, .comm = cfg->comm,
+		.pid = (pid_t)cfg->pid, .outcome = -1, .limit = cfg->limit,
+	};
+	struct journal *j;
+	char err[512];
+	int rc;
+
+	if (cfg->outcome && (f.outcome = decision_outcome_parse(cfg->outcome)) < 0) {
+		fprintf(stderr, "reflexd: unknown outcome '%s' (acted, failed, dry-run, suppressed, "
+			"unknown, pending)\n", cfg->outcome);
+		return 2;
+	}
+	if (parse_ago("since", cfg->since, &f.since_ns) || parse_ago("until", cfg->until, &f.until_ns))
+		return 2;
+	j = journal_open(cfg->journal, true, err, sizeof(err));
+	if (!j) {
+		fprintf(stderr, "reflexd: audit: %s\n", err);
+		return 1;
+	}
+	if (!cfg->json)
+		printf("%-24s %-8s %-8s %-20s %-9s %7s %-15s %-7s %-10s %s\n", "TIME", "ID", "MODE",
+		       "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
+	rc = journal_query(j, &f, print_row, &cfg->json);
+	if (rc)
+		fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
+	journal_free(j);
+	return rc ? 1 : 0;
+}

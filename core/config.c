@@ -1,0 +1,269 @@
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/journal.h"
+#include "core/log.h"
+
+enum option_type { OPT_FLAG, OPT_STRING, OPT_LIST, OPT_DURATION, OPT_INT };
+
+struct option_def {
+	const char *name;
+	enum option_type type;
+	unsigned commands;
+	size_t offset;
+	const char *def;      /* default, as it would be written */
+	uint64_t min, max;    /* bounds for durations and integers */
+	bool reloadable;      /* SIGHUP applies a new value */
+	const char *arg;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define MS NSEC_PER_MSEC
+#define SEC NSEC_PER_SEC
+
+static const struct option_def options[] = {
+	{ "config", OPT_STRING, CMD_RUN | CMD_CHECK | CMD_AUDIT, OFF(config_file), NULL, 0, 0, false,
+	  "FILE", "read options from FILE, one 'name = value' a line" },
+	{ "rules", OPT_LIST, CMD_RUN, OFF(rules), NULL, 0, 0, true,
+	  "DIR|FILE", "rule files to load (repeatable); a directory loads its *.lua" },
+	{ "dry-run", OPT_FLAG, CMD_RUN, OFF(dry_run), "false", 0, 0, true,
+	  NULL, "decide and record, never act" },
+	{ "journal", OPT_STRING, CMD_RUN | CMD_AUDIT, OFF(journal), REFLEX_JOURNAL_DEFAULT, 0, 0, false,
+	  "PATH", "the audit journal (SQLite)" },
+	{ "log-level", OPT_STRING, CMD_RUN | CMD_CHECK | CMD_AUDIT, OFF(log_level), "info", 0, 0, true,
+	  "LEVEL", "error, warn, info or debug" },
+	{ "scan-interval", OPT_DURATION, CMD_RUN, OFF(scan_interval_ns), "100ms", 10 * MS, 10 * SEC, false,
+	  "DURATION", "how often sensors rescan their maps" },
+	{ "min-wait", OPT_DURATION, CMD_RUN, OFF(min_wait_ns), "100ms", 10 * MS, 60 * SEC, false,
+	  "DURATION", "lock waits shorter than this are contention, never examined" },
+	{ "protect-comm", OPT_LIST, CMD_RUN, OFF(protect_comm), NULL, 0, 0, true,
+	  "GLOB", "never touch processes whose comm matches (repeatable)" },
+	{ "protect-exe", OPT_LIST, CMD_RUN, OFF(protect_exe), NULL, 0, 0, true,
+	  "GLOB", "never touch processes whose executable matches (repeatable)" },
+	{ "protect-cgroup", OPT_LIST, CMD_RUN, OFF(protect_cgroup), NULL, 0, 0, true,
+	  "GLOB", "never touch processes whose cgroup path matches (repeatable)" },
+	{ "act-delay", OPT_DURATION, CMD_RUN, OFF(act_delay_ns), "0", 0, 60 * SEC, false,
+	  "DURATION", "testing: wait this long between recording an intent and acting" },
+	{ "json", OPT_FLAG, CMD_AUDIT, OFF(json), "false", 0, 0, false,
+	  NULL, "one JSON object per line" },
+	{ "rule", OPT_STRING, CMD_AUDIT, OFF(rule), NULL, 0, 0, false, "NAME", "only this rule's decisions" },
+	{ "kind", OPT_STRING, CMD_AUDIT, OFF(kind), NULL, 0, 0, false, "KIND", "only this condition kind" },
+	{ "pid", OPT_INT, CMD_AUDIT, OFF(pid), NULL, 1, 0x7fffffff, false, "PID", "only this target pid" },
+	{ "comm", OPT_STRING, CMD_AUDIT, OFF(comm), NULL, 0, 0, false, "GLOB", "only targets whose comm matches" },
+	{ "outcome", OPT_STRING, CMD_AUDIT, OFF(outcome), NULL, 0, 0, false,
+	  "OUTCOME", "acted, failed, dry-run, suppressed, unknown or pending" },
+	{ "since", OPT_STRING, CMD_AUDIT, OFF(since), NULL, 0, 0, false,
+	  "AGO", "only decisions newer than this long ago (e.g. 2h)" },
+	{ "until", OPT_STRING, CMD_AUDIT, OFF(until), NULL, 0, 0, false,
+	  "AGO", "only decisions older than this long ago" },
+	{ "limit", OPT_INT, CMD_AUDIT, OFF(limit), NULL, 1, 1000000000, false, "N", "the newest N only" },
+};
+
+static const struct option_def *find_option(const char *name, enum command cmd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strcmp(options[i].name, name) == 0 && (options[i].commands & cmd))
+			return &options[i];
+	return NULL;
+}
+
+static int config_parse_file(struct config *cfg, enum command cmd, const char *path);
+
+/* Sets o from text; where is "file:line" or "reflexd" for messages. */
+static int set_option(struct config *cfg, enum command cmd, const struct option_def *o,
+		      const char *value, const char *where)
+{
+	void *field = (char *)cfg + o->offset;
+	uint64_t ns;
+	char *end;
+	long long n;
+
+	switch (o->type) {
+	case OPT_FLAG:
+		if (!value || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0)
+			*(bool *)field = false;
+		else
+			goto bad;
+		return 0;
+	case OPT_STRING:
+		if (strcmp(o->name, "config") == 0)
+			return config_parse_file(cfg, cmd, value);
+		if (strcmp(o->name, "log-level") == 0 && log_level_parse(value) < 0)
+			goto bad;
+		free(*(char **)field);
+		*(char **)field = strdup(value);
+		return *(char **)field ? 0 : -ENOMEM;
+	case OPT_LIST:
+		return strlist_add(field, value);
+	case OPT_DURATION:
+		if (duration_parse(value, &ns) || ns < o->min || ns > o->max)
+			goto bad;
+		*(uint64_t *)field = ns;
+		return 0;
+	case OPT_INT:
+		errno = 0;
+		n = strtoll(value, &end, 10);
+		if (errno || *end || !*value || n < (long long)o->min || n > (long long)o->max)
+			goto bad;
+		*(int64_t *)field = n;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "%s: bad value '%s' for --%s (%s %s)\n", where, value ? value : "",
+		o->name, o->arg ? o->arg : "true/false", o->help);
+	return -EINVAL;
+}
+
+static int config_parse_file(struct config *cfg, enum command cmd, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096], where[4200];
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "reflexd: %s: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	free(cfg->config_file);
+	cfg->config_file = strdup(path);
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *name = line, *value, *end;
+		const struct option_def *o;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		line[strcspn(line, "#\n")] = '\0';
+		name += strspn(name, " \t");
+		if (!*name)
+			continue;
+		end = name + strcspn(name, " \t=");
+		value = end + strspn(end, " \t=");
+		*end = '\0';
+		for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t');)
+			*--end = '\0';
+		o = find_option(name, cmd);
+		if (!o || strcmp(name, "config") == 0) {
+			fprintf(stderr, "%s: unknown option '%s'\n", where, name);
+			rc = -EINVAL;
+		} else if (!*value && o->type != OPT_FLAG) {
+			fprintf(stderr, "%s: option '%s' needs a value (%s)\n", where, name, o->arg);
+			rc = -EINVAL;
+		} else {
+			rc = set_option(cfg, cmd, o, *value ? value : NULL, where);
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static int set_defaults(struct config *cfg, enum command cmd)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->command = cmd;
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_def *o = &options[i];
+
+		if ((o->commands & cmd) && o->def && o->type != OPT_LIST &&
+		    set_option(cfg, cmd, o, o->def, "default"))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int config_parse(struct config *cfg, enum command cmd, int argc, char **argv)
+{
+	int rc = set_defaults(cfg, cmd);
+
+	for (int i = 0; !rc && i < argc; i++) {
+		const char *arg = argv[i], *value = NULL, *eq;
+		const struct option_def *o;
+		char name[64];
+
+		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+			if (cmd == CMD_CHECK && arg[0] != '-') {
+				rc = strlist_add(&cfg->rules, arg);
+				continue;
+			}
+			fprintf(stderr, "reflexd: unexpected argument '%s' (see reflexd --help)\n", arg);
+			return -EINVAL;
+		}
+		eq = strchr(arg, '=');
+		snprintf(name, sizeof(name), "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg) - 2), arg + 2);
+		o = find_option(name, cmd);
+		if (!o) {
+			fprintf(stderr, "reflexd: unknown option '--%s' (see reflexd --help)\n", name);
+			return -EINVAL;
+		}
+		if (eq)
+			value = eq + 1;
+		else if (o->type != OPT_FLAG) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "reflexd: option '--%s' needs a value (%s)\n", name, o->arg);
+				return -EINVAL;
+			}
+			value = argv[++i];
+		}
+		rc = set_option(cfg, cmd, o, value, "reflexd");
+	}
+	return rc;
+}
+
+static void free_field(struct config *cfg, const struct option_def *o)
+{
+	void *field = (char *)cfg + o->offset;
+
+	if (o->type == OPT_STRING) {
+		free(*(char **)field);
+		*(char **)field = NULL;
+	} else if (o->type == OPT_LIST) {
+		strlist_free(field);
+	}
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		free_field(cfg, &options[i]);
+}
+
+void config_apply_reloadable(struct config *cfg, struct config *fresh)
+{
+	static const size_t sizes[] = {
+		[OPT_FLAG] = sizeof(bool), [OPT_STRING] = sizeof(char *),
+		[OPT_LIST] = sizeof(struct strlist), [OPT_DURATION] = sizeof(uint64_t),
+		[OPT_INT] = sizeof(int64_t),
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_def *o = &options[i];
+
+		if (!o->reloadable || !(o->commands & cfg->command))
+			continue;
+		free_field(cfg, o);
+		memcpy((char *)cfg + o->offset, (char *)fresh + o->offset, sizes[o->type]);
+		memset((char *)fresh + o->offset, 0, sizes[o->type]);
+	}
+}
+
+void config_usage(enum command cmd, FILE *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option_def *o = &options[i];
+		char left[64];
+
+		if (!(o->commands & cmd))
+			continue;
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(out, "  %-26s %s", left, o->help);
+		if (o->def && o->type != OPT_FLAG && strcmp(o->def, "0") != 0)
+			fprintf(out, " [%s]", o->def);
+		fprintf(out, "%s\n", o->reloadable && cmd == CMD_RUN ? " (SIGHUP reloads)" : "");
+	}
+}

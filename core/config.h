@@ -1,0 +1,45 @@
+/* reflexd's options, in one declarative table (core/config.c): the command
+ * line, the config file, --help and reload all read that table. */
+#ifndef REFLEX_CORE_CONFIG_H
+#define REFLEX_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/util.h"
+
+enum command {
+	CMD_RUN = 1 << 0,
+	CMD_CHECK = 1 << 1,
+	CMD_AUDIT = 1 << 2,
+};
+
+struct config {
+	enum command command;
+	struct strlist rules;     /* run: --rules; check: the arguments */
+	bool dry_run;
+	char *journal;
+	char *config_file;
+	char *log_level;
+	uint64_t scan_interval_ns;
+	uint64_t min_wait_ns;
+	uint64_t act_delay_ns;
+	struct strlist protect_comm, protect_exe, protect_cgroup;
+	/* audit */
+	bool json;
+	char *rule, *kind, *comm, *outcome, *since, *until;
+	int64_t pid;
+	int64_t limit;
+};
+
+/* Parses argv (after the command word) into cfg, reading --config files
+ * where they appear. 0, or -EINVAL after printing "file:line: message" or
+ * "reflexd: message" to stderr. */
+int config_parse(struct config *cfg, enum command cmd, int argc, char **argv);
+void config_free(struct config *cfg);
+/* Moves the options marked reloadable from fresh into cfg. */
+void config_apply_reloadable(struct config *cfg, struct config *fresh);
+void config_usage(enum command cmd, FILE *out);
+
+#endif

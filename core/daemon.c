@@ -1,0 +1,311 @@
+/* The daemon: one libev loop drives the sensors' ring buffers, the cron
+ * timer that rescans their maps, the engine's hold deadlines, the actions'
+ * timers, and the signals that stop and reload it. */
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "act/act.h"
+#include "core/daemon.h"
+#include "core/journal.h"
+#include "core/log.h"
+#include "decide/engine.h"
+#include "sense/deadlock.h"
+
+#define BPF_FS_MAGIC 0xcafe4a11
+#define TRACEFS_MAGIC 0x74726163
+
+struct daemon {
+	struct ev_loop *loop;
+	struct config *cfg;
+	int argc;
+	char **argv;
+	char host[64];
+	struct ruleset *rules;
+	struct protect protect;
+	struct decide_config decide;
+	struct decide_engine *engine;
+	struct journal *journal;
+	struct act_executor executor;
+	struct sense_deadlock *deadlock;
+	ev_timer cron;
+	ev_timer deadline;
+	ev_signal sigterm, sigint, sighup;
+};
+
+/* Root, or the capabilities reflexd uses: load BPF (CAP_BPF+CAP_PERFMON,
+ * or CAP_SYS_ADMIN), read lock owners (CAP_SYS_PTRACE), signal (CAP_KILL). */
+static int check_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	static const struct {
+		int cap;
+		const char *name;
+	} needed[] = {
+		{ CAP_BPF, "CAP_BPF" }, { CAP_PERFMON, "CAP_PERFMON" },
+		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE" }, { CAP_KILL, "CAP_KILL" },
+	};
+	char missing[128] = "";
+	struct sbuf b;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	sbuf_init(&b, missing, sizeof(missing));
+	for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
+		int c = needed[i].cap;
+		bool has = data[c / 32].effective & (1u << (c % 32));
+
+		if ((c == CAP_BPF || c == CAP_PERFMON) &&
+		    (data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32))))
+			has = true;
+		if (!has)
+			sbuf_printf(&b, "%s%s", b.len ? ", " : "", needed[i].name);
+	}
+	if (!b.len)
+		return 0;
+	log_error("run: reflexd needs root, or these capabilities it lacks: %s", missing);
+	return -EPERM;
+}
+
+static int ensure_mounted(const char *path, const char *fstype, long magic)
+{
+	struct statfs st;
+
+	if (statfs(path, &st) == 0 && st.f_type == magic)
+		return 0;
+	if (mount(fstype, path, fstype, 0, NULL)) {
+		log_error("run: %s is not mounted at %s and mounting it failed: %s", fstype, path,
+			  strerror(errno));
+		return -errno;
+	}
+	log_info("mounted %s at %s", fstype, path);
+	return 0;
+}
+
+static int startup_checks(void)
+{
+	int err = check_capabilities();
+
+	if (err)
+		return err;
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		log_error("run: no kernel BTF at /sys/kernel/btf/vmlinux: this kernel needs "
+			  "CONFIG_DEBUG_INFO_BTF=y for CO-RE BPF programs");
+		return -ENOENT;
+	}
+	err = ensure_mounted("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC);
+	if (err)
+		return err;
+	return ensure_mounted("/sys/fs/bpf", "bpf", BPF_FS_MAGIC);
+}
+
+static void log_rule_errors(struct rule_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		log_error("%s", errs->messages[i]);
+	rule_errors_clear(errs);
+}
+
+static void set_protect(struct daemon *d)
+{
+	d->protect.comm = d->cfg->protect_comm;
+	d->protect.exe = d->cfg->protect_exe;
+	d->protect.cgroup = d->cfg->protect_cgroup;
+}
+
+static void schedule_deadline(struct daemon *d)
+{
+	uint64_t due = decide_next_deadline(d->engine), now = clock_mono_ns();
+
+	ev_timer_stop(d->loop, &d->deadline);
+	if (!due)
+		return;
+	ev_timer_set(&d->deadline, due > now ? (double)(due - now) / 1e9 : 0, 0);
+	ev_timer_start(d->loop, &d->deadline);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	decide_tick(d->engine, clock_mono_ns());
+	schedule_deadline(d);
+}
+
+static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	uint64_t now = clock_mono_ns();
+
+	sense_deadlock_scan(d->deadlock, now);
+	decide_tick(d->engine, now);
+	schedule_deadline(d);
+}
+
+static void on_raise(void *ctx, const struct condition *c)
+{
+	struct daemon *d = ctx;
+
+	decide_raise(d->engine, c, clock_mono_ns());
+}
+
+static void on_clear(void *ctx, uint64_t id)
+{
+	struct daemon *d = ctx;
+
+	decide_clear(d->engine, id, clock_mono_ns());
+}
+
+static void on_decision(void *ctx, const struct decision *dec, const struct rule *r)
+{
+	struct daemon *d = ctx;
+
+	(void)act_execute(&d->executor, dec, r->act, r->act_params);
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("signal %d: stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Everything new is checked before anything old is let go: a bad edit is
+ * rejected whole and the running rules carry on. */
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct rule_errors errs = { 0 };
+	struct config fresh;
+	struct ruleset *rules;
+
+	log_info("SIGHUP: reloading");
+	if (config_parse(&fresh, CMD_RUN, d->argc, d->argv)) {
+		log_error("reload rejected: bad options; the running rules stay");
+		config_free(&fresh);
+		return;
+	}
+	rules = rules_load(fresh.rules.v, fresh.rules.n, &errs);
+	if (!rules) {
+		log_rule_errors(&errs);
+		log_error("reload rejected: the running rules stay");
+		config_free(&fresh);
+		return;
+	}
+	config_apply_reloadable(d->cfg, &fresh);
+	config_free(&fresh);
+	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
+	set_protect(d);
+	d->decide.dry_run = d->cfg->dry_run;
+	decide_set_rules(d->engine, rules);
+	rules_free(d->rules);
+	d->rules = rules;
+	log_info("reloaded: %zu rules from %zu files%s", rules->n, rules->nfiles,
+		 d->cfg->dry_run ? ", dry-run" : "");
+}
+
+static void recovered(const struct decision *dec, void *ctx)
+{
+	log_warn("decision %s (rule %s, %s on pid %d): outcome unknown: reflexd stopped "
+		 "between recording the intent to run %s and its outcome",
+		 dec->id, dec->rule, condition_kind_name(dec->condition.kind),
+		 dec->condition.target.pid, dec->action);
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	if (d->loop) {
+		ev_timer_stop(d->loop, &d->cron);
+		ev_timer_stop(d->loop, &d->deadline);
+		ev_signal_stop(d->loop, &d->sigterm);
+		ev_signal_stop(d->loop, &d->sigint);
+		ev_signal_stop(d->loop, &d->sighup);
+	}
+	if (d->executor.journal)
+		act_shutdown(&d->executor);
+	sense_deadlock_stop(d->deadlock);
+	decide_free(d->engine);
+	journal_free(d->journal);
+	rules_free(d->rules);
+}
+
+int daemon_run(struct config *cfg, int argc, char **argv)
+{
+	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv };
+	struct rule_errors errs = { 0 };
+	char err[512];
+	int n, status = 1;
+
+	if (!cfg->rules.n) {
+		log_error("run: no rules given (--rules DIR|FILE)");
+		return 2;
+	}
+	d.rules = rules_load(cfg->rules.v, cfg->rules.n, &errs);
+	if (!d.rules) {
+		log_rule_errors(&errs);
+		log_error("run: not starting: the rule files have errors");
+		return 1;
+	}
+	if (startup_checks())
+		goto out;
+	d.journal = journal_open(cfg->journal, false, err, sizeof(err));
+	if (!d.journal) {
+		log_error("run: journal: %s", err);
+		goto out;
+	}
+	n = journal_recover(d.journal, recovered, NULL);
+	if (n < 0)
+		log_error("run: journal: recovering unfinished decisions: %s", journal_errmsg(d.journal));
+	if (gethostname(d.host, sizeof(d.host)))
+		snprintf(d.host, sizeof(d.host), "unknown");
+	set_protect(&d);
+	d.decide = (struct decide_config){
+		.dry_run = cfg->dry_run, .protect = &d.protect, .host = d.host,
+		.sink = on_decision, .ctx = &d,
+	};
+	d.engine = decide_new(d.rules, &d.decide);
+	if (!d.engine)
+		goto out;
+	d.loop = EV_DEFAULT;
+	d.executor = (struct act_executor){
+		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,
+	};
+	log_route_libbpf();
+	d.deadlock = sense_deadlock_start(d.loop, &(struct sense_deadlock_config){
+		.min_wait_ns = cfg->min_wait_ns,
+		.sink = { .raise = on_raise, .clear = on_clear, .ctx = &d },
+	});
+	if (!d.deadlock)
+		goto out;
+
+	ev_timer_init(&d.cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);
+	ev_timer_init(&d.deadline, on_deadline, 0, 0);
+	d.cron.data = d.deadline.data = &d;
+	ev_timer_again(d.loop, &d.cron);
+	ev_signal_init(&d.sigterm, on_stop, SIGTERM);
+	ev_signal_init(&d.sigint, on_stop, SIGINT);
+	ev_signal_init(&d.sighup, on_reload, SIGHUP);
+	d.sighup.data = &d;
+	ev_signal_start(d.loop, &d.sigterm);
+	ev_signal_start(d.loop, &d.sigint);
+	ev_signal_start(d.loop, &d.sighup);
+
+	log_info("running: %zu rules from %zu files, journal %s%s", d.rules->n, d.rules->nfiles,
+		 cfg->journal, cfg->dry_run ? ", dry-run: no action will be taken" : "");
+	/* lets a supervisor or a test know the sensors are attached */
+	log_info("ready");
+	ev_run(d.loop, 0);
+	status = 0;
+out:
+	daemon_stop(&d);
+	if (status == 0)
+		log_info("stopped");
+	return status;
+}

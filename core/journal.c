@@ -1,0 +1,328 @@
+#include <errno.h>
+#include <fnmatch.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/journal.h"
+#include "core/util.h"
+
+struct journal {
+	sqlite3 *db;
+	sqlite3_stmt *insert;
+	sqlite3_stmt *complete;
+};
+
+#define JOURNAL_SCHEMA_VERSION 1
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS decisions ("
+	" id TEXT PRIMARY KEY,"
+	" time_ns INTEGER NOT NULL,"
+	" mode TEXT NOT NULL,"
+	" host TEXT NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" rule_file TEXT NOT NULL,"
+	" rule_hash TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" held_ns INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" tid INTEGER NOT NULL,"
+	" start_time INTEGER NOT NULL,"
+	" comm TEXT NOT NULL,"
+	" exe TEXT NOT NULL,"
+	" cgroup TEXT NOT NULL,"
+	" summary TEXT NOT NULL,"
+	" evidence TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" params TEXT NOT NULL,"
+	" outcome TEXT NOT NULL,"
+	" detail TEXT NOT NULL,"
+	" completed_ns INTEGER);"
+	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_outcome ON decisions(outcome);";
+
+#define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
+		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
+		" params, outcome, detail"
+
+const char *journal_errmsg(struct journal *j)
+{
+	return j && j->db ? sqlite3_errmsg(j->db) : "out of memory";
+}
+
+void journal_free(struct journal *j)
+{
+	if (!j)
+		return;
+	sqlite3_finalize(j->insert);
+	sqlite3_finalize(j->complete);
+	sqlite3_close(j->db);
+	free(j);
+}
+
+static int mkdir_parents(const char *path)
+{
+	char dir[PATH_MAX], *p;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	p = dirname(dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen)
+{
+	int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	struct journal *j = calloc(1, sizeof(*j));
+	char *msg = NULL;
+	int version = 0, rc;
+	sqlite3_stmt *st;
+
+	if (!j) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (!read_only && (rc = mkdir_parents(path))) {
+		snprintf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK)
+		goto sqlite_fail;
+	sqlite3_busy_timeout(j->db, 2000);
+	if (sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		goto sqlite_fail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > JOURNAL_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: journal schema %d is newer than this reflexd (%d)",
+			 path, version, JOURNAL_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (read_only) {
+		if (version == 0) {
+			snprintf(err, errlen, "%s: not a reflexd journal", path);
+			goto fail;
+		}
+		return j;
+	}
+	/* WAL with synchronous=FULL: each committed record is fsynced, so an
+	 * intent survives a crash or power loss before its action runs. */
+	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) ||
+	    sqlite3_exec(j->db, schema, NULL, NULL, &msg) ||
+	    sqlite3_exec(j->db, "PRAGMA user_version=" "1", NULL, NULL, &msg))
+		goto sqlite_fail;
+	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
+			       " WHERE id = ?", -1, &j->complete, NULL))
+		goto sqlite_fail;
+	return j;
+
+sqlite_fail:
+	snprintf(err, errlen, "%s: %s", path, msg ? msg : j->db ? sqlite3_errmsg(j->db) : "cannot open");
+	sqlite3_free(msg);
+fail:
+	journal_free(j);
+	return NULL;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int journal_write(struct journal *j, const struct decision *d)
+{
+	const struct condition *c = &d->condition;
+	const struct target *t = &c->target;
+	sqlite3_stmt *st = j->insert;
+	int i = 1;
+
+	sqlite3_bind_text(st, i++, d->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, d->time_ns);
+	sqlite3_bind_text(st, i++, decision_mode_name(d->mode), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->rule_file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->rule_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, condition_kind_name(c->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)d->held_ns);
+	sqlite3_bind_int(st, i++, t->pid);
+	sqlite3_bind_int(st, i++, t->tid);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)t->start_time);
+	sqlite3_bind_text(st, i++, t->comm, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->exe, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->cgroup, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, c->summary, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, c->evidence[0] ? c->evidence : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->params[0] ? d->params : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->detail, -1, SQLITE_STATIC);
+	return step_done(st);
+}
+
+int journal_complete(struct journal *j, const struct decision *d)
+{
+	sqlite3_stmt *st = j->complete;
+
+	sqlite3_bind_text(st, 1, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, clock_real_ns());
+	sqlite3_bind_text(st, 4, d->id, -1, SQLITE_STATIC);
+	return step_done(st);
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", s ? (const char *)s : "");
+}
+
+static void row_to_decision(sqlite3_stmt *st, struct decision *d)
+{
+	struct condition *c = &d->condition;
+	struct target *t = &c->target;
+	char buf[32];
+	int i = 0, v;
+
+	memset(d, 0, sizeof(*d));
+	copy_col(d->id, sizeof(d->id), st, i++);
+	d->time_ns = sqlite3_column_int64(st, i++);
+	copy_col(buf, sizeof(buf), st, i++);
+	v = decision_mode_parse(buf);
+	d->mode = v < 0 ? REFLEX_MODE_LIVE : (enum decision_mode)v;
+	copy_col(d->host, sizeof(d->host), st, i++);
+	copy_col(d->rule, sizeof(d->rule), st, i++);
+	copy_col(d->rule_file, sizeof(d->rule_file), st, i++);
+	copy_col(d->rule_hash, sizeof(d->rule_hash), st, i++);
+	copy_col(buf, sizeof(buf), st, i++);
+	v = condition_kind_parse(buf);
+	c->kind = v < 0 ? REFLEX_COND_KIND_COUNT : (enum condition_kind)v;
+	d->held_ns = (uint64_t)sqlite3_column_int64(st, i++);
+	t->pid = sqlite3_column_int(st, i++);
+	t->tid = sqlite3_column_int(st, i++);
+	t->start_time = (uint64_t)sqlite3_column_int64(st, i++);
+	copy_col(t->comm, sizeof(t->comm), st, i++);
+	copy_col(t->exe, sizeof(t->exe), st, i++);
+	copy_col(t->cgroup, sizeof(t->cgroup), st, i++);
+	copy_col(c->summary, sizeof(c->summary), st, i++);
+	copy_col(c->evidence, sizeof(c->evidence), st, i++);
+	copy_col(d->action, sizeof(d->action), st, i++);
+	copy_col(d->params, sizeof(d->params), st, i++);
+	copy_col(buf, sizeof(buf), st, i++);
+	v = decision_outcome_parse(buf);
+	d->outcome = v < 0 ? REFLEX_OUTCOME_UNKNOWN : (enum decision_outcome)v;
+	copy_col(d->detail, sizeof(d->detail), st, i++);
+}
+
+int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	struct decision *d = malloc(sizeof(*d));
+	int n = 0, rc;
+
+	if (!d)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(j->db, "SELECT " COLUMNS " FROM decisions WHERE outcome = 'pending'"
+			       " ORDER BY time_ns", -1, &st, NULL) != SQLITE_OK) {
+		free(d);
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_decision(st, d);
+		d->outcome = REFLEX_OUTCOME_UNKNOWN;
+		snprintf(d->detail, sizeof(d->detail),
+			 "outcome unknown: reflexd stopped after recording the intent");
+		if (journal_complete(j, d) == 0) {
+			n++;
+			if (cb)
+				cb(d, ctx);
+		}
+	}
+	sqlite3_finalize(st);
+	free(d);
+	return rc == SQLITE_DONE ? n : -EIO;
+}
+
+int journal_query(struct journal *j, const struct journal_filter *f,
+		  int (*cb)(const struct decision *d, void *ctx), void *ctx)
+{
+	char sql[1024];
+	struct sbuf q;
+	sqlite3_stmt *st;
+	struct decision *d;
+	int rc, i = 1;
+
+	/* the newest `limit` matches, returned oldest first */
+	sbuf_init(&q, sql, sizeof(sql));
+	sbuf_printf(&q, "SELECT * FROM (SELECT " COLUMNS " FROM decisions WHERE 1");
+	if (f->rule)
+		sbuf_printf(&q, " AND rule = ?%d", i++);
+	if (f->kind)
+		sbuf_printf(&q, " AND kind = ?%d", i++);
+	if (f->pid)
+		sbuf_printf(&q, " AND pid = ?%d", i++);
+	if (f->outcome >= 0)
+		sbuf_printf(&q, " AND outcome = ?%d", i++);
+	if (f->since_ns)
+		sbuf_printf(&q, " AND time_ns >= ?%d", i++);
+	if (f->until_ns)
+		sbuf_printf(&q, " AND time_ns < ?%d", i++);
+	sbuf_printf(&q, " ORDER BY time_ns DESC, id DESC");
+	if (f->limit > 0)
+		sbuf_printf(&q, " LIMIT %ld", f->limit);
+	sbuf_printf(&q, ") ORDER BY time_ns, id");
+	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	i = 1;
+	if (f->rule)
+		sqlite3_bind_text(st, i++, f->rule, -1, SQLITE_STATIC);
+	if (f->kind)
+		sqlite3_bind_text(st, i++, f->kind, -1, SQLITE_STATIC);
+	if (f->pid)
+		sqlite3_bind_int(st, i++, f->pid);
+	if (f->outcome >= 0)
+		sqlite3_bind_text(st, i++, decision_outcome_name((enum decision_outcome)f->outcome), -1, SQLITE_STATIC);
+	if (f->since_ns)
+		sqlite3_bind_int64(st, i++, f->since_ns);
+	if (f->until_ns)
+		sqlite3_bind_int64(st, i++, f->until_ns);
+	d = malloc(sizeof(*d));
+	if (!d) {
+		sqlite3_finalize(st);
+		return -ENOMEM;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_decision(st, d);
+		if (f->comm && fnmatch(f->comm, d->condition.target.comm, 0))
+			continue;
+		if (cb(d, ctx))
+			break;
+	}
+	sqlite3_finalize(st);
+	free(d);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}

@@ -1,0 +1,59 @@
+/* Leveled logging to stderr, one line per message. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "core/log.h"
+
+enum log_level log_threshold = LOG_INFO;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+int log_level_parse(const char *name)
+{
+	for (int i = 0; i <= LOG_DEBUG; i++)
+		if (strcmp(name, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[2048];
+	size_t n;
+
+	if (level > log_threshold)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	fprintf(stderr, "reflexd: %s: %s\n", level_names[level], line);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	static const enum log_level map[] = {
+		[LIBBPF_WARN] = LOG_WARN,
+		[LIBBPF_INFO] = LOG_DEBUG,
+		[LIBBPF_DEBUG] = LOG_DEBUG,
+	};
+
+	log_vmsg(map[level], fmt, ap);
+	return 0;
+}
+
+void log_route_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}

@@ -1,0 +1,98 @@
+/* reflexd: closed-loop self-healing for Linux hosts and Kubernetes nodes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/daemon.h"
+#include "core/log.h"
+#include "decide/rules.h"
+
+static const struct {
+	const char *name;
+	enum command cmd;
+	const char *args;
+	const char *help;
+} commands[] = {
+	{ "run", CMD_RUN, "--rules DIR|FILE... [--dry-run] [--journal PATH]",
+	  "run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads" },
+	{ "check", CMD_CHECK, "RULES...", "validate rule files; errors as file:line: message" },
+	{ "audit", CMD_AUDIT, "[--journal PATH] [filters] [--json]", "print recorded decisions" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: reflexd COMMAND [OPTIONS]\n       reflexd --help | --version\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		fprintf(out, "reflexd %s %s\n  %s\n", commands[i].name, commands[i].args, commands[i].help);
+		config_usage(commands[i].cmd, out);
+		fprintf(out, "\n");
+	}
+}
+
+static int check_main(struct config *cfg)
+{
+	struct rule_errors errs = { 0 };
+	struct ruleset *rs;
+
+	if (!cfg->rules.n) {
+		fprintf(stderr, "reflexd: check: which rule files? (reflexd check RULES...)\n");
+		return 2;
+	}
+	rs = rules_load(cfg->rules.v, cfg->rules.n, &errs);
+	if (!rs) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.messages[i]);
+		rule_errors_clear(&errs);
+		return 1;
+	}
+	printf("%zu rules in %zu files: ok\n", rs->n, rs->nfiles);
+	rules_free(rs);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	int status;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("reflexd %s\n", REFLEX_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+			fprintf(stdout, "reflexd %s %s\n  %s\n", commands[i].name, commands[i].args,
+				commands[i].help);
+			config_usage(commands[i].cmd, stdout);
+			return 0;
+		}
+		if (config_parse(&cfg, commands[i].cmd, argc - 2, argv + 2)) {
+			config_free(&cfg);
+			return 2;
+		}
+		log_threshold = (enum log_level)log_level_parse(cfg.log_level);
+		switch (commands[i].cmd) {
+		case CMD_RUN:
+			status = daemon_run(&cfg, argc - 2, argv + 2);
+			break;
+		case CMD_CHECK:
+			status = check_main(&cfg);
+			break;
+		default:
+			status = audit_main(&cfg);
+			break;
+		}
+		config_free(&cfg);
+		return status;
+	}
+	fprintf(stderr, "reflexd: unknown command '%s' (see reflexd --help)\n", argv[1]);
+	return 2;
+}

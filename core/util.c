@@ -1,0 +1,214 @@
+/* Small helpers every part of reflexd uses: durations, clocks, ids, text. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+int duration_parse(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ns;
+	} units[] = {
+		{ "ms", NSEC_PER_MSEC }, { "us", 1000 }, { "ns", 1 },
+		{ "s", NSEC_PER_SEC },   { "m", 60 * NSEC_PER_SEC },
+		{ "h", 3600 * NSEC_PER_SEC }, { "d", 86400 * NSEC_PER_SEC },
+	};
+	uint64_t total = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (strcmp(s, "0") == 0) {
+		*ns = 0;
+		return 0;
+	}
+	while (*s) {
+		uint64_t n = 0;
+		size_t i;
+
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		while (*s >= '0' && *s <= '9') {
+			if (n > UINT64_MAX / 10 / NSEC_PER_SEC)
+				return -EINVAL;
+			n = n * 10 + (uint64_t)(*s++ - '0');
+		}
+		for (i = 0; i < ARRAY_SIZE(units); i++)
+			if (strncmp(s, units[i].unit, strlen(units[i].unit)) == 0)
+				break;
+		if (i == ARRAY_SIZE(units))
+			return -EINVAL;
+		s += strlen(units[i].unit);
+		if (n > (UINT64_MAX - total) / units[i].ns)
+			return -EINVAL;
+		total += n * units[i].ns;
+	}
+	*ns = total;
+	return 0;
+}
+
+void duration_format(uint64_t ns, char *buf, size_t size)
+{
+	if (ns < NSEC_PER_SEC)
+		snprintf(buf, size, "%llums", (unsigned long long)(ns / NSEC_PER_MSEC));
+	else if (ns < 60 * NSEC_PER_SEC)
+		snprintf(buf, size, "%.1fs", (double)ns / NSEC_PER_SEC);
+	else if (ns < 3600 * NSEC_PER_SEC)
+		snprintf(buf, size, "%.1fm", (double)ns / (60 * NSEC_PER_SEC));
+	else
+		snprintf(buf, size, "%.1fh", (double)ns / (3600 * NSEC_PER_SEC));
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * (int64_t)NSEC_PER_SEC + ts.tv_nsec;
+}
+
+uint64_t clock_mono_ns(void)
+{
+	return (uint64_t)clock_ns(CLOCK_MONOTONIC);
+}
+
+int64_t clock_real_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+int64_t mono_to_real_ns(uint64_t mono)
+{
+	return clock_real_ns() - (int64_t)clock_mono_ns() + (int64_t)mono;
+}
+
+void time_format(int64_t real_ns, char *buf, size_t size)
+{
+	time_t secs = (time_t)(real_ns / (int64_t)NSEC_PER_SEC);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03dZ", base,
+		 (int)(real_ns % (int64_t)NSEC_PER_SEC / (int64_t)NSEC_PER_MSEC));
+}
+
+void uuid_v7(char out[37])
+{
+	uint64_t ms = (uint64_t)clock_real_ns() / NSEC_PER_MSEC;
+	unsigned char b[16];
+
+	if (getrandom(b + 6, 10, 0) != 10)
+		memset(b + 6, 0, 10); /* cannot happen for 10 bytes after boot */
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+		 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void sbuf_init(struct sbuf *b, char *s, size_t size)
+{
+	b->s = s;
+	b->size = size;
+	b->len = 0;
+	b->truncated = false;
+	if (size)
+		s[0] = '\0';
+}
+
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	size_t room = b->size - b->len;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b->s + b->len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= room) {
+		b->len = b->size - 1;
+		b->truncated = true;
+	} else {
+		b->len += (size_t)n;
+	}
+}
+
+void sbuf_json_str(struct sbuf *b, const char *s)
+{
+	sbuf_printf(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			sbuf_printf(b, "\\%c", c);
+		else if (c == '\n')
+			sbuf_printf(b, "\\n");
+		else if (c < 0x20)
+			sbuf_printf(b, "\\u%04x", c);
+		else
+			sbuf_printf(b, "%c", c);
+	}
+	sbuf_printf(b, "\"");
+}
+
+ssize_t read_file(const char *path, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < size - 1) {
+		n = read(fd, buf + total, size - 1 - (size_t)total);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	buf[total] = '\0';
+	close(fd);
+	return total;
+}
+
+int strlist_add(struct strlist *l, const char *s)
+{
+	char **grown = realloc(l->v, (l->n + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	l->v = grown;
+	l->v[l->n] = strdup(s);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}

@@ -1,0 +1,55 @@
+#ifndef REFLEX_CORE_UTIL_H
+#define REFLEX_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_MSEC 1000000ULL
+
+/* "500ms", "2s", "1m30s", "1h", "0": 0 or -EINVAL. */
+int duration_parse(const char *s, uint64_t *ns);
+/* Shortest readable form: "250ms", "2.1s", "5m". */
+void duration_format(uint64_t ns, char *buf, size_t size);
+
+uint64_t clock_mono_ns(void);
+int64_t clock_real_ns(void);
+/* A CLOCK_MONOTONIC instant (bpf_ktime_get_ns) as wall-clock time. */
+int64_t mono_to_real_ns(uint64_t mono);
+/* RFC 3339 UTC with milliseconds: 2026-11-22T01:02:03.123Z */
+void time_format(int64_t real_ns, char *buf, size_t size);
+
+/* A time-ordered unique id (UUIDv7 text form, 36 chars). */
+void uuid_v7(char out[37]);
+
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Appends into a fixed buffer; text past the end is cut and remembered. */
+struct sbuf {
+	char *s;
+	size_t size;
+	size_t len;
+	bool truncated;
+};
+
+void sbuf_init(struct sbuf *b, char *s, size_t size);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included. */
+void sbuf_json_str(struct sbuf *b, const char *s);
+
+/* A growable list of owned strings. */
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+int strlist_add(struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
+/* Reads a whole small file into buf (NUL-terminated): bytes read or -errno. */
+ssize_t read_file(const char *path, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,52 @@
+#include <fnmatch.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "decide/protect.h"
+
+/* What keeps a node alive and reachable: init and its managers, remote
+ * access, the kubelet and every container runtime, and reflexd itself. */
+static const char *const builtin_comm[] = {
+	"systemd", "systemd-*", "(sd-pam)", "init", "sshd", "kubelet", "containerd",
+	"containerd-shim*", "dockerd", "docker-proxy", "crio", "conmon", "runc", "crun",
+	"reflexd",
+};
+
+static const char *match_any(const struct strlist *g, const char *s)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (fnmatch(g->v[i], s, 0) == 0)
+			return g->v[i];
+	return NULL;
+}
+
+const char *protect_reason(const struct protect *p, const struct target *t,
+			   char *buf, size_t size)
+{
+	const char *glob;
+
+	if (t->pid == 1)
+		snprintf(buf, size, "pid 1 (init)");
+	else if (t->kernel_thread)
+		snprintf(buf, size, "kernel thread");
+	else if (t->pid == getpid())
+		snprintf(buf, size, "reflexd itself");
+	else if (p && (glob = match_any(&p->comm, t->comm)))
+		snprintf(buf, size, "comm '%s' matches protected '%s'", t->comm, glob);
+	else if (p && (glob = match_any(&p->exe, t->exe)))
+		snprintf(buf, size, "exe '%s' matches protected '%s'", t->exe, glob);
+	else if (p && (glob = match_any(&p->cgroup, t->cgroup)))
+		snprintf(buf, size, "cgroup '%s' matches protected '%s'", t->cgroup, glob);
+	else {
+		for (size_t i = 0; i < ARRAY_SIZE(builtin_comm); i++) {
+			if (fnmatch(builtin_comm[i], t->comm, 0) == 0) {
+				snprintf(buf, size, "comm '%s' is protected by default ('%s')",
+					 t->comm, builtin_comm[i]);
+				return buf;
+			}
+		}
+		return NULL;
+	}
+	return buf;
+}

@@ -1,0 +1,16 @@
+/* Protected targets: processes no rule can touch, in any mode. */
+#ifndef REFLEX_DECIDE_PROTECT_H
+#define REFLEX_DECIDE_PROTECT_H
+
+#include "decide/rules.h"
+
+struct protect {
+	/* configured on top of the built-in list */
+	struct strlist comm, exe, cgroup;
+};
+
+/* Why t is protected, written into buf, or NULL when it is not. */
+const char *protect_reason(const struct protect *p, const struct target *t,
+			   char *buf, size_t size);
+
+#endif

@@ -1,0 +1,637 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/util.h"
+#include "decide/rules.h"
+#include "decide/sandbox.h"
+
+#define RULE_FILE_MAX (1u << 20)
+
+/* Metatables marking what a condition or action constructor returned. */
+static const char CONDITION_MT[] = "reflex.condition";
+static const char ACTION_MT[] = "reflex.action";
+
+static const char *const rule_fields[] = {
+	"when", "where", "hold", "act", "cooldown", "dry_run", "description", NULL,
+};
+static const char *const where_fields[] = { "comm", "exe", "cgroup", "pid", NULL };
+
+struct loader {
+	struct ruleset *rs;
+	struct rule_errors *errs;
+	const char *file;
+	const char *src;
+	char hash[65];
+};
+
+static void add_error(struct rule_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_error(struct rule_errors *errs, const char *fmt, ...)
+{
+	char **grown = realloc(errs->messages, (errs->n + 1) * sizeof(*grown));
+	va_list ap;
+	char *msg;
+
+	if (!grown)
+		return;
+	errs->messages = grown;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) >= 0)
+		errs->messages[errs->n++] = msg;
+	va_end(ap);
+}
+
+void rule_errors_clear(struct rule_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->messages[i]);
+	free(errs->messages);
+	errs->messages = NULL;
+	errs->n = 0;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+static void list_names(const char *const *list, struct sbuf *b)
+{
+	for (size_t i = 0; list[i]; i++)
+		sbuf_printf(b, "%s%s", i ? ", " : "", list[i]);
+}
+
+static bool ident_char(char c)
+{
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Whether the line starting at p assigns field (`field =`, not `field ==`). */
+static bool assigns(const char *p, const char *end, const char *field)
+{
+	size_t flen = strlen(field);
+
+	for (const char *q = p; q + flen <= end; q++) {
+		const char *r = q + flen;
+
+		if (strncmp(q, field, flen) || (q > p && ident_char(q[-1])))
+			continue;
+		while (r < end && (*r == ' ' || *r == '\t'))
+			r++;
+		if (r < end && *r == '=' && (r + 1 == end || r[1] != '='))
+			return true;
+	}
+	return false;
+}
+
+/* The line where `field =` is written in the rule starting at rule_line,
+ * so an error points at the field, not at the rule's first line. */
+static int field_line(const struct loader *ld, int rule_line, const char *field)
+{
+	const char *p = ld->src;
+	int line = 1;
+
+	for (; *p && line < rule_line; p++)
+		if (*p == '\n')
+			line++;
+	while (*p) {
+		const char *end = p + strcspn(p, "\n");
+
+		if (line > rule_line && strncmp(p + strspn(p, " \t"), "rule ", 5) == 0)
+			break;
+		if (assigns(p, end, field))
+			return line;
+		if (!*end)
+			break;
+		p = end + 1;
+		line++;
+	}
+	return rule_line;
+}
+
+struct rule_ctx {
+	struct loader *ld;
+	struct rule *r;
+	int line;
+	bool failed;
+};
+
+static void rule_error(struct rule_ctx *rc, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void rule_error(struct rule_ctx *rc, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	add_error(rc->ld->errs, "%s:%d: rule '%s': %s", rc->ld->file,
+		  field ? field_line(rc->ld, rc->line, field) : rc->line, rc->r->name, msg);
+	rc->failed = true;
+}
+
+static bool has_metatable(lua_State *L, int idx, const char *name)
+{
+	bool same;
+
+	if (!lua_getmetatable(L, idx))
+		return false;
+	luaL_getmetatable(L, name);
+	same = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return same;
+}
+
+static void parse_duration(struct rule_ctx *rc, lua_State *L, const char *field, uint64_t *ns)
+{
+	if (lua_type(L, -1) != LUA_TSTRING) {
+		rule_error(rc, field, "%s must be a duration like \"2s\", not %s", field,
+			   luaL_typename(L, -1));
+		return;
+	}
+	if (duration_parse(lua_tostring(L, -1), ns))
+		rule_error(rc, field, "%s: bad duration '%s' (use e.g. \"500ms\", \"2s\", \"1m\", \"1h\")",
+			   field, lua_tostring(L, -1));
+}
+
+/* A glob, or a list of globs. */
+static void parse_globs(struct rule_ctx *rc, lua_State *L, const char *field, struct strlist *g)
+{
+	if (lua_type(L, -1) == LUA_TSTRING) {
+		(void)strlist_add(g, lua_tostring(L, -1));
+		return;
+	}
+	if (lua_type(L, -1) == LUA_TTABLE) {
+		lua_Integer n = luaL_len(L, -1);
+
+		for (lua_Integer i = 1; i <= n; i++) {
+			if (lua_geti(L, -1, i) != LUA_TSTRING)
+				rule_error(rc, "where", "where.%s[%lld] must be a string", field, (long long)i);
+			else
+				(void)strlist_add(g, lua_tostring(L, -1));
+			lua_pop(L, 1);
+		}
+		if (n > 0)
+			return;
+	}
+	rule_error(rc, "where", "where.%s must be a glob like \"worker*\" or a list of them", field);
+}
+
+static void parse_where(struct rule_ctx *rc, lua_State *L)
+{
+	struct rule *r = rc->r;
+
+	if (lua_type(L, -1) != LUA_TTABLE) {
+		rule_error(rc, "where", "where must be a table like { comm = \"worker*\" }");
+		return;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		char known[128];
+		struct sbuf b;
+
+		if (!key || !in_list(where_fields, key)) {
+			sbuf_init(&b, known, sizeof(known));
+			list_names(where_fields, &b);
+			rule_error(rc, "where", "unknown field '%s' in where (known: %s)",
+				   key ? key : luaL_typename(L, -2), known);
+		} else if (strcmp(key, "comm") == 0) {
+			parse_globs(rc, L, key, &r->comm);
+		} else if (strcmp(key, "exe") == 0) {
+			parse_globs(rc, L, key, &r->exe);
+		} else if (strcmp(key, "cgroup") == 0) {
+			parse_globs(rc, L, key, &r->cgroup);
+		} else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0) {
+			rule_error(rc, "where", "where.pid must be a positive integer");
+		} else {
+			r->pid = (pid_t)lua_tointeger(L, -1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+static void parse_when(struct rule_ctx *rc, lua_State *L)
+{
+	int kind;
+
+	if (!has_metatable(L, -1, CONDITION_MT)) {
+		rule_error(rc, "when", "when must be a condition like deadlock { }, not %s",
+			   luaL_typename(L, -1));
+		return;
+	}
+	lua_getfield(L, -1, "kind");
+	kind = condition_kind_parse(lua_tostring(L, -1));
+	lua_pop(L, 1);
+	rc->r->kind = (enum condition_kind)kind;
+	lua_getfield(L, -1, "params");
+	lua_pushnil(L);
+	if (lua_next(L, -2)) {
+		lua_pop(L, 1);
+		rule_error(rc, "when", "%s: unknown parameter '%s' (%s takes none yet)",
+			   condition_kind_name(rc->r->kind), luaL_tolstring(L, -1, NULL),
+			   condition_kind_name(rc->r->kind));
+		lua_pop(L, 2);
+	}
+	lua_pop(L, 1);
+}
+
+static void parse_act(struct rule_ctx *rc, lua_State *L)
+{
+	const struct act_ops *ops;
+	char err[256];
+	struct sbuf json;
+
+	if (!has_metatable(L, -1, ACTION_MT)) {
+		rule_error(rc, "act", "act must be an action like signal { \"SIGKILL\" }, not %s",
+			   luaL_typename(L, -1));
+		return;
+	}
+	lua_getfield(L, -1, "name");
+	ops = act_find(lua_tostring(L, -1));
+	lua_pop(L, 1);
+	rc->r->act_params = calloc(1, ops->params_size);
+	if (!rc->r->act_params) {
+		rule_error(rc, "act", "out of memory");
+		return;
+	}
+	lua_getfield(L, -1, "params");
+	if (ops->parse(L, -1, rc->r->act_params, err, sizeof(err))) {
+		rule_error(rc, "act", "%s", err);
+	} else {
+		rc->r->act = ops;
+		sbuf_init(&json, rc->r->act_json, sizeof(rc->r->act_json));
+		ops->describe(rc->r->act_params, &json);
+	}
+	lua_pop(L, 1);
+}
+
+static void rule_clear(struct rule *r)
+{
+	free(r->name);
+	free(r->file);
+	free(r->description);
+	strlist_free(&r->comm);
+	strlist_free(&r->exe);
+	strlist_free(&r->cgroup);
+	free(r->act_params);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The body table of `rule "name" { ... }` is at the top of the stack. */
+static void parse_rule(struct loader *ld, lua_State *L, const char *name, int line)
+{
+	struct rule r = { 0 };
+	struct rule_ctx rc = { .ld = ld, .r = &r, .line = line };
+	bool seen_when = false, seen_act = false;
+	struct rule *grown;
+	const struct rule *dup;
+
+	r.name = strdup(name);
+	r.file = strdup(ld->file);
+	r.line = line;
+	memcpy(r.hash, ld->hash, sizeof(r.hash));
+	if (!r.name || !r.file) {
+		rule_error(&rc, NULL, "out of memory");
+		goto out;
+	}
+	if (lua_type(L, -1) != LUA_TTABLE) {
+		rule_error(&rc, NULL, "expected a table after the name: rule \"%s\" { ... }", name);
+		goto out;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		char known[160];
+		struct sbuf b;
+
+		if (!key || !in_list(rule_fields, key)) {
+			sbuf_init(&b, known, sizeof(known));
+			list_names(rule_fields, &b);
+			if (key)
+				rule_error(&rc, key, "unknown field '%s' (known: %s)", key, known);
+			else
+				rule_error(&rc, NULL, "fields are named, like hold = \"2s\" (known: %s)", known);
+		} else if (strcmp(key, "when") == 0) {
+			seen_when = true;
+			parse_when(&rc, L);
+		} else if (strcmp(key, "where") == 0) {
+			parse_where(&rc, L);
+		} else if (strcmp(key, "hold") == 0) {
+			parse_duration(&rc, L, key, &r.hold_ns);
+		} else if (strcmp(key, "cooldown") == 0) {
+			parse_duration(&rc, L, key, &r.cooldown_ns);
+		} else if (strcmp(key, "act") == 0) {
+			seen_act = true;
+			parse_act(&rc, L);
+		} else if (strcmp(key, "dry_run") == 0) {
+			if (lua_type(L, -1) != LUA_TBOOLEAN)
+				rule_error(&rc, key, "dry_run must be true or false");
+			r.dry_run = lua_toboolean(L, -1);
+		} else if (lua_type(L, -1) != LUA_TSTRING) {
+			rule_error(&rc, key, "description must be a string");
+		} else {
+			r.description = strdup(lua_tostring(L, -1));
+		}
+		lua_pop(L, 1);
+	}
+	if (!seen_when)
+		rule_error(&rc, NULL, "missing 'when': which condition, e.g. when = deadlock { }");
+	if (!seen_act)
+		rule_error(&rc, NULL, "missing 'act': what to do, e.g. act = signal { \"SIGKILL\" }");
+	dup = ruleset_find(ld->rs, name);
+	if (dup)
+		rule_error(&rc, NULL, "a rule with this name is already defined at %s:%d",
+			   dup->file, dup->line);
+	if (rc.failed)
+		goto out;
+	grown = realloc(ld->rs->rules, (ld->rs->n + 1) * sizeof(*grown));
+	if (!grown) {
+		rule_error(&rc, NULL, "out of memory");
+		goto out;
+	}
+	ld->rs->rules = grown;
+	ld->rs->rules[ld->rs->n++] = r;
+	return;
+out:
+	rule_clear(&r);
+}
+
+static int rule_body(lua_State *L)
+{
+	struct loader *ld = lua_touserdata(L, lua_upvalueindex(1));
+	const char *name = lua_tostring(L, lua_upvalueindex(2));
+	int line = (int)lua_tointeger(L, lua_upvalueindex(3));
+
+	lua_settop(L, 1);
+	parse_rule(ld, L, name, line);
+	return 0;
+}
+
+/* rule "name" returns the function that takes the body table. */
+static int rule_begin(lua_State *L)
+{
+	lua_Debug ar;
+
+	if (lua_type(L, 1) != LUA_TSTRING || !*lua_tostring(L, 1))
+		return luaL_error(L, "a rule needs a name: rule \"name\" { ... }");
+	if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "l", &ar))
+		ar.currentline = 0;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 1);
+	lua_pushinteger(L, ar.currentline);
+	lua_pushcclosure(L, rule_body, 3);
+	return 1;
+}
+
+/* deadlock { ... } and signal { ... }: a marked table holding the name and
+ * the parameters, checked when the rule is parsed. */
+static int constructor(lua_State *L)
+{
+	const char *mt = lua_tostring(L, lua_upvalueindex(1));
+	const char *what = strcmp(mt, CONDITION_MT) == 0 ? "kind" : "name";
+
+	if (lua_isnoneornil(L, 1))
+		lua_newtable(L);
+	else
+		luaL_checktype(L, 1, LUA_TTABLE);
+	lua_createtable(L, 0, 2);
+	lua_pushvalue(L, lua_upvalueindex(2));
+	lua_setfield(L, -2, what);
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "params");
+	luaL_setmetatable(L, mt);
+	return 1;
+}
+
+static void push_constructor(lua_State *L, const char *mt, const char *name)
+{
+	lua_pushstring(L, mt);
+	lua_pushstring(L, name);
+	lua_pushcclosure(L, constructor, 2);
+	lua_setfield(L, -2, name);
+}
+
+/* Reading a name that does not exist is an error, not nil: a typo in a
+ * rule file must not silently become "no action". */
+static int unknown_name(lua_State *L)
+{
+	char names[256];
+	struct sbuf b;
+
+	sbuf_init(&b, names, sizeof(names));
+	sbuf_printf(&b, "actions: ");
+	for (int i = 0; act_all[i]; i++)
+		sbuf_printf(&b, "%s%s", i ? ", " : "", act_all[i]->name);
+	sbuf_printf(&b, "; conditions: ");
+	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
+		sbuf_printf(&b, "%s%s", k ? ", " : "", condition_kind_name(k));
+	return luaL_error(L, "unknown name '%s' (%s)", luaL_tolstring(L, 2, NULL), names);
+}
+
+/* The environment a rule file runs in: the sandbox's globals, the rule
+ * language, and an error for anything else. */
+static void push_env(lua_State *L, struct loader *ld)
+{
+	lua_newtable(L);
+	lua_newtable(L);              /* its metatable */
+	lua_newtable(L);              /* __index: what a rule file can see */
+	lua_pushglobaltable(L);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_settable(L, -5);
+	}
+	lua_pop(L, 1);
+	lua_pushlightuserdata(L, ld);
+	lua_pushcclosure(L, rule_begin, 1);
+	lua_setfield(L, -2, "rule");
+	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
+		push_constructor(L, CONDITION_MT, condition_kind_name(k));
+	for (int i = 0; act_all[i]; i++)
+		push_constructor(L, ACTION_MT, act_all[i]->name);
+	lua_newtable(L);
+	lua_pushcfunction(L, unknown_name);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+}
+
+static void load_file(struct loader *ld, lua_State *L, const char *path)
+{
+	char *src = malloc(RULE_FILE_MAX + 1), err[1024];
+	ssize_t n;
+
+	if (!src) {
+		add_error(ld->errs, "%s: out of memory", path);
+		return;
+	}
+	n = read_file(path, src, RULE_FILE_MAX + 1);
+	if (n < 0) {
+		add_error(ld->errs, "%s: %s", path, strerror((int)-n));
+		goto out;
+	}
+	if (n == RULE_FILE_MAX) {
+		add_error(ld->errs, "%s: larger than %u bytes", path, RULE_FILE_MAX);
+		goto out;
+	}
+	ld->file = path;
+	ld->src = src;
+	sha256_hex(src, (size_t)n, ld->hash);
+	{
+		char chunk[1100];
+
+		/* text only: precompiled chunks bypass the parser's checks */
+		snprintf(chunk, sizeof(chunk), "@%s", path);
+		if (luaL_loadbufferx(L, src, (size_t)n, chunk, "t") != LUA_OK) {
+			add_error(ld->errs, "%s", lua_tostring(L, -1));
+			lua_pop(L, 1);
+			goto out;
+		}
+	}
+	push_env(L, ld);
+	if (!lua_setupvalue(L, -2, 1))
+		lua_pop(L, 1);
+	if (sandbox_call(L, 0, 0, REFLEX_SANDBOX_INSTRUCTIONS, err, sizeof(err)) != LUA_OK)
+		add_error(ld->errs, "%s", err);
+out:
+	ld->src = NULL;
+	free(src);
+}
+
+static int add_file(struct ruleset *rs, const char *path)
+{
+	char **grown = realloc(rs->files, (rs->nfiles + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	rs->files = grown;
+	rs->files[rs->nfiles] = strdup(path);
+	return rs->files[rs->nfiles++] ? 0 : -ENOMEM;
+}
+
+static int lua_file(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return e->d_name[0] != '.' && n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0;
+}
+
+static void collect_files(struct ruleset *rs, struct rule_errors *errs, const char *path)
+{
+	struct dirent **entries;
+	struct stat st;
+	int n;
+
+	if (stat(path, &st)) {
+		add_error(errs, "%s: %s", path, strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (add_file(rs, path))
+			add_error(errs, "%s: out of memory", path);
+		return;
+	}
+	n = scandir(path, &entries, lua_file, alphasort);
+	if (n < 0) {
+		add_error(errs, "%s: %s", path, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		char file[4096];
+
+		snprintf(file, sizeof(file), "%s%s%s", path,
+			 path[strlen(path) - 1] == '/' ? "" : "/", entries[i]->d_name);
+		if (add_file(rs, file))
+			add_error(errs, "%s: out of memory", file);
+		free(entries[i]);
+	}
+	free(entries);
+}
+
+struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors *errs)
+{
+	struct ruleset *rs = calloc(1, sizeof(*rs));
+	struct loader ld = { .rs = rs, .errs = errs };
+	lua_State *L = NULL;
+	size_t before = errs->n;
+
+	if (!rs) {
+		add_error(errs, "loading rules: out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < npaths; i++)
+		collect_files(rs, errs, paths[i]);
+	L = sandbox_new(REFLEX_SANDBOX_MEM_LIMIT);
+	if (!L) {
+		add_error(errs, "loading rules: out of memory");
+		goto fail;
+	}
+	luaL_newmetatable(L, CONDITION_MT);
+	luaL_newmetatable(L, ACTION_MT);
+	lua_pop(L, 2);
+	for (size_t i = 0; i < rs->nfiles; i++)
+		load_file(&ld, L, rs->files[i]);
+	sandbox_free(L);
+	if (errs->n > before)
+		goto fail;
+	return rs;
+fail:
+	rules_free(rs);
+	return NULL;
+}
+
+void rules_free(struct ruleset *rs)
+{
+	if (!rs)
+		return;
+	for (size_t i = 0; i < rs->n; i++)
+		rule_clear(&rs->rules[i]);
+	for (size_t i = 0; i < rs->nfiles; i++)
+		free(rs->files[i]);
+	free(rs->rules);
+	free(rs->files);
+	free(rs);
+}
+
+const struct rule *ruleset_find(const struct ruleset *rs, const char *name)
+{
+	for (size_t i = 0; rs && i < rs->n; i++)
+		if (strcmp(rs->rules[i].name, name) == 0)
+			return &rs->rules[i];
+	return NULL;
+}
+
+static bool globs_match(const struct strlist *g, const char *s)
+{
+	if (!g->n)
+		return true;
+	for (size_t i = 0; i < g->n; i++)
+		if (fnmatch(g->v[i], s, 0) == 0)
+			return true;
+	return false;
+}
+
+bool rule_matches(const struct rule *r, const struct condition *c)
+{
+	const struct target *t = &c->target;
+
+	return r->kind == c->kind && (!r->pid || r->pid == t->pid) &&
+	       globs_match(&r->comm, t->comm) && globs_match(&r->exe, t->exe) &&
+	       globs_match(&r->cgroup, t->cgroup);
+}

@@ -1,0 +1,60 @@
+/* Rule files: Lua 5.4, run once in the sandbox at load time, compiled into
+ * struct rule. The user-facing shape:
+ *
+ *   rule "deadlocked-worker" {
+ *     when = deadlock { }, where = { comm = "worker*" }, hold = "2s",
+ *     act = signal { "SIGKILL" }, cooldown = "1m",
+ *   }
+ */
+#ifndef REFLEX_DECIDE_RULES_H
+#define REFLEX_DECIDE_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "act/act.h"
+#include "sense/condition.h"
+
+struct rule {
+	char *name;
+	char *file;
+	int line;
+	char hash[65];           /* sha256 of the file */
+	char *description;
+	enum condition_kind kind;
+	/* where: every given field must match; a list matches if any glob does */
+	struct strlist comm, exe, cgroup;
+	pid_t pid;
+	uint64_t hold_ns;
+	uint64_t cooldown_ns;
+	bool dry_run;
+	const struct act_ops *act;
+	void *act_params;
+	char act_json[256];      /* the parameters, for the record */
+};
+
+struct ruleset {
+	struct rule *rules;
+	size_t n;
+	char **files;            /* every file loaded, in load order */
+	size_t nfiles;
+};
+
+/* Errors found while loading, each "file:line: message". */
+struct rule_errors {
+	char **messages;
+	size_t n;
+};
+
+/* Loads the rules in paths, each a file or a directory whose *.lua files
+ * load in name order. NULL when anything is wrong: errs then lists every
+ * problem found, and nothing is half-loaded. */
+struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors *errs);
+void rules_free(struct ruleset *rs);
+void rule_errors_clear(struct rule_errors *errs);
+
+bool rule_matches(const struct rule *r, const struct condition *c);
+const struct rule *ruleset_find(const struct ruleset *rs, const char *name);
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages reflexd builds, runs and tests with.
+# Idempotent and quick: one dpkg-query when everything is present.
+set -eu
+
+PACKAGES="make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
+protobuf-c-compiler sqlite3 jq linux-perf procps"
+
+missing=""
+for p in $PACKAGES; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$status" in
+	ii*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing" >&2
+	echo "deps: run as root (sudo make ...) to install them" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,169 @@
+# The closed loop on the running kernel: real processes really deadlock,
+# reflexd detects them with the right threads, decides by a Lua rule, and
+# signals them (or, in dry-run, records that it would have).
+. "$(dirname "$0")/lib.sh"
+ulimit -c 0 # SIGABRT'd workloads leave no core files behind
+
+# check_deadlock_record REC: the decision names the workload's pid and its
+# deadlocked threads, and came within hold (1 s) + 1 s of the deadlock.
+check_deadlock_record() {
+	want_tids=$(field tids | tr ',' '\n' | sort -n | paste -sd,)
+	got_tids=$(echo "$1" | jq -r '[.evidence.cycle[].tid] | sort | map(tostring) | join(",")')
+	[ "$(echo "$1" | jq -r .pid)" = "$WL_PID" ] || fail "wrong pid: $1"
+	[ "$got_tids" = "$want_tids" ] || fail "threads $got_tids, want $want_tids"
+	[ "$(echo "$1" | jq -r .kind)" = deadlock ] || fail "kind: $1"
+	late_ms=$(( ($(echo "$1" | jq -r .time_unix_nano) - $(field realtime_ns)) / 1000000 ))
+	[ "$late_ms" -ge 1000 ] || fail "decided ${late_ms} ms after the deadlock, before hold (1 s)"
+	[ "$late_ms" -le 2000 ] || fail "decided ${late_ms} ms after the deadlock, want <= hold + 1 s"
+	echo "decision ${late_ms} ms after the deadlock formed (hold 1000 ms)"
+}
+
+# live_kill MODE: a deadlock of this shape is detected and killed.
+live_kill() {
+	write_rule live <<R
+rule "kill-$1" {
+  when = deadlock { }, where = { comm = "rx-$1" }, hold = "1s",
+  act = signal { "SIGKILL" }, cooldown = "1m",
+}
+R
+	start_daemon --rules "$T/rules"
+	start_wl deadlock "$1" --comm "rx-$1"
+	wait_record '.outcome == "acted"' 4
+	wait_gone "$WL_PID" 1
+	rec=$(audit --rule "kill-$1")
+	[ "$(echo "$rec" | wc -l)" = 1 ] || fail "want one decision: $rec"
+	check_deadlock_record "$rec"
+	echo "$rec" | jq -e '.mode == "live" and .action == "signal" and .params.signal == "SIGKILL"' >/dev/null
+	echo "$rec" | jq -e ".detail == \"SIGKILL sent to pid $WL_PID\"" >/dev/null || fail "detail: $rec"
+	grep -q "deadlock in pid $WL_PID (rx-$1)" "$LOG" || fail "no log line for the deadlock"
+	stop_daemon
+}
+
+test_abba_killed() {
+	live_kill abba
+}
+
+test_ring_of_three_killed() {
+	live_kill ring3
+	[ "$(audit | jq '.evidence.threads')" = 3 ] || fail "want 3 threads in the cycle"
+}
+
+test_relock_own_mutex_killed() {
+	live_kill relock
+	audit | jq -e '.evidence.self_deadlock == true' >/dev/null || fail "not marked self_deadlock"
+}
+
+test_dry_run_records_and_spares() {
+	write_rule live <<'R'
+rule "kill-dry" { when = deadlock { }, where = { comm = "rx-dry" }, hold = "1s", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --dry-run
+	start_wl deadlock abba --comm rx-dry
+	wait_record '.outcome == "dry-run"' 4
+	check_deadlock_record "$(audit)"
+	audit | jq -e '.mode == "dry-run" and (.detail | startswith("would have run signal"))' >/dev/null
+	sleep 1
+	alive "$WL_PID" || fail "dry-run killed the process"
+	[ "$(audit | wc -l)" = 1 ] || fail "one deadlock, one decision: $(audit)"
+	stop_daemon
+}
+
+test_rule_level_dry_run() {
+	write_rule live <<'R'
+rule "kill-dry-rule" {
+  when = deadlock { }, where = { comm = "rx-dryrule" }, hold = "1s",
+  act = signal { "SIGKILL" }, dry_run = true,
+}
+R
+	start_daemon --rules "$T/rules"
+	start_wl deadlock relock --comm rx-dryrule
+	wait_record '.outcome == "dry-run"' 4
+	sleep 0.5
+	alive "$WL_PID" || fail "a dry_run rule killed the process"
+	stop_daemon
+}
+
+test_two_step_signal_follows_up_after_grace() {
+	# SIGCONT does nothing to a running process, so the followup must come
+	write_rule live <<'R'
+rule "two-step" {
+  when = deadlock { }, where = { comm = "rx-twostep" }, hold = "500ms",
+  act = signal { "SIGCONT", followup = "SIGKILL", grace = "1s" },
+}
+R
+	start_daemon --rules "$T/rules"
+	start_wl deadlock abba --comm rx-twostep
+	wait_record '.outcome == "pending"' 3
+	alive "$WL_PID" || fail "killed before the grace period ended"
+	wait_record '.outcome == "acted"' 3
+	wait_gone "$WL_PID" 1
+	audit | jq -e '.detail == "SIGCONT sent; still running after 1.0s, so SIGKILL sent"' >/dev/null \
+		|| fail "detail: $(audit)"
+	stop_daemon
+}
+
+test_two_step_ends_early_when_the_process_exits() {
+	write_rule live <<'R'
+rule "two-step-abort" {
+  when = deadlock { }, where = { comm = "rx-abort" }, hold = "500ms",
+  act = signal { "SIGABRT", followup = "SIGKILL", grace = "10s" },
+}
+R
+	start_daemon --rules "$T/rules"
+	start_wl deadlock ring3 --comm rx-abort
+	wait_record '.outcome == "acted"' 4
+	audit | jq -e '.detail | test("^SIGABRT sent; the process exited after [0-9]+ms$")' >/dev/null \
+		|| fail "detail: $(audit)"
+	stop_daemon
+}
+
+test_protected_by_config_is_never_signalled() {
+	write_rule live <<'R'
+rule "kill-all-rx" { when = deadlock { }, where = { comm = "rx-*" }, hold = "500ms", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --protect-comm 'rx-prot*'
+	start_wl deadlock abba --comm rx-prot
+	wait_record '.outcome == "suppressed"' 3
+	audit | jq -e '.detail == "protected target: comm '"'rx-prot'"' matches protected '"'rx-prot*'"'"' >/dev/null \
+		|| fail "detail: $(audit)"
+	sleep 1
+	alive "$WL_PID" || fail "a protected process was signalled"
+	[ "$(audit | wc -l)" = 1 ] || fail "one suppression, no more: $(audit)"
+	stop_daemon
+}
+
+test_builtin_protected_names() {
+	write_rule live <<'R'
+rule "kill-sshd" { when = deadlock { }, where = { comm = "sshd" }, hold = "500ms", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules"
+	start_wl deadlock abba --comm sshd
+	wait_record '.outcome == "suppressed"' 3
+	audit | jq -e '.detail | test("protected by default")' >/dev/null || fail "$(audit)"
+	alive "$WL_PID" || fail "sshd was signalled"
+	stop_daemon
+}
+
+test_shipped_rules_in_dry_run() {
+	start_daemon --rules rules/ --dry-run
+	start_wl deadlock abba --comm rx-shipped
+	wait_record ".pid == $WL_PID and .outcome == \"dry-run\"" 5
+	audit | jq -e ".pid == $WL_PID and .rule == \"deadlock-kill\"" >/dev/null
+	alive "$WL_PID" || fail "shipped rules in dry-run killed a process"
+	stop_daemon
+}
+
+test_target_gone_before_the_action() {
+	write_rule live <<'R'
+rule "kill-gone" { when = deadlock { }, where = { comm = "rx-gone" }, hold = "300ms", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --act-delay 2s
+	start_wl deadlock abba --comm rx-gone
+	wait_record '.outcome == "pending"' 3
+	kill -KILL "$WL_PID"
+	wait_record '.outcome == "failed"' 4
+	audit | jq -e '.detail | test("already gone|no longer the process")' >/dev/null || fail "$(audit)"
+	stop_daemon
+}
+
+run_tests
