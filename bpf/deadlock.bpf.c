@@ -26,13 +26,6 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
-static __always_inline int blocking_cmd(__u32 cmd)
-{
-	return cmd == REFLEX_FUTEX_WAIT || cmd == REFLEX_FUTEX_WAIT_BITSET ||
-	       cmd == REFLEX_FUTEX_LOCK_PI || cmd == REFLEX_FUTEX_LOCK_PI2 ||
-	       cmd == REFLEX_FUTEX_WAIT_REQUEUE_PI;
-}
-
 /* glibc stores thread ids as seen in the process's own pid namespace. */
 static __always_inline __u32 ns_tid_of(struct task_struct *task)
 {
@@ -77,7 +70,7 @@ int futex_enter(struct trace_event_raw_sys_enter *ctx)
 	struct reflex_futex_wait w = {};
 	__u32 tid = (__u32)id;
 
-	if (!blocking_cmd(op & REFLEX_FUTEX_CMD_MASK))
+	if (!REFLEX_FUTEX_BLOCKS(op))
 		return 0;
 	w.uaddr = ctx->args[0];
 	w.op = op;

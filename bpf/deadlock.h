@@ -12,6 +12,12 @@
 #define REFLEX_FUTEX_WAIT_REQUEUE_PI 11
 #define REFLEX_FUTEX_LOCK_PI2 13
 #define REFLEX_FUTEX_CMD_MASK 0x7f /* drops FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
+#define REFLEX_FUTEX_BLOCKS(op) \
+	(((op) & REFLEX_FUTEX_CMD_MASK) == REFLEX_FUTEX_WAIT || \
+	 ((op) & REFLEX_FUTEX_CMD_MASK) == REFLEX_FUTEX_WAIT_BITSET || \
+	 ((op) & REFLEX_FUTEX_CMD_MASK) == REFLEX_FUTEX_LOCK_PI || \
+	 ((op) & REFLEX_FUTEX_CMD_MASK) == REFLEX_FUTEX_LOCK_PI2 || \
+	 ((op) & REFLEX_FUTEX_CMD_MASK) == REFLEX_FUTEX_WAIT_REQUEUE_PI)
 
 /* One thread blocked in futex(2), keyed by its global tid. */
 struct reflex_futex_wait {

@@ -4,9 +4,12 @@
  * owner costs one process_vm_readv per long waiter, and nothing at all on
  * the uncontended path. Every waiter has at most one outgoing edge, so a
  * deadlock is a cycle of waiters that each wait on the next one's lock. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -331,6 +334,73 @@ static int handle_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* The thread id as its own pid namespace sees it: the last NSpid field. */
+static __u32 read_ns_tid(__u32 pid, __u32 tid)
+{
+	char path[64], buf[2048], *line;
+
+	snprintf(path, sizeof(path), "/proc/%u/task/%u/status", pid, tid);
+	if (read_file(path, buf, sizeof(buf)) < 0 || !(line = strstr(buf, "\nNSpid:")))
+		return tid;
+	line[strcspn(line + 1, "\n") + 1] = '\0';
+	return (__u32)strtoul(strrchr(line, '\t') ? strrchr(line, '\t') + 1 : line + 7, NULL, 10);
+}
+
+/* A thread already blocked when reflexd starts never passes sys_enter_futex
+ * while it watches, so a deadlock older than reflexd would go unseen: read
+ * such threads from /proc once. Their waits count from now, which can only
+ * make a hold longer, never shorter. */
+static void seed_waits(struct sense_deadlock *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.waits), n = 0;
+	uint64_t now = clock_mono_ns();
+	DIR *proc = opendir("/proc");
+	struct dirent *pe, *te;
+
+	if (!proc)
+		return;
+	while ((pe = readdir(proc))) {
+		__u32 pid = (__u32)strtoul(pe->d_name, NULL, 10);
+		char task_path[64];
+		DIR *tasks;
+
+		if (!pid)
+			continue;
+		snprintf(task_path, sizeof(task_path), "/proc/%u/task", pid);
+		tasks = opendir(task_path);
+		if (!tasks)
+			continue;
+		while ((te = readdir(tasks))) {
+			struct reflex_futex_wait w = { .since_ns = now, .off_cpu_ns = now };
+			__u32 tid = (__u32)strtoul(te->d_name, NULL, 10);
+			unsigned long long uaddr, op, val;
+			char path[96], buf[256];
+			long nr;
+
+			if (!tid)
+				continue;
+			snprintf(path, sizeof(path), "%s/%u/syscall", task_path, tid);
+			/* "202 0xuaddr 0xop 0xval ...": blocked in futex(2) */
+			if (read_file(path, buf, sizeof(buf)) < 0 ||
+			    sscanf(buf, "%ld %llx %llx %llx", &nr, &uaddr, &op, &val) != 4 ||
+			    nr != SYS_futex || !REFLEX_FUTEX_BLOCKS(op))
+				continue;
+			w.pid = pid;
+			w.tid = tid;
+			w.ns_tid = read_ns_tid(pid, tid);
+			w.uaddr = uaddr;
+			w.op = (__u32)op;
+			w.val = (__u32)val;
+			/* a wait the kernel side saw begin meanwhile is the truer one */
+			if (bpf_map_update_elem(fd, &w.tid, &w, BPF_NOEXIST) == 0)
+				n++;
+		}
+		closedir(tasks);
+	}
+	closedir(proc);
+	log_debug("deadlock: %d threads were already in futex waits", n);
+}
+
 static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct sense_deadlock *s = w->data;
@@ -373,6 +443,7 @@ struct sense_deadlock *sense_deadlock_start(struct ev_loop *loop,
 			  strerror(-err));
 		goto fail;
 	}
+	seed_waits(s);
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
 	if (!s->rb) {
 		err = -errno;

@@ -1,0 +1,129 @@
+# The daemon's life: clean stop, reload, refusal without privileges, and
+# the write-ahead journal surviving a kill -9 between intent and outcome.
+. "$(dirname "$0")/lib.sh"
+
+our_progs() {
+	bpftool prog show 2>/dev/null | grep -cE 'name (futex_enter|futex_exit|futex_switch|futex_waiter_e)' || true
+}
+
+# wait_progs N: the kernel frees a dead process's programs asynchronously.
+wait_progs() {
+	for _ in $(seq 60); do
+		[ "$(our_progs)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	fail "want $1 sensor programs loaded, have $(our_progs)"
+}
+
+test_sigterm_stops_cleanly_and_detaches() {
+	wait_progs 0
+	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
+	start_daemon --rules "$T/rules"
+	wait_progs 4
+	stop_daemon
+	grep -q 'reflexd: info: stopped' "$LOG" || fail "no 'stopped' line"
+	wait_progs 0
+}
+
+test_deadlock_older_than_reflexd_is_found() {
+	start_wl deadlock abba --comm rx-old
+	sleep 0.5
+	echo 'rule "old" { when = deadlock { }, where = { comm = "rx-old" }, hold = "1s", act = signal { "SIGKILL" } }' | write_rule r
+	start_daemon --rules "$T/rules"
+	wait_record '.outcome == "acted"' 4
+	wait_gone "$WL_PID" 1
+	stop_daemon
+}
+
+test_sigint_stops_too() {
+	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
+	start_daemon --rules "$T/rules"
+	kill -INT "$DAEMON"
+	wait "$DAEMON"
+}
+
+test_needs_root() {
+	set +e
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		"$REFLEXD" run --rules rules/ --journal "$T/nobody.db" 2>&1)
+	status=$?
+	set -e
+	[ "$status" = 1 ] || fail "exit $status: $out"
+	echo "$out" | grep -q "reflexd needs root, or these capabilities it lacks: CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_KILL" \
+		|| fail "$out"
+}
+
+test_kill_9_between_intent_and_outcome_is_recorded() {
+	echo 'rule "crash" { when = deadlock { }, where = { comm = "rx-crash" }, hold = "300ms", act = signal { "SIGKILL" } }' \
+		| write_rule crash
+	start_daemon --rules "$T/rules" --act-delay 30s
+	start_wl deadlock abba --comm rx-crash
+	wait_record '.outcome == "pending"' 3
+	id=$(audit | jq -r .id)
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" || true
+	alive "$WL_PID" || fail "the action ran although reflexd died first"
+	# the next start reports it, and the record says so
+	start_daemon --rules "$T/rules"
+	grep -q "decision $id (rule crash, deadlock on pid $WL_PID): outcome unknown" "$LOG" \
+		|| fail "restart did not report it: $(cat "$LOG")"
+	audit | jq -e "select(.id == \"$id\") | .outcome == \"unknown\"" >/dev/null || fail "$(audit)"
+	# and the loop carries on: the still-deadlocked process is handled now
+	wait_record '.outcome == "acted"' 3
+	wait_gone "$WL_PID" 1
+	stop_daemon
+}
+
+test_sighup_reload_good_and_bad() {
+	echo 'rule "before" { when = deadlock { }, where = { comm = "rx-reload*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		| write_rule r
+	start_daemon --rules "$T/rules"
+	# a broken edit is rejected whole; the old rule keeps acting
+	echo 'rule "after" { when = deadlock { }, act = signal { "SIGKILL" }, hold = "bogus" }' > "$T/rules/r.lua"
+	kill -HUP "$DAEMON"
+	wait_for "$LOG" 'reload rejected' 5
+	grep -q "r.lua:1: rule 'after': hold: bad duration 'bogus'" "$LOG" || fail "$(cat "$LOG")"
+	start_wl deadlock abba --comm rx-reload1
+	wait_record ".pid == $WL_PID and .rule == \"before\"" 3
+	# a good edit takes over
+	echo 'rule "after" { when = deadlock { }, where = { comm = "rx-reload*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		> "$T/rules/r.lua"
+	kill -HUP "$DAEMON"
+	wait_for "$LOG" 'reloaded: 1 rules' 5
+	start_wl deadlock ring3 --comm rx-reload2
+	wait_record ".pid == $WL_PID and .rule == \"after\"" 3
+	stop_daemon
+}
+
+test_audit_filters_and_table() {
+	echo 'rule "a" { when = deadlock { }, where = { comm = "rx-audit-a" }, hold = "200ms", act = signal { "SIGKILL" }, dry_run = true }
+rule "b" { when = deadlock { }, where = { comm = "rx-audit-b" }, hold = "200ms", act = signal { "SIGKILL" } }' | write_rule r
+	start_daemon --rules "$T/rules" --protect-comm rx-audit-b
+	start_wl deadlock abba --comm rx-audit-a
+	a=$WL_PID
+	start_wl deadlock relock --comm rx-audit-b
+	b=$WL_PID
+	wait_record ".pid == $a" 3
+	wait_record ".pid == $b" 3
+	stop_daemon
+	[ "$(audit --rule a | jq -r .pid)" = "$a" ] || fail "--rule"
+	[ "$(audit --pid "$b" | jq -r .rule)" = b ] || fail "--pid"
+	[ "$(audit --outcome suppressed | jq -r .pid)" = "$b" ] || fail "--outcome"
+	[ "$(audit --comm 'rx-audit-*' | wc -l)" = 2 ] || fail "--comm"
+	[ "$(audit --since 1h | wc -l)" = 2 ] || fail "--since"
+	[ "$(audit --until 1h | wc -l)" = 0 ] || fail "--until"
+	[ "$(audit --limit 1 | jq -r .pid)" = "$b" ] || fail "--limit keeps the newest"
+	# every record carries what an on-call engineer needs
+	audit | jq -e 'select(.id and .time and .mode and .rule and .kind and .pid and .comm and .action and .outcome)' >/dev/null
+	table=$("$REFLEXD" audit --journal "$T/journal.db")
+	echo "$table" | head -1 | grep -Eq '^TIME +ID +MODE +RULE +KIND +PID +COMM +ACTION +OUTCOME +DETAIL$' || fail "$table"
+	echo "$table" | grep -Eq " a +deadlock +$a rx-audit-a +signal +dry-run " || fail "$table"
+	set +e
+	out=$("$REFLEXD" audit --journal "$T/journal.db" --outcome maybe 2>&1); s=$?
+	out2=$("$REFLEXD" audit --journal "$T/none.db" 2>&1); s2=$?
+	set -e
+	[ "$s" = 2 ] && echo "$out" | grep -q "unknown outcome 'maybe'" || fail "$out"
+	[ "$s2" = 1 ] && echo "$out2" | grep -q "none.db" || fail "$out2"
+}
+
+run_tests
