@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Deadlock sensor, kernel side: keeps the set of threads blocked in futex(2)
- * with what they wait on and whether they ran since. Userspace scans it to
- * build the wait-for graph. Cost lands on the contended path (a thread that
- * is about to sleep anyway) plus two hash lookups per context switch. */
+/* Deadlock sensor, kernel side. A futex wait is seen where it costs least:
+ * at sched_switch, when a thread goes to sleep, its saved user registers
+ * say which syscall it sleeps in (futex), on which word and with which op.
+ * The wait ends when the thread is switched back in. Nothing is attached
+ * to the syscall path, so uncontended locks, futex calls that do not sleep
+ * and every other syscall cost nothing; a sleeping wait costs one register
+ * read and a task-storage write on a context switch it makes anyway.
+ * Userspace reads the long waits with a task iterator. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -11,13 +15,29 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* A wait that lasted at least this long reports its end on the ring buffer. */
+#define PF_KTHREAD 0x00200000
+
+/* a wait at least this long reports its end on the ring buffer */
 const volatile __u64 long_wait_ns = 100000000;
+/* the scan iterator skips waits younger than this */
+const volatile __u64 min_wait_ns = 100000000;
+/* futex(2)'s number on this architecture, set by the loader */
+const volatile long futex_nr = -1;
+/* set for the first scan only: adopt threads that were asleep before */
+bool seeding = false;
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#else
+#error "SYSCALL_NR: unsupported architecture"
+#endif
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, REFLEX_DEADLOCK_MAX_WAITS);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct reflex_futex_wait);
 } waits SEC(".maps");
 
@@ -29,67 +49,37 @@ struct {
 /* glibc stores thread ids as seen in the process's own pid namespace. */
 static __always_inline __u32 ns_tid_of(struct task_struct *task)
 {
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
-	unsigned int level = BPF_CORE_READ(pid, level);
+	struct pid *pid = task->thread_pid;
+	unsigned int level = pid->level;
 	struct upid up = {};
 
 	bpf_core_read(&up, sizeof(up), &pid->numbers[level]);
 	return up.nr;
 }
 
-static __always_inline void wait_ended(__u32 tid, __u32 kind)
+/* task is going to sleep (or sleeps): if in futex(2), record the wait. */
+static __always_inline void begin_wait(struct task_struct *task, __u64 now)
 {
-	struct reflex_futex_wait *w = bpf_map_lookup_elem(&waits, &tid);
-	struct reflex_deadlock_event *e;
-	__u64 waited;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct reflex_futex_wait *w;
+	__u32 op;
 
+	if (task->flags & PF_KTHREAD || SYSCALL_NR(regs) != futex_nr)
+		return;
+	op = (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	if (!REFLEX_FUTEX_BLOCKS(op))
+		return;
+	w = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!w)
 		return;
-	waited = bpf_ktime_get_ns() - w->since_ns;
-	if (waited >= long_wait_ns) {
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			e->uaddr = w->uaddr;
-			e->waited_ns = waited;
-			e->pid = w->pid;
-			e->tid = tid;
-			e->kind = kind;
-			e->pad = 0;
-			bpf_ringbuf_submit(e, 0);
-		}
-	}
-	bpf_map_delete_elem(&waits, &tid);
-}
-
-/* syscalls:sys_enter_futex(u32 *uaddr, int op, u32 val, ...) */
-SEC("tracepoint/syscalls/sys_enter_futex")
-int futex_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	__u32 op = (__u32)ctx->args[1];
-	__u64 id = bpf_get_current_pid_tgid();
-	struct reflex_futex_wait w = {};
-	__u32 tid = (__u32)id;
-
-	if (!REFLEX_FUTEX_BLOCKS(op))
-		return 0;
-	w.uaddr = ctx->args[0];
-	w.op = op;
-	w.val = (__u32)ctx->args[2];
-	w.since_ns = bpf_ktime_get_ns();
-	w.off_cpu_ns = w.since_ns;
-	w.pid = id >> 32;
-	w.tid = tid;
-	w.ns_tid = ns_tid_of((struct task_struct *)bpf_get_current_task());
-	bpf_map_update_elem(&waits, &tid, &w, BPF_ANY);
-	return 0;
-}
-
-/* syscalls:sys_exit_futex(long ret) */
-SEC("tracepoint/syscalls/sys_exit_futex")
-int futex_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	wait_ended((__u32)bpf_get_current_pid_tgid(), REFLEX_DEADLOCK_WAIT_END);
-	return 0;
+	w->uaddr = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	w->op = op;
+	w->val = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs);
+	w->since_ns = now;
+	w->pid = task->tgid;
+	w->tid = task->pid;
+	w->ns_tid = ns_tid_of(task);
+	w->active = 1;
 }
 
 /* sched_switch(bool preempt, struct task_struct *prev,
@@ -99,24 +89,52 @@ int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
 	struct reflex_futex_wait *w;
-	__u32 tid;
+	struct reflex_deadlock_event *e;
+	__u64 now = 0;
 
-	tid = prev->pid;
-	w = bpf_map_lookup_elem(&waits, &tid);
-	if (w)
-		w->off_cpu_ns = bpf_ktime_get_ns();
-	tid = next->pid;
-	w = bpf_map_lookup_elem(&waits, &tid);
-	if (w)
-		w->runs++;
+	/* prev_state 0: preempted while runnable, not asleep */
+	if (prev_state) {
+		now = bpf_ktime_get_ns();
+		begin_wait(prev, now);
+	}
+	w = bpf_task_storage_get(&waits, next, 0, 0);
+	if (!w || !w->active)
+		return 0;
+	w->active = 0;
+	if (!now)
+		now = bpf_ktime_get_ns();
+	if (now - w->since_ns < long_wait_ns)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		e->uaddr = w->uaddr;
+		e->waited_ns = now - w->since_ns;
+		e->pid = w->pid;
+		e->tid = w->tid;
+		bpf_ringbuf_submit(e, 0);
+	}
 	return 0;
 }
 
-/* sched_process_exit(struct task_struct *p, bool group_dead): a thread killed
- * in its wait never reaches sys_exit_futex. */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(futex_waiter_exit, struct task_struct *p)
+/* The scan: one record per wait older than min_wait_ns. The first scan
+ * also adopts threads that went to sleep before reflexd attached: their
+ * wait counts from now, which makes a hold longer, never shorter. */
+SEC("iter/task")
+int scan_waits(struct bpf_iter__task *ctx)
 {
-	wait_ended(p->pid, REFLEX_DEADLOCK_WAITER_EXIT);
+	struct task_struct *task = ctx->task;
+	struct reflex_futex_wait *w;
+	__u64 now;
+
+	if (!task)
+		return 0;
+	now = bpf_ktime_get_ns();
+	w = bpf_task_storage_get(&waits, task, 0, 0);
+	if (seeding && (!w || !w->active) && task->__state) {
+		begin_wait(task, now);
+		return 0;
+	}
+	if (w && w->active && now - w->since_ns >= min_wait_ns)
+		bpf_seq_write(ctx->meta->seq, w, sizeof(*w));
 	return 0;
 }

@@ -4,13 +4,13 @@
  * owner costs one process_vm_readv per long waiter, and nothing at all on
  * the uncontended path. Every waiter has at most one outgoing edge, so a
  * deadlock is a cycle of waiters that each wait on the next one's lock. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -38,15 +38,14 @@ struct waiter {
 	int color;
 };
 
-/* A cycle seen in a scan. Reported once seen twice with the same members,
- * the same waits and no member having run: a transient race in reading
- * the locks cannot look like that. */
+/* A cycle seen in a scan. Reported once seen twice with the same members
+ * in the same waits (a member that woke and slept again has a new since):
+ * a transient race in reading the locks cannot look like that. */
 struct cycle {
 	__u32 pid;
 	int n;
 	__u32 tids[CYCLE_EVIDENCE_MAX];
 	__u64 since[CYCLE_EVIDENCE_MAX];
-	__u32 runs;
 	uint64_t cond_id;    /* 0 until raised */
 	struct target target;
 	bool seen;
@@ -58,9 +57,9 @@ struct sense_deadlock {
 	struct ev_loop *loop;
 	ev_io rb_watcher;
 	struct sense_deadlock_config cfg;
-	__u32 *keys;
+	struct reflex_futex_wait *records; /* what the scan iterator wrote */
 	struct waiter *waiters;
-	struct reflex_futex_wait *values;
+	size_t cap;                        /* of both */
 	struct cycle *cycles;
 	size_t ncycles, cap_cycles;
 	uint64_t next_id;
@@ -155,11 +154,10 @@ static void describe(const struct waiter *g, const int *members, int n, uint64_t
 		const struct waiter *wt = &g[members[i]];
 
 		sbuf_printf(&ev, "%s{\"tid\":%u,\"ns_tid\":%u,\"waits_on\":\"0x%llx\",\"lock\":\"%s\","
-			    "\"held_by_tid\":%u,\"blocked_ms\":%llu,\"off_cpu_ms\":%llu,\"runs\":%u}",
+			    "\"held_by_tid\":%u,\"blocked_ms\":%llu}",
 			    i ? "," : "", wt->w.tid, wt->w.ns_tid, (unsigned long long)wt->w.uaddr,
 			    lock_type_name(wt->lock), g[wt->next].w.tid,
-			    (unsigned long long)((now - wt->w.since_ns) / NSEC_PER_MSEC),
-			    (unsigned long long)((now - wt->w.off_cpu_ns) / NSEC_PER_MSEC), wt->w.runs);
+			    (unsigned long long)((now - wt->w.since_ns) / NSEC_PER_MSEC));
 	}
 	sbuf_printf(&ev, "]}");
 }
@@ -193,17 +191,12 @@ static void report_cycle(struct sense_deadlock *s, struct waiter *g, int start, 
 	for (int k = 0; k < n; k++) {
 		c.tids[k] = g[members[k]].w.tid;
 		c.since[k] = g[members[k]].w.since_ns;
-		c.runs += g[members[k]].w.runs;
 	}
 	prev = find_cycle(s, &c);
 	if (prev) {
-		bool same = prev->runs == c.runs &&
-			    memcmp(prev->since, c.since, (size_t)n * sizeof(c.since[0])) == 0;
-
 		prev->seen = true;
-		if (!same) {
+		if (memcmp(prev->since, c.since, (size_t)n * sizeof(c.since[0]))) {
 			/* a member woke and waited again: start over */
-			prev->runs = c.runs;
 			memcpy(prev->since, c.since, sizeof(c.since));
 			return;
 		}
@@ -278,20 +271,54 @@ static void clear_cycle(struct sense_deadlock *s, size_t i)
 	s->cycles[i] = s->cycles[--s->ncycles];
 }
 
+/* Runs the scan iterator: the waits older than min_wait, into s->records.
+ * The count, or -errno. */
+static int read_waits(struct sense_deadlock *s)
+{
+	int fd = bpf_iter_create(bpf_link__fd(s->skel->links.scan_waits));
+	size_t len = 0, size = s->cap * sizeof(*s->records);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (len == size) {
+			size_t cap = s->cap ? 2 * s->cap : 256;
+			void *r = realloc(s->records, cap * sizeof(*s->records));
+			void *w = r ? realloc(s->waiters, cap * sizeof(*s->waiters)) : NULL;
+
+			if (r)
+				s->records = r;
+			if (!w) {
+				close(fd);
+				return -ENOMEM;
+			}
+			s->waiters = w;
+			s->cap = cap;
+			size = cap * sizeof(*s->records);
+		}
+		n = read(fd, (char *)s->records + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	n = n < 0 ? -errno : (ssize_t)(len / sizeof(*s->records));
+	close(fd);
+	return (int)n;
+}
+
 void sense_deadlock_scan(struct sense_deadlock *s, uint64_t now)
 {
-	int fd = bpf_map__fd(s->skel->maps.waits);
-	__u32 count = REFLEX_DEADLOCK_MAX_WAITS, batch;
-	int n = 0, err;
+	int n = read_waits(s);
 
-	err = bpf_map_lookup_batch(fd, NULL, &batch, s->keys, s->values, &count, NULL);
-	if (err && err != -ENOENT) {
-		log_warn("deadlock: reading the waits map: %s", strerror(-err));
+	if (n < 0) {
+		log_warn("deadlock: scanning the waits: %s", strerror(-n));
 		return;
 	}
-	for (__u32 i = 0; i < count; i++)
-		if (now > s->values[i].since_ns && now - s->values[i].since_ns >= s->cfg.min_wait_ns)
-			s->waiters[n++].w = s->values[i];
+	for (int i = 0; i < n; i++)
+		s->waiters[i].w = s->records[i];
 	qsort(s->waiters, (size_t)n, sizeof(s->waiters[0]), by_pid_tid);
 	for (size_t i = 0; i < s->ncycles; i++)
 		s->cycles[i].seen = false;
@@ -334,73 +361,6 @@ static int handle_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/* The thread id as its own pid namespace sees it: the last NSpid field. */
-static __u32 read_ns_tid(__u32 pid, __u32 tid)
-{
-	char path[64], buf[2048], *line;
-
-	snprintf(path, sizeof(path), "/proc/%u/task/%u/status", pid, tid);
-	if (read_file(path, buf, sizeof(buf)) < 0 || !(line = strstr(buf, "\nNSpid:")))
-		return tid;
-	line[strcspn(line + 1, "\n") + 1] = '\0';
-	return (__u32)strtoul(strrchr(line, '\t') ? strrchr(line, '\t') + 1 : line + 7, NULL, 10);
-}
-
-/* A thread already blocked when reflexd starts never passes sys_enter_futex
- * while it watches, so a deadlock older than reflexd would go unseen: read
- * such threads from /proc once. Their waits count from now, which can only
- * make a hold longer, never shorter. */
-static void seed_waits(struct sense_deadlock *s)
-{
-	int fd = bpf_map__fd(s->skel->maps.waits), n = 0;
-	uint64_t now = clock_mono_ns();
-	DIR *proc = opendir("/proc");
-	struct dirent *pe, *te;
-
-	if (!proc)
-		return;
-	while ((pe = readdir(proc))) {
-		__u32 pid = (__u32)strtoul(pe->d_name, NULL, 10);
-		char task_path[64];
-		DIR *tasks;
-
-		if (!pid)
-			continue;
-		snprintf(task_path, sizeof(task_path), "/proc/%u/task", pid);
-		tasks = opendir(task_path);
-		if (!tasks)
-			continue;
-		while ((te = readdir(tasks))) {
-			struct reflex_futex_wait w = { .since_ns = now, .off_cpu_ns = now };
-			__u32 tid = (__u32)strtoul(te->d_name, NULL, 10);
-			unsigned long long uaddr, op, val;
-			char path[96], buf[256];
-			long nr;
-
-			if (!tid)
-				continue;
-			snprintf(path, sizeof(path), "%s/%u/syscall", task_path, tid);
-			/* "202 0xuaddr 0xop 0xval ...": blocked in futex(2) */
-			if (read_file(path, buf, sizeof(buf)) < 0 ||
-			    sscanf(buf, "%ld %llx %llx %llx", &nr, &uaddr, &op, &val) != 4 ||
-			    nr != SYS_futex || !REFLEX_FUTEX_BLOCKS(op))
-				continue;
-			w.pid = pid;
-			w.tid = tid;
-			w.ns_tid = read_ns_tid(pid, tid);
-			w.uaddr = uaddr;
-			w.op = (__u32)op;
-			w.val = (__u32)val;
-			/* a wait the kernel side saw begin meanwhile is the truer one */
-			if (bpf_map_update_elem(fd, &w.tid, &w, BPF_NOEXIST) == 0)
-				n++;
-		}
-		closedir(tasks);
-	}
-	closedir(proc);
-	log_debug("deadlock: %d threads were already in futex waits", n);
-}
-
 static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct sense_deadlock *s = w->data;
@@ -418,13 +378,6 @@ struct sense_deadlock *sense_deadlock_start(struct ev_loop *loop,
 		return NULL;
 	s->cfg = *cfg;
 	s->loop = loop;
-	s->keys = calloc(REFLEX_DEADLOCK_MAX_WAITS, sizeof(*s->keys));
-	s->values = calloc(REFLEX_DEADLOCK_MAX_WAITS, sizeof(*s->values));
-	s->waiters = calloc(REFLEX_DEADLOCK_MAX_WAITS, sizeof(*s->waiters));
-	if (!s->keys || !s->values || !s->waiters) {
-		err = -ENOMEM;
-		goto fail;
-	}
 	s->skel = deadlock_bpf__open();
 	if (!s->skel) {
 		err = -errno;
@@ -432,6 +385,8 @@ struct sense_deadlock *sense_deadlock_start(struct ev_loop *loop,
 		goto fail;
 	}
 	s->skel->rodata->long_wait_ns = cfg->min_wait_ns;
+	s->skel->rodata->min_wait_ns = cfg->min_wait_ns;
+	s->skel->rodata->futex_nr = SYS_futex;
 	err = deadlock_bpf__load(s->skel);
 	if (err) {
 		log_error("deadlock: loading the BPF programs: %s", strerror(-err));
@@ -439,11 +394,19 @@ struct sense_deadlock *sense_deadlock_start(struct ev_loop *loop,
 	}
 	err = deadlock_bpf__attach(s->skel);
 	if (err) {
-		log_error("deadlock: attaching to sys_enter_futex/sys_exit_futex/sched_switch: %s",
+		log_error("deadlock: attaching to sched_switch and the task iterator: %s",
 			  strerror(-err));
 		goto fail;
 	}
-	seed_waits(s);
+	/* adopt the threads already asleep in futex(2): a deadlock older
+	 * than reflexd never switches again, so it would go unseen */
+	s->skel->bss->seeding = true;
+	err = read_waits(s);
+	s->skel->bss->seeding = false;
+	if (err < 0) {
+		log_error("deadlock: scanning the threads already waiting: %s", strerror(-err));
+		goto fail;
+	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
 	if (!s->rb) {
 		err = -errno;
@@ -468,8 +431,7 @@ void sense_deadlock_stop(struct sense_deadlock *s)
 		ev_io_stop(s->loop, &s->rb_watcher);
 	ring_buffer__free(s->rb);
 	deadlock_bpf__destroy(s->skel);
-	free(s->keys);
-	free(s->values);
+	free(s->records);
 	free(s->waiters);
 	free(s->cycles);
 	free(s);

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 our_progs() {
-	bpftool prog show 2>/dev/null | grep -cE 'name (futex_enter|futex_exit|futex_switch|futex_waiter_e)' || true
+	bpftool prog show 2>/dev/null | grep -cE 'name (futex_switch|scan_waits)' || true
 }
 
 # wait_progs N: the kernel frees a dead process's programs asynchronously.
@@ -19,7 +19,7 @@ test_sigterm_stops_cleanly_and_detaches() {
 	wait_progs 0
 	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
 	start_daemon --rules "$T/rules"
-	wait_progs 4
+	wait_progs 2
 	stop_daemon
 	grep -q 'reflexd: info: stopped' "$LOG" || fail "no 'stopped' line"
 	wait_progs 0
