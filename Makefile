@@ -62,7 +62,7 @@ test: all workloads
 	@sh tests/run.sh
 
 bench: all workloads
-	@sh tests/bench/run.sh
+	@bash tests/bench/run.sh
 
 run: all
 	sh deploy/run-here.sh

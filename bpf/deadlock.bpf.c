@@ -26,10 +26,17 @@ const volatile long futex_nr = -1;
 /* set for the first scan only: adopt threads that were asleep before */
 bool seeding = false;
 
+/* bpf_task_pt_regs() gives a BTF pointer: plain loads, no helper calls */
 #if defined(__TARGET_ARCH_x86)
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#define SYSCALL_NR(regs) ((long)(regs)->orig_ax)
+#define SYSCALL_ARG1(regs) ((regs)->di)
+#define SYSCALL_ARG2(regs) ((regs)->si)
+#define SYSCALL_ARG3(regs) ((regs)->dx)
 #elif defined(__TARGET_ARCH_arm64)
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#define SYSCALL_NR(regs) ((long)(regs)->syscallno)
+#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
+#define SYSCALL_ARG2(regs) ((regs)->regs[1])
+#define SYSCALL_ARG3(regs) ((regs)->regs[2])
 #else
 #error "SYSCALL_NR: unsupported architecture"
 #endif
@@ -57,25 +64,29 @@ static __always_inline __u32 ns_tid_of(struct task_struct *task)
 	return up.nr;
 }
 
-/* task is going to sleep (or sleeps): if in futex(2), record the wait. */
-static __always_inline void begin_wait(struct task_struct *task, __u64 now)
+/* task is going to sleep (or sleeps): if in futex(2), record the wait.
+ * The clock is read only then: most threads sleep in other syscalls. */
+static __always_inline void begin_wait(struct task_struct *task)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pt_regs *regs;
 	struct reflex_futex_wait *w;
 	__u32 op;
 
-	if (task->flags & PF_KTHREAD || SYSCALL_NR(regs) != futex_nr)
+	if (task->flags & PF_KTHREAD)
 		return;
-	op = (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (SYSCALL_NR(regs) != futex_nr)
+		return;
+	op = (__u32)SYSCALL_ARG2(regs);
 	if (!REFLEX_FUTEX_BLOCKS(op))
 		return;
 	w = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!w)
 		return;
-	w->uaddr = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	w->uaddr = SYSCALL_ARG1(regs);
 	w->op = op;
-	w->val = (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs);
-	w->since_ns = now;
+	w->val = (__u32)SYSCALL_ARG3(regs);
+	w->since_ns = bpf_ktime_get_ns();
 	w->pid = task->tgid;
 	w->tid = task->pid;
 	w->ns_tid = ns_tid_of(task);
@@ -90,19 +101,16 @@ int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev,
 {
 	struct reflex_futex_wait *w;
 	struct reflex_deadlock_event *e;
-	__u64 now = 0;
+	__u64 now;
 
 	/* prev_state 0: preempted while runnable, not asleep */
-	if (prev_state) {
-		now = bpf_ktime_get_ns();
-		begin_wait(prev, now);
-	}
+	if (prev_state)
+		begin_wait(prev);
 	w = bpf_task_storage_get(&waits, next, 0, 0);
 	if (!w || !w->active)
 		return 0;
 	w->active = 0;
-	if (!now)
-		now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
 	if (now - w->since_ns < long_wait_ns)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -124,17 +132,15 @@ int scan_waits(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct reflex_futex_wait *w;
-	__u64 now;
 
 	if (!task)
 		return 0;
-	now = bpf_ktime_get_ns();
 	w = bpf_task_storage_get(&waits, task, 0, 0);
 	if (seeding && (!w || !w->active) && task->__state) {
-		begin_wait(task, now);
+		begin_wait(task);
 		return 0;
 	}
-	if (w && w->active && now - w->since_ns >= min_wait_ns)
+	if (w && w->active && bpf_ktime_get_ns() - w->since_ns >= min_wait_ns)
 		bpf_seq_write(ctx->meta->seq, w, sizeof(*w));
 	return 0;
 }

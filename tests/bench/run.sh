@@ -8,13 +8,18 @@
 # lands on both sides.
 set -eu
 cd "$(dirname "$0")/../.."
-ROUNDS=${ROUNDS:-7}
+ROUNDS=${ROUNDS:-9}
 LATENCY_RUNS=${LATENCY_RUNS:-10}
 PIPE_LOOPS=${PIPE_LOOPS:-20000}
 FUTEX_OPS=${FUTEX_OPS:-10000000}
 T=$(mktemp -d /tmp/reflexd-bench.XXXXXX)
 D=""
-trap '[ -n "$D" ] && kill -KILL $D 2>/dev/null; pkill -KILL -f "deadlock abba --comm rx-bench" 2>/dev/null; rm -rf "$T"' EXIT
+cleanup() {
+	if [ -n "$D" ]; then kill -KILL "$D" 2>/dev/null || true; fi
+	pkill -KILL -f "deadlock abba --comm rx-bench" 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
 
 start_daemon() {
 	: > "$T/d.log"
@@ -46,15 +51,43 @@ futex_ns() {
 	build/workloads/futex_bench --threads 4 --ops "$FUTEX_OPS" | sed 's/.*ns_per_op=//'
 }
 
+# One futex(2) call that does not sleep, and one unrelated syscall,
+# single-threaded on one CPU: the per-call price of the sensor, free of the
+# scheduling noise that dominates the contention benchmark.
+syscall_ns() {
+	taskset -c 1 build/workloads/syscall_cost "$1" | sed 's/.*ns_per_call=//'
+}
+
 pipe_off="" pipe_on="" futex_off="" futex_on=""
+wait_off="" wait_on="" ppid_off="" ppid_on=""
 for _ in $(seq "$ROUNDS"); do
 	pipe_off="$pipe_off $(pipe_ns)"
 	futex_off="$futex_off $(futex_ns)"
+	wait_off="$wait_off $(syscall_ns futex-wait)"
+	ppid_off="$ppid_off $(syscall_ns getppid)"
 	start_daemon --rules rules/ --dry-run
 	pipe_on="$pipe_on $(pipe_ns)"
 	futex_on="$futex_on $(futex_ns)"
+	wait_on="$wait_on $(syscall_ns futex-wait)"
+	ppid_on="$ppid_on $(syscall_ns getppid)"
 	stop_daemon
 done
+
+# The sensor's exact price per context switch, from the kernel's own BPF
+# run-time accounting: noise-free, unlike the wall-clock rows above.
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+start_daemon --rules rules/ --dry-run
+pipe_ns > /dev/null
+prog_stat() {
+	bpftool prog show name "$1" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+read -r switch_ns switch_cnt <<< "$(prog_stat futex_switch)"
+read -r scan_ns scan_cnt <<< "$(prog_stat scan_waits)"
+stop_daemon
+sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+per_switch=$(awk -v t="$switch_ns" -v n="$switch_cnt" 'BEGIN {printf "%.0f", n ? t / n : 0}')
+per_task=$(awk -v t="$scan_ns" -v n="$scan_cnt" 'BEGIN {printf "%.0f", n ? t / n : 0}')
 
 # Futex syscalls per operation: how much of the benchmark is the contended
 # path the sensor sits on.
@@ -83,7 +116,7 @@ for i in $(seq "$LATENCY_RUNS"); do
 	done
 	wait "$wl" 2>/dev/null || true
 	[ -n "$t" ] || { echo "run $i: no decision" >&2; exit 1; }
-	lat="$lat $(( (t - formed) / 1000 - 1000000 ))"
+	lat="$lat $(awk -v t="$t" -v f="$formed" 'BEGIN {printf "%.1f", (t - f) / 1e6 - 1000}')"
 done
 
 # reflexd at rest on this host: CPU over 10 s and resident memory.
@@ -100,15 +133,29 @@ rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$D/status")
 stop_daemon
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (b - a) / a * 100}'; }
+# interquartile range of the runs without reflexd, as a share of their
+# median: a change smaller than this is noise
+iqr() {
+	tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {q1 = a[int((NR + 3) / 4)]; q3 = a[int((3 * NR + 3) / 4)]; m = a[int((NR + 1) / 2)]; printf "%.1f%%", (q3 - q1) / m * 100}'
+}
 po=$(echo "$pipe_off" | median); pn=$(echo "$pipe_on" | median)
 fo=$(echo "$futex_off" | median); fn=$(echo "$futex_on" | median)
+wo=$(echo "$wait_off" | median); wn=$(echo "$wait_on" | median)
+go=$(echo "$ppid_off" | median); gn=$(echo "$ppid_on" | median)
 lat_p50=$(echo "$lat" | median)
 lat_max=$(echo "$lat" | tr ' ' '\n' | grep . | sort -g | tail -1)
 
-printf '\n%-46s %14s %14s %10s %10s\n' "benchmark ($ROUNDS rounds, medians)" "without" "with reflexd" "change" "target"
-printf '%-46s %14s %14s %10s %10s\n' "perf bench sched pipe (ns/op)" "$po" "$pn" "$(pct "$po" "$pn")" "< 3%"
-printf '%-46s %14s %14s %10s %10s\n' "futex contention, 4 threads (ns/op)" "$fo" "$fn" "$(pct "$fo" "$fn")" "< 3%"
-printf '%-46s %14s\n' "  futex syscalls per op in that benchmark" "$(awk -v c="$futex_calls" -v n="$FUTEX_OPS" 'BEGIN {printf "%.3f", c / n}')"
-printf '%-46s %14s %14s %10s %10s\n' "detection latency - hold, $LATENCY_RUNS runs (us)" "p50 $lat_p50" "max $lat_max" "" "< 250000"
-printf '%-46s %14s\n' "reflexd idle CPU (% of one core)" "$idle_cpu"
-printf '%-46s %14s\n' "reflexd RSS (MiB)" "$rss"
+row() { printf '%-42s %12s %12s %9s %9s %9s\n' "$@"; }
+echo
+row "benchmark ($ROUNDS rounds, medians)" "without" "with reflexd" "change" "noise" "target"
+row "perf bench sched pipe (ns/op)" "$po" "$pn" "$(pct "$po" "$pn")" "$(echo "$pipe_off" | iqr)" "< 3%"
+row "futex contention, 4 threads (ns/op)" "$fo" "$fn" "$(pct "$fo" "$fn")" "$(echo "$futex_off" | iqr)" "< 3%"
+row "futex(2) call that does not sleep (ns)" "$wo" "$wn" "$(pct "$wo" "$wn")" "$(echo "$wait_off" | iqr)" ""
+row "getppid(2), not watched (ns)" "$go" "$gn" "$(pct "$go" "$gn")" "$(echo "$ppid_off" | iqr)" ""
+row "sched_switch program, per switch (ns)" "" "$per_switch" "" "" ""
+row "  = share of one pipe round trip (2 sw.)" "" "$(awk -v s="$per_switch" -v p="$pn" 'BEGIN {printf "%.3f%%", 2 * s / p * 100}')" "" "" ""
+row "scan iterator, per task visited (ns)" "" "$per_task" "" "" ""
+row "  futex syscalls per op in that run" "$(awk -v c="$futex_calls" -v n="$FUTEX_OPS" 'BEGIN {printf "%.3f", c / n}')" "" "" "" ""
+row "detection latency - hold, $LATENCY_RUNS runs (ms)" "p50 $lat_p50" "max $lat_max" "" "" "< 250"
+row "reflexd idle CPU (% of one core)" "" "$idle_cpu" "" "" ""
+row "reflexd RSS (MiB)" "" "$rss" "" "" ""
