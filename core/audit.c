@@ -37,6 +37,8 @@ static void print_json(const struct decision *d)
 		    d->condition.evidence[0] ? d->condition.evidence : "{}", d->action,
 		    d->params[0] ? d->params : "{}", decision_outcome_name(d->outcome));
 	sbuf_json_str(&b, d->detail);
+	sbuf_printf(&b, ",\"verify\":");
+	sbuf_json_str(&b, d->verify);
 	sbuf_printf(&b, "}");
 	puts(line);
 }

@@ -25,6 +25,9 @@ struct config {
 	uint64_t scan_interval_ns;
 	uint64_t min_wait_ns;
 	uint64_t act_delay_ns;
+	char *kill_switch;
+	int64_t budget_max;
+	uint64_t budget_window_ns;
 	struct strlist protect_comm, protect_exe, protect_cgroup;
 	/* audit */
 	bool json;

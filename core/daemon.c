@@ -114,11 +114,17 @@ static void log_rule_errors(struct rule_errors *errs)
 	rule_errors_clear(errs);
 }
 
-static void set_protect(struct daemon *d)
+/* The engine reads these at each decision: set at start and on reload. */
+static void configure_engine(struct daemon *d)
 {
+	d->protect.self = getpid();
 	d->protect.comm = d->cfg->protect_comm;
 	d->protect.exe = d->cfg->protect_exe;
 	d->protect.cgroup = d->cfg->protect_cgroup;
+	d->decide.dry_run = d->cfg->dry_run;
+	d->decide.kill_switch = d->cfg->kill_switch;
+	d->decide.global_max = (uint64_t)d->cfg->budget_max;
+	d->decide.global_window_ns = d->cfg->budget_window_ns;
 }
 
 static void schedule_deadline(struct daemon *d)
@@ -171,6 +177,26 @@ static void on_decision(void *ctx, const struct decision *dec, const struct rule
 	(void)act_execute(&d->executor, dec, r->act, r->act_params);
 }
 
+static void on_verified(void *ctx, const char *id, bool cleared, const char *result)
+{
+	struct daemon *d = ctx;
+
+	log_msg(cleared ? LOG_INFO : LOG_WARN, "decision %s: verification: %s", id, result);
+	if (journal_verify(d->journal, id, result))
+		log_error("journal: cannot record the verification of decision %s: %s", id,
+			  journal_errmsg(d->journal));
+}
+
+/* Cooldowns and budgets outlive a restart: the journal remembers what was
+ * done, and the engine is told again. */
+static int restore_guard(const struct decision *dec, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	decide_restore(d->engine, dec, clock_mono_ns());
+	return 0;
+}
+
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_info("signal %d: stopping", w->signum);
@@ -202,8 +228,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	config_apply_reloadable(d->cfg, &fresh);
 	config_free(&fresh);
 	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
-	set_protect(d);
-	d->decide.dry_run = d->cfg->dry_run;
+	configure_engine(d);
 	decide_set_rules(d->engine, rules);
 	rules_free(d->rules);
 	d->rules = rules;
@@ -265,14 +290,26 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		log_error("run: journal: recovering unfinished decisions: %s", journal_errmsg(d.journal));
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");
-	set_protect(&d);
 	d.decide = (struct decide_config){
-		.dry_run = cfg->dry_run, .protect = &d.protect, .host = d.host,
-		.sink = on_decision, .ctx = &d,
+		.protect = &d.protect, .host = d.host,
+		.sink = on_decision, .verified = on_verified, .ctx = &d,
 	};
+	configure_engine(&d);
 	d.engine = decide_new(d.rules, &d.decide);
 	if (!d.engine)
 		goto out;
+	{
+		struct journal_filter recent = {
+			.outcome = -1,
+			.since_ns = clock_real_ns() - (int64_t)decide_memory_ns(d.engine),
+		};
+
+		if (journal_query(d.journal, &recent, restore_guard, &d))
+			log_error("run: journal: reading recent decisions: %s", journal_errmsg(d.journal));
+	}
+	if (cfg->kill_switch && access(cfg->kill_switch, F_OK) == 0)
+		log_warn("kill switch %s is set: every action is dry-run until it is removed",
+			 cfg->kill_switch);
 	d.loop = EV_DEFAULT;
 	d.executor = (struct act_executor){
 		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,

@@ -15,9 +15,15 @@ struct journal {
 	sqlite3 *db;
 	sqlite3_stmt *insert;
 	sqlite3_stmt *complete;
+	sqlite3_stmt *verify;
 };
 
-#define JOURNAL_SCHEMA_VERSION 1
+#define JOURNAL_SCHEMA_VERSION 2
+
+/* migrations[v] takes a journal from schema v to v + 1 */
+static const char *const migrations[] = {
+	[1] = "ALTER TABLE decisions ADD COLUMN verify TEXT NOT NULL DEFAULT '';",
+};
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS decisions ("
@@ -42,7 +48,8 @@ static const char schema[] =
 	" params TEXT NOT NULL,"
 	" outcome TEXT NOT NULL,"
 	" detail TEXT NOT NULL,"
-	" completed_ns INTEGER);"
+	" completed_ns INTEGER,"
+	" verify TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
@@ -50,7 +57,7 @@ static const char schema[] =
 
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
-		" params, outcome, detail"
+		" params, outcome, detail, verify"
 
 const char *journal_errmsg(struct journal *j)
 {
@@ -63,6 +70,7 @@ void journal_free(struct journal *j)
 		return;
 	sqlite3_finalize(j->insert);
 	sqlite3_finalize(j->complete);
+	sqlite3_finalize(j->verify);
 	sqlite3_close(j->db);
 	free(j);
 }
@@ -124,14 +132,35 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 	}
 	/* WAL with synchronous=FULL: each committed record is fsynced, so an
 	 * intent survives a crash or power loss before its action runs. */
-	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) ||
-	    sqlite3_exec(j->db, schema, NULL, NULL, &msg) ||
-	    sqlite3_exec(j->db, "PRAGMA user_version=" "1", NULL, NULL, &msg))
+	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg))
 		goto sqlite_fail;
+	if (version == 0) {
+		/* a new journal: the current schema (IF NOT EXISTS: safe to redo) */
+		char set[64];
+
+		snprintf(set, sizeof(set), "PRAGMA user_version = %d", JOURNAL_SCHEMA_VERSION);
+		if (sqlite3_exec(j->db, schema, NULL, NULL, &msg) ||
+		    sqlite3_exec(j->db, set, NULL, NULL, &msg))
+			goto sqlite_fail;
+		version = JOURNAL_SCHEMA_VERSION;
+	}
+	/* an older journal: each step commits together with its version */
+	for (; version < JOURNAL_SCHEMA_VERSION; version++) {
+		char step[512];
+
+		snprintf(step, sizeof(step), "BEGIN; %s PRAGMA user_version = %d; COMMIT;",
+			 migrations[version], version + 1);
+		if (sqlite3_exec(j->db, step, NULL, NULL, &msg)) {
+			(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+			goto sqlite_fail;
+		}
+	}
 	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
-			       " WHERE id = ?", -1, &j->complete, NULL))
+			       " WHERE id = ?", -1, &j->complete, NULL) ||
+	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
+			       &j->verify, NULL))
 		goto sqlite_fail;
 	return j;
 
@@ -180,7 +209,15 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, d->params[0] ? d->params : "{}", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, d->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
 	return step_done(st);
+}
+
+int journal_verify(struct journal *j, const char *id, const char *result)
+{
+	sqlite3_bind_text(j->verify, 1, result, -1, SQLITE_STATIC);
+	sqlite3_bind_text(j->verify, 2, id, -1, SQLITE_STATIC);
+	return step_done(j->verify);
 }
 
 int journal_complete(struct journal *j, const struct decision *d)
@@ -236,6 +273,7 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	v = decision_outcome_parse(buf);
 	d->outcome = v < 0 ? REFLEX_OUTCOME_UNKNOWN : (enum decision_outcome)v;
 	copy_col(d->detail, sizeof(d->detail), st, i++);
+	copy_col(d->verify, sizeof(d->verify), st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)

@@ -21,6 +21,8 @@ void journal_free(struct journal *j);
 int journal_write(struct journal *j, const struct decision *d);
 /* Records d's outcome and detail on its row; durable when it returns 0. */
 int journal_complete(struct journal *j, const struct decision *d);
+/* Records whether the action of decision id helped (verify.within). */
+int journal_verify(struct journal *j, const char *id, const char *result);
 /* Marks every pending row (a stop between intent and outcome) as unknown
  * and calls cb for each: the number recovered, or -EIO. */
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx);

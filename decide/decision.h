@@ -36,6 +36,7 @@ struct decision {
 	char params[512];        /* JSON object */
 	enum decision_outcome outcome;
 	char detail[512];        /* what was done, the error, or why not */
+	char verify[96];         /* "cleared after 1.2s", "not cleared within 10s", or "" */
 };
 
 const char *decision_mode_name(enum decision_mode mode);

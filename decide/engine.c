@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "decide/engine.h"
@@ -10,21 +11,52 @@ struct active {
 	bool decided;      /* one decision per condition: the first rule to fire */
 };
 
-struct cooldown {
+/* An action taken (or, in dry-run, one that would have been). Cooldowns
+ * and budgets are both questions about this history. Dry-run keeps its own
+ * history, so a rule tried out in dry-run never uses up what live rules
+ * may do, and a dry-run host still shows where live would have stopped. */
+struct acted {
+	enum decision_mode mode;
 	char rule[128];
 	pid_t pid;
 	uint64_t start_time;
-	uint64_t until;
+	uint64_t at;
+};
+
+/* A live action waiting to see its condition clear. */
+struct verification {
+	char decision_id[37];
+	uint64_t cond_id;
+	uint64_t started;
+	uint64_t deadline;
 };
 
 struct decide_engine {
 	const struct decide_config *cfg;
+	uint64_t now;      /* the latest time seen: callers' clocks may step back */
 	const struct ruleset *rules;
 	struct active *active;
 	size_t nactive, cap_active;
-	struct cooldown *cooldowns;
-	size_t ncooldowns, cap_cooldowns;
+	struct acted *history;
+	size_t nhistory, cap_history;
+	struct verification *verifying;
+	size_t nverifying, cap_verifying;
 };
+
+/* Appends one zeroed element to a growable array: NULL when out of memory. */
+static void *grow(void **array, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 16;
+		void *p = realloc(*array, c * size);
+
+		if (!p)
+			return NULL;
+		*array = p;
+		*cap = c;
+	}
+	return memset((char *)*array + (*n)++ * size, 0, size);
+}
 
 struct decide_engine *decide_new(const struct ruleset *rules, const struct decide_config *cfg)
 {
@@ -42,13 +74,108 @@ void decide_free(struct decide_engine *e)
 	if (!e)
 		return;
 	free(e->active);
-	free(e->cooldowns);
+	free(e->history);
+	free(e->verifying);
 	free(e);
 }
 
 void decide_set_rules(struct decide_engine *e, const struct ruleset *rules)
 {
 	e->rules = rules;
+}
+
+uint64_t decide_memory_ns(const struct decide_engine *e)
+{
+	uint64_t horizon = e->cfg->global_window_ns;
+
+	for (size_t i = 0; e->rules && i < e->rules->n; i++) {
+		const struct rule *r = &e->rules->rules[i];
+
+		if (r->cooldown_ns > horizon)
+			horizon = r->cooldown_ns;
+		if (r->budget_per_ns > horizon)
+			horizon = r->budget_per_ns;
+	}
+	return horizon;
+}
+
+static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
+		     const struct target *t, uint64_t at)
+{
+	struct acted *a = grow((void **)&e->history, &e->nhistory, &e->cap_history, sizeof(*a));
+
+	if (!a)
+		return;
+	a->mode = mode;
+	snprintf(a->rule, sizeof(a->rule), "%s", rule);
+	a->pid = t->pid;
+	a->start_time = t->start_time;
+	a->at = at;
+}
+
+/* Time only moves forward here, whatever order callers read clocks in. */
+static uint64_t advance(struct decide_engine *e, uint64_t now)
+{
+	if (now > e->now)
+		e->now = now;
+	return e->now;
+}
+
+static int64_t wall_ns(const struct decide_engine *e, uint64_t now)
+{
+	return e->cfg->wall_ns ? e->cfg->wall_ns(now, e->cfg->ctx) : mono_to_real_ns(now);
+}
+
+void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t now)
+{
+	int64_t age;
+
+	now = advance(e, now);
+	age = wall_ns(e, now) - d->time_ns;
+
+	/* what was tried counts, whatever came of it; a refusal does not */
+	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now)
+		return;
+	remember(e, d->mode, d->rule, &d->condition.target, now - (uint64_t)age);
+}
+
+static void forget_old(struct decide_engine *e, uint64_t now)
+{
+	uint64_t horizon = decide_memory_ns(e);
+
+	for (size_t i = 0; i < e->nhistory;) {
+		if (now - e->history[i].at > horizon)
+			e->history[i] = e->history[--e->nhistory];
+		else
+			i++;
+	}
+}
+
+/* How many actions in mode since `since`, by rule (NULL: all rules) and
+ * on target (NULL: any); *latest gets the newest one's time. */
+static unsigned count_acted(const struct decide_engine *e, enum decision_mode mode,
+			    const char *rule, const struct target *t, uint64_t since,
+			    uint64_t *latest)
+{
+	unsigned n = 0;
+
+	*latest = 0;
+	for (size_t i = 0; i < e->nhistory; i++) {
+		const struct acted *a = &e->history[i];
+
+		if (a->mode != mode || a->at < since || (rule && strcmp(a->rule, rule)) ||
+		    (t && (a->pid != t->pid || a->start_time != t->start_time)))
+			continue;
+		n++;
+		if (a->at > *latest)
+			*latest = a->at;
+	}
+	return n;
+}
+
+static uint64_t since_window(uint64_t now, uint64_t window)
+{
+	return now > window ? now - window : 0;
 }
 
 static struct active *find_active(struct decide_engine *e, uint64_t id)
@@ -63,90 +190,101 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 {
 	struct active *a = find_active(e, c->id);
 
+	now = advance(e, now);
 	if (!a) {
-		if (e->nactive == e->cap_active) {
-			size_t cap = e->cap_active ? 2 * e->cap_active : 16;
-			struct active *grown = realloc(e->active, cap * sizeof(*grown));
-
-			if (!grown)
-				return;
-			e->active = grown;
-			e->cap_active = cap;
-		}
-		a = &e->active[e->nactive++];
-		a->decided = false;
+		a = grow((void **)&e->active, &e->nactive, &e->cap_active, sizeof(*a));
+		if (!a)
+			return;
 	}
 	a->cond = *c;
 	decide_tick(e, now);
+}
+
+static void end_verification(struct decide_engine *e, size_t i, bool cleared, uint64_t now)
+{
+	struct verification *v = &e->verifying[i];
+	char took[32], result[96];
+
+	duration_format((cleared ? now : v->deadline) - v->started, took, sizeof(took));
+	snprintf(result, sizeof(result), cleared ? "cleared after %s" : "not cleared within %s", took);
+	if (e->cfg->verified)
+		e->cfg->verified(e->cfg->ctx, v->decision_id, cleared, result);
+	e->verifying[i] = e->verifying[--e->nverifying];
 }
 
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now)
 {
 	struct active *a = find_active(e, cond_id);
 
+	now = advance(e, now);
+	for (size_t i = 0; i < e->nverifying;) {
+		if (e->verifying[i].cond_id == cond_id)
+			end_verification(e, i, true, now);
+		else
+			i++;
+	}
 	if (a)
 		*a = e->active[--e->nactive];
 }
 
-static struct cooldown *find_cooldown(struct decide_engine *e, const char *rule,
-				      const struct target *t)
+static bool kill_switch_on(const struct decide_engine *e)
 {
-	for (size_t i = 0; i < e->ncooldowns; i++) {
-		struct cooldown *c = &e->cooldowns[i];
-
-		if (c->pid == t->pid && c->start_time == t->start_time && strcmp(c->rule, rule) == 0)
-			return c;
-	}
-	return NULL;
+	return e->cfg->kill_switch && access(e->cfg->kill_switch, F_OK) == 0;
 }
 
-static void start_cooldown(struct decide_engine *e, const struct rule *r,
-			   const struct target *t, uint64_t now)
+/* Why the guards refuse r on t in mode, into why; false when they allow. */
+static bool refused(struct decide_engine *e, const struct rule *r, const struct target *t,
+		    enum decision_mode mode, uint64_t now, char *why, size_t size)
 {
-	struct cooldown *c = find_cooldown(e, r->name, t);
+	const struct decide_config *cfg = e->cfg;
+	char protect[256], left[32], window[32];
+	uint64_t latest;
+	unsigned n;
 
-	if (!r->cooldown_ns)
-		return;
-	if (!c) {
-		if (e->ncooldowns == e->cap_cooldowns) {
-			size_t cap = e->cap_cooldowns ? 2 * e->cap_cooldowns : 16;
-			struct cooldown *grown = realloc(e->cooldowns, cap * sizeof(*grown));
-
-			if (!grown)
-				return;
-			e->cooldowns = grown;
-			e->cap_cooldowns = cap;
-		}
-		c = &e->cooldowns[e->ncooldowns++];
-		snprintf(c->rule, sizeof(c->rule), "%s", r->name);
-		c->pid = t->pid;
-		c->start_time = t->start_time;
+	if (protect_reason(cfg->protect, t, protect, sizeof(protect))) {
+		snprintf(why, size, "protected target: %s", protect);
+		return true;
 	}
-	c->until = now + r->cooldown_ns;
-}
-
-static void expire_cooldowns(struct decide_engine *e, uint64_t now)
-{
-	for (size_t i = 0; i < e->ncooldowns;) {
-		if (e->cooldowns[i].until <= now)
-			e->cooldowns[i] = e->cooldowns[--e->ncooldowns];
-		else
-			i++;
+	if (r->cooldown_ns &&
+	    count_acted(e, mode, r->name, t, since_window(now, r->cooldown_ns), &latest)) {
+		duration_format(latest + r->cooldown_ns - now, left, sizeof(left));
+		snprintf(why, size, "cooldown: this rule acted on this process recently (%s left)", left);
+		return true;
 	}
+	if (r->budget_max &&
+	    (n = count_acted(e, mode, r->name, NULL, since_window(now, r->budget_per_ns), &latest)) >=
+		    r->budget_max) {
+		duration_format(r->budget_per_ns, window, sizeof(window));
+		snprintf(why, size, "budget: this rule acted %u times in the last %s (max %u)", n,
+			 window, r->budget_max);
+		return true;
+	}
+	if (cfg->global_max &&
+	    (n = count_acted(e, mode, NULL, NULL, since_window(now, cfg->global_window_ns), &latest)) >=
+		    cfg->global_max) {
+		duration_format(cfg->global_window_ns, window, sizeof(window));
+		snprintf(why, size, "global budget: %u actions across all rules in the last %s (max %llu)",
+			 n, window, (unsigned long long)cfg->global_max);
+		return true;
+	}
+	return false;
 }
 
 static void decide(struct decide_engine *e, struct active *a, const struct rule *r, uint64_t now)
 {
-	const struct target *t = &a->cond.target;
 	struct decision *d = calloc(1, sizeof(*d));
-	const struct cooldown *cd;
-	char why[256], left[32];
+	struct verification *v;
+	bool killed;
 
 	if (!d)
 		return;
-	uuid_v7(d->id);
-	d->time_ns = mono_to_real_ns(now);
-	d->mode = e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+	killed = kill_switch_on(e);
+	if (e->cfg->new_id)
+		e->cfg->new_id(d->id, e->cfg->ctx);
+	else
+		uuid_v7(d->id);
+	d->time_ns = wall_ns(e, now);
+	d->mode = e->cfg->dry_run || r->dry_run || killed ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
 	snprintf(d->host, sizeof(d->host), "%s", e->cfg->host);
 	snprintf(d->rule, sizeof(d->rule), "%s", r->name);
 	snprintf(d->rule_file, sizeof(d->rule_file), "%s", r->file);
@@ -156,24 +294,29 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	snprintf(d->action, sizeof(d->action), "%s", r->act->name);
 	snprintf(d->params, sizeof(d->params), "%s", r->act_json);
 
-	if (protect_reason(e->cfg->protect, t, why, sizeof(why))) {
+	if (refused(e, r, &a->cond.target, d->mode, now, d->detail, sizeof(d->detail))) {
 		d->outcome = REFLEX_OUTCOME_SUPPRESSED;
-		snprintf(d->detail, sizeof(d->detail), "protected target: %s", why);
-	} else if ((cd = find_cooldown(e, r->name, t)) && cd->until > now) {
-		duration_format(cd->until - now, left, sizeof(left));
-		d->outcome = REFLEX_OUTCOME_SUPPRESSED;
-		snprintf(d->detail, sizeof(d->detail),
-			 "cooldown: this rule acted on this process recently (%s left)", left);
 	} else {
-		/* dry-run takes the cooldown too, so it shows what live would do */
-		start_cooldown(e, r, t, now);
-		if (d->mode == REFLEX_MODE_DRY_RUN) {
-			d->outcome = REFLEX_OUTCOME_DRY_RUN;
-			snprintf(d->detail, sizeof(d->detail), "would have run %s %s",
-				 r->act->name, r->act_json);
-		} else {
+		remember(e, d->mode, r->name, &a->cond.target, now);
+		if (d->mode == REFLEX_MODE_LIVE) {
 			d->outcome = REFLEX_OUTCOME_PENDING;
+		} else {
+			d->outcome = REFLEX_OUTCOME_DRY_RUN;
+			if (killed)
+				snprintf(d->detail, sizeof(d->detail),
+					 "kill switch %s is set: would have run %s %s",
+					 e->cfg->kill_switch, r->act->name, r->act_json);
+			else
+				snprintf(d->detail, sizeof(d->detail), "would have run %s %s",
+					 r->act->name, r->act_json);
 		}
+	}
+	if (d->outcome == REFLEX_OUTCOME_PENDING && r->verify_ns &&
+	    (v = grow((void **)&e->verifying, &e->nverifying, &e->cap_verifying, sizeof(*v)))) {
+		memcpy(v->decision_id, d->id, sizeof(v->decision_id));
+		v->cond_id = a->cond.id;
+		v->started = now;
+		v->deadline = now + r->verify_ns;
 	}
 	a->decided = true;
 	e->cfg->sink(e->cfg->ctx, d, r);
@@ -182,7 +325,14 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 
 void decide_tick(struct decide_engine *e, uint64_t now)
 {
-	expire_cooldowns(e, now);
+	now = advance(e, now);
+	forget_old(e, now);
+	for (size_t i = 0; i < e->nverifying;) {
+		if (e->verifying[i].deadline <= now)
+			end_verification(e, i, false, now);
+		else
+			i++;
+	}
 	for (size_t i = 0; i < e->nactive; i++) {
 		struct active *a = &e->active[i];
 
@@ -204,6 +354,9 @@ uint64_t decide_next_deadline(const struct decide_engine *e)
 {
 	uint64_t next = 0;
 
+	for (size_t i = 0; i < e->nverifying; i++)
+		if (!next || e->verifying[i].deadline < next)
+			next = e->verifying[i].deadline;
 	for (size_t i = 0; i < e->nactive; i++) {
 		const struct active *a = &e->active[i];
 

@@ -1,7 +1,9 @@
 /* The rule engine: holds the active conditions, matches them against the
  * rules and turns each into at most one decision, with the guards a rule
- * author must not have to write (hold, cooldown, protected targets,
- * dry-run). Time is passed in, so the same code can run in virtual time. */
+ * author must not have to write: hold, protected targets, cooldown, the
+ * rule's budget, the global budget, the kill switch, dry-run, and the
+ * verification that an action helped. Time is passed in (CLOCK_MONOTONIC
+ * ns), so the same code can run in virtual time. */
 #ifndef REFLEX_DECIDE_ENGINE_H
 #define REFLEX_DECIDE_ENGINE_H
 
@@ -11,10 +13,18 @@
 
 struct decide_config {
 	bool dry_run;                  /* every rule, whatever it says */
+	const char *kill_switch;       /* while this file exists, nothing acts */
+	uint64_t global_max;           /* actions across all rules ... */
+	uint64_t global_window_ns;     /* ... per this window */
 	const struct protect *protect;
 	const char *host;
+	/* live: NULL for both; the simulator passes virtual ones */
+	int64_t (*wall_ns)(uint64_t mono, void *ctx);  /* CLOCK_REALTIME of a now */
+	void (*new_id)(char id[37], void *ctx);        /* a decision id */
 	/* where decisions go: recorded, and carried out when pending */
 	void (*sink)(void *ctx, const struct decision *d, const struct rule *r);
+	/* an action's verification ended: cleared or not, in words */
+	void (*verified)(void *ctx, const char *decision_id, bool cleared, const char *result);
 	void *ctx;
 };
 
@@ -24,14 +34,19 @@ struct decide_engine;
  * changes it (dry-run, protected targets) takes effect at once. */
 struct decide_engine *decide_new(const struct ruleset *rules, const struct decide_config *cfg);
 void decide_free(struct decide_engine *e);
-/* Swaps in a new rule set (the caller frees the old one afterwards).
- * Cooldowns carry over by rule name; decided conditions stay decided. */
+/* Swaps in a new rule set (the caller frees the old one afterwards). Guard
+ * state (cooldowns, budgets) carries over by rule name. */
 void decide_set_rules(struct decide_engine *e, const struct ruleset *rules);
+/* Feeds a decision from the journal back into the guards, so cooldowns and
+ * budgets survive a restart. */
+void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t now);
+/* How far back decide_restore needs decisions, in ns. */
+uint64_t decide_memory_ns(const struct decide_engine *e);
 
-/* A condition began (or its evidence changed: same id). now is CLOCK_MONOTONIC ns. */
+/* A condition began, or has fresh evidence (same id). */
 void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t now);
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now);
-/* Makes the decisions that are due at now. */
+/* Makes the decisions and ends the verifications due at now. */
 void decide_tick(struct decide_engine *e, uint64_t now);
 /* When decide_tick next has something to do, or 0 when nothing waits. */
 uint64_t decide_next_deadline(const struct decide_engine *e);

@@ -1,6 +1,5 @@
 #include <fnmatch.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "core/util.h"
 #include "decide/protect.h"
@@ -30,7 +29,7 @@ const char *protect_reason(const struct protect *p, const struct target *t,
 		snprintf(buf, size, "pid 1 (init)");
 	else if (t->kernel_thread)
 		snprintf(buf, size, "kernel thread");
-	else if (t->pid == getpid())
+	else if (p && p->self && t->pid == p->self)
 		snprintf(buf, size, "reflexd itself");
 	else if (p && (glob = match_any(&p->comm, t->comm)))
 		snprintf(buf, size, "comm '%s' matches protected '%s'", t->comm, glob);

@@ -5,6 +5,7 @@
 #include "decide/rules.h"
 
 struct protect {
+	pid_t self;    /* reflexd's own pid (0 in the simulator) */
 	/* configured on top of the built-in list */
 	struct strlist comm, exe, cgroup;
 };

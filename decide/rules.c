@@ -19,7 +19,7 @@ static const char CONDITION_MT[] = "reflex.condition";
 static const char ACTION_MT[] = "reflex.action";
 
 static const char *const rule_fields[] = {
-	"when", "where", "hold", "act", "cooldown", "dry_run", "description", NULL,
+	"when", "where", "hold", "act", "cooldown", "budget", "verify", "dry_run", "description", NULL,
 };
 static const char *const where_fields[] = { "comm", "exe", "cgroup", "pid", NULL };
 
@@ -138,6 +138,9 @@ static void rule_error(struct rule_ctx *rc, const char *field, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* "budget.per" is written as `per = ...` inside the budget table */
+	if (field && strchr(field, '.'))
+		field = strrchr(field, '.') + 1;
 	add_error(rc->ld->errs, "%s:%d: rule '%s': %s", rc->ld->file,
 		  field ? field_line(rc->ld, rc->line, field) : rc->line, rc->r->name, msg);
 	rc->failed = true;
@@ -222,6 +225,59 @@ static void parse_where(struct rule_ctx *rc, lua_State *L)
 		}
 		lua_pop(L, 1);
 	}
+}
+
+/* budget = { max = 5, per = "1h" } */
+static void parse_budget(struct rule_ctx *rc, lua_State *L)
+{
+	struct rule *r = rc->r;
+	lua_Integer max;
+
+	if (lua_type(L, -1) != LUA_TTABLE) {
+		rule_error(rc, "budget", "budget must be a table like { max = 5, per = \"1h\" }");
+		return;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+
+		if (strcmp(key, "max") == 0) {
+			max = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+			if (max < 1 || max > 1000000)
+				rule_error(rc, "budget", "budget.max must be a whole number from 1 to 1000000: "
+					   "a budget of 0 could never allow an action");
+			else
+				r->budget_max = (unsigned)max;
+		} else if (strcmp(key, "per") == 0) {
+			parse_duration(rc, L, "budget.per", &r->budget_per_ns);
+		} else {
+			rule_error(rc, "budget", "unknown field '%s' in budget (known: max, per)", key);
+		}
+		lua_pop(L, 1);
+	}
+	if (!r->budget_max || !r->budget_per_ns)
+		rule_error(rc, "budget", "budget needs both max and per, e.g. { max = 5, per = \"1h\" }");
+}
+
+/* verify = { within = "10s" } */
+static void parse_verify(struct rule_ctx *rc, lua_State *L)
+{
+	if (lua_type(L, -1) != LUA_TTABLE) {
+		rule_error(rc, "verify", "verify must be a table like { within = \"10s\" }");
+		return;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+
+		if (strcmp(key, "within") == 0)
+			parse_duration(rc, L, "verify.within", &rc->r->verify_ns);
+		else
+			rule_error(rc, "verify", "unknown field '%s' in verify (known: within)", key);
+		lua_pop(L, 1);
+	}
+	if (!rc->r->verify_ns)
+		rule_error(rc, "verify", "verify needs within, e.g. { within = \"10s\" }");
 }
 
 static void parse_when(struct rule_ctx *rc, lua_State *L)
@@ -334,6 +390,10 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			parse_duration(&rc, L, key, &r.hold_ns);
 		} else if (strcmp(key, "cooldown") == 0) {
 			parse_duration(&rc, L, key, &r.cooldown_ns);
+		} else if (strcmp(key, "budget") == 0) {
+			parse_budget(&rc, L);
+		} else if (strcmp(key, "verify") == 0) {
+			parse_verify(&rc, L);
 		} else if (strcmp(key, "act") == 0) {
 			seen_act = true;
 			parse_act(&rc, L);

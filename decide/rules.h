@@ -28,6 +28,9 @@ struct rule {
 	pid_t pid;
 	uint64_t hold_ns;
 	uint64_t cooldown_ns;
+	unsigned budget_max;     /* at most this many actions ... */
+	uint64_t budget_per_ns;  /* ... in any window this long; 0: no budget */
+	uint64_t verify_ns;      /* the condition must clear this soon after */
 	bool dry_run;
 	const struct act_ops *act;
 	void *act_params;

@@ -113,13 +113,15 @@ wait_gone() {
 # it, and whatever it started is killed.
 run_tests() {
 	for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
-		rm -rf "$T/rules" "$T/journal.db"*
+		rm -rf "$T/rules" "$T/journal.db"* "$T/daemon.log"
 		( set -e; trap 'st=$?; kill_started; exit $st' EXIT; "$t" ) 2> "$T/err"
 		if [ $? = 0 ]; then
 			echo "ok - ${t#test_}"
 		else
 			echo "not ok - ${t#test_}: $(grep FAILED "$T/err" | tail -1 | sed 's/^FAILED: //')"
 			cat "$T/err"
+			echo "--- the last daemon's log:"
+			grep -v 'debug: libbpf' "$T/daemon.log" 2>/dev/null | tail -20
 		fi
 	done
 }

@@ -119,7 +119,7 @@ R
 
 test_protected_by_config_is_never_signalled() {
 	write_rule live <<'R'
-rule "kill-all-rx" { when = deadlock { }, where = { comm = "rx-*" }, hold = "500ms", act = signal { "SIGKILL" } }
+rule "kill-prot" { when = deadlock { }, where = { comm = "rx-prot" }, hold = "500ms", act = signal { "SIGKILL" } }
 R
 	start_daemon --rules "$T/rules" --protect-comm 'rx-prot*'
 	start_wl deadlock abba --comm rx-prot

@@ -19,22 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(call)                                                       \
-	do {                                                              \
-		int rc_ = (call);                                         \
-		if (rc_ != 0)                                             \
-			die_rc(#call, rc_);                               \
-	} while (0)
-
-static void die_rc(const char *what, int rc)
-{
-	fprintf(stderr, "condwait: %s failed: %s\n", what, strerror(rc));
-	abort();
-}
+#include "workload.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -63,10 +51,8 @@ static void *timedwait_forever(void *arg)
 	parked++;
 	while (!go) {
 		/* The default condattr clock is CLOCK_REALTIME. */
-		if (clock_gettime(CLOCK_REALTIME, &deadline) != 0) {
-			perror("condwait: clock_gettime");
-			abort();
-		}
+		if (clock_gettime(CLOCK_REALTIME, &deadline) != 0)
+			die_errno("clock_gettime");
 		deadline.tv_sec += 1;
 		rc = pthread_cond_timedwait(&cond, &lock, &deadline);
 		if (rc != 0 && rc != ETIMEDOUT)
@@ -82,18 +68,6 @@ static void usage(void)
 	exit(2);
 }
 
-static long parse_long(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		usage();
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	const char *comm = NULL;
@@ -105,7 +79,7 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-			nthreads = (int)parse_long(argv[++i], 1, 4096);
+			nthreads = (int)parse_long(argv[++i], 1, 4096, usage);
 		else if (strcmp(argv[i], "--comm") == 0 && i + 1 < argc)
 			comm = argv[++i];
 		else
@@ -113,16 +87,10 @@ int main(int argc, char **argv)
 	}
 
 	/* Before any thread exists, so every thread inherits the name. */
-	if (comm && prctl(PR_SET_NAME, comm, 0, 0, 0) != 0) {
-		perror("condwait: prctl(PR_SET_NAME)");
-		return 1;
-	}
+	if (comm)
+		set_comm(comm);
 
-	threads = calloc(nthreads + 1, sizeof(*threads));
-	if (!threads) {
-		fprintf(stderr, "condwait: out of memory\n");
-		abort();
-	}
+	threads = xcalloc(nthreads + 1, sizeof(*threads));
 	for (int i = 0; i < nthreads; i++)
 		CHECK(pthread_create(&threads[i], NULL, wait_forever, NULL));
 	CHECK(pthread_create(&threads[nthreads], NULL, timedwait_forever, NULL));

@@ -23,39 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(call)                                                       \
-	do {                                                              \
-		int rc_ = (call);                                         \
-		if (rc_ != 0)                                             \
-			die_rc(#call, rc_);                               \
-	} while (0)
-
-static void die_rc(const char *what, int rc)
-{
-	fprintf(stderr, "contend: %s failed: %s\n", what, strerror(rc));
-	abort();
-}
-
-static void barrier_wait(pthread_barrier_t *b)
-{
-	int rc = pthread_barrier_wait(b);
-
-	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
-		die_rc("pthread_barrier_wait", rc);
-}
-
-static void now_mono(struct timespec *ts)
-{
-	if (clock_gettime(CLOCK_MONOTONIC, ts) != 0) {
-		perror("contend: clock_gettime");
-		abort();
-	}
-}
+#include "workload.h"
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t held_barrier;		/* owner + main */
@@ -72,10 +44,8 @@ static void hold_by_sleeping(void)
 	req.tv_nsec = (long)((hold_seconds - (double)req.tv_sec) * 1e9);
 	/* Resume after signal interruptions so the hold time stays S. */
 	while (nanosleep(&req, &rem) != 0) {
-		if (errno != EINTR) {
-			perror("contend: nanosleep");
-			abort();
-		}
+		if (errno != EINTR)
+			die_errno("nanosleep");
 		req = rem;
 	}
 }
@@ -147,11 +117,7 @@ int main(int argc, char **argv)
 			    hold_seconds > 1e7)
 				usage();
 		} else if (strcmp(argv[i], "--waiters") == 0 && i + 1 < argc) {
-			errno = 0;
-			nwaiters = strtol(argv[++i], &end, 10);
-			if (errno || end == argv[i] || *end || nwaiters < 0 ||
-			    nwaiters > 4096)
-				usage();
+			nwaiters = parse_long(argv[++i], 0, 4096, usage);
 		} else if (strcmp(argv[i], "--comm") == 0 && i + 1 < argc) {
 			comm = argv[++i];
 		} else if (argv[i][0] != '-' && !mode) {
@@ -168,16 +134,10 @@ int main(int argc, char **argv)
 		usage();
 
 	/* Before any thread exists, so every thread inherits the name. */
-	if (comm && prctl(PR_SET_NAME, comm, 0, 0, 0) != 0) {
-		perror("contend: prctl(PR_SET_NAME)");
-		return 1;
-	}
+	if (comm)
+		set_comm(comm);
 
-	waiters = calloc(nwaiters ? nwaiters : 1, sizeof(*waiters));
-	if (!waiters) {
-		fprintf(stderr, "contend: out of memory\n");
-		abort();
-	}
+	waiters = xcalloc(nwaiters ? nwaiters : 1, sizeof(*waiters));
 	CHECK(pthread_barrier_init(&held_barrier, NULL, 2));
 	CHECK(pthread_barrier_init(&waiters_barrier, NULL, nwaiters + 1));
 

@@ -18,33 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 #define MAX_THREADS 3
-
-#define CHECK(call)                                                       \
-	do {                                                              \
-		int rc_ = (call);                                         \
-		if (rc_ != 0)                                             \
-			die_rc(#call, rc_);                               \
-	} while (0)
-
-static void die_rc(const char *what, int rc)
-{
-	fprintf(stderr, "deadlock: %s failed: %s\n", what, strerror(rc));
-	abort();
-}
-
-static void barrier_wait(pthread_barrier_t *b)
-{
-	int rc = pthread_barrier_wait(b);
-
-	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
-		die_rc("pthread_barrier_wait", rc);
-}
 
 /* Plain default mutexes: the detector must see ordinary futex waits. */
 static pthread_mutex_t lock_a = PTHREAD_MUTEX_INITIALIZER;
@@ -144,10 +124,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Before any thread exists, so every thread inherits the name. */
-	if (comm && prctl(PR_SET_NAME, comm, 0, 0, 0) != 0) {
-		perror("deadlock: prctl(PR_SET_NAME)");
-		return 1;
-	}
+	if (comm)
+		set_comm(comm);
 
 	CHECK(pthread_barrier_init(&formed_barrier, NULL, nthreads + 1));
 	for (int i = 0; i < nthreads; i++)
@@ -155,10 +133,8 @@ int main(int argc, char **argv)
 
 	barrier_wait(&formed_barrier);
 	/* Taken just before the threads' second lock attempts. */
-	if (clock_gettime(CLOCK_REALTIME, &now) != 0) {
-		perror("deadlock: clock_gettime");
-		abort();
-	}
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+		die_errno("clock_gettime");
 
 	printf("formed pid=%d tids=", (int)getpid());
 	for (int i = 0; i < nthreads; i++)

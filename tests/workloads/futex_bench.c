@@ -13,41 +13,12 @@
  * Exits 1 if the shared counter does not end up equal to N.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define CHECK(call)                                                       \
-	do {                                                              \
-		int rc_ = (call);                                         \
-		if (rc_ != 0)                                             \
-			die_rc(#call, rc_);                               \
-	} while (0)
-
-static void die_rc(const char *what, int rc)
-{
-	fprintf(stderr, "futex_bench: %s failed: %s\n", what, strerror(rc));
-	abort();
-}
-
-static void barrier_wait(pthread_barrier_t *b)
-{
-	int rc = pthread_barrier_wait(b);
-
-	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
-		die_rc("pthread_barrier_wait", rc);
-}
-
-static void now_mono(struct timespec *ts)
-{
-	if (clock_gettime(CLOCK_MONOTONIC, ts) != 0) {
-		perror("futex_bench: clock_gettime");
-		abort();
-	}
-}
+#include "workload.h"
 
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t start_barrier;
@@ -76,47 +47,27 @@ static void usage(void)
 	exit(2);
 }
 
-static unsigned long long parse_ull(const char *s, unsigned long long min,
-				    unsigned long long max)
-{
-	unsigned long long v;
-	char *end;
-
-	if (*s == '-')
-		usage();
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		usage();
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long long nthreads = 2;
 	unsigned long long total_ops = 2000000;
 	unsigned long long *share;
 	pthread_t *threads;
-	struct timespec start, end;
-	double elapsed_ns;
+	double start, elapsed_ns;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-			nthreads = parse_ull(argv[++i], 1, 4096);
+			nthreads = parse_long(argv[++i], 1, 4096, usage);
 		else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc)
-			total_ops = parse_ull(argv[++i], 1, 1ULL << 40);
+			total_ops = parse_long(argv[++i], 1, 1L << 40, usage);
 		else
 			usage();
 	}
 
-	threads = calloc(nthreads, sizeof(*threads));
-	share = calloc(nthreads, sizeof(*share));
-	if (!threads || !share) {
-		fprintf(stderr, "futex_bench: out of memory\n");
-		abort();
-	}
+	threads = xcalloc(nthreads, sizeof(*threads));
+	share = xcalloc(nthreads, sizeof(*share));
 	/* Spread the remainder so the shares add up to exactly N. */
 	for (unsigned long long i = 0; i < nthreads; i++)
 		share[i] = total_ops / nthreads + (i < total_ops % nthreads);
@@ -127,10 +78,10 @@ int main(int argc, char **argv)
 
 	/* Thread creation is excluded: timing starts at the barrier release. */
 	barrier_wait(&start_barrier);
-	now_mono(&start);
+	start = now_ns();
 	for (unsigned long long i = 0; i < nthreads; i++)
 		CHECK(pthread_join(threads[i], NULL));
-	now_mono(&end);
+	elapsed_ns = now_ns() - start;
 
 	if (counter != total_ops) {
 		fprintf(stderr, "futex_bench: counter=%llu, expected %llu\n",
@@ -138,8 +89,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	elapsed_ns = (double)(end.tv_sec - start.tv_sec) * 1e9 +
-		     (double)(end.tv_nsec - start.tv_nsec);
 	printf("futex_bench threads=%llu ops=%llu ns_per_op=%.1f\n",
 	       nthreads, total_ops, elapsed_ns / (double)total_ops);
 	fflush(stdout);

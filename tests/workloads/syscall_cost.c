@@ -11,22 +11,16 @@
  * getppid:    a syscall reflexd does not watch at all.
  * Prints: syscall_cost mode=<m> calls=<N> ns_per_call=<x.x>
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#include "workload.h"
 
 static unsigned int word;
 

@@ -1,0 +1,279 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "sense/trace.h"
+
+#define TRACE_LINE_MAX (REFLEX_EVIDENCE_MAX + 2048)
+
+static int bad(struct trace_reader *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int bad(struct trace_reader *r, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(r->err, sizeof(r->err), "%s:%d: %s", r->path, r->line, msg);
+	return -EINVAL;
+}
+
+int trace_open(struct trace_reader *r, const char *path)
+{
+	memset(r, 0, sizeof(*r));
+	r->path = path;
+	r->f = fopen(path, "re");
+	if (!r->f) {
+		snprintf(r->err, sizeof(r->err), "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+void trace_close(struct trace_reader *r)
+{
+	if (r->f)
+		fclose(r->f);
+	r->f = NULL;
+}
+
+/* Seconds with up to 9 decimals, "2.5" or "12": 0 or -EINVAL. */
+static int parse_seconds(const char *s, uint64_t *ns)
+{
+	uint64_t whole = 0, frac = 0, scale = NSEC_PER_SEC;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (whole > UINT64_MAX / 10 / NSEC_PER_SEC)
+			return -EINVAL;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (scale == 1)
+				return -EINVAL;
+			scale /= 10;
+			frac += (uint64_t)(*p - '0') * scale;
+		}
+	}
+	if (*p)
+		return -EINVAL;
+	*ns = whole * NSEC_PER_SEC + frac;
+	return 0;
+}
+
+/* Splits off the next word of *p (a bare word, or key="quoted \"text\"");
+ * quotes and escapes are removed in place. NULL at the end of the line. */
+static char *next_word(char **p, bool *unterminated)
+{
+	char *s = *p + strspn(*p, " \t"), *out, *word;
+	bool quoted = false;
+
+	*unterminated = false;
+	if (!*s)
+		return NULL;
+	word = out = s;
+	for (; *s && (quoted || (*s != ' ' && *s != '\t')); s++) {
+		if (*s == '"') {
+			quoted = !quoted;
+		} else if (quoted && *s == '\\' && s[1]) {
+			*out++ = *++s;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*unterminated = quoted;
+	if (*s)
+		s++;
+	*out = '\0';
+	*p = s;
+	return word;
+}
+
+static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
+		     const char *key, const char *value)
+{
+	struct target *tg = &c->target;
+	char *end;
+	unsigned long long n;
+
+	if (!strcmp(key, "comm")) {
+		snprintf(tg->comm, sizeof(tg->comm), "%.*s", (int)sizeof(tg->comm) - 1, value);
+	} else if (!strcmp(key, "exe")) {
+		snprintf(tg->exe, sizeof(tg->exe), "%.*s", (int)sizeof(tg->exe) - 1, value);
+	} else if (!strcmp(key, "cgroup")) {
+		snprintf(tg->cgroup, sizeof(tg->cgroup), "%.*s", (int)sizeof(tg->cgroup) - 1, value);
+	} else if (!strcmp(key, "summary")) {
+		snprintf(c->summary, sizeof(c->summary), "%.*s", (int)sizeof(c->summary) - 1, value);
+	} else if (!strcmp(key, "kernel_thread")) {
+		if (strcmp(value, "true") && strcmp(value, "false"))
+			return bad(r, "kernel_thread must be true or false, not '%s'", value);
+		tg->kernel_thread = !strcmp(value, "true");
+	} else if (!strcmp(key, "since")) {
+		uint64_t since;
+
+		if (parse_seconds(value, &since) || since > t_ns)
+			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
+		c->since_ns = since;
+	} else if (!strcmp(key, "pid") || !strcmp(key, "tid") || !strcmp(key, "start")) {
+		errno = 0;
+		n = strtoull(value, &end, 10);
+		if (errno || *end || !*value || (strcmp(key, "start") && (n == 0 || n > 0x7fffffff)))
+			return bad(r, "%s=%s is not a valid number", key, value);
+		if (!strcmp(key, "pid"))
+			tg->pid = (pid_t)n;
+		else if (!strcmp(key, "tid"))
+			tg->tid = (pid_t)n;
+		else
+			tg->start_time = n;
+	} else {
+		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, "
+			   "kernel_thread, since, summary, evidence)", key);
+	}
+	return 0;
+}
+
+static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *ev)
+{
+	struct condition *c = &ev->cond;
+	bool open_quote;
+	char *word;
+	int kind;
+
+	word = next_word(&rest, &open_quote);
+	if (!word)
+		return bad(r, "raise needs a condition kind, e.g. 'raise 1 deadlock pid=42'");
+	kind = condition_kind_parse(word);
+	if (kind < 0)
+		return bad(r, "unknown condition kind '%s'", word);
+	c->kind = (enum condition_kind)kind;
+	c->since_ns = ev->t_ns;
+	for (;;) {
+		char *eq;
+
+		rest += strspn(rest, " \t");
+		/* evidence is JSON and takes the rest of the line */
+		if (!strncmp(rest, "evidence=", 9)) {
+			rest += 9;
+			if (rest[0] != '{' || rest[strlen(rest) - 1] != '}')
+				return bad(r, "evidence must be a JSON object and the last field");
+			if (strlen(rest) >= sizeof(c->evidence))
+				return bad(r, "evidence longer than %d bytes", REFLEX_EVIDENCE_MAX - 1);
+			strcpy(c->evidence, rest);
+			break;
+		}
+		word = next_word(&rest, &open_quote);
+		if (!word)
+			break;
+		if (open_quote)
+			return bad(r, "unterminated quote in '%s'", word);
+		eq = strchr(word, '=');
+		if (!eq)
+			return bad(r, "expected key=value, got '%s'", word);
+		*eq = '\0';
+		if (set_field(r, c, ev->t_ns, word, eq + 1))
+			return -EINVAL;
+	}
+	if (!c->target.pid)
+		return bad(r, "raise needs pid=");
+	return 0;
+}
+
+static int parse_header(struct trace_reader *r, char *line)
+{
+	bool open_quote;
+	char *word = next_word(&line, &open_quote);
+	char *version = next_word(&line, &open_quote);
+	char *end;
+	long v;
+
+	if (!word || strcmp(word, "reflexd-trace") || !version)
+		return bad(r, "not a reflexd trace: the first line must be 'reflexd-trace %d'",
+			   REFLEX_TRACE_VERSION);
+	v = strtol(version, &end, 10);
+	if (*end || v != REFLEX_TRACE_VERSION)
+		return bad(r, "unsupported trace version '%s' (this reflexd reads %d)", version,
+			   REFLEX_TRACE_VERSION);
+	while ((word = next_word(&line, &open_quote))) {
+		uint64_t start;
+
+		if (strncmp(word, "start=", 6) || parse_seconds(word + 6, &start))
+			return bad(r, "unknown header field '%s' (known: start=UNIX_SECONDS)", word);
+		r->start_ns = (int64_t)start;
+	}
+	r->header_read = true;
+	return 0;
+}
+
+int trace_next(struct trace_reader *r, struct trace_event *ev)
+{
+	static char line[TRACE_LINE_MAX];
+
+	while (fgets(line, sizeof(line), r->f)) {
+		char *p = line, *word, *end;
+		bool open_quote, cut = !strchr(line, '\n') && !feof(r->f);
+		unsigned long long id;
+		size_t len;
+
+		r->line++;
+		len = strcspn(line, "\r\n");
+		line[len] = '\0';
+		if (cut) {
+			int c;
+
+			while ((c = fgetc(r->f)) != EOF && c != '\n')
+				;
+			return bad(r, "line longer than %d bytes", TRACE_LINE_MAX - 2);
+		}
+		p += strspn(p, " \t");
+		if (!*p || *p == '#')
+			continue;
+		if (!r->header_read)
+			return parse_header(r, p) ? -EINVAL : trace_next(r, ev);
+		memset(ev, 0, sizeof(*ev));
+		word = next_word(&p, &open_quote);
+		if (parse_seconds(word, &ev->t_ns))
+			return bad(r, "expected a time in seconds, got '%s'", word);
+		if (ev->t_ns < r->last_t_ns)
+			return bad(r, "time %s is before the previous event's", word);
+		word = next_word(&p, &open_quote);
+		if (!word)
+			return bad(r, "expected raise, clear or end after the time");
+		if (!strcmp(word, "end")) {
+			ev->kind = TRACE_END;
+			r->last_t_ns = ev->t_ns;
+			return 1;
+		}
+		if (strcmp(word, "raise") && strcmp(word, "clear"))
+			return bad(r, "unknown event '%s' (raise, clear, end)", word);
+		ev->kind = strcmp(word, "raise") ? TRACE_CLEAR : TRACE_RAISE;
+		word = next_word(&p, &open_quote);
+		errno = 0;
+		id = word ? strtoull(word, &end, 10) : 0;
+		if (!word || errno || *end || !id)
+			return bad(r, "expected a condition id (a positive number) after %s",
+				   ev->kind == TRACE_RAISE ? "raise" : "clear");
+		ev->cond.id = id;
+		if (ev->kind == TRACE_RAISE && parse_raise(r, p, ev))
+			return -EINVAL;
+		if (ev->kind == TRACE_CLEAR && next_word(&p, &open_quote))
+			return bad(r, "clear takes only the condition id");
+		r->last_t_ns = ev->t_ns;
+		return 1;
+	}
+	if (ferror(r->f)) {
+		snprintf(r->err, sizeof(r->err), "%s: %s", r->path, strerror(errno));
+		return -EIO;
+	}
+	if (!r->header_read)
+		return bad(r, "empty trace: the first line must be 'reflexd-trace %d'",
+			   REFLEX_TRACE_VERSION);
+	return 0;
+}

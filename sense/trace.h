@@ -1,0 +1,44 @@
+/* Condition traces: a line-oriented, versioned, hand-writable record of a
+ * condition stream with its own clock (docs/trace.md). The simulator
+ * replays them; `record` will write them from the live sensors.
+ *
+ *   reflexd-trace 1
+ *   0.0  raise 1 deadlock pid=4242 start=900 comm=worker summary="lock cycle" evidence={"threads":2}
+ *   3.5  clear 1
+ */
+#ifndef REFLEX_SENSE_TRACE_H
+#define REFLEX_SENSE_TRACE_H
+
+#include <stdio.h>
+
+#include "sense/condition.h"
+
+#define REFLEX_TRACE_VERSION 1
+
+enum trace_event_kind { TRACE_RAISE, TRACE_CLEAR, TRACE_END };
+
+struct trace_event {
+	enum trace_event_kind kind;
+	uint64_t t_ns;             /* since the trace's start */
+	struct condition cond;     /* raise: the condition, since_ns on the trace clock;
+				    * clear: cond.id */
+};
+
+struct trace_reader {
+	FILE *f;
+	const char *path;
+	int line;
+	uint64_t last_t_ns;
+	int64_t start_ns;          /* wall clock of t = 0 (header start=, seconds) */
+	bool header_read;
+	char err[512];             /* "file:line: message" after an error */
+};
+
+/* Opens path: 0, or -errno with err set. */
+int trace_open(struct trace_reader *r, const char *path);
+void trace_close(struct trace_reader *r);
+/* The next event: 1, 0 at the end, or -EINVAL with r->err set. After an
+ * error the reader may go on to the next line (to skip and count). */
+int trace_next(struct trace_reader *r, struct trace_event *ev);
+
+#endif
