@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +96,21 @@ void act_finish(struct act_run *run)
 	free(run);
 }
 
+void act_outcome(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+{
+	char *detail = run->decision.detail;
+	size_t used = strlen(detail);
+	va_list ap;
+
+	run->decision.outcome = outcome;
+	va_start(ap, fmt);
+	vsnprintf(detail + used, sizeof(run->decision.detail) - used, fmt, ap);
+	va_end(ap);
+}
+
 static void cancel_delayed(struct act_run *run)
 {
-	run->decision.outcome = REFLEX_OUTCOME_FAILED;
-	snprintf(run->decision.detail, sizeof(run->decision.detail),
-		 "not taken: reflexd stopped before the action started");
+	act_outcome(run, REFLEX_OUTCOME_FAILED, "not taken: reflexd stopped before the action started");
 	act_finish(run);
 }
 

@@ -61,6 +61,10 @@ extern const struct act_ops *const act_all[];
  * action was taken). */
 int act_execute(struct act_executor *x, const struct decision *d,
 		const struct act_ops *ops, const void *params);
+/* Sets run's outcome and appends to its detail (which may already say
+ * which rung of a ladder this is). */
+void act_outcome(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void act_finish(struct act_run *run);
 /* Cancels the runs still going: each ends with its outcome recorded. */
 void act_shutdown(struct act_executor *x);

@@ -134,12 +134,13 @@ static void finish(struct act_run *run, enum decision_outcome outcome, const cha
 static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
 {
 	struct signal_state *s = run->state;
+	char detail[256];
 	va_list ap;
 
-	run->decision.outcome = outcome;
 	va_start(ap, fmt);
-	vsnprintf(run->decision.detail, sizeof(run->decision.detail), fmt, ap);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	act_outcome(run, outcome, "%s", detail);
 	if (s) {
 		ev_io_stop(run->loop, &s->exited);
 		ev_timer_stop(run->loop, &s->grace);

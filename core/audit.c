@@ -7,7 +7,7 @@
 #include "core/journal.h"
 #include "core/log.h"
 
-static void print_json(const struct decision *d)
+void audit_print_json(const struct decision *d)
 {
 	const struct target *t = &d->condition.target;
 	char line[16384], when[40];
@@ -50,7 +50,7 @@ static int print_row(const struct decision *d, void *ctx)
 	char when[40];
 
 	if (json) {
-		print_json(d);
+		audit_print_json(d);
 		return 0;
 	}
 	time_format(d->time_ns, when, sizeof(when));

@@ -13,6 +13,7 @@ enum command {
 	CMD_RUN = 1 << 0,
 	CMD_CHECK = 1 << 1,
 	CMD_AUDIT = 1 << 2,
+	CMD_SIMULATE = 1 << 3,
 };
 
 struct config {
@@ -29,7 +30,10 @@ struct config {
 	int64_t budget_max;
 	uint64_t budget_window_ns;
 	struct strlist protect_comm, protect_exe, protect_cgroup;
-	/* audit */
+	/* simulate */
+	char *trace;
+	bool skip_bad;
+	/* audit, simulate */
 	bool json;
 	char *rule, *kind, *comm, *outcome, *since, *until;
 	int64_t pid;

@@ -170,11 +170,11 @@ static void on_clear(void *ctx, uint64_t id)
 	decide_clear(d->engine, id, clock_mono_ns());
 }
 
-static void on_decision(void *ctx, const struct decision *dec, const struct rule *r)
+static void on_decision(void *ctx, const struct decision *dec, const struct rule_action *action)
 {
 	struct daemon *d = ctx;
 
-	(void)act_execute(&d->executor, dec, r->act, r->act_params);
+	(void)act_execute(&d->executor, dec, action->ops, action->params);
 }
 
 static void on_verified(void *ctx, const char *id, bool cleared, const char *result)

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/log.h"
+#include "core/simulate.h"
 #include "decide/rules.h"
 
 static const struct {
@@ -18,6 +19,8 @@ static const struct {
 	  "run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads" },
 	{ "check", CMD_CHECK, "RULES...", "validate rule files; errors as file:line: message" },
 	{ "audit", CMD_AUDIT, "[--journal PATH] [filters] [--json]", "print recorded decisions" },
+	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json]",
+	  "replay a condition trace through rules offline, in virtual time" },
 };
 
 static void usage(FILE *out)
@@ -85,6 +88,9 @@ int main(int argc, char **argv)
 			break;
 		case CMD_CHECK:
 			status = check_main(&cfg);
+			break;
+		case CMD_SIMULATE:
+			status = simulate_main(&cfg);
 			break;
 		default:
 			status = audit_main(&cfg);

@@ -23,9 +23,21 @@ struct acted {
 	uint64_t at;
 };
 
+/* An action that did not help (its verification failed): what opens a
+ * rule's circuit breaker. Counted per version of the rule (its file hash),
+ * so editing a rule closes its breaker. */
+struct unhelpful {
+	enum decision_mode mode;
+	char rule[128];
+	char hash[65];
+	uint64_t at;
+};
+
 /* A live action waiting to see its condition clear. */
 struct verification {
 	char decision_id[37];
+	char rule[128];
+	size_t rung;       /* which action of the rule's ladder */
 	uint64_t cond_id;
 	uint64_t started;
 	uint64_t deadline;
@@ -39,6 +51,8 @@ struct decide_engine {
 	size_t nactive, cap_active;
 	struct acted *history;
 	size_t nhistory, cap_history;
+	struct unhelpful *unhelpful;
+	size_t nunhelpful, cap_unhelpful;
 	struct verification *verifying;
 	size_t nverifying, cap_verifying;
 };
@@ -75,6 +89,7 @@ void decide_free(struct decide_engine *e)
 		return;
 	free(e->active);
 	free(e->history);
+	free(e->unhelpful);
 	free(e->verifying);
 	free(e);
 }
@@ -95,6 +110,8 @@ uint64_t decide_memory_ns(const struct decide_engine *e)
 			horizon = r->cooldown_ns;
 		if (r->budget_per_ns > horizon)
 			horizon = r->budget_per_ns;
+		if (r->breaker_per_ns > horizon)
+			horizon = r->breaker_per_ns;
 	}
 	return horizon;
 }
@@ -126,6 +143,20 @@ static int64_t wall_ns(const struct decide_engine *e, uint64_t now)
 	return e->cfg->wall_ns ? e->cfg->wall_ns(now, e->cfg->ctx) : mono_to_real_ns(now);
 }
 
+static void remember_unhelpful(struct decide_engine *e, enum decision_mode mode,
+			       const char *rule, const char *hash, uint64_t at)
+{
+	struct unhelpful *u = grow((void **)&e->unhelpful, &e->nunhelpful, &e->cap_unhelpful,
+				   sizeof(*u));
+
+	if (!u)
+		return;
+	u->mode = mode;
+	snprintf(u->rule, sizeof(u->rule), "%s", rule);
+	snprintf(u->hash, sizeof(u->hash), "%s", hash);
+	u->at = at;
+}
+
 void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t now)
 {
 	int64_t age;
@@ -137,6 +168,8 @@ void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t 
 	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now)
 		return;
 	remember(e, d->mode, d->rule, &d->condition.target, now - (uint64_t)age);
+	if (strncmp(d->verify, "not cleared", 11) == 0)
+		remember_unhelpful(e, d->mode, d->rule, d->rule_hash, now - (uint64_t)age);
 }
 
 static void forget_old(struct decide_engine *e, uint64_t now)
@@ -146,6 +179,12 @@ static void forget_old(struct decide_engine *e, uint64_t now)
 	for (size_t i = 0; i < e->nhistory;) {
 		if (now - e->history[i].at > horizon)
 			e->history[i] = e->history[--e->nhistory];
+		else
+			i++;
+	}
+	for (size_t i = 0; i < e->nunhelpful;) {
+		if (now - e->unhelpful[i].at > horizon)
+			e->unhelpful[i] = e->unhelpful[--e->nunhelpful];
 		else
 			i++;
 	}
@@ -169,6 +208,20 @@ static unsigned count_acted(const struct decide_engine *e, enum decision_mode mo
 		n++;
 		if (a->at > *latest)
 			*latest = a->at;
+	}
+	return n;
+}
+
+static unsigned count_unhelpful(const struct decide_engine *e, enum decision_mode mode,
+				const struct rule *r, uint64_t since)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < e->nunhelpful; i++) {
+		const struct unhelpful *u = &e->unhelpful[i];
+
+		n += u->mode == mode && u->at >= since && !strcmp(u->rule, r->name) &&
+		     !strcmp(u->hash, r->hash);
 	}
 	return n;
 }
@@ -200,16 +253,29 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 	decide_tick(e, now);
 }
 
+static void decide(struct decide_engine *e, struct active *a, const struct rule *r, size_t rung,
+		   uint64_t now);
+
+/* A verification ended. One that failed counts against the rule's breaker
+ * and, while the condition holds, sends the ladder's next rung. */
 static void end_verification(struct decide_engine *e, size_t i, bool cleared, uint64_t now)
 {
-	struct verification *v = &e->verifying[i];
+	struct verification v = e->verifying[i];
 	char took[32], result[96];
+	const struct rule *r = ruleset_find(e->rules, v.rule);
+	struct active *a;
 
-	duration_format((cleared ? now : v->deadline) - v->started, took, sizeof(took));
+	e->verifying[i] = e->verifying[--e->nverifying];
+	duration_format((cleared ? now : v.deadline) - v.started, took, sizeof(took));
 	snprintf(result, sizeof(result), cleared ? "cleared after %s" : "not cleared within %s", took);
 	if (e->cfg->verified)
-		e->cfg->verified(e->cfg->ctx, v->decision_id, cleared, result);
-	e->verifying[i] = e->verifying[--e->nverifying];
+		e->cfg->verified(e->cfg->ctx, v.decision_id, cleared, result);
+	if (cleared || !r)
+		return;
+	remember_unhelpful(e, REFLEX_MODE_LIVE, r->name, r->hash, now);
+	a = find_active(e, v.cond_id);
+	if (a && v.rung + 1 < r->rungs)
+		decide(e, a, r, v.rung + 1, now);
 }
 
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now)
@@ -245,6 +311,13 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 		snprintf(why, size, "protected target: %s", protect);
 		return true;
 	}
+	if ((n = count_unhelpful(e, mode, r, since_window(now, r->breaker_per_ns))) >=
+	    r->breaker_failures) {
+		duration_format(r->breaker_per_ns, window, sizeof(window));
+		snprintf(why, size, "circuit open: %u actions of this rule did not help within %s "
+			 "(edit the rule, or wait, to close it)", n, window);
+		return true;
+	}
 	if (r->cooldown_ns &&
 	    count_acted(e, mode, r->name, t, since_window(now, r->cooldown_ns), &latest)) {
 		duration_format(latest + r->cooldown_ns - now, left, sizeof(left));
@@ -270,10 +343,14 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 	return false;
 }
 
-static void decide(struct decide_engine *e, struct active *a, const struct rule *r, uint64_t now)
+/* Decides for condition a by rung `rung` of rule r's ladder. */
+static void decide(struct decide_engine *e, struct active *a, const struct rule *r, size_t rung,
+		   uint64_t now)
 {
+	const struct rule_action *act = &r->ladder[rung];
 	struct decision *d = calloc(1, sizeof(*d));
 	struct verification *v;
+	char step[64] = "";
 	bool killed;
 
 	if (!d)
@@ -291,8 +368,10 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
 	d->condition = a->cond;
 	d->held_ns = now - a->cond.since_ns;
-	snprintf(d->action, sizeof(d->action), "%s", r->act->name);
-	snprintf(d->params, sizeof(d->params), "%s", r->act_json);
+	snprintf(d->action, sizeof(d->action), "%s", act->ops->name);
+	snprintf(d->params, sizeof(d->params), "%s", act->json);
+	if (rung)
+		snprintf(step, sizeof(step), "escalation %zu of %zu: ", rung, r->rungs - 1);
 
 	if (refused(e, r, &a->cond.target, d->mode, now, d->detail, sizeof(d->detail))) {
 		d->outcome = REFLEX_OUTCOME_SUPPRESSED;
@@ -300,26 +379,29 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		remember(e, d->mode, r->name, &a->cond.target, now);
 		if (d->mode == REFLEX_MODE_LIVE) {
 			d->outcome = REFLEX_OUTCOME_PENDING;
+			snprintf(d->detail, sizeof(d->detail), "%s", step);
+		} else if (killed) {
+			d->outcome = REFLEX_OUTCOME_DRY_RUN;
+			snprintf(d->detail, sizeof(d->detail), "%skill switch %s is set: would have run %s %s",
+				 step, e->cfg->kill_switch, act->ops->name, act->json);
 		} else {
 			d->outcome = REFLEX_OUTCOME_DRY_RUN;
-			if (killed)
-				snprintf(d->detail, sizeof(d->detail),
-					 "kill switch %s is set: would have run %s %s",
-					 e->cfg->kill_switch, r->act->name, r->act_json);
-			else
-				snprintf(d->detail, sizeof(d->detail), "would have run %s %s",
-					 r->act->name, r->act_json);
+			snprintf(d->detail, sizeof(d->detail), "%swould have run %s %s", step,
+				 act->ops->name, act->json);
 		}
 	}
 	if (d->outcome == REFLEX_OUTCOME_PENDING && r->verify_ns &&
 	    (v = grow((void **)&e->verifying, &e->nverifying, &e->cap_verifying, sizeof(*v)))) {
 		memcpy(v->decision_id, d->id, sizeof(v->decision_id));
+		snprintf(v->rule, sizeof(v->rule), "%s", r->name);
+		v->rung = rung;
 		v->cond_id = a->cond.id;
 		v->started = now;
 		v->deadline = now + r->verify_ns;
+		snprintf(d->verify, sizeof(d->verify), "pending");
 	}
 	a->decided = true;
-	e->cfg->sink(e->cfg->ctx, d, r);
+	e->cfg->sink(e->cfg->ctx, d, act);
 	free(d);
 }
 
@@ -338,16 +420,22 @@ void decide_tick(struct decide_engine *e, uint64_t now)
 
 		if (a->decided || !e->rules)
 			continue;
-		/* rules in load order; the first whose hold has passed decides */
+		/* rules by priority, then load order; the first whose hold has
+		 * passed decides */
 		for (size_t j = 0; j < e->rules->n; j++) {
 			const struct rule *r = &e->rules->rules[j];
 
 			if (rule_matches(r, &a->cond) && now >= a->cond.since_ns + r->hold_ns) {
-				decide(e, a, r, now);
+				decide(e, a, r, 0, now);
 				break;
 			}
 		}
 	}
+}
+
+uint64_t decide_now(const struct decide_engine *e)
+{
+	return e->now;
 }
 
 uint64_t decide_next_deadline(const struct decide_engine *e)

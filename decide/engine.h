@@ -21,8 +21,8 @@ struct decide_config {
 	/* live: NULL for both; the simulator passes virtual ones */
 	int64_t (*wall_ns)(uint64_t mono, void *ctx);  /* CLOCK_REALTIME of a now */
 	void (*new_id)(char id[37], void *ctx);        /* a decision id */
-	/* where decisions go: recorded, and carried out when pending */
-	void (*sink)(void *ctx, const struct decision *d, const struct rule *r);
+	/* where decisions go: recorded, and `action` carried out when pending */
+	void (*sink)(void *ctx, const struct decision *d, const struct rule_action *action);
 	/* an action's verification ended: cleared or not, in words */
 	void (*verified)(void *ctx, const char *decision_id, bool cleared, const char *result);
 	void *ctx;
@@ -48,6 +48,8 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now);
 /* Makes the decisions and ends the verifications due at now. */
 void decide_tick(struct decide_engine *e, uint64_t now);
+/* The engine's clock: the latest time it was given. */
+uint64_t decide_now(const struct decide_engine *e);
 /* When decide_tick next has something to do, or 0 when nothing waits. */
 uint64_t decide_next_deadline(const struct decide_engine *e);
 

@@ -19,8 +19,12 @@ static const char CONDITION_MT[] = "reflex.condition";
 static const char ACTION_MT[] = "reflex.action";
 
 static const char *const rule_fields[] = {
-	"when", "where", "hold", "act", "cooldown", "budget", "verify", "dry_run", "description", NULL,
+	"when", "where", "hold", "act", "escalate", "cooldown", "budget", "verify", "breaker",
+	"priority", "dry_run", "description", NULL,
 };
+
+#define BREAKER_DEFAULT_FAILURES 3
+#define BREAKER_DEFAULT_PER (3600 * NSEC_PER_SEC)
 static const char *const where_fields[] = { "comm", "exe", "cgroup", "pid", NULL };
 
 struct loader {
@@ -305,34 +309,89 @@ static void parse_when(struct rule_ctx *rc, lua_State *L)
 	lua_pop(L, 1);
 }
 
-static void parse_act(struct rule_ctx *rc, lua_State *L)
+/* The action constructor's result at the top of the stack, into a. */
+static void parse_action(struct rule_ctx *rc, lua_State *L, const char *field,
+			 struct rule_action *a)
 {
 	const struct act_ops *ops;
 	char err[256];
 	struct sbuf json;
 
 	if (!has_metatable(L, -1, ACTION_MT)) {
-		rule_error(rc, "act", "act must be an action like signal { \"SIGKILL\" }, not %s",
-			   luaL_typename(L, -1));
+		rule_error(rc, field, "%s must be an action like signal { \"SIGKILL\" }, not %s",
+			   field, luaL_typename(L, -1));
 		return;
 	}
 	lua_getfield(L, -1, "name");
 	ops = act_find(lua_tostring(L, -1));
 	lua_pop(L, 1);
-	rc->r->act_params = calloc(1, ops->params_size);
-	if (!rc->r->act_params) {
-		rule_error(rc, "act", "out of memory");
+	a->params = calloc(1, ops->params_size);
+	if (!a->params) {
+		rule_error(rc, field, "out of memory");
 		return;
 	}
 	lua_getfield(L, -1, "params");
-	if (ops->parse(L, -1, rc->r->act_params, err, sizeof(err))) {
-		rule_error(rc, "act", "%s", err);
+	if (ops->parse(L, -1, a->params, err, sizeof(err))) {
+		rule_error(rc, field, "%s", err);
 	} else {
-		rc->r->act = ops;
-		sbuf_init(&json, rc->r->act_json, sizeof(rc->r->act_json));
-		ops->describe(rc->r->act_params, &json);
+		a->ops = ops;
+		sbuf_init(&json, a->json, sizeof(a->json));
+		ops->describe(a->params, &json);
 	}
 	lua_pop(L, 1);
+}
+
+/* escalate = signal { ... }, or a list of actions: the rungs after act. */
+static void parse_escalate(struct rule_ctx *rc, lua_State *L)
+{
+	struct rule *r = rc->r;
+	lua_Integer n;
+
+	if (has_metatable(L, -1, ACTION_MT) || lua_type(L, -1) != LUA_TTABLE) {
+		parse_action(rc, L, "escalate", &r->ladder[1]);
+		r->rungs = 2;
+		return;
+	}
+	n = luaL_len(L, -1);
+	if (n < 1 || n > REFLEX_LADDER_MAX - 1) {
+		rule_error(rc, "escalate", "escalate takes 1 to %d actions", REFLEX_LADDER_MAX - 1);
+		return;
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, -1, i);
+		parse_action(rc, L, "escalate", &r->ladder[i]);
+		lua_pop(L, 1);
+	}
+	r->rungs = (size_t)n + 1;
+}
+
+/* breaker = { failures = 3, per = "1h" } */
+static void parse_breaker(struct rule_ctx *rc, lua_State *L)
+{
+	struct rule *r = rc->r;
+
+	if (lua_type(L, -1) != LUA_TTABLE) {
+		rule_error(rc, "breaker", "breaker must be a table like { failures = 3, per = \"1h\" }");
+		return;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		lua_Integer n;
+
+		if (strcmp(key, "failures") == 0) {
+			n = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+			if (n < 1 || n > 1000)
+				rule_error(rc, "breaker", "breaker.failures must be a whole number from 1 to 1000");
+			else
+				r->breaker_failures = (unsigned)n;
+		} else if (strcmp(key, "per") == 0) {
+			parse_duration(rc, L, "breaker.per", &r->breaker_per_ns);
+		} else {
+			rule_error(rc, "breaker", "unknown field '%s' in breaker (known: failures, per)", key);
+		}
+		lua_pop(L, 1);
+	}
 }
 
 static void rule_clear(struct rule *r)
@@ -343,7 +402,8 @@ static void rule_clear(struct rule *r)
 	strlist_free(&r->comm);
 	strlist_free(&r->exe);
 	strlist_free(&r->cgroup);
-	free(r->act_params);
+	for (size_t i = 0; i < REFLEX_LADDER_MAX; i++)
+		free(r->ladder[i].params);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -396,7 +456,16 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			parse_verify(&rc, L);
 		} else if (strcmp(key, "act") == 0) {
 			seen_act = true;
-			parse_act(&rc, L);
+			parse_action(&rc, L, "act", &r.ladder[0]);
+		} else if (strcmp(key, "escalate") == 0) {
+			parse_escalate(&rc, L);
+		} else if (strcmp(key, "breaker") == 0) {
+			parse_breaker(&rc, L);
+		} else if (strcmp(key, "priority") == 0) {
+			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < -1000 || lua_tointeger(L, -1) > 1000)
+				rule_error(&rc, key, "priority must be a whole number from -1000 to 1000");
+			else
+				r.priority = (int)lua_tointeger(L, -1);
 		} else if (strcmp(key, "dry_run") == 0) {
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				rule_error(&rc, key, "dry_run must be true or false");
@@ -412,6 +481,15 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 		rule_error(&rc, NULL, "missing 'when': which condition, e.g. when = deadlock { }");
 	if (!seen_act)
 		rule_error(&rc, NULL, "missing 'act': what to do, e.g. act = signal { \"SIGKILL\" }");
+	if (r.rungs > 1 && !r.verify_ns)
+		rule_error(&rc, "escalate", "escalate needs verify = { within = ... }: a rung runs "
+			   "when the previous one did not help");
+	if (!r.rungs)
+		r.rungs = 1;
+	if (!r.breaker_failures)
+		r.breaker_failures = BREAKER_DEFAULT_FAILURES;
+	if (!r.breaker_per_ns)
+		r.breaker_per_ns = BREAKER_DEFAULT_PER;
 	dup = ruleset_find(ld->rs, name);
 	if (dup)
 		rule_error(&rc, NULL, "a rule with this name is already defined at %s:%d",
@@ -650,6 +728,16 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors
 	sandbox_free(L);
 	if (errs->n > before)
 		goto fail;
+	/* higher priority first; equal ones keep load order (insertion sort
+	 * is stable, and rule sets are small) */
+	for (size_t i = 1; i < rs->n; i++) {
+		struct rule r = rs->rules[i];
+		size_t j = i;
+
+		for (; j > 0 && rs->rules[j - 1].priority < r.priority; j--)
+			rs->rules[j] = rs->rules[j - 1];
+		rs->rules[j] = r;
+	}
 	return rs;
 fail:
 	rules_free(rs);

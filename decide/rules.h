@@ -16,6 +16,15 @@
 #include "act/act.h"
 #include "sense/condition.h"
 
+#define REFLEX_LADDER_MAX 4
+
+/* One rung of a rule's ladder: an action and its parameters. */
+struct rule_action {
+	const struct act_ops *ops;
+	void *params;
+	char json[256];          /* the parameters, for the record */
+};
+
 struct rule {
 	char *name;
 	char *file;
@@ -31,10 +40,14 @@ struct rule {
 	unsigned budget_max;     /* at most this many actions ... */
 	uint64_t budget_per_ns;  /* ... in any window this long; 0: no budget */
 	uint64_t verify_ns;      /* the condition must clear this soon after */
+	unsigned breaker_failures; /* this many unhelpful actions ... */
+	uint64_t breaker_per_ns;   /* ... in this window open the circuit */
+	int priority;            /* higher first; then load order */
 	bool dry_run;
-	const struct act_ops *act;
-	void *act_params;
-	char act_json[256];      /* the parameters, for the record */
+	/* ladder[0] is `act`; the rest is `escalate`, one rung per failed
+	 * verification */
+	struct rule_action ladder[REFLEX_LADDER_MAX];
+	size_t rungs;
 };
 
 struct ruleset {

@@ -29,7 +29,7 @@ struct trace_reader {
 	const char *path;
 	int line;
 	uint64_t last_t_ns;
-	int64_t start_ns;          /* wall clock of t = 0 (header start=, seconds) */
+	int64_t start_ns;          /* wall clock of t = 0 (header start=UNIX_SECONDS) */
 	bool header_read;
 	char err[512];             /* "file:line: message" after an error */
 };

@@ -1,0 +1,11 @@
+#ifndef REFLEX_CORE_SIMULATE_H
+#define REFLEX_CORE_SIMULATE_H
+
+#include "core/config.h"
+
+/* `reflexd simulate`: replays cfg->trace through cfg->rules with the
+ * daemon's engine in virtual time and prints the decisions. Offline,
+ * unprivileged, deterministic. Returns the exit status. */
+int simulate_main(struct config *cfg);
+
+#endif

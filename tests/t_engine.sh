@@ -1,0 +1,282 @@
+# The engine's semantics, one test each, driven by hand-written condition
+# traces through `reflexd simulate`: the daemon's own engine in virtual
+# time, no kernel, no privileges, deterministic.
+. "$(dirname "$0")/lib.sh"
+
+# sim TRACE_BODY [ARGS...]: simulates $T/rules with the trace from stdin
+# (the header is added), JSON lines on stdout.
+sim() {
+	{ echo "reflexd-trace 1 start=1795300000"; cat; } > "$T/trace"
+	"$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --json "$@"
+}
+
+# decisions JQ: the decisions (not verifications) as compact "rule outcome" lines.
+decisions() {
+	jq -r 'select(.id) | "\(.rule) \(.outcome) \(.time_unix_nano / 1e6 - 1795300000000 | floor)"'
+}
+
+test_hold_counts_from_when_the_condition_began() {
+	echo 'rule "r" { when = deadlock { }, hold = "2s", act = signal { "SIGKILL" } }' | write_rule r
+	out=$(sim <<'E' | decisions
+5 raise 1 deadlock pid=10 comm=a since=4
+9 raise 2 deadlock pid=11 comm=b
+10 clear 2
+E
+)
+	# 1 began at 4 s: decided at 6 s; 2 cleared after 1 s: never decided
+	[ "$out" = "r acted 6000" ] || fail "$out"
+}
+
+test_where_filters() {
+	write_rule r <<'R'
+rule "by-comm" { when = deadlock { }, where = { comm = { "web*", "db" } }, act = signal { "SIGKILL" } }
+rule "by-exe" { when = deadlock { }, where = { exe = "/opt/*" }, act = signal { "SIGKILL" } }
+rule "by-cgroup" { when = deadlock { }, where = { cgroup = "/kubepods/*" }, act = signal { "SIGKILL" } }
+rule "by-pid" { when = deadlock { }, where = { pid = 77 }, act = signal { "SIGKILL" } }
+R
+	out=$(sim <<'E' | jq -r 'select(.id) | "\(.pid) \(.rule)"' | paste -sd' '
+1 raise 1 deadlock pid=10 comm=web-1
+2 raise 2 deadlock pid=11 comm=x exe=/opt/app/bin
+3 raise 3 deadlock pid=12 comm=x cgroup=/kubepods/pod1/c
+4 raise 4 deadlock pid=77 comm=x
+5 raise 5 deadlock pid=13 comm=nobody exe=/usr/bin/x cgroup=/system.slice
+E
+)
+	[ "$out" = "10 by-comm 11 by-exe 12 by-cgroup 77 by-pid" ] || fail "$out"
+}
+
+test_first_rule_to_fire_decides_priority_first() {
+	write_rule a <<'R'
+rule "first-in-file" { when = deadlock { }, hold = "1s", act = signal { "SIGTERM" } }
+rule "urgent" { when = deadlock { }, hold = "1s", act = signal { "SIGKILL" }, priority = 10 }
+rule "quick" { when = deadlock { }, where = { comm = "q" }, hold = "0", act = signal { "SIGQUIT" } }
+R
+	out=$(sim <<'E' | jq -r 'select(.id) | "\(.pid) \(.rule)"' | paste -sd' '
+0 raise 1 deadlock pid=10 comm=x
+0 raise 2 deadlock pid=11 comm=q
+E
+)
+	# one decision per condition: priority beats file order; a rule whose
+	# hold passes first wins over one still holding
+	[ "$out" = "11 quick 10 urgent" ] || fail "$out"
+}
+
+test_cooldown_per_target() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, cooldown = "1m" }' | write_rule r
+	out=$(sim <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10 start=5 comm=a
+1 clear 1
+2 raise 2 deadlock pid=10 start=5 comm=a
+3 raise 3 deadlock pid=11 start=6 comm=b
+4 clear 2
+70 raise 4 deadlock pid=10 start=5 comm=a
+E
+)
+	[ "$out" = "r acted 0 r suppressed 2000 r acted 3000 r acted 70000" ] || fail "$out"
+}
+
+test_recycled_pid_is_a_new_target() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, cooldown = "1h" }' | write_rule r
+	out=$(sim <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10 start=5 comm=a
+1 clear 1
+2 raise 2 deadlock pid=10 start=99 comm=a
+E
+)
+	[ "$out" = "r acted 0 r acted 2000" ] || fail "$out"
+}
+
+test_rule_budget() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, budget = { max = 2, per = "10s" } }' | write_rule r
+	out=$(sim <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10
+1 raise 2 deadlock pid=11
+2 raise 3 deadlock pid=12
+11 raise 4 deadlock pid=13
+E
+)
+	[ "$out" = "r acted 0 r acted 1000 r suppressed 2000 r acted 11000" ] || fail "$out"
+	sim <<'E' | jq -e 'select(.pid == 12) | .detail == "budget: this rule acted 2 times in the last 10.0s (max 2)"' >/dev/null
+0 raise 1 deadlock pid=10
+1 raise 2 deadlock pid=11
+2 raise 3 deadlock pid=12
+E
+}
+
+test_global_budget() {
+	write_rule r <<'R'
+rule "a" { when = deadlock { }, where = { comm = "a" }, act = signal { "SIGKILL" } }
+rule "b" { when = deadlock { }, where = { comm = "b" }, act = signal { "SIGKILL" } }
+R
+	out=$(sim --budget-max 2 --budget-window 1m <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10 comm=a
+1 raise 2 deadlock pid=11 comm=b
+2 raise 3 deadlock pid=12 comm=a
+61 raise 4 deadlock pid=13 comm=b
+E
+)
+	[ "$out" = "a acted 0 b acted 1000 a suppressed 2000 b acted 61000" ] || fail "$out"
+}
+
+test_protected_targets() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	out=$(sim --protect-exe '/usr/sbin/important*' --protect-cgroup '/system.slice/db*' <<'E' | jq -r 'select(.id) | "\(.pid):\(.outcome):\(.detail)"'
+0 raise 1 deadlock pid=1 comm=init
+0 raise 2 deadlock pid=2 comm=kworker/0:1 kernel_thread=true
+0 raise 3 deadlock pid=3 comm=kubelet
+0 raise 4 deadlock pid=4 comm=x exe=/usr/sbin/important-daemon
+0 raise 5 deadlock pid=5 comm=x cgroup=/system.slice/db.service
+0 raise 6 deadlock pid=6 comm=ordinary
+E
+)
+	echo "$out" | grep -q "^1:suppressed:protected target: pid 1 (init)$" || fail "$out"
+	echo "$out" | grep -q "^2:suppressed:protected target: kernel thread$" || fail "$out"
+	echo "$out" | grep -q "^3:suppressed:protected target: comm 'kubelet' is protected by default" || fail "$out"
+	echo "$out" | grep -q "^4:suppressed:protected target: exe '/usr/sbin/important-daemon' matches" || fail "$out"
+	echo "$out" | grep -q "^5:suppressed:protected target: cgroup '/system.slice/db.service' matches" || fail "$out"
+	echo "$out" | grep -q "^6:acted:" || fail "$out"
+}
+
+test_dry_run_global_and_per_rule() {
+	write_rule r <<'R'
+rule "live" { when = deadlock { }, where = { comm = "a" }, act = signal { "SIGKILL" } }
+rule "trial" { when = deadlock { }, where = { comm = "b" }, act = signal { "SIGKILL" }, dry_run = true }
+R
+	out=$(sim <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10 comm=a
+0 raise 2 deadlock pid=11 comm=b
+E
+)
+	[ "$out" = "live acted 0 trial dry-run 0" ] || fail "$out"
+	tail -n +2 "$T/trace" > "$T/body"
+	out=$(sim --dry-run < "$T/body" | decisions | paste -sd' ')
+	[ "$out" = "live dry-run 0 trial dry-run 0" ] || fail "--dry-run: $out"
+}
+
+test_dry_run_takes_its_own_budget() {
+	write_rule r <<'R'
+rule "trial" { when = deadlock { }, where = { comm = "b" }, act = signal { "SIGKILL" }, dry_run = true }
+rule "live" { when = deadlock { }, where = { comm = "a" }, act = signal { "SIGKILL" } }
+R
+	out=$(sim --budget-max 1 <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10 comm=b
+1 raise 2 deadlock pid=11 comm=b
+2 raise 3 deadlock pid=12 comm=a
+E
+)
+	# dry-run stops where live would; it never spends live's budget
+	[ "$out" = "trial dry-run 0 trial suppressed 1000 live acted 2000" ] || fail "$out"
+}
+
+test_verification() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, verify = { within = "5s" } }' | write_rule r
+	out=$(sim <<'E' | jq -r 'select(.verify_of) | "\(.pid) \(.verify)"' | paste -sd' '
+0 raise 1 deadlock pid=10
+0 raise 2 deadlock pid=11
+2.5 clear 1
+E
+)
+	[ "$out" = "10 cleared after 2.5s 11 not cleared within 5.0s" ] || fail "$out"
+}
+
+test_escalation_ladder() {
+	write_rule r <<'R'
+rule "ladder" {
+  when = deadlock { }, act = signal { "SIGQUIT" }, verify = { within = "2s" },
+  escalate = { signal { "SIGTERM" }, signal { "SIGKILL" } },
+}
+R
+	out=$(sim <<'E' | jq -r 'if .id then "\(.params.signal)@\(.time_unix_nano / 1e6 - 1795300000000 | floor):\(.detail | split(":")[0])" else "verify:\(.verify)" end' | paste -sd' '
+0 raise 1 deadlock pid=10
+5 clear 1
+E
+)
+	[ "$out" = "SIGQUIT@0:simulated verify:not cleared within 2.0s SIGTERM@2000:escalation 1 of 2 verify:not cleared within 2.0s SIGKILL@4000:escalation 2 of 2 verify:cleared after 1.0s" ] \
+		|| fail "$out"
+}
+
+test_circuit_breaker_opens_and_closes() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGTERM" }, verify = { within = "1s" }, breaker = { failures = 2, per = "1m" } }' \
+		| write_rule r
+	out=$(sim <<'E' | decisions | paste -sd' '
+0 raise 1 deadlock pid=10
+2 raise 2 deadlock pid=11
+4 raise 3 deadlock pid=12
+65 raise 4 deadlock pid=13
+E
+)
+	# two actions did not help: the third is refused until they age out
+	[ "$out" = "r acted 0 r acted 2000 r suppressed 4000 r acted 65000" ] || fail "$out"
+	sim <<'E' | jq -e 'select(.pid == 12) | .detail | startswith("circuit open: 2 actions of this rule did not help within 1.0m")' >/dev/null
+0 raise 1 deadlock pid=10
+2 raise 2 deadlock pid=11
+4 raise 3 deadlock pid=12
+E
+}
+
+test_simulation_is_deterministic() {
+	write_rule r <<'R'
+rule "r" { when = deadlock { }, hold = "1s", act = signal { "SIGKILL" }, verify = { within = "3s" }, cooldown = "5s" }
+R
+	for i in $(seq 40); do
+		echo "$i raise $i deadlock pid=$((100 + i % 7)) start=$((i % 7)) comm=w$((i % 3))"
+		[ $((i % 2)) = 0 ] && echo "$i.5 clear $((i - 1))"
+	done > "$T/body"
+	a=$(sim < "$T/body" | sha256sum)
+	b=$(sim < "$T/body" | sha256sum)
+	[ "$a" = "$b" ] || fail "two runs differ"
+	[ "$(sim < "$T/body" | wc -l)" -gt 20 ] || fail "too few lines to mean anything"
+}
+
+# bad_trace BODY_FILE REGEX: simulate stops with exit 1 and the message.
+bad_trace() {
+	set +e
+	out=$("$REFLEXD" simulate --trace "$1" --rules "$T/rules" 2>&1 >/dev/null)
+	status=$?
+	set -e
+	[ "$status" = 1 ] || fail "exit $status for $(cat "$1")"
+	echo "$out" | grep -Eq -- "$2" || fail "got '$out', want /$2/"
+}
+
+test_bad_traces_name_file_and_line() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 2\n' > "$T/v2"
+	bad_trace "$T/v2" "v2:1: unsupported trace version '2' \(this reflexd reads 1\)"
+	printf 'hello\n' > "$T/nohdr"
+	bad_trace "$T/nohdr" "nohdr:1: not a reflexd trace"
+	: > "$T/empty"
+	bad_trace "$T/empty" "empty:0: empty trace"
+	printf 'reflexd-trace 1\n# c\n2 raise 1 deadlock pid=1\n1 clear 1\n' > "$T/order"
+	bad_trace "$T/order" "order:4: time 1 is before the previous event's"
+	printf 'reflexd-trace 1\n1 raise 1 deadlok pid=1\n' > "$T/kind"
+	bad_trace "$T/kind" "kind:2: unknown condition kind 'deadlok'"
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=1 comm="unterminated\n' > "$T/quote"
+	bad_trace "$T/quote" "quote:2: unterminated quote"
+	printf 'reflexd-trace 1\n1 raise 1 deadlock comm=x\n' > "$T/nopid"
+	bad_trace "$T/nopid" "nopid:2: raise needs pid="
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=1 colour=red\n' > "$T/field"
+	bad_trace "$T/field" "field:2: unknown field 'colour'"
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=1 evidence={"a":\n' > "$T/json"
+	bad_trace "$T/json" "json:2: evidence must be a JSON object and the last field"
+	printf 'reflexd-trace 1\nsoon raise 1 deadlock pid=1\n' > "$T/time"
+	bad_trace "$T/time" "time:2: expected a time in seconds, got 'soon'"
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=1 since=2\n' > "$T/since"
+	bad_trace "$T/since" "since:2: since=2 must be seconds on the trace clock, not after the event"
+	# decisions made before the bad line are still printed
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=5\n2 bogus\n' > "$T/partial"
+	set +e
+	out=$("$REFLEXD" simulate --trace "$T/partial" --rules "$T/rules" --json 2>/dev/null)
+	set -e
+	[ "$(echo "$out" | jq -r .pid)" = 5 ] || fail "lost the decision before the bad line: $out"
+}
+
+test_skip_bad_lines_counts_them() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=5\nnonsense\n2 raise 2 deadlock pid=6\n3 frob 3\n' > "$T/skip"
+	out=$("$REFLEXD" simulate --trace "$T/skip" --rules "$T/rules" --json --skip-bad 2>"$T/err2")
+	[ "$(echo "$out" | jq -r .pid | paste -sd' ')" = "5 6" ] || fail "$out"
+	grep -q "skip:3: expected a time in seconds, got 'nonsense' (skipped)" "$T/err2" || fail "$(cat "$T/err2")"
+	grep -q "2 bad trace lines skipped" "$T/err2" || fail "$(cat "$T/err2")"
+}
+
+run_tests
