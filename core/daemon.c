@@ -174,7 +174,8 @@ static void on_decision(void *ctx, const struct decision *dec, const struct rule
 {
 	struct daemon *d = ctx;
 
-	(void)act_execute(&d->executor, dec, action->ops, action->params);
+	(void)act_execute(&d->executor, dec, action ? action->ops : NULL,
+			  action ? action->params : NULL);
 }
 
 static void on_verified(void *ctx, const char *id, bool cleared, const char *result)

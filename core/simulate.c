@@ -78,7 +78,7 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 	if (!d)
 		return;
 	*d = *in;
-	if (d->outcome == REFLEX_OUTCOME_PENDING) {
+	if (d->outcome == REFLEX_OUTCOME_PENDING && action) {
 		d->outcome = REFLEX_OUTCOME_ACTED;
 		snprintf(d->detail, sizeof(d->detail), "%.100ssimulated: %s %s", in->detail,
 			 action->ops->name, action->json);

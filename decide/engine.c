@@ -46,7 +46,10 @@ struct verification {
 struct decide_engine {
 	const struct decide_config *cfg;
 	uint64_t now;      /* the latest time seen: callers' clocks may step back */
-	const struct ruleset *rules;
+	struct ruleset *rules;
+	struct strlist disabled;   /* rules whose function failed, until reload */
+	struct rule_action computed; /* what an act function returned */
+	unsigned char computed_params[REFLEX_ACT_PARAMS_MAX];
 	struct active *active;
 	size_t nactive, cap_active;
 	struct acted *history;
@@ -72,7 +75,7 @@ static void *grow(void **array, size_t *n, size_t *cap, size_t size)
 	return memset((char *)*array + (*n)++ * size, 0, size);
 }
 
-struct decide_engine *decide_new(const struct ruleset *rules, const struct decide_config *cfg)
+struct decide_engine *decide_new(struct ruleset *rules, const struct decide_config *cfg)
 {
 	struct decide_engine *e = calloc(1, sizeof(*e));
 
@@ -91,12 +94,14 @@ void decide_free(struct decide_engine *e)
 	free(e->history);
 	free(e->unhelpful);
 	free(e->verifying);
+	strlist_free(&e->disabled);
 	free(e);
 }
 
-void decide_set_rules(struct decide_engine *e, const struct ruleset *rules)
+void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 {
 	e->rules = rules;
+	strlist_free(&e->disabled);
 }
 
 uint64_t decide_memory_ns(const struct decide_engine *e)
@@ -344,30 +349,96 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 }
 
 /* Decides for condition a by rung `rung` of rule r's ladder. */
-static void decide(struct decide_engine *e, struct active *a, const struct rule *r, size_t rung,
-		   uint64_t now)
+/* A new decision about a by r, with everything but the outcome filled in. */
+static struct decision *new_decision(struct decide_engine *e, const struct active *a,
+				     const struct rule *r, uint64_t now)
 {
-	const struct rule_action *act = &r->ladder[rung];
 	struct decision *d = calloc(1, sizeof(*d));
-	struct verification *v;
-	char step[64] = "";
-	bool killed;
 
 	if (!d)
-		return;
-	killed = kill_switch_on(e);
+		return NULL;
 	if (e->cfg->new_id)
 		e->cfg->new_id(d->id, e->cfg->ctx);
 	else
 		uuid_v7(d->id);
 	d->time_ns = wall_ns(e, now);
-	d->mode = e->cfg->dry_run || r->dry_run || killed ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+	d->mode = e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
 	snprintf(d->host, sizeof(d->host), "%s", e->cfg->host);
 	snprintf(d->rule, sizeof(d->rule), "%s", r->name);
 	snprintf(d->rule_file, sizeof(d->rule_file), "%s", r->file);
 	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
 	d->condition = a->cond;
 	d->held_ns = now - a->cond.since_ns;
+	return d;
+}
+
+/* A rule function failed: the rule stops until the rules are reloaded, and
+ * the journal says why. The daemon and the other rules carry on. */
+static void disable_rule(struct decide_engine *e, struct active *a, const struct rule *r,
+			 const char *err, uint64_t now)
+{
+	struct decision *d = new_decision(e, a, r, now);
+
+	(void)strlist_add(&e->disabled, r->name);
+	if (!d)
+		return;
+	snprintf(d->action, sizeof(d->action), "%s", r->ladder[0].ops ? r->ladder[0].ops->name : "function");
+	d->outcome = REFLEX_OUTCOME_FAILED;
+	snprintf(d->detail, sizeof(d->detail), "rule disabled until the rules are reloaded: %s", err);
+	e->cfg->sink(e->cfg->ctx, d, NULL);
+	free(d);
+}
+
+static bool disabled(const struct decide_engine *e, const struct rule *r)
+{
+	for (size_t i = 0; i < e->disabled.n; i++)
+		if (!strcmp(e->disabled.v[i], r->name))
+			return true;
+	return false;
+}
+
+/* Whether r fires on a now: its hold passed, its kind and where match, and
+ * its when function (if any) says yes. */
+static bool fires(struct decide_engine *e, const struct rule *r, struct active *a, uint64_t now)
+{
+	char err[512];
+	bool match;
+
+	if (now < a->cond.since_ns + r->hold_ns || disabled(e, r) || !rule_matches(r, &a->cond))
+		return false;
+	if (r->when_fn == LUA_NOREF)
+		return true;
+	if (rule_eval_when(e->rules, r, &a->cond, now - a->cond.since_ns, &match, err, sizeof(err))) {
+		disable_rule(e, a, r, err, now);
+		return false;
+	}
+	return match;
+}
+
+static void decide(struct decide_engine *e, struct active *a, const struct rule *r, size_t rung,
+		   uint64_t now)
+{
+	const struct rule_action *act = &r->ladder[rung];
+	struct verification *v;
+	struct decision *d;
+	char step[64] = "", err[512];
+	bool killed;
+
+	if (rung == 0 && r->act_fn != LUA_NOREF) {
+		if (rule_eval_act(e->rules, r, &a->cond, now - a->cond.since_ns, &e->computed,
+				  e->computed_params, err, sizeof(err))) {
+			disable_rule(e, a, r, err, now);
+			a->decided = true;
+			return;
+		}
+		act = &e->computed;
+	}
+	d = new_decision(e, a, r, now);
+	if (!d)
+		return;
+	killed = kill_switch_on(e);
+	if (killed)
+		d->mode = REFLEX_MODE_DRY_RUN;
 	snprintf(d->action, sizeof(d->action), "%s", act->ops->name);
 	snprintf(d->params, sizeof(d->params), "%s", act->json);
 	if (rung)
@@ -425,7 +496,7 @@ void decide_tick(struct decide_engine *e, uint64_t now)
 		for (size_t j = 0; j < e->rules->n; j++) {
 			const struct rule *r = &e->rules->rules[j];
 
-			if (rule_matches(r, &a->cond) && now >= a->cond.since_ns + r->hold_ns) {
+			if (fires(e, r, a, now)) {
 				decide(e, a, r, 0, now);
 				break;
 			}
@@ -454,7 +525,8 @@ uint64_t decide_next_deadline(const struct decide_engine *e)
 			const struct rule *r = &e->rules->rules[j];
 			uint64_t due = a->cond.since_ns + r->hold_ns;
 
-			if (rule_matches(r, &a->cond) && (!next || due < next))
+			if (!disabled(e, r) && rule_matches(r, &a->cond) && due > e->now &&
+			    (!next || due < next))
 				next = due;
 		}
 	}

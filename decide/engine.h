@@ -21,7 +21,8 @@ struct decide_config {
 	/* live: NULL for both; the simulator passes virtual ones */
 	int64_t (*wall_ns)(uint64_t mono, void *ctx);  /* CLOCK_REALTIME of a now */
 	void (*new_id)(char id[37], void *ctx);        /* a decision id */
-	/* where decisions go: recorded, and `action` carried out when pending */
+	/* where decisions go: recorded, and `action` carried out when pending
+	 * (NULL for a rule disabled by an error in its function) */
 	void (*sink)(void *ctx, const struct decision *d, const struct rule_action *action);
 	/* an action's verification ended: cleared or not, in words */
 	void (*verified)(void *ctx, const char *decision_id, bool cleared, const char *result);
@@ -32,11 +33,12 @@ struct decide_engine;
 
 /* cfg stays the caller's and is read at each decision, so a reload that
  * changes it (dry-run, protected targets) takes effect at once. */
-struct decide_engine *decide_new(const struct ruleset *rules, const struct decide_config *cfg);
+struct decide_engine *decide_new(struct ruleset *rules, const struct decide_config *cfg);
 void decide_free(struct decide_engine *e);
 /* Swaps in a new rule set (the caller frees the old one afterwards). Guard
- * state (cooldowns, budgets) carries over by rule name. */
-void decide_set_rules(struct decide_engine *e, const struct ruleset *rules);
+ * state (cooldowns, budgets) carries over by rule name; rules disabled for
+ * errors are enabled again. */
+void decide_set_rules(struct decide_engine *e, struct ruleset *rules);
 /* Feeds a decision from the journal back into the guards, so cooldowns and
  * budgets survive a restart. */
 void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t now);

@@ -288,8 +288,14 @@ static void parse_when(struct rule_ctx *rc, lua_State *L)
 {
 	int kind;
 
+	if (lua_type(L, -1) == LUA_TFUNCTION) {
+		lua_pushvalue(L, -1);
+		rc->r->when_fn = luaL_ref(L, LUA_REGISTRYINDEX);
+		rc->r->any_kind = true;
+		return;
+	}
 	if (!has_metatable(L, -1, CONDITION_MT)) {
-		rule_error(rc, "when", "when must be a condition like deadlock { }, not %s",
+		rule_error(rc, "when", "when must be a condition like deadlock { } or a function, not %s",
 			   luaL_typename(L, -1));
 		return;
 	}
@@ -416,6 +422,7 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 	struct rule *grown;
 	const struct rule *dup;
 
+	r.when_fn = r.act_fn = LUA_NOREF;
 	r.name = strdup(name);
 	r.file = strdup(ld->file);
 	r.line = line;
@@ -456,7 +463,12 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			parse_verify(&rc, L);
 		} else if (strcmp(key, "act") == 0) {
 			seen_act = true;
-			parse_action(&rc, L, "act", &r.ladder[0]);
+			if (lua_type(L, -1) == LUA_TFUNCTION) {
+				lua_pushvalue(L, -1);
+				r.act_fn = luaL_ref(L, LUA_REGISTRYINDEX);
+			} else {
+				parse_action(&rc, L, "act", &r.ladder[0]);
+			}
 		} else if (strcmp(key, "escalate") == 0) {
 			parse_escalate(&rc, L);
 		} else if (strcmp(key, "breaker") == 0) {
@@ -725,9 +737,19 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors
 	lua_pop(L, 2);
 	for (size_t i = 0; i < rs->nfiles; i++)
 		load_file(&ld, L, rs->files[i]);
-	sandbox_free(L);
+	rs->L = L;
 	if (errs->n > before)
 		goto fail;
+	{
+		bool functions = false;
+
+		for (size_t i = 0; i < rs->n; i++)
+			functions |= rs->rules[i].when_fn != LUA_NOREF || rs->rules[i].act_fn != LUA_NOREF;
+		if (!functions) {
+			sandbox_free(L);
+			rs->L = NULL;
+		}
+	}
 	/* higher priority first; equal ones keep load order (insertion sort
 	 * is stable, and rule sets are small) */
 	for (size_t i = 1; i < rs->n; i++) {
@@ -754,6 +776,7 @@ void rules_free(struct ruleset *rs)
 		free(rs->files[i]);
 	free(rs->rules);
 	free(rs->files);
+	sandbox_free(rs->L);
 	free(rs);
 }
 
@@ -779,7 +802,110 @@ bool rule_matches(const struct rule *r, const struct condition *c)
 {
 	const struct target *t = &c->target;
 
-	return r->kind == c->kind && (!r->pid || r->pid == t->pid) &&
+	return (r->any_kind || r->kind == c->kind) && (!r->pid || r->pid == t->pid) &&
 	       globs_match(&r->comm, t->comm) && globs_match(&r->exe, t->exe) &&
 	       globs_match(&r->cgroup, t->cgroup);
+}
+
+/* The condition as the table a rule function gets: the target's fields,
+ * kind, summary, held_ms, and the evidence decoded. */
+static void push_condition(lua_State *L, const struct condition *c, uint64_t held_ns)
+{
+	const struct target *t = &c->target;
+
+	lua_createtable(L, 0, 12);
+	lua_pushstring(L, condition_kind_name(c->kind));
+	lua_setfield(L, -2, "kind");
+	lua_pushinteger(L, t->pid);
+	lua_setfield(L, -2, "pid");
+	lua_pushinteger(L, t->tid);
+	lua_setfield(L, -2, "tid");
+	lua_pushinteger(L, (lua_Integer)t->start_time);
+	lua_setfield(L, -2, "start_time");
+	lua_pushstring(L, t->comm);
+	lua_setfield(L, -2, "comm");
+	lua_pushstring(L, t->exe);
+	lua_setfield(L, -2, "exe");
+	lua_pushstring(L, t->cgroup);
+	lua_setfield(L, -2, "cgroup");
+	lua_pushboolean(L, t->kernel_thread);
+	lua_setfield(L, -2, "kernel_thread");
+	lua_pushstring(L, c->summary);
+	lua_setfield(L, -2, "summary");
+	lua_pushinteger(L, (lua_Integer)(held_ns / NSEC_PER_MSEC));
+	lua_setfield(L, -2, "held_ms");
+	if (!c->evidence[0] || sandbox_push_json(L, c->evidence))
+		lua_newtable(L);
+	lua_setfield(L, -2, "evidence");
+}
+
+struct act_eval {
+	struct rule_action *out;
+	char *err;
+	size_t errlen;
+	bool bad;
+};
+
+/* Runs inside the protected call: the user's function, then the check of
+ * what it returned (a user table's metamethods may raise errors too). */
+static int eval_act(lua_State *L)
+{
+	struct act_eval *ev = lua_touserdata(L, lua_upvalueindex(1));
+	const struct act_ops *ops;
+	struct sbuf json;
+
+	lua_call(L, 1, 1);
+	if (!has_metatable(L, -1, ACTION_MT)) {
+		snprintf(ev->err, ev->errlen, "act function returned %s, not an action like "
+			 "signal { \"SIGKILL\" }", luaL_typename(L, -1));
+		ev->bad = true;
+		return 0;
+	}
+	lua_getfield(L, -1, "name");
+	ops = act_find(lua_tostring(L, -1));
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "params");
+	memset(ev->out->params, 0, REFLEX_ACT_PARAMS_MAX);
+	if (ops->params_size > REFLEX_ACT_PARAMS_MAX ||
+	    ops->parse(L, -1, ev->out->params, ev->err, ev->errlen)) {
+		ev->bad = true;
+		return 0;
+	}
+	ev->out->ops = ops;
+	sbuf_init(&json, ev->out->json, sizeof(ev->out->json));
+	ops->describe(ev->out->params, &json);
+	return 0;
+}
+
+int rule_eval_act(struct ruleset *rs, const struct rule *r, const struct condition *c,
+		  uint64_t held_ns, struct rule_action *out, void *params, char *err, size_t errlen)
+{
+	struct act_eval ev = { .out = out, .err = err, .errlen = errlen };
+	lua_State *L = rs->L;
+
+	out->ops = NULL;
+	out->params = params;
+	lua_pushlightuserdata(L, &ev);
+	lua_pushcclosure(L, eval_act, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->act_fn);
+	push_condition(L, c, held_ns);
+	if (sandbox_call_bounded(L, 2, 0, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
+				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK || ev.bad)
+		return -EINVAL;
+	return 0;
+}
+
+int rule_eval_when(struct ruleset *rs, const struct rule *r, const struct condition *c,
+		   uint64_t held_ns, bool *match, char *err, size_t errlen)
+{
+	lua_State *L = rs->L;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->when_fn);
+	push_condition(L, c, held_ns);
+	if (sandbox_call_bounded(L, 1, 1, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
+				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK)
+		return -EINVAL;
+	*match = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return 0;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lauxlib.h>
+
 #include "act/act.h"
 #include "sense/condition.h"
 
@@ -43,6 +45,9 @@ struct rule {
 	unsigned breaker_failures; /* this many unhelpful actions ... */
 	uint64_t breaker_per_ns;   /* ... in this window open the circuit */
 	int priority;            /* higher first; then load order */
+	bool any_kind;           /* `when` is a function: it sees every kind */
+	int when_fn;             /* registry ref of `when = function(c)`, or LUA_NOREF */
+	int act_fn;              /* registry ref of `act = function(c)`, or LUA_NOREF */
 	bool dry_run;
 	/* ladder[0] is `act`; the rest is `escalate`, one rung per failed
 	 * verification */
@@ -55,6 +60,7 @@ struct ruleset {
 	size_t n;
 	char **files;            /* every file loaded, in load order */
 	size_t nfiles;
+	lua_State *L;            /* kept while a rule has a function */
 };
 
 /* Errors found while loading, each "file:line: message". */
@@ -70,7 +76,16 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors
 void rules_free(struct ruleset *rs);
 void rule_errors_clear(struct rule_errors *errs);
 
+/* The declarative part of r (kind and where) matches c. */
 bool rule_matches(const struct rule *r, const struct condition *c);
+/* Calls r's when function on c, bounded: 0 with *match set, or -EINVAL with
+ * the error ("file:line: ...") in err. */
+int rule_eval_when(struct ruleset *rs, const struct rule *r, const struct condition *c,
+		   uint64_t held_ns, bool *match, char *err, size_t errlen);
+/* Calls r's act function on c, bounded, and checks the action it returns:
+ * into out, whose params point at `params` (REFLEX_ACT_PARAMS_MAX bytes). */
+int rule_eval_act(struct ruleset *rs, const struct rule *r, const struct condition *c,
+		  uint64_t held_ns, struct rule_action *out, void *params, char *err, size_t errlen);
 const struct rule *ruleset_find(const struct ruleset *rs, const char *name);
 
 #endif

@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 #define REFLEX_SANDBOX_MEM_LIMIT (32u << 20)
-#define REFLEX_SANDBOX_INSTRUCTIONS 10000000L
+#define REFLEX_SANDBOX_INSTRUCTIONS 10000000L  /* loading a rule file */
+#define REFLEX_SANDBOX_EVAL_INSTRUCTIONS 100000L /* one call of a rule function */
+#define REFLEX_SANDBOX_EVAL_MEMORY (1u << 20)   /* what one call may add */
 
 /* A new state with base (no load, dofile, loadfile, collectgarbage, print),
  * string (no dump), table, math and utf8. NULL when out of memory. */
@@ -19,5 +21,12 @@ void sandbox_free(lua_State *L);
  * the stack is then as it was minus the function and its arguments. */
 int sandbox_call(lua_State *L, int nargs, int nresults, long max_instructions,
 		 char *err, size_t errlen);
+/* Like sandbox_call, and the call may also grow the state by at most
+ * max_memory bytes. */
+int sandbox_call_bounded(lua_State *L, int nargs, int nresults, long max_instructions,
+			 size_t max_memory, char *err, size_t errlen);
+/* Pushes the JSON text as a Lua value (objects and arrays as tables, null
+ * as nil). 0, or -EINVAL with nothing pushed. */
+int sandbox_push_json(lua_State *L, const char *json);
 
 #endif

@@ -228,6 +228,53 @@ R
 	[ "$(sim < "$T/body" | wc -l)" -gt 20 ] || fail "too few lines to mean anything"
 }
 
+test_function_when_and_computed_action() {
+	write_rule f <<'R'
+rule "big-cycles" {
+  when = function(c) return c.kind == "deadlock" and (c.evidence.threads or 0) >= 3 end,
+  hold = "1s",
+  act = function(c) return signal { c.held_ms >= 3000 and "SIGKILL" or "SIGTERM" } end,
+}
+rule "slow" {
+  when = deadlock { }, where = { comm = "slow" }, hold = "3s",
+  act = function(c) return signal { c.held_ms >= 3000 and "SIGKILL" or "SIGTERM" } end,
+}
+R
+	out=$(sim <<'E' | jq -r 'select(.id) | "\(.pid) \(.rule) \(.params.signal)"' | paste -sd' '
+0 raise 1 deadlock pid=10 comm=a evidence={"threads":3,"cycle":[{"tid":1},{"tid":2},{"tid":3}]}
+0 raise 2 deadlock pid=11 comm=b evidence={"threads":2}
+0 raise 3 deadlock pid=12 comm=slow evidence={"threads":2}
+E
+)
+	[ "$out" = "10 big-cycles SIGTERM 12 slow SIGKILL" ] || fail "$out"
+}
+
+test_failing_rule_functions_disable_only_their_rule() {
+	write_rule f <<'R'
+rule "errors" { when = function(c) return c.evidence.nope.deeper end, where = { comm = "e" }, act = signal { "SIGKILL" } }
+rule "loops" { when = function(c) while true do end end, where = { comm = "l" }, act = signal { "SIGKILL" } }
+rule "eats" { when = function(c) return #string.rep("x", 1 << 22) > 0 end, where = { comm = "m" }, act = signal { "SIGKILL" } }
+rule "wrong-act" { when = deadlock { }, where = { comm = "w" }, act = function(c) return "SIGKILL" end }
+rule "fine" { when = deadlock { }, where = { comm = "ok" }, act = signal { "SIGKILL" } }
+R
+	out=$(sim <<'E' | jq -r 'select(.id) | "\(.pid) \(.rule) \(.outcome): \(.detail)"'
+0 raise 1 deadlock pid=10 comm=e
+1 raise 2 deadlock pid=11 comm=l
+2 raise 3 deadlock pid=12 comm=m
+3 raise 4 deadlock pid=13 comm=w
+4 raise 5 deadlock pid=14 comm=e
+5 raise 6 deadlock pid=15 comm=ok
+E
+)
+	echo "$out" | grep -q "^10 errors failed: rule disabled until the rules are reloaded: .*f.lua:1: attempt to index a nil value (field 'nope')$" || fail "$out"
+	echo "$out" | grep -q "^11 loops failed: .*f.lua:2: instruction budget exceeded$" || fail "$out"
+	echo "$out" | grep -q "^12 eats failed: .*memory limit exceeded$" || fail "$out"
+	echo "$out" | grep -q "^13 wrong-act failed: .*act function returned string, not an action" || fail "$out"
+	# a disabled rule stays quiet; the others carry on
+	echo "$out" | grep -q "^14 " && fail "a disabled rule decided again: $out"
+	echo "$out" | grep -q "^15 fine acted" || fail "$out"
+}
+
 # bad_trace BODY_FILE REGEX: simulate stops with exit 1 and the message.
 bad_trace() {
 	set +e
