@@ -9,6 +9,9 @@
 struct active {
 	struct condition cond;
 	bool decided;      /* one decision per condition: the first rule to fire */
+	char decided_by[128];
+	uint64_t settle_ns;   /* of the rule that decided */
+	uint64_t cleared_at;  /* cleared, and settling; 0 while it holds */
 };
 
 /* An action taken (or, in dry-run, one that would have been). Cooldowns
@@ -244,11 +247,33 @@ static struct active *find_active(struct decide_engine *e, uint64_t id)
 	return NULL;
 }
 
+/* A settling condition on the same process as c: c is that occurrence
+ * coming back, not a new one. */
+static struct active *find_settling(struct decide_engine *e, const struct condition *c)
+{
+	for (size_t i = 0; i < e->nactive; i++) {
+		struct active *a = &e->active[i];
+		const struct target *t = &a->cond.target;
+
+		if (a->cleared_at && a->cond.kind == c->kind && t->pid == c->target.pid &&
+		    t->start_time == c->target.start_time)
+			return a;
+	}
+	return NULL;
+}
+
 void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t now)
 {
 	struct active *a = find_active(e, c->id);
 
 	now = advance(e, now);
+	if (!a && (a = find_settling(e, c))) {
+		/* the same occurrence: keep its decision and its verifications */
+		for (size_t i = 0; i < e->nverifying; i++)
+			if (e->verifying[i].cond_id == a->cond.id)
+				e->verifying[i].cond_id = c->id;
+		a->cleared_at = 0;
+	}
 	if (!a) {
 		a = grow((void **)&e->active, &e->nactive, &e->cap_active, sizeof(*a));
 		if (!a)
@@ -283,19 +308,32 @@ static void end_verification(struct decide_engine *e, size_t i, bool cleared, ui
 		decide(e, a, r, v.rung + 1, now);
 }
 
+/* The condition is gone for good: its verifications succeeded when it
+ * cleared. */
+static void forget_active(struct decide_engine *e, struct active *a, uint64_t cleared_at)
+{
+	for (size_t i = 0; i < e->nverifying;) {
+		if (e->verifying[i].cond_id == a->cond.id)
+			end_verification(e, i, true, cleared_at);
+		else
+			i++;
+	}
+	*a = e->active[--e->nactive];
+}
+
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now)
 {
 	struct active *a = find_active(e, cond_id);
 
 	now = advance(e, now);
-	for (size_t i = 0; i < e->nverifying;) {
-		if (e->verifying[i].cond_id == cond_id)
-			end_verification(e, i, true, now);
-		else
-			i++;
-	}
-	if (a)
-		*a = e->active[--e->nactive];
+	if (!a || a->cleared_at)
+		return;
+	/* hysteresis: a decided condition must stay clear for its rule's
+	 * settle time before it counts as cleared */
+	if (a->decided && a->settle_ns)
+		a->cleared_at = now;
+	else
+		forget_active(e, a, now);
 }
 
 static bool kill_switch_on(const struct decide_engine *e)
@@ -472,6 +510,8 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		snprintf(d->verify, sizeof(d->verify), "pending");
 	}
 	a->decided = true;
+	snprintf(a->decided_by, sizeof(a->decided_by), "%s", r->name);
+	a->settle_ns = r->settle_ns;
 	e->cfg->sink(e->cfg->ctx, d, act);
 	free(d);
 }
@@ -480,8 +520,19 @@ void decide_tick(struct decide_engine *e, uint64_t now)
 {
 	now = advance(e, now);
 	forget_old(e, now);
+	for (size_t i = 0; i < e->nactive;) {
+		struct active *a = &e->active[i];
+
+		if (a->cleared_at && now >= a->cleared_at + a->settle_ns)
+			forget_active(e, a, a->cleared_at);
+		else
+			i++;
+	}
 	for (size_t i = 0; i < e->nverifying;) {
-		if (e->verifying[i].deadline <= now)
+		const struct active *a = find_active(e, e->verifying[i].cond_id);
+
+		/* a condition that cleared and is settling is judged when it settles */
+		if (e->verifying[i].deadline <= now && !(a && a->cleared_at))
 			end_verification(e, i, false, now);
 		else
 			i++;
@@ -514,11 +565,14 @@ uint64_t decide_next_deadline(const struct decide_engine *e)
 	uint64_t next = 0;
 
 	for (size_t i = 0; i < e->nverifying; i++)
-		if (!next || e->verifying[i].deadline < next)
+		if (e->verifying[i].deadline > e->now && (!next || e->verifying[i].deadline < next))
 			next = e->verifying[i].deadline;
 	for (size_t i = 0; i < e->nactive; i++) {
 		const struct active *a = &e->active[i];
+		uint64_t settled = a->cleared_at + a->settle_ns;
 
+		if (a->cleared_at && (!next || settled < next))
+			next = settled;
 		if (a->decided || !e->rules)
 			continue;
 		for (size_t j = 0; j < e->rules->n; j++) {

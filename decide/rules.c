@@ -19,8 +19,8 @@ static const char CONDITION_MT[] = "reflex.condition";
 static const char ACTION_MT[] = "reflex.action";
 
 static const char *const rule_fields[] = {
-	"when", "where", "hold", "act", "escalate", "cooldown", "budget", "verify", "breaker",
-	"priority", "dry_run", "description", NULL,
+	"when", "where", "hold", "settle", "act", "escalate", "cooldown", "budget", "verify",
+	"breaker", "priority", "dry_run", "description", NULL,
 };
 
 #define BREAKER_DEFAULT_FAILURES 3
@@ -455,6 +455,8 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			parse_where(&rc, L);
 		} else if (strcmp(key, "hold") == 0) {
 			parse_duration(&rc, L, key, &r.hold_ns);
+		} else if (strcmp(key, "settle") == 0) {
+			parse_duration(&rc, L, key, &r.settle_ns);
 		} else if (strcmp(key, "cooldown") == 0) {
 			parse_duration(&rc, L, key, &r.cooldown_ns);
 		} else if (strcmp(key, "budget") == 0) {

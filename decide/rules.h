@@ -42,6 +42,7 @@ struct rule {
 	unsigned budget_max;     /* at most this many actions ... */
 	uint64_t budget_per_ns;  /* ... in any window this long; 0: no budget */
 	uint64_t verify_ns;      /* the condition must clear this soon after */
+	uint64_t settle_ns;      /* and stay clear this long to count as cleared */
 	unsigned breaker_failures; /* this many unhelpful actions ... */
 	uint64_t breaker_per_ns;   /* ... in this window open the circuit */
 	int priority;            /* higher first; then load order */

@@ -86,6 +86,31 @@ E
 	[ "$out" = "r acted 0 r acted 2000" ] || fail "$out"
 }
 
+test_settle_flapping_is_one_occurrence() {
+	write_rule r <<'R'
+rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, verify = { within = "10s" }, settle = "3s" }
+R
+	out=$(sim <<'E' | jq -r 'if .id then "decide:\(.pid)@\(.time_unix_nano / 1e6 - 1795300000000 | floor)" else "verify:\(.verify)@\(.time_unix_nano / 1e6 - 1795300000000 | floor)" end' | paste -sd' '
+0 raise 1 deadlock pid=10 start=1
+1 clear 1
+2 raise 2 deadlock pid=10 start=1
+4 clear 2
+20 raise 3 deadlock pid=10 start=1
+E
+)
+	# back within settle: the same occurrence, no second decision; cleared
+	# once it stayed clear 3 s; back after that: a new occurrence
+	[ "$out" = "decide:10@0 verify:cleared after 4.0s@7000 decide:10@20000 verify:not cleared within 10.0s@30000" ] || fail "$out"
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	out=$(sim <<'E' | jq -r 'select(.id) | .pid' | wc -l
+0 raise 1 deadlock pid=10 start=1
+1 clear 1
+2 raise 2 deadlock pid=10 start=1
+E
+)
+	[ "$out" = 2 ] || fail "without settle, a recurrence is a new occurrence: $out decisions"
+}
+
 test_rule_budget() {
 	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, budget = { max = 2, per = "10s" } }' | write_rule r
 	out=$(sim <<'E' | decisions | paste -sd' '
