@@ -114,6 +114,18 @@ static void log_rule_errors(struct rule_errors *errs)
 	rule_errors_clear(errs);
 }
 
+/* Shadowed rules load (the daemon runs what it is given) but never act:
+ * say so, as `reflexd check` would. */
+static void warn_shadowed(const struct ruleset *rs)
+{
+	struct rule_errors lint = { 0 };
+
+	rules_lint(rs, &lint);
+	for (size_t i = 0; i < lint.n; i++)
+		log_warn("%s", lint.messages[i]);
+	rule_errors_clear(&lint);
+}
+
 /* The engine reads these at each decision: set at start and on reload. */
 static void configure_engine(struct daemon *d)
 {
@@ -226,6 +238,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 		config_free(&fresh);
 		return;
 	}
+	warn_shadowed(rules);
 	config_apply_reloadable(d->cfg, &fresh);
 	config_free(&fresh);
 	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
@@ -279,6 +292,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		log_error("run: not starting: the rule files have errors");
 		return 1;
 	}
+	warn_shadowed(d.rules);
 	if (startup_checks())
 		goto out;
 	d.journal = journal_open(cfg->journal, false, err, sizeof(err));

@@ -37,21 +37,23 @@ static int check_main(struct config *cfg)
 {
 	struct rule_errors errs = { 0 };
 	struct ruleset *rs;
+	int status;
 
 	if (!cfg->rules.n) {
 		fprintf(stderr, "reflexd: check: which rule files? (reflexd check RULES...)\n");
 		return 2;
 	}
 	rs = rules_load(cfg->rules.v, cfg->rules.n, &errs);
-	if (!rs) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.messages[i]);
-		rule_errors_clear(&errs);
-		return 1;
-	}
-	printf("%zu rules in %zu files: ok\n", rs->n, rs->nfiles);
+	if (rs)
+		rules_lint(rs, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.messages[i]);
+	if (rs && !errs.n)
+		printf("%zu rules in %zu files: ok\n", rs->n, rs->nfiles);
+	status = errs.n ? 1 : 0;
+	rule_errors_clear(&errs);
 	rules_free(rs);
-	return 0;
+	return status;
 }
 
 int main(int argc, char **argv)

@@ -911,3 +911,45 @@ int rule_eval_when(struct ruleset *rs, const struct rule *r, const struct condit
 	lua_pop(L, 1);
 	return 0;
 }
+
+static bool same_globs(const struct strlist *a, const struct strlist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return false;
+	return true;
+}
+
+/* a's filter lets through everything b's does: a filters nothing, or the same. */
+static bool covers(const struct strlist *a, const struct strlist *b)
+{
+	return !a->n || same_globs(a, b);
+}
+
+/* Whether a, tried before b, fires on everything b would, no later: then b
+ * never decides anything (one decision per condition, first to fire). */
+static bool shadows(const struct rule *a, const struct rule *b)
+{
+	return a->when_fn == LUA_NOREF && !a->any_kind && (b->any_kind || a->kind == b->kind) &&
+	       !b->any_kind && a->hold_ns <= b->hold_ns && (!a->pid || a->pid == b->pid) &&
+	       covers(&a->comm, &b->comm) && covers(&a->exe, &b->exe) &&
+	       covers(&a->cgroup, &b->cgroup);
+}
+
+void rules_lint(const struct ruleset *rs, struct rule_errors *errs)
+{
+	for (size_t j = 0; j < rs->n; j++) {
+		for (size_t i = 0; i < j; i++) {
+			const struct rule *a = &rs->rules[i], *b = &rs->rules[j];
+
+			if (!shadows(a, b))
+				continue;
+			add_error(errs, "%s:%d: rule '%s' can never act: rule '%s' (%s:%d) matches "
+				  "everything it matches, at least as soon, and goes first", b->file,
+				  b->line, b->name, a->name, a->file, a->line);
+			break;
+		}
+	}
+}

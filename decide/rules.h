@@ -75,6 +75,9 @@ struct rule_errors {
  * problem found, and nothing is half-loaded. */
 struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors *errs);
 void rules_free(struct ruleset *rs);
+/* Finds rules that load but can never act: each shadowed rule (an earlier
+ * one always fires first) adds "file:line: message" to errs. */
+void rules_lint(const struct ruleset *rs, struct rule_errors *errs);
 void rule_errors_clear(struct rule_errors *errs);
 
 /* The declarative part of r (kind and where) matches c. */

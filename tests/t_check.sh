@@ -179,6 +179,25 @@ R
 	[ ! -e "$T/journal.db" ] || fail "a journal was created by a daemon that did not start"
 }
 
+# Each file in tests/corpus/rules is one mistake; its first line says the
+# message it must produce: "-- expect: REGEX".
+test_broken_rule_corpus() {
+	n=0
+	for f in tests/corpus/rules/*.lua; do
+		want=$(head -1 "$f" | sed -n 's/^-- expect: //p')
+		[ -n "$want" ] || fail "$f has no '-- expect:' line"
+		set +e
+		out=$("$REFLEXD" check "$f" 2>&1)
+		status=$?
+		set -e
+		[ "$status" = 1 ] || fail "$f: exit $status, want 1: $out"
+		echo "$out" | grep -Eq -- "$want" || fail "$f: got '$out', want /$want/"
+		n=$((n + 1))
+	done
+	echo "$n broken rule files, each with its message"
+	[ "$n" -ge 20 ] || fail "the corpus shrank to $n files"
+}
+
 test_help_and_version() {
 	"$REFLEXD" --version | grep -Eq '^reflexd [0-9]+\.[0-9]+\.[0-9]+$'
 	"$REFLEXD" --help | grep -q -- '--dry-run'

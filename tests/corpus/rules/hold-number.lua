@@ -1,0 +1,2 @@
+-- expect: hold-number.lua:2: rule .x.: hold must be a duration like "2s", not number
+rule "x" { when = deadlock { }, act = signal { "SIGKILL" }, hold = 2 }

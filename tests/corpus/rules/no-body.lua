@@ -1,0 +1,2 @@
+-- expect: no-body.lua:2: rule .x.: expected a table after the name
+rule "x" "y"

@@ -1,0 +1,2 @@
+-- expect: setfield-io.lua:2: unknown name .io.
+io.write("x")
