@@ -26,7 +26,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads test bench run clean
+.PHONY: all deps workloads fuzz test bench run clean
 .SECONDARY:
 all: deps reflexd
 
@@ -58,7 +58,7 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 
 workloads: $(WORKLOADS)
 
-test: all workloads
+test: all workloads fuzz
 	@sh tests/run.sh
 
 bench: all workloads
@@ -69,3 +69,22 @@ run: all
 
 clean:
 	rm -rf $(BUILD) reflexd
+
+# libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c \
+	core/util.c core/sha256.c core/log.c core/journal.c sense/condition.c sense/identity.c \
+	decide/decision.c
+FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
+
+$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) $(shell pkg-config --cflags lua5.4) -o $@ $(FUZZ_RULES_SRCS) \
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3) -lev -lm
+
+$(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_TRACE_SRCS)
+
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace

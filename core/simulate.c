@@ -206,7 +206,7 @@ int simulate_main(struct config *cfg)
 
 		if (rc < 0) {
 			fprintf(stderr, "%s%s\n", sim.trace.err, cfg->skip_bad ? " (skipped)" : "");
-			if (!cfg->skip_bad || rc == -EIO)
+			if (!cfg->skip_bad || rc != -EINVAL)
 				goto out;
 			skipped++;
 			continue;

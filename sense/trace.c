@@ -235,8 +235,9 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		p += strspn(p, " \t");
 		if (!*p || *p == '#')
 			continue;
+		/* without a valid header nothing after it can be read */
 		if (!r->header_read)
-			return parse_header(r, p) ? -EINVAL : trace_next(r, ev);
+			return parse_header(r, p) ? -ENOTSUP : trace_next(r, ev);
 		memset(ev, 0, sizeof(*ev));
 		word = next_word(&p, &open_quote);
 		if (parse_seconds(word, &ev->t_ns))
@@ -272,8 +273,9 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		snprintf(r->err, sizeof(r->err), "%s: %s", r->path, strerror(errno));
 		return -EIO;
 	}
-	if (!r->header_read)
-		return bad(r, "empty trace: the first line must be 'reflexd-trace %d'",
-			   REFLEX_TRACE_VERSION);
+	if (!r->header_read) {
+		bad(r, "empty trace: the first line must be 'reflexd-trace %d'", REFLEX_TRACE_VERSION);
+		return -ENOTSUP;
+	}
 	return 0;
 }

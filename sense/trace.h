@@ -37,8 +37,10 @@ struct trace_reader {
 /* Opens path: 0, or -errno with err set. */
 int trace_open(struct trace_reader *r, const char *path);
 void trace_close(struct trace_reader *r);
-/* The next event: 1, 0 at the end, or -EINVAL with r->err set. After an
- * error the reader may go on to the next line (to skip and count). */
+/* The next event: 1, 0 at the end, or an error with r->err set: -EINVAL
+ * for a bad line (the reader can go on to the next one, to skip and count),
+ * -ENOTSUP for a missing or unsupported header and -EIO for a read error
+ * (nothing more can be read). */
 int trace_next(struct trace_reader *r, struct trace_event *ev);
 
 #endif

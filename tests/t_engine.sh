@@ -349,6 +349,14 @@ test_skip_bad_lines_counts_them() {
 	[ "$(echo "$out" | jq -r .pid | paste -sd' ')" = "5 6" ] || fail "$out"
 	grep -q "skip:3: expected a time in seconds, got 'nonsense' (skipped)" "$T/err2" || fail "$(cat "$T/err2")"
 	grep -q "2 bad trace lines skipped" "$T/err2" || fail "$(cat "$T/err2")"
+	# a bad header is not a line to skip: nothing after it can be read
+	printf 'reflexd-trace 9\n1 raise 1 deadlock pid=5\n' > "$T/hdr"
+	set +e
+	timeout 10 "$REFLEXD" simulate --trace "$T/hdr" --rules "$T/rules" --skip-bad > /dev/null 2> "$T/err3"
+	status=$?
+	set -e
+	[ "$status" = 1 ] || fail "exit $status with a bad header and --skip-bad"
+	grep -q "hdr:1: unsupported trace version '9'" "$T/err3" || fail "$(cat "$T/err3")"
 }
 
 run_tests

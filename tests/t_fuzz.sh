@@ -1,0 +1,29 @@
+# The parsers of user input under libFuzzer with AddressSanitizer and
+# UBSan, briefly (FUZZ_SECONDS each, 15 by default; run longer by hand:
+#   build/fuzz/fuzz_rules -max_total_time=3600 tests/corpus/rules rules).
+. "$(dirname "$0")/lib.sh"
+SECONDS_EACH=${FUZZ_SECONDS:-15}
+
+# fuzz NAME SEED_DIR...: no crash, leak or hang within the time.
+fuzz() {
+	name=$1
+	shift
+	mkdir -p "$T/corpus-$name"
+	cp "$@" "$T/corpus-$name/"
+	if ! "build/fuzz/$name" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$T/" "$T/corpus-$name" > "$T/$name.log" 2>&1; then
+		tail -30 "$T/$name.log" >&2
+		fail "$name found a crash: $(ls "$T"/crash-* "$T"/leak-* "$T"/timeout-* 2>/dev/null)"
+	fi
+	grep -E '^Done [0-9]+ runs' "$T/$name.log"
+}
+
+test_rule_loader_survives_fuzzing() {
+	fuzz fuzz_rules tests/corpus/rules/*.lua rules/*.lua
+}
+
+test_trace_reader_survives_fuzzing() {
+	fuzz fuzz_trace tests/corpus/traces/*
+}
+
+run_tests
