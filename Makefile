@@ -58,10 +58,17 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 
 workloads: $(WORKLOADS)
 
+# the daemon's objects, less main: what test and bench drivers link against
+LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(OBJS))
+
+$(BUILD)/bench/engine_bench: tests/bench/engine_bench.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 test: all workloads fuzz
 	@sh tests/run.sh
 
-bench: all workloads
+bench: all workloads $(BUILD)/bench/engine_bench
 	@bash tests/bench/run.sh
 
 run: all
@@ -77,6 +84,7 @@ FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/a
 	core/util.c core/sha256.c core/log.c core/journal.c sense/condition.c sense/identity.c \
 	decide/decision.c
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
+FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -87,4 +95,8 @@ $(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_TRACE_SRCS)
 
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace
+$(BUILD)/fuzz/fuzz_glob: $(FUZZ_GLOB_SRCS) $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GLOB_SRCS)
+
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob

@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <fnmatch.h>
 #include <libgen.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -355,7 +354,7 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_to_decision(st, d);
-		if (f->comm && fnmatch(f->comm, d->condition.target.comm, 0))
+		if (f->comm && !glob_match(f->comm, d->condition.target.comm))
 			continue;
 		if (cb(d, ctx))
 			break;

@@ -1,6 +1,7 @@
 /* Small helpers every part of reflexd uses: durations, clocks, ids, text. */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,21 +102,39 @@ void time_format(int64_t real_ns, char *buf, size_t size)
 		 (int)(real_ns % (int64_t)NSEC_PER_SEC / (int64_t)NSEC_PER_MSEC));
 }
 
+/* Random bytes from a pool refilled 4 KiB at a time: one syscall per
+ * 400 ids, not one per id. */
+static void random_bytes(unsigned char *out, size_t n)
+{
+	static unsigned char pool[4096];
+	static size_t left;
+
+	if (left < n) {
+		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
+			memset(pool, 0, sizeof(pool)); /* cannot happen after boot */
+		left = sizeof(pool);
+	}
+	memcpy(out, pool + sizeof(pool) - left, n);
+	left -= n;
+}
+
 void uuid_v7(char out[37])
 {
 	uint64_t ms = (uint64_t)clock_real_ns() / NSEC_PER_MSEC;
 	unsigned char b[16];
 
-	if (getrandom(b + 6, 10, 0) != 10)
-		memset(b + 6, 0, 10); /* cannot happen for 10 bytes after boot */
+	random_bytes(b + 6, 10);
 	for (int i = 0; i < 6; i++)
 		b[i] = (unsigned char)(ms >> (40 - 8 * i));
 	b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
 	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-		 b[10], b[11], b[12], b[13], b[14], b[15]);
+	for (int i = 0, o = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = "0123456789abcdef"[b[i] >> 4];
+		out[o++] = "0123456789abcdef"[b[i] & 15];
+	}
+	out[36] = '\0';
 }
 
 void sbuf_init(struct sbuf *b, char *s, size_t size)
@@ -211,4 +230,40 @@ void strlist_free(struct strlist *l)
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
+}
+
+bool glob_match(const char *pattern, const char *string)
+{
+	const char *p = pattern, *s = string, *star = NULL, *resume = NULL;
+
+	while (*s) {
+		/* brackets and escapes: the full matcher */
+		if (*p == '[' || *p == '\\')
+			return fnmatch(pattern, string, 0) == 0;
+		if (*p == '*') {
+			star = p++;
+			resume = s;
+		} else if (*p == '?' || *p == *s) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star + 1;
+			s = ++resume;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	if (*p == '[' || *p == '\\')
+		return fnmatch(pattern, string, 0) == 0;
+	return !*p;
+}
+
+void str_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }

@@ -40,6 +40,12 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 /* Appends s as a JSON string literal, quotes included. */
 void sbuf_json_str(struct sbuf *b, const char *s);
 
+/* fnmatch(pattern, s, 0) == 0, fast for patterns of only * and ?. */
+bool glob_match(const char *pattern, const char *s);
+
+/* Copies src into dst (size bytes), cut to fit and always terminated. */
+void str_copy(char *dst, size_t size, const char *src);
+
 /* A growable list of owned strings. */
 struct strlist {
 	char **v;

@@ -52,6 +52,9 @@ struct decide_engine {
 	struct ruleset *rules;
 	struct strlist disabled;   /* rules whose function failed, until reload */
 	struct rule_action computed; /* what an act function returned */
+	const struct rule **asking;  /* rules whose when function is to be asked */
+	size_t cap_asking;
+	struct decision decision;    /* the one being made: the sink copies what it keeps */
 	unsigned char computed_params[REFLEX_ACT_PARAMS_MAX];
 	struct active *active;
 	size_t nactive, cap_active;
@@ -98,6 +101,7 @@ void decide_free(struct decide_engine *e)
 	free(e->unhelpful);
 	free(e->verifying);
 	strlist_free(&e->disabled);
+	free(e->asking);
 	free(e);
 }
 
@@ -107,7 +111,9 @@ void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 	strlist_free(&e->disabled);
 }
 
-uint64_t decide_memory_ns(const struct decide_engine *e)
+/* How long the action history matters: the longest cooldown or budget
+ * window. (The breaker's window is the unhelpful list's.) */
+static uint64_t history_horizon(const struct decide_engine *e)
 {
 	uint64_t horizon = e->cfg->global_window_ns;
 
@@ -118,10 +124,25 @@ uint64_t decide_memory_ns(const struct decide_engine *e)
 			horizon = r->cooldown_ns;
 		if (r->budget_per_ns > horizon)
 			horizon = r->budget_per_ns;
-		if (r->breaker_per_ns > horizon)
-			horizon = r->breaker_per_ns;
 	}
 	return horizon;
+}
+
+static uint64_t breaker_horizon(const struct decide_engine *e)
+{
+	uint64_t horizon = 0;
+
+	for (size_t i = 0; e->rules && i < e->rules->n; i++)
+		if (e->rules->rules[i].breaker_per_ns > horizon)
+			horizon = e->rules->rules[i].breaker_per_ns;
+	return horizon;
+}
+
+uint64_t decide_memory_ns(const struct decide_engine *e)
+{
+	uint64_t h = history_horizon(e), b = breaker_horizon(e);
+
+	return h > b ? h : b;
 }
 
 static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
@@ -182,7 +203,7 @@ void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t 
 
 static void forget_old(struct decide_engine *e, uint64_t now)
 {
-	uint64_t horizon = decide_memory_ns(e);
+	uint64_t horizon = history_horizon(e);
 
 	for (size_t i = 0; i < e->nhistory;) {
 		if (now - e->history[i].at > horizon)
@@ -190,6 +211,7 @@ static void forget_old(struct decide_engine *e, uint64_t now)
 		else
 			i++;
 	}
+	horizon = breaker_horizon(e);
 	for (size_t i = 0; i < e->nunhelpful;) {
 		if (now - e->unhelpful[i].at > horizon)
 			e->unhelpful[i] = e->unhelpful[--e->nunhelpful];
@@ -387,26 +409,27 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 }
 
 /* Decides for condition a by rung `rung` of rule r's ladder. */
-/* A new decision about a by r, with everything but the outcome filled in. */
+/* A new decision about a by r, with everything but the outcome filled in:
+ * the engine's own, valid until the sink returns. */
 static struct decision *new_decision(struct decide_engine *e, const struct active *a,
 				     const struct rule *r, uint64_t now)
 {
-	struct decision *d = calloc(1, sizeof(*d));
+	struct decision *d = &e->decision;
 
-	if (!d)
-		return NULL;
 	if (e->cfg->new_id)
 		e->cfg->new_id(d->id, e->cfg->ctx);
 	else
 		uuid_v7(d->id);
 	d->time_ns = wall_ns(e, now);
 	d->mode = e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
-	snprintf(d->host, sizeof(d->host), "%s", e->cfg->host);
-	snprintf(d->rule, sizeof(d->rule), "%s", r->name);
-	snprintf(d->rule_file, sizeof(d->rule_file), "%s", r->file);
+	str_copy(d->host, sizeof(d->host), e->cfg->host);
+	str_copy(d->rule, sizeof(d->rule), r->name);
+	str_copy(d->rule_file, sizeof(d->rule_file), r->file);
 	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
 	d->condition = a->cond;
 	d->held_ns = now - a->cond.since_ns;
+	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = '\0';
+	d->outcome = REFLEX_OUTCOME_PENDING;
 	return d;
 }
 
@@ -418,13 +441,10 @@ static void disable_rule(struct decide_engine *e, struct active *a, const struct
 	struct decision *d = new_decision(e, a, r, now);
 
 	(void)strlist_add(&e->disabled, r->name);
-	if (!d)
-		return;
-	snprintf(d->action, sizeof(d->action), "%s", r->ladder[0].ops ? r->ladder[0].ops->name : "function");
+	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "function");
 	d->outcome = REFLEX_OUTCOME_FAILED;
 	snprintf(d->detail, sizeof(d->detail), "rule disabled until the rules are reloaded: %s", err);
 	e->cfg->sink(e->cfg->ctx, d, NULL);
-	free(d);
 }
 
 static bool disabled(const struct decide_engine *e, const struct rule *r)
@@ -435,22 +455,42 @@ static bool disabled(const struct decide_engine *e, const struct rule *r)
 	return false;
 }
 
-/* Whether r fires on a now: its hold passed, its kind and where match, and
- * its when function (if any) says yes. */
-static bool fires(struct decide_engine *e, const struct rule *r, struct active *a, uint64_t now)
+/* The first rule, in order, that fires on a now: its hold passed, its kind
+ * and where match, and its when function (if any) says yes. The functions
+ * of the rules before the first declarative match are asked in one call;
+ * one that fails disables its rule, and the rest are asked again. */
+static const struct rule *first_to_fire(struct decide_engine *e, struct active *a, uint64_t now)
 {
+	const struct rule *declared = NULL;
+	size_t n = 0, first;
 	char err[512];
-	bool match;
 
-	if (now < a->cond.since_ns + r->hold_ns || disabled(e, r) || !rule_matches(r, &a->cond))
-		return false;
-	if (r->when_fn == LUA_NOREF)
-		return true;
-	if (rule_eval_when(e->rules, r, &a->cond, now - a->cond.since_ns, &match, err, sizeof(err))) {
-		disable_rule(e, a, r, err, now);
-		return false;
+	if (e->cap_asking < e->rules->n) {
+		const struct rule **grown = realloc(e->asking, e->rules->n * sizeof(*grown));
+
+		if (!grown)
+			return NULL;
+		e->asking = grown;
+		e->cap_asking = e->rules->n;
 	}
-	return match;
+	for (size_t j = 0; j < e->rules->n; j++) {
+		const struct rule *r = &e->rules->rules[j];
+
+		if (now < a->cond.since_ns + r->hold_ns || disabled(e, r) || !rule_matches(r, &a->cond))
+			continue;
+		if (r->when_fn == LUA_NOREF) {
+			declared = r;
+			break;
+		}
+		e->asking[n++] = r;
+	}
+	if (!n)
+		return declared;
+	if (rules_first_when(e->rules, e->asking, n, &a->cond, now - a->cond.since_ns, &first,
+			     err, sizeof(err)) == 0)
+		return first < n ? e->asking[first] : declared;
+	disable_rule(e, a, e->asking[first], err, now);
+	return first_to_fire(e, a, now);
 }
 
 static void decide(struct decide_engine *e, struct active *a, const struct rule *r, size_t rung,
@@ -472,13 +512,11 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		act = &e->computed;
 	}
 	d = new_decision(e, a, r, now);
-	if (!d)
-		return;
 	killed = kill_switch_on(e);
 	if (killed)
 		d->mode = REFLEX_MODE_DRY_RUN;
-	snprintf(d->action, sizeof(d->action), "%s", act->ops->name);
-	snprintf(d->params, sizeof(d->params), "%s", act->json);
+	str_copy(d->action, sizeof(d->action), act->ops->name);
+	str_copy(d->params, sizeof(d->params), act->json);
 	if (rung)
 		snprintf(step, sizeof(step), "escalation %zu of %zu: ", rung, r->rungs - 1);
 
@@ -510,10 +548,9 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		snprintf(d->verify, sizeof(d->verify), "pending");
 	}
 	a->decided = true;
-	snprintf(a->decided_by, sizeof(a->decided_by), "%s", r->name);
+	str_copy(a->decided_by, sizeof(a->decided_by), r->name);
 	a->settle_ns = r->settle_ns;
 	e->cfg->sink(e->cfg->ctx, d, act);
-	free(d);
 }
 
 void decide_tick(struct decide_engine *e, uint64_t now)
@@ -539,19 +576,14 @@ void decide_tick(struct decide_engine *e, uint64_t now)
 	}
 	for (size_t i = 0; i < e->nactive; i++) {
 		struct active *a = &e->active[i];
+		const struct rule *r;
 
 		if (a->decided || !e->rules)
 			continue;
-		/* rules by priority, then load order; the first whose hold has
-		 * passed decides */
-		for (size_t j = 0; j < e->rules->n; j++) {
-			const struct rule *r = &e->rules->rules[j];
-
-			if (fires(e, r, a, now)) {
-				decide(e, a, r, 0, now);
-				break;
-			}
-		}
+		/* rules by priority, then load order; the first to fire decides */
+		r = first_to_fire(e, a, now);
+		if (r)
+			decide(e, a, r, 0, now);
 	}
 }
 

@@ -1,4 +1,3 @@
-#include <fnmatch.h>
 #include <stdio.h>
 
 #include "core/util.h"
@@ -15,7 +14,7 @@ static const char *const builtin_comm[] = {
 static const char *match_any(const struct strlist *g, const char *s)
 {
 	for (size_t i = 0; i < g->n; i++)
-		if (fnmatch(g->v[i], s, 0) == 0)
+		if (glob_match(g->v[i], s))
 			return g->v[i];
 	return NULL;
 }
@@ -39,7 +38,7 @@ const char *protect_reason(const struct protect *p, const struct target *t,
 		snprintf(buf, size, "cgroup '%s' matches protected '%s'", t->cgroup, glob);
 	else {
 		for (size_t i = 0; i < ARRAY_SIZE(builtin_comm); i++) {
-			if (fnmatch(builtin_comm[i], t->comm, 0) == 0) {
+			if (glob_match(builtin_comm[i], t->comm)) {
 				snprintf(buf, size, "comm '%s' is protected by default ('%s')",
 					 t->comm, builtin_comm[i]);
 				return buf;

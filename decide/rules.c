@@ -1,6 +1,5 @@
 #include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <lauxlib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -740,6 +739,7 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors
 	for (size_t i = 0; i < rs->nfiles; i++)
 		load_file(&ld, L, rs->files[i]);
 	rs->L = L;
+	rs->cond_ref = LUA_NOREF;
 	if (errs->n > before)
 		goto fail;
 	{
@@ -795,7 +795,7 @@ static bool globs_match(const struct strlist *g, const char *s)
 	if (!g->n)
 		return true;
 	for (size_t i = 0; i < g->n; i++)
-		if (fnmatch(g->v[i], s, 0) == 0)
+		if (glob_match(g->v[i], s))
 			return true;
 	return false;
 }
@@ -809,8 +809,29 @@ bool rule_matches(const struct rule *r, const struct condition *c)
 	       globs_match(&r->cgroup, t->cgroup);
 }
 
+static const char CONDITION_TABLE_MT[] = "reflex.condition_table";
+
+/* __index of a condition table: `evidence` is decoded from its JSON on
+ * first use (most rule functions never look at it) and then kept. */
+static int condition_index(lua_State *L)
+{
+	const char *key = lua_tostring(L, 2);
+
+	if (!key || strcmp(key, "evidence"))
+		return 0;
+	lua_pushvalue(L, 2);
+	if (lua_rawgetp(L, 1, CONDITION_TABLE_MT) != LUA_TSTRING ||
+	    sandbox_push_json(L, lua_tostring(L, -1)))
+		lua_newtable(L);
+	lua_remove(L, -2);
+	lua_pushvalue(L, -1);
+	lua_insert(L, -3);
+	lua_rawset(L, 1);
+	return 1;
+}
+
 /* The condition as the table a rule function gets: the target's fields,
- * kind, summary, held_ms, and the evidence decoded. */
+ * kind, summary, held_ms, and the evidence (decoded when read). */
 static void push_condition(lua_State *L, const struct condition *c, uint64_t held_ns)
 {
 	const struct target *t = &c->target;
@@ -836,9 +857,31 @@ static void push_condition(lua_State *L, const struct condition *c, uint64_t hel
 	lua_setfield(L, -2, "summary");
 	lua_pushinteger(L, (lua_Integer)(held_ns / NSEC_PER_MSEC));
 	lua_setfield(L, -2, "held_ms");
-	if (!c->evidence[0] || sandbox_push_json(L, c->evidence))
-		lua_newtable(L);
-	lua_setfield(L, -2, "evidence");
+	lua_pushstring(L, c->evidence);
+	lua_rawsetp(L, -2, CONDITION_TABLE_MT);
+	if (luaL_newmetatable(L, CONDITION_TABLE_MT)) {
+		lua_pushcfunction(L, condition_index);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_setmetatable(L, -2);
+}
+
+/* Pushes the table for c: built once per condition and moment, since
+ * several rules may ask (documented: rules treat it as read-only). */
+static void push_shared_condition(struct ruleset *rs, const struct condition *c, uint64_t held_ns)
+{
+	lua_State *L = rs->L;
+
+	if (rs->cond_ref != LUA_NOREF && rs->cond_id == c->id && rs->cond_held_ns == held_ns) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, rs->cond_ref);
+		return;
+	}
+	luaL_unref(L, LUA_REGISTRYINDEX, rs->cond_ref);
+	push_condition(L, c, held_ns);
+	lua_pushvalue(L, -1);
+	rs->cond_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	rs->cond_id = c->id;
+	rs->cond_held_ns = held_ns;
 }
 
 struct act_eval {
@@ -890,25 +933,54 @@ int rule_eval_act(struct ruleset *rs, const struct rule *r, const struct conditi
 	lua_pushlightuserdata(L, &ev);
 	lua_pushcclosure(L, eval_act, 1);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->act_fn);
-	push_condition(L, c, held_ns);
+	push_shared_condition(rs, c, held_ns);
 	if (sandbox_call_bounded(L, 2, 0, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
 				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK || ev.bad)
 		return -EINVAL;
 	return 0;
 }
 
-int rule_eval_when(struct ruleset *rs, const struct rule *r, const struct condition *c,
-		   uint64_t held_ns, bool *match, char *err, size_t errlen)
+struct when_batch {
+	const struct rule *const *rules;
+	size_t n;
+	size_t at;       /* the rule being asked */
+	bool matched;
+};
+
+/* Runs inside the protected call, the condition table as its argument. */
+static int first_when(lua_State *L)
 {
+	struct when_batch *b = lua_touserdata(L, lua_upvalueindex(1));
+
+	for (b->at = 0; b->at < b->n; b->at++) {
+		sandbox_rebound(L, REFLEX_SANDBOX_EVAL_INSTRUCTIONS, REFLEX_SANDBOX_EVAL_MEMORY);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, b->rules[b->at]->when_fn);
+		lua_pushvalue(L, 1);
+		lua_call(L, 1, 1);
+		b->matched = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+		if (b->matched)
+			break;
+	}
+	return 0;
+}
+
+int rules_first_when(struct ruleset *rs, const struct rule *const *rules, size_t n,
+		     const struct condition *c, uint64_t held_ns, size_t *first,
+		     char *err, size_t errlen)
+{
+	struct when_batch b = { .rules = rules, .n = n };
 	lua_State *L = rs->L;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->when_fn);
-	push_condition(L, c, held_ns);
-	if (sandbox_call_bounded(L, 1, 1, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
-				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK)
+	lua_pushlightuserdata(L, &b);
+	lua_pushcclosure(L, first_when, 1);
+	push_shared_condition(rs, c, held_ns);
+	if (sandbox_call_bounded(L, 1, 0, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
+				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK) {
+		*first = b.at;
 		return -EINVAL;
-	*match = lua_toboolean(L, -1);
-	lua_pop(L, 1);
+	}
+	*first = b.at;
 	return 0;
 }
 

@@ -62,6 +62,10 @@ struct ruleset {
 	char **files;            /* every file loaded, in load order */
 	size_t nfiles;
 	lua_State *L;            /* kept while a rule has a function */
+	/* the condition table last built for a rule function, shared by the
+	 * rules that look at the same condition at the same moment */
+	int cond_ref;
+	uint64_t cond_id, cond_held_ns;
 };
 
 /* Errors found while loading, each "file:line: message". */
@@ -82,10 +86,13 @@ void rule_errors_clear(struct rule_errors *errs);
 
 /* The declarative part of r (kind and where) matches c. */
 bool rule_matches(const struct rule *r, const struct condition *c);
-/* Calls r's when function on c, bounded: 0 with *match set, or -EINVAL with
- * the error ("file:line: ...") in err. */
-int rule_eval_when(struct ruleset *rs, const struct rule *r, const struct condition *c,
-		   uint64_t held_ns, bool *match, char *err, size_t errlen);
+/* Calls the when functions of rules[0..n) on c in order, each with its own
+ * bounds, until one says yes: 0 with *first its index (n: none did), or
+ * -EINVAL with *first the index of the rule whose function failed and the
+ * error ("file:line: ...") in err. One protected call for them all. */
+int rules_first_when(struct ruleset *rs, const struct rule *const *rules, size_t n,
+		     const struct condition *c, uint64_t held_ns, size_t *first,
+		     char *err, size_t errlen);
 /* Calls r's act function on c, bounded, and checks the action it returns:
  * into out, whose params point at `params` (REFLEX_ACT_PARAMS_MAX bytes). */
 int rule_eval_act(struct ruleset *rs, const struct rule *r, const struct condition *c,

@@ -140,21 +140,35 @@ int sandbox_call(lua_State *L, int nargs, int nresults, long max_instructions,
 		 char *err, size_t errlen)
 {
 	struct sandbox *sb = sandbox_of(L);
+	/* the traceback handler only logs at debug; without it the message is
+	 * the same and the call cheaper (no stack rotation) */
+	bool traceback = log_threshold >= LOG_DEBUG;
 	int base = lua_gettop(L) - nargs, status;
 
-	lua_pushcfunction(L, message_handler);
-	lua_insert(L, base);
+	if (traceback) {
+		lua_pushcfunction(L, message_handler);
+		lua_insert(L, base);
+	}
 	sb->instructions_left = max_instructions;
 	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
-	status = lua_pcall(L, nargs, nresults, base);
+	status = lua_pcall(L, nargs, nresults, traceback ? base : 0);
 	lua_sethook(L, NULL, 0, 0);
 	if (status != LUA_OK) {
 		snprintf(err, errlen, "%s", status == LUA_ERRMEM ? "memory limit exceeded"
 				       : lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
 		lua_pop(L, 1);
 	}
-	lua_remove(L, base);
+	if (traceback)
+		lua_remove(L, base);
 	return status;
+}
+
+void sandbox_rebound(lua_State *L, long max_instructions, size_t max_memory)
+{
+	struct sandbox *sb = sandbox_of(L);
+
+	sb->instructions_left = max_instructions;
+	sb->call_limit = sb->mem_used + max_memory;
 }
 
 int sandbox_call_bounded(lua_State *L, int nargs, int nresults, long max_instructions,

@@ -25,6 +25,10 @@ int sandbox_call(lua_State *L, int nargs, int nresults, long max_instructions,
  * max_memory bytes. */
 int sandbox_call_bounded(lua_State *L, int nargs, int nresults, long max_instructions,
 			 size_t max_memory, char *err, size_t errlen);
+/* Inside a running sandbox call: gives what runs next a fresh budget of
+ * instructions and of new memory, so one call can run several rule
+ * functions, each with its own bounds. */
+void sandbox_rebound(lua_State *L, long max_instructions, size_t max_memory);
 /* Pushes the JSON text as a Lua value (objects and arrays as tables, null
  * as nil). 0, or -EINVAL with nothing pushed. */
 int sandbox_push_json(lua_State *L, const char *json);

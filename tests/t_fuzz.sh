@@ -26,4 +26,12 @@ test_trace_reader_survives_fuzzing() {
 	fuzz fuzz_trace tests/corpus/traces/*
 }
 
+test_glob_match_agrees_with_fnmatch() {
+	mkdir -p "$T/globs"
+	printf 'worker*\0worker-1' > "$T/globs/1"
+	printf '*a?c*\0xxabcyy' > "$T/globs/2"
+	printf '/kubepods/*\0/kubepods/pod1/c' > "$T/globs/3"
+	fuzz fuzz_glob "$T"/globs/*
+}
+
 run_tests

@@ -132,6 +132,14 @@ idle_cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) 
 rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$D/status")
 stop_daemon
 
+# Rule evaluation: the engine alone, pinned to one core, median of 5 runs.
+eng_rate="" eng_p99=""
+for _ in 1 2 3 4 5; do
+	line=$(taskset -c 1 build/bench/engine_bench --conditions 400000)
+	eng_rate="$eng_rate $(echo "$line" | sed 's/.*evals_per_s=\([0-9]*\).*/\1/')"
+	eng_p99="$eng_p99 $(echo "$line" | sed 's/.*p99_us=\([0-9.]*\).*/\1/')"
+done
+
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (b - a) / a * 100}'; }
 # interquartile range of the runs without reflexd, as a share of their
 # median: a change smaller than this is noise
@@ -157,5 +165,7 @@ row "  = share of one pipe round trip (2 sw.)" "" "$(awk -v s="$per_switch" -v p
 row "scan iterator, per task visited (ns)" "" "$per_task" "" "" ""
 row "  futex syscalls per op in that run" "$(awk -v c="$futex_calls" -v n="$FUTEX_OPS" 'BEGIN {printf "%.3f", c / n}')" "" "" "" ""
 row "detection latency - hold, $LATENCY_RUNS runs (ms)" "p50 $lat_p50" "max $lat_max" "" "" "< 250"
+row "rule evaluations/s, 100 rules, 50 in Lua" "" "$(echo "$eng_rate" | median)" "" "" ">= 200000"
+row "  p99 evaluation latency (us)" "" "$(echo "$eng_p99" | median)" "" "" "< 50"
 row "reflexd idle CPU (% of one core)" "" "$idle_cpu" "" "" ""
 row "reflexd RSS (MiB)" "" "$rss" "" "" ""
