@@ -39,6 +39,7 @@ void audit_print_json(const struct decision *d)
 	sbuf_json_str(&b, d->detail);
 	sbuf_printf(&b, ",\"verify\":");
 	sbuf_json_str(&b, d->verify);
+	sbuf_printf(&b, ",\"rung\":%d", d->rung);
 	sbuf_printf(&b, "}");
 	puts(line);
 }

@@ -17,11 +17,12 @@ struct journal {
 	sqlite3_stmt *verify;
 };
 
-#define JOURNAL_SCHEMA_VERSION 2
+#define JOURNAL_SCHEMA_VERSION 3
 
 /* migrations[v] takes a journal from schema v to v + 1 */
 static const char *const migrations[] = {
 	[1] = "ALTER TABLE decisions ADD COLUMN verify TEXT NOT NULL DEFAULT '';",
+	[2] = "ALTER TABLE decisions ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;",
 };
 
 static const char schema[] =
@@ -48,7 +49,8 @@ static const char schema[] =
 	" outcome TEXT NOT NULL,"
 	" detail TEXT NOT NULL,"
 	" completed_ns INTEGER,"
-	" verify TEXT NOT NULL DEFAULT '');"
+	" verify TEXT NOT NULL DEFAULT '',"
+	" rung INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
@@ -56,7 +58,7 @@ static const char schema[] =
 
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
-		" params, outcome, detail, verify"
+		" params, outcome, detail, verify, rung"
 
 const char *journal_errmsg(struct journal *j)
 {
@@ -155,7 +157,7 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 		}
 	}
 	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
 			       " WHERE id = ?", -1, &j->complete, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
@@ -209,6 +211,7 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, d->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, i++, d->rung);
 	return step_done(st);
 }
 
@@ -273,6 +276,7 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	d->outcome = v < 0 ? REFLEX_OUTCOME_UNKNOWN : (enum decision_outcome)v;
 	copy_col(d->detail, sizeof(d->detail), st, i++);
 	copy_col(d->verify, sizeof(d->verify), st, i++);
+	d->rung = sqlite3_column_int(st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)

@@ -34,6 +34,7 @@ struct decision {
 	uint64_t held_ns;        /* how long the condition had held */
 	char action[32];
 	char params[512];        /* JSON object */
+	int rung;                /* 0: the rule's act; n: its n-th escalation */
 	enum decision_outcome outcome;
 	char detail[512];        /* what was done, the error, or why not */
 	char verify[96];         /* "cleared after 1.2s", "not cleared within 10s", or "" */

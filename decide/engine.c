@@ -24,6 +24,7 @@ struct acted {
 	pid_t pid;
 	uint64_t start_time;
 	uint64_t at;
+	int rung;          /* which rung of the rule's ladder */
 };
 
 /* An action that did not help (its verification failed): what opens a
@@ -124,6 +125,8 @@ static uint64_t history_horizon(const struct decide_engine *e)
 			horizon = r->cooldown_ns;
 		if (r->budget_per_ns > horizon)
 			horizon = r->budget_per_ns;
+		if (r->rungs > 1 && r->verify_ns > horizon)
+			horizon = r->verify_ns;
 	}
 	return horizon;
 }
@@ -146,7 +149,7 @@ uint64_t decide_memory_ns(const struct decide_engine *e)
 }
 
 static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
-		     const struct target *t, uint64_t at)
+		     const struct target *t, uint64_t at, int rung)
 {
 	struct acted *a = grow((void **)&e->history, &e->nhistory, &e->cap_history, sizeof(*a));
 
@@ -157,6 +160,7 @@ static void remember(struct decide_engine *e, enum decision_mode mode, const cha
 	a->pid = t->pid;
 	a->start_time = t->start_time;
 	a->at = at;
+	a->rung = rung;
 }
 
 /* Time only moves forward here, whatever order callers read clocks in. */
@@ -196,7 +200,7 @@ void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t 
 	/* what was tried counts, whatever came of it; a refusal does not */
 	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now)
 		return;
-	remember(e, d->mode, d->rule, &d->condition.target, now - (uint64_t)age);
+	remember(e, d->mode, d->rule, &d->condition.target, now - (uint64_t)age, d->rung);
 	if (strncmp(d->verify, "not cleared", 11) == 0)
 		remember_unhelpful(e, d->mode, d->rule, d->rule_hash, now - (uint64_t)age);
 }
@@ -430,6 +434,7 @@ static struct decision *new_decision(struct decide_engine *e, const struct activ
 	d->held_ns = now - a->cond.since_ns;
 	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = '\0';
 	d->outcome = REFLEX_OUTCOME_PENDING;
+	d->rung = 0;
 	return d;
 }
 
@@ -493,6 +498,30 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 	return first_to_fire(e, a, now);
 }
 
+/* The rung a new occurrence starts on: one above the last this rule used on
+ * the same process, if that was within verify.within (it came back: what
+ * was done did not help for long), else the first. */
+static size_t recurrence_rung(const struct decide_engine *e, const struct rule *r,
+			      const struct target *t, uint64_t now)
+{
+	const struct acted *last = NULL;
+	enum decision_mode mode = e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+
+	if (r->rungs < 2)
+		return 0;
+	for (size_t i = 0; i < e->nhistory; i++) {
+		const struct acted *h = &e->history[i];
+
+		if (h->mode == mode && h->pid == t->pid && h->start_time == t->start_time &&
+		    now - h->at <= r->verify_ns && !strcmp(h->rule, r->name) &&
+		    (!last || h->at > last->at))
+			last = h;
+	}
+	if (!last)
+		return 0;
+	return (size_t)last->rung + 1 < r->rungs ? (size_t)last->rung + 1 : r->rungs - 1;
+}
+
 static void decide(struct decide_engine *e, struct active *a, const struct rule *r, size_t rung,
 		   uint64_t now)
 {
@@ -517,13 +546,14 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		d->mode = REFLEX_MODE_DRY_RUN;
 	str_copy(d->action, sizeof(d->action), act->ops->name);
 	str_copy(d->params, sizeof(d->params), act->json);
+	d->rung = (int)rung;
 	if (rung)
 		snprintf(step, sizeof(step), "escalation %zu of %zu: ", rung, r->rungs - 1);
 
 	if (refused(e, r, &a->cond.target, d->mode, now, d->detail, sizeof(d->detail))) {
 		d->outcome = REFLEX_OUTCOME_SUPPRESSED;
 	} else {
-		remember(e, d->mode, r->name, &a->cond.target, now);
+		remember(e, d->mode, r->name, &a->cond.target, now, (int)rung);
 		if (d->mode == REFLEX_MODE_LIVE) {
 			d->outcome = REFLEX_OUTCOME_PENDING;
 			snprintf(d->detail, sizeof(d->detail), "%s", step);
@@ -583,7 +613,7 @@ void decide_tick(struct decide_engine *e, uint64_t now)
 		/* rules by priority, then load order; the first to fire decides */
 		r = first_to_fire(e, a, now);
 		if (r)
-			decide(e, a, r, 0, now);
+			decide(e, a, r, recurrence_rung(e, r, &a->cond.target, now), now);
 	}
 }
 

@@ -220,6 +220,26 @@ E
 		|| fail "$out"
 }
 
+test_recurrence_climbs_the_ladder() {
+	write_rule r <<'R'
+rule "ladder" {
+  when = deadlock { }, act = signal { "SIGTERM" }, verify = { within = "10s" },
+  escalate = signal { "SIGKILL" },
+}
+R
+	out=$(sim <<'E' | jq -r 'select(.id) | "\(.params.signal)@\(.time_unix_nano / 1e6 - 1795300000000 | floor)"' | paste -sd' '
+0 raise 1 deadlock pid=10 start=1
+1 clear 1
+3 raise 2 deadlock pid=10 start=1
+4 clear 2
+30 raise 3 deadlock pid=10 start=1
+31 clear 3
+E
+)
+	# back 2 s after SIGTERM "helped": the next rung; back after the window: the first
+	[ "$out" = "SIGTERM@0 SIGKILL@3000 SIGTERM@30000" ] || fail "$out"
+}
+
 test_circuit_breaker_opens_and_closes() {
 	echo 'rule "r" { when = deadlock { }, act = signal { "SIGTERM" }, verify = { within = "1s" }, breaker = { failures = 2, per = "1m" } }' \
 		| write_rule r

@@ -107,6 +107,31 @@ R
 	stop_daemon
 }
 
+test_breaker_survives_restart() {
+	write_rule r <<'R'
+rule "useless" {
+  when = deadlock { }, where = { comm = "rx-breaker*" }, hold = "200ms",
+  act = signal { "SIGCONT" }, verify = { within = "1s" }, breaker = { failures = 1, per = "1h" },
+}
+R
+	start_daemon --rules "$T/rules"
+	deadlock rx-breaker1
+	wait_record ".pid == $WL_PID and .verify == \"not cleared within 1.0s\"" 4
+	stop_daemon
+	start_daemon --rules "$T/rules"
+	deadlock rx-breaker2
+	wait_record ".pid == $WL_PID and .outcome == \"suppressed\"" 3
+	audit --pid "$WL_PID" | jq -e '.detail | startswith("circuit open: 1 actions of this rule did not help within 1.0h")' >/dev/null \
+		|| fail "$(audit --pid "$WL_PID")"
+	stop_daemon
+	# editing the rule closes the breaker: it is a new version of the rule
+	sed -i 's/per = "1h"/per = "2h"/' "$T/rules/r.lua"
+	start_daemon --rules "$T/rules"
+	deadlock rx-breaker3
+	wait_record ".pid == $WL_PID and .outcome == \"acted\"" 3
+	stop_daemon
+}
+
 test_journal_from_schema_1_is_migrated() {
 	sqlite3 "$T/journal.db" "CREATE TABLE decisions (id TEXT PRIMARY KEY, time_ns INTEGER NOT NULL,
 	  mode TEXT NOT NULL, host TEXT NOT NULL, rule TEXT NOT NULL, rule_file TEXT NOT NULL,
@@ -120,7 +145,7 @@ test_journal_from_schema_1_is_migrated() {
 	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
 	start_daemon --rules "$T/rules"
 	stop_daemon
-	[ "$(sqlite3 "$T/journal.db" 'PRAGMA user_version')" = 2 ] || fail "not migrated"
+	[ "$(sqlite3 "$T/journal.db" 'PRAGMA user_version')" = 3 ] || fail "not migrated"
 	audit | jq -e 'select(.id == "old-1") | .verify == "" and .detail == "SIGKILL sent to pid 42"' >/dev/null \
 		|| fail "old record lost: $(audit)"
 }
