@@ -67,7 +67,8 @@ static int parse_signal_field(lua_State *L, int idx, const char *field, int *sig
 	}
 	*sig = signal_parse_name(lua_tostring(L, idx));
 	if (*sig < 0) {
-		snprintf(err, errlen, "signal: unknown signal '%s' in %s", lua_tostring(L, idx), field);
+		snprintf(err, errlen, "signal: unknown signal '%s'%s%s", lua_tostring(L, idx),
+			 strcmp(field, "followup") ? "" : " in ", strcmp(field, "followup") ? "" : field);
 		return -EINVAL;
 	}
 	return 0;

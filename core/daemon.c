@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -37,6 +38,9 @@ struct daemon {
 	struct sense_deadlock *deadlock;
 	ev_timer cron;
 	ev_timer deadline;
+	ev_timer settle;      /* rule files changed: reload when they settle */
+	int inotify_fd;       /* watching the rule paths and files, or -1 */
+	ev_io watch;
 	ev_signal sigterm, sigint, sighup;
 };
 
@@ -216,29 +220,96 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Every reload, taken or refused, is a record in the journal too. */
+static void record_reload(struct daemon *d, bool ok, const char *why, const char *detail)
+{
+	struct decision *dec = calloc(1, sizeof(*dec));
+
+	if (!dec)
+		return;
+	uuid_v7(dec->id);
+	dec->time_ns = clock_real_ns();
+	dec->mode = d->cfg->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+	str_copy(dec->host, sizeof(dec->host), d->host);
+	str_copy(dec->rule, sizeof(dec->rule), "(rules)");
+	dec->condition.kind = REFLEX_COND_KIND_COUNT;
+	str_copy(dec->action, sizeof(dec->action), "reload");
+	dec->outcome = ok ? REFLEX_OUTCOME_ACTED : REFLEX_OUTCOME_FAILED;
+	snprintf(dec->detail, sizeof(dec->detail), "%s after %s", detail, why);
+	if (journal_write(d->journal, dec))
+		log_error("journal: cannot record the reload: %s", journal_errmsg(d->journal));
+	free(dec);
+}
+
+static void on_rules_changed(struct ev_loop *loop, ev_io *w, int revents);
+
+static void unwatch_rules(struct daemon *d)
+{
+	if (d->inotify_fd < 0)
+		return;
+	ev_io_stop(d->loop, &d->watch);
+	close(d->inotify_fd);
+	d->inotify_fd = -1;
+}
+
+/* Watches every rules path and every file loaded from them: a file edited
+ * in place, or a directory whose entries change (a Kubernetes ConfigMap
+ * volume swaps its ..data symlink). Any event counts: comparing stat
+ * results would miss a same-size edit within the same second. */
+static void watch_rules(struct daemon *d)
+{
+	const uint32_t mask = IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE | IN_DELETE |
+			      IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
+	size_t n = d->cfg->rules.n + d->rules->nfiles;
+
+	unwatch_rules(d);
+	d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d->inotify_fd < 0) {
+		log_warn("rules: cannot watch the rule files (%s); SIGHUP still reloads",
+			 strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *path = i < d->cfg->rules.n ? d->cfg->rules.v[i]
+				 : d->rules->files[i - d->cfg->rules.n];
+
+		if (inotify_add_watch(d->inotify_fd, path, mask) < 0)
+			log_warn("rules: cannot watch %s: %s", path, strerror(errno));
+	}
+	ev_io_init(&d->watch, on_rules_changed, d->inotify_fd, EV_READ);
+	d->watch.data = d;
+	ev_io_start(d->loop, &d->watch);
+}
+
 /* Everything new is checked before anything old is let go: a bad edit is
  * rejected whole and the running rules carry on. */
-static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+static void reload(struct daemon *d, const char *why)
 {
-	struct daemon *d = w->data;
 	struct rule_errors errs = { 0 };
 	struct config fresh;
 	struct ruleset *rules;
+	char detail[512];
 
-	log_info("SIGHUP: reloading");
+	log_info("reloading after %s", why);
 	if (config_parse(&fresh, CMD_RUN, d->argc, d->argv)) {
 		log_error("reload rejected: bad options; the running rules stay");
+		record_reload(d, false, why, "rejected: bad options; the running rules stay");
 		config_free(&fresh);
 		return;
 	}
 	rules = rules_load(fresh.rules.v, fresh.rules.n, &errs);
 	if (!rules) {
+		snprintf(detail, sizeof(detail), "rejected (%zu errors; the running rules stay): %s",
+			 errs.n, errs.n ? errs.messages[0] : "?");
+		record_reload(d, false, why, detail);
 		log_rule_errors(&errs);
 		log_error("reload rejected: the running rules stay");
 		config_free(&fresh);
 		return;
 	}
 	warn_shadowed(rules);
+	/* the watchers hold the old paths, which the swap frees */
+	unwatch_rules(d);
 	config_apply_reloadable(d->cfg, &fresh);
 	config_free(&fresh);
 	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
@@ -246,8 +317,35 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 	decide_set_rules(d->engine, rules);
 	rules_free(d->rules);
 	d->rules = rules;
-	log_info("reloaded: %zu rules from %zu files%s", rules->n, rules->nfiles,
-		 d->cfg->dry_run ? ", dry-run" : "");
+	watch_rules(d);
+	snprintf(detail, sizeof(detail), "loaded %zu rules from %zu files%s", rules->n,
+		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
+	record_reload(d, true, why, detail);
+	log_info("reloaded: %s", detail);
+}
+
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	reload(w->data, "SIGHUP");
+}
+
+/* An editor or a ConfigMap update touches several files in a row: reload
+ * once, when they have settled. */
+static void on_rules_changed(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+	char events[4096];
+
+	while (read(d->inotify_fd, events, sizeof(events)) > 0)
+		;
+	ev_timer_stop(loop, &d->settle);
+	ev_timer_set(&d->settle, 0.3, 0.);
+	ev_timer_start(loop, &d->settle);
+}
+
+static void on_rules_settled(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	reload(w->data, "a change to the rule files");
 }
 
 static void recovered(const struct decision *dec, void *ctx)
@@ -266,6 +364,8 @@ static void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &d->sigterm);
 		ev_signal_stop(d->loop, &d->sigint);
 		ev_signal_stop(d->loop, &d->sighup);
+		ev_timer_stop(d->loop, &d->settle);
+		unwatch_rules(d);
 	}
 	if (d->executor.journal)
 		act_shutdown(&d->executor);
@@ -277,7 +377,7 @@ static void daemon_stop(struct daemon *d)
 
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
-	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv };
+	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv, .inotify_fd = -1 };
 	struct rule_errors errs = { 0 };
 	char err[512];
 	int n, status = 1;
@@ -339,7 +439,9 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 
 	ev_timer_init(&d.cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);
 	ev_timer_init(&d.deadline, on_deadline, 0, 0);
-	d.cron.data = d.deadline.data = &d;
+	ev_timer_init(&d.settle, on_rules_settled, 0, 0);
+	d.cron.data = d.deadline.data = d.settle.data = &d;
+	watch_rules(&d);
 	ev_timer_again(d.loop, &d.cron);
 	ev_signal_init(&d.sigterm, on_stop, SIGTERM);
 	ev_signal_init(&d.sigint, on_stop, SIGINT);

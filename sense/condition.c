@@ -9,7 +9,8 @@ static const char *const kind_names[REFLEX_COND_KIND_COUNT] = {
 
 const char *condition_kind_name(enum condition_kind kind)
 {
-	return kind < REFLEX_COND_KIND_COUNT ? kind_names[kind] : "?";
+	/* "-": a record about no condition (a rules reload) */
+	return kind < REFLEX_COND_KIND_COUNT ? kind_names[kind] : "-";
 }
 
 int condition_kind_parse(const char *name)

@@ -85,6 +85,12 @@ alive() {
 	kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' /proc/"$1"/stat 2>/dev/null)" != Z ]
 }
 
+# holds JQ_FILTER: some JSON line on stdin makes the filter true. (jq -e
+# alone judges only the last input, and fails when that one yields nothing.)
+holds() {
+	jq -s -e "any(.[]; $1)" > /dev/null
+}
+
 # audit ARGS...: the journal as JSON lines.
 audit() {
 	"$REFLEXD" audit --journal "$T/journal.db" --json "$@"

@@ -67,7 +67,7 @@ test_kill_9_between_intent_and_outcome_is_recorded() {
 	start_daemon --rules "$T/rules"
 	grep -q "decision $id (rule crash, deadlock on pid $WL_PID): outcome unknown" "$LOG" \
 		|| fail "restart did not report it: $(cat "$LOG")"
-	audit | jq -e "select(.id == \"$id\") | .outcome == \"unknown\"" >/dev/null || fail "$(audit)"
+	audit | holds ".id == \"$id\" and .outcome == \"unknown\"" || fail "$(audit)"
 	# and the loop carries on: the still-deadlocked process is handled now
 	wait_record '.outcome == "acted"' 3
 	wait_gone "$WL_PID" 1
@@ -89,9 +89,48 @@ test_sighup_reload_good_and_bad() {
 	echo 'rule "after" { when = deadlock { }, where = { comm = "rx-reload*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
 		> "$T/rules/r.lua"
 	kill -HUP "$DAEMON"
-	wait_for "$LOG" 'reloaded: 1 rules' 5
+	wait_for "$LOG" 'reloaded: loaded 1 rules' 5
 	start_wl deadlock ring3 --comm rx-reload2
 	wait_record ".pid == $WL_PID and .rule == \"after\"" 3
+	stop_daemon
+}
+
+test_rule_files_reload_when_they_change() {
+	echo 'rule "v1" { when = deadlock { }, where = { comm = "rx-watch*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		| write_rule r
+	start_daemon --rules "$T/rules"
+	echo 'rule "v2" { when = deadlock { }, where = { comm = "rx-watch*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		> "$T/rules/r.lua"
+	wait_for "$LOG" 'reloaded: loaded 1 rules' 5
+	start_wl deadlock abba --comm rx-watch1
+	wait_record ".pid == $WL_PID and .rule == \"v2\"" 3
+	# a bad edit: refused, recorded, and v2 keeps acting
+	echo 'rule "v3" { when = deadlock { }, act = signal { "SIGKIL" } }' > "$T/rules/r.lua"
+	wait_for "$LOG" 'reload rejected' 5
+	start_wl deadlock abba --comm rx-watch2
+	wait_record ".pid == $WL_PID and .rule == \"v2\"" 3
+	audit | jq -r 'select(.action == "reload" and .outcome == "failed") | .detail' | grep -q \
+		"^rejected (1 errors; the running rules stay): .*r.lua:1: rule 'v3': signal: unknown signal 'SIGKIL' after a change to the rule files$" \
+		|| fail "no record of the refused reload: $(audit | jq -c 'select(.action == "reload") | .detail')"
+	audit | holds '.action == "reload" and .outcome == "acted" and .kind == "-" and .rule == "(rules)"' \
+		|| fail "no record of the reload"
+	stop_daemon
+}
+
+test_configmap_symlink_swap_reloads() {
+	# how the kubelet updates a ConfigMap volume: files are links through
+	# ..data, and ..data is swapped atomically to a new directory
+	mkdir -p "$T/cm/..v1" "$T/cm/..v2"
+	echo 'rule "cm-1" { when = deadlock { }, where = { comm = "rx-cm*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' > "$T/cm/..v1/r.lua"
+	echo 'rule "cm-2" { when = deadlock { }, where = { comm = "rx-cm*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' > "$T/cm/..v2/r.lua"
+	ln -s ..v1 "$T/cm/..data"
+	ln -s ..data/r.lua "$T/cm/r.lua"
+	start_daemon --rules "$T/cm"
+	ln -s ..v2 "$T/cm/..data_tmp"
+	mv -T "$T/cm/..data_tmp" "$T/cm/..data"
+	wait_for "$LOG" 'reloaded: loaded 1 rules' 5
+	start_wl deadlock abba --comm rx-cm
+	wait_record ".pid == $WL_PID and .rule == \"cm-2\"" 3
 	stop_daemon
 }
 
@@ -114,7 +153,7 @@ rule "b" { when = deadlock { }, where = { comm = "rx-audit-b" }, hold = "200ms",
 	[ "$(audit --until 1h | wc -l)" = 0 ] || fail "--until"
 	[ "$(audit --limit 1 | jq -r .pid)" = "$b" ] || fail "--limit keeps the newest"
 	# every record carries what an on-call engineer needs
-	audit | jq -e 'select(.id and .time and .mode and .rule and .kind and .pid and .comm and .action and .outcome)' >/dev/null
+	audit | jq -s -e 'all(.[]; .id and .time and .mode and .rule and .kind and .pid and .comm and .action and .outcome)' >/dev/null
 	table=$("$REFLEXD" audit --journal "$T/journal.db")
 	echo "$table" | head -1 | grep -Eq '^TIME +ID +MODE +RULE +KIND +PID +COMM +ACTION +OUTCOME +DETAIL$' || fail "$table"
 	echo "$table" | grep -Eq " a +deadlock +$a rx-audit-a +signal +dry-run " || fail "$table"

@@ -50,7 +50,7 @@ test_ring_of_three_killed() {
 
 test_relock_own_mutex_killed() {
 	live_kill relock
-	audit | jq -e '.evidence.self_deadlock == true' >/dev/null || fail "not marked self_deadlock"
+	audit | holds '.evidence.self_deadlock == true' || fail "not marked self_deadlock"
 }
 
 test_dry_run_records_and_spares() {
@@ -61,7 +61,7 @@ R
 	start_wl deadlock abba --comm rx-dry
 	wait_record '.outcome == "dry-run"' 4
 	check_deadlock_record "$(audit)"
-	audit | jq -e '.mode == "dry-run" and (.detail | startswith("would have run signal"))' >/dev/null
+	audit | holds '.mode == "dry-run" and (.detail | startswith("would have run signal"))'
 	sleep 1
 	alive "$WL_PID" || fail "dry-run killed the process"
 	[ "$(audit | wc -l)" = 1 ] || fail "one deadlock, one decision: $(audit)"
@@ -97,7 +97,7 @@ R
 	alive "$WL_PID" || fail "killed before the grace period ended"
 	wait_record '.outcome == "acted"' 3
 	wait_gone "$WL_PID" 1
-	audit | jq -e '.detail == "SIGCONT sent; still running after 1.0s, so SIGKILL sent"' >/dev/null \
+	audit | holds '.detail == "SIGCONT sent; still running after 1.0s, so SIGKILL sent"' \
 		|| fail "detail: $(audit)"
 	stop_daemon
 }
@@ -112,7 +112,7 @@ R
 	start_daemon --rules "$T/rules"
 	start_wl deadlock ring3 --comm rx-abort
 	wait_record '.outcome == "acted"' 4
-	audit | jq -e '.detail | test("^SIGABRT sent; the process exited after [0-9]+ms$")' >/dev/null \
+	audit | holds '.detail | test("^SIGABRT sent; the process exited after [0-9]+ms$")' \
 		|| fail "detail: $(audit)"
 	stop_daemon
 }
@@ -124,7 +124,7 @@ R
 	start_daemon --rules "$T/rules" --protect-comm 'rx-prot*'
 	start_wl deadlock abba --comm rx-prot
 	wait_record '.outcome == "suppressed"' 3
-	audit | jq -e '.detail == "protected target: comm '"'rx-prot'"' matches protected '"'rx-prot*'"'"' >/dev/null \
+	audit | holds '.detail == "protected target: comm '"'rx-prot'"' matches protected '"'rx-prot*'"'"' \
 		|| fail "detail: $(audit)"
 	sleep 1
 	alive "$WL_PID" || fail "a protected process was signalled"
@@ -139,7 +139,7 @@ R
 	start_daemon --rules "$T/rules"
 	start_wl deadlock abba --comm sshd
 	wait_record '.outcome == "suppressed"' 3
-	audit | jq -e '.detail | test("protected by default")' >/dev/null || fail "$(audit)"
+	audit | holds '.detail | test("protected by default")' || fail "$(audit)"
 	alive "$WL_PID" || fail "sshd was signalled"
 	stop_daemon
 }
@@ -148,7 +148,7 @@ test_shipped_rules_in_dry_run() {
 	start_daemon --rules rules/ --dry-run
 	start_wl deadlock abba --comm rx-shipped
 	wait_record ".pid == $WL_PID and .outcome == \"dry-run\"" 5
-	audit | jq -e ".pid == $WL_PID and .rule == \"deadlock-kill\"" >/dev/null
+	audit | holds ".pid == $WL_PID and .rule == \"deadlock-kill\""
 	alive "$WL_PID" || fail "shipped rules in dry-run killed a process"
 	stop_daemon
 }
@@ -162,7 +162,7 @@ R
 	wait_record '.outcome == "pending"' 3
 	kill -KILL "$WL_PID"
 	wait_record '.outcome == "failed"' 4
-	audit | jq -e '.detail | test("already gone|no longer the process")' >/dev/null || fail "$(audit)"
+	audit | holds '.detail | test("already gone|no longer the process")' || fail "$(audit)"
 	stop_daemon
 }
 

@@ -121,7 +121,7 @@ test_rule_budget() {
 E
 )
 	[ "$out" = "r acted 0 r acted 1000 r suppressed 2000 r acted 11000" ] || fail "$out"
-	sim <<'E' | jq -e 'select(.pid == 12) | .detail == "budget: this rule acted 2 times in the last 10.0s (max 2)"' >/dev/null
+	sim <<'E' | holds '.pid == 12 and .detail == "budget: this rule acted 2 times in the last 10.0s (max 2)"'
 0 raise 1 deadlock pid=10
 1 raise 2 deadlock pid=11
 2 raise 3 deadlock pid=12
@@ -252,7 +252,7 @@ E
 )
 	# two actions did not help: the third is refused until they age out
 	[ "$out" = "r acted 0 r acted 2000 r suppressed 4000 r acted 65000" ] || fail "$out"
-	sim <<'E' | jq -e 'select(.pid == 12) | .detail | startswith("circuit open: 2 actions of this rule did not help within 1.0m")' >/dev/null
+	sim <<'E' | holds '.pid == 12 and (.detail | startswith("circuit open: 2 actions of this rule did not help within 1.0m"))'
 0 raise 1 deadlock pid=10
 2 raise 2 deadlock pid=11
 4 raise 3 deadlock pid=12

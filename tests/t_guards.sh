@@ -23,7 +23,7 @@ R
 	done
 	deadlock rx-budget
 	wait_record ".pid == $WL_PID and .outcome == \"suppressed\"" 3
-	audit --pid "$WL_PID" | jq -e '.detail == "budget: this rule acted 2 times in the last 1.0h (max 2)"' >/dev/null \
+	audit --pid "$WL_PID" | holds '.detail == "budget: this rule acted 2 times in the last 1.0h (max 2)"' \
 		|| fail "$(audit --pid "$WL_PID")"
 	alive "$WL_PID" || fail "the over-budget action ran"
 	stop_daemon
@@ -45,8 +45,7 @@ R
 	wait_record ".pid == $WL_PID and .outcome == \"acted\"" 3
 	deadlock rx-global-2
 	wait_record ".pid == $WL_PID and .outcome == \"suppressed\"" 3
-	audit --pid "$WL_PID" | jq -e '.detail == "global budget: 1 actions across all rules in the last 10.0m (max 1)"' \
-		>/dev/null || fail "$(audit --pid "$WL_PID")"
+	audit --pid "$WL_PID" | holds '.detail == "global budget: 1 actions across all rules in the last 10.0m (max 1)"' || fail "$(audit --pid "$WL_PID")"
 	stop_daemon
 }
 
@@ -61,8 +60,7 @@ R
 	# the same process, still deadlocked, is seen anew after the restart
 	start_daemon --rules "$T/rules"
 	wait_record ".pid == $WL_PID and .outcome == \"suppressed\"" 3
-	audit --outcome suppressed | jq -e '.detail | test("^cooldown: this rule acted on this process recently \\((59|60)\\.[0-9]m left\\)$")' \
-		>/dev/null || fail "$(audit --outcome suppressed)"
+	audit --outcome suppressed | holds '.detail | test("^cooldown: this rule acted on this process recently \\((59|60)\\.[0-9]m left\\)$")' || fail "$(audit --outcome suppressed)"
 	stop_daemon
 }
 
@@ -75,8 +73,7 @@ R
 	grep -q "kill switch $T/stop is set" "$LOG" || fail "no startup warning"
 	deadlock rx-ks1
 	wait_record ".pid == $WL_PID and .outcome == \"dry-run\"" 3
-	audit --pid "$WL_PID" | jq -e ".mode == \"dry-run\" and (.detail | startswith(\"kill switch $T/stop is set: would have run signal\"))" \
-		>/dev/null || fail "$(audit --pid "$WL_PID")"
+	audit --pid "$WL_PID" | holds ".mode == \"dry-run\" and (.detail | startswith(\"kill switch $T/stop is set: would have run signal\"))" || fail "$(audit --pid "$WL_PID")"
 	alive "$WL_PID" || fail "acted with the kill switch set"
 	# removed: the robot acts again, no restart needed
 	rm "$T/stop"
@@ -121,7 +118,7 @@ R
 	start_daemon --rules "$T/rules"
 	deadlock rx-breaker2
 	wait_record ".pid == $WL_PID and .outcome == \"suppressed\"" 3
-	audit --pid "$WL_PID" | jq -e '.detail | startswith("circuit open: 1 actions of this rule did not help within 1.0h")' >/dev/null \
+	audit --pid "$WL_PID" | holds '.detail | startswith("circuit open: 1 actions of this rule did not help within 1.0h")' \
 		|| fail "$(audit --pid "$WL_PID")"
 	stop_daemon
 	# editing the rule closes the breaker: it is a new version of the rule
@@ -146,7 +143,7 @@ test_journal_from_schema_1_is_migrated() {
 	start_daemon --rules "$T/rules"
 	stop_daemon
 	[ "$(sqlite3 "$T/journal.db" 'PRAGMA user_version')" = 3 ] || fail "not migrated"
-	audit | jq -e 'select(.id == "old-1") | .verify == "" and .detail == "SIGKILL sent to pid 42"' >/dev/null \
+	audit | holds '.id == "old-1" and .verify == "" and .detail == "SIGKILL sent to pid 42"' \
 		|| fail "old record lost: $(audit)"
 }
 
