@@ -39,7 +39,7 @@ void audit_print_json(const struct decision *d)
 	sbuf_json_str(&b, d->detail);
 	sbuf_printf(&b, ",\"verify\":");
 	sbuf_json_str(&b, d->verify);
-	sbuf_printf(&b, ",\"rung\":%d", d->rung);
+	sbuf_printf(&b, ",\"rung\":%d,\"explain\":%s", d->rung, d->explain[0] ? d->explain : "[]");
 	sbuf_printf(&b, "}");
 	puts(line);
 }
@@ -59,6 +59,32 @@ static int print_row(const struct decision *d, void *ctx)
 	       d->id + strlen(d->id) - 8, decision_mode_name(d->mode), d->rule,
 	       condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
 	       decision_outcome_name(d->outcome), d->detail);
+	return 0;
+}
+
+/* `audit show ID`: the whole chain of one decision, for a person. */
+static int print_chain(const struct decision *d, void *ctx)
+{
+	const struct condition *c = &d->condition;
+	const struct target *t = &c->target;
+	char when[40], held[32];
+
+	*(int *)ctx += 1;
+	time_format(d->time_ns, when, sizeof(when));
+	duration_format(d->held_ns, held, sizeof(held));
+	printf("decision  %s\n", d->id);
+	printf("time      %s on %s, mode %s\n", when, d->host, decision_mode_name(d->mode));
+	printf("evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
+	       t->comm, held, c->summary);
+	printf("          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
+	printf("          %s\n", c->evidence[0] ? c->evidence : "{}");
+	printf("rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
+	       d->rule_hash[0] ? d->rule_hash : "-");
+	printf("why       %s\n", d->explain[0] ? d->explain : "[]");
+	printf("action    %s %s%s\n", d->action, d->params[0] ? d->params : "{}",
+	       d->rung ? " (escalation)" : "");
+	printf("outcome   %s: %s\n", decision_outcome_name(d->outcome), d->detail);
+	printf("verified  %s\n\n", d->verify[0] ? d->verify : "-");
 	return 0;
 }
 
@@ -97,6 +123,19 @@ int audit_main(struct config *cfg)
 	if (!j) {
 		fprintf(stderr, "reflexd: audit: %s\n", err);
 		return 1;
+	}
+	if (cfg->show) {
+		int found = 0;
+
+		f.id = cfg->show;
+		rc = journal_query(j, &f, cfg->json ? print_row : print_chain,
+				   cfg->json ? (void *)&cfg->json : (void *)&found);
+		journal_free(j);
+		if (!cfg->json && !rc && !found) {
+			fprintf(stderr, "reflexd: audit show: no decision %s\n", cfg->show);
+			return 1;
+		}
+		return rc ? 1 : 0;
 	}
 	if (!cfg->json)
 		printf("%-24s %-8s %-8s %-20s %-9s %7s %-15s %-7s %-10s %s\n", "TIME", "ID", "MODE",

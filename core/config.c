@@ -31,6 +31,8 @@ static const struct option_def options[] = {
 	  "FILE", "read options from FILE, one 'name = value' a line" },
 	{ "trace", OPT_STRING, CMD_SIMULATE, OFF(trace), NULL, 0, 0, false,
 	  "FILE", "the condition trace to replay (docs/trace.md)" },
+	{ "explain", OPT_FLAG, CMD_SIMULATE, OFF(explain), "false", 0, 0, false,
+	  NULL, "for every condition, which rules matched or not, and why" },
 	{ "skip-bad", OPT_FLAG, CMD_SIMULATE, OFF(skip_bad), "false", 0, 0, false,
 	  NULL, "skip bad trace lines (each reported) instead of stopping" },
 	{ "rules", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(rules), NULL, 0, 0, true,
@@ -201,6 +203,12 @@ int config_parse(struct config *cfg, enum command cmd, int argc, char **argv)
 				rc = strlist_add(&cfg->rules, arg);
 				continue;
 			}
+			/* audit show ID */
+			if (cmd == CMD_AUDIT && !cfg->show && !strcmp(arg, "show") && i + 1 < argc) {
+				cfg->show = strdup(argv[++i]);
+				rc = cfg->show ? 0 : -ENOMEM;
+				continue;
+			}
 			fprintf(stderr, "reflexd: unexpected argument '%s' (see reflexd --help)\n", arg);
 			return -EINVAL;
 		}
@@ -239,6 +247,8 @@ static void free_field(struct config *cfg, const struct option_def *o)
 
 void config_free(struct config *cfg)
 {
+	free(cfg->show);
+	cfg->show = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
 		free_field(cfg, &options[i]);
 }

@@ -33,6 +33,9 @@ struct config {
 	/* simulate */
 	char *trace;
 	bool skip_bad;
+	bool explain;
+	/* audit show ID */
+	char *show;
 	/* audit, simulate */
 	bool json;
 	char *rule, *kind, *comm, *outcome, *since, *until;

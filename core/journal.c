@@ -22,7 +22,8 @@ struct journal {
 /* migrations[v] takes a journal from schema v to v + 1 */
 static const char *const migrations[] = {
 	[1] = "ALTER TABLE decisions ADD COLUMN verify TEXT NOT NULL DEFAULT '';",
-	[2] = "ALTER TABLE decisions ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;",
+	[2] = "ALTER TABLE decisions ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;"
+	      " ALTER TABLE decisions ADD COLUMN explain TEXT NOT NULL DEFAULT '[]';",
 };
 
 static const char schema[] =
@@ -50,7 +51,8 @@ static const char schema[] =
 	" detail TEXT NOT NULL,"
 	" completed_ns INTEGER,"
 	" verify TEXT NOT NULL DEFAULT '',"
-	" rung INTEGER NOT NULL DEFAULT 0);"
+	" rung INTEGER NOT NULL DEFAULT 0,"
+	" explain TEXT NOT NULL DEFAULT '[]');"
 	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
@@ -58,7 +60,7 @@ static const char schema[] =
 
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
-		" params, outcome, detail, verify, rung"
+		" params, outcome, detail, verify, rung, explain"
 
 const char *journal_errmsg(struct journal *j)
 {
@@ -157,7 +159,7 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 		}
 	}
 	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
 			       " WHERE id = ?", -1, &j->complete, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
@@ -212,6 +214,7 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, d->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, i++, d->rung);
+	sqlite3_bind_text(st, i++, d->explain[0] ? d->explain : "[]", -1, SQLITE_STATIC);
 	return step_done(st);
 }
 
@@ -277,6 +280,7 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	copy_col(d->detail, sizeof(d->detail), st, i++);
 	copy_col(d->verify, sizeof(d->verify), st, i++);
 	d->rung = sqlite3_column_int(st, i++);
+	copy_col(d->explain, sizeof(d->explain), st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
@@ -320,6 +324,10 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	/* the newest `limit` matches, returned oldest first */
 	sbuf_init(&q, sql, sizeof(sql));
 	sbuf_printf(&q, "SELECT * FROM (SELECT " COLUMNS " FROM decisions WHERE 1");
+	if (f->id) {
+		sbuf_printf(&q, " AND (id = ?%d OR id LIKE '%%' || ?%d)", i, i);
+		i++;
+	}
 	if (f->rule)
 		sbuf_printf(&q, " AND rule = ?%d", i++);
 	if (f->kind)
@@ -339,6 +347,8 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	i = 1;
+	if (f->id)
+		sqlite3_bind_text(st, i++, f->id, -1, SQLITE_STATIC);
 	if (f->rule)
 		sqlite3_bind_text(st, i++, f->rule, -1, SQLITE_STATIC);
 	if (f->kind)

@@ -28,6 +28,7 @@ int journal_verify(struct journal *j, const char *id, const char *result);
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx);
 
 struct journal_filter {
+	const char *id;    /* a decision id, or its last characters */
 	const char *rule;
 	const char *kind;
 	const char *comm;  /* a glob */

@@ -18,8 +18,9 @@ static const struct {
 	{ "run", CMD_RUN, "--rules DIR|FILE... [--dry-run] [--journal PATH]",
 	  "run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads" },
 	{ "check", CMD_CHECK, "RULES...", "validate rule files; errors as file:line: message" },
-	{ "audit", CMD_AUDIT, "[--journal PATH] [filters] [--json]", "print recorded decisions" },
-	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json]",
+	{ "audit", CMD_AUDIT, "[show ID] [--journal PATH] [filters] [--json]",
+	  "print recorded decisions; `show ID` the whole chain of one" },
+	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json] [--explain]",
 	  "replay a condition trace through rules offline, in virtual time" },
 };
 

@@ -115,6 +115,8 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 		snprintf(pid, sizeof(pid), "%d", d->condition.target.pid);
 		print_row(when, d->rule, condition_kind_name(d->condition.kind), pid,
 			  d->condition.target.comm, d->action, decision_outcome_name(d->outcome), d->detail);
+		if (sim->cfg->explain)
+			printf("            why: %s\n", d->explain);
 	}
 	free(d);
 }
@@ -145,6 +147,25 @@ static void sim_verified(void *ctx, const char *id, bool cleared, const char *re
 		sim->awaiting[i] = sim->awaiting[--sim->nawaiting];
 		return;
 	}
+}
+
+/* --explain: a condition that cleared with no rule deciding, and why. */
+static void explain_undecided(struct simulation *sim, uint64_t cond_id, uint64_t now)
+{
+	char why[REFLEX_EVIDENCE_MAX], when[32];
+	struct sbuf b;
+
+	sbuf_init(&b, why, sizeof(why));
+	if (!decide_explain(sim->engine, cond_id, now, &b))
+		return;
+	if (sim->cfg->json) {
+		printf("{\"no_decision\":%llu,\"time_unix_nano\":%lld,\"explain\":%s}\n",
+		       (unsigned long long)cond_id, (long long)sim_wall_ns(now, sim), why);
+		return;
+	}
+	trace_time(sim, sim_wall_ns(now, sim), when, sizeof(when));
+	printf("%-11s condition %llu cleared; no rule decided\n            why: %s\n", when,
+	       (unsigned long long)cond_id, why);
 }
 
 /* Runs every engine deadline up to `until` (0: until none is left). */
@@ -218,6 +239,8 @@ int simulate_main(struct config *cfg)
 			break;
 		}
 		if (ev->kind == TRACE_CLEAR) {
+			if (cfg->explain)
+				explain_undecided(&sim, ev->cond.id, now);
 			decide_clear(sim.engine, ev->cond.id, now);
 			continue;
 		}

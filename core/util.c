@@ -166,22 +166,43 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
+/* Appends n bytes of s as they are. */
+static void sbuf_put(struct sbuf *b, const char *s, size_t n)
+{
+	size_t room = b->size - 1 - b->len;
+
+	if (n > room) {
+		n = room;
+		b->truncated = true;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
 void sbuf_json_str(struct sbuf *b, const char *s)
 {
-	sbuf_printf(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	sbuf_put(b, "\"", 1);
+	while (*s) {
+		size_t plain = 0;
+		unsigned char c;
 
+		/* runs that need no escaping go in one copy */
+		while ((c = (unsigned char)s[plain]) && c >= 0x20 && c != '"' && c != '\\')
+			plain++;
+		sbuf_put(b, s, plain);
+		s += plain;
+		if (!(c = (unsigned char)*s))
+			break;
 		if (c == '"' || c == '\\')
 			sbuf_printf(b, "\\%c", c);
 		else if (c == '\n')
-			sbuf_printf(b, "\\n");
-		else if (c < 0x20)
-			sbuf_printf(b, "\\u%04x", c);
+			sbuf_put(b, "\\n", 2);
 		else
-			sbuf_printf(b, "%c", c);
+			sbuf_printf(b, "\\u%04x", c);
+		s++;
 	}
-	sbuf_printf(b, "\"");
+	sbuf_put(b, "\"", 1);
 }
 
 ssize_t read_file(const char *path, char *buf, size_t size)

@@ -38,6 +38,7 @@ struct decision {
 	enum decision_outcome outcome;
 	char detail[512];        /* what was done, the error, or why not */
 	char verify[96];         /* "cleared after 1.2s", "not cleared within 10s", or "" */
+	char explain[2048];      /* JSON: each rule, and why it did or did not decide */
 };
 
 const char *decision_mode_name(enum decision_mode mode);

@@ -432,7 +432,7 @@ static struct decision *new_decision(struct decide_engine *e, const struct activ
 	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
 	d->condition = a->cond;
 	d->held_ns = now - a->cond.since_ns;
-	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = '\0';
+	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = d->explain[0] = '\0';
 	d->outcome = REFLEX_OUTCOME_PENDING;
 	d->rung = 0;
 	return d;
@@ -458,6 +458,117 @@ static bool disabled(const struct decide_engine *e, const struct rule *r)
 		if (!strcmp(e->disabled.v[i], r->name))
 			return true;
 	return false;
+}
+
+enum verdict { PASSES, FILTERED_OUT, HOLDING, DISABLED };
+
+/* Whether r's declarative part lets c through now; when `why` is given,
+ * also the reason in a sentence (only formatted when asked for: explaining
+ * a decision must stay cheap). */
+static enum verdict judge(const struct decide_engine *e, const struct rule *r,
+			  const struct condition *c, uint64_t now, char *why, size_t size)
+{
+	const struct target *t = &c->target;
+	const struct {
+		const char *field;
+		const struct strlist *globs;
+		const char *value;
+	} globs[] = { { "comm", &r->comm, t->comm }, { "exe", &r->exe, t->exe },
+		      { "cgroup", &r->cgroup, t->cgroup } };
+	char held[32], hold[32];
+
+	if (disabled(e, r)) {
+		if (why)
+			snprintf(why, size, "disabled: its function failed (see its earlier record)");
+		return DISABLED;
+	}
+	if (!r->any_kind && r->kind != c->kind) {
+		if (why)
+			snprintf(why, size, "wants %s, not %s", condition_kind_name(r->kind),
+				 condition_kind_name(c->kind));
+		return FILTERED_OUT;
+	}
+	if (r->pid && r->pid != t->pid) {
+		if (why)
+			snprintf(why, size, "where.pid is %d", r->pid);
+		return FILTERED_OUT;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(globs); i++) {
+		bool any = !globs[i].globs->n;
+
+		for (size_t g = 0; !any && g < globs[i].globs->n; g++)
+			any = glob_match(globs[i].globs->v[g], globs[i].value);
+		if (any)
+			continue;
+		if (why)
+			snprintf(why, size, "where.%s: '%s' matches none of '%s'%s", globs[i].field,
+				 globs[i].value, globs[i].globs->v[0], globs[i].globs->n > 1 ? ", ..." : "");
+		return FILTERED_OUT;
+	}
+	if (now < c->since_ns + r->hold_ns) {
+		if (why) {
+			duration_format(now - c->since_ns, held, sizeof(held));
+			duration_format(r->hold_ns, hold, sizeof(hold));
+			snprintf(why, size, "hold: held %s of %s", held, hold);
+		}
+		return HOLDING;
+	}
+	if (why)
+		snprintf(why, size, "%s", r->when_fn == LUA_NOREF ? "fires" : "its when function said no");
+	return PASSES;
+}
+
+/* Why the rules did or did not decide c, as a JSON array: every rule up
+ * to `decider` when full, else only the decider and the near misses
+ * (matched kind and where, but holding, disabled, or said no), with the
+ * rules filtered out by kind or where counted in one entry. */
+static void explain(const struct decide_engine *e, const struct condition *c,
+		    const struct rule *decider, uint64_t now, bool full, struct sbuf *b)
+{
+	unsigned filtered = 0;
+	bool first = true;
+
+	sbuf_printf(b, "[");
+	for (size_t j = 0; e->rules && j < e->rules->n; j++) {
+		const struct rule *r = &e->rules->rules[j];
+		char why[256];
+
+		if (r == decider) {
+			snprintf(why, sizeof(why), "decides");
+		} else if (!full && judge(e, r, c, now, NULL, 0) == FILTERED_OUT) {
+			filtered++;
+			continue;
+		} else {
+			(void)judge(e, r, c, now, why, sizeof(why));
+		}
+		sbuf_printf(b, "%s{\"rule\":", first ? "" : ",");
+		sbuf_json_str(b, r->name);
+		sbuf_printf(b, ",\"why\":");
+		sbuf_json_str(b, why);
+		sbuf_printf(b, "}");
+		first = false;
+		if (r == decider)
+			break;
+	}
+	if (filtered)
+		sbuf_printf(b, "%s{\"rule\":\"\",\"why\":\"%u earlier rules: kind or where did not match\"}",
+			    first ? "" : ",", filtered);
+	sbuf_printf(b, "]");
+	/* a cut array is no JSON: say that instead */
+	if (b->truncated) {
+		sbuf_init(b, b->s, b->size);
+		sbuf_printf(b, "[{\"rule\":\"\",\"why\":\"too many rules to explain here\"}]");
+	}
+}
+
+bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, struct sbuf *out)
+{
+	struct active *a = find_active(e, cond_id);
+
+	if (!a || a->decided)
+		return false;
+	explain(e, &a->cond, NULL, advance(e, now), true, out);
+	return true;
 }
 
 /* The first rule, in order, that fires on a now: its hold passed, its kind
@@ -547,6 +658,12 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	str_copy(d->action, sizeof(d->action), act->ops->name);
 	str_copy(d->params, sizeof(d->params), act->json);
 	d->rung = (int)rung;
+	{
+		struct sbuf b;
+
+		sbuf_init(&b, d->explain, sizeof(d->explain));
+		explain(e, &a->cond, r, now, false, &b);
+	}
 	if (rung)
 		snprintf(step, sizeof(step), "escalation %zu of %zu: ", rung, r->rungs - 1);
 

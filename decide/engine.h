@@ -50,6 +50,9 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now);
 /* Makes the decisions and ends the verifications due at now. */
 void decide_tick(struct decide_engine *e, uint64_t now);
+/* Why no rule decided condition cond_id yet, as JSON (one entry per rule)
+ * into out: true, or false when it is unknown or already decided. */
+bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, struct sbuf *out);
 /* The engine's clock: the latest time it was given. */
 uint64_t decide_now(const struct decide_engine *e);
 /* When decide_tick next has something to do, or 0 when nothing waits. */

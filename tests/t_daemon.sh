@@ -154,6 +154,18 @@ rule "b" { when = deadlock { }, where = { comm = "rx-audit-b" }, hold = "200ms",
 	[ "$(audit --limit 1 | jq -r .pid)" = "$b" ] || fail "--limit keeps the newest"
 	# every record carries what an on-call engineer needs
 	audit | jq -s -e 'all(.[]; .id and .time and .mode and .rule and .kind and .pid and .comm and .action and .outcome)' >/dev/null
+	# the whole chain of one decision, by the id's tail as the table shows it
+	id=$(audit --pid "$a" | jq -r .id)
+	chain=$("$REFLEXD" audit --journal "$T/journal.db" show "${id#"${id%????????}"}")
+	for line in "decision  $id" "evidence  deadlock on pid $a (rx-audit-a)" "rule      a (" \
+		    'why       [{"rule":"a","why":"decides"}' "outcome   dry-run: would have run signal"; do
+		echo "$chain" | grep -qF "$line" || fail "audit show lacks '$line': $chain"
+	done
+	set +e
+	"$REFLEXD" audit --journal "$T/journal.db" show nosuchid 2>"$T/err4"
+	s3=$?
+	set -e
+	[ "$s3" = 1 ] && grep -q "no decision nosuchid" "$T/err4" || fail "show of a missing id: $s3"
 	table=$("$REFLEXD" audit --journal "$T/journal.db")
 	echo "$table" | head -1 | grep -Eq '^TIME +ID +MODE +RULE +KIND +PID +COMM +ACTION +OUTCOME +DETAIL$' || fail "$table"
 	echo "$table" | grep -Eq " a +deadlock +$a rx-audit-a +signal +dry-run " || fail "$table"

@@ -320,6 +320,29 @@ E
 	echo "$out" | grep -q "^15 fine acted" || fail "$out"
 }
 
+test_explain_says_why_each_rule_did_or_did_not_decide() {
+	write_rule r <<'R'
+rule "workers" { when = deadlock { }, where = { comm = "worker*" }, hold = "2s", act = signal { "SIGKILL" } }
+rule "big" { when = function(c) return (c.evidence.threads or 0) > 2 end, act = signal { "SIGKILL" } }
+rule "db" { when = deadlock { }, where = { comm = "db" }, act = signal { "SIGTERM" } }
+R
+	out=$(sim --explain <<'E'
+0 raise 1 deadlock pid=10 comm=worker-1 evidence={"threads":2}
+1 clear 1
+2 raise 2 deadlock pid=11 comm=db evidence={"threads":2}
+E
+)
+	echo "$out" | holds '.no_decision == 1 and .explain == [
+		{"rule":"workers","why":"hold: held 1.0s of 2.0s"},
+		{"rule":"big","why":"its when function said no"},
+		{"rule":"db","why":"where.comm: '"'worker-1'"' matches none of '"'db'"'"}]' \
+		|| fail "undecided: $out"
+	echo "$out" | holds '.pid == 11 and .explain == [
+		{"rule":"big","why":"its when function said no"},
+		{"rule":"db","why":"decides"},
+		{"rule":"","why":"1 earlier rules: kind or where did not match"}]' || fail "decided: $out"
+}
+
 # bad_trace BODY_FILE REGEX: simulate stops with exit 1 and the message.
 bad_trace() {
 	set +e
