@@ -56,6 +56,8 @@ struct decide_engine {
 	const struct rule **asking;  /* rules whose when function is to be asked */
 	size_t cap_asking;
 	struct decision decision;    /* the one being made: the sink copies what it keeps */
+	uint64_t history_horizon;    /* how long the action history matters */
+	uint64_t breaker_horizon;    /* how long unhelpful actions matter */
 	unsigned char computed_params[REFLEX_ACT_PARAMS_MAX];
 	struct active *active;
 	size_t nactive, cap_active;
@@ -66,6 +68,8 @@ struct decide_engine {
 	struct verification *verifying;
 	size_t nverifying, cap_verifying;
 };
+
+static void set_horizons(struct decide_engine *e);
 
 /* Appends one zeroed element to a growable array: NULL when out of memory. */
 static void *grow(void **array, size_t *n, size_t *cap, size_t size)
@@ -90,6 +94,7 @@ struct decide_engine *decide_new(struct ruleset *rules, const struct decide_conf
 		return NULL;
 	e->cfg = cfg;
 	e->rules = rules;
+	set_horizons(e);
 	return e;
 }
 
@@ -110,11 +115,12 @@ void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 {
 	e->rules = rules;
 	strlist_free(&e->disabled);
+	set_horizons(e);
 }
 
 /* How long the action history matters: the longest cooldown or budget
  * window. (The breaker's window is the unhelpful list's.) */
-static uint64_t history_horizon(const struct decide_engine *e)
+static uint64_t compute_history_horizon(const struct decide_engine *e)
 {
 	uint64_t horizon = e->cfg->global_window_ns;
 
@@ -131,7 +137,7 @@ static uint64_t history_horizon(const struct decide_engine *e)
 	return horizon;
 }
 
-static uint64_t breaker_horizon(const struct decide_engine *e)
+static uint64_t compute_breaker_horizon(const struct decide_engine *e)
 {
 	uint64_t horizon = 0;
 
@@ -143,9 +149,15 @@ static uint64_t breaker_horizon(const struct decide_engine *e)
 
 uint64_t decide_memory_ns(const struct decide_engine *e)
 {
-	uint64_t h = history_horizon(e), b = breaker_horizon(e);
+	return e->history_horizon > e->breaker_horizon ? e->history_horizon : e->breaker_horizon;
+}
 
-	return h > b ? h : b;
+/* The horizons depend on the rules and the global budget only: computed
+ * when those change, not on every tick. */
+static void set_horizons(struct decide_engine *e)
+{
+	e->history_horizon = compute_history_horizon(e);
+	e->breaker_horizon = compute_breaker_horizon(e);
 }
 
 static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
@@ -207,7 +219,7 @@ void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t 
 
 static void forget_old(struct decide_engine *e, uint64_t now)
 {
-	uint64_t horizon = history_horizon(e);
+	uint64_t horizon = e->history_horizon;
 
 	for (size_t i = 0; i < e->nhistory;) {
 		if (now - e->history[i].at > horizon)
@@ -215,7 +227,7 @@ static void forget_old(struct decide_engine *e, uint64_t now)
 		else
 			i++;
 	}
-	horizon = breaker_horizon(e);
+	horizon = e->breaker_horizon;
 	for (size_t i = 0; i < e->nunhelpful;) {
 		if (now - e->unhelpful[i].at > horizon)
 			e->unhelpful[i] = e->unhelpful[--e->nunhelpful];

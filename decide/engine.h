@@ -35,9 +35,10 @@ struct decide_engine;
  * changes it (dry-run, protected targets) takes effect at once. */
 struct decide_engine *decide_new(struct ruleset *rules, const struct decide_config *cfg);
 void decide_free(struct decide_engine *e);
-/* Swaps in a new rule set (the caller frees the old one afterwards). Guard
- * state (cooldowns, budgets) carries over by rule name; rules disabled for
- * errors are enabled again. */
+/* Swaps in a new rule set (the caller frees the old one afterwards), and
+ * takes in a changed global budget window. Guard state (cooldowns,
+ * budgets) carries over by rule name; rules disabled for errors are
+ * enabled again. */
 void decide_set_rules(struct decide_engine *e, struct ruleset *rules);
 /* Feeds a decision from the journal back into the guards, so cooldowns and
  * budgets survive a restart. */
