@@ -18,7 +18,6 @@ struct act_run;
 
 struct act_ops {
 	const char *name;
-	const char *usage;
 	/* Validates the Lua table at idx into params (params_size bytes, flat:
 	 * the executor copies it). 0, or -EINVAL with the reason in err. */
 	int (*parse)(lua_State *L, int idx, void *params, char *err, size_t errlen);

@@ -247,7 +247,6 @@ static void signal_cancel(struct act_run *run)
 
 const struct act_ops act_signal_ops = {
 	.name = "signal",
-	.usage = "signal { \"SIGKILL\" } or signal { \"SIGQUIT\", followup = \"SIGKILL\", grace = \"5s\" }",
 	.parse = signal_parse,
 	.params_size = sizeof(struct signal_params),
 	.describe = signal_describe,

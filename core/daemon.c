@@ -111,23 +111,23 @@ static int startup_checks(void)
 	return ensure_mounted("/sys/fs/bpf", "bpf", BPF_FS_MAGIC);
 }
 
-static void log_rule_errors(struct rule_errors *errs)
+static void log_rule_errors(struct strlist *errs)
 {
 	for (size_t i = 0; i < errs->n; i++)
-		log_error("%s", errs->messages[i]);
-	rule_errors_clear(errs);
+		log_error("%s", errs->v[i]);
+	strlist_free(errs);
 }
 
 /* Shadowed rules load (the daemon runs what it is given) but never act:
  * say so, as `reflexd check` would. */
 static void warn_shadowed(const struct ruleset *rs)
 {
-	struct rule_errors lint = { 0 };
+	struct strlist lint = { 0 };
 
 	rules_lint(rs, &lint);
 	for (size_t i = 0; i < lint.n; i++)
-		log_warn("%s", lint.messages[i]);
-	rule_errors_clear(&lint);
+		log_warn("%s", lint.v[i]);
+	strlist_free(&lint);
 }
 
 /* The engine reads these at each decision: set at start and on reload. */
@@ -285,7 +285,7 @@ static void watch_rules(struct daemon *d)
  * rejected whole and the running rules carry on. */
 static void reload(struct daemon *d, const char *why)
 {
-	struct rule_errors errs = { 0 };
+	struct strlist errs = { 0 };
 	struct config fresh;
 	struct ruleset *rules;
 	char detail[512];
@@ -300,7 +300,7 @@ static void reload(struct daemon *d, const char *why)
 	rules = rules_load(fresh.rules.v, fresh.rules.n, &errs);
 	if (!rules) {
 		snprintf(detail, sizeof(detail), "rejected (%zu errors; the running rules stay): %s",
-			 errs.n, errs.n ? errs.messages[0] : "?");
+			 errs.n, errs.n ? errs.v[0] : "?");
 		record_reload(d, false, why, detail);
 		log_rule_errors(&errs);
 		log_error("reload rejected: the running rules stay");
@@ -378,7 +378,7 @@ static void daemon_stop(struct daemon *d)
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
 	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv, .inotify_fd = -1 };
-	struct rule_errors errs = { 0 };
+	struct strlist errs = { 0 };
 	char err[512];
 	int n, status = 1;
 

@@ -36,7 +36,7 @@ static void usage(FILE *out)
 
 static int check_main(struct config *cfg)
 {
-	struct rule_errors errs = { 0 };
+	struct strlist errs = { 0 };
 	struct ruleset *rs;
 	int status;
 
@@ -48,11 +48,11 @@ static int check_main(struct config *cfg)
 	if (rs)
 		rules_lint(rs, &errs);
 	for (size_t i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.messages[i]);
+		fprintf(stderr, "%s\n", errs.v[i]);
 	if (rs && !errs.n)
 		printf("%zu rules in %zu files: ok\n", rs->n, rs->nfiles);
 	status = errs.n ? 1 : 0;
-	rule_errors_clear(&errs);
+	strlist_free(&errs);
 	rules_free(rs);
 	return status;
 }

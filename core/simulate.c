@@ -33,7 +33,6 @@ struct simulation {
 	struct decide_config decide;
 	struct decide_engine *engine;
 	uint64_t ids;
-	uint64_t decisions;
 	struct awaiting *awaiting;
 	size_t nawaiting, cap_awaiting;
 };
@@ -105,7 +104,6 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 		}
 	}
 	d->mode = REFLEX_MODE_SIMULATE;
-	sim->decisions++;
 	if (sim->cfg->json) {
 		audit_print_json(d);
 	} else {
@@ -184,7 +182,7 @@ static void run_until(struct simulation *sim, uint64_t until)
 int simulate_main(struct config *cfg)
 {
 	struct simulation sim = { .cfg = cfg };
-	struct rule_errors errs = { 0 };
+	struct strlist errs = { 0 };
 	struct ruleset *rules = NULL;
 	struct trace_event *ev = malloc(sizeof(*ev));
 	uint64_t end = 0, skipped = 0;
@@ -200,8 +198,8 @@ int simulate_main(struct config *cfg)
 	rules = rules_load(cfg->rules.v, cfg->rules.n, &errs);
 	if (!rules) {
 		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.messages[i]);
-		rule_errors_clear(&errs);
+			fprintf(stderr, "%s\n", errs.v[i]);
+		strlist_free(&errs);
 		goto out;
 	}
 	if (trace_open(&sim.trace, cfg->trace)) {

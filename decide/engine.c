@@ -9,7 +9,6 @@
 struct active {
 	struct condition cond;
 	bool decided;      /* one decision per condition: the first rule to fire */
-	char decided_by[128];
 	uint64_t settle_ns;   /* of the rule that decided */
 	uint64_t cleared_at;  /* cleared, and settling; 0 while it holds */
 };
@@ -707,7 +706,6 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		snprintf(d->verify, sizeof(d->verify), "pending");
 	}
 	a->decided = true;
-	str_copy(a->decided_by, sizeof(a->decided_by), r->name);
 	a->settle_ns = r->settle_ns;
 	e->cfg->sink(e->cfg->ctx, d, act);
 }

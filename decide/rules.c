@@ -28,37 +28,24 @@ static const char *const where_fields[] = { "comm", "exe", "cgroup", "pid", NULL
 
 struct loader {
 	struct ruleset *rs;
-	struct rule_errors *errs;
+	struct strlist *errs;
 	const char *file;
 	const char *src;
 	char hash[65];
 };
 
-static void add_error(struct rule_errors *errs, const char *fmt, ...)
+static void add_error(struct strlist *errs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void add_error(struct rule_errors *errs, const char *fmt, ...)
+static void add_error(struct strlist *errs, const char *fmt, ...)
 {
-	char **grown = realloc(errs->messages, (errs->n + 1) * sizeof(*grown));
+	char msg[1024];
 	va_list ap;
-	char *msg;
 
-	if (!grown)
-		return;
-	errs->messages = grown;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) >= 0)
-		errs->messages[errs->n++] = msg;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-}
-
-void rule_errors_clear(struct rule_errors *errs)
-{
-	for (size_t i = 0; i < errs->n; i++)
-		free(errs->messages[i]);
-	free(errs->messages);
-	errs->messages = NULL;
-	errs->n = 0;
+	(void)strlist_add(errs, msg);
 }
 
 static bool in_list(const char *const *list, const char *s)
@@ -683,7 +670,7 @@ static int lua_file(const struct dirent *e)
 	return e->d_name[0] != '.' && n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0;
 }
 
-static void collect_files(struct ruleset *rs, struct rule_errors *errs, const char *path)
+static void collect_files(struct ruleset *rs, struct strlist *errs, const char *path)
 {
 	struct dirent **entries;
 	struct stat st;
@@ -715,7 +702,7 @@ static void collect_files(struct ruleset *rs, struct rule_errors *errs, const ch
 	free(entries);
 }
 
-struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors *errs)
+struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs)
 {
 	struct ruleset *rs = calloc(1, sizeof(*rs));
 	struct loader ld = { .rs = rs, .errs = errs };
@@ -1010,7 +997,7 @@ static bool shadows(const struct rule *a, const struct rule *b)
 	       covers(&a->cgroup, &b->cgroup);
 }
 
-void rules_lint(const struct ruleset *rs, struct rule_errors *errs)
+void rules_lint(const struct ruleset *rs, struct strlist *errs)
 {
 	for (size_t j = 0; j < rs->n; j++) {
 		for (size_t i = 0; i < j; i++) {

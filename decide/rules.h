@@ -68,21 +68,14 @@ struct ruleset {
 	uint64_t cond_id, cond_held_ns;
 };
 
-/* Errors found while loading, each "file:line: message". */
-struct rule_errors {
-	char **messages;
-	size_t n;
-};
-
 /* Loads the rules in paths, each a file or a directory whose *.lua files
  * load in name order. NULL when anything is wrong: errs then lists every
- * problem found, and nothing is half-loaded. */
-struct ruleset *rules_load(char *const *paths, size_t npaths, struct rule_errors *errs);
+ * problem found, each "file:line: message", and nothing is half-loaded. */
+struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs);
 void rules_free(struct ruleset *rs);
 /* Finds rules that load but can never act: each shadowed rule (an earlier
  * one always fires first) adds "file:line: message" to errs. */
-void rules_lint(const struct ruleset *rs, struct rule_errors *errs);
-void rule_errors_clear(struct rule_errors *errs);
+void rules_lint(const struct ruleset *rs, struct strlist *errs);
 
 /* The declarative part of r (kind and where) matches c. */
 bool rule_matches(const struct rule *r, const struct condition *c);

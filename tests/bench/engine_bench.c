@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 	long n = 200000;
 	bool decide_all = false;
 	char path[] = "/tmp/reflexd-bench-rules.XXXXXX", *paths[] = { path };
-	struct rule_errors errs = { 0 };
+	struct strlist errs = { 0 };
 	struct protect protect = { 0 };
 	struct decide_config cfg = { .protect = &protect, .host = "bench", .sink = count };
 	struct condition c = { .kind = REFLEX_COND_DEADLOCK, .since_ns = 1 };
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 	rs = rules_load(paths, 1, &errs);
 	unlink(path);
 	if (!rs) {
-		fprintf(stderr, "engine_bench: %s\n", errs.messages[0]);
+		fprintf(stderr, "engine_bench: %s\n", errs.v[0]);
 		return 1;
 	}
 	e = decide_new(rs, &cfg);

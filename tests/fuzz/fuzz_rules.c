@@ -10,7 +10,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[] = "/tmp/reflexd-fuzz-rules.XXXXXX";
-	struct rule_errors errs = { 0 };
+	struct strlist errs = { 0 };
 	struct ruleset *rs;
 	char *paths[] = { path };
 	int fd = mkstemp(path);
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rs && !errs.n)
 		abort();
 	rules_free(rs);
-	rule_errors_clear(&errs);
+	strlist_free(&errs);
 	unlink(path);
 	return 0;
 }
