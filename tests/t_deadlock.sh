@@ -13,7 +13,9 @@ check_deadlock_record() {
 	[ "$got_tids" = "$want_tids" ] || fail "threads $got_tids, want $want_tids"
 	[ "$(echo "$1" | jq -r .kind)" = deadlock ] || fail "kind: $1"
 	late_ms=$(( ($(echo "$1" | jq -r .time_unix_nano) - $(field realtime_ns)) / 1000000 ))
-	[ "$late_ms" -ge 1000 ] || fail "decided ${late_ms} ms after the deadlock, before hold (1 s)"
+	# the workload reads its clock after the barrier; its threads may already
+	# sleep on the lock a little earlier, which is when the kernel starts hold
+	[ "$late_ms" -ge 950 ] || fail "decided ${late_ms} ms after the deadlock, before hold (1 s)"
 	[ "$late_ms" -le 2000 ] || fail "decided ${late_ms} ms after the deadlock, want <= hold + 1 s"
 	echo "decision ${late_ms} ms after the deadlock formed (hold 1000 ms)"
 }
