@@ -14,6 +14,7 @@ enum command {
 	CMD_CHECK = 1 << 1,
 	CMD_AUDIT = 1 << 2,
 	CMD_SIMULATE = 1 << 3,
+	CMD_RECORD = 1 << 4,
 };
 
 struct config {
@@ -27,6 +28,8 @@ struct config {
 	uint64_t min_wait_ns;
 	uint64_t act_delay_ns;
 	char *kill_switch;
+	char *record;             /* write the condition stream to this trace */
+	uint64_t duration_ns;     /* record: stop after this long (0: at SIGTERM) */
 	int64_t budget_max;
 	uint64_t budget_window_ns;
 	struct strlist protect_comm, protect_exe, protect_cgroup;

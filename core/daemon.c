@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "decide/engine.h"
 #include "sense/deadlock.h"
+#include "sense/trace.h"
 
 #define BPF_FS_MAGIC 0xcafe4a11
 #define TRACEFS_MAGIC 0x74726163
@@ -39,6 +40,10 @@ struct daemon {
 	ev_timer cron;
 	ev_timer deadline;
 	ev_timer settle;      /* rule files changed: reload when they settle */
+	ev_timer stop_after;  /* record --duration */
+	FILE *trace;          /* recording the condition stream, or NULL */
+	uint64_t trace_start; /* CLOCK_MONOTONIC of the trace's t = 0 */
+	struct strlist recorded; /* ids of conditions raised in the trace (once each) */
 	int inotify_fd;       /* watching the rule paths and files, or -1 */
 	ev_io watch;
 	ev_signal sigterm, sigint, sighup;
@@ -172,18 +177,53 @@ static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 	schedule_deadline(d);
 }
 
+/* Whether condition id is in the trace already; `forget` drops it. */
+static bool recorded(struct daemon *d, uint64_t id, bool forget)
+{
+	char key[24];
+
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+	for (size_t i = 0; i < d->recorded.n; i++) {
+		if (strcmp(d->recorded.v[i], key))
+			continue;
+		if (forget) {
+			free(d->recorded.v[i]);
+			d->recorded.v[i] = d->recorded.v[--d->recorded.n];
+		}
+		return true;
+	}
+	if (!forget)
+		(void)strlist_add(&d->recorded, key);
+	return false;
+}
+
+/* The trace gets each condition once, when it begins; the fresh evidence
+ * of every scan after that would only make it longer. */
 static void on_raise(void *ctx, const struct condition *c)
 {
 	struct daemon *d = ctx;
+	uint64_t now = clock_mono_ns();
 
-	decide_raise(d->engine, c, clock_mono_ns());
+	if (d->trace && !recorded(d, c->id, false))
+		trace_write_raise(d->trace, now - d->trace_start,
+				  (int64_t)c->since_ns - (int64_t)d->trace_start, c);
+	decide_raise(d->engine, c, now);
 }
 
 static void on_clear(void *ctx, uint64_t id)
 {
 	struct daemon *d = ctx;
+	uint64_t now = clock_mono_ns();
 
-	decide_clear(d->engine, id, clock_mono_ns());
+	if (d->trace && recorded(d, id, true))
+		trace_write_clear(d->trace, now - d->trace_start, id);
+	decide_clear(d->engine, id, now);
+}
+
+static void on_duration(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	log_info("recorded for the given duration: stopping");
+	ev_break(loop, EVBREAK_ALL);
 }
 
 static void on_decision(void *ctx, const struct decision *dec, const struct rule_action *action)
@@ -365,6 +405,7 @@ static void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &d->sigint);
 		ev_signal_stop(d->loop, &d->sighup);
 		ev_timer_stop(d->loop, &d->settle);
+		ev_timer_stop(d->loop, &d->stop_after);
 		unwatch_rules(d);
 	}
 	if (d->executor.journal)
@@ -373,6 +414,9 @@ static void daemon_stop(struct daemon *d)
 	decide_free(d->engine);
 	journal_free(d->journal);
 	rules_free(d->rules);
+	if (d->trace && fclose(d->trace))
+		log_error("record: writing the trace: %s", strerror(errno));
+	strlist_free(&d->recorded);
 }
 
 int daemon_run(struct config *cfg, int argc, char **argv)
@@ -382,7 +426,11 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	char err[512];
 	int n, status = 1;
 
-	if (!cfg->rules.n) {
+	if (cfg->command == CMD_RECORD && !cfg->record) {
+		log_error("record: where to? (--out FILE)");
+		return 2;
+	}
+	if (cfg->command == CMD_RUN && !cfg->rules.n) {
 		log_error("run: no rules given (--rules DIR|FILE)");
 		return 2;
 	}
@@ -395,6 +443,17 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	warn_shadowed(d.rules);
 	if (startup_checks())
 		goto out;
+	if (cfg->record) {
+		d.trace = fopen(cfg->record, "we");
+		if (!d.trace) {
+			log_error("record: %s: %s", cfg->record, strerror(errno));
+			goto out;
+		}
+		/* whole lines reach the file as they happen */
+		setvbuf(d.trace, NULL, _IOLBF, 0);
+		d.trace_start = clock_mono_ns();
+		trace_write_header(d.trace, clock_real_ns());
+	}
 	d.journal = journal_open(cfg->journal, false, err, sizeof(err));
 	if (!d.journal) {
 		log_error("run: journal: %s", err);
@@ -440,6 +499,10 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	ev_timer_init(&d.cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);
 	ev_timer_init(&d.deadline, on_deadline, 0, 0);
 	ev_timer_init(&d.settle, on_rules_settled, 0, 0);
+	if (cfg->duration_ns) {
+		ev_timer_init(&d.stop_after, on_duration, (double)cfg->duration_ns / 1e9, 0);
+		ev_timer_start(d.loop, &d.stop_after);
+	}
 	d.cron.data = d.deadline.data = d.settle.data = &d;
 	watch_rules(&d);
 	ev_timer_again(d.loop, &d.cron);

@@ -20,6 +20,8 @@ static const struct {
 	{ "check", CMD_CHECK, "RULES...", "validate rule files; errors as file:line: message" },
 	{ "audit", CMD_AUDIT, "[show ID] [--journal PATH] [filters] [--json]",
 	  "print recorded decisions; `show ID` the whole chain of one" },
+	{ "record", CMD_RECORD, "--out FILE [--duration D]",
+	  "write the live condition stream to a trace, decide nothing" },
 	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json] [--explain]",
 	  "replay a condition trace through rules offline, in virtual time" },
 };
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		log_threshold = (enum log_level)log_level_parse(cfg.log_level);
 		switch (commands[i].cmd) {
 		case CMD_RUN:
+		case CMD_RECORD:
 			status = daemon_run(&cfg, argc - 2, argv + 2);
 			break;
 		case CMD_CHECK:

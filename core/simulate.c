@@ -13,8 +13,9 @@
 #include "decide/engine.h"
 #include "sense/trace.h"
 
-/* virtual CLOCK_MONOTONIC of the trace's t = 0: keeps every time non-zero */
-#define SIM_EPOCH NSEC_PER_SEC
+/* virtual CLOCK_MONOTONIC of the trace's t = 0: leaves room for conditions
+ * that began before the trace did (negative since) */
+#define SIM_EPOCH (1000000 * NSEC_PER_SEC)
 #define SIM_MAX_TICKS 10000000
 
 /* A simulated action still waiting for its verification. */
@@ -242,7 +243,7 @@ int simulate_main(struct config *cfg)
 			decide_clear(sim.engine, ev->cond.id, now);
 			continue;
 		}
-		ev->cond.since_ns += SIM_EPOCH;
+		ev->cond.since_ns = (uint64_t)((int64_t)SIM_EPOCH + ev->since_ns);
 		decide_raise(sim.engine, &ev->cond, now);
 	}
 	run_until(&sim, end);

@@ -98,7 +98,7 @@ static char *next_word(char **p, bool *unterminated)
 }
 
 static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
-		     const char *key, const char *value)
+		     int64_t *since_ns, const char *key, const char *value)
 {
 	struct target *tg = &c->target;
 	char *end;
@@ -119,9 +119,9 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 	} else if (!strcmp(key, "since")) {
 		uint64_t since;
 
-		if (parse_seconds(value, &since) || since > t_ns)
+		if (parse_seconds(value + (*value == '-'), &since) || (*value != '-' && since > t_ns))
 			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
-		c->since_ns = since;
+		*since_ns = *value == '-' ? -(int64_t)since : (int64_t)since;
 	} else if (!strcmp(key, "pid") || !strcmp(key, "tid") || !strcmp(key, "start")) {
 		errno = 0;
 		n = strtoull(value, &end, 10);
@@ -154,7 +154,7 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 	if (kind < 0)
 		return bad(r, "unknown condition kind '%s'", word);
 	c->kind = (enum condition_kind)kind;
-	c->since_ns = ev->t_ns;
+	ev->since_ns = (int64_t)ev->t_ns;
 	for (;;) {
 		char *eq;
 
@@ -178,7 +178,7 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 		if (!eq)
 			return bad(r, "expected key=value, got '%s'", word);
 		*eq = '\0';
-		if (set_field(r, c, ev->t_ns, word, eq + 1))
+		if (set_field(r, c, ev->t_ns, &ev->since_ns, word, eq + 1))
 			return -EINVAL;
 	}
 	if (!c->target.pid)
@@ -278,4 +278,64 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		return -ENOTSUP;
 	}
 	return 0;
+}
+
+/* A value as a bare word when it can be one, else quoted with escapes. */
+static void write_value(FILE *f, const char *key, const char *v)
+{
+	if (*v && !strpbrk(v, " \t\"\\")) {
+		fprintf(f, " %s=%s", key, v);
+		return;
+	}
+	fprintf(f, " %s=\"", key);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', f);
+		fputc(*v == '\n' || *v == '\t' ? ' ' : *v, f);
+	}
+	fputc('"', f);
+}
+
+static void write_seconds(FILE *f, int64_t ns)
+{
+	uint64_t a = (uint64_t)(ns < 0 ? -ns : ns);
+
+	fprintf(f, "%s%llu.%09llu", ns < 0 ? "-" : "", (unsigned long long)(a / NSEC_PER_SEC),
+		(unsigned long long)(a % NSEC_PER_SEC));
+}
+
+void trace_write_header(FILE *f, int64_t start_real_ns)
+{
+	fprintf(f, "reflexd-trace %d start=%lld.%09lld\n", REFLEX_TRACE_VERSION,
+		(long long)(start_real_ns / (int64_t)NSEC_PER_SEC),
+		(long long)(start_real_ns % (int64_t)NSEC_PER_SEC));
+}
+
+void trace_write_raise(FILE *f, uint64_t t_ns, int64_t since_ns, const struct condition *c)
+{
+	const struct target *t = &c->target;
+
+	write_seconds(f, (int64_t)t_ns);
+	fprintf(f, " raise %llu %s pid=%d", (unsigned long long)c->id, condition_kind_name(c->kind),
+		t->pid);
+	if (t->tid)
+		fprintf(f, " tid=%d", t->tid);
+	fprintf(f, " start=%llu", (unsigned long long)t->start_time);
+	if (t->kernel_thread)
+		fprintf(f, " kernel_thread=true");
+	write_value(f, "comm", t->comm);
+	write_value(f, "exe", t->exe);
+	write_value(f, "cgroup", t->cgroup);
+	fprintf(f, " since=");
+	write_seconds(f, since_ns);
+	write_value(f, "summary", c->summary);
+	if (c->evidence[0])
+		fprintf(f, " evidence=%s", c->evidence);
+	fputc('\n', f);
+}
+
+void trace_write_clear(FILE *f, uint64_t t_ns, uint64_t id)
+{
+	write_seconds(f, (int64_t)t_ns);
+	fprintf(f, " clear %llu\n", (unsigned long long)id);
 }

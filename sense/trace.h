@@ -20,7 +20,9 @@ enum trace_event_kind { TRACE_RAISE, TRACE_CLEAR, TRACE_END };
 struct trace_event {
 	enum trace_event_kind kind;
 	uint64_t t_ns;             /* since the trace's start */
-	struct condition cond;     /* raise: the condition, since_ns on the trace clock;
+	int64_t since_ns;          /* raise: when it began, on the trace clock (may be
+				    * negative: before the recording started) */
+	struct condition cond;     /* raise: the condition (cond.since_ns unused);
 				    * clear: cond.id */
 };
 
@@ -33,6 +35,12 @@ struct trace_reader {
 	bool header_read;
 	char err[512];             /* "file:line: message" after an error */
 };
+
+/* Writing: the header, with the wall-clock time of t = 0 ... */
+void trace_write_header(FILE *f, int64_t start_real_ns);
+/* ... and one line per event; t_ns and since_ns on the trace clock. */
+void trace_write_raise(FILE *f, uint64_t t_ns, int64_t since_ns, const struct condition *c);
+void trace_write_clear(FILE *f, uint64_t t_ns, uint64_t id);
 
 /* Opens path: 0, or -errno with err set. */
 int trace_open(struct trace_reader *r, const char *path);
