@@ -31,6 +31,8 @@ static const struct option_def options[] = {
 	  "FILE", "read options from FILE, one 'name = value' a line" },
 	{ "trace", OPT_STRING, CMD_SIMULATE, OFF(trace), NULL, 0, 0, false,
 	  "FILE", "the condition trace to replay (docs/trace.md)" },
+	{ "diff", OPT_FLAG, CMD_SIMULATE, OFF(diff), "false", 0, 0, false,
+	  NULL, "--diff OLD NEW: what changes between two rule sets on the trace" },
 	{ "explain", OPT_FLAG, CMD_SIMULATE, OFF(explain), "false", 0, 0, false,
 	  NULL, "for every condition, which rules matched or not, and why" },
 	{ "skip-bad", OPT_FLAG, CMD_SIMULATE, OFF(skip_bad), "false", 0, 0, false,
@@ -41,7 +43,7 @@ static const struct option_def options[] = {
 	  NULL, "decide and record, never act" },
 	{ "journal", OPT_STRING, CMD_RUN | CMD_AUDIT | CMD_RECORD, OFF(journal), REFLEX_JOURNAL_DEFAULT, 0, 0, false,
 	  "PATH", "the audit journal (SQLite)" },
-	{ "log-level", OPT_STRING, CMD_RUN | CMD_CHECK | CMD_AUDIT | CMD_SIMULATE | CMD_RECORD, OFF(log_level), "info", 0, 0, true,
+	{ "log-level", OPT_STRING, CMD_RUN | CMD_CHECK | CMD_AUDIT | CMD_SIMULATE | CMD_RECORD | CMD_TEST, OFF(log_level), "info", 0, 0, true,
 	  "LEVEL", "error, warn, info or debug" },
 	{ "scan-interval", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(scan_interval_ns), "100ms", 10 * MS, 10 * SEC, false,
 	  "DURATION", "how often sensors rescan their maps" },
@@ -205,7 +207,8 @@ int config_parse(struct config *cfg, enum command cmd, int argc, char **argv)
 		char name[64];
 
 		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
-			if (cmd == CMD_CHECK && arg[0] != '-') {
+			/* check RULES..., test DIR..., simulate --diff OLD NEW */
+			if ((cmd == CMD_CHECK || cmd == CMD_TEST || cmd == CMD_SIMULATE) && arg[0] != '-') {
 				rc = strlist_add(&cfg->rules, arg);
 				continue;
 			}

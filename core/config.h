@@ -15,6 +15,7 @@ enum command {
 	CMD_AUDIT = 1 << 2,
 	CMD_SIMULATE = 1 << 3,
 	CMD_RECORD = 1 << 4,
+	CMD_TEST = 1 << 5,
 };
 
 struct config {
@@ -37,6 +38,7 @@ struct config {
 	char *trace;
 	bool skip_bad;
 	bool explain;
+	bool diff;
 	/* audit show ID */
 	char *show;
 	/* audit, simulate */

@@ -22,7 +22,8 @@ static const struct {
 	  "print recorded decisions; `show ID` the whole chain of one" },
 	{ "record", CMD_RECORD, "--out FILE [--duration D]",
 	  "write the live condition stream to a trace, decide nothing" },
-	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json] [--explain]",
+	{ "test", CMD_TEST, "DIR...", "run the rule tests in each DIR (NAME.test.trace + NAME.test.expect)" },
+	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json] [--explain] | --diff OLD NEW --trace FILE",
 	  "replay a condition trace through rules offline, in virtual time" },
 };
 
@@ -97,6 +98,9 @@ int main(int argc, char **argv)
 			break;
 		case CMD_SIMULATE:
 			status = simulate_main(&cfg);
+			break;
+		case CMD_TEST:
+			status = test_main(&cfg);
 			break;
 		default:
 			status = audit_main(&cfg);

@@ -3,6 +3,7 @@
  * cooldowns, budgets, verification); only the actions are not taken. The
  * trace's clear events stand for what the kernel would have seen, so
  * verification works. Same inputs, byte-identical output. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,16 @@ struct awaiting {
 	char action[32];
 };
 
+enum sim_format {
+	SIM_TABLE,    /* for a person */
+	SIM_JSON,     /* the audit's JSON lines */
+	SIM_COMPACT,  /* "+2.500s RULE PID OUTCOME": what rule tests and --diff compare */
+};
+
 struct simulation {
 	struct config *cfg;
+	FILE *out;
+	enum sim_format format;
 	struct trace_reader trace;
 	struct protect protect;
 	struct decide_config decide;
@@ -52,11 +61,12 @@ static void sim_new_id(char id[37], void *ctx)
 	snprintf(id, 37, "00000000-0000-0000-0000-%012llu", (unsigned long long)++sim->ids);
 }
 
-static void print_row(const char *when, const char *rule, const char *kind, const char *pid,
-		      const char *comm, const char *action, const char *outcome, const char *detail)
+static void print_row(FILE *out, const char *when, const char *rule, const char *kind,
+		      const char *pid, const char *comm, const char *action, const char *outcome,
+		      const char *detail)
 {
-	printf("%-11s %-20s %-9s %7s %-15s %-7s %-10s %s\n", when, rule, kind, pid, comm, action,
-	       outcome, detail);
+	fprintf(out, "%-11s %-20s %-9s %7s %-15s %-7s %-10s %s\n", when, rule, kind, pid, comm,
+		action, outcome, detail);
 }
 
 static void trace_time(const struct simulation *sim, int64_t wall_ns, char *buf, size_t size)
@@ -105,17 +115,20 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 		}
 	}
 	d->mode = REFLEX_MODE_SIMULATE;
-	if (sim->cfg->json) {
+	trace_time(sim, d->time_ns, when, sizeof(when));
+	if (sim->format == SIM_JSON) {
 		audit_print_json(d);
+	} else if (sim->format == SIM_COMPACT) {
+		fprintf(sim->out, "%s %s %d %s\n", when, d->rule, d->condition.target.pid,
+			decision_outcome_name(d->outcome));
 	} else {
 		char pid[16];
 
-		trace_time(sim, d->time_ns, when, sizeof(when));
 		snprintf(pid, sizeof(pid), "%d", d->condition.target.pid);
-		print_row(when, d->rule, condition_kind_name(d->condition.kind), pid,
+		print_row(sim->out, when, d->rule, condition_kind_name(d->condition.kind), pid,
 			  d->condition.target.comm, d->action, decision_outcome_name(d->outcome), d->detail);
 		if (sim->cfg->explain)
-			printf("            why: %s\n", d->explain);
+			fprintf(sim->out, "            why: %s\n", d->explain);
 	}
 	free(d);
 }
@@ -131,17 +144,19 @@ static void sim_verified(void *ctx, const char *id, bool cleared, const char *re
 
 		if (strcmp(a->id, id))
 			continue;
-		if (sim->cfg->json) {
+		trace_time(sim, wall, when, sizeof(when));
+		if (sim->format == SIM_JSON) {
 			time_format(wall, stamp, sizeof(stamp));
-			printf("{\"verify_of\":\"%s\",\"time\":\"%s\",\"time_unix_nano\":%lld,\"rule\":\"%s\","
-			       "\"pid\":%d,\"cleared\":%s,\"verify\":\"%s\"}\n", id, stamp, (long long)wall,
-			       a->rule, a->pid, cleared ? "true" : "false", result);
+			fprintf(sim->out, "{\"verify_of\":\"%s\",\"time\":\"%s\",\"time_unix_nano\":%lld,"
+				"\"rule\":\"%s\",\"pid\":%d,\"cleared\":%s,\"verify\":\"%s\"}\n", id, stamp,
+				(long long)wall, a->rule, a->pid, cleared ? "true" : "false", result);
+		} else if (sim->format == SIM_COMPACT) {
+			fprintf(sim->out, "%s %s %d verify: %s\n", when, a->rule, a->pid, result);
 		} else {
 			char pid[16];
 
-			trace_time(sim, wall, when, sizeof(when));
 			snprintf(pid, sizeof(pid), "%d", a->pid);
-			print_row(when, a->rule, "", pid, a->comm, a->action, "verify", result);
+			print_row(sim->out, when, a->rule, "", pid, a->comm, a->action, "verify", result);
 		}
 		sim->awaiting[i] = sim->awaiting[--sim->nawaiting];
 		return;
@@ -157,14 +172,14 @@ static void explain_undecided(struct simulation *sim, uint64_t cond_id, uint64_t
 	sbuf_init(&b, why, sizeof(why));
 	if (!decide_explain(sim->engine, cond_id, now, &b))
 		return;
-	if (sim->cfg->json) {
-		printf("{\"no_decision\":%llu,\"time_unix_nano\":%lld,\"explain\":%s}\n",
-		       (unsigned long long)cond_id, (long long)sim_wall_ns(now, sim), why);
+	if (sim->format == SIM_JSON) {
+		fprintf(sim->out, "{\"no_decision\":%llu,\"time_unix_nano\":%lld,\"explain\":%s}\n",
+			(unsigned long long)cond_id, (long long)sim_wall_ns(now, sim), why);
 		return;
 	}
 	trace_time(sim, sim_wall_ns(now, sim), when, sizeof(when));
-	printf("%-11s condition %llu cleared; no rule decided\n            why: %s\n", when,
-	       (unsigned long long)cond_id, why);
+	fprintf(sim->out, "%-11s condition %llu cleared; no rule decided\n            why: %s\n", when,
+		(unsigned long long)cond_id, why);
 }
 
 /* Runs every engine deadline up to `until` (0: until none is left). */
@@ -180,30 +195,19 @@ static void run_until(struct simulation *sim, uint64_t until)
 	}
 }
 
-int simulate_main(struct config *cfg)
+/* Replays trace through rules, printing decisions to out: 0, or 1 after a
+ * bad trace (reported on stderr; what was decided before it is printed). */
+static int simulate(struct config *cfg, const char *trace, struct ruleset *rules, FILE *out,
+		    enum sim_format format)
 {
-	struct simulation sim = { .cfg = cfg };
-	struct strlist errs = { 0 };
-	struct ruleset *rules = NULL;
+	struct simulation sim = { .cfg = cfg, .out = out, .format = format };
 	struct trace_event *ev = malloc(sizeof(*ev));
 	uint64_t end = 0, skipped = 0;
 	int rc, status = 1;
 
 	if (!ev)
 		return 1;
-	if (!cfg->trace || !cfg->rules.n) {
-		fprintf(stderr, "reflexd: simulate needs --trace FILE and --rules DIR|FILE\n");
-		free(ev);
-		return 2;
-	}
-	rules = rules_load(cfg->rules.v, cfg->rules.n, &errs);
-	if (!rules) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
-		strlist_free(&errs);
-		goto out;
-	}
-	if (trace_open(&sim.trace, cfg->trace)) {
+	if (trace_open(&sim.trace, trace)) {
 		fprintf(stderr, "reflexd: simulate: %s\n", sim.trace.err);
 		goto out;
 	}
@@ -219,8 +223,8 @@ int simulate_main(struct config *cfg)
 	sim.engine = decide_new(rules, &sim.decide);
 	if (!sim.engine)
 		goto out;
-	if (!cfg->json)
-		print_row("TIME", "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
+	if (format == SIM_TABLE)
+		print_row(out, "TIME", "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
 	while ((rc = trace_next(&sim.trace, ev)) != 0) {
 		uint64_t now;
 
@@ -254,8 +258,258 @@ int simulate_main(struct config *cfg)
 out:
 	trace_close(&sim.trace);
 	decide_free(sim.engine);
-	rules_free(rules);
 	free(sim.awaiting);
 	free(ev);
 	return status;
+}
+
+static struct ruleset *load_rules(char *const *paths, size_t n)
+{
+	struct strlist errs = { 0 };
+	struct ruleset *rules = rules_load(paths, n, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.v[i]);
+	strlist_free(&errs);
+	return rules;
+}
+
+/* The compact decision lines of a simulation, NULL-terminated; NULL after
+ * a bad trace. */
+static char **compact_lines(struct config *cfg, const char *trace, struct ruleset *rules,
+			    size_t *n)
+{
+	char *text = NULL, **lines = NULL, *save = NULL;
+	size_t size = 0, cap = 0;
+	FILE *out = open_memstream(&text, &size);
+	int status;
+
+	*n = 0;
+	if (!out)
+		return NULL;
+	status = simulate(cfg, trace, rules, out, SIM_COMPACT);
+	fclose(out);
+	if (status) {
+		free(text);
+		return NULL;
+	}
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (*n + 1 >= cap) {
+			char **grown = realloc(lines, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
+
+			if (!grown)
+				break;
+			lines = grown;
+		}
+		lines[(*n)++] = strdup(line);
+	}
+	free(text);
+	if (!lines)
+		lines = calloc(1, sizeof(*lines));
+	if (lines)
+		lines[*n] = NULL;
+	return lines;
+}
+
+static void free_lines(char **lines)
+{
+	for (size_t i = 0; lines && lines[i]; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+/* A compact line's condition: its time and pid ("+2.500s RULE PID ..."). */
+static void line_key(const char *line, char *key, size_t size)
+{
+	char when[32], rule[128], pid[16];
+
+	if (sscanf(line, "%31s %127s %15s", when, rule, pid) == 3)
+		snprintf(key, size, "%s %s", when, pid);
+	else
+		snprintf(key, size, "%s", line);
+}
+
+/* --diff: the same trace through two rule sets; what appears, disappears
+ * or changes. 0 when both decide alike, 1 when they differ, 2 on error. */
+static int simulate_diff(struct config *cfg)
+{
+	struct ruleset *old = load_rules(&cfg->rules.v[0], 1), *new = NULL;
+	char **a = NULL, **b = NULL;
+	size_t na = 0, nb = 0, same = 0, changed = 0, gone = 0, added = 0;
+	int status = 2;
+
+	if (!old || !(new = load_rules(&cfg->rules.v[1], 1)))
+		goto out;
+	if (!(a = compact_lines(cfg, cfg->trace, old, &na)) ||
+	    !(b = compact_lines(cfg, cfg->trace, new, &nb)))
+		goto out;
+	printf("--- %s\n+++ %s\n", cfg->rules.v[0], cfg->rules.v[1]);
+	for (size_t i = 0; i < na; i++) {
+		char key[128], other[128];
+		size_t j;
+
+		line_key(a[i], key, sizeof(key));
+		for (j = 0; j < nb; j++) {
+			line_key(b[j], other, sizeof(other));
+			if (b[j][0] && !strcmp(key, other))
+				break;
+		}
+		if (j == nb) {
+			printf("- %s\n", a[i]);
+			gone++;
+		} else if (strcmp(a[i], b[j])) {
+			printf("~ %s\n  now %s\n", a[i], b[j]);
+			changed++;
+			b[j][0] = '\0';
+		} else {
+			same++;
+			b[j][0] = '\0';
+		}
+	}
+	for (size_t j = 0; j < nb; j++) {
+		if (b[j][0]) {
+			printf("+ %s\n", b[j]);
+			added++;
+		}
+	}
+	printf("%zu the same, %zu changed, %zu only in %s, %zu only in %s\n", same, changed, gone,
+	       cfg->rules.v[0], added, cfg->rules.v[1]);
+	status = changed || gone || added ? 1 : 0;
+out:
+	free_lines(a);
+	free_lines(b);
+	rules_free(old);
+	rules_free(new);
+	return status;
+}
+
+int simulate_main(struct config *cfg)
+{
+	struct ruleset *rules;
+	int status;
+
+	if (!cfg->trace || !cfg->rules.n) {
+		fprintf(stderr, "reflexd: simulate needs --trace FILE and --rules DIR|FILE\n");
+		return 2;
+	}
+	if (cfg->diff) {
+		if (cfg->rules.n != 2) {
+			fprintf(stderr, "reflexd: simulate --diff needs two rule sets: --diff OLD NEW\n");
+			return 2;
+		}
+		return simulate_diff(cfg);
+	}
+	rules = load_rules(cfg->rules.v, cfg->rules.n);
+	if (!rules)
+		return 1;
+	status = simulate(cfg, cfg->trace, rules, stdout, cfg->json ? SIM_JSON : SIM_TABLE);
+	rules_free(rules);
+	return status;
+}
+
+/* Lines of a rule test's expectation: blank lines and # comments aside. */
+static char **read_expect(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024], **lines = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!line[0] || line[0] == '#')
+			continue;
+		if (*n + 1 >= cap) {
+			char **grown = realloc(lines, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
+
+			if (!grown)
+				break;
+			lines = grown;
+		}
+		lines[(*n)++] = strdup(line);
+	}
+	fclose(f);
+	if (!lines)
+		lines = calloc(1, sizeof(*lines));
+	if (lines)
+		lines[*n] = NULL;
+	return lines;
+}
+
+static int trace_file(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return n > 11 && !strcmp(e->d_name + n - 11, ".test.trace");
+}
+
+/* One directory: its rules against each NAME.test.trace, compared with
+ * NAME.test.expect. Counts into passed and failed. */
+static void test_dir(struct config *cfg, const char *dir, int *passed, int *failed)
+{
+	struct ruleset *rules = load_rules((char *const *)&dir, 1);
+	struct dirent **traces;
+	int n;
+
+	if (!rules) {
+		(*failed)++;
+		return;
+	}
+	n = scandir(dir, &traces, trace_file, alphasort);
+	if (n <= 0)
+		fprintf(stderr, "reflexd: test: %s has no *.test.trace\n", dir);
+	for (int i = 0; i < n; i++) {
+		char trace[4096], expect[4096];
+		char **got = NULL, **want = NULL;
+		size_t ngot, nwant, k;
+		bool same;
+
+		snprintf(trace, sizeof(trace), "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+			 traces[i]->d_name);
+		snprintf(expect, sizeof(expect), "%.*s.expect", (int)(strlen(trace) - 6), trace);
+		want = read_expect(expect, &nwant);
+		got = want ? compact_lines(cfg, trace, rules, &ngot) : NULL;
+		same = got && ngot == nwant;
+		for (k = 0; same && k < ngot; k++)
+			same = !strcmp(got[k], want[k]);
+		if (same) {
+			printf("ok   %s\n", trace);
+			(*passed)++;
+		} else {
+			printf("FAIL %s\n", trace);
+			if (!want)
+				printf("     cannot read %s\n", expect);
+			for (k = 0; want && got && (k < nwant || k < ngot); k++) {
+				if (k < nwant && k < ngot && !strcmp(want[k], got[k]))
+					continue;
+				if (k < nwant)
+					printf("     - %s\n", want[k]);
+				if (k < ngot)
+					printf("     + %s\n", got[k]);
+			}
+			(*failed)++;
+		}
+		free_lines(got);
+		free_lines(want);
+		free(traces[i]);
+	}
+	if (n > 0)
+		free(traces);
+	rules_free(rules);
+}
+
+int test_main(struct config *cfg)
+{
+	int passed = 0, failed = 0;
+
+	if (!cfg->rules.n) {
+		fprintf(stderr, "reflexd: test: which rule directories? (reflexd test DIR...)\n");
+		return 2;
+	}
+	for (size_t i = 0; i < cfg->rules.n; i++)
+		test_dir(cfg, cfg->rules.v[i], &passed, &failed);
+	printf("rule tests: %d passed, %d failed\n", passed, failed);
+	return failed || !passed ? 1 : 0;
 }

@@ -343,6 +343,58 @@ E
 		{"rule":"","why":"1 earlier rules: kind or where did not match"}]' || fail "decided: $out"
 }
 
+test_shipped_rules_pass_their_rule_tests() {
+	out=$("$REFLEXD" test rules/)
+	echo "$out" | grep -q "^ok   rules/deadlock.test.trace$" || fail "$out"
+	echo "$out" | grep -q "^rule tests: [1-9][0-9]* passed, 0 failed$" || fail "$out"
+}
+
+test_rule_test_mismatch_is_a_readable_diff() {
+	mkdir -p "$T/rt"
+	echo 'rule "r" { when = deadlock { }, hold = "1s", act = signal { "SIGKILL" } }' > "$T/rt/r.lua"
+	printf 'reflexd-trace 1\n0 raise 1 deadlock pid=10\n0 raise 2 deadlock pid=11\n0.5 clear 2\n' > "$T/rt/a.test.trace"
+	printf '# expected\n+1.000s r 10 acted\n+1.000s r 11 acted\n' > "$T/rt/a.test.expect"
+	set +e
+	out=$("$REFLEXD" test "$T/rt")
+	status=$?
+	set -e
+	[ "$status" = 1 ] || fail "exit $status: $out"
+	echo "$out" | grep -q "^FAIL .*a.test.trace$" || fail "$out"
+	echo "$out" | grep -q "^     - +1.000s r 11 acted$" || fail "$out"
+	echo "$out" | grep -q "^rule tests: 0 passed, 1 failed$" || fail "$out"
+	printf '+1.000s r 10 acted\n' > "$T/rt/a.test.expect"
+	"$REFLEXD" test "$T/rt" | grep -q "^rule tests: 1 passed, 0 failed$"
+}
+
+test_diff_between_two_rule_sets() {
+	mkdir -p "$T/old" "$T/new"
+	echo 'rule "kill" { when = deadlock { }, hold = "2s", act = signal { "SIGKILL" } }' > "$T/old/r.lua"
+	cat > "$T/new/r.lua" <<'R'
+rule "spare-db" { when = deadlock { }, where = { comm = "db" }, act = signal { "SIGQUIT" }, dry_run = true }
+rule "try-cache" { when = deadlock { }, where = { comm = "cache" }, hold = "2s", act = signal { "SIGTERM" }, dry_run = true }
+rule "kill" { when = deadlock { }, hold = "5s", act = signal { "SIGKILL" } }
+R
+	{ echo "reflexd-trace 1"; printf '0 raise 1 deadlock pid=10 comm=web\n0 raise 2 deadlock pid=11 comm=db\n'
+	  printf '0 raise 3 deadlock pid=12 comm=web\n0 raise 4 deadlock pid=13 comm=cache\n3 clear 3\n'; } > "$T/d.trace"
+	set +e
+	out=$("$REFLEXD" simulate --diff "$T/old" "$T/new" --trace "$T/d.trace")
+	status=$?
+	set -e
+	[ "$status" = 1 ] || fail "exit $status: $out"
+	# web 10: later (hold 5 s); db 11: spared by the new rule; web 12:
+	# cleared at 3 s, so killed by the old rules only; cache 13: the same
+	# moment, another verdict
+	echo "$out" | grep -q "^- +2.000s kill 10 acted$" || fail "$out"
+	echo "$out" | grep -q "^+ +5.000s kill 10 acted$" || fail "$out"
+	echo "$out" | grep -q "^- +2.000s kill 12 acted$" || fail "$out"
+	echo "$out" | grep -q "^+ +0.000s spare-db 11 dry-run$" || fail "$out"
+	echo "$out" | grep -q "^~ +2.000s kill 13 acted$" || fail "$out"
+	echo "$out" | grep -q "^  now +2.000s try-cache 13 dry-run$" || fail "$out"
+	echo "$out" | grep -q "^0 the same, 1 changed, 3 only in .*old, 2 only in .*new$" || fail "$out"
+	# the same rules on both sides: no difference, exit 0
+	"$REFLEXD" simulate --diff "$T/old" "$T/old" --trace "$T/d.trace" | grep -q "^4 the same, 0 changed, 0 only"
+}
+
 # bad_trace BODY_FILE REGEX: simulate stops with exit 1 and the message.
 bad_trace() {
 	set +e
