@@ -10,6 +10,7 @@ struct active {
 	struct condition cond;
 	bool decided;      /* one decision per condition: the first rule to fire */
 	uint64_t settle_ns;   /* of the rule that decided */
+	uint64_t due;         /* undecided: when the next rule's hold ends (0: none) */
 	uint64_t cleared_at;  /* cleared, and settling; 0 while it holds */
 };
 
@@ -583,7 +584,8 @@ bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, str
 }
 
 /* The first rule, in order, that fires on a now: its hold passed, its kind
- * and where match, and its when function (if any) says yes. The functions
+ * and where match, and its when function (if any) says yes. On the way,
+ * a->due learns when a matching rule still holding will be due. The functions
  * of the rules before the first declarative match are asked in one call;
  * one that fails disables its rule, and the rest are asked again. */
 static const struct rule *first_to_fire(struct decide_engine *e, struct active *a, uint64_t now)
@@ -600,10 +602,19 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 		e->asking = grown;
 		e->cap_asking = e->rules->n;
 	}
+	a->due = 0;
 	for (size_t j = 0; j < e->rules->n; j++) {
 		const struct rule *r = &e->rules->rules[j];
+		uint64_t due = a->cond.since_ns + r->hold_ns;
 
-		if (now < a->cond.since_ns + r->hold_ns || disabled(e, r) || !rule_matches(r, &a->cond))
+		/* still holding: look again then (whether it matches is decided
+		 * then: a wasted tick costs less than matching now) */
+		if (now < due) {
+			if (!a->due || due < a->due)
+				a->due = due;
+			continue;
+		}
+		if (disabled(e, r) || !rule_matches(r, &a->cond))
 			continue;
 		if (r->when_fn == LUA_NOREF) {
 			declared = r;
@@ -762,16 +773,9 @@ uint64_t decide_next_deadline(const struct decide_engine *e)
 
 		if (a->cleared_at && (!next || settled < next))
 			next = settled;
-		if (a->decided || !e->rules)
-			continue;
-		for (size_t j = 0; j < e->rules->n; j++) {
-			const struct rule *r = &e->rules->rules[j];
-			uint64_t due = a->cond.since_ns + r->hold_ns;
-
-			if (!disabled(e, r) && rule_matches(r, &a->cond) && due > e->now &&
-			    (!next || due < next))
-				next = due;
-		}
+		/* a->due was found when the rules were last walked for it */
+		if (!a->decided && a->due > e->now && (!next || a->due < next))
+			next = a->due;
 	}
 	return next;
 }
