@@ -6,7 +6,8 @@
  * to the syscall path, so uncontended locks, futex calls that do not sleep
  * and every other syscall cost nothing; a sleeping wait costs one register
  * read and a task-storage write on a context switch it makes anyway.
- * Userspace reads the long waits with a task iterator. */
+ * Userspace reads the long waits with a task iterator, and finds both
+ * deadlocks (lock cycles) and stalls (every thread asleep, no cycle). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -140,7 +141,12 @@ int scan_waits(struct bpf_iter__task *ctx)
 		begin_wait(task);
 		return 0;
 	}
-	if (w && w->active && bpf_ktime_get_ns() - w->since_ns >= min_wait_ns)
-		bpf_seq_write(ctx->meta->seq, w, sizeof(*w));
+	if (w && w->active && bpf_ktime_get_ns() - w->since_ns >= min_wait_ns) {
+		struct reflex_futex_wait rec = *w;
+
+		/* a stall is every thread of the process asleep */
+		rec.threads = BPF_CORE_READ(task, signal, nr_threads);
+		bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	}
 	return 0;
 }

@@ -28,6 +28,8 @@ struct reflex_futex_wait {
 	__u32 op;        /* futex op, with flags */
 	__u32 val;       /* the value the waiter expected in the futex word */
 	__u32 active;    /* asleep in this wait now */
+	__u32 threads;   /* the scan's record: threads in the process then */
+	__u32 pad;
 };
 
 /* Sent when a wait longer than long_wait_ns ends, so the sensor clears a

@@ -49,6 +49,8 @@ static const struct option_def options[] = {
 	  "DURATION", "how often sensors rescan their maps" },
 	{ "min-wait", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(min_wait_ns), "100ms", 10 * MS, 60 * SEC, false,
 	  "DURATION", "lock waits shorter than this are contention, never examined" },
+	{ "stall-after", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(stall_after_ns), "5s", 100 * MS, 3600 * SEC,
+	  false, "DURATION", "every thread of a process asleep in futex waits this long, no lock cycle: a stall" },
 	{ "protect-comm", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_comm), NULL, 0, 0, true,
 	  "GLOB", "never touch processes whose comm matches (repeatable)" },
 	{ "protect-exe", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_exe), NULL, 0, 0, true,

@@ -491,6 +491,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	log_route_libbpf();
 	d.deadlock = sense_deadlock_start(d.loop, &(struct sense_deadlock_config){
 		.min_wait_ns = cfg->min_wait_ns,
+		.stall_after_ns = cfg->stall_after_ns,
 		.sink = { .raise = on_raise, .clear = on_clear, .ctx = &d },
 	});
 	if (!d.deadlock)

@@ -5,6 +5,7 @@
 
 static const char *const kind_names[REFLEX_COND_KIND_COUNT] = {
 	[REFLEX_COND_DEADLOCK] = "deadlock",
+	[REFLEX_COND_STALL] = "stall",
 };
 
 const char *condition_kind_name(enum condition_kind kind)

@@ -9,6 +9,7 @@
 
 enum condition_kind {
 	REFLEX_COND_DEADLOCK,
+	REFLEX_COND_STALL,
 	REFLEX_COND_KIND_COUNT,
 };
 

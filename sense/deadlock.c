@@ -42,6 +42,7 @@ struct waiter {
  * in the same waits (a member that woke and slept again has a new since):
  * a transient race in reading the locks cannot look like that. */
 struct cycle {
+	enum condition_kind kind;  /* a deadlock (a cycle) or a stall (everyone) */
 	__u32 pid;
 	int n;
 	__u32 tids[CYCLE_EVIDENCE_MAX];
@@ -119,24 +120,51 @@ static struct cycle *find_cycle(struct sense_deadlock *s, const struct cycle *c)
 	for (size_t i = 0; i < s->ncycles; i++) {
 		struct cycle *o = &s->cycles[i];
 
-		if (o->pid == c->pid && o->n == c->n &&
+		if (o->kind == c->kind && o->pid == c->pid && o->n == c->n &&
 		    memcmp(o->tids, c->tids, (size_t)c->n * sizeof(c->tids[0])) == 0)
 			return o;
 	}
 	return NULL;
 }
 
-static void describe(const struct waiter *g, const int *members, int n, uint64_t now,
-		     struct condition *cond)
+/* The waits of members as evidence: who waits on what, held by whom. */
+static void describe_waits(struct sbuf *ev, const struct waiter *g, const int *members, int n,
+			   uint64_t now)
+{
+	for (int i = 0; i < n && i < CYCLE_EVIDENCE_MAX; i++) {
+		const struct waiter *wt = &g[members[i]];
+
+		sbuf_printf(ev, "%s{\"tid\":%u,\"ns_tid\":%u,\"waits_on\":\"0x%llx\",\"lock\":\"%s\","
+			    "\"held_by_tid\":%u,\"blocked_ms\":%llu}",
+			    i ? "," : "", wt->w.tid, wt->w.ns_tid, (unsigned long long)wt->w.uaddr,
+			    lock_type_name(wt->lock), wt->next >= 0 ? g[wt->next].w.tid : wt->owner_ns_tid,
+			    (unsigned long long)((now - wt->w.since_ns) / NSEC_PER_MSEC));
+	}
+}
+
+static void describe(const struct waiter *g, const int *members, int n, enum condition_kind kind,
+		     uint64_t now, struct condition *cond)
 {
 	struct sbuf ev, sum;
 	uint64_t since = 0;
+	char blocked[32];
 
+	/* it began when its last member went to sleep */
 	for (int i = 0; i < n; i++)
 		if (g[members[i]].w.since_ns > since)
 			since = g[members[i]].w.since_ns;
 	cond->since_ns = since;
 	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
+	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
+	if (kind == REFLEX_COND_STALL) {
+		duration_format(now - since, blocked, sizeof(blocked));
+		sbuf_printf(&sum, "all %d threads asleep in futex waits for %s, no lock cycle", n, blocked);
+		sbuf_printf(&ev, "{\"threads\":%d,\"blocked_ms\":%llu,\"waits\":[", n,
+			    (unsigned long long)((now - since) / NSEC_PER_MSEC));
+		describe_waits(&ev, g, members, n, now);
+		sbuf_printf(&ev, "]}");
+		return;
+	}
 	if (n == 1)
 		sbuf_printf(&sum, "thread %u waits on %s 0x%llx that it already holds",
 			    g[members[0]].w.tid, lock_type_name(g[members[0]].lock),
@@ -147,47 +175,20 @@ static void describe(const struct waiter *g, const int *members, int n, uint64_t
 			sbuf_printf(&sum, "%s%u", i ? "\u2192" : "", g[members[i % n]].w.tid);
 		sbuf_printf(&sum, " (%d threads)", n);
 	}
-	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
 	sbuf_printf(&ev, "{\"threads\":%d,\"self_deadlock\":%s,\"formed_ms_ago\":%llu,\"cycle\":[",
 		    n, n == 1 ? "true" : "false", (unsigned long long)((now - since) / NSEC_PER_MSEC));
-	for (int i = 0; i < n && i < CYCLE_EVIDENCE_MAX; i++) {
-		const struct waiter *wt = &g[members[i]];
-
-		sbuf_printf(&ev, "%s{\"tid\":%u,\"ns_tid\":%u,\"waits_on\":\"0x%llx\",\"lock\":\"%s\","
-			    "\"held_by_tid\":%u,\"blocked_ms\":%llu}",
-			    i ? "," : "", wt->w.tid, wt->w.ns_tid, (unsigned long long)wt->w.uaddr,
-			    lock_type_name(wt->lock), g[wt->next].w.tid,
-			    (unsigned long long)((now - wt->w.since_ns) / NSEC_PER_MSEC));
-	}
+	describe_waits(&ev, g, members, n, now);
 	sbuf_printf(&ev, "]}");
 }
 
-/* A cycle among g[0..n) (one process) reached from start: raise it once it
- * is confirmed. */
-static void report_cycle(struct sense_deadlock *s, struct waiter *g, int start, uint64_t now)
+/* members of g, one process's waiters, are a deadlock or a stall: raise it
+ * once it is confirmed, refresh its evidence after that. */
+static void report(struct sense_deadlock *s, struct waiter *g, const int *members, int n,
+		   enum condition_kind kind, uint64_t now)
 {
-	int members[CYCLE_EVIDENCE_MAX], n = 0, i = start;
-	struct cycle c = { .pid = g[start].w.pid }, *prev;
+	struct cycle c = { .kind = kind, .pid = g[members[0]].w.pid, .n = n }, *prev;
 	struct condition *cond;
 
-	/* walk order, starting from the smallest tid, so the key is stable */
-	do {
-		if (n == CYCLE_EVIDENCE_MAX)
-			break;
-		members[n++] = i;
-		i = g[i].next;
-	} while (i != start);
-	{
-		int first = 0, rotated[CYCLE_EVIDENCE_MAX];
-
-		for (int k = 1; k < n; k++)
-			if (g[members[k]].w.tid < g[members[first]].w.tid)
-				first = k;
-		for (int k = 0; k < n; k++)
-			rotated[k] = members[(first + k) % n];
-		memcpy(members, rotated, sizeof(rotated));
-	}
-	c.n = n;
 	for (int k = 0; k < n; k++) {
 		c.tids[k] = g[members[k]].w.tid;
 		c.since[k] = g[members[k]].w.since_ns;
@@ -208,12 +209,13 @@ static void report_cycle(struct sense_deadlock *s, struct waiter *g, int start, 
 			free(cond);
 			return;
 		}
-		cond->kind = REFLEX_COND_DEADLOCK;
+		cond->kind = kind;
 		cond->target = prev->target;
-		describe(g, members, n, now, cond);
+		describe(g, members, n, kind, now, cond);
 		if (!prev->cond_id) {
 			prev->cond_id = ++s->next_id;
-			log_info("deadlock in pid %u (%s): %s", c.pid, cond->target.comm, cond->summary);
+			log_info("%s in pid %u (%s): %s", condition_kind_name(kind), c.pid,
+				 cond->target.comm, cond->summary);
 		}
 		cond->id = prev->cond_id;
 		s->cfg.sink.raise(s->cfg.sink.ctx, cond);
@@ -233,6 +235,26 @@ static void report_cycle(struct sense_deadlock *s, struct waiter *g, int start, 
 	s->cycles[s->ncycles++] = c;
 }
 
+/* A cycle among g[] reached from start. */
+static void report_cycle(struct sense_deadlock *s, struct waiter *g, int start, uint64_t now)
+{
+	int members[CYCLE_EVIDENCE_MAX], rotated[CYCLE_EVIDENCE_MAX], n = 0, i = start, first = 0;
+
+	do {
+		if (n == CYCLE_EVIDENCE_MAX)
+			break;
+		members[n++] = i;
+		i = g[i].next;
+	} while (i != start);
+	/* walk order, starting from the smallest tid, so the key is stable */
+	for (int k = 1; k < n; k++)
+		if (g[members[k]].w.tid < g[members[first]].w.tid)
+			first = k;
+	for (int k = 0; k < n; k++)
+		rotated[k] = members[(first + k) % n];
+	report(s, g, rotated, n, REFLEX_COND_DEADLOCK, now);
+}
+
 /* One process's long waiters g[0..n): link each to its waiting owner and
  * walk the links. */
 static void scan_process(struct sense_deadlock *s, struct waiter *g, int n, uint64_t now)
@@ -249,6 +271,8 @@ static void scan_process(struct sense_deadlock *s, struct waiter *g, int n, uint
 			if (g[j].w.ns_tid == g[i].owner_ns_tid)
 				g[i].next = j;
 	}
+	bool cycle = false;
+
 	for (int i = 0; i < n; i++) {
 		int j = i;
 
@@ -257,10 +281,23 @@ static void scan_process(struct sense_deadlock *s, struct waiter *g, int n, uint
 			g[j].color = 1;
 			j = g[j].next;
 		}
-		if (j >= 0 && g[j].color == 1)
+		if (j >= 0 && g[j].color == 1) {
 			report_cycle(s, g, j, now);
+			cycle = true;
+		}
 		for (j = i; j >= 0 && g[j].color == 1; j = g[j].next)
 			g[j].color = 2;
+	}
+	/* every thread asleep that long, and no cycle to blame: a stall */
+	if (!cycle && s->cfg.stall_after_ns && (__u32)n == g[0].w.threads) {
+		int members[CYCLE_EVIDENCE_MAX], m = 0;
+
+		for (int i = 0; i < n; i++)
+			if (now - g[i].w.since_ns < s->cfg.stall_after_ns)
+				return;
+		for (int i = 0; i < n && m < CYCLE_EVIDENCE_MAX; i++)
+			members[m++] = i;
+		report(s, g, members, m, REFLEX_COND_STALL, now);
 	}
 }
 

@@ -1,5 +1,6 @@
 /* Deadlock sensor: threads blocked in futex(2) (bpf/deadlock.bpf.c), owners
- * read from the locks themselves, and cycles in the wait-for graph. */
+ * read from the locks themselves, and cycles in the wait-for graph
+ * (`deadlock`); every thread of a process blocked, no cycle (`stall`). */
 #ifndef REFLEX_SENSE_DEADLOCK_H
 #define REFLEX_SENSE_DEADLOCK_H
 
@@ -10,6 +11,9 @@
 struct sense_deadlock_config {
 	/* waits shorter than this are contention, not looked at */
 	uint64_t min_wait_ns;
+	/* every thread asleep in a futex wait at least this long, and no lock
+	 * cycle among them: a stall */
+	uint64_t stall_after_ns;
 	struct condition_sink sink;
 };
 

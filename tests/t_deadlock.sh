@@ -168,4 +168,24 @@ R
 	stop_daemon
 }
 
+test_stall_without_a_cycle_is_a_stall_not_a_deadlock() {
+	write_rule live <<'R'
+rule "deadlocks" { when = deadlock { }, where = { comm = "rx-stall" }, act = signal { "SIGKILL" }, dry_run = true }
+rule "stalls" { when = stall { }, where = { comm = "rx-stall" }, hold = "1s", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --stall-after 500ms
+	start_wl stall --comm rx-stall
+	wait_record ".pid == $WL_PID and .outcome == \"acted\"" 4
+	wait_gone "$WL_PID" 1
+	rec=$(audit --pid "$WL_PID")
+	[ "$(echo "$rec" | wc -l)" = 1 ] || fail "one decision, the stall's: $rec"
+	echo "$rec" | holds '.kind == "stall" and .rule == "stalls" and .evidence.threads == 3' || fail "$rec"
+	# the workers wait on main's mutex; main waits on a condition variable
+	main_tid=$(field tids | cut -d, -f1)
+	echo "$rec" | holds "[.evidence.waits[] | select(.lock == \"mutex\") | .held_by_tid] == [$main_tid, $main_tid]" \
+		|| fail "who holds what: $rec"
+	grep -q "stall in pid $WL_PID (rx-stall): all 3 threads asleep in futex waits" "$LOG" || fail "no log line"
+	stop_daemon
+}
+
 run_tests
