@@ -274,48 +274,25 @@ static struct ruleset *load_rules(char *const *paths, size_t n)
 	return rules;
 }
 
-/* The compact decision lines of a simulation, NULL-terminated; NULL after
- * a bad trace. */
-static char **compact_lines(struct config *cfg, const char *trace, struct ruleset *rules,
-			    size_t *n)
+/* The compact decision lines of a simulation into lines: 0, or -1 after a
+ * bad trace. */
+static int compact_lines(struct config *cfg, const char *trace, struct ruleset *rules,
+			 struct strlist *lines)
 {
-	char *text = NULL, **lines = NULL, *save = NULL;
-	size_t size = 0, cap = 0;
+	char *text = NULL, *save = NULL;
+	size_t size = 0;
 	FILE *out = open_memstream(&text, &size);
 	int status;
 
-	*n = 0;
 	if (!out)
-		return NULL;
+		return -1;
 	status = simulate(cfg, trace, rules, out, SIM_COMPACT);
 	fclose(out);
-	if (status) {
-		free(text);
-		return NULL;
-	}
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (*n + 1 >= cap) {
-			char **grown = realloc(lines, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
-
-			if (!grown)
-				break;
-			lines = grown;
-		}
-		lines[(*n)++] = strdup(line);
-	}
+	for (char *line = strtok_r(text, "\n", &save); !status && line;
+	     line = strtok_r(NULL, "\n", &save))
+		(void)strlist_add(lines, line);
 	free(text);
-	if (!lines)
-		lines = calloc(1, sizeof(*lines));
-	if (lines)
-		lines[*n] = NULL;
-	return lines;
-}
-
-static void free_lines(char **lines)
-{
-	for (size_t i = 0; lines && lines[i]; i++)
-		free(lines[i]);
-	free(lines);
+	return status ? -1 : 0;
 }
 
 /* A compact line's condition: its time and pid ("+2.500s RULE PID ..."). */
@@ -334,15 +311,20 @@ static void line_key(const char *line, char *key, size_t size)
 static int simulate_diff(struct config *cfg)
 {
 	struct ruleset *old = load_rules(&cfg->rules.v[0], 1), *new = NULL;
-	char **a = NULL, **b = NULL;
-	size_t na = 0, nb = 0, same = 0, changed = 0, gone = 0, added = 0;
+	struct strlist old_lines = { 0 }, new_lines = { 0 };
+	size_t same = 0, changed = 0, gone = 0, added = 0, na, nb;
+	char **a, **b;
 	int status = 2;
 
 	if (!old || !(new = load_rules(&cfg->rules.v[1], 1)))
 		goto out;
-	if (!(a = compact_lines(cfg, cfg->trace, old, &na)) ||
-	    !(b = compact_lines(cfg, cfg->trace, new, &nb)))
+	if (compact_lines(cfg, cfg->trace, old, &old_lines) ||
+	    compact_lines(cfg, cfg->trace, new, &new_lines))
 		goto out;
+	a = old_lines.v;
+	na = old_lines.n;
+	b = new_lines.v;
+	nb = new_lines.n;
 	printf("--- %s\n+++ %s\n", cfg->rules.v[0], cfg->rules.v[1]);
 	for (size_t i = 0; i < na; i++) {
 		char key[128], other[128];
@@ -376,8 +358,8 @@ static int simulate_diff(struct config *cfg)
 	       cfg->rules.v[0], added, cfg->rules.v[1]);
 	status = changed || gone || added ? 1 : 0;
 out:
-	free_lines(a);
-	free_lines(b);
+	strlist_free(&old_lines);
+	strlist_free(&new_lines);
 	rules_free(old);
 	rules_free(new);
 	return status;
@@ -407,35 +389,22 @@ int simulate_main(struct config *cfg)
 	return status;
 }
 
-/* Lines of a rule test's expectation: blank lines and # comments aside. */
-static char **read_expect(const char *path, size_t *n)
+/* Lines of a rule test's expectation, blank lines and # comments aside:
+ * 0, or -1 when it cannot be read. */
+static int read_expect(const char *path, struct strlist *lines)
 {
 	FILE *f = fopen(path, "re");
-	char line[1024], **lines = NULL;
-	size_t cap = 0;
+	char line[1024];
 
-	*n = 0;
 	if (!f)
-		return NULL;
+		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\r\n")] = '\0';
-		if (!line[0] || line[0] == '#')
-			continue;
-		if (*n + 1 >= cap) {
-			char **grown = realloc(lines, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
-
-			if (!grown)
-				break;
-			lines = grown;
-		}
-		lines[(*n)++] = strdup(line);
+		if (line[0] && line[0] != '#')
+			(void)strlist_add(lines, line);
 	}
 	fclose(f);
-	if (!lines)
-		lines = calloc(1, sizeof(*lines));
-	if (lines)
-		lines[*n] = NULL;
-	return lines;
+	return 0;
 }
 
 static int trace_file(const struct dirent *e)
@@ -461,38 +430,37 @@ static void test_dir(struct config *cfg, const char *dir, int *passed, int *fail
 	if (n <= 0)
 		fprintf(stderr, "reflexd: test: %s has no *.test.trace\n", dir);
 	for (int i = 0; i < n; i++) {
+		struct strlist got = { 0 }, want = { 0 };
 		char trace[4096], expect[4096];
-		char **got = NULL, **want = NULL;
-		size_t ngot, nwant, k;
-		bool same;
+		bool readable, same;
+		size_t k;
 
 		snprintf(trace, sizeof(trace), "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
 			 traces[i]->d_name);
 		snprintf(expect, sizeof(expect), "%.*s.expect", (int)(strlen(trace) - 6), trace);
-		want = read_expect(expect, &nwant);
-		got = want ? compact_lines(cfg, trace, rules, &ngot) : NULL;
-		same = got && ngot == nwant;
-		for (k = 0; same && k < ngot; k++)
-			same = !strcmp(got[k], want[k]);
+		readable = read_expect(expect, &want) == 0;
+		same = readable && compact_lines(cfg, trace, rules, &got) == 0 && got.n == want.n;
+		for (k = 0; same && k < got.n; k++)
+			same = !strcmp(got.v[k], want.v[k]);
 		if (same) {
 			printf("ok   %s\n", trace);
 			(*passed)++;
 		} else {
 			printf("FAIL %s\n", trace);
-			if (!want)
+			if (!readable)
 				printf("     cannot read %s\n", expect);
-			for (k = 0; want && got && (k < nwant || k < ngot); k++) {
-				if (k < nwant && k < ngot && !strcmp(want[k], got[k]))
+			for (k = 0; readable && (k < want.n || k < got.n); k++) {
+				if (k < want.n && k < got.n && !strcmp(want.v[k], got.v[k]))
 					continue;
-				if (k < nwant)
-					printf("     - %s\n", want[k]);
-				if (k < ngot)
-					printf("     + %s\n", got[k]);
+				if (k < want.n)
+					printf("     - %s\n", want.v[k]);
+				if (k < got.n)
+					printf("     + %s\n", got.v[k]);
 			}
 			(*failed)++;
 		}
-		free_lines(got);
-		free_lines(want);
+		strlist_free(&got);
+		strlist_free(&want);
 		free(traces[i]);
 	}
 	if (n > 0)
