@@ -43,7 +43,6 @@ struct daemon {
 	ev_timer stop_after;  /* record --duration */
 	FILE *trace;          /* recording the condition stream, or NULL */
 	uint64_t trace_start; /* CLOCK_MONOTONIC of the trace's t = 0 */
-	struct strlist recorded; /* ids of conditions raised in the trace (once each) */
 	int inotify_fd;       /* watching the rule paths and files, or -1 */
 	ev_io watch;
 	ev_signal sigterm, sigint, sighup;
@@ -177,26 +176,6 @@ static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 	schedule_deadline(d);
 }
 
-/* Whether condition id is in the trace already; `forget` drops it. */
-static bool recorded(struct daemon *d, uint64_t id, bool forget)
-{
-	char key[24];
-
-	snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
-	for (size_t i = 0; i < d->recorded.n; i++) {
-		if (strcmp(d->recorded.v[i], key))
-			continue;
-		if (forget) {
-			free(d->recorded.v[i]);
-			d->recorded.v[i] = d->recorded.v[--d->recorded.n];
-		}
-		return true;
-	}
-	if (!forget)
-		(void)strlist_add(&d->recorded, key);
-	return false;
-}
-
 /* The trace gets each condition once, when it begins; the fresh evidence
  * of every scan after that would only make it longer. */
 static void on_raise(void *ctx, const struct condition *c)
@@ -204,10 +183,17 @@ static void on_raise(void *ctx, const struct condition *c)
 	struct daemon *d = ctx;
 	uint64_t now = clock_mono_ns();
 
-	if (d->trace && !recorded(d, c->id, false))
+	if (d->trace)
 		trace_write_raise(d->trace, now - d->trace_start,
 				  (int64_t)c->since_ns - (int64_t)d->trace_start, c);
 	decide_raise(d->engine, c, now);
+}
+
+static void on_update(void *ctx, const struct condition *c)
+{
+	struct daemon *d = ctx;
+
+	decide_raise(d->engine, c, clock_mono_ns());
 }
 
 static void on_clear(void *ctx, uint64_t id)
@@ -215,7 +201,7 @@ static void on_clear(void *ctx, uint64_t id)
 	struct daemon *d = ctx;
 	uint64_t now = clock_mono_ns();
 
-	if (d->trace && recorded(d, id, true))
+	if (d->trace)
 		trace_write_clear(d->trace, now - d->trace_start, id);
 	decide_clear(d->engine, id, now);
 }
@@ -416,7 +402,6 @@ static void daemon_stop(struct daemon *d)
 	rules_free(d->rules);
 	if (d->trace && fclose(d->trace))
 		log_error("record: writing the trace: %s", strerror(errno));
-	strlist_free(&d->recorded);
 }
 
 int daemon_run(struct config *cfg, int argc, char **argv)
@@ -492,7 +477,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	d.deadlock = sense_deadlock_start(d.loop, &(struct sense_deadlock_config){
 		.min_wait_ns = cfg->min_wait_ns,
 		.stall_after_ns = cfg->stall_after_ns,
-		.sink = { .raise = on_raise, .clear = on_clear, .ctx = &d },
+		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = &d },
 	});
 	if (!d.deadlock)
 		goto out;

@@ -480,13 +480,6 @@ enum verdict { PASSES, FILTERED_OUT, HOLDING, DISABLED };
 static enum verdict judge(const struct decide_engine *e, const struct rule *r,
 			  const struct condition *c, uint64_t now, char *why, size_t size)
 {
-	const struct target *t = &c->target;
-	const struct {
-		const char *field;
-		const struct strlist *globs;
-		const char *value;
-	} globs[] = { { "comm", &r->comm, t->comm }, { "exe", &r->exe, t->exe },
-		      { "cgroup", &r->cgroup, t->cgroup } };
 	char held[32], hold[32];
 
 	if (disabled(e, r)) {
@@ -494,29 +487,8 @@ static enum verdict judge(const struct decide_engine *e, const struct rule *r,
 			snprintf(why, size, "disabled: its function failed (see its earlier record)");
 		return DISABLED;
 	}
-	if (!r->any_kind && r->kind != c->kind) {
-		if (why)
-			snprintf(why, size, "wants %s, not %s", condition_kind_name(r->kind),
-				 condition_kind_name(c->kind));
+	if (!rule_matches(r, c, why, size))
 		return FILTERED_OUT;
-	}
-	if (r->pid && r->pid != t->pid) {
-		if (why)
-			snprintf(why, size, "where.pid is %d", r->pid);
-		return FILTERED_OUT;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(globs); i++) {
-		bool any = !globs[i].globs->n;
-
-		for (size_t g = 0; !any && g < globs[i].globs->n; g++)
-			any = glob_match(globs[i].globs->v[g], globs[i].value);
-		if (any)
-			continue;
-		if (why)
-			snprintf(why, size, "where.%s: '%s' matches none of '%s'%s", globs[i].field,
-				 globs[i].value, globs[i].globs->v[0], globs[i].globs->n > 1 ? ", ..." : "");
-		return FILTERED_OUT;
-	}
 	if (now < c->since_ns + r->hold_ns) {
 		if (why) {
 			duration_format(now - c->since_ns, held, sizeof(held));
@@ -614,7 +586,7 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 				a->due = due;
 			continue;
 		}
-		if (disabled(e, r) || !rule_matches(r, &a->cond))
+		if (disabled(e, r) || !rule_matches(r, &a->cond, NULL, 0))
 			continue;
 		if (r->when_fn == LUA_NOREF) {
 			declared = r;

@@ -777,23 +777,40 @@ const struct rule *ruleset_find(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
-static bool globs_match(const struct strlist *g, const char *s)
-{
-	if (!g->n)
-		return true;
-	for (size_t i = 0; i < g->n; i++)
-		if (glob_match(g->v[i], s))
-			return true;
-	return false;
-}
-
-bool rule_matches(const struct rule *r, const struct condition *c)
+bool rule_matches(const struct rule *r, const struct condition *c, char *why, size_t size)
 {
 	const struct target *t = &c->target;
+	const struct {
+		const char *field;
+		const struct strlist *globs;
+		const char *value;
+	} globs[] = { { "comm", &r->comm, t->comm }, { "exe", &r->exe, t->exe },
+		      { "cgroup", &r->cgroup, t->cgroup } };
 
-	return (r->any_kind || r->kind == c->kind) && (!r->pid || r->pid == t->pid) &&
-	       globs_match(&r->comm, t->comm) && globs_match(&r->exe, t->exe) &&
-	       globs_match(&r->cgroup, t->cgroup);
+	if (!r->any_kind && r->kind != c->kind) {
+		if (why)
+			snprintf(why, size, "wants %s, not %s", condition_kind_name(r->kind),
+				 condition_kind_name(c->kind));
+		return false;
+	}
+	if (r->pid && r->pid != t->pid) {
+		if (why)
+			snprintf(why, size, "where.pid is %d", r->pid);
+		return false;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(globs); i++) {
+		bool any = !globs[i].globs->n;
+
+		for (size_t g = 0; !any && g < globs[i].globs->n; g++)
+			any = glob_match(globs[i].globs->v[g], globs[i].value);
+		if (any)
+			continue;
+		if (why)
+			snprintf(why, size, "where.%s: '%s' matches none of '%s'%s", globs[i].field,
+				 globs[i].value, globs[i].globs->v[0], globs[i].globs->n > 1 ? ", ..." : "");
+		return false;
+	}
+	return true;
 }
 
 static const char CONDITION_TABLE_MT[] = "reflex.condition_table";

@@ -77,8 +77,10 @@ void rules_free(struct ruleset *rs);
  * one always fires first) adds "file:line: message" to errs. */
 void rules_lint(const struct ruleset *rs, struct strlist *errs);
 
-/* The declarative part of r (kind and where) matches c. */
-bool rule_matches(const struct rule *r, const struct condition *c);
+/* The declarative part of r (kind and where) matches c. When it does not
+ * and why is given, the reason goes there (only formatted when asked for:
+ * this is on the engine's hot path). */
+bool rule_matches(const struct rule *r, const struct condition *c, char *why, size_t size);
 /* Calls the when functions of rules[0..n) on c in order, each with its own
  * bounds, until one says yes: 0 with *first its index (n: none did), or
  * -EINVAL with *first the index of the rule whose function failed and the

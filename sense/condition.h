@@ -39,9 +39,11 @@ struct condition {
 	char evidence[REFLEX_EVIDENCE_MAX]; /* JSON object */
 };
 
-/* Where sensors deliver conditions. */
+/* Where sensors deliver conditions: raise once when one begins, update
+ * with fresh evidence after that (same id), clear when it ends. */
 struct condition_sink {
 	void (*raise)(void *ctx, const struct condition *cond);
+	void (*update)(void *ctx, const struct condition *cond);
 	void (*clear)(void *ctx, uint64_t cond_id);
 	void *ctx;
 };

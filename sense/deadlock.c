@@ -212,13 +212,15 @@ static void report(struct sense_deadlock *s, struct waiter *g, const int *member
 		cond->kind = kind;
 		cond->target = prev->target;
 		describe(g, members, n, kind, now, cond);
-		if (!prev->cond_id) {
-			prev->cond_id = ++s->next_id;
+		if (prev->cond_id) {
+			cond->id = prev->cond_id;
+			s->cfg.sink.update(s->cfg.sink.ctx, cond);
+		} else {
+			cond->id = prev->cond_id = ++s->next_id;
 			log_info("%s in pid %u (%s): %s", condition_kind_name(kind), c.pid,
 				 cond->target.comm, cond->summary);
+			s->cfg.sink.raise(s->cfg.sink.ctx, cond);
 		}
-		cond->id = prev->cond_id;
-		s->cfg.sink.raise(s->cfg.sink.ctx, cond);
 		free(cond);
 		return;
 	}
