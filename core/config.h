@@ -28,6 +28,7 @@ struct config {
 	uint64_t scan_interval_ns;
 	uint64_t min_wait_ns;
 	uint64_t stall_after_ns;
+	struct strlist sensors;   /* which sensors to start; empty: all */
 	uint64_t act_delay_ns;
 	char *kill_switch;
 	char *record;             /* write the condition stream to this trace */

@@ -18,7 +18,7 @@
 #include "core/journal.h"
 #include "core/log.h"
 #include "decide/engine.h"
-#include "sense/deadlock.h"
+#include "sense/sensor.h"
 #include "sense/trace.h"
 
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -36,7 +36,7 @@ struct daemon {
 	struct decide_engine *engine;
 	struct journal *journal;
 	struct act_executor executor;
-	struct sense_deadlock *deadlock;
+	void *sensor_state[REFLEX_SENSORS_MAX]; /* by index in sensors[], NULL when not enabled */
 	ev_timer cron;
 	ev_timer deadline;
 	ev_timer settle;      /* rule files changed: reload when they settle */
@@ -171,7 +171,9 @@ static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 	struct daemon *d = w->data;
 	uint64_t now = clock_mono_ns();
 
-	sense_deadlock_scan(d->deadlock, now);
+	for (size_t i = 0; i < sensors_count; i++)
+		if (d->sensor_state[i] && sensors[i]->scan)
+			sensors[i]->scan(d->sensor_state[i], now);
 	decide_tick(d->engine, now);
 	schedule_deadline(d);
 }
@@ -382,6 +384,35 @@ static void recovered(const struct decision *dec, void *ctx)
 		 dec->condition.target.pid, dec->action);
 }
 
+/* Every sensor --sensors names (default: all); one that cannot start stops
+ * reflexd: running half-blind while looking healthy is worse. */
+static int start_sensors(struct daemon *d)
+{
+	const struct strlist *want = &d->cfg->sensors;
+	struct sensor_env env = {
+		.loop = d->loop, .cfg = d->cfg,
+		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = d },
+	};
+
+	for (size_t i = 0; i < want->n; i++)
+		if (!sensor_find(want->v[i])) {
+			log_error("run: --sensors: no sensor called '%s'", want->v[i]);
+			return -1;
+		}
+	for (size_t i = 0; i < sensors_count; i++) {
+		bool on = !want->n;
+
+		for (size_t k = 0; !on && k < want->n; k++)
+			on = strcmp(want->v[k], sensors[i]->name) == 0;
+		if (!on)
+			continue;
+		d->sensor_state[i] = sensors[i]->start(&env);
+		if (!d->sensor_state[i])
+			return -1;
+	}
+	return 0;
+}
+
 static void daemon_stop(struct daemon *d)
 {
 	if (d->loop) {
@@ -396,7 +427,9 @@ static void daemon_stop(struct daemon *d)
 	}
 	if (d->executor.journal)
 		act_shutdown(&d->executor);
-	sense_deadlock_stop(d->deadlock);
+	for (size_t i = 0; i < sensors_count; i++)
+		if (d->sensor_state[i])
+			sensors[i]->stop(d->sensor_state[i]);
 	decide_free(d->engine);
 	journal_free(d->journal);
 	rules_free(d->rules);
@@ -474,12 +507,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,
 	};
 	log_route_libbpf();
-	d.deadlock = sense_deadlock_start(d.loop, &(struct sense_deadlock_config){
-		.min_wait_ns = cfg->min_wait_ns,
-		.stall_after_ns = cfg->stall_after_ns,
-		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = &d },
-	});
-	if (!d.deadlock)
+	if (start_sensors(&d))
 		goto out;
 
 	ev_timer_init(&d.cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);

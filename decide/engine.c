@@ -318,6 +318,7 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 			return;
 	}
 	a->cond = *c;
+	condition_measure_fill(&a->cond);
 	decide_tick(e, now);
 }
 

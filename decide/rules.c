@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <lauxlib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -270,6 +271,50 @@ static void parse_verify(struct rule_ctx *rc, lua_State *L)
 		rule_error(rc, "verify", "verify needs within, e.g. { within = \"10s\" }");
 }
 
+static const char *measure_example(enum measure_unit unit)
+{
+	static const char *const examples[] = {
+		[UNIT_COUNT] = "200", [UNIT_PER_S] = "\"200/s\"", [UNIT_BYTES] = "\"512MiB\"",
+		[UNIT_BYTES_PER_S] = "\"8MiB/s\"", [UNIT_RATIO] = "0.05 or \"5%\"",
+		[UNIT_MS] = "\"10s\"",
+	};
+
+	return examples[unit];
+}
+
+/* kind { param = threshold, ... } at the top of the stack: thresholds on
+ * the kind's measures. */
+static void parse_thresholds(struct rule_ctx *rc, lua_State *L)
+{
+	size_t n;
+	const struct measure *m = condition_measures(rc->r->kind, &n);
+	const char *kind = condition_kind_name(rc->r->kind);
+	char known[128];
+	struct sbuf b;
+
+	sbuf_init(&b, known, sizeof(known));
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&b, "%s%s", i ? ", " : "", m[i].param);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		size_t i = 0;
+
+		while (key && i < n && strcmp(m[i].param, key))
+			i++;
+		if (!key || i == n) {
+			rule_error(rc, "when", "%s: unknown parameter '%s' (known: %s)", kind,
+				   key ? key : luaL_typename(L, -2), n ? known : "none");
+		} else if ((lua_type(L, -1) != LUA_TNUMBER && lua_type(L, -1) != LUA_TSTRING) ||
+			   measure_parse(&m[i], lua_tostring(L, -1), &rc->r->at_least[i])) {
+			rule_error(rc, "when", "%s { %s = %s }: not a valid threshold (e.g. %s)", kind,
+				   key, luaL_tolstring(L, -1, NULL), measure_example(m[i].unit));
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
 static void parse_when(struct rule_ctx *rc, lua_State *L)
 {
 	int kind;
@@ -290,14 +335,7 @@ static void parse_when(struct rule_ctx *rc, lua_State *L)
 	lua_pop(L, 1);
 	rc->r->kind = (enum condition_kind)kind;
 	lua_getfield(L, -1, "params");
-	lua_pushnil(L);
-	if (lua_next(L, -2)) {
-		lua_pop(L, 1);
-		rule_error(rc, "when", "%s: unknown parameter '%s' (%s takes none yet)",
-			   condition_kind_name(rc->r->kind), luaL_tolstring(L, -1, NULL),
-			   condition_kind_name(rc->r->kind));
-		lua_pop(L, 2);
-	}
+	parse_thresholds(rc, L);
 	lua_pop(L, 1);
 }
 
@@ -409,6 +447,8 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 	const struct rule *dup;
 
 	r.when_fn = r.act_fn = LUA_NOREF;
+	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
+		r.at_least[i] = NAN;
 	r.name = strdup(name);
 	r.file = strdup(ld->file);
 	r.line = line;
@@ -793,6 +833,17 @@ bool rule_matches(const struct rule *r, const struct condition *c, char *why, si
 				 condition_kind_name(c->kind));
 		return false;
 	}
+	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
+		if (!isnan(r->at_least[i]) && !(c->measure[i] >= r->at_least[i])) {
+			if (why) {
+				size_t n;
+				const struct measure *m = condition_measures(c->kind, &n);
+
+				snprintf(why, size, "%s %g is below %g", m[i].key, c->measure[i],
+					 r->at_least[i]);
+			}
+			return false;
+		}
 	if (r->pid && r->pid != t->pid) {
 		if (why)
 			snprintf(why, size, "where.pid is %d", r->pid);
@@ -1008,6 +1059,9 @@ static bool covers(const struct strlist *a, const struct strlist *b)
  * never decides anything (one decision per condition, first to fire). */
 static bool shadows(const struct rule *a, const struct rule *b)
 {
+	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
+		if (!isnan(a->at_least[i]) && !(a->at_least[i] <= b->at_least[i]))
+			return false;
 	return a->when_fn == LUA_NOREF && !a->any_kind && (b->any_kind || a->kind == b->kind) &&
 	       !b->any_kind && a->hold_ns <= b->hold_ns && (!a->pid || a->pid == b->pid) &&
 	       covers(&a->comm, &b->comm) && covers(&a->exe, &b->exe) &&

@@ -34,6 +34,9 @@ struct rule {
 	char hash[65];           /* sha256 of the file */
 	char *description;
 	enum condition_kind kind;
+	/* when = kind { param = threshold }: the kind's measures must reach
+	 * these (NAN: no threshold) */
+	double at_least[REFLEX_MEASURES_MAX];
 	/* where: every given field must match; a list matches if any glob does */
 	struct strlist comm, exe, cgroup;
 	pid_t pid;

@@ -1,11 +1,29 @@
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "sense/condition.h"
 
 static const char *const kind_names[REFLEX_COND_KIND_COUNT] = {
 	[REFLEX_COND_DEADLOCK] = "deadlock",
 	[REFLEX_COND_STALL] = "stall",
+	[REFLEX_COND_LEAK] = "leak",
+	[REFLEX_COND_RETRANSMITS] = "retransmits",
+	[REFLEX_COND_GOROUTINES] = "goroutines",
+};
+
+static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX] = {
+	[REFLEX_COND_DEADLOCK] = { { "threads", "threads", UNIT_COUNT } },
+	[REFLEX_COND_STALL] = { { "threads", "threads", UNIT_COUNT },
+				{ "blocked", "blocked_ms", UNIT_MS } },
+	[REFLEX_COND_LEAK] = { { "rate", "rate_bps", UNIT_BYTES_PER_S },
+			       { "rss", "rss_bytes", UNIT_BYTES } },
+	[REFLEX_COND_RETRANSMITS] = { { "rate", "rate", UNIT_PER_S },
+				      { "ratio", "ratio", UNIT_RATIO } },
+	[REFLEX_COND_GOROUTINES] = { { "count", "count", UNIT_COUNT },
+				     { "rate", "rate", UNIT_PER_S } },
 };
 
 const char *condition_kind_name(enum condition_kind kind)
@@ -20,4 +38,155 @@ int condition_kind_parse(const char *name)
 		if (strcmp(name, kind_names[k]) == 0)
 			return k;
 	return -ENOENT;
+}
+
+const struct measure *condition_measures(enum condition_kind kind, size_t *n)
+{
+	size_t i = 0;
+
+	if (kind >= REFLEX_COND_KIND_COUNT) {
+		*n = 0;
+		return NULL;
+	}
+	while (i < REFLEX_MEASURES_MAX && measures[kind][i].param)
+		i++;
+	*n = i;
+	return measures[kind];
+}
+
+/* 2-letter binary and 1-letter decimal-looking suffixes both mean powers of
+ * 1024, as in ps, top and Kubernetes' "Mi" alike: nobody means 10^6 here. */
+static int bytes_suffix(const char *s, double *mul)
+{
+	static const char *const units[] = { "K", "M", "G", "T" };
+
+	*mul = 1;
+	if (!*s || !strcmp(s, "B"))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		*mul *= 1024;
+		if (s[0] == units[i][0] && (!s[1] || !strcmp(s + 1, "i") || !strcmp(s + 1, "iB") ||
+					    !strcmp(s + 1, "B")))
+			return 0;
+	}
+	return -EINVAL;
+}
+
+int measure_parse(const struct measure *m, const char *text, double *value)
+{
+	char unit[16], *end;
+	double v, mul = 1;
+	size_t len;
+	uint64_t ns;
+
+	if (m->unit == UNIT_MS) {
+		if (duration_parse(text, &ns))
+			return -EINVAL;
+		*value = (double)ns / 1e6;
+		return 0;
+	}
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || !isfinite(v) || v < 0)
+		return -EINVAL;
+	len = strlen(end);
+	if (len >= sizeof(unit))
+		return -EINVAL;
+	memcpy(unit, end, len + 1);
+	switch (m->unit) {
+	case UNIT_COUNT:
+		if (*unit)
+			return -EINVAL;
+		break;
+	case UNIT_PER_S:
+		if (*unit && strcmp(unit, "/s"))
+			return -EINVAL;
+		break;
+	case UNIT_BYTES_PER_S:
+		if (len < 2 || strcmp(unit + len - 2, "/s"))
+			return -EINVAL;
+		unit[len - 2] = '\0';
+		/* fall through */
+	case UNIT_BYTES:
+		if (bytes_suffix(unit, &mul))
+			return -EINVAL;
+		break;
+	case UNIT_RATIO:
+		if (!strcmp(unit, "%"))
+			mul = 0.01;
+		else if (*unit || v > 1)
+			return -EINVAL;
+		break;
+	case UNIT_MS:
+		break;
+	}
+	*value = v * mul;
+	return 0;
+}
+
+/* Past the JSON value at p (a string, number, literal, object or array). */
+static const char *skip_value(const char *p)
+{
+	int depth = 0;
+
+	do {
+		switch (*p) {
+		case '\0':
+			return p;
+		case '"':
+			for (p++; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		default:
+			if (!depth && (*p == ',' || *p == '}'))
+				return p;
+		}
+		p++;
+	} while (depth > 0 || (*p && *p != ',' && *p != '}' && *p != ']'));
+	return p;
+}
+
+void condition_measure_fill(struct condition *c)
+{
+	size_t n, klen;
+	const struct measure *m = condition_measures(c->kind, &n);
+	const char *p = c->evidence;
+
+	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
+		c->measure[i] = NAN;
+	if (!n || *p++ != '{')
+		return;
+	for (;;) {
+		while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t')
+			p++;
+		if (*p != '"')
+			return;
+		const char *key = ++p;
+
+		while (*p && *p != '"')
+			p += *p == '\\' && p[1] ? 2 : 1;
+		klen = (size_t)(p - key);
+		if (!*p++)
+			return;
+		while (*p == ' ' || *p == ':')
+			p++;
+		for (size_t i = 0; i < n; i++)
+			if (strlen(m[i].key) == klen && !memcmp(m[i].key, key, klen)) {
+				char *end;
+				double v = strtod(p, &end);
+
+				if (end != p)
+					c->measure[i] = v;
+			}
+		p = skip_value(p);
+	}
 }

@@ -57,7 +57,8 @@ struct sense_deadlock {
 	struct ring_buffer *rb;
 	struct ev_loop *loop;
 	ev_io rb_watcher;
-	struct sense_deadlock_config cfg;
+	uint64_t min_wait_ns, stall_after_ns;
+	struct condition_sink sink;
 	struct reflex_futex_wait *records; /* what the scan iterator wrote */
 	struct waiter *waiters;
 	size_t cap;                        /* of both */
@@ -214,12 +215,12 @@ static void report(struct sense_deadlock *s, struct waiter *g, const int *member
 		describe(g, members, n, kind, now, cond);
 		if (prev->cond_id) {
 			cond->id = prev->cond_id;
-			s->cfg.sink.update(s->cfg.sink.ctx, cond);
+			s->sink.update(s->sink.ctx, cond);
 		} else {
 			cond->id = prev->cond_id = ++s->next_id;
 			log_info("%s in pid %u (%s): %s", condition_kind_name(kind), c.pid,
 				 cond->target.comm, cond->summary);
-			s->cfg.sink.raise(s->cfg.sink.ctx, cond);
+			s->sink.raise(s->sink.ctx, cond);
 		}
 		free(cond);
 		return;
@@ -291,11 +292,11 @@ static void scan_process(struct sense_deadlock *s, struct waiter *g, int n, uint
 			g[j].color = 2;
 	}
 	/* every thread asleep that long, and no cycle to blame: a stall */
-	if (!cycle && s->cfg.stall_after_ns && (__u32)n == g[0].w.threads) {
+	if (!cycle && s->stall_after_ns && (__u32)n == g[0].w.threads) {
 		int members[CYCLE_EVIDENCE_MAX], m = 0;
 
 		for (int i = 0; i < n; i++)
-			if (now - g[i].w.since_ns < s->cfg.stall_after_ns)
+			if (now - g[i].w.since_ns < s->stall_after_ns)
 				return;
 		for (int i = 0; i < n && m < CYCLE_EVIDENCE_MAX; i++)
 			members[m++] = i;
@@ -306,7 +307,7 @@ static void scan_process(struct sense_deadlock *s, struct waiter *g, int n, uint
 static void clear_cycle(struct sense_deadlock *s, size_t i)
 {
 	if (s->cycles[i].cond_id)
-		s->cfg.sink.clear(s->cfg.sink.ctx, s->cycles[i].cond_id);
+		s->sink.clear(s->sink.ctx, s->cycles[i].cond_id);
 	s->cycles[i] = s->cycles[--s->ncycles];
 }
 
@@ -348,8 +349,9 @@ static int read_waits(struct sense_deadlock *s)
 	return (int)n;
 }
 
-void sense_deadlock_scan(struct sense_deadlock *s, uint64_t now)
+static void deadlock_scan(void *state, uint64_t now)
 {
+	struct sense_deadlock *s = state;
 	int n = read_waits(s);
 
 	if (n < 0) {
@@ -407,24 +409,27 @@ static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
 	(void)ring_buffer__consume(s->rb);
 }
 
-struct sense_deadlock *sense_deadlock_start(struct ev_loop *loop,
-					    const struct sense_deadlock_config *cfg)
+static void deadlock_stop(void *state);
+
+static void *deadlock_start(const struct sensor_env *env)
 {
 	struct sense_deadlock *s = calloc(1, sizeof(*s));
 	int err;
 
 	if (!s)
 		return NULL;
-	s->cfg = *cfg;
-	s->loop = loop;
+	s->min_wait_ns = env->cfg->min_wait_ns;
+	s->stall_after_ns = env->cfg->stall_after_ns;
+	s->sink = env->sink;
+	s->loop = env->loop;
 	s->skel = deadlock_bpf__open();
 	if (!s->skel) {
 		err = -errno;
 		log_error("deadlock: opening the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	s->skel->rodata->long_wait_ns = cfg->min_wait_ns;
-	s->skel->rodata->min_wait_ns = cfg->min_wait_ns;
+	s->skel->rodata->long_wait_ns = s->min_wait_ns;
+	s->skel->rodata->min_wait_ns = s->min_wait_ns;
 	s->skel->rodata->futex_nr = SYS_futex;
 	err = deadlock_bpf__load(s->skel);
 	if (err) {
@@ -454,16 +459,18 @@ struct sense_deadlock *sense_deadlock_start(struct ev_loop *loop,
 	}
 	ev_io_init(&s->rb_watcher, rb_ready, ring_buffer__epoll_fd(s->rb), EV_READ);
 	s->rb_watcher.data = s;
-	ev_io_start(loop, &s->rb_watcher);
+	ev_io_start(s->loop, &s->rb_watcher);
 	return s;
 fail:
-	sense_deadlock_stop(s);
+	deadlock_stop(s);
 	errno = -err;
 	return NULL;
 }
 
-void sense_deadlock_stop(struct sense_deadlock *s)
+static void deadlock_stop(void *state)
 {
+	struct sense_deadlock *s = state;
+
 	if (!s)
 		return;
 	if (s->loop)
@@ -475,3 +482,10 @@ void sense_deadlock_stop(struct sense_deadlock *s)
 	free(s->cycles);
 	free(s);
 }
+
+const struct sensor sensor_deadlock = {
+	.name = "deadlock",
+	.start = deadlock_start,
+	.scan = deadlock_scan,
+	.stop = deadlock_stop,
+};

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,17 @@ static char *next_word(char **p, bool *unterminated)
 	return word;
 }
 
+#define TEXT_FIELD(f) { #f, offsetof(struct target, f), sizeof(((struct target *)0)->f) }
+
+/* The target's text fields, in trace order. */
+static const struct {
+	const char *key;
+	size_t offset, size;
+} text_fields[] = {
+	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
+	TEXT_FIELD(pod_uid), TEXT_FIELD(pod), TEXT_FIELD(namespace), TEXT_FIELD(container),
+};
+
 static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		     int64_t *since_ns, const char *key, const char *value)
 {
@@ -104,13 +116,12 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 	char *end;
 	unsigned long long n;
 
-	if (!strcmp(key, "comm")) {
-		snprintf(tg->comm, sizeof(tg->comm), "%.*s", (int)sizeof(tg->comm) - 1, value);
-	} else if (!strcmp(key, "exe")) {
-		snprintf(tg->exe, sizeof(tg->exe), "%.*s", (int)sizeof(tg->exe) - 1, value);
-	} else if (!strcmp(key, "cgroup")) {
-		snprintf(tg->cgroup, sizeof(tg->cgroup), "%.*s", (int)sizeof(tg->cgroup) - 1, value);
-	} else if (!strcmp(key, "summary")) {
+	for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
+		if (!strcmp(key, text_fields[i].key)) {
+			str_copy((char *)tg + text_fields[i].offset, text_fields[i].size, value);
+			return 0;
+		}
+	if (!strcmp(key, "summary")) {
 		snprintf(c->summary, sizeof(c->summary), "%.*s", (int)sizeof(c->summary) - 1, value);
 	} else if (!strcmp(key, "kernel_thread")) {
 		if (strcmp(value, "true") && strcmp(value, "false"))
@@ -134,8 +145,8 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		else
 			tg->start_time = n;
 	} else {
-		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, "
-			   "kernel_thread, since, summary, evidence)", key);
+		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
+			   "pod_uid, pod, namespace, container, kernel_thread, since, summary, evidence)", key);
 	}
 	return 0;
 }
@@ -323,9 +334,12 @@ void trace_write_raise(FILE *f, uint64_t t_ns, int64_t since_ns, const struct co
 	fprintf(f, " start=%llu", (unsigned long long)t->start_time);
 	if (t->kernel_thread)
 		fprintf(f, " kernel_thread=true");
-	write_value(f, "comm", t->comm);
-	write_value(f, "exe", t->exe);
-	write_value(f, "cgroup", t->cgroup);
+	for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++) {
+		const char *v = (const char *)t + text_fields[i].offset;
+
+		if (*v)
+			write_value(f, text_fields[i].key, v);
+	}
 	fprintf(f, " since=");
 	write_seconds(f, since_ns);
 	write_value(f, "summary", c->summary);
