@@ -8,40 +8,12 @@
 # lands on both sides.
 set -eu
 cd "$(dirname "$0")/../.."
-ROUNDS=${ROUNDS:-9}
 LATENCY_RUNS=${LATENCY_RUNS:-10}
 PIPE_LOOPS=${PIPE_LOOPS:-20000}
 FUTEX_OPS=${FUTEX_OPS:-10000000}
-T=$(mktemp -d /tmp/reflexd-bench.XXXXXX)
-D=""
-cleanup() {
-	if [ -n "$D" ]; then kill -KILL "$D" 2>/dev/null || true; fi
-	pkill -KILL -f "deadlock abba --comm rx-bench" 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-start_daemon() {
-	: > "$T/d.log"
-	./reflexd run --journal "$T/j.db" "$@" > "$T/d.log" 2>&1 &
-	D=$!
-	for _ in $(seq 200); do
-		grep -q 'info: ready' "$T/d.log" && return 0
-		sleep 0.05
-	done
-	echo "reflexd did not start: $(cat "$T/d.log")" >&2
-	exit 1
-}
-
-stop_daemon() {
-	kill -TERM "$D"
-	wait "$D"
-	D=""
-}
-
-median() {
-	tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
-}
+. tests/bench/lib.sh
+kill_bench_wl() { pkill -KILL -f "deadlock abba --comm rx-bench" 2>/dev/null; }
+BENCH_CLEANUP=kill_bench_wl
 
 pipe_ns() {
 	perf bench sched pipe -l "$PIPE_LOOPS" 2>/dev/null | awk '/usecs\/op/ {printf "%.0f\n", $1 * 1000}'
@@ -159,12 +131,6 @@ read -r sim_small_s sim_small_kib <<< "$(sim_run 200000)"
 read -r sim_s sim_kib <<< "$(sim_run 1000000)"
 rm -f "$T/sim.trace"
 
-pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (b - a) / a * 100}'; }
-# interquartile range of the runs without reflexd, as a share of their
-# median: a change smaller than this is noise
-iqr() {
-	tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {q1 = a[int((NR + 3) / 4)]; q3 = a[int((3 * NR + 3) / 4)]; m = a[int((NR + 1) / 2)]; printf "%.1f%%", (q3 - q1) / m * 100}'
-}
 po=$(echo "$pipe_off" | median); pn=$(echo "$pipe_on" | median)
 fo=$(echo "$futex_off" | median); fn=$(echo "$futex_on" | median)
 wo=$(echo "$wait_off" | median); wn=$(echo "$wait_on" | median)
@@ -172,7 +138,6 @@ go=$(echo "$ppid_off" | median); gn=$(echo "$ppid_on" | median)
 lat_p50=$(echo "$lat" | median)
 lat_max=$(echo "$lat" | tr ' ' '\n' | grep . | sort -g | tail -1)
 
-row() { printf '%-42s %12s %12s %9s %9s %9s\n' "$@"; }
 echo
 row "benchmark ($ROUNDS rounds, medians)" "without" "with reflexd" "change" "noise" "target"
 row "perf bench sched pipe (ns/op)" "$po" "$pn" "$(pct "$po" "$pn")" "$(echo "$pipe_off" | iqr)" "< 3%"
@@ -192,3 +157,6 @@ row "simulate: conditions/s, 1M over a day, 50 rules" "" "$(awk -v s="$sim_s" 'B
 row "  max RSS for 200k / 1M conditions (MiB)" "$(awk -v k="$sim_small_kib" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="$sim_kib" 'BEGIN {printf "%.1f", k / 1024}')" "" "" "flat"
 row "reflexd idle CPU (% of one core)" "" "$idle_cpu" "" "" ""
 row "reflexd RSS (MiB)" "" "$rss" "" "" ""
+for b in tests/bench/b_*.sh; do
+	if [ -e "$b" ]; then bash "$b"; fi
+done
