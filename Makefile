@@ -9,7 +9,7 @@ BUILD   := build
 VERSION := 0.1.0
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-PKGS := libbpf lua5.4 sqlite3 libelf zlib
+PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
