@@ -7,6 +7,26 @@
 #include "core/journal.h"
 #include "core/log.h"
 
+/* ,"key":value with value as a JSON string, or JSON already (written by
+ * reflexd: evidence, params, explain) with a default when empty. */
+static void put_str(struct sbuf *b, const char *key, const char *v)
+{
+	sbuf_puts(b, key);
+	sbuf_json_str(b, v);
+}
+
+static void put_json(struct sbuf *b, const char *key, const char *json, const char *empty)
+{
+	sbuf_puts(b, key);
+	sbuf_puts(b, json[0] ? json : empty);
+}
+
+static void put_int(struct sbuf *b, const char *key, long long v)
+{
+	sbuf_puts(b, key);
+	sbuf_int(b, v);
+}
+
 void audit_print_json(const struct decision *d)
 {
 	const struct target *t = &d->condition.target;
@@ -15,33 +35,32 @@ void audit_print_json(const struct decision *d)
 
 	time_format(d->time_ns, when, sizeof(when));
 	sbuf_init(&b, line, sizeof(line));
-	sbuf_printf(&b, "{\"id\":\"%s\",\"time\":\"%s\",\"time_unix_nano\":%lld,\"mode\":\"%s\","
-		    "\"host\":", d->id, when, (long long)d->time_ns, decision_mode_name(d->mode));
-	sbuf_json_str(&b, d->host);
-	sbuf_printf(&b, ",\"rule\":");
-	sbuf_json_str(&b, d->rule);
-	sbuf_printf(&b, ",\"rule_file\":");
-	sbuf_json_str(&b, d->rule_file);
-	sbuf_printf(&b, ",\"rule_hash\":\"%s\",\"kind\":\"%s\",\"held_ms\":%llu,\"pid\":%d,\"tid\":%d,"
-		    "\"comm\":", d->rule_hash, condition_kind_name(d->condition.kind),
-		    (unsigned long long)(d->held_ns / NSEC_PER_MSEC), t->pid, t->tid);
-	sbuf_json_str(&b, t->comm);
-	sbuf_printf(&b, ",\"exe\":");
-	sbuf_json_str(&b, t->exe);
-	sbuf_printf(&b, ",\"cgroup\":");
-	sbuf_json_str(&b, t->cgroup);
-	sbuf_printf(&b, ",\"summary\":");
-	sbuf_json_str(&b, d->condition.summary);
-	/* evidence and params are JSON already, written by reflexd */
-	sbuf_printf(&b, ",\"evidence\":%s,\"action\":\"%s\",\"params\":%s,\"outcome\":\"%s\",\"detail\":",
-		    d->condition.evidence[0] ? d->condition.evidence : "{}", d->action,
-		    d->params[0] ? d->params : "{}", decision_outcome_name(d->outcome));
-	sbuf_json_str(&b, d->detail);
-	sbuf_printf(&b, ",\"verify\":");
-	sbuf_json_str(&b, d->verify);
-	sbuf_printf(&b, ",\"rung\":%d,\"explain\":%s", d->rung, d->explain[0] ? d->explain : "[]");
-	sbuf_printf(&b, "}");
-	puts(line);
+	put_str(&b, "{\"id\":", d->id);
+	put_str(&b, ",\"time\":", when);
+	put_int(&b, ",\"time_unix_nano\":", d->time_ns);
+	put_str(&b, ",\"mode\":", decision_mode_name(d->mode));
+	put_str(&b, ",\"host\":", d->host);
+	put_str(&b, ",\"rule\":", d->rule);
+	put_str(&b, ",\"rule_file\":", d->rule_file);
+	put_str(&b, ",\"rule_hash\":", d->rule_hash);
+	put_str(&b, ",\"kind\":", condition_kind_name(d->condition.kind));
+	put_int(&b, ",\"held_ms\":", (long long)(d->held_ns / NSEC_PER_MSEC));
+	put_int(&b, ",\"pid\":", t->pid);
+	put_int(&b, ",\"tid\":", t->tid);
+	put_str(&b, ",\"comm\":", t->comm);
+	put_str(&b, ",\"exe\":", t->exe);
+	put_str(&b, ",\"cgroup\":", t->cgroup);
+	put_str(&b, ",\"summary\":", d->condition.summary);
+	put_json(&b, ",\"evidence\":", d->condition.evidence, "{}");
+	put_str(&b, ",\"action\":", d->action);
+	put_json(&b, ",\"params\":", d->params, "{}");
+	put_str(&b, ",\"outcome\":", decision_outcome_name(d->outcome));
+	put_str(&b, ",\"detail\":", d->detail);
+	put_str(&b, ",\"verify\":", d->verify);
+	put_int(&b, ",\"rung\":", d->rung);
+	put_json(&b, ",\"explain\":", d->explain, "[]");
+	sbuf_put(&b, "}\n", 2);
+	fwrite(line, 1, b.len, stdout);
 }
 
 static int print_row(const struct decision *d, void *ctx)

@@ -36,6 +36,7 @@ enum sim_format {
 
 struct simulation {
 	struct config *cfg;
+	struct decision scratch;  /* the decision being printed */
 	FILE *out;
 	enum sim_format format;
 	struct trace_reader trace;
@@ -58,7 +59,13 @@ static void sim_new_id(char id[37], void *ctx)
 {
 	struct simulation *sim = ctx;
 
-	snprintf(id, 37, "00000000-0000-0000-0000-%012llu", (unsigned long long)++sim->ids);
+	unsigned long long n = ++sim->ids;
+
+	/* "00000000-0000-0000-0000-" and n in 12 digits */
+	memcpy(id, "00000000-0000-0000-0000-", 24);
+	for (int i = 35; i >= 24; i--, n /= 10)
+		id[i] = (char)('0' + n % 10);
+	id[36] = '\0';
 }
 
 static void print_row(FILE *out, const char *when, const char *rule, const char *kind,
@@ -82,12 +89,10 @@ static void trace_time(const struct simulation *sim, int64_t wall_ns, char *buf,
 static void sim_decision(void *ctx, const struct decision *in, const struct rule_action *action)
 {
 	struct simulation *sim = ctx;
-	struct decision *d = malloc(sizeof(*d));
+	struct decision *d = &sim->scratch;
 	char when[32];
 
-	if (!d)
-		return;
-	*d = *in;
+	decision_copy(d, in);
 	if (d->outcome == REFLEX_OUTCOME_PENDING && action) {
 		d->outcome = REFLEX_OUTCOME_ACTED;
 		snprintf(d->detail, sizeof(d->detail), "%.100ssimulated: %s %s", in->detail,
@@ -130,7 +135,6 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 		if (sim->cfg->explain)
 			fprintf(sim->out, "            why: %s\n", d->explain);
 	}
-	free(d);
 }
 
 static void sim_verified(void *ctx, const char *id, bool cleared, const char *result)

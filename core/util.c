@@ -166,8 +166,7 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
-/* Appends n bytes of s as they are. */
-static void sbuf_put(struct sbuf *b, const char *s, size_t n)
+void sbuf_put(struct sbuf *b, const char *s, size_t n)
 {
 	size_t room = b->size - 1 - b->len;
 
@@ -178,6 +177,24 @@ static void sbuf_put(struct sbuf *b, const char *s, size_t n)
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = '\0';
+}
+
+void sbuf_puts(struct sbuf *b, const char *s)
+{
+	sbuf_put(b, s, strlen(s));
+}
+
+void sbuf_int(struct sbuf *b, long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	sbuf_put(b, p, (size_t)(digits + sizeof(digits) - p));
 }
 
 void sbuf_json_str(struct sbuf *b, const char *s)

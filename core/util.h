@@ -39,6 +39,11 @@ void sbuf_init(struct sbuf *b, char *s, size_t size);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
+/* Appends n bytes of s, s, or v in decimal: as sbuf_printf, without the
+ * cost of a format. */
+void sbuf_put(struct sbuf *b, const char *s, size_t n);
+void sbuf_puts(struct sbuf *b, const char *s);
+void sbuf_int(struct sbuf *b, long long v);
 void sbuf_json_str(struct sbuf *b, const char *s);
 
 /* fnmatch(pattern, s, 0) == 0, fast for patterns of only * and ?. */

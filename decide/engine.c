@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,11 +8,13 @@
 #include "decide/engine.h"
 
 struct active {
-	struct condition cond;
 	bool decided;      /* one decision per condition: the first rule to fire */
 	uint64_t settle_ns;   /* of the rule that decided */
 	uint64_t due;         /* undecided: when the next rule's hold ends (0: none) */
 	uint64_t cleared_at;  /* cleared, and settling; 0 while it holds */
+	/* bit j: rule j's kind and where fit this condition (ruleset_fitting) */
+	uint64_t fits[REFLEX_RULES_MAX / 64];
+	struct condition cond;  /* last: its evidence is mostly unused */
 };
 
 /* An action taken (or, in dry-run, one that would have been). Cooldowns
@@ -71,7 +74,8 @@ struct decide_engine {
 
 static void set_horizons(struct decide_engine *e);
 
-/* Appends one zeroed element to a growable array: NULL when out of memory. */
+/* Appends one element, uninitialized, to a growable array: NULL when out
+ * of memory. */
 static void *grow(void **array, size_t *n, size_t *cap, size_t size)
 {
 	if (*n == *cap) {
@@ -83,7 +87,7 @@ static void *grow(void **array, size_t *n, size_t *cap, size_t size)
 		*array = p;
 		*cap = c;
 	}
-	return memset((char *)*array + (*n)++ * size, 0, size);
+	return (char *)*array + (*n)++ * size;
 }
 
 struct decide_engine *decide_new(struct ruleset *rules, const struct decide_config *cfg)
@@ -111,9 +115,17 @@ void decide_free(struct decide_engine *e)
 	free(e);
 }
 
+static bool fits(const struct active *a, size_t j)
+{
+	return a->fits[j / 64] & (1ull << (j % 64));
+}
+
 void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 {
 	e->rules = rules;
+	for (size_t i = 0; i < e->nactive; i++)
+		ruleset_fitting(rules, e->active[i].cond.kind, &e->active[i].cond.target,
+				e->active[i].fits);
 	strlist_free(&e->disabled);
 	set_horizons(e);
 }
@@ -168,7 +180,7 @@ static void remember(struct decide_engine *e, enum decision_mode mode, const cha
 	if (!a)
 		return;
 	a->mode = mode;
-	snprintf(a->rule, sizeof(a->rule), "%s", rule);
+	str_copy(a->rule, sizeof(a->rule), rule);
 	a->pid = t->pid;
 	a->start_time = t->start_time;
 	a->at = at;
@@ -197,8 +209,8 @@ static void remember_unhelpful(struct decide_engine *e, enum decision_mode mode,
 	if (!u)
 		return;
 	u->mode = mode;
-	snprintf(u->rule, sizeof(u->rule), "%s", rule);
-	snprintf(u->hash, sizeof(u->hash), "%s", hash);
+	str_copy(u->rule, sizeof(u->rule), rule);
+	str_copy(u->hash, sizeof(u->hash), hash);
 	u->at = at;
 }
 
@@ -316,9 +328,12 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 		a = grow((void **)&e->active, &e->nactive, &e->cap_active, sizeof(*a));
 		if (!a)
 			return;
+		a->decided = false;
+		a->settle_ns = a->due = a->cleared_at = 0;
 	}
-	a->cond = *c;
+	condition_copy(&a->cond, c);
 	condition_measure_fill(&a->cond);
+	ruleset_fitting(e->rules, c->kind, &c->target, a->fits);
 	decide_tick(e, now);
 }
 
@@ -349,6 +364,14 @@ static void end_verification(struct decide_engine *e, size_t i, bool cleared, ui
 
 /* The condition is gone for good: its verifications succeeded when it
  * cleared. */
+static void move_active(struct active *dst, const struct active *src)
+{
+	if (dst == src)
+		return;
+	memcpy(dst, src, offsetof(struct active, cond));
+	condition_copy(&dst->cond, &src->cond);
+}
+
 static void forget_active(struct decide_engine *e, struct active *a, uint64_t cleared_at)
 {
 	for (size_t i = 0; i < e->nverifying;) {
@@ -357,7 +380,7 @@ static void forget_active(struct decide_engine *e, struct active *a, uint64_t cl
 		else
 			i++;
 	}
-	*a = e->active[--e->nactive];
+	move_active(a, &e->active[--e->nactive]);
 }
 
 void decide_clear(struct decide_engine *e, uint64_t cond_id, uint64_t now)
@@ -443,7 +466,7 @@ static struct decision *new_decision(struct decide_engine *e, const struct activ
 	str_copy(d->rule, sizeof(d->rule), r->name);
 	str_copy(d->rule_file, sizeof(d->rule_file), r->file);
 	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
-	d->condition = a->cond;
+	condition_copy(&d->condition, &a->cond);
 	d->held_ns = now - a->cond.since_ns;
 	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = d->explain[0] = '\0';
 	d->outcome = REFLEX_OUTCOME_PENDING;
@@ -478,9 +501,11 @@ enum verdict { PASSES, FILTERED_OUT, HOLDING, DISABLED };
 /* Whether r's declarative part lets c through now; when `why` is given,
  * also the reason in a sentence (only formatted when asked for: explaining
  * a decision must stay cheap). */
-static enum verdict judge(const struct decide_engine *e, const struct rule *r,
-			  const struct condition *c, uint64_t now, char *why, size_t size)
+static enum verdict judge(const struct decide_engine *e, const struct active *a, size_t j,
+			  uint64_t now, char *why, size_t size)
 {
+	const struct rule *r = &e->rules->rules[j];
+	const struct condition *c = &a->cond;
 	char held[32], hold[32];
 
 	if (disabled(e, r)) {
@@ -488,8 +513,11 @@ static enum verdict judge(const struct decide_engine *e, const struct rule *r,
 			snprintf(why, size, "disabled: its function failed (see its earlier record)");
 		return DISABLED;
 	}
-	if (!rule_matches(r, c, why, size))
+	if (!fits(a, j) || !rule_meets(r, c, NULL, 0)) {
+		if (why)
+			(void)rule_matches(r, c, why, size);
 		return FILTERED_OUT;
+	}
 	if (now < c->since_ns + r->hold_ns) {
 		if (why) {
 			duration_format(now - c->since_ns, held, sizeof(held));
@@ -507,38 +535,40 @@ static enum verdict judge(const struct decide_engine *e, const struct rule *r,
  * to `decider` when full, else only the decider and the near misses
  * (matched kind and where, but holding, disabled, or said no), with the
  * rules filtered out by kind or where counted in one entry. */
-static void explain(const struct decide_engine *e, const struct condition *c,
+static void explain(const struct decide_engine *e, const struct active *a,
 		    const struct rule *decider, uint64_t now, bool full, struct sbuf *b)
 {
 	unsigned filtered = 0;
 	bool first = true;
 
-	sbuf_printf(b, "[");
+	sbuf_puts(b, "[");
 	for (size_t j = 0; e->rules && j < e->rules->n; j++) {
 		const struct rule *r = &e->rules->rules[j];
 		char why[256];
 
 		if (r == decider) {
-			snprintf(why, sizeof(why), "decides");
-		} else if (!full && judge(e, r, c, now, NULL, 0) == FILTERED_OUT) {
+			str_copy(why, sizeof(why), "decides");
+		} else if (!full && judge(e, a, j, now, NULL, 0) == FILTERED_OUT) {
 			filtered++;
 			continue;
 		} else {
-			(void)judge(e, r, c, now, why, sizeof(why));
+			(void)judge(e, a, j, now, why, sizeof(why));
 		}
-		sbuf_printf(b, "%s{\"rule\":", first ? "" : ",");
+		sbuf_puts(b, first ? "{\"rule\":" : ",{\"rule\":");
 		sbuf_json_str(b, r->name);
-		sbuf_printf(b, ",\"why\":");
+		sbuf_puts(b, ",\"why\":");
 		sbuf_json_str(b, why);
-		sbuf_printf(b, "}");
+		sbuf_puts(b, "}");
 		first = false;
 		if (r == decider)
 			break;
 	}
-	if (filtered)
-		sbuf_printf(b, "%s{\"rule\":\"\",\"why\":\"%u earlier rules: kind or where did not match\"}",
-			    first ? "" : ",", filtered);
-	sbuf_printf(b, "]");
+	if (filtered) {
+		sbuf_puts(b, first ? "{\"rule\":\"\",\"why\":\"" : ",{\"rule\":\"\",\"why\":\"");
+		sbuf_int(b, filtered);
+		sbuf_puts(b, " earlier rules: kind or where did not match\"}");
+	}
+	sbuf_puts(b, "]");
 	/* a cut array is no JSON: say that instead */
 	if (b->truncated) {
 		sbuf_init(b, b->s, b->size);
@@ -552,7 +582,7 @@ bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, str
 
 	if (!a || a->decided)
 		return false;
-	explain(e, &a->cond, NULL, advance(e, now), true, out);
+	explain(e, a, NULL, advance(e, now), true, out);
 	return true;
 }
 
@@ -587,7 +617,7 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 				a->due = due;
 			continue;
 		}
-		if (disabled(e, r) || !rule_matches(r, &a->cond, NULL, 0))
+		if (!fits(a, j) || disabled(e, r) || !rule_meets(r, &a->cond, NULL, 0))
 			continue;
 		if (r->when_fn == LUA_NOREF) {
 			declared = r;
@@ -657,7 +687,7 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		struct sbuf b;
 
 		sbuf_init(&b, d->explain, sizeof(d->explain));
-		explain(e, &a->cond, r, now, false, &b);
+		explain(e, a, r, now, false, &b);
 	}
 	if (rung)
 		snprintf(step, sizeof(step), "escalation %zu of %zu: ", rung, r->rungs - 1);
@@ -682,12 +712,12 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	if (d->outcome == REFLEX_OUTCOME_PENDING && r->verify_ns &&
 	    (v = grow((void **)&e->verifying, &e->nverifying, &e->cap_verifying, sizeof(*v)))) {
 		memcpy(v->decision_id, d->id, sizeof(v->decision_id));
-		snprintf(v->rule, sizeof(v->rule), "%s", r->name);
+		str_copy(v->rule, sizeof(v->rule), r->name);
 		v->rung = rung;
 		v->cond_id = a->cond.id;
 		v->started = now;
 		v->deadline = now + r->verify_ns;
-		snprintf(d->verify, sizeof(d->verify), "pending");
+		str_copy(d->verify, sizeof(d->verify), "pending");
 	}
 	a->decided = true;
 	a->settle_ns = r->settle_ns;

@@ -534,6 +534,8 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 	if (dup)
 		rule_error(&rc, NULL, "a rule with this name is already defined at %s:%d",
 			   dup->file, dup->line);
+	if (ld->rs->n == REFLEX_RULES_MAX)
+		rule_error(&rc, NULL, "more than %d rules", REFLEX_RULES_MAX);
 	if (rc.failed)
 		goto out;
 	grown = realloc(ld->rs->rules, (ld->rs->n + 1) * sizeof(*grown));
@@ -795,6 +797,8 @@ fail:
 	return NULL;
 }
 
+static void fit_cache_clear(struct fit_cache *fc);
+
 void rules_free(struct ruleset *rs)
 {
 	if (!rs)
@@ -806,6 +810,8 @@ void rules_free(struct ruleset *rs)
 	free(rs->rules);
 	free(rs->files);
 	sandbox_free(rs->L);
+	fit_cache_clear(rs->fits);
+	free(rs->fits);
 	free(rs);
 }
 
@@ -817,9 +823,11 @@ const struct rule *ruleset_find(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
-bool rule_matches(const struct rule *r, const struct condition *c, char *why, size_t size)
+/* r's kind and where against a target: the same answer for every condition
+ * on that target, which is what ruleset_fitting caches. */
+static bool rule_fits(const struct rule *r, enum condition_kind kind, const struct target *t,
+		      char *why, size_t size)
 {
-	const struct target *t = &c->target;
 	const struct {
 		const char *field;
 		const struct strlist *globs;
@@ -827,23 +835,12 @@ bool rule_matches(const struct rule *r, const struct condition *c, char *why, si
 	} globs[] = { { "comm", &r->comm, t->comm }, { "exe", &r->exe, t->exe },
 		      { "cgroup", &r->cgroup, t->cgroup } };
 
-	if (!r->any_kind && r->kind != c->kind) {
+	if (!r->any_kind && r->kind != kind) {
 		if (why)
 			snprintf(why, size, "wants %s, not %s", condition_kind_name(r->kind),
-				 condition_kind_name(c->kind));
+				 condition_kind_name(kind));
 		return false;
 	}
-	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
-		if (!isnan(r->at_least[i]) && !(c->measure[i] >= r->at_least[i])) {
-			if (why) {
-				size_t n;
-				const struct measure *m = condition_measures(c->kind, &n);
-
-				snprintf(why, size, "%s %g is below %g", m[i].key, c->measure[i],
-					 r->at_least[i]);
-			}
-			return false;
-		}
 	if (r->pid && r->pid != t->pid) {
 		if (why)
 			snprintf(why, size, "where.pid is %d", r->pid);
@@ -862,6 +859,125 @@ bool rule_matches(const struct rule *r, const struct condition *c, char *why, si
 		return false;
 	}
 	return true;
+}
+
+bool rule_meets(const struct rule *r, const struct condition *c, char *why, size_t size)
+{
+	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
+		if (!isnan(r->at_least[i]) && !(c->measure[i] >= r->at_least[i])) {
+			if (why) {
+				size_t n;
+				const struct measure *m = condition_measures(c->kind, &n);
+
+				snprintf(why, size, "%s %g is below %g", m[i].key, c->measure[i],
+					 r->at_least[i]);
+			}
+			return false;
+		}
+	return true;
+}
+
+bool rule_matches(const struct rule *r, const struct condition *c, char *why, size_t size)
+{
+	return rule_fits(r, c->kind, &c->target, why, size) && rule_meets(r, c, why, size);
+}
+
+/* The fitting cache: per (kind, target), which rules fit. Bounded: when
+ * full it starts over. */
+#define FIT_BUCKETS 16384
+#define FIT_ENTRIES_MAX 65536
+
+struct fit_entry {
+	struct fit_entry *next;
+	uint64_t hash;
+	size_t key_len;
+	char *key;        /* target_key: right after bits */
+	uint64_t bits[];
+};
+
+struct fit_cache {
+	size_t n;
+	struct fit_entry *buckets[FIT_BUCKETS];
+};
+
+/* Everything rule_fits can look at, as bytes: kind, the numbers, and the
+ * text fields, each with its NUL. Returns the length. */
+static size_t target_key(enum condition_kind kind, const struct target *t, char *key)
+{
+	struct {
+		int kind;
+		pid_t pid, tid;
+		bool kernel_thread;
+		uint64_t start_time;
+	} head = { kind, t->pid, t->tid, t->kernel_thread, t->start_time };
+	size_t len = sizeof(head);
+
+	memset(key, 0, sizeof(head));
+	memcpy(key, &head, sizeof(head));
+	for (size_t i = 0; i < target_text_fields_count; i++) {
+		const char *v = (const char *)t + target_text_fields[i].offset;
+		size_t n = strlen(v) + 1;
+
+		memcpy(key + len, v, n);
+		len += n;
+	}
+	return len;
+}
+
+static void fit_cache_clear(struct fit_cache *fc)
+{
+	for (size_t i = 0; fc && i < FIT_BUCKETS; i++)
+		while (fc->buckets[i]) {
+			struct fit_entry *e = fc->buckets[i];
+
+			fc->buckets[i] = e->next;
+			free(e);
+		}
+	if (fc)
+		fc->n = 0;
+}
+
+void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct target *t,
+		     uint64_t *bits)
+{
+	size_t words = (rs->n + 63) / 64, len;
+	char key[sizeof(struct target) + 32];
+	uint64_t h = 0xcbf29ce484222325ull;
+	struct fit_entry *e, **bucket;
+
+	len = target_key(kind, t, key);
+	/* pid and start time are nearly unique: the rest is for equality */
+	h = (h ^ (uint64_t)t->pid) * 0x100000001b3ull;
+	h = (h ^ t->start_time) * 0x100000001b3ull;
+	h = (h ^ (uint64_t)kind) * 0x100000001b3ull;
+	h ^= h >> 29;
+	if (!rs->fits)
+		rs->fits = calloc(1, sizeof(*rs->fits));
+	bucket = rs->fits ? &rs->fits->buckets[h % FIT_BUCKETS] : NULL;
+	for (e = bucket ? *bucket : NULL; e; e = e->next)
+		if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) {
+			memcpy(bits, e->bits, words * sizeof(*bits));
+			return;
+		}
+	memset(bits, 0, words * sizeof(*bits));
+	for (size_t j = 0; j < rs->n; j++)
+		if (rule_fits(&rs->rules[j], kind, t, NULL, 0))
+			bits[j / 64] |= 1ull << (j % 64);
+	if (!bucket)
+		return;
+	if (rs->fits->n == FIT_ENTRIES_MAX)
+		fit_cache_clear(rs->fits);
+	e = malloc(sizeof(*e) + words * sizeof(*bits) + len);
+	if (!e)
+		return;
+	e->hash = h;
+	e->key_len = len;
+	e->key = (char *)(e->bits + words);
+	memcpy(e->key, key, len);
+	memcpy(e->bits, bits, words * sizeof(*bits));
+	e->next = *bucket;
+	*bucket = e;
+	rs->fits->n++;
 }
 
 static const char CONDITION_TABLE_MT[] = "reflex.condition_table";

@@ -59,6 +59,10 @@ struct rule {
 	size_t rungs;
 };
 
+#define REFLEX_RULES_MAX 4096
+
+struct fit_cache;
+
 struct ruleset {
 	struct rule *rules;
 	size_t n;
@@ -68,6 +72,7 @@ struct ruleset {
 	/* the condition table last built for a rule function, shared by the
 	 * rules that look at the same condition at the same moment */
 	int cond_ref;
+	struct fit_cache *fits;  /* see ruleset_fitting */
 	uint64_t cond_id, cond_held_ns;
 };
 
@@ -80,7 +85,15 @@ void rules_free(struct ruleset *rs);
  * one always fires first) adds "file:line: message" to errs. */
 void rules_lint(const struct ruleset *rs, struct strlist *errs);
 
-/* The declarative part of r (kind and where) matches c. When it does not
+/* Whether r's thresholds (when = kind { param = N }) let c through; the
+ * reason in why when not and why is given. */
+bool rule_meets(const struct rule *r, const struct condition *c, char *why, size_t size);
+/* Sets bit j of bits (REFLEX_RULES_MAX / 64 words) for every rule j whose kind and
+ * where fit a condition of this kind on t (thresholds aside). Cached per
+ * target: rules are matched once per target, not per condition. */
+void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct target *t,
+		     uint64_t *bits);
+/* The declarative part of r (kind, where and thresholds) matches c. When it does not
  * and why is given, the reason goes there (only formatted when asked for:
  * this is on the engine's hot path). */
 bool rule_matches(const struct rule *r, const struct condition *c, char *why, size_t size);

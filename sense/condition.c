@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,14 @@ static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX
 	[REFLEX_COND_GOROUTINES] = { { "count", "count", UNIT_COUNT },
 				     { "rate", "rate", UNIT_PER_S } },
 };
+
+#define TEXT_FIELD(f) { #f, offsetof(struct target, f), sizeof(((struct target *)0)->f) }
+
+const struct target_text_field target_text_fields[] = {
+	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
+	TEXT_FIELD(pod_uid), TEXT_FIELD(pod), TEXT_FIELD(namespace), TEXT_FIELD(container),
+};
+const size_t target_text_fields_count = ARRAY_SIZE(target_text_fields);
 
 const char *condition_kind_name(enum condition_kind kind)
 {
@@ -189,4 +198,18 @@ void condition_measure_fill(struct condition *c)
 			}
 		p = skip_value(p);
 	}
+}
+
+void condition_copy(struct condition *dst, const struct condition *src)
+{
+	if (dst == src)
+		return;
+	memcpy(dst, src, offsetof(struct condition, evidence));
+	strcpy(dst->evidence, src->evidence);
+}
+
+void condition_reset(struct condition *c)
+{
+	memset(c, 0, offsetof(struct condition, evidence));
+	c->evidence[0] = '\0';
 }

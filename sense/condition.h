@@ -4,6 +4,7 @@
 #define REFLEX_SENSE_CONDITION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -64,6 +65,15 @@ struct target {
 	char container[64];
 };
 
+/* The target's text fields, in the order traces write them. */
+struct target_text_field {
+	const char *key;
+	size_t offset, size;
+};
+
+extern const struct target_text_field target_text_fields[];
+extern const size_t target_text_fields_count;
+
 #define REFLEX_EVIDENCE_MAX 4096
 
 struct condition {
@@ -72,14 +82,18 @@ struct condition {
 	struct target target;
 	uint64_t since_ns;    /* CLOCK_MONOTONIC when it began, from the evidence */
 	char summary[256];    /* what it is, for a human: "cycle 41→42→41 ..." */
-	char evidence[REFLEX_EVIDENCE_MAX]; /* JSON object */
 	/* the kind's measures, read from the evidence by condition_measure_fill;
 	 * NAN where the evidence has none */
 	double measure[REFLEX_MEASURES_MAX];
+	char evidence[REFLEX_EVIDENCE_MAX]; /* JSON object; last, see condition_copy */
 };
 
 /* Reads c's measures from its evidence (top-level numbers). */
 void condition_measure_fill(struct condition *c);
+/* *dst = *src, without copying the unused part of the evidence. */
+void condition_copy(struct condition *dst, const struct condition *src);
+/* An empty condition, as cheaply: the unused evidence is not cleared. */
+void condition_reset(struct condition *c);
 
 /* Where sensors deliver conditions: raise once when one begins, update
  * with fresh evidence after that (same id), clear when it ends. */

@@ -74,13 +74,26 @@ static int parse_seconds(const char *s, uint64_t *ns)
  * quotes and escapes are removed in place. NULL at the end of the line. */
 static char *next_word(char **p, bool *unterminated)
 {
-	char *s = *p + strspn(*p, " \t"), *out, *word;
+	char *s = *p, *out, *word;
 	bool quoted = false;
+	size_t plain;
 
+	while (*s == ' ' || *s == '\t')
+		s++;
 	*unterminated = false;
 	if (!*s)
 		return NULL;
-	word = out = s;
+	word = s;
+	/* most words have no quotes: no copying then */
+	plain = strcspn(s, " \t\"");
+	if (s[plain] != '"') {
+		s += plain;
+		if (*s)
+			*s++ = '\0';
+		*p = s;
+		return word;
+	}
+	out = s;
 	for (; *s && (quoted || (*s != ' ' && *s != '\t')); s++) {
 		if (*s == '"') {
 			quoted = !quoted;
@@ -98,17 +111,6 @@ static char *next_word(char **p, bool *unterminated)
 	return word;
 }
 
-#define TEXT_FIELD(f) { #f, offsetof(struct target, f), sizeof(((struct target *)0)->f) }
-
-/* The target's text fields, in trace order. */
-static const struct {
-	const char *key;
-	size_t offset, size;
-} text_fields[] = {
-	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
-	TEXT_FIELD(pod_uid), TEXT_FIELD(pod), TEXT_FIELD(namespace), TEXT_FIELD(container),
-};
-
 static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		     int64_t *since_ns, const char *key, const char *value)
 {
@@ -116,9 +118,9 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 	char *end;
 	unsigned long long n;
 
-	for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
-		if (!strcmp(key, text_fields[i].key)) {
-			str_copy((char *)tg + text_fields[i].offset, text_fields[i].size, value);
+	for (size_t i = 0; i < target_text_fields_count; i++)
+		if (key[0] == target_text_fields[i].key[0] && !strcmp(key, target_text_fields[i].key)) {
+			str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
 			return 0;
 		}
 	if (!strcmp(key, "summary")) {
@@ -229,12 +231,13 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 
 	while (fgets(line, sizeof(line), r->f)) {
 		char *p = line, *word, *end;
-		bool open_quote, cut = !strchr(line, '\n') && !feof(r->f);
+		size_t len = strlen(line);
+		bool open_quote, cut = (!len || line[len - 1] != '\n') && !feof(r->f);
 		unsigned long long id;
-		size_t len;
 
 		r->line++;
-		len = strcspn(line, "\r\n");
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
 		line[len] = '\0';
 		if (cut) {
 			int c;
@@ -249,7 +252,10 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		/* without a valid header nothing after it can be read */
 		if (!r->header_read)
 			return parse_header(r, p) ? -ENOTSUP : trace_next(r, ev);
-		memset(ev, 0, sizeof(*ev));
+		ev->kind = 0;
+		ev->t_ns = 0;
+		ev->since_ns = 0;
+		condition_reset(&ev->cond);
 		word = next_word(&p, &open_quote);
 		if (parse_seconds(word, &ev->t_ns))
 			return bad(r, "expected a time in seconds, got '%s'", word);
@@ -334,11 +340,11 @@ void trace_write_raise(FILE *f, uint64_t t_ns, int64_t since_ns, const struct co
 	fprintf(f, " start=%llu", (unsigned long long)t->start_time);
 	if (t->kernel_thread)
 		fprintf(f, " kernel_thread=true");
-	for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++) {
-		const char *v = (const char *)t + text_fields[i].offset;
+	for (size_t i = 0; i < target_text_fields_count; i++) {
+		const char *v = (const char *)t + target_text_fields[i].offset;
 
 		if (*v)
-			write_value(f, text_fields[i].key, v);
+			write_value(f, target_text_fields[i].key, v);
 	}
 	fprintf(f, " since=");
 	write_seconds(f, since_ns);
