@@ -95,8 +95,14 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 	decision_copy(d, in);
 	if (d->outcome == REFLEX_OUTCOME_PENDING && action) {
 		d->outcome = REFLEX_OUTCOME_ACTED;
-		snprintf(d->detail, sizeof(d->detail), "%.100ssimulated: %s %s", in->detail,
-			 action->ops->name, action->json);
+		struct sbuf b;
+
+		sbuf_init(&b, d->detail, sizeof(d->detail));
+		sbuf_put(&b, in->detail, strnlen(in->detail, 100));
+		sbuf_puts(&b, "simulated: ");
+		sbuf_puts(&b, action->ops->name);
+		sbuf_puts(&b, " ");
+		sbuf_puts(&b, action->json);
 		if (d->verify[0]) {
 			struct awaiting *a;
 
@@ -120,10 +126,12 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 		}
 	}
 	d->mode = REFLEX_MODE_SIMULATE;
-	trace_time(sim, d->time_ns, when, sizeof(when));
 	if (sim->format == SIM_JSON) {
 		audit_print_json(d);
-	} else if (sim->format == SIM_COMPACT) {
+		return;
+	}
+	trace_time(sim, d->time_ns, when, sizeof(when));
+	if (sim->format == SIM_COMPACT) {
 		fprintf(sim->out, "%s %s %d %s\n", when, d->rule, d->condition.target.pid,
 			decision_outcome_name(d->outcome));
 	} else {

@@ -57,14 +57,24 @@ int duration_parse(const char *s, uint64_t *ns)
 
 void duration_format(uint64_t ns, char *buf, size_t size)
 {
-	if (ns < NSEC_PER_SEC)
+	static const struct {
+		uint64_t ns;
+		char suffix;
+	} units[] = { { NSEC_PER_SEC, 's' }, { 60 * NSEC_PER_SEC, 'm' }, { 3600 * NSEC_PER_SEC, 'h' } };
+	size_t i = 0;
+	uint64_t tenths;
+
+	if (ns < NSEC_PER_SEC) {
 		snprintf(buf, size, "%llums", (unsigned long long)(ns / NSEC_PER_MSEC));
-	else if (ns < 60 * NSEC_PER_SEC)
-		snprintf(buf, size, "%.1fs", (double)ns / NSEC_PER_SEC);
-	else if (ns < 3600 * NSEC_PER_SEC)
-		snprintf(buf, size, "%.1fm", (double)ns / (60 * NSEC_PER_SEC));
-	else
-		snprintf(buf, size, "%.1fh", (double)ns / (3600 * NSEC_PER_SEC));
+		return;
+	}
+	/* one decimal, rounded, in whole numbers: the guards format one of
+	 * these for every decision they refuse */
+	while (i + 1 < ARRAY_SIZE(units) && ns >= units[i + 1].ns)
+		i++;
+	tenths = (ns * 10 + units[i].ns / 2) / units[i].ns;
+	snprintf(buf, size, "%llu.%llu%c", (unsigned long long)(tenths / 10),
+		 (unsigned long long)(tenths % 10), units[i].suffix);
 }
 
 static int64_t clock_ns(clockid_t id)
@@ -90,16 +100,39 @@ int64_t mono_to_real_ns(uint64_t mono)
 	return clock_real_ns() - (int64_t)clock_mono_ns() + (int64_t)mono;
 }
 
+/* n in width digits at p, zero-padded. */
+static char *put_digits(char *p, unsigned n, int width)
+{
+	for (int i = width - 1; i >= 0; i--, n /= 10)
+		p[i] = (char)('0' + n % 10);
+	return p + width;
+}
+
 void time_format(int64_t real_ns, char *buf, size_t size)
 {
 	time_t secs = (time_t)(real_ns / (int64_t)NSEC_PER_SEC);
+	char out[32], *p = out;
 	struct tm tm;
-	char base[32];
 
+	/* "%Y-%m-%dT%H:%M:%S.mmmZ" by hand: audit and simulate print one per
+	 * decision */
 	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%03dZ", base,
-		 (int)(real_ns % (int64_t)NSEC_PER_SEC / (int64_t)NSEC_PER_MSEC));
+	p = put_digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)(real_ns % (int64_t)NSEC_PER_SEC / (int64_t)NSEC_PER_MSEC), 3);
+	*p++ = 'Z';
+	*p = '\0';
+	str_copy(buf, size, out);
 }
 
 /* Random bytes from a pool refilled 4 KiB at a time: one syscall per
