@@ -27,6 +27,28 @@ E
 	[ "$out" = "r acted 6000" ] || fail "$out"
 }
 
+test_thresholds_on_measures() {
+	write_rule r <<'R'
+rule "fast-leak" { when = leak { rate = "8MiB/s" }, act = signal { "SIGKILL" } }
+rule "many-goroutines" { when = goroutines { count = 1000, rate = "100/s" }, act = signal { "SIGKILL" } }
+R
+	# rate_bps 8 MiB/s exactly decides; 1 MiB/s does not, until fresh
+	# evidence of the same condition crosses the threshold
+	out=$(sim --explain <<'E' | jq -r 'select(.id) | "\(.pid) \(.rule) \(.held_ms)"' | paste -sd' '
+1 raise 1 leak pid=10 evidence={"rate_bps":8388608,"rss_bytes":1}
+2 raise 2 leak pid=11 evidence={"rate_bps":1048576}
+4 raise 2 leak pid=11 since=2 evidence={"rate_bps":9e6}
+5 raise 3 goroutines pid=12 evidence={"count":5000,"rate":50}
+6 raise 4 goroutines pid=13 evidence={"nested":{"count":1},"count":1200,"rate":150.5}
+7 raise 5 leak pid=14 evidence={}
+E
+)
+	[ "$out" = "10 fast-leak 0 11 fast-leak 2000 13 many-goroutines 0" ] || fail "$out"
+	{ echo "reflexd-trace 1"; echo '1 raise 1 leak pid=11 evidence={"rate_bps":1048576}'; echo '2 clear 1'; } > "$T/trace"
+	"$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --explain | grep -q 'rate_bps 1.04858e+06 is below 8.38861e+06' \
+		|| fail "$("$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --explain)"
+}
+
 test_where_filters() {
 	write_rule r <<'R'
 rule "by-comm" { when = deadlock { }, where = { comm = { "web*", "db" } }, act = signal { "SIGKILL" } }
