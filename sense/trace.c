@@ -43,6 +43,24 @@ void trace_close(struct trace_reader *r)
 	r->f = NULL;
 }
 
+/* Decimal digits only, no overflow: 0 or -EINVAL. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		n = n * 10 + d;
+	}
+	*out = n;
+	return *s ? -EINVAL : 0;
+}
+
 /* Seconds with up to 9 decimals, "2.5" or "12": 0 or -EINVAL. */
 static int parse_seconds(const char *s, uint64_t *ns)
 {
@@ -115,8 +133,7 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		     int64_t *since_ns, const char *key, const char *value)
 {
 	struct target *tg = &c->target;
-	char *end;
-	unsigned long long n;
+	uint64_t n;
 
 	for (size_t i = 0; i < target_text_fields_count; i++)
 		if (key[0] == target_text_fields[i].key[0] && !strcmp(key, target_text_fields[i].key)) {
@@ -136,9 +153,7 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
 		*since_ns = *value == '-' ? -(int64_t)since : (int64_t)since;
 	} else if (!strcmp(key, "pid") || !strcmp(key, "tid") || !strcmp(key, "start")) {
-		errno = 0;
-		n = strtoull(value, &end, 10);
-		if (errno || *end || !*value || (strcmp(key, "start") && (n == 0 || n > 0x7fffffff)))
+		if (parse_u64(value, &n) || (key[0] != 's' && (n == 0 || n > 0x7fffffff)))
 			return bad(r, "%s=%s is not a valid number", key, value);
 		if (!strcmp(key, "pid"))
 			tg->pid = (pid_t)n;
@@ -230,10 +245,10 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 	static char line[TRACE_LINE_MAX];
 
 	while (fgets(line, sizeof(line), r->f)) {
-		char *p = line, *word, *end;
+		char *p = line, *word;
 		size_t len = strlen(line);
 		bool open_quote, cut = (!len || line[len - 1] != '\n') && !feof(r->f);
-		unsigned long long id;
+		uint64_t id;
 
 		r->line++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -273,9 +288,7 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 			return bad(r, "unknown event '%s' (raise, clear, end)", word);
 		ev->kind = strcmp(word, "raise") ? TRACE_CLEAR : TRACE_RAISE;
 		word = next_word(&p, &open_quote);
-		errno = 0;
-		id = word ? strtoull(word, &end, 10) : 0;
-		if (!word || errno || *end || !id)
+		if (!word || parse_u64(word, &id) || !id)
 			return bad(r, "expected a condition id (a positive number) after %s",
 				   ev->kind == TRACE_RAISE ? "raise" : "clear");
 		ev->cond.id = id;
