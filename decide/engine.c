@@ -6,12 +6,23 @@
 #include "core/util.h"
 #include "decide/engine.h"
 
+/* An action to undo once its condition is gone for good (a traffic shift
+ * is restored), with what the record of the undo needs from the decision. */
+struct undo {
+	struct rule_action action;   /* params point at params below */
+	unsigned char params[REFLEX_ACT_PARAMS_MAX];
+	enum decision_mode mode;
+	char of[37];                 /* the decision undone */
+	char rule[128], file[256], hash[65];
+};
+
 struct active {
 	struct condition cond;
 	bool decided;      /* one decision per condition: the first rule to fire */
 	uint64_t settle_ns;   /* of the rule that decided */
 	uint64_t due;         /* undecided: when the next rule's hold ends (0: none) */
 	uint64_t cleared_at;  /* cleared, and settling; 0 while it holds */
+	struct undo *undo;    /* what was done, when it must be undone; or NULL */
 };
 
 /* An action taken (or, in dry-run, one that would have been). Cooldowns
@@ -102,6 +113,8 @@ void decide_free(struct decide_engine *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < e->nactive; i++)
+		free(e->active[i].undo);
 	free(e->active);
 	free(e->history);
 	free(e->unhelpful);
@@ -349,6 +362,8 @@ static void end_verification(struct decide_engine *e, size_t i, bool cleared, ui
 
 /* The condition is gone for good: its verifications succeeded when it
  * cleared. */
+static void undo(struct decide_engine *e, struct active *a, uint64_t now);
+
 static void forget_active(struct decide_engine *e, struct active *a, uint64_t cleared_at)
 {
 	for (size_t i = 0; i < e->nverifying;) {
@@ -357,6 +372,8 @@ static void forget_active(struct decide_engine *e, struct active *a, uint64_t cl
 		else
 			i++;
 	}
+	if (a->undo)
+		undo(e, a, e->now);
 	*a = e->active[--e->nactive];
 }
 
@@ -428,8 +445,9 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 /* Decides for condition a by rung `rung` of rule r's ladder. */
 /* A new decision about a by r, with everything but the outcome filled in:
  * the engine's own, valid until the sink returns. */
-static struct decision *new_decision(struct decide_engine *e, const struct active *a,
-				     const struct rule *r, uint64_t now)
+static struct decision *begin_decision(struct decide_engine *e, const struct active *a,
+				       const char *rule, const char *file, const char *hash,
+				       enum decision_mode mode, uint64_t now)
 {
 	struct decision *d = &e->decision;
 
@@ -438,17 +456,75 @@ static struct decision *new_decision(struct decide_engine *e, const struct activ
 	else
 		uuid_v7(d->id);
 	d->time_ns = wall_ns(e, now);
-	d->mode = e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+	d->mode = mode;
 	str_copy(d->host, sizeof(d->host), e->cfg->host);
-	str_copy(d->rule, sizeof(d->rule), r->name);
-	str_copy(d->rule_file, sizeof(d->rule_file), r->file);
-	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
+	str_copy(d->rule, sizeof(d->rule), rule);
+	str_copy(d->rule_file, sizeof(d->rule_file), file);
+	str_copy(d->rule_hash, sizeof(d->rule_hash), hash);
 	d->condition = a->cond;
 	d->held_ns = now - a->cond.since_ns;
 	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = d->explain[0] = '\0';
 	d->outcome = REFLEX_OUTCOME_PENDING;
 	d->rung = 0;
 	return d;
+}
+
+static struct decision *new_decision(struct decide_engine *e, const struct active *a,
+				     const struct rule *r, uint64_t now)
+{
+	return begin_decision(e, a, r->name, r->file, r->hash,
+			      e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE,
+			      now);
+}
+
+/* The action d took (or, in dry-run, would have) has an undo: keep what
+ * running it takes, for when the condition is gone. */
+static void keep_undo(struct active *a, const struct rule *r, const struct rule_action *act,
+		      const struct decision *d)
+{
+	struct undo *u = a->undo ? a->undo : calloc(1, sizeof(*u));
+	struct sbuf json;
+
+	if (!u)
+		return;
+	a->undo = u;
+	memcpy(u->params, act->params, act->ops->params_size);
+	u->action.ops = act->ops->undo;
+	u->action.params = u->params;
+	sbuf_init(&json, u->action.json, sizeof(u->action.json));
+	u->action.ops->describe(u->params, &json);
+	u->mode = d->mode;
+	memcpy(u->of, d->id, sizeof(u->of));
+	str_copy(u->rule, sizeof(u->rule), r->name);
+	str_copy(u->file, sizeof(u->file), r->file);
+	str_copy(u->hash, sizeof(u->hash), r->hash);
+}
+
+/* The condition is gone for good (cleared, and clear for the rule's
+ * settle): the undo is a decision of its own, in the mode of the one it
+ * undoes. Guards do not apply: undoing returns the host to normal. */
+static void undo(struct decide_engine *e, struct active *a, uint64_t now)
+{
+	struct undo *u = a->undo;
+	struct decision *d = begin_decision(e, a, u->rule, u->file, u->hash, u->mode, now);
+	char settle[32], why[96] = "the condition cleared";
+
+	a->undo = NULL;
+	if (a->settle_ns) {
+		duration_format(a->settle_ns, settle, sizeof(settle));
+		snprintf(why, sizeof(why), "the condition cleared and stayed clear for %s", settle);
+	}
+	str_copy(d->action, sizeof(d->action), u->action.ops->name);
+	str_copy(d->params, sizeof(d->params), u->action.json);
+	if (d->mode == REFLEX_MODE_LIVE) {
+		snprintf(d->detail, sizeof(d->detail), "undoing decision %s: %s; ", u->of, why);
+	} else {
+		d->outcome = REFLEX_OUTCOME_DRY_RUN;
+		snprintf(d->detail, sizeof(d->detail), "would have run %s %s: %s (undoing decision %s)",
+			 u->action.ops->name, u->action.json, why, u->of);
+	}
+	e->cfg->sink(e->cfg->ctx, d, &u->action);
+	free(u);
 }
 
 /* A rule function failed: the rule stops until the rules are reloaded, and
@@ -691,6 +767,9 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	}
 	a->decided = true;
 	a->settle_ns = r->settle_ns;
+	if (act->ops->undo &&
+	    (d->outcome == REFLEX_OUTCOME_PENDING || d->outcome == REFLEX_OUTCOME_DRY_RUN))
+		keep_undo(a, r, act, d);
 	e->cfg->sink(e->cfg->ctx, d, act);
 }
 

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Traffic shift, kernel side. An sk_lookup program, attached to the
+ * network namespace, runs before the kernel looks up the listening socket
+ * for a new TCP connection. For a declared service port it picks one of
+ * the service's backend listeners, by the weights userspace sets, out of a
+ * sockmap; for any other port, and whenever no backend listens, it leaves
+ * the normal lookup alone: it never drops a connection itself.
+ * A TCP socket iterator closes an instance's established connections
+ * (draining) with bpf_sock_destroy. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "traffic.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TCP_LISTEN 10
+#define PROTO_TCP 6
+
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, REFLEX_TRAFFIC_SERVICES_MAX);
+	__type(key, __u32);
+	__type(value, struct traffic_service);
+} services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, REFLEX_TRAFFIC_SERVICES_MAX * REFLEX_TRAFFIC_BACKENDS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} backends SEC(".maps");
+
+/* the inodes of the sockets the next drain closes */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, REFLEX_TRAFFIC_DRAIN_MAX);
+	__type(key, __u64);
+	__type(value, __u8);
+} drain_inodes SEC(".maps");
+
+__u64 drained = 0;
+
+/* 0 when the connection now goes to the listener in slot. */
+static __always_inline int assign(struct bpf_sk_lookup *ctx, __u32 slot)
+{
+	struct bpf_sock *sk = bpf_map_lookup_elem(&backends, &slot);
+	int err;
+
+	if (!sk)
+		return -1;
+	err = bpf_sk_assign(ctx, sk, 0);
+	bpf_sk_release(sk);
+	return err;
+}
+
+SEC("sk_lookup")
+int steer(struct bpf_sk_lookup *ctx)
+{
+	struct traffic_service *s;
+	__u32 port = ctx->local_port, total = 0, pick, n, i;
+
+	if (ctx->protocol != PROTO_TCP)
+		return SK_PASS;
+	s = bpf_map_lookup_elem(&services, &port);
+	if (!s)
+		return SK_PASS;
+	n = s->nbackends;
+	for (i = 0; i < REFLEX_TRAFFIC_BACKENDS_MAX && i < n; i++)
+		total += s->weight[i];
+	if (total) {
+		pick = bpf_get_prandom_u32() % total;
+		for (i = 0; i < REFLEX_TRAFFIC_BACKENDS_MAX && i < n; i++) {
+			if (pick < s->weight[i])
+				break;
+			pick -= s->weight[i];
+		}
+		if (i < n && assign(ctx, s->slot + i) == 0)
+			return SK_PASS;
+	}
+	/* the chosen backend no longer listens: another that has weight,
+	 * then any that listens, then the kernel's own lookup */
+	for (i = 0; i < REFLEX_TRAFFIC_BACKENDS_MAX && i < n; i++)
+		if (s->weight[i] && assign(ctx, s->slot + i) == 0)
+			return SK_PASS;
+	for (i = 0; i < REFLEX_TRAFFIC_BACKENDS_MAX && i < n; i++)
+		if (!s->weight[i] && assign(ctx, s->slot + i) == 0)
+			return SK_PASS;
+	return SK_PASS;
+}
+
+/* Every TCP socket of the namespace; those drain_inodes names (an
+ * instance's connections, never a listener) are closed: the peer sees a
+ * reset and reconnects, through steer, to a healthy instance. */
+SEC("iter/tcp")
+int drain(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	__u64 ino;
+
+	if (!skc || skc->skc_state == TCP_LISTEN)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	ino = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_inode, i_ino);
+	if (!ino || !bpf_map_lookup_elem(&drain_inodes, &ino))
+		return 0;
+	if (bpf_sock_destroy(skc) == 0)
+		drained++;
+	return 0;
+}
