@@ -507,21 +507,21 @@ static void undo(struct decide_engine *e, struct active *a, uint64_t now)
 {
 	struct undo *u = a->undo;
 	struct decision *d = begin_decision(e, a, u->rule, u->file, u->hash, u->mode, now);
-	char settle[32], why[96] = "the condition cleared";
+	char settle[32], why[64] = "cleared";
 
 	a->undo = NULL;
 	if (a->settle_ns) {
 		duration_format(a->settle_ns, settle, sizeof(settle));
-		snprintf(why, sizeof(why), "the condition cleared and stayed clear for %s", settle);
+		snprintf(why, sizeof(why), "clear for %s", settle);
 	}
 	str_copy(d->action, sizeof(d->action), u->action.ops->name);
 	str_copy(d->params, sizeof(d->params), u->action.json);
 	if (d->mode == REFLEX_MODE_LIVE) {
-		snprintf(d->detail, sizeof(d->detail), "undoing decision %s: %s; ", u->of, why);
+		snprintf(d->detail, sizeof(d->detail), "%s: undoing decision %s; ", why, u->of);
 	} else {
 		d->outcome = REFLEX_OUTCOME_DRY_RUN;
-		snprintf(d->detail, sizeof(d->detail), "would have run %s %s: %s (undoing decision %s)",
-			 u->action.ops->name, u->action.json, why, u->of);
+		snprintf(d->detail, sizeof(d->detail), "%s: undoing decision %s: would have run %s %s",
+			 why, u->of, u->action.ops->name, u->action.json);
 	}
 	e->cfg->sink(e->cfg->ctx, d, &u->action);
 	free(u);

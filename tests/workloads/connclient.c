@@ -3,9 +3,11 @@
  * continuously and says which instance answered each, for the traffic
  * shift tests.
  *
- * Usage: connclient PORT SECONDS [--hold N] [--timeout-ms MS] [--comm NAME]
+ * Usage: connclient PORT SECONDS [--hold N] [--hold-ports P1,P2...]
+ *                   [--timeout-ms MS] [--comm NAME]
  *   first opens N connections that it keeps (held), each told apart by the
- *   instance that answered its first line; then, for SECONDS, opens a
+ *   instance that answered its first line (to PORT, or in turn to each of
+ *   P1, P2...); then, for SECONDS, opens a
  *   connection to 127.0.0.1:PORT every 20 ms, sends a line, and reads the
  *   answer (at most MS milliseconds, default 1000).
  *
@@ -44,8 +46,9 @@ static long long realtime_ns(void)
 
 /* Connects and asks who answers: the fd, with the name (or fail:why) in
  * who. */
-static int ask(char *who, size_t size)
+static int ask(uint16_t port, char *who, size_t size)
 {
+	struct sockaddr_in to = addr;
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ssize_t n;
@@ -54,7 +57,8 @@ static int ask(char *who, size_t size)
 		die_errno("socket");
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+	to.sin_port = htons(port);
+	if (connect(fd, (struct sockaddr *)&to, sizeof(to))) {
 		snprintf(who, size, "fail:connect-%s", strerrorname_np(errno));
 		close(fd);
 		return -1;
@@ -77,7 +81,8 @@ static int ask(char *who, size_t size)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: connclient PORT SECONDS [--hold N] [--timeout-ms MS] [--comm NAME]\n");
+	fprintf(stderr, "usage: connclient PORT SECONDS [--hold N] [--hold-ports P1,P2...] "
+		"[--timeout-ms MS] [--comm NAME]\n");
 	exit(2);
 }
 
@@ -85,18 +90,22 @@ int main(int argc, char **argv)
 {
 	char names[HELD_MAX][32], who[64];
 	struct pollfd held[HELD_MAX];
-	long seconds, nheld = 0;
+	uint16_t port, hold_ports[HELD_MAX];
+	long seconds, nheld = 0, nports = 0;
 	long long end;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 3)
 		usage();
-	addr.sin_port = htons((uint16_t)parse_long(argv[1], 1, 65535, usage));
+	port = (uint16_t)parse_long(argv[1], 1, 65535, usage);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	seconds = parse_long(argv[2], 1, 3600, usage);
 	for (int i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "--hold") == 0 && i + 1 < argc)
 			nheld = parse_long(argv[++i], 0, HELD_MAX, usage);
+		else if (strcmp(argv[i], "--hold-ports") == 0 && i + 1 < argc)
+			for (char *p = strtok(argv[++i], ","); p && nports < HELD_MAX; p = strtok(NULL, ","))
+				hold_ports[nports++] = (uint16_t)parse_long(p, 1, 65535, usage);
 		else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
 			timeout_ms = parse_long(argv[++i], 1, 60000, usage);
 		else if (strcmp(argv[i], "--comm") == 0 && i + 1 < argc)
@@ -106,7 +115,7 @@ int main(int argc, char **argv)
 	}
 	printf("ready held=");
 	for (long i = 0; i < nheld; i++) {
-		held[i].fd = ask(names[i], sizeof(names[i]));
+		held[i].fd = ask(nports ? hold_ports[i % nports] : port, names[i], sizeof(names[i]));
 		held[i].events = POLLIN;
 		printf("%s%s", i ? "," : "", names[i]);
 	}
@@ -114,7 +123,7 @@ int main(int argc, char **argv)
 	end = realtime_ns() + seconds * 1000000000LL;
 	while (realtime_ns() < end) {
 		long long start = realtime_ns();
-		int fd = ask(who, sizeof(who));
+		int fd = ask(port, who, sizeof(who));
 
 		printf("att %lld %lld %s\n", start, realtime_ns(), who);
 		if (fd >= 0)
