@@ -414,9 +414,9 @@ static struct service *find_service(const char *name)
 	return NULL;
 }
 
-/* Closes the established connections of process pid (every socket it holds;
- * the iterator skips listeners): *n of them. */
-static int drain(pid_t pid, uint64_t *n)
+/* Closes the connections process pid accepted on the service's port or on
+ * backend b's own: *n of them. */
+static int drain(pid_t pid, const struct service *s, const struct backend *b, uint64_t *n)
 {
 	int inodes = bpf_map__fd(traffic->skel->maps.drain_inodes), iter = -1, rc = 0;
 	char path[64], link[64], buf[64];
@@ -438,6 +438,8 @@ static int drain(pid_t pid, uint64_t *n)
 	}
 	closedir(dir);
 	traffic->skel->bss->drained = 0;
+	traffic->skel->bss->drain_ports[0] = s->port;
+	traffic->skel->bss->drain_ports[1] = b->port;
 	it = bpf_program__attach_iter(traffic->skel->progs.drain, NULL);
 	if (!it) {
 		rc = -errno;
@@ -626,7 +628,7 @@ static void shift_start(struct act_run *run)
 		       strerror(-rc));
 		return;
 	}
-	if (p->drain && (rc = drain(t->pid, &n)))
+	if (p->drain && (rc = drain(t->pid, s, b, &n)))
 		snprintf(drained, sizeof(drained), "; draining its connections failed: %s", strerror(-rc));
 	else if (p->drain)
 		snprintf(drained, sizeof(drained), "; %llu of its connections drained",

@@ -41,6 +41,9 @@ struct {
 	__type(value, __u8);
 } drain_inodes SEC(".maps");
 
+/* and whose local port is one of these: the service's or the backend's own
+ * (an instance's outgoing connections, to its database say, stay) */
+__u16 drain_ports[2] = {};
 __u64 drained = 0;
 
 /* 0 when the connection now goes to the listener in slot. */
@@ -92,8 +95,9 @@ int steer(struct bpf_sk_lookup *ctx)
 }
 
 /* Every TCP socket of the namespace; those drain_inodes names (an
- * instance's connections, never a listener) are closed: the peer sees a
- * reset and reconnects, through steer, to a healthy instance. */
+ * instance's connections to the service, never a listener) are closed:
+ * the peer sees a reset and reconnects, through steer, to a healthy
+ * instance. */
 SEC("iter/tcp")
 int drain(struct bpf_iter__tcp *ctx)
 {
@@ -101,7 +105,8 @@ int drain(struct bpf_iter__tcp *ctx)
 	struct tcp_sock *tp;
 	__u64 ino;
 
-	if (!skc || skc->skc_state == TCP_LISTEN)
+	if (!skc || skc->skc_state == TCP_LISTEN ||
+	    (skc->skc_num != drain_ports[0] && skc->skc_num != drain_ports[1]))
 		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
