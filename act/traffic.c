@@ -658,8 +658,8 @@ static void restore_start(struct act_run *run)
 		}
 	}
 	if (!back.len) {
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing shifted away from pid %d "
-		       "any more (a restarted instance starts healthy)", s->name, t->pid);
+		finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: no backend is "
+		       "shifted away from pid %d", s->name, t->pid);
 		return;
 	}
 	if ((rc = write_weights(s))) {

@@ -215,6 +215,16 @@ static void remember_unhelpful(struct decide_engine *e, enum decision_mode mode,
 	u->at = at;
 }
 
+/* Undoing (traffic.restore) returns the host to normal: it is no action
+ * that cooldowns and budgets count. */
+static bool is_undo(const char *action)
+{
+	for (int i = 0; act_all[i]; i++)
+		if (act_all[i]->undo && !strcmp(act_all[i]->undo->name, action))
+			return true;
+	return false;
+}
+
 void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t now)
 {
 	int64_t age;
@@ -223,7 +233,8 @@ void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t 
 	age = wall_ns(e, now) - d->time_ns;
 
 	/* what was tried counts, whatever came of it; a refusal does not */
-	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now)
+	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now ||
+	    is_undo(d->action))
 		return;
 	remember(e, d->mode, d->rule, &d->condition.target, now - (uint64_t)age, d->rung);
 	if (strncmp(d->verify, "not cleared", 11) == 0)
@@ -360,9 +371,10 @@ static void end_verification(struct decide_engine *e, size_t i, bool cleared, ui
 		decide(e, a, r, v.rung + 1, now);
 }
 
+static void undo(struct decide_engine *e, struct active *a, uint64_t now);
+
 /* The condition is gone for good: its verifications succeeded when it
  * cleared. */
-static void undo(struct decide_engine *e, struct active *a, uint64_t now);
 
 static void forget_active(struct decide_engine *e, struct active *a, uint64_t cleared_at)
 {
@@ -741,7 +753,8 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	if (refused(e, r, &a->cond.target, d->mode, now, d->detail, sizeof(d->detail))) {
 		d->outcome = REFLEX_OUTCOME_SUPPRESSED;
 	} else {
-		remember(e, d->mode, r->name, &a->cond.target, now, (int)rung);
+		if (!is_undo(act->ops->name))
+			remember(e, d->mode, r->name, &a->cond.target, now, (int)rung);
 		if (d->mode == REFLEX_MODE_LIVE) {
 			d->outcome = REFLEX_OUTCOME_PENDING;
 			snprintf(d->detail, sizeof(d->detail), "%s", step);

@@ -179,6 +179,12 @@ TR
 	# the shift at hold (1 s after 0.5), the restore at settle (1 s after 6.0)
 	times=$("$REFLEXD" simulate --trace "$T/sim.trace" --rules "$T/rules" | awk 'NR > 1 { print $1 }' | paste -sd,)
 	[ "$times" = "+1.500s,+7.000s" ] || fail "times $times"
+	# a restore is no action a budget counts: with max 2, the second shift still acts
+	sed -i 's/settle = "1s",/settle = "1s", budget = { max = 2, per = "1h" },/' "$T/rules/shift.lua"
+	sed -i 's/^10 end$/8.0 raise 2 deadlock pid=4343 start=200 comm=ts-backend-b\n12 end/' "$T/sim.trace"
+	out=$("$REFLEXD" simulate --trace "$T/sim.trace" --rules "$T/rules" --json)
+	echo "$out" | jq -s -e 'length == 3 and (.[2] | .action == "traffic.shift" and .outcome == "acted" and .pid == 4343)' > /dev/null ||
+		fail "the restore counted against the budget: $out"
 }
 
 test_bad_service_option() {
