@@ -374,28 +374,68 @@ int traffic_open(struct ev_loop *loop, const struct strlist *specs)
 	ev_timer_start(loop, &traffic->refresh);
 	return 0;
 fail:
-	traffic_close();
+	traffic_close(NULL, NULL);
 	return rc;
 }
 
-void traffic_close(void)
+/* The journal shows where every shift ended: one undone at exit gets a
+ * record of its own. */
+static void record_exit_restore(struct journal *j, const char *host, const struct service *s,
+				const struct backend *b, int err)
+{
+	struct decision *d = calloc(1, sizeof(*d));
+	struct sbuf params;
+
+	if (!d)
+		return;
+	uuid_v7(d->id);
+	d->time_ns = clock_real_ns();
+	d->mode = REFLEX_MODE_LIVE;
+	str_copy(d->host, sizeof(d->host), host);
+	str_copy(d->rule, sizeof(d->rule), "(exit)");
+	d->condition.kind = REFLEX_COND_KIND_COUNT;
+	d->condition.target.pid = b->shifted_pid;
+	d->condition.target.start_time = b->shifted_start;
+	str_copy(d->action, sizeof(d->action), act_traffic_restore_ops.name);
+	sbuf_init(&params, d->params, sizeof(d->params));
+	sbuf_printf(&params, "{\"service\":");
+	sbuf_json_str(&params, s->name);
+	sbuf_printf(&params, "}");
+	d->outcome = err ? REFLEX_OUTCOME_FAILED : REFLEX_OUTCOME_ACTED;
+	if (err)
+		snprintf(d->detail, sizeof(d->detail), "reflexd stopping: service %s: writing the "
+			 "weights failed (%s): :%u stays shifted away from", s->name, strerror(-err),
+			 b->port);
+	else
+		snprintf(d->detail, sizeof(d->detail), "reflexd stopping: service %s: new connections "
+			 "to :%u reach :%u (pid %d) again", s->name, s->port, b->port, b->shifted_pid);
+	log_msg(err ? LOG_ERROR : LOG_INFO, "traffic: %s", d->detail);
+	if (j && journal_write(j, d))
+		log_error("journal: cannot record the restore at exit: %s", journal_errmsg(j));
+	free(d);
+}
+
+void traffic_close(struct journal *journal, const char *host)
 {
 	if (!traffic)
 		return;
 	ev_timer_stop(traffic->loop, &traffic->refresh);
 	for (size_t i = 0; traffic->skel && i < traffic->n; i++) {
 		struct service *s = &traffic->services[i];
-		bool any = false;
+		struct backend undone[REFLEX_TRAFFIC_BACKENDS_MAX];
+		size_t n = 0;
+		int err;
 
 		for (size_t k = 0; k < s->n; k++) {
-			any |= s->backends[k].shifted;
+			if (s->backends[k].shifted)
+				undone[n++] = s->backends[k];
 			s->backends[k].shifted = false;
 		}
-		if (any && write_weights(s))
-			log_error("traffic: service %s: undoing its shift: %s", s->name, strerror(errno));
-		else if (any)
-			log_info("traffic: service %s: shift undone, every backend gets new connections",
-				 s->name);
+		if (!n)
+			continue;
+		err = write_weights(s);
+		for (size_t k = 0; k < n; k++)
+			record_exit_restore(journal, host, s, &undone[k], err);
 	}
 	/* the pin keeps the program attached: only this process's fd goes */
 	if (traffic->steer)

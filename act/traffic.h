@@ -8,6 +8,7 @@
 #include <ev.h>
 #include <stddef.h>
 
+#include "core/journal.h"
 #include "core/util.h"
 
 /* Where the steering program stays attached while reflexd is away. */
@@ -21,9 +22,10 @@ int traffic_service_check(const char *spec, char *err, size_t errlen);
  * services, removes a steering program a previous run left. 0 or -errno,
  * logged. */
 int traffic_open(struct ev_loop *loop, const struct strlist *services);
-/* Undoes every shift (all backends get new connections again) and lets go;
- * the steering program stays pinned at REFLEX_TRAFFIC_PIN, so the service
- * ports keep being served while reflexd is away. */
-void traffic_close(void);
+/* Undoes every shift (all backends get new connections again), each with
+ * a record in journal (when given), and lets go; the steering program
+ * stays pinned at REFLEX_TRAFFIC_PIN, so the service ports keep being
+ * served while reflexd is away. */
+void traffic_close(struct journal *journal, const char *host);
 
 #endif

@@ -428,7 +428,7 @@ static void daemon_stop(struct daemon *d)
 	}
 	if (d->executor.journal)
 		act_shutdown(&d->executor);
-	traffic_close();
+	traffic_close(d->journal, d->host);
 	for (size_t i = 0; i < sensors_count; i++)
 		if (d->sensor_state[i])
 			sensors[i]->stop(d->sensor_state[i]);

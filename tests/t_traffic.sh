@@ -147,7 +147,9 @@ test_exit_undoes_the_shift_and_keeps_serving() {
 	touch "$T/trig-a"
 	wait_record '.action == "traffic.shift" and .outcome == "acted"' 6
 	stop_daemon
-	grep -q 'service web: shift undone, every backend gets new connections' "$LOG" || fail "no undo at exit"
+	audit | holds ".rule == \"(exit)\" and .action == \"traffic.restore\" and .outcome == \"acted\" and .pid == $A_PID and
+		.detail == \"reflexd stopping: service web: new connections to :$SVC reach :$PORT_A (pid $A_PID) again\"" ||
+		fail "no record of the undo at exit: $(audit | tail -1)"
 	[ -e "$PIN" ] || fail "the steering program was not left pinned"
 	wait_for "$A_OUT" '^recovered' 5
 	client 1
