@@ -261,12 +261,12 @@ static int write_weights(const struct service *s)
 static void refresh_service(struct service *s)
 {
 	bool changed = false;
+	int rc;
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct backend *b = &s->backends[i];
 		uint64_t inode = listener_inode(b->port);
 		uint32_t slot = s->slot + (uint32_t)i;
-		int rc;
 
 		if (inode == b->inode)
 			continue;
@@ -284,8 +284,8 @@ static void refresh_service(struct service *s)
 				 (unsigned long long)inode);
 		}
 	}
-	if (changed && write_weights(s))
-		log_error("traffic: service %s: cannot write its weights: %s", s->name, strerror(errno));
+	if (changed && (rc = write_weights(s)))
+		log_error("traffic: service %s: cannot write its weights: %s", s->name, strerror(-rc));
 }
 
 static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
@@ -384,6 +384,7 @@ static void record_exit_restore(struct journal *j, const char *host, const struc
 				const struct backend *b, int err)
 {
 	struct decision *d = calloc(1, sizeof(*d));
+	struct traffic_params p = { 0 };
 	struct sbuf params;
 
 	if (!d)
@@ -397,10 +398,9 @@ static void record_exit_restore(struct journal *j, const char *host, const struc
 	d->condition.target.pid = b->shifted_pid;
 	d->condition.target.start_time = b->shifted_start;
 	str_copy(d->action, sizeof(d->action), act_traffic_restore_ops.name);
+	str_copy(p.service, sizeof(p.service), s->name);
 	sbuf_init(&params, d->params, sizeof(d->params));
-	sbuf_printf(&params, "{\"service\":");
-	sbuf_json_str(&params, s->name);
-	sbuf_printf(&params, "}");
+	act_traffic_restore_ops.describe(&p, &params);
 	d->outcome = err ? REFLEX_OUTCOME_FAILED : REFLEX_OUTCOME_ACTED;
 	if (err)
 		snprintf(d->detail, sizeof(d->detail), "reflexd stopping: service %s: writing the "

@@ -127,6 +127,32 @@ test_never_shifts_the_last_healthy_backend() {
 	rm -f "$PIN"
 }
 
+test_restarted_instance_starts_healthy() {
+	shift_rule false
+	backends 0
+	start_daemon --rules "$T/rules" --service "$SERVICE" --sensors deadlock
+	touch "$T/trig-a"
+	wait_record '.action == "traffic.shift" and .outcome == "acted"' 6
+	kill -KILL "$A_PID"
+	start_wl backend A2 $PORT_A --comm ts-backend-a
+	for _ in $(seq 60); do
+		[ "$(grep -c "backend :$PORT_A is in" "$LOG")" = 2 ] && break
+		sleep 0.05
+	done
+	[ "$(grep -c "backend :$PORT_A is in" "$LOG")" = 2 ] || fail "the new instance was not taken in"
+	client 2
+	wait_for "$C" '^done' 5
+	[ "$(count 0 9999999999999999999 fail)" = 0 ] || fail "failures: $(grep fail "$C" | head -2)"
+	[ "$(count 0 9999999999999999999 A2)" -gt 5 ] || fail "the new instance gets no traffic"
+	# the old one's condition ended with it: its restore finds nothing left to do
+	wait_record '.action == "traffic.restore"' 4
+	audit | holds ".action == \"traffic.restore\" and .outcome == \"acted\" and
+		(.detail | endswith(\"nothing to restore: no backend is shifted away from pid $A_PID\"))" ||
+		fail "restore: $(audit | tail -1)"
+	stop_daemon
+	rm -f "$PIN"
+}
+
 test_target_not_a_backend() {
 	shift_rule false
 	sed -i 's/ts-backend-\*/ts-other/' "$T/rules/shift.lua"
