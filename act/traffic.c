@@ -12,7 +12,15 @@
  * The instance to shift away from is the condition's target: the backend
  * whose listening socket that process holds. Backends are looked for again
  * every second, so an instance that restarts (a new socket) is picked up,
- * healthy. */
+ * healthy.
+ *
+ * A service whose backends are elsewhere, --service api=10.96.0.10:80:
+ * 10.1.0.5:8080,10.1.0.6:8080, is steered at connect(2) instead, by a
+ * cgroup/connect4 program on the cgroup2 root: a connect to 10.96.0.10:80
+ * goes to one of the backends by weight. The backend to shift away from
+ * is named by the action (away_from = "10.1.0.5:8080", typically from the
+ * condition's evidence in an act function). */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -37,8 +46,12 @@
 #define SERVICE_NAME_MAX 32
 #define REFRESH_INTERVAL 1.0
 #define TCP_LISTEN 0x0A
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define CONNECT_PIN REFLEX_TRAFFIC_PIN "-connect"
+#define ENDPOINT_MAX 24   /* "255.255.255.255:65535" */
 
 struct backend {
+	uint32_t addr;           /* remote: its IPv4 address (network order) */
 	uint16_t port;
 	uint64_t inode;          /* of its listening socket; 0: nothing listens */
 	bool shifted;
@@ -48,6 +61,8 @@ struct backend {
 
 struct service {
 	char name[SERVICE_NAME_MAX];
+	bool remote;             /* its backends are elsewhere: steered at connect */
+	uint32_t addr;           /* remote: the address clients connect to */
 	uint16_t port;
 	uint32_t slot;           /* of backend 0 in the sockmap */
 	size_t n;
@@ -58,7 +73,7 @@ struct service {
 struct traffic {
 	struct ev_loop *loop;
 	struct traffic_bpf *skel;
-	struct bpf_link *steer;
+	struct bpf_link *steer, *steer_connect;
 	ev_timer refresh;
 	size_t n;
 	struct service services[REFLEX_TRAFFIC_SERVICES_MAX];
@@ -69,6 +84,8 @@ static struct traffic *traffic;
 struct traffic_params {
 	char service[SERVICE_NAME_MAX];
 	bool drain;
+	/* a remote backend, "10.1.0.5:8080"; empty: the condition's target */
+	char away_from[24];
 };
 
 static int parse_port(const char *s, size_t len, uint16_t *port)
@@ -88,42 +105,73 @@ static int parse_port(const char *s, size_t len, uint16_t *port)
 	return 0;
 }
 
+/* "10.1.0.5:8080" (len bytes of s) into addr and port: 0, or -EINVAL. */
+static int parse_addr_port(const char *s, size_t len, uint32_t *addr, uint16_t *port)
+{
+	const char *colon = memchr(s, ':', len);
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, s, (size_t)(colon - s));
+	ip[colon - s] = '\0';
+	if (inet_pton(AF_INET, ip, &a) != 1 || parse_port(colon + 1, len - (size_t)(colon - s) - 1, port))
+		return -EINVAL;
+	*addr = a.s_addr;
+	return 0;
+}
+
+/* NAME=PORT:BACKEND_PORT,... or NAME=ADDR:PORT:BACKEND_ADDR:PORT,... */
 static int service_parse(const char *spec, struct service *s, char *err, size_t errlen)
 {
 	const char *eq = strchr(spec, '='), *colon = eq ? strchr(eq, ':') : NULL, *p;
 
 	memset(s, 0, sizeof(*s));
 	if (!eq || !colon || eq == spec) {
-		snprintf(err, errlen, "want NAME=PORT:BACKEND_PORT,BACKEND_PORT..., e.g. web=8080:8081,8082");
+		snprintf(err, errlen, "want NAME=PORT:BACKEND_PORT,BACKEND_PORT..., e.g. web=8080:8081,8082, "
+			 "or NAME=ADDR:PORT:BACKEND_ADDR:PORT,... for remote backends");
 		return -EINVAL;
+	}
+	/* an address before the port: a remote service */
+	s->remote = memchr(eq + 1, '.', (size_t)(colon - eq - 1)) != NULL;
+	if (s->remote) {
+		colon = strchr(colon + 1, ':');
+		if (!colon || parse_addr_port(eq + 1, (size_t)(colon - eq - 1), &s->addr, &s->port)) {
+			snprintf(err, errlen, "the service address must be like 10.96.0.10:80");
+			return -EINVAL;
+		}
 	}
 	if ((size_t)(eq - spec) >= sizeof(s->name)) {
 		snprintf(err, errlen, "a service name has at most %d characters", SERVICE_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	memcpy(s->name, spec, (size_t)(eq - spec));
-	if (parse_port(eq + 1, (size_t)(colon - eq - 1), &s->port)) {
+	if (!s->remote && parse_port(eq + 1, (size_t)(colon - eq - 1), &s->port)) {
 		snprintf(err, errlen, "the service port must be a number from 1 to 65535");
 		return -EINVAL;
 	}
 	for (p = colon + 1;; p++) {
 		size_t len = strcspn(p, ","), i;
+		uint32_t addr = 0;
 		uint16_t port;
 
-		if (parse_port(p, len, &port)) {
-			snprintf(err, errlen, "'%.*s' is not a backend port (1 to 65535)", (int)len, p);
+		if (s->remote ? parse_addr_port(p, len, &addr, &port) : parse_port(p, len, &port)) {
+			snprintf(err, errlen, "'%.*s' is not a backend %s", (int)len, p,
+				 s->remote ? "address like 10.1.0.5:8080" : "port (1 to 65535)");
 			return -EINVAL;
 		}
-		for (i = 0; i < s->n && s->backends[i].port != port; i++)
+		for (i = 0; i < s->n && (s->backends[i].port != port || s->backends[i].addr != addr); i++)
 			;
 		if (i < s->n) {
-			snprintf(err, errlen, "backend port %u is given twice", port);
+			snprintf(err, errlen, "backend '%.*s' is given twice", (int)len, p);
 			return -EINVAL;
 		}
 		if (s->n == REFLEX_TRAFFIC_BACKENDS_MAX) {
 			snprintf(err, errlen, "at most %d backends a service", REFLEX_TRAFFIC_BACKENDS_MAX);
 			return -EINVAL;
 		}
+		s->backends[s->n].addr = addr;
 		s->backends[s->n++].port = port;
 		p += len;
 		if (!*p)
@@ -141,6 +189,27 @@ int traffic_service_check(const char *spec, char *err, size_t errlen)
 	struct service s;
 
 	return service_parse(spec, &s, err, errlen);
+}
+
+/* ":8081" for a local port (addr 0), "10.1.0.5:8080" for a remote one. */
+static const char *endpoint(uint32_t addr, uint16_t port, char buf[ENDPOINT_MAX])
+{
+	char ip[INET_ADDRSTRLEN] = "";
+
+	if (addr)
+		inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+	snprintf(buf, ENDPOINT_MAX, "%s:%u", ip, port);
+	return buf;
+}
+
+static const char *backend_at(const struct backend *b, char buf[ENDPOINT_MAX])
+{
+	return endpoint(b->addr, b->port, buf);
+}
+
+static const char *service_at(const struct service *s, char buf[ENDPOINT_MAX])
+{
+	return endpoint(s->addr, s->port, buf);
 }
 
 /* The inode of the TCP socket listening on port (any local address), from
@@ -244,11 +313,28 @@ static int put_listener(const struct service *s, size_t i)
 	return rc;
 }
 
+static int write_remote_weights(const struct service *s)
+{
+	struct traffic_remote_key key = { .addr = s->addr, .port = htons(s->port) };
+	struct traffic_remote v = { .nbackends = (uint32_t)s->n };
+
+	for (size_t i = 0; i < s->n; i++) {
+		v.addr[i] = s->backends[i].addr;
+		v.port[i] = htons(s->backends[i].port);
+		v.weight[i] = s->backends[i].shifted ? 0 : 1;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(traffic->skel->maps.remote_services), &key, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 static int write_weights(const struct service *s)
 {
 	struct traffic_service v = { .slot = s->slot, .nbackends = (uint32_t)s->n };
 	uint32_t port = s->port;
 
+	if (s->remote)
+		return write_remote_weights(s);
 	for (size_t i = 0; i < s->n; i++)
 		v.weight[i] = s->backends[i].shifted ? 0 : 1;
 	if (bpf_map_update_elem(bpf_map__fd(traffic->skel->maps.services), &port, &v, BPF_ANY))
@@ -263,6 +349,8 @@ static void refresh_service(struct service *s)
 	bool changed = false;
 	int rc;
 
+	if (s->remote)
+		return;
 	for (size_t i = 0; i < s->n; i++) {
 		struct backend *b = &s->backends[i];
 		uint64_t inode = listener_inode(b->port);
@@ -294,11 +382,34 @@ static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
 		refresh_service(&traffic->services[i]);
 }
 
-/* Attaches a fresh steering program and pins it in place of the one a
- * previous run left, so the service port is never left unserved. */
-static int attach_steering(struct traffic *t)
+/* Pins link at path in place of the one a previous run left: the fresh
+ * program is attached before the old one goes, so the services are never
+ * left unserved. */
+static int pin(struct bpf_link *link, const char *path)
 {
-	int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), rc;
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return bpf_link__pin(link, path);
+}
+
+/* The cgroup2 root: /sys/fs/cgroup on a pure cgroup2 host, its unified
+ * part on a hybrid one. An fd, or -errno. */
+static int cgroup2_root(void)
+{
+	static const char *const paths[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	struct statfs st;
+
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (statfs(paths[i], &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
+			return open(paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return -ENOENT;
+}
+
+/* sk_lookup on this network namespace; with remote services, connect4 on
+ * the cgroup2 root too (else a connect program a previous run left goes). */
+static int attach_steering(struct traffic *t, bool remote)
+{
+	int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), cgroup, rc;
 
 	if (netns < 0)
 		return -errno;
@@ -306,19 +417,29 @@ static int attach_steering(struct traffic *t)
 	close(netns);
 	if (!t->steer)
 		return -errno;
-	if (unlink(REFLEX_TRAFFIC_PIN) && errno != ENOENT)
-		return -errno;
-	rc = bpf_link__pin(t->steer, REFLEX_TRAFFIC_PIN);
-	return rc;
+	if ((rc = pin(t->steer, REFLEX_TRAFFIC_PIN)))
+		return rc;
+	if (!remote) {
+		(void)unlink(CONNECT_PIN);
+		return 0;
+	}
+	cgroup = cgroup2_root();
+	if (cgroup < 0)
+		return cgroup;
+	t->steer_connect = bpf_program__attach_cgroup(t->skel->progs.steer_connect, cgroup);
+	rc = t->steer_connect ? 0 : -errno;
+	close(cgroup);
+	return rc ? rc : pin(t->steer_connect, CONNECT_PIN);
 }
 
 int traffic_open(struct ev_loop *loop, const struct strlist *specs)
 {
+	bool remote = false;
 	char err[256];
 	int rc;
 
 	if (!specs->n) {
-		if (unlink(REFLEX_TRAFFIC_PIN) == 0)
+		if ((unlink(REFLEX_TRAFFIC_PIN) == 0) | (unlink(CONNECT_PIN) == 0))
 			log_info("traffic: no services declared: removed the steering a previous run left");
 		return 0;
 	}
@@ -336,9 +457,10 @@ int traffic_open(struct ev_loop *loop, const struct strlist *specs)
 		/* config_parse checked them */
 		(void)service_parse(specs->v[i], s, err, sizeof(err));
 		s->slot = (uint32_t)(i * REFLEX_TRAFFIC_BACKENDS_MAX);
+		remote |= s->remote;
 		for (size_t k = 0; k < i; k++) {
 			if (!strcmp(traffic->services[k].name, s->name) ||
-			    traffic->services[k].port == s->port) {
+			    (traffic->services[k].port == s->port && traffic->services[k].addr == s->addr)) {
 				log_error("traffic: --service %s: another service has that name or port",
 					  specs->v[i]);
 				rc = -EINVAL;
@@ -361,15 +483,19 @@ int traffic_open(struct ev_loop *loop, const struct strlist *specs)
 			goto fail;
 		}
 	}
-	rc = attach_steering(traffic);
+	rc = attach_steering(traffic, remote);
 	if (rc) {
-		log_error("traffic: attaching the steering program to this network namespace: %s",
-			  strerror(-rc));
+		log_error("traffic: attaching the steering programs (sk_lookup to this network "
+			  "namespace%s): %s", remote ? ", connect4 to the cgroup2 root" : "", strerror(-rc));
 		goto fail;
 	}
-	for (size_t i = 0; i < traffic->n; i++)
-		log_info("traffic: service %s: port %u steered to %zu backends", traffic->services[i].name,
-			 traffic->services[i].port, traffic->services[i].n);
+	for (size_t i = 0; i < traffic->n; i++) {
+		char to[ENDPOINT_MAX];
+
+		log_info("traffic: service %s: %s steered to %zu backends%s", traffic->services[i].name,
+			 service_at(&traffic->services[i], to), traffic->services[i].n,
+			 traffic->services[i].remote ? " at connect" : "");
+	}
 	ev_timer_init(&traffic->refresh, on_refresh, REFRESH_INTERVAL, REFRESH_INTERVAL);
 	ev_timer_start(loop, &traffic->refresh);
 	return 0;
@@ -385,6 +511,7 @@ static void record_exit_restore(struct journal *j, const char *host, const struc
 {
 	struct decision *d = calloc(1, sizeof(*d));
 	struct traffic_params p = { 0 };
+	char from[ENDPOINT_MAX], to[ENDPOINT_MAX];
 	struct sbuf params;
 
 	if (!d)
@@ -399,16 +526,22 @@ static void record_exit_restore(struct journal *j, const char *host, const struc
 	d->condition.target.start_time = b->shifted_start;
 	str_copy(d->action, sizeof(d->action), act_traffic_restore_ops.name);
 	str_copy(p.service, sizeof(p.service), s->name);
+	if (s->remote)
+		backend_at(b, p.away_from);
 	sbuf_init(&params, d->params, sizeof(d->params));
 	act_traffic_restore_ops.describe(&p, &params);
 	d->outcome = err ? REFLEX_OUTCOME_FAILED : REFLEX_OUTCOME_ACTED;
 	if (err)
 		snprintf(d->detail, sizeof(d->detail), "reflexd stopping: service %s: writing the "
-			 "weights failed (%s): :%u stays shifted away from", s->name, strerror(-err),
-			 b->port);
+			 "weights failed (%s): %s stays shifted away from", s->name, strerror(-err),
+			 backend_at(b, from));
+	else if (s->remote)
+		snprintf(d->detail, sizeof(d->detail), "reflexd stopping: service %s: new connections "
+			 "to %s reach %s again", s->name, service_at(s, to), backend_at(b, from));
 	else
 		snprintf(d->detail, sizeof(d->detail), "reflexd stopping: service %s: new connections "
-			 "to :%u reach :%u (pid %d) again", s->name, s->port, b->port, b->shifted_pid);
+			 "to %s reach %s (pid %d) again", s->name, service_at(s, to), backend_at(b, from),
+			 b->shifted_pid);
 	log_msg(err ? LOG_ERROR : LOG_INFO, "traffic: %s", d->detail);
 	if (j && journal_write(j, d))
 		log_error("journal: cannot record the restore at exit: %s", journal_errmsg(j));
@@ -437,10 +570,13 @@ void traffic_close(struct journal *journal, const char *host)
 		for (size_t k = 0; k < n; k++)
 			record_exit_restore(journal, host, s, &undone[k], err);
 	}
-	/* the pin keeps the program attached: only this process's fd goes */
+	/* the pins keep the programs attached: only this process's fds go */
 	if (traffic->steer)
 		bpf_link__disconnect(traffic->steer);
+	if (traffic->steer_connect)
+		bpf_link__disconnect(traffic->steer_connect);
 	bpf_link__destroy(traffic->steer);
+	bpf_link__destroy(traffic->steer_connect);
 	traffic_bpf__destroy(traffic->skel);
 	free(traffic);
 	traffic = NULL;
@@ -524,6 +660,18 @@ static int traffic_parse(lua_State *L, int idx, void *params, char *err, size_t 
 			} else {
 				str_copy(p->service, sizeof(p->service), lua_tostring(L, -1));
 			}
+		} else if (strcmp(key, "away_from") == 0) {
+			uint32_t addr;
+			uint16_t port;
+
+			if (lua_type(L, -1) != LUA_TSTRING ||
+			    parse_addr_port(lua_tostring(L, -1), strlen(lua_tostring(L, -1)), &addr, &port)) {
+				snprintf(err, errlen, "%s: away_from must be a remote backend like "
+					 "\"10.1.0.5:8080\"", action);
+				rc = -EINVAL;
+			} else {
+				str_copy(p->away_from, sizeof(p->away_from), lua_tostring(L, -1));
+			}
 		} else if (can_drain && strcmp(key, "drain") == 0) {
 			if (lua_type(L, -1) != LUA_TBOOLEAN) {
 				snprintf(err, errlen, "%s: drain must be true or false", action);
@@ -532,8 +680,8 @@ static int traffic_parse(lua_State *L, int idx, void *params, char *err, size_t 
 			p->drain = lua_toboolean(L, -1);
 		} else {
 			lua_pushvalue(L, -2);
-			snprintf(err, errlen, "%s: unknown parameter '%s' (known: service%s)", action,
-				 luaL_tolstring(L, -1, NULL), can_drain ? ", drain" : "");
+			snprintf(err, errlen, "%s: unknown parameter '%s' (known: service, away_from%s)",
+				 action, luaL_tolstring(L, -1, NULL), can_drain ? ", drain" : "");
 			lua_pop(L, 2);
 			rc = -EINVAL;
 		}
@@ -566,6 +714,10 @@ static void restore_describe(const void *params, struct sbuf *json)
 
 	sbuf_printf(json, "{\"service\":");
 	sbuf_json_str(json, p->service);
+	if (p->away_from[0]) {
+		sbuf_printf(json, ",\"away_from\":");
+		sbuf_json_str(json, p->away_from);
+	}
 	sbuf_printf(json, "}");
 }
 
@@ -575,6 +727,10 @@ static void shift_describe(const void *params, struct sbuf *json)
 
 	sbuf_printf(json, "{\"service\":");
 	sbuf_json_str(json, p->service);
+	if (p->away_from[0]) {
+		sbuf_printf(json, ",\"away_from\":");
+		sbuf_json_str(json, p->away_from);
+	}
 	sbuf_printf(json, ",\"drain\":%s}", p->drain ? "true" : "false");
 }
 
@@ -605,9 +761,11 @@ static struct service *run_service(struct act_run *run)
 	return s;
 }
 
-/* The healthy backends that listen, other than skip, as ":8081, :8082". */
+/* The healthy backends (that listen, when local), other than skip, as
+ * ":8081, :8082". */
 static size_t healthy(const struct service *s, const struct backend *skip, char *buf, size_t size)
 {
+	char name[ENDPOINT_MAX];
 	struct sbuf b;
 	size_t n = 0;
 
@@ -615,10 +773,63 @@ static size_t healthy(const struct service *s, const struct backend *skip, char 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct backend *k = &s->backends[i];
 
-		if (k != skip && k->inode && !k->shifted)
-			sbuf_printf(&b, "%s:%u", n++ ? ", " : "", k->port);
+		if (k != skip && (s->remote || k->inode) && !k->shifted)
+			sbuf_printf(&b, "%s%s", n++ ? ", " : "", backend_at(k, name));
 	}
 	return n;
+}
+
+/* The backend away_from names: NULL when it names none of s's. */
+static struct backend *named_backend(struct service *s, const char *away_from)
+{
+	uint32_t addr;
+	uint16_t port;
+
+	if (parse_addr_port(away_from, strlen(away_from), &addr, &port))
+		return NULL;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->backends[i].addr == addr && s->backends[i].port == port)
+			return &s->backends[i];
+	return NULL;
+}
+
+/* The backend shift_start is to move traffic from: a remote service's, as
+ * away_from names it; a local service's, whose listener the condition's
+ * process holds. NULL after finishing the run as failed. */
+static struct backend *sick_backend(struct act_run *run, struct service *s)
+{
+	const struct traffic_params *p = (const void *)run->params;
+	const struct target *t = &run->decision.condition.target;
+	char others[128];
+	uint64_t start_time;
+
+	if (s->remote) {
+		struct backend *b = named_backend(s, p->away_from);
+
+		if (!b)
+			finish(run, REFLEX_OUTCOME_FAILED, "service %s has remote backends: away_from "
+			       "must name one of them ('%s' does not): nothing shifted", s->name,
+			       p->away_from);
+		return b;
+	}
+	if (p->away_from[0]) {
+		finish(run, REFLEX_OUTCOME_FAILED, "service %s is local: the backend to shift away "
+		       "from is the one the condition's process holds, not away_from", s->name);
+		return NULL;
+	}
+	refresh_service(s);
+	if (identity_start_time(t->pid, &start_time) || start_time != t->start_time) {
+		finish(run, REFLEX_OUTCOME_FAILED, "pid %d is no longer the process the condition "
+		       "was about: nothing shifted", t->pid);
+		return NULL;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->backends[i].inode && fd_of_socket(t->pid, s->backends[i].inode) >= 0)
+			return &s->backends[i];
+	healthy(s, NULL, others, sizeof(others));
+	finish(run, REFLEX_OUTCOME_FAILED, "pid %d (%s) holds none of the listeners of service %s "
+	       "(%s): nothing shifted", t->pid, t->comm, s->name, others);
+	return NULL;
 }
 
 static void shift_start(struct act_run *run)
@@ -626,37 +837,23 @@ static void shift_start(struct act_run *run)
 	const struct traffic_params *p = (const void *)run->params;
 	const struct target *t = &run->decision.condition.target;
 	struct service *s = run_service(run);
-	struct backend *b = NULL;
-	char others[128], drained[96] = "";
-	uint64_t start_time, n = 0;
+	char others[128], drained[96] = "", from[ENDPOINT_MAX], to[ENDPOINT_MAX];
+	struct backend *b = s ? sick_backend(run, s) : NULL;
+	uint64_t n = 0;
 	int rc;
 
-	if (!s)
+	if (!b)
 		return;
-	refresh_service(s);
-	if (identity_start_time(t->pid, &start_time) || start_time != t->start_time) {
-		finish(run, REFLEX_OUTCOME_FAILED, "pid %d is no longer the process the condition "
-		       "was about: nothing shifted", t->pid);
-		return;
-	}
-	for (size_t i = 0; !b && i < s->n; i++)
-		if (s->backends[i].inode && fd_of_socket(t->pid, s->backends[i].inode) >= 0)
-			b = &s->backends[i];
-	if (!b) {
-		healthy(s, NULL, others, sizeof(others));
-		finish(run, REFLEX_OUTCOME_FAILED, "pid %d (%s) holds none of the listeners of "
-		       "service %s (%s): nothing shifted", t->pid, t->comm, s->name, others);
-		return;
-	}
 	if (b->shifted) {
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: already shifted away from :%u (pid %d)",
-		       s->name, b->port, b->shifted_pid);
+		finish(run, REFLEX_OUTCOME_ACTED, "service %s: already shifted away from %s (pid %d)",
+		       s->name, backend_at(b, from), b->shifted_pid);
 		return;
 	}
 	/* never black-hole: the last healthy backend keeps its traffic */
 	if (!healthy(s, b, others, sizeof(others))) {
-		finish(run, REFLEX_OUTCOME_FAILED, "service %s: no other healthy backend listens: "
-		       "not shifted away from :%u, its last one", s->name, b->port);
+		finish(run, REFLEX_OUTCOME_FAILED, "service %s: no other healthy backend %s: not "
+		       "shifted away from %s, its last one", s->name, s->remote ? "is left" : "listens",
+		       backend_at(b, from));
 		return;
 	}
 	b->shifted = true;
@@ -668,21 +865,31 @@ static void shift_start(struct act_run *run)
 		       strerror(-rc));
 		return;
 	}
-	if (p->drain && (rc = drain(t->pid, s, b, &n)))
+	if (p->drain && s->remote)
+		snprintf(drained, sizeof(drained), "; not drained: draining is for local backends");
+	else if (p->drain && (rc = drain(t->pid, s, b, &n)))
 		snprintf(drained, sizeof(drained), "; draining its connections failed: %s", strerror(-rc));
 	else if (p->drain)
 		snprintf(drained, sizeof(drained), "; %llu of its connections drained",
 			 (unsigned long long)n);
-	finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to :%u go to %s, away from "
-	       ":%u (pid %d)%s", s->name, s->port, others, b->port, t->pid, drained);
+	if (s->remote)
+		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s go to %s, away "
+		       "from %s%s", s->name, service_at(s, to), others, backend_at(b, from), drained);
+	else
+		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s go to %s, away "
+		       "from %s (pid %d)%s", s->name, service_at(s, to), others, backend_at(b, from), t->pid,
+		       drained);
 }
 
-/* Restores the backends shifted away from the condition's process. */
+/* Restores the backends shifted away from the condition's process (or, for
+ * a remote service, the one away_from names). */
 static void restore_start(struct act_run *run)
 {
+	const struct traffic_params *p = (const void *)run->params;
 	const struct target *t = &run->decision.condition.target;
 	struct service *s = run_service(run);
-	char ports[128];
+	struct backend *named = s && s->remote ? named_backend(s, p->away_from) : NULL;
+	char ports[128], name[ENDPOINT_MAX], to[ENDPOINT_MAX];
 	struct sbuf back;
 	int rc;
 
@@ -692,14 +899,19 @@ static void restore_start(struct act_run *run)
 	for (size_t i = 0; i < s->n; i++) {
 		struct backend *b = &s->backends[i];
 
-		if (b->shifted && b->shifted_pid == t->pid && b->shifted_start == t->start_time) {
+		if (b->shifted && (s->remote ? b == named : b->shifted_pid == t->pid &&
+				   b->shifted_start == t->start_time)) {
 			b->shifted = false;
-			sbuf_printf(&back, "%s:%u", back.len ? ", " : "", b->port);
+			sbuf_printf(&back, "%s%s", back.len ? ", " : "", backend_at(b, name));
 		}
 	}
 	if (!back.len) {
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: no backend is "
-		       "shifted away from pid %d", s->name, t->pid);
+		if (s->remote)
+			finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: %s is not "
+			       "shifted away from", s->name, p->away_from);
+		else
+			finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: no backend "
+			       "is shifted away from pid %d", s->name, t->pid);
 		return;
 	}
 	if ((rc = write_weights(s))) {
@@ -707,8 +919,12 @@ static void restore_start(struct act_run *run)
 		       strerror(-rc));
 		return;
 	}
-	finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to :%u reach %s (pid %d) "
-	       "again", s->name, s->port, ports, t->pid);
+	if (s->remote)
+		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s reach %s again",
+		       s->name, service_at(s, to), ports);
+	else
+		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s reach %s (pid %d) "
+		       "again", s->name, service_at(s, to), ports, t->pid);
 }
 
 /* Both finish within start: nothing is left running at shutdown. */

@@ -6,7 +6,9 @@
  * sockmap; for any other port, and whenever no backend listens, it leaves
  * the normal lookup alone: it never drops a connection itself.
  * A TCP socket iterator closes an instance's established connections
- * (draining) with bpf_sock_destroy. */
+ * (draining) with bpf_sock_destroy. For services whose backends are not
+ * local, a cgroup/connect4 program rewrites the destination of connect(2)
+ * to the service's address, by the same weights. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -32,6 +34,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, REFLEX_TRAFFIC_SERVICES_MAX);
+	__type(key, struct traffic_remote_key);
+	__type(value, struct traffic_remote);
+} remote_services SEC(".maps");
 
 /* the inodes of the sockets the next drain closes */
 struct {
@@ -117,4 +126,38 @@ int drain(struct bpf_iter__tcp *ctx)
 	if (bpf_sock_destroy(skc) == 0)
 		drained++;
 	return 0;
+}
+
+/* connect(2) on IPv4 by any process of the cgroup tree: a TCP connect to a
+ * remote service's address goes to one of its backends by weight, or, when
+ * every one is shifted away from, to any (a sick backend beats none).
+ * Always allows the connect. */
+SEC("cgroup/connect4")
+int steer_connect(struct bpf_sock_addr *ctx)
+{
+	struct traffic_remote_key key = { .addr = ctx->user_ip4, .port = ctx->user_port };
+	struct traffic_remote *r;
+	__u32 total = 0, pick, n, i;
+
+	if (ctx->protocol != PROTO_TCP)
+		return 1;
+	r = bpf_map_lookup_elem(&remote_services, &key);
+	if (!r)
+		return 1;
+	n = r->nbackends;
+	if (!n || n > REFLEX_TRAFFIC_BACKENDS_MAX)
+		return 1;
+	for (i = 0; i < REFLEX_TRAFFIC_BACKENDS_MAX && i < n; i++)
+		total += r->weight[i];
+	pick = bpf_get_prandom_u32() % (total ? total : n);
+	for (i = 0; i < REFLEX_TRAFFIC_BACKENDS_MAX - 1 && i < n - 1; i++) {
+		__u32 w = total ? r->weight[i] : 1;
+
+		if (pick < w)
+			break;
+		pick -= w;
+	}
+	ctx->user_ip4 = r->addr[i];
+	ctx->user_port = r->port[i];
+	return 1;
 }

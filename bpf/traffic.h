@@ -18,4 +18,19 @@ struct traffic_service {
 	__u32 weight[REFLEX_TRAFFIC_BACKENDS_MAX];
 };
 
+/* A service whose backends are elsewhere: connect(2) to its address and
+ * port is steered, in the caller, to one of the backends. Key and
+ * addresses in network byte order, as bpf_sock_addr has them. */
+struct traffic_remote_key {
+	__u32 addr;
+	__u32 port;
+};
+
+struct traffic_remote {
+	__u32 nbackends;
+	__u32 addr[REFLEX_TRAFFIC_BACKENDS_MAX];
+	__u32 port[REFLEX_TRAFFIC_BACKENDS_MAX];
+	__u32 weight[REFLEX_TRAFFIC_BACKENDS_MAX];
+};
+
 #endif

@@ -56,7 +56,7 @@ test_shift_drain_restore_on_deadlock() {
 	shift_rule false
 	backends 5
 	start_daemon --rules "$T/rules" --service "$SERVICE" --sensors deadlock
-	grep -q "service web: port $SVC steered to 2 backends" "$LOG"
+	grep -q "service web: :$SVC steered to 2 backends" "$LOG"
 	client 11 --hold 6 --hold-ports $PORT_A,$PORT_B
 	sleep 1
 	touch "$T/trig-a"
@@ -215,6 +215,78 @@ TR
 		fail "the restore counted against the budget: $out"
 }
 
+# Remote backends: 127.0.0.2 and .3 stand in for other hosts; clients
+# connect to 127.0.0.10, where nothing listens, and connect4 steers them.
+VIP=127.0.0.10
+R1=127.0.0.2:47321
+R2=127.0.0.3:47322
+REMOTE="api=$VIP:47320:$R1,$R2"
+
+test_remote_shift_at_connect() {
+	write_rule remote <<R
+rule "shift-api" {
+  when = deadlock { }, where = { comm = "ts-remote-sick" }, hold = "1s",
+  act = traffic.shift { service = "api", away_from = "$R1" },
+  settle = "1s",
+}
+R
+	start_wl backend R1 47321 --addr 127.0.0.2 --comm ts-backend-r1
+	start_wl backend R2 47322 --addr 127.0.0.3 --comm ts-backend-r2
+	start_daemon --rules "$T/rules" --service "$REMOTE" --sensors deadlock
+	grep -q "service api: $VIP:47320 steered to 2 backends at connect" "$LOG"
+	C=$T/client
+	"$WL/connclient" 47320 8 --addr $VIP --comm ts-client > "$C" 2>&1 &
+	STARTED="$STARTED $!"
+	wait_for "$C" '^ready' 5
+	sleep 0.5
+	start_wl deadlock abba --comm ts-remote-sick
+	wait_record '.action == "traffic.shift"' 5
+	sleep 1.5
+	kill -KILL "$WL_PID"
+	wait_record '.action == "traffic.restore"' 5
+	wait_for "$C" '^done' 8
+	shift=$(audit | jq -r 'select(.action == "traffic.shift") | .time_unix_nano')
+	restore=$(audit | jq -r 'select(.action == "traffic.restore") | .time_unix_nano')
+	audit | holds ".action == \"traffic.shift\" and .outcome == \"acted\" and .params.away_from == \"$R1\" and
+		.detail == \"service api: new connections to $VIP:47320 go to $R2, away from $R1\"" ||
+		fail "shift: $(audit | head -1)"
+	audit | holds ".action == \"traffic.restore\" and .outcome == \"acted\" and .params.away_from == \"$R1\" and
+		(.detail | endswith(\"new connections to $VIP:47320 reach $R1 again\"))" || fail "restore: $(audit | tail -1)"
+	[ "$(count 0 "$shift" R1)" -gt 5 ] && [ "$(count 0 "$shift" R2)" -gt 5 ] || fail "not both served before"
+	[ "$(count "$shift" "$restore" R1)" = 0 ] || fail "R1 got connections while shifted away from"
+	[ "$(count "$shift" "$restore" R2)" -gt 20 ] || fail "too few connections while shifted"
+	[ "$(count $((restore + 1000000000)) 9999999999999999999 R1)" -gt 5 ] || fail "R1 did not get traffic back"
+	[ "$(count 0 9999999999999999999 fail)" = 0 ] || fail "failures: $(grep fail "$C" | head -2)"
+	stop_daemon
+	audit | holds '.rule == "(exit)"' && fail "nothing was shifted at exit, yet an exit record"
+	rm -f "$PIN" "$PIN-connect"
+}
+
+test_remote_away_from_the_evidence() {
+	write_rule remote <<'R'
+rule "shift-lossy-peer" {
+  when = retransmits { }, hold = "1s", settle = "2s",
+  act = function(c) return traffic.shift { service = "api", away_from = c.evidence.peer } end,
+}
+R
+	cat > "$T/sim.trace" <<'TR'
+reflexd-trace 1 start=1795300000
+0.0 raise 1 retransmits pid=4242 start=100 comm=ts-client evidence={"peer":"10.1.0.5:8080","rate":40}
+3.0 clear 1
+8 end
+TR
+	out=$("$REFLEXD" simulate --trace "$T/sim.trace" --rules "$T/rules" --json)
+	echo "$out" | jq -s -e 'length == 2 and
+		(.[0] | .action == "traffic.shift" and .params.away_from == "10.1.0.5:8080") and
+		(.[1] | .action == "traffic.restore" and .params == {"service": "api", "away_from": "10.1.0.5:8080"})' > /dev/null ||
+		fail "simulate: $out"
+	# away_from is checked when the action is built
+	sed -i 's/c.evidence.peer/"10.1.0.5"/' "$T/rules/remote.lua"
+	out=$("$REFLEXD" simulate --trace "$T/sim.trace" --rules "$T/rules" --json)
+	echo "$out" | jq -e 'select(.outcome == "failed") | .detail | test("away_from must be a remote backend like")' > /dev/null ||
+		fail "bad away_from: $out"
+}
+
 test_bad_service_option() {
 	write_rule ok <<'R'
 rule "x" { when = deadlock { }, act = traffic.shift { service = "web" }, dry_run = true }
@@ -230,6 +302,12 @@ R
 		fail "exit $status: $out"
 	[ "$cstatus" != 0 ] && echo "$conf" | grep -q "reflexd.conf:1: bad value 'web=$SVC:$PORT_A,x' for --service: 'x' is not a backend port" ||
 		fail "exit $cstatus: $conf"
+	set +e
+	out=$("$REFLEXD" run --rules "$T/rules" --journal "$T/journal.db" --service "api=$VIP:47320:127.0.0.2,$R2" 2>&1)
+	status=$?
+	set -e
+	[ "$status" != 0 ] && echo "$out" | grep -q "bad value 'api=$VIP:47320:127.0.0.2,$R2' for --service: '127.0.0.2' is not a backend address like 10.1.0.5:8080" ||
+		fail "exit $status: $out"
 }
 
 run_tests

@@ -3,8 +3,9 @@
  * it answers every line it reads with its name, after taking a state lock,
  * and can be made to deadlock on that lock.
  *
- * Usage: backend NAME PORT [--comm NAME] [--trigger FILE] [--hold SECONDS]
- *   listens on 127.0.0.1:PORT; a thread per connection
+ * Usage: backend NAME PORT [--addr ADDR] [--comm NAME] [--trigger FILE]
+ *                [--hold SECONDS]
+ *   listens on ADDR:PORT (default 127.0.0.1); a thread per connection
  *   --trigger FILE  when FILE appears, it is removed and two threads take
  *                   the state lock and a second lock in opposite orders
  *                   (ABBA): every request then waits on the state lock
@@ -111,14 +112,15 @@ static void *serve(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: backend NAME PORT [--comm NAME] [--trigger FILE] [--hold SECONDS]\n");
+	fprintf(stderr, "usage: backend NAME PORT [--addr ADDR] [--comm NAME] [--trigger FILE] "
+		"[--hold SECONDS]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET };
-	const char *comm = NULL;
+	const char *comm = NULL, *ip = "127.0.0.1";
 	pthread_attr_t detached;
 	pthread_t t;
 	int one = 1, lfd;
@@ -132,6 +134,8 @@ int main(int argc, char **argv)
 	for (int i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "--comm") == 0 && i + 1 < argc)
 			comm = argv[++i];
+		else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc)
+			ip = argv[++i];
 		else if (strcmp(argv[i], "--trigger") == 0 && i + 1 < argc)
 			trigger = argv[++i];
 		else if (strcmp(argv[i], "--hold") == 0 && i + 1 < argc)
@@ -146,7 +150,8 @@ int main(int argc, char **argv)
 		die_errno("socket");
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	addr.sin_port = htons((uint16_t)port);
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1)
+		usage();
 	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) || listen(lfd, 1024))
 		die_errno("bind/listen");
 	CHECK(pthread_attr_init(&detached));

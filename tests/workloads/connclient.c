@@ -3,12 +3,12 @@
  * continuously and says which instance answered each, for the traffic
  * shift tests.
  *
- * Usage: connclient PORT SECONDS [--hold N] [--hold-ports P1,P2...]
+ * Usage: connclient PORT SECONDS [--addr ADDR] [--hold N] [--hold-ports P1,P2...]
  *                   [--timeout-ms MS] [--comm NAME]
  *   first opens N connections that it keeps (held), each told apart by the
  *   instance that answered its first line (to PORT, or in turn to each of
  *   P1, P2...); then, for SECONDS, opens a
- *   connection to 127.0.0.1:PORT every 20 ms, sends a line, and reads the
+ *   connection to ADDR:PORT (default 127.0.0.1) every 20 ms, sends a line, and reads the
  *   answer (at most MS milliseconds, default 1000).
  *
  * Prints "ready held=<name>,<name>,..." once the held connections are
@@ -81,7 +81,7 @@ static int ask(uint16_t port, char *who, size_t size)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: connclient PORT SECONDS [--hold N] [--hold-ports P1,P2...] "
+	fprintf(stderr, "usage: connclient PORT SECONDS [--addr ADDR] [--hold N] [--hold-ports P1,P2...] "
 		"[--timeout-ms MS] [--comm NAME]\n");
 	exit(2);
 }
@@ -106,7 +106,10 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--hold-ports") == 0 && i + 1 < argc)
 			for (char *p = strtok(argv[++i], ","); p && nports < HELD_MAX; p = strtok(NULL, ","))
 				hold_ports[nports++] = (uint16_t)parse_long(p, 1, 65535, usage);
-		else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc) {
+			if (inet_pton(AF_INET, argv[++i], &addr.sin_addr) != 1)
+				usage();
+		} else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
 			timeout_ms = parse_long(argv[++i], 1, 60000, usage);
 		else if (strcmp(argv[i], "--comm") == 0 && i + 1 < argc)
 			set_comm(argv[++i]);
