@@ -62,7 +62,8 @@ static const struct option_def options[] = {
 	  "GLOB", "never touch processes whose cgroup path matches (repeatable)" },
 	{ "service", OPT_LIST, CMD_RUN, OFF(services), NULL, 0, 0, false,
 	  "NAME=PORT:B1,B2", "a service for traffic.shift: clients connect to PORT, served by the "
-	  "local instances listening on ports B1, B2... (repeatable; docs/traffic.md)" },
+	  "local instances listening on ports B1, B2...; or NAME=ADDR:PORT:B1ADDR:PORT,... for "
+	  "remote backends (repeatable; docs/traffic.md)" },
 	{ "kill-switch", OPT_STRING, CMD_RUN, OFF(kill_switch), "/run/reflexd/kill-switch", 0, 0, true,
 	  "PATH", "while this file exists every action is dry-run (touch it to stop the robot)" },
 	{ "budget-max", OPT_INT, CMD_RUN | CMD_SIMULATE, OFF(budget_max), "20", 1, 1000000, true,
