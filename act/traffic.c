@@ -69,7 +69,7 @@ struct service {
 	struct backend backends[REFLEX_TRAFFIC_BACKENDS_MAX];
 };
 
-/* One network namespace, one steering program: the daemon's. */
+/* One network namespace, one set of steering programs: the daemon's. */
 struct traffic {
 	struct ev_loop *loop;
 	struct traffic_bpf *skel;
@@ -85,7 +85,7 @@ struct traffic_params {
 	char service[SERVICE_NAME_MAX];
 	bool drain;
 	/* a remote backend, "10.1.0.5:8080"; empty: the condition's target */
-	char away_from[24];
+	char away_from[ENDPOINT_MAX];
 };
 
 static int parse_port(const char *s, size_t len, uint16_t *port)
