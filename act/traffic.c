@@ -708,16 +708,19 @@ static int restore_parse(lua_State *L, int idx, void *params, char *err, size_t 
 	return traffic_parse(L, idx, params, err, errlen, "traffic.restore", false);
 }
 
-static void restore_describe(const void *params, struct sbuf *json)
+static void describe(const struct traffic_params *p, struct sbuf *json)
 {
-	const struct traffic_params *p = params;
-
 	sbuf_printf(json, "{\"service\":");
 	sbuf_json_str(json, p->service);
 	if (p->away_from[0]) {
 		sbuf_printf(json, ",\"away_from\":");
 		sbuf_json_str(json, p->away_from);
 	}
+}
+
+static void restore_describe(const void *params, struct sbuf *json)
+{
+	describe(params, json);
 	sbuf_printf(json, "}");
 }
 
@@ -725,12 +728,7 @@ static void shift_describe(const void *params, struct sbuf *json)
 {
 	const struct traffic_params *p = params;
 
-	sbuf_printf(json, "{\"service\":");
-	sbuf_json_str(json, p->service);
-	if (p->away_from[0]) {
-		sbuf_printf(json, ",\"away_from\":");
-		sbuf_json_str(json, p->away_from);
-	}
+	describe(p, json);
 	sbuf_printf(json, ",\"drain\":%s}", p->drain ? "true" : "false");
 }
 
