@@ -21,9 +21,10 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
 
 SENSORS := deadlock
+ACTUATORS := traffic
 SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
-SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h)
+SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h) $(ACTUATORS:%=$(BUILD)/%.skel.h)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
 .PHONY: all deps workloads fuzz test bench run clean
@@ -80,13 +81,13 @@ clean:
 # libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
-FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c \
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c \
 	core/util.c core/sha256.c core/log.c core/journal.c sense/condition.c sense/identity.c \
 	decide/decision.c
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
 
-$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h)
+$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) $(SKELS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(shell pkg-config --cflags lua5.4) -o $@ $(FUZZ_RULES_SRCS) \
 		$(shell pkg-config --libs lua5.4 libbpf sqlite3) -lev -lm

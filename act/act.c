@@ -7,7 +7,9 @@
 #include "act/act.h"
 #include "core/log.h"
 
-const struct act_ops *const act_all[] = { &act_signal_ops, NULL };
+const struct act_ops *const act_all[] = {
+	&act_signal_ops, &act_traffic_shift_ops, &act_traffic_restore_ops, NULL,
+};
 
 const struct act_ops *act_find(const char *name)
 {

@@ -30,6 +30,9 @@ struct act_ops {
 	void (*start)(struct act_run *run);
 	/* Ends a run still going at shutdown; must call act_finish(run). */
 	void (*cancel)(struct act_run *run);
+	/* The action that undoes this one, with the same params, run by the
+	 * engine when the condition is gone for good (NULL: none). */
+	const struct act_ops *undo;
 };
 
 struct act_run {
@@ -69,5 +72,7 @@ void act_finish(struct act_run *run);
 void act_shutdown(struct act_executor *x);
 
 extern const struct act_ops act_signal_ops;
+extern const struct act_ops act_traffic_shift_ops;
+extern const struct act_ops act_traffic_restore_ops;
 
 #endif

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/journal.h"
 #include "core/log.h"
+#include "act/traffic.h"
 
 enum option_type { OPT_FLAG, OPT_STRING, OPT_LIST, OPT_DURATION, OPT_INT };
 
@@ -59,6 +60,10 @@ static const struct option_def options[] = {
 	  "GLOB", "never touch processes whose executable matches (repeatable)" },
 	{ "protect-cgroup", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_cgroup), NULL, 0, 0, true,
 	  "GLOB", "never touch processes whose cgroup path matches (repeatable)" },
+	{ "service", OPT_LIST, CMD_RUN, OFF(services), NULL, 0, 0, false,
+	  "NAME=PORT:B1,B2", "a service for traffic.shift: clients connect to PORT, served by the "
+	  "local instances listening on ports B1, B2...; or NAME=ADDR:PORT:B1ADDR:PORT,... for "
+	  "remote backends (repeatable; docs/traffic.md)" },
 	{ "kill-switch", OPT_STRING, CMD_RUN, OFF(kill_switch), "/run/reflexd/kill-switch", 0, 0, true,
 	  "PATH", "while this file exists every action is dry-run (touch it to stop the robot)" },
 	{ "budget-max", OPT_INT, CMD_RUN | CMD_SIMULATE, OFF(budget_max), "20", 1, 1000000, true,
@@ -103,6 +108,7 @@ static int set_option(struct config *cfg, enum command cmd, const struct option_
 		      const char *value, const char *where)
 {
 	void *field = (char *)cfg + o->offset;
+	char why[256];
 	uint64_t ns;
 	char *end;
 	long long n;
@@ -125,6 +131,10 @@ static int set_option(struct config *cfg, enum command cmd, const struct option_
 		*(char **)field = strdup(value);
 		return *(char **)field ? 0 : -ENOMEM;
 	case OPT_LIST:
+		if (o->offset == OFF(services) && traffic_service_check(value, why, sizeof(why))) {
+			fprintf(stderr, "%s: bad value '%s' for --%s: %s\n", where, value, o->name, why);
+			return -EINVAL;
+		}
 		return strlist_add(field, value);
 	case OPT_DURATION:
 		if (duration_parse(value, &ns) || ns < o->min || ns > o->max)

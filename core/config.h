@@ -36,6 +36,7 @@ struct config {
 	int64_t budget_max;
 	uint64_t budget_window_ns;
 	struct strlist protect_comm, protect_exe, protect_cgroup;
+	struct strlist services;  /* traffic shift: NAME=PORT:BACKEND_PORT,... */
 	/* simulate */
 	char *trace;
 	bool skip_bad;

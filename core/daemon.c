@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "act/act.h"
+#include "act/traffic.h"
 #include "core/daemon.h"
 #include "core/journal.h"
 #include "core/log.h"
@@ -427,6 +428,7 @@ static void daemon_stop(struct daemon *d)
 	}
 	if (d->executor.journal)
 		act_shutdown(&d->executor);
+	traffic_close(d->journal, d->host);
 	for (size_t i = 0; i < sensors_count; i++)
 		if (d->sensor_state[i])
 			sensors[i]->stop(d->sensor_state[i]);
@@ -507,6 +509,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,
 	};
 	log_route_libbpf();
+	if (cfg->command == CMD_RUN && traffic_open(d.loop, &cfg->services))
+		goto out;
 	if (start_sensors(&d))
 		goto out;
 

@@ -7,11 +7,22 @@
 #include "core/util.h"
 #include "decide/engine.h"
 
+/* An action to undo once its condition is gone for good (a traffic shift
+ * is restored), with what the record of the undo needs from the decision. */
+struct undo {
+	struct rule_action action;   /* params point at params below */
+	unsigned char params[REFLEX_ACT_PARAMS_MAX];
+	enum decision_mode mode;
+	char of[37];                 /* the decision undone */
+	char rule[128], file[256], hash[65];
+};
+
 struct active {
 	bool decided;      /* one decision per condition: the first rule to fire */
 	uint64_t settle_ns;   /* of the rule that decided */
 	uint64_t due;         /* undecided: when the next rule's hold ends (0: none) */
 	uint64_t cleared_at;  /* cleared, and settling; 0 while it holds */
+	struct undo *undo;    /* what was done, when it must be undone; or NULL */
 	/* bit j: rule j's kind and where fit this condition (ruleset_fitting) */
 	uint64_t fits[REFLEX_RULES_MAX / 64];
 	struct condition cond;  /* last: its evidence is mostly unused */
@@ -106,6 +117,8 @@ void decide_free(struct decide_engine *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < e->nactive; i++)
+		free(e->active[i].undo);
 	free(e->active);
 	free(e->history);
 	free(e->unhelpful);
@@ -214,6 +227,16 @@ static void remember_unhelpful(struct decide_engine *e, enum decision_mode mode,
 	u->at = at;
 }
 
+/* Undoing (traffic.restore) returns the host to normal: it is no action
+ * that cooldowns and budgets count. */
+static bool is_undo(const char *action)
+{
+	for (int i = 0; act_all[i]; i++)
+		if (act_all[i]->undo && !strcmp(act_all[i]->undo->name, action))
+			return true;
+	return false;
+}
+
 void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t now)
 {
 	int64_t age;
@@ -222,7 +245,8 @@ void decide_restore(struct decide_engine *e, const struct decision *d, uint64_t 
 	age = wall_ns(e, now) - d->time_ns;
 
 	/* what was tried counts, whatever came of it; a refusal does not */
-	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now)
+	if (d->outcome == REFLEX_OUTCOME_SUPPRESSED || age < 0 || (uint64_t)age > now ||
+	    is_undo(d->action))
 		return;
 	remember(e, d->mode, d->rule, &d->condition.target, now - (uint64_t)age, d->rung);
 	if (strncmp(d->verify, "not cleared", 11) == 0)
@@ -330,6 +354,7 @@ void decide_raise(struct decide_engine *e, const struct condition *c, uint64_t n
 			return;
 		a->decided = false;
 		a->settle_ns = a->due = a->cleared_at = 0;
+		a->undo = NULL;
 	}
 	condition_copy(&a->cond, c);
 	condition_measure_fill(&a->cond);
@@ -362,6 +387,8 @@ static void end_verification(struct decide_engine *e, size_t i, bool cleared, ui
 		decide(e, a, r, v.rung + 1, now);
 }
 
+static void undo(struct decide_engine *e, struct active *a, uint64_t now);
+
 /* The condition is gone for good: its verifications succeeded when it
  * cleared. */
 static void move_active(struct active *dst, const struct active *src)
@@ -380,6 +407,8 @@ static void forget_active(struct decide_engine *e, struct active *a, uint64_t cl
 		else
 			i++;
 	}
+	if (a->undo)
+		undo(e, a, e->now);
 	move_active(a, &e->active[--e->nactive]);
 }
 
@@ -451,8 +480,9 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 /* Decides for condition a by rung `rung` of rule r's ladder. */
 /* A new decision about a by r, with everything but the outcome filled in:
  * the engine's own, valid until the sink returns. */
-static struct decision *new_decision(struct decide_engine *e, const struct active *a,
-				     const struct rule *r, uint64_t now)
+static struct decision *begin_decision(struct decide_engine *e, const struct active *a,
+				       const char *rule, const char *file, const char *hash,
+				       enum decision_mode mode, uint64_t now)
 {
 	struct decision *d = &e->decision;
 
@@ -461,17 +491,75 @@ static struct decision *new_decision(struct decide_engine *e, const struct activ
 	else
 		uuid_v7(d->id);
 	d->time_ns = wall_ns(e, now);
-	d->mode = e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+	d->mode = mode;
 	str_copy(d->host, sizeof(d->host), e->cfg->host);
-	str_copy(d->rule, sizeof(d->rule), r->name);
-	str_copy(d->rule_file, sizeof(d->rule_file), r->file);
-	memcpy(d->rule_hash, r->hash, sizeof(d->rule_hash));
+	str_copy(d->rule, sizeof(d->rule), rule);
+	str_copy(d->rule_file, sizeof(d->rule_file), file);
+	str_copy(d->rule_hash, sizeof(d->rule_hash), hash);
 	condition_copy(&d->condition, &a->cond);
 	d->held_ns = now - a->cond.since_ns;
 	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = d->explain[0] = '\0';
 	d->outcome = REFLEX_OUTCOME_PENDING;
 	d->rung = 0;
 	return d;
+}
+
+static struct decision *new_decision(struct decide_engine *e, const struct active *a,
+				     const struct rule *r, uint64_t now)
+{
+	return begin_decision(e, a, r->name, r->file, r->hash,
+			      e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE,
+			      now);
+}
+
+/* The action d took (or, in dry-run, would have) has an undo: keep what
+ * running it takes, for when the condition is gone. */
+static void keep_undo(struct active *a, const struct rule *r, const struct rule_action *act,
+		      const struct decision *d)
+{
+	struct undo *u = a->undo ? a->undo : calloc(1, sizeof(*u));
+	struct sbuf json;
+
+	if (!u)
+		return;
+	a->undo = u;
+	memcpy(u->params, act->params, act->ops->params_size);
+	u->action.ops = act->ops->undo;
+	u->action.params = u->params;
+	sbuf_init(&json, u->action.json, sizeof(u->action.json));
+	u->action.ops->describe(u->params, &json);
+	u->mode = d->mode;
+	memcpy(u->of, d->id, sizeof(u->of));
+	str_copy(u->rule, sizeof(u->rule), r->name);
+	str_copy(u->file, sizeof(u->file), r->file);
+	str_copy(u->hash, sizeof(u->hash), r->hash);
+}
+
+/* The condition is gone for good (cleared, and clear for the rule's
+ * settle): the undo is a decision of its own, in the mode of the one it
+ * undoes. Guards do not apply: undoing returns the host to normal. */
+static void undo(struct decide_engine *e, struct active *a, uint64_t now)
+{
+	struct undo *u = a->undo;
+	struct decision *d = begin_decision(e, a, u->rule, u->file, u->hash, u->mode, now);
+	char settle[32], why[64] = "cleared";
+
+	a->undo = NULL;
+	if (a->settle_ns) {
+		duration_format(a->settle_ns, settle, sizeof(settle));
+		snprintf(why, sizeof(why), "clear for %s", settle);
+	}
+	str_copy(d->action, sizeof(d->action), u->action.ops->name);
+	str_copy(d->params, sizeof(d->params), u->action.json);
+	if (d->mode == REFLEX_MODE_LIVE) {
+		snprintf(d->detail, sizeof(d->detail), "%s: undoing decision %s; ", why, u->of);
+	} else {
+		d->outcome = REFLEX_OUTCOME_DRY_RUN;
+		snprintf(d->detail, sizeof(d->detail), "%s: undoing decision %s: would have run %s %s",
+			 why, u->of, u->action.ops->name, u->action.json);
+	}
+	e->cfg->sink(e->cfg->ctx, d, &u->action);
+	free(u);
 }
 
 /* A rule function failed: the rule stops until the rules are reloaded, and
@@ -695,7 +783,8 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	if (refused(e, r, &a->cond.target, d->mode, now, d->detail, sizeof(d->detail))) {
 		d->outcome = REFLEX_OUTCOME_SUPPRESSED;
 	} else {
-		remember(e, d->mode, r->name, &a->cond.target, now, (int)rung);
+		if (!is_undo(act->ops->name))
+			remember(e, d->mode, r->name, &a->cond.target, now, (int)rung);
 		if (d->mode == REFLEX_MODE_LIVE) {
 			d->outcome = REFLEX_OUTCOME_PENDING;
 			snprintf(d->detail, sizeof(d->detail), "%s", step);
@@ -721,6 +810,9 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 	}
 	a->decided = true;
 	a->settle_ns = r->settle_ns;
+	if (act->ops->undo &&
+	    (d->outcome == REFLEX_OUTCOME_PENDING || d->outcome == REFLEX_OUTCOME_DRY_RUN))
+		keep_undo(a, r, act, d);
 	e->cfg->sink(e->cfg->ctx, d, act);
 }
 

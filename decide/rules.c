@@ -597,12 +597,35 @@ static int constructor(lua_State *L)
 	return 1;
 }
 
+static int unknown_name(lua_State *L);
+
+/* Sets field name of the table on top to name's constructor. A dotted name
+ * (traffic.shift) goes into a table of its own (traffic), which, like the
+ * environment, refuses names it does not have. */
 static void push_constructor(lua_State *L, const char *mt, const char *name)
 {
+	const char *dot = strchr(name, '.');
+
+	if (dot) {
+		lua_pushlstring(L, name, (size_t)(dot - name));
+		if (lua_rawget(L, -2) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			lua_newtable(L);
+			lua_newtable(L);
+			lua_pushcfunction(L, unknown_name);
+			lua_setfield(L, -2, "__index");
+			lua_setmetatable(L, -2);
+			lua_pushlstring(L, name, (size_t)(dot - name));
+			lua_pushvalue(L, -2);
+			lua_rawset(L, -4);
+		}
+	}
 	lua_pushstring(L, mt);
 	lua_pushstring(L, name);
 	lua_pushcclosure(L, constructor, 2);
-	lua_setfield(L, -2, name);
+	lua_setfield(L, -2, dot ? dot + 1 : name);
+	if (dot)
+		lua_pop(L, 1);
 }
 
 /* Reading a name that does not exist is an error, not nil: a typo in a

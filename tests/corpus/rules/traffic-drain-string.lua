@@ -1,0 +1,2 @@
+-- expect: traffic-drain-string.lua:2: rule .x.: traffic.shift: drain must be true or false
+rule "x" { when = deadlock { }, act = traffic.shift { service = "web", drain = "yes" } }

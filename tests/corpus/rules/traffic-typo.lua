@@ -1,0 +1,2 @@
+-- expect: traffic-typo.lua:2: unknown name 'shfit'
+rule "x" { when = deadlock { }, act = traffic.shfit { service = "web" } }
