@@ -26,13 +26,14 @@ struct leak_verdict {
 
 /* Judges s[0..n) (oldest first) over the last window_ns. A leak is growth
  * at min_rate_bps or more that has no plateau: the window is covered, its
- * slope is at least min_rate_bps, and the mean of each of its slices is
- * above the one before by at least a quarter of what min_rate_bps would
- * add in a slice (churn averages out inside a slice; a plateau shows as
- * two slices alike), and the last slice on its own still rises at a
- * quarter of min_rate_bps (growth that has just stopped). raised says the leak was already reported: it then
- * stands until the last slice stops rising, so a leak that slows a little
- * does not flap. Returns v->leak. */
+ * slope is at least min_rate_bps, the mean of each of its slices is above
+ * the one before by at least a quarter of what min_rate_bps would add in a
+ * slice (churn averages out inside a slice; a plateau shows as two slices
+ * alike), and the last slice on its own still rises at half the window's
+ * slope (growth that has just stopped shows there first). raised says the
+ * leak was already reported: it then stands while the last slice rises at
+ * half of min_rate_bps, slope and mean step both, so a leak that slows a
+ * little does not flap. Returns v->leak. */
 bool leak_trend_judge(const struct leak_sample *s, size_t n, uint64_t window_ns,
 		      double min_rate_bps, bool raised, struct leak_verdict *v);
 
