@@ -94,7 +94,12 @@ static __always_inline void enter(struct pt_regs *ctx, __u64 size, __u64 old)
 		return;
 	}
 	c.site = return_address(ctx);
-	bpf_map_update_elem(&calls, &tid, &c, BPF_ANY);
+	if (bpf_map_update_elem(&calls, &tid, &c, BPF_ANY)) {
+		struct reflex_alloc_stats *st = stats();
+
+		if (st)
+			__sync_fetch_and_add(&st->calls_dropped, 1);
+	}
 }
 
 static __always_inline void forget(__u64 addr)

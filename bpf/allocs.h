@@ -24,6 +24,7 @@ struct reflex_alloc_stats {
 	__u64 calls;          /* malloc, calloc, realloc and free calls seen */
 	__u64 allocs_dropped; /* allocations not followed: the allocs map was full */
 	__u64 sites_dropped;  /* allocations at sites past REFLEX_ALLOC_SITES_MAX */
+	__u64 calls_dropped;  /* calls not followed: too many threads inside at once */
 };
 
 #endif

@@ -253,8 +253,9 @@ static int find_allocator(const struct mapping *m, void *ctx)
 }
 
 /* Why glibc's malloc in pid cannot be traced, or NULL when it can (and
- * then a->libc is the path to attach to). */
-static const char *attribution_blocker(struct attribution *a, uint32_t pid, char *why, size_t size)
+ * then libc is the path to attach to). */
+static const char *attribution_blocker(uint32_t pid, char *libc, size_t lsize, char *why,
+				       size_t size)
 {
 	struct libc_search ls;
 	char exe[64];
@@ -272,7 +273,7 @@ static const char *attribution_blocker(struct attribution *a, uint32_t pid, char
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
 	if (symbols_defines(exe, "malloc"))
 		return "the executable defines its own malloc; only glibc malloc is traced";
-	snprintf(a->libc, sizeof(a->libc), "/proc/%u/root%s", pid, ls.libc);
+	snprintf(libc, lsize, "/proc/%u/root%s", pid, ls.libc);
 	return NULL;
 }
 
@@ -280,13 +281,14 @@ static const char *attribution_blocker(struct attribution *a, uint32_t pid, char
 static void attribution_begin(struct sense_leak *s, struct proc *p, uint64_t now)
 {
 	struct attribution *a = &s->attr;
-	char why[400], json[600];
+	char why[400], json[600], libc[sizeof(a->libc)];
 	const char *blocker;
 	struct sbuf b;
 
-	if (!s->attribution_ns || a->phase != ATTR_IDLE || p->attribution)
+	if (!s->attribution_ns || p->attribution)
 		return;
-	blocker = attribution_blocker(a, p->pid, why, sizeof(why));
+	/* "not available" needs no tracer: say it now, busy or not */
+	blocker = attribution_blocker(p->pid, libc, sizeof(libc), why, sizeof(why));
 	if (blocker) {
 		sbuf_init(&b, json, sizeof(json));
 		sbuf_printf(&b, "{\"state\":");
@@ -299,8 +301,9 @@ static void attribution_begin(struct sense_leak *s, struct proc *p, uint64_t now
 			 blocker);
 		return;
 	}
-	if (cpu_ticks(p->pid, &a->ticks))
+	if (a->phase != ATTR_IDLE || cpu_ticks(p->pid, &a->ticks))
 		return;
+	str_copy(a->libc, sizeof(a->libc), libc);
 	a->phase = ATTR_BASELINE;
 	a->pid = p->pid;
 	a->start_ns = p->start_ns;
@@ -406,10 +409,11 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 	}
 	sbuf_printf(&b, "{\"state\":\"done\",\"window_ms\":%llu,\"overhead\":{\"calls\":%llu,"
 		    "\"calls_per_s\":%.0f,\"cpu_pct_before\":%.1f,\"cpu_pct_during\":%.1f},"
-		    "\"allocs_dropped\":%llu,\"sites_dropped\":%llu,\"sites\":[",
+		    "\"allocs_dropped\":%llu,\"sites_dropped\":%llu,\"calls_dropped\":%llu,\"sites\":[",
 		    (unsigned long long)((now - a->phase_ns) / NSEC_PER_MSEC), (unsigned long long)st.calls,
 		    (double)st.calls / secs, a->cpu_before, cpu_during,
-		    (unsigned long long)st.allocs_dropped, (unsigned long long)st.sites_dropped);
+		    (unsigned long long)st.allocs_dropped, (unsigned long long)st.sites_dropped,
+		    (unsigned long long)st.calls_dropped);
 	sbuf_printf(&l, "%llu calls in %s, target CPU %.1f%% before, %.1f%% while traced; top:",
 		    (unsigned long long)st.calls, took, a->cpu_before, cpu_during);
 	for (size_t i = 0; i < ntop; i++) {
