@@ -20,14 +20,14 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
 
-SENSORS := deadlock
+SENSORS := deadlock leak allocs
 ACTUATORS := traffic
 SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h) $(ACTUATORS:%=$(BUILD)/%.skel.h)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads fuzz test bench run clean
+.PHONY: all deps workloads fuzz units test bench run clean
 .SECONDARY:
 all: deps reflexd
 
@@ -66,7 +66,14 @@ $(BUILD)/bench/engine_bench: tests/bench/engine_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-test: all workloads fuzz
+# unit drivers for pure code (tests/unit), no BPF
+$(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_trend.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c -lm
+
+units: $(BUILD)/unit/leak_trend
+
+test: all workloads fuzz units
 	@sh tests/run.sh
 
 bench: all workloads $(BUILD)/bench/engine_bench

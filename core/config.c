@@ -8,8 +8,9 @@
 #include "core/journal.h"
 #include "core/log.h"
 #include "act/traffic.h"
+#include "sense/condition.h"
 
-enum option_type { OPT_FLAG, OPT_STRING, OPT_LIST, OPT_DURATION, OPT_INT };
+enum option_type { OPT_FLAG, OPT_STRING, OPT_LIST, OPT_DURATION, OPT_INT, OPT_BYTES_RATE };
 
 struct option_def {
 	const char *name;
@@ -54,6 +55,12 @@ static const struct option_def options[] = {
 	  "DURATION", "lock waits shorter than this are contention, never examined" },
 	{ "stall-after", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(stall_after_ns), "5s", 100 * MS, 3600 * SEC,
 	  false, "DURATION", "every thread of a process asleep in futex waits this long, no lock cycle: a stall" },
+	{ "leak-window", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(leak_window_ns), "20s", 2 * SEC, 3600 * SEC, false,
+	  "DURATION", "a leak is memory that grows over this whole window with no plateau (docs/leak.md)" },
+	{ "leak-min-rate", OPT_BYTES_RATE, CMD_RUN | CMD_RECORD, OFF(leak_min_rate), "1MiB/s", 4096, 1ULL << 40, false,
+	  "RATE", "slower growth than this is never a leak (rules can ask for more)" },
+	{ "leak-attribution", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(leak_attribution_ns), "10s", 0, 600 * SEC, false,
+	  "DURATION", "on a leak, trace that process's malloc/free this long for its top sites (0: never)" },
 	{ "protect-comm", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_comm), NULL, 0, 0, true,
 	  "GLOB", "never touch processes whose comm matches (repeatable)" },
 	{ "protect-exe", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_exe), NULL, 0, 0, true,
@@ -141,6 +148,15 @@ static int set_option(struct config *cfg, enum command cmd, const struct option_
 			goto bad;
 		*(uint64_t *)field = ns;
 		return 0;
+	case OPT_BYTES_RATE: {
+		static const struct measure rate = { "rate", "rate_bps", UNIT_BYTES_PER_S };
+		double v;
+
+		if (measure_parse(&rate, value, &v) || v < (double)o->min || v > (double)o->max)
+			goto bad;
+		*(uint64_t *)field = (uint64_t)v;
+		return 0;
+	}
 	case OPT_INT:
 		errno = 0;
 		n = strtoll(value, &end, 10);
@@ -281,7 +297,7 @@ void config_apply_reloadable(struct config *cfg, struct config *fresh)
 	static const size_t sizes[] = {
 		[OPT_FLAG] = sizeof(bool), [OPT_STRING] = sizeof(char *),
 		[OPT_LIST] = sizeof(struct strlist), [OPT_DURATION] = sizeof(uint64_t),
-		[OPT_INT] = sizeof(int64_t),
+		[OPT_INT] = sizeof(int64_t), [OPT_BYTES_RATE] = sizeof(uint64_t),
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {

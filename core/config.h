@@ -28,6 +28,9 @@ struct config {
 	uint64_t scan_interval_ns;
 	uint64_t min_wait_ns;
 	uint64_t stall_after_ns;
+	uint64_t leak_window_ns;
+	uint64_t leak_min_rate;   /* bytes/s */
+	uint64_t leak_attribution_ns;
 	struct strlist sensors;   /* which sensors to start; empty: all */
 	uint64_t act_delay_ns;
 	char *kill_switch;

@@ -88,6 +88,9 @@ struct condition {
 	char evidence[REFLEX_EVIDENCE_MAX]; /* JSON object; last, see condition_copy */
 };
 
+/* A fresh condition id, unique across every sensor of this run. */
+uint64_t condition_new_id(void);
+
 /* Reads c's measures from its evidence (top-level numbers). */
 void condition_measure_fill(struct condition *c);
 /* *dst = *src, without copying the unused part of the evidence. */

@@ -1,0 +1,744 @@
+/* Leaks, judged by trend. Every --leak-window/20 the sensor reads each
+ * process's counters from the BPF map (one batched lookup per 256
+ * processes), appends a sample of its resident memory (file + anon +
+ * shmem pages, as kmem:rss_stat last reported them) and of its mapped
+ * memory (mmap minus munmap plus brk growth), and asks leak_trend_judge
+ * whether either grows with no plateau. A process's state lives as long as
+ * its entry in the map, which the kernel side drops at exit and exec.
+ *
+ * The first time a process is judged leaking, its glibc malloc/free calls
+ * are traced for --leak-attribution (one process at a time): a second of
+ * CPU baseline, then uprobes; the sites holding the most outstanding bytes
+ * go into the condition's evidence, with what the tracing cost. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "sense/identity.h"
+#include "sense/leak.h"
+#include "sense/leak_trend.h"
+#include "sense/symbols.h"
+#include "bpf/allocs.h"
+#include "bpf/leak.h"
+#include "allocs.skel.h"
+#include "leak.skel.h"
+
+#define SAMPLES_PER_WINDOW 20
+#define RING_CAP 32        /* > SAMPLES_PER_WINDOW: the window plus slack */
+#define BATCH 256          /* processes per map lookup */
+#define TOP_SITES 5
+#define BASELINE_NS NSEC_PER_SEC
+#define ATTR_LINKS 7
+
+struct point {
+	uint64_t t_ns;
+	double rss, mapped;
+};
+
+struct proc {
+	uint32_t pid;
+	uint64_t start_ns;
+	struct reflex_leak_proc last;
+	/* from /proc at first sight, for counters rss_stat has not reported
+	 * yet (a process older than reflexd that has not faulted since) */
+	int64_t seed[REFLEX_LEAK_MEMBERS];
+	struct point ring[RING_CAP];
+	size_t head, n;
+	bool seen;
+	/* the condition, while raised */
+	uint64_t cond_id;
+	struct target target;
+	uint64_t since_ns;
+	double since_bytes;
+	bool on_mapped;          /* judged on mapped memory, not resident */
+	struct leak_verdict verdict;
+	char *attribution;       /* evidence.attribution (JSON), once started */
+};
+
+enum attr_phase { ATTR_IDLE, ATTR_BASELINE, ATTR_TRACING };
+
+/* The one attribution in progress. */
+struct attribution {
+	enum attr_phase phase;
+	uint32_t pid;
+	uint64_t start_ns;
+	uint64_t phase_ns;
+	unsigned long long ticks;
+	double cpu_before;
+	char libc[320];
+	struct allocs_bpf *skel;
+	struct bpf_link *links[ATTR_LINKS];
+	int nlinks;
+};
+
+struct sense_leak {
+	struct leak_bpf *skel;
+	struct condition_sink sink;
+	uint64_t window_ns, sample_ns, attribution_ns;
+	double min_rate;
+	uint64_t next_sample;
+	struct proc **procs;     /* by pid: [0, nsorted) sorted, new ones after */
+	size_t nprocs, nsorted, cap;
+	uint64_t procs_dropped, inflight_dropped;
+	struct attribution attr;
+	__u32 keys[BATCH];
+	struct reflex_leak_proc vals[BATCH];
+};
+
+static void format_bytes(double b, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	size_t u = 0;
+
+	while (fabs(b) >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u && fabs(b) < 10 ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+static int cpu_ticks(uint32_t pid, unsigned long long *ticks)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return -ESRCH;
+	p = strrchr(buf, ')');
+	/* fields 3..15 after ") ": state ... utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -EIO;
+	*ticks = ut + st;
+	return 0;
+}
+
+/* The process's resident counters from /proc/<pid>/status, in bytes. */
+static void read_seed(struct proc *p)
+{
+	static const struct {
+		const char *key;
+		int member;
+	} keys[] = { { "RssFile:", REFLEX_LEAK_FILE }, { "RssAnon:", REFLEX_LEAK_ANON },
+		     { "VmSwap:", REFLEX_LEAK_SWAP }, { "RssShmem:", REFLEX_LEAK_SHMEM } };
+	char path[64], buf[4096];
+
+	snprintf(path, sizeof(path), "/proc/%u/status", p->pid);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *at = strstr(buf, keys[i].key);
+
+		if (at)
+			p->seed[keys[i].member] = strtoll(at + strlen(keys[i].key), NULL, 10) * 1024;
+	}
+}
+
+static int64_t member_bytes(const struct proc *p, int m)
+{
+	return p->last.seen & (1u << m) ? p->last.rss[m] : p->seed[m];
+}
+
+static const struct point *point_at(const struct proc *p, size_t i)
+{
+	return &p->ring[(p->head + RING_CAP - p->n + i) % RING_CAP];
+}
+
+/* The first sample of the window ending at the last one. */
+static const struct point *window_start(const struct sense_leak *s, const struct proc *p)
+{
+	uint64_t last = point_at(p, p->n - 1)->t_ns;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (point_at(p, i)->t_ns + s->window_ns >= last)
+			return point_at(p, i);
+	return point_at(p, p->n - 1);
+}
+
+/* The condition's summary and evidence, from p's latest samples. */
+static void describe(const struct sense_leak *s, const struct proc *p, struct condition *cond)
+{
+	const struct point *last = point_at(p, p->n - 1), *first = window_start(s, p);
+	double now_bytes = p->on_mapped ? last->mapped : last->rss;
+	char grew[32], rate[32], took[32];
+	struct sbuf sum, ev;
+
+	cond->kind = REFLEX_COND_LEAK;
+	cond->id = p->cond_id;
+	cond->target = p->target;
+	cond->since_ns = p->since_ns;
+	format_bytes(now_bytes - p->since_bytes, grew, sizeof(grew));
+	format_bytes(p->verdict.rate_bps, rate, sizeof(rate));
+	duration_format(last->t_ns - p->since_ns, took, sizeof(took));
+	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
+	sbuf_printf(&sum, "%s grew %s in %s (%s/s), no plateau", p->on_mapped ? "mapped memory" : "rss",
+		    grew, took, rate);
+	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
+	sbuf_printf(&ev, "{\"rate_bps\":%.0f,\"rss_bytes\":%.0f,\"signal\":\"%s\",\"window_ms\":%llu,"
+		    "\"samples\":%zu,\"growth_bytes\":%.0f,\"grown_bytes\":%.0f,\"growing_ms\":%llu,"
+		    "\"anon_bytes\":%lld,\"file_bytes\":%lld,\"shmem_bytes\":%lld,\"swap_bytes\":%lld,"
+		    "\"mapped_growth_bytes\":%.0f,\"brk_growth_bytes\":%llu",
+		    p->verdict.rate_bps, last->rss, p->on_mapped ? "mapped" : "rss",
+		    (unsigned long long)(s->window_ns / NSEC_PER_MSEC), p->verdict.samples,
+		    p->verdict.growth, now_bytes - p->since_bytes,
+		    (unsigned long long)((last->t_ns - p->since_ns) / NSEC_PER_MSEC),
+		    (long long)member_bytes(p, REFLEX_LEAK_ANON), (long long)member_bytes(p, REFLEX_LEAK_FILE),
+		    (long long)member_bytes(p, REFLEX_LEAK_SHMEM), (long long)member_bytes(p, REFLEX_LEAK_SWAP),
+		    last->mapped - first->mapped,
+		    (unsigned long long)(p->last.brk_last - p->last.brk_first));
+	if (p->attribution)
+		sbuf_printf(&ev, ",\"attribution\":%s", p->attribution);
+	sbuf_printf(&ev, "}");
+}
+
+static void publish(struct sense_leak *s, struct proc *p, bool fresh)
+{
+	struct condition *cond = calloc(1, sizeof(*cond));
+
+	if (!cond)
+		return;
+	describe(s, p, cond);
+	if (fresh) {
+		log_info("leak in pid %u (%s): %s", p->pid, p->target.comm, cond->summary);
+		s->sink.raise(s->sink.ctx, cond);
+	} else {
+		s->sink.update(s->sink.ctx, cond);
+	}
+	free(cond);
+}
+
+static void set_attribution(struct proc *p, const char *json)
+{
+	free(p->attribution);
+	p->attribution = strdup(json);
+}
+
+static void attribution_stop(struct sense_leak *s)
+{
+	struct attribution *a = &s->attr;
+
+	/* the entry probes first: a return probe gone before its entry
+	 * would leave calls the map never forgets */
+	while (a->nlinks > 0)
+		bpf_link__destroy(a->links[--a->nlinks]);
+	allocs_bpf__destroy(a->skel);
+	a->skel = NULL;
+	a->phase = ATTR_IDLE;
+}
+
+struct libc_search {
+	char libc[256];
+	char other[256];  /* another allocator mapped */
+};
+
+static int find_allocator(const struct mapping *m, void *ctx)
+{
+	struct libc_search *ls = ctx;
+	const char *base = strrchr(m->path, '/') + 1;
+
+	if (!ls->libc[0] && (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5)))
+		str_copy(ls->libc, sizeof(ls->libc), m->path);
+	if (!ls->other[0] && (strstr(base, "jemalloc") || strstr(base, "tcmalloc") ||
+			      strstr(base, "mimalloc")))
+		str_copy(ls->other, sizeof(ls->other), m->path);
+	return 0;
+}
+
+/* Why glibc's malloc in pid cannot be traced, or NULL when it can (and
+ * then libc is the path to attach to). */
+static const char *attribution_blocker(uint32_t pid, char *libc, size_t lsize, char *why,
+				       size_t size)
+{
+	struct libc_search ls;
+	char exe[64];
+
+	memset(&ls, 0, sizeof(ls));
+	if (symbols_each_mapping((pid_t)pid, find_allocator, &ls) < 0)
+		return "the process is gone";
+	if (ls.other[0]) {
+		snprintf(why, size, "the process uses another allocator (%s); only glibc malloc is traced",
+			 ls.other);
+		return why;
+	}
+	if (!ls.libc[0])
+		return "no shared glibc in the process (statically linked?)";
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (symbols_defines(exe, "malloc"))
+		return "the executable defines its own malloc; only glibc malloc is traced";
+	snprintf(libc, lsize, "/proc/%u/root%s", pid, ls.libc);
+	return NULL;
+}
+
+/* p is leaking: trace its allocations, if nothing else is traced now. */
+static void attribution_begin(struct sense_leak *s, struct proc *p, uint64_t now)
+{
+	struct attribution *a = &s->attr;
+	char why[400], json[600], libc[sizeof(a->libc)];
+	const char *blocker;
+	struct sbuf b;
+
+	if (!s->attribution_ns || p->attribution)
+		return;
+	/* "not available" needs no tracer: say it now, busy or not */
+	blocker = attribution_blocker(p->pid, libc, sizeof(libc), why, sizeof(why));
+	if (blocker) {
+		sbuf_init(&b, json, sizeof(json));
+		sbuf_printf(&b, "{\"state\":");
+		sbuf_json_str(&b, "not available");
+		sbuf_printf(&b, ",\"why\":");
+		sbuf_json_str(&b, blocker);
+		sbuf_printf(&b, "}");
+		set_attribution(p, json);
+		log_info("leak attribution for pid %u (%s): not available: %s", p->pid, p->target.comm,
+			 blocker);
+		return;
+	}
+	if (a->phase != ATTR_IDLE || cpu_ticks(p->pid, &a->ticks))
+		return;
+	str_copy(a->libc, sizeof(a->libc), libc);
+	a->phase = ATTR_BASELINE;
+	a->pid = p->pid;
+	a->start_ns = p->start_ns;
+	a->phase_ns = now;
+	set_attribution(p, "{\"state\":\"running\"}");
+}
+
+/* Return probes first, so that no call is seen entering without being
+ * seen leaving. */
+static int attribution_attach(struct sense_leak *s)
+{
+	static const struct {
+		const char *func;
+		bool ret;
+	} probes[ATTR_LINKS] = { { "malloc", true }, { "calloc", true }, { "realloc", true },
+				 { "malloc", false }, { "calloc", false }, { "realloc", false },
+				 { "free", false } };
+	struct attribution *a = &s->attr;
+	int err;
+
+	a->skel = allocs_bpf__open_and_load();
+	if (!a->skel)
+		return -errno;
+	for (int i = 0; i < ATTR_LINKS; i++) {
+		struct allocs_bpf *k = a->skel;
+		struct bpf_program *prog = probes[i].ret ? k->progs.alloc_return :
+					   !strcmp(probes[i].func, "malloc") ? k->progs.malloc_enter :
+					   !strcmp(probes[i].func, "calloc") ? k->progs.calloc_enter :
+					   !strcmp(probes[i].func, "realloc") ? k->progs.realloc_enter :
+					   k->progs.free_enter;
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = probes[i].func, .retprobe = probes[i].ret);
+
+		a->links[a->nlinks] = bpf_program__attach_uprobe_opts(prog, (pid_t)a->pid, a->libc, 0,
+								      &opts);
+		if (!a->links[a->nlinks]) {
+			err = -errno;
+			log_warn("leak attribution: attaching to %s in %s: %s", probes[i].func, a->libc,
+				 strerror(-err));
+			return err;
+		}
+		a->nlinks++;
+	}
+	return 0;
+}
+
+struct site {
+	uint64_t addr;
+	struct reflex_alloc_site v;
+};
+
+static int by_outstanding(const void *x, const void *y)
+{
+	const struct site *a = x, *b = y;
+
+	return a->v.outstanding < b->v.outstanding ? 1 : a->v.outstanding > b->v.outstanding ? -1 : 0;
+}
+
+/* The window is over: the top sites, what it cost, into p's evidence. */
+static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t now)
+{
+	struct attribution *a = &s->attr;
+	struct reflex_alloc_stats st = { 0 };
+	struct site top[TOP_SITES];
+	size_t ntop = 0;
+	__u64 key, *prev = NULL;
+	__u32 zero = 0;
+	unsigned long long ticks = a->ticks;
+	double secs = (double)(now - a->phase_ns) / 1e9, cpu_during;
+	long hz = sysconf(_SC_CLK_TCK);
+	char json[2048], logline[1024], took[32];
+	struct sbuf b, l;
+
+	(void)bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.allocs_stats), &zero, &st);
+	/* the TOP_SITES largest, by insertion into a small sorted array */
+	while (!bpf_map_get_next_key(bpf_map__fd(a->skel->maps.sites), prev, &key)) {
+		struct site cand = { .addr = key };
+
+		prev = &key;
+		if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.sites), &key, &cand.v) ||
+		    cand.v.outstanding <= 0)
+			continue;
+		if (ntop < TOP_SITES)
+			top[ntop++] = cand;
+		else if (cand.v.outstanding > top[TOP_SITES - 1].v.outstanding)
+			top[TOP_SITES - 1] = cand;
+		else
+			continue;
+		qsort(top, ntop, sizeof(top[0]), by_outstanding);
+	}
+	(void)cpu_ticks(p->pid, &ticks);
+	cpu_during = secs > 0 && hz > 0 ? (double)(ticks - a->ticks) / (double)hz / secs * 100 : 0;
+	duration_format(now - a->phase_ns, took, sizeof(took));
+	sbuf_init(&b, json, sizeof(json));
+	sbuf_init(&l, logline, sizeof(logline));
+	if (!st.calls) {
+		sbuf_printf(&b, "{\"state\":\"not available\",\"why\":\"no calls to glibc malloc or free in "
+			    "%s: the memory does not come from glibc malloc\",\"window_ms\":%llu}",
+			    took, (unsigned long long)((now - a->phase_ns) / NSEC_PER_MSEC));
+		set_attribution(p, json);
+		log_info("leak attribution for pid %u (%s): no glibc malloc/free calls in %s", p->pid,
+			 p->target.comm, took);
+		return;
+	}
+	sbuf_printf(&b, "{\"state\":\"done\",\"window_ms\":%llu,\"overhead\":{\"calls\":%llu,"
+		    "\"calls_per_s\":%.0f,\"cpu_pct_before\":%.1f,\"cpu_pct_during\":%.1f},"
+		    "\"allocs_dropped\":%llu,\"sites_dropped\":%llu,\"calls_dropped\":%llu,\"sites\":[",
+		    (unsigned long long)((now - a->phase_ns) / NSEC_PER_MSEC), (unsigned long long)st.calls,
+		    (double)st.calls / secs, a->cpu_before, cpu_during,
+		    (unsigned long long)st.allocs_dropped, (unsigned long long)st.sites_dropped,
+		    (unsigned long long)st.calls_dropped);
+	sbuf_printf(&l, "%llu calls in %s, target CPU %.1f%% before, %.1f%% while traced; top:",
+		    (unsigned long long)st.calls, took, a->cpu_before, cpu_during);
+	for (size_t i = 0; i < ntop; i++) {
+		char name[160], object[256], held[32];
+
+		(void)symbols_resolve((pid_t)p->pid, top[i].addr, name, sizeof(name), object,
+				      sizeof(object));
+		format_bytes((double)top[i].v.outstanding, held, sizeof(held));
+		sbuf_printf(&b, "%s{\"site\":", i ? "," : "");
+		sbuf_json_str(&b, name);
+		sbuf_printf(&b, ",\"object\":");
+		sbuf_json_str(&b, object);
+		sbuf_printf(&b, ",\"address\":\"0x%llx\",\"outstanding_bytes\":%lld,\"allocs\":%llu}",
+			    (unsigned long long)top[i].addr, (long long)top[i].v.outstanding,
+			    (unsigned long long)top[i].v.allocs);
+		sbuf_printf(&l, " %s (%s, %s outstanding)", name, object, held);
+	}
+	sbuf_printf(&b, "]}");
+	if (!ntop)
+		sbuf_printf(&l, " none: everything allocated was freed");
+	set_attribution(p, b.truncated ? "{\"state\":\"done\",\"why\":\"too long\"}" : json);
+	log_info("leak attribution for pid %u (%s): %s", p->pid, p->target.comm, logline);
+}
+
+static struct proc *find_proc(struct sense_leak *s, uint32_t pid)
+{
+	size_t lo = 0, hi = s->nsorted;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->procs[mid]->pid == pid)
+			return s->procs[mid];
+		if (s->procs[mid]->pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Moves the attribution along: baseline, tracing, report. */
+static void attribution_step(struct sense_leak *s, uint64_t now)
+{
+	struct attribution *a = &s->attr;
+	struct proc *p;
+	unsigned long long ticks;
+	long hz = sysconf(_SC_CLK_TCK);
+	int err;
+
+	if (a->phase == ATTR_IDLE)
+		return;
+	p = find_proc(s, a->pid);
+	if (!p || p->start_ns != a->start_ns || !p->cond_id) {
+		/* it exited, or stopped leaking: nobody to report to */
+		attribution_stop(s);
+		return;
+	}
+	if (a->phase == ATTR_BASELINE && now - a->phase_ns >= BASELINE_NS) {
+		if (cpu_ticks(a->pid, &ticks)) {
+			attribution_stop(s);
+			return;
+		}
+		a->cpu_before = (double)(ticks - a->ticks) / (double)hz /
+				((double)(now - a->phase_ns) / 1e9) * 100;
+		err = attribution_attach(s);
+		if (err) {
+			char json[200];
+
+			snprintf(json, sizeof(json), "{\"state\":\"not available\",\"why\":\"uprobes on %s: %s\"}",
+				 strrchr(a->libc, '/') + 1, strerror(-err));
+			set_attribution(p, json);
+			attribution_stop(s);
+			return;
+		}
+		log_info("leak attribution for pid %u (%s): tracing malloc/free for %.1fs", p->pid,
+			 p->target.comm, (double)s->attribution_ns / 1e9);
+		a->phase = ATTR_TRACING;
+		a->phase_ns = now;
+		(void)cpu_ticks(a->pid, &a->ticks);
+	} else if (a->phase == ATTR_TRACING && now - a->phase_ns >= s->attribution_ns) {
+		attribution_report(s, p, now);
+		attribution_stop(s);
+		publish(s, p, false);
+	}
+}
+
+static void forget_condition(struct sense_leak *s, struct proc *p, const char *why)
+{
+	if (!p->cond_id)
+		return;
+	log_info("leak in pid %u (%s) ended: %s", p->pid, p->target.comm, why);
+	s->sink.clear(s->sink.ctx, p->cond_id);
+	p->cond_id = 0;
+	free(p->attribution);
+	p->attribution = NULL;
+}
+
+static void proc_free(struct sense_leak *s, struct proc *p)
+{
+	forget_condition(s, p, "the process exited");
+	free(p->attribution);
+	free(p);
+}
+
+/* Judges p on its latest sample: raise, refresh or clear its leak. */
+static void judge(struct sense_leak *s, struct proc *p, uint64_t now)
+{
+	struct leak_sample series[RING_CAP];
+	struct leak_verdict v;
+	bool leak, on_mapped = false;
+	char held[32];
+
+	for (size_t i = 0; i < p->n; i++)
+		series[i] = (struct leak_sample){ point_at(p, i)->t_ns, point_at(p, i)->rss };
+	leak = leak_trend_judge(series, p->n, s->window_ns, s->min_rate, p->cond_id && !p->on_mapped, &v);
+	if (!leak) {
+		for (size_t i = 0; i < p->n; i++)
+			series[i].bytes = point_at(p, i)->mapped;
+		leak = on_mapped = leak_trend_judge(series, p->n, s->window_ns, s->min_rate,
+						    p->cond_id && p->on_mapped, &v);
+	}
+	if (!leak) {
+		format_bytes(point_at(p, p->n - 1)->rss, held, sizeof(held));
+		if (p->cond_id) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "memory plateaued (rss %s)", held);
+			forget_condition(s, p, why);
+		}
+		return;
+	}
+	p->verdict = v;
+	if (p->cond_id && p->on_mapped == on_mapped) {
+		publish(s, p, false);
+		/* another process's attribution may have kept this one waiting */
+		attribution_begin(s, p, now);
+		return;
+	}
+	if (!p->cond_id) {
+		const struct point *first = window_start(s, p);
+
+		if (identity_read((pid_t)p->pid, &p->target))
+			return;
+		p->cond_id = condition_new_id();
+		p->since_ns = first->t_ns;
+		p->since_bytes = on_mapped ? first->mapped : first->rss;
+		p->on_mapped = on_mapped;
+		publish(s, p, true);
+		attribution_begin(s, p, now);
+		return;
+	}
+	/* the other signal took over: same condition, its own numbers */
+	p->on_mapped = on_mapped;
+	p->since_bytes = on_mapped ? window_start(s, p)->mapped : window_start(s, p)->rss;
+	p->since_ns = window_start(s, p)->t_ns;
+	publish(s, p, false);
+}
+
+static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_leak_proc *v,
+			uint64_t now)
+{
+	struct proc *p = find_proc(s, pid);
+	struct point *pt;
+
+	if (p && p->start_ns != v->start_ns) {
+		/* a new process under a recycled pid */
+		forget_condition(s, p, "the process exited");
+		free(p->attribution);
+		memset(p, 0, sizeof(*p));
+		p->pid = pid;
+		p->start_ns = v->start_ns;
+		read_seed(p);
+	}
+	if (!p) {
+		if (s->nprocs == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 64;
+			struct proc **grown = realloc(s->procs, cap * sizeof(*grown));
+
+			if (!grown)
+				return;
+			s->procs = grown;
+			s->cap = cap;
+		}
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return;
+		p->pid = pid;
+		p->start_ns = v->start_ns;
+		read_seed(p);
+		s->procs[s->nprocs++] = p;
+	}
+	p->seen = true;
+	p->last = *v;
+	pt = &p->ring[p->head];
+	p->head = (p->head + 1) % RING_CAP;
+	if (p->n < RING_CAP)
+		p->n++;
+	pt->t_ns = now;
+	pt->rss = (double)(member_bytes(p, REFLEX_LEAK_FILE) + member_bytes(p, REFLEX_LEAK_ANON) +
+			   member_bytes(p, REFLEX_LEAK_SHMEM));
+	pt->mapped = (double)v->mapped - (double)v->unmapped + (double)(v->brk_last - v->brk_first);
+	judge(s, p, now);
+}
+
+static int by_pid(const void *x, const void *y)
+{
+	const struct proc *a = *(struct proc *const *)x, *b = *(struct proc *const *)y;
+
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+/* One sample of every process in the map. */
+static int sample(struct sense_leak *s, uint64_t now)
+{
+	int fd = bpf_map__fd(s->skel->maps.procs), err = 0;
+	__u32 cursor, *in = NULL;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < s->nprocs; i++)
+		s->procs[i]->seen = false;
+	do {
+		__u32 count = BATCH;
+
+		err = bpf_map_lookup_batch(fd, in, &cursor, s->keys, s->vals, &count, NULL);
+		if (err && err != -ENOENT)
+			break;
+		for (__u32 i = 0; i < count; i++)
+			sample_proc(s, s->keys[i], &s->vals[i], now);
+		in = &cursor;
+	} while (!err);
+	/* the processes gone from the map are gone */
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (s->procs[i]->seen)
+			s->procs[kept++] = s->procs[i];
+		else
+			proc_free(s, s->procs[i]);
+	}
+	s->nprocs = s->nsorted = kept;
+	qsort(s->procs, s->nprocs, sizeof(s->procs[0]), by_pid);
+	return err == -ENOENT ? 0 : err;
+}
+
+/* Overflows are counted in the kernel; say when they grow. */
+static void report_drops(struct sense_leak *s)
+{
+	uint64_t procs = s->skel->bss->procs_dropped, inflight = s->skel->bss->inflight_dropped;
+
+	if (procs != s->procs_dropped)
+		log_warn("leak: %llu processes not followed: more than %d at once (%llu in all)",
+			 (unsigned long long)(procs - s->procs_dropped), REFLEX_LEAK_PROCS_MAX,
+			 (unsigned long long)procs);
+	if (inflight != s->inflight_dropped)
+		log_warn("leak: %llu mmap/munmap calls not counted: too many in flight (%llu in all)",
+			 (unsigned long long)(inflight - s->inflight_dropped), (unsigned long long)inflight);
+	s->procs_dropped = procs;
+	s->inflight_dropped = inflight;
+}
+
+static void leak_scan(void *state, uint64_t now)
+{
+	struct sense_leak *s = state;
+	int err;
+
+	attribution_step(s, now);
+	if (now < s->next_sample)
+		return;
+	s->next_sample = now + s->sample_ns;
+	err = sample(s, now);
+	if (err)
+		log_warn("leak: reading the process map: %s", strerror(-err));
+	report_drops(s);
+}
+
+static void leak_stop(void *state);
+
+static void *leak_start(const struct sensor_env *env)
+{
+	struct sense_leak *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return NULL;
+	s->sink = env->sink;
+	s->window_ns = env->cfg->leak_window_ns;
+	s->sample_ns = s->window_ns / SAMPLES_PER_WINDOW;
+	s->min_rate = (double)env->cfg->leak_min_rate;
+	s->attribution_ns = env->cfg->leak_attribution_ns;
+	s->skel = leak_bpf__open_and_load();
+	if (!s->skel) {
+		err = -errno;
+		log_error("leak: loading the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	err = leak_bpf__attach(s->skel);
+	if (err) {
+		log_error("leak: attaching to kmem:rss_stat, brk/mmap/munmap and process exec/exit: %s",
+			  strerror(-err));
+		goto fail;
+	}
+	return s;
+fail:
+	leak_stop(s);
+	errno = -err;
+	return NULL;
+}
+
+static void leak_stop(void *state)
+{
+	struct sense_leak *s = state;
+
+	if (!s)
+		return;
+	attribution_stop(s);
+	leak_bpf__destroy(s->skel);
+	for (size_t i = 0; i < s->nprocs; i++) {
+		free(s->procs[i]->attribution);
+		free(s->procs[i]);
+	}
+	free(s->procs);
+	free(s);
+}
+
+const struct sensor sensor_leak = {
+	.name = "leak",
+	.start = leak_start,
+	.scan = leak_scan,
+	.stop = leak_stop,
+};
