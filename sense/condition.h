@@ -62,6 +62,7 @@ struct target {
 	char pod[128];
 	char namespace[64];
 	char container[64];
+	char labels[512];    /* the pod's labels, "key=value,key=value" */
 };
 
 #define REFLEX_EVIDENCE_MAX 4096

@@ -107,6 +107,7 @@ static const struct {
 } text_fields[] = {
 	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
 	TEXT_FIELD(pod_uid), TEXT_FIELD(pod), TEXT_FIELD(namespace), TEXT_FIELD(container),
+	TEXT_FIELD(labels),
 };
 
 static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
@@ -146,7 +147,7 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 			tg->start_time = n;
 	} else {
 		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
-			   "pod_uid, pod, namespace, container, kernel_thread, since, summary, evidence)", key);
+			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
 	}
 	return 0;
 }
