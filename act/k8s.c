@@ -222,8 +222,8 @@ static void post_event(struct act_run *run, const char *reason)
 }
 
 /* A PodDisruptionBudget refusal of an eviction: 429 with a Status whose
- * details name the DisruptionBudget cause. */
-static bool blocked_by_pdb(const struct k8s_reply *r)
+ * details name the DisruptionBudget cause (its message into why). */
+static bool blocked_by_pdb(const struct k8s_reply *r, char *why, size_t size)
 {
 	struct json_val causes, it = { 0 };
 
@@ -233,8 +233,10 @@ static bool blocked_by_pdb(const struct k8s_reply *r)
 		char reason[64];
 
 		json_get_str(&it, "reason", reason, sizeof(reason));
-		if (!strcmp(reason, "DisruptionBudget"))
+		if (!strcmp(reason, "DisruptionBudget")) {
+			json_get_str(&it, "message", why, size);
 			return true;
+		}
 	}
 	return false;
 }
@@ -250,7 +252,7 @@ static void call_done(void *ctx, const struct k8s_reply *r)
 		[OP_CORDON] = "ReflexdCordonNode", [OP_SCALE] = "ReflexdScale",
 		[OP_LABEL] = "ReflexdLabel", [OP_ANNOTATE] = "ReflexdAnnotate",
 	};
-	char why[400];
+	char why[400], pdb[200];
 
 	s->req = NULL;
 	if (r->status >= 200 && r->status < 300) {
@@ -279,9 +281,9 @@ static void call_done(void *ctx, const struct k8s_reply *r)
 		return;
 	}
 	k8s_reply_explain(r, s->call, why, sizeof(why));
-	if (p->op == OP_EVICT && blocked_by_pdb(r))
-		finish(run, REFLEX_OUTCOME_SUPPRESSED, "blocked by PodDisruptionBudget: %s",
-		       r->message[0] ? r->message : why);
+	if (p->op == OP_EVICT && blocked_by_pdb(r, pdb, sizeof(pdb)))
+		finish(run, REFLEX_OUTCOME_SUPPRESSED, "blocked by PodDisruptionBudget: %s%s%s",
+		       r->message, r->message[0] && pdb[0] ? " " : "", pdb);
 	else if (r->status == 404)
 		finish(run, REFLEX_OUTCOME_FAILED, "already gone: %s", why);
 	else if (r->status == 409 && (p->op == OP_RESTART || p->op == OP_EVICT))

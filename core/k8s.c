@@ -365,10 +365,10 @@ out:
 	return rc;
 }
 
-static int load_in_cluster(struct k8s_client *k, char *err, size_t errlen)
+static int load_in_cluster(struct k8s_client *k, const char *sa_dir, char *err, size_t errlen)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
-	const char *dir = k->o.sa_dir ? k->o.sa_dir : SA_DIR_DEFAULT;
+	const char *dir = sa_dir ? sa_dir : SA_DIR_DEFAULT;
 	char path[512], ns[64];
 
 	if (!host || !*host) {
@@ -1106,12 +1106,13 @@ struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, ch
 		return NULL;
 	}
 	k->loop = loop;
+	/* the strings are the caller's: what is kept is copied */
 	k->o = *o;
 	k->o.kubeconfig = k->o.sa_dir = k->o.node = k->o.namespace = NULL;
 	ev_timer_init(&k->refresh, on_refresh, 0, 0);
 	k->refresh.data = k;
 	rc = o->kubeconfig ? load_kubeconfig(k, o->kubeconfig, err, errlen)
-			   : load_in_cluster(k, err, errlen);
+			   : load_in_cluster(k, o->sa_dir, err, errlen);
 	if (rc)
 		goto fail;
 	if (o->namespace && o->namespace[0])

@@ -1,0 +1,244 @@
+# Kubernetes: pod identity from cgroup paths, and actions through a fixture
+# API server (tests/k8s/apiserver.py: HTTPS, bearer tokens, Status bodies,
+# PDBs, uid preconditions, Lease conflicts, injected faults) on real
+# deadlocked processes placed in cgroups named the way the kubelet names
+# pod cgroups.
+. "$(dirname "$0")/lib.sh"
+ulimit -c 0
+
+CG2=/sys/fs/cgroup/unified
+[ -f "$CG2/cgroup.procs" ] || CG2=/sys/fs/cgroup
+NODE=k8-node
+CGROUPS=""
+
+k8s_cleanup() {
+	kill_started
+	# deepest first; a parent still used by someone else stays
+	for d in $CGROUPS; do
+		rmdir "$d" 2>/dev/null || true
+	done
+	rmdir "$CG2/kubepods.slice/kubepods-burstable.slice" "$CG2/kubepods.slice" 2>/dev/null || true
+	cleanup
+}
+trap k8s_cleanup EXIT
+
+# pki: a test CA and a server certificate for 127.0.0.1 (once per file).
+pki() {
+	[ -f "$T/pki/server.crt" ] && return 0
+	mkdir -p "$T/pki"
+	(
+		cd "$T/pki"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+			-keyout ca.key -out ca.crt -subj /CN=k8-test-ca
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout server.key -out server.csr -subj /CN=127.0.0.1
+		printf 'subjectAltName=IP:127.0.0.1\n' > ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+			-extfile ext -out server.crt
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+			-keyout other.key -out other.crt -subj /CN=k8-other-ca
+	) > "$T/pki/log" 2>&1 || fail "openssl: $(tail -3 "$T/pki/log")"
+}
+
+# api PORT: starts the fixture API server with its state in $T/api; the
+# in-cluster environment (service account in $T/sa) points at it.
+api() {
+	pki
+	mkdir -p "$T/api" "$T/sa"
+	rm -f "$T/api/requests.log" "$T/api/faults.json"
+	echo tok-1 > "$T/api/tokens"
+	echo tok-1 > "$T/sa/token"
+	echo k8-system > "$T/sa/namespace"
+	cp "$T/pki/ca.crt" "$T/sa/ca.crt"
+	[ -f "$T/api/pods.json" ] || echo '[]' > "$T/api/pods.json"
+	python3 tests/k8s/apiserver.py "$1" "$T/pki/server.crt" "$T/pki/server.key" "$T/api" \
+		> "$T/api/out" 2>&1 &
+	STARTED="$STARTED $!"
+	wait_for "$T/api/out" '^ready' 10
+	export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$1
+}
+
+# requests JQ_FILTER: the fixture's log lines for which the filter holds.
+requests() {
+	jq -c "select($1)" "$T/api/requests.log" 2>/dev/null
+}
+
+# wait_request JQ_FILTER SECONDS
+wait_request() {
+	end=$(( $(date +%s) + $2 ))
+	while [ "$(date +%s)" -le "$end" ]; do
+		[ -n "$(requests "$1")" ] && return 0
+		sleep 0.1
+	done
+	fail "no request matching '$1' within $2 s: $(tail -3 "$T/api/requests.log" 2>/dev/null)"
+}
+
+hexid() {
+	printf '%s' "$1" | sha256sum | cut -c1-64
+}
+
+uuid_of() {
+	h=$(printf '%s' "$1" | sha256sum)
+	echo "$h" | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/'
+}
+
+# pod NAME [NODE] [OWNER_RS HASH]: a Pod object for pods.json, its uid and
+# container id derived from NAME; its container is "server".
+pod() {
+	uid=$(uuid_of "$1$RUN")
+	owner=""
+	labels="\"app\": \"web\""
+	if [ -n "${3:-}" ]; then
+		owner=", \"ownerReferences\": [{\"apiVersion\": \"apps/v1\", \"kind\": \"ReplicaSet\", \"name\": \"$3\", \"uid\": \"$(uuid_of "$3")\", \"controller\": true}]"
+		labels="$labels, \"pod-template-hash\": \"$4\""
+	fi
+	cat <<P
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "$1", "namespace": "k8-shop", "uid": "$uid", "labels": {$labels},
+   "annotations": {"kubernetes.io/psp": "x"}$owner},
+ "spec": {"nodeName": "${2:-$NODE}", "containers": [{"name": "server", "image": "x"}]},
+ "status": {"phase": "Running", "containerStatuses": [
+   {"name": "sidecar", "containerID": "containerd://$(hexid "side$1$RUN")"},
+   {"name": "server", "containerID": "containerd://$(hexid "$1$RUN")"}]}}
+P
+}
+
+# in_pod NAME MODE: a deadlock workload (comm k8-NAME) started inside the
+# cgroup the kubelet (systemd driver, containerd) would give pod NAME's
+# container "server". Sets WL_PID.
+in_pod() {
+	uid=$(uuid_of "$1$RUN")
+	slice=$CG2/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$uid" | tr - _).slice
+	cg=$slice/cri-containerd-$(hexid "$1$RUN").scope
+	mkdir -p "$cg"
+	CGROUPS="$cg $slice $CGROUPS"
+	out=$T/wl.$1
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
+		"$WL/deadlock" "$2" --comm "k8-$1" > "$out" 2>&1 &
+	WL_PID=$!
+	STARTED="$STARTED $WL_PID"
+	wait_for "$out" '^formed' 10
+}
+
+test_cgroup_path_table() {
+	build/tests/cgroup_table tests/k8s/cgroup_paths.tsv
+}
+
+test_json_reader_survives_fuzzing() {
+	mkdir -p "$T/json"
+	printf '{"kind":"Status","reason":"TooManyRequests","details":{"causes":[{"reason":"DisruptionBudget"}]}}' > "$T/json/1"
+	printf '{"items":[{"metadata":{"uid":"a\\u00e9\\ud83d\\ude00","labels":{"a.b/c":"d"}}}],"n":-1.5e3}' > "$T/json/2"
+	build/fuzz/fuzz_json -max_total_time="${FUZZ_SECONDS:-10}" -timeout=10 -artifact_prefix="$T/" \
+		"$T/json" > "$T/fuzz.log" 2>&1 || fail "fuzz_json found a crash: $(tail -5 "$T/fuzz.log")"
+}
+
+# The end-to-end case: real deadlocked processes in pod cgroups, one
+# daemon, and a fault for each kind of reply the API server can give.
+test_pod_actions_end_to_end() {
+	RUN=e2e
+	mkdir -p "$T/api"
+	{
+		echo '['
+		for p in web pdb evk gone swap rbac busy down slow lab; do pod "$p"; echo ,; done
+		pod scl "$NODE" scl-5f6c7d 5f6c7d
+		echo ']'
+	} > "$T/api/pods.json"
+	api 47511
+	cat > "$T/api/faults.json" <<F
+{"faults": [
+  {"method": "DELETE", "path": "/pods/busy$", "status": 429, "retry_after": "1", "count": 1},
+  {"method": "DELETE", "path": "/pods/down$", "status": 503, "count": 10},
+  {"method": "DELETE", "path": "/pods/slow$", "delay": 3, "count": 10}],
+ "forbid": [["delete", "pods", "/pods/rbac$"]],
+ "pdb_blocks": ["k8-shop/pdb"]}
+F
+	write_rule k8s <<'R'
+rule "k8-restart" {
+  when = deadlock { }, hold = "1s",
+  where = { comm = "k8-*", namespace = "k8-shop", container = "server", labels = { app = "web" },
+            pod = { "web", "gone", "swap", "rbac", "busy", "down", "slow" } },
+  act = k8s.restart_pod { grace = "5s" },
+}
+rule "k8-evict" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-*", pod = { "pdb", "evk" } },
+  act = k8s.evict_pod { },
+}
+rule "k8-label" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-*", pod = "lab" },
+  act = k8s.label { ["reflexd.io/quarantine"] = "deadlock" },
+}
+rule "k8-scale" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-*", pod = "scl" },
+  act = k8s.scale { replicas = 3 },
+}
+R
+	start_daemon --rules "$T/rules" --node-name "$NODE" --k8s-sa-dir "$T/sa" --k8s-timeout 1s \
+		--k8s-retries 2 --k8s-budget-max 5
+	wait_request '.method == "GET" and .path == "/api/v1/pods" and .status == 200' 5
+	requests '.path == "/api/v1/pods"' | head -1 | jq -e '.query == "fieldSelector=spec.nodeName%3Dk8-node" and .token == "tok-1"' > /dev/null ||
+		fail "pod list: $(requests '.path == "/api/v1/pods"' | head -1)"
+	# the API server's view changes after reflexd listed: one pod is gone,
+	# one was recreated under the same name (a new uid)
+	jq 'map(select(.metadata.name != "gone")) | map(if .metadata.name == "swap" then .metadata.uid = "11111111-2222-3333-4444-555555555555" else . end)' \
+		"$T/api/pods.json" > "$T/api/pods.new" && mv "$T/api/pods.new" "$T/api/pods.json"
+	for p in web pdb evk gone swap rbac busy down slow lab scl; do in_pod "$p" abba; done
+	end=$(( $(date +%s) + 25 ))
+	while [ "$(audit | jq -s 'map(select(.outcome != "pending")) | length')" -lt 11 ] &&
+		[ "$(date +%s)" -le "$end" ]; do sleep 0.2; done
+	audit > "$T/decisions"
+	decision() { jq -c "select(.detail | test(\"$1\"))" "$T/decisions"; }
+	web_uid=$(uuid_of webe2e)
+
+	# restart: DELETE with the uid precondition and grace, then the Event
+	requests '.method == "DELETE" and .path == "/api/v1/namespaces/k8-shop/pods/web"' |
+		jq -e ".status == 200 and .body.preconditions.uid == \"$web_uid\" and .body.gracePeriodSeconds == 5 and .body.kind == \"DeleteOptions\"" > /dev/null ||
+		fail "DELETE web: $(requests '.path | endswith("/pods/web")')"
+	requests '.method == "POST" and .path == "/api/v1/namespaces/k8-shop/events"' |
+		holds ".body.involvedObject.uid == \"$web_uid\" and .body.involvedObject.kind == \"Pod\" and .body.reason == \"ReflexdRestartPod\" and (.body.message | test(\"k8-restart\")) and .status == 201" ||
+		fail "no Event on pod web: $(requests '.path | endswith("/events")' | head -3)"
+	decision "pod k8-shop/web deleted; Event posted" | jq -e '.outcome == "acted" and .action == "k8s.restart_pod" and .params.grace_s == 5' > /dev/null ||
+		fail "web decision: $(grep web "$T/decisions")"
+	# eviction: a PDB refusal is an outcome, another pod evicts
+	decision "PodDisruptionBudget" | jq -e '.outcome == "suppressed" and (.detail | test("disruption budget pdb-pdb"))' > /dev/null ||
+		fail "pdb: $(grep -i evict "$T/decisions")"
+	requests '.path == "/api/v1/namespaces/k8-shop/pods/evk/eviction"' |
+		jq -e '.status == 201 and .body.kind == "Eviction" and .body.apiVersion == "policy/v1" and .body.deleteOptions.preconditions.uid != null' > /dev/null ||
+		fail "evk eviction: $(requests '.path | endswith("evk/eviction")')"
+	decision "pod k8-shop/evk evicted; Event posted" | jq -e '.outcome == "acted"' > /dev/null || fail "evk decision"
+	# errors by meaning
+	decision "already gone" | jq -e '.outcome == "failed" and (.detail | test("404 NotFound"))' > /dev/null ||
+		fail "gone: $(grep gone "$T/decisions")"
+	decision "uid precondition" | jq -e '.outcome == "failed" and (.detail | test("409 Conflict"))' > /dev/null ||
+		fail "swap: $(grep swap "$T/decisions")"
+	decision "RBAC" | jq -e '.outcome == "failed" and (.detail | test("403 Forbidden.*verb .delete. on resource .pods."))' > /dev/null ||
+		fail "rbac: $(grep -i forbid "$T/decisions")"
+	[ "$(requests '.path | endswith("/pods/busy")' | wc -l)" = 2 ] || fail "busy: want 429 then success"
+	requests '.path | endswith("/pods/busy")' | jq -s -e '.[0].status == 429 and .[1].status == 200 and (.[1].time - .[0].time) >= 0.9' > /dev/null ||
+		fail "Retry-After not honoured: $(requests '.path | endswith("/pods/busy")')"
+	decision "pod k8-shop/busy deleted" | jq -e '.outcome == "acted"' > /dev/null || fail "busy decision"
+	[ "$(requests '.path | endswith("/pods/down")' | wc -l)" = 3 ] || fail "down: want 3 attempts"
+	decision "503 ServiceUnavailable" | jq -e '.outcome == "failed" and (.detail | test("after 3 attempts"))' > /dev/null ||
+		fail "down: $(grep down "$T/decisions")"
+	decision "no answer from the API server after 3 attempts" | jq -e '.outcome == "failed"' > /dev/null ||
+		fail "slow: $(grep -i slow "$T/decisions")"
+	# quarantine label (merge patch) and scale of the pod's Deployment
+	requests '.method == "PATCH" and .path == "/api/v1/namespaces/k8-shop/pods/lab"' |
+		jq -e '.content_type == "application/merge-patch+json" and .body.metadata.labels["reflexd.io/quarantine"] == "deadlock" and .status == 200' > /dev/null ||
+		fail "label: $(requests '.path | endswith("/pods/lab")')"
+	jq -e '.[] | select(.metadata.name == "lab") | .metadata.labels["reflexd.io/quarantine"] == "deadlock"' "$T/api/pods.json" > /dev/null
+	requests '.method == "PATCH" and .path == "/apis/apps/v1/namespaces/k8-shop/deployments/scl/scale"' |
+		jq -e '.body.spec.replicas == 3 and .status == 200' > /dev/null || fail "scale: $(requests '.path | endswith("scale")')"
+	requests '.path | endswith("/events")' | holds '.body.involvedObject.kind == "Deployment" and .body.involvedObject.name == "scl" and .body.involvedObject.apiVersion == "apps/v1"' ||
+		fail "no Event on the Deployment"
+	# the loop never waits on the API: while the first slow call hung (3 s),
+	# other calls went out and were answered
+	slow_at=$(requests '.path | endswith("/pods/slow")' | head -1 | jq .time)
+	[ "$(requests "(.time > $slow_at) and (.time < $slow_at + 2.5) and (.path | endswith(\"/pods/slow\") | not)" | wc -l)" -ge 3 ] ||
+		fail "no other call while the slow one hung"
+	# every Event and request carried the token; no action went unrecorded
+	[ "$(requests '.token != "tok-1"' | wc -l)" = 0 ] || fail "a request without the token"
+	[ "$(jq -s 'map(select(.outcome == "pending" or .outcome == "unknown")) | length' "$T/decisions")" = 0 ] ||
+		fail "unfinished decisions: $(jq -c 'select(.outcome == "pending")' "$T/decisions")"
+	stop_daemon
+}
+run_tests
