@@ -241,4 +241,149 @@ R
 		fail "unfinished decisions: $(jq -c 'select(.outcome == "pending")' "$T/decisions")"
 	stop_daemon
 }
+# Two nodes' reflexd, one API server: together they restart at most
+# --k8s-budget-max pods of one Deployment, the budget kept in a Lease with
+# optimistic concurrency (one write conflict is injected on top of the
+# natural races).
+test_cluster_budget_across_two_daemons() {
+	RUN=budget
+	mkdir -p "$T/api"
+	{
+		echo '['
+		pod shop-a1 k8-node-a shop-6b7c8d 6b7c8d; echo ,
+		pod shop-a2 k8-node-a shop-6b7c8d 6b7c8d; echo ,
+		pod shop-b1 k8-node-b shop-6b7c8d 6b7c8d
+		echo ']'
+	} > "$T/api/pods.json"
+	api 47512
+	echo '{"faults": [{"method": "PUT", "path": "/leases/reflexd-budget$", "status": 409, "count": 1}]}' \
+		> "$T/api/faults.json"
+	write_rule budget <<'R'
+rule "k8-budget" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-shop-*", namespace = "k8-shop", pod = "shop-*" },
+  act = k8s.restart_pod { },
+}
+R
+	common="--rules $T/rules --k8s-sa-dir $T/sa --k8s-budget-max 2 --k8s-budget-window 10m"
+	# shellcheck disable=SC2086
+	start_daemon $common --node-name k8-node-a
+	# shellcheck disable=SC2086
+	"$REFLEXD" run --journal "$T/b.db" $common --node-name k8-node-b > "$T/b.log" 2>&1 &
+	STARTED="$STARTED $!"
+	wait_for "$T/b.log" 'reflexd: info: ready' 20
+	wait_request '.path == "/api/v1/pods" and (.query | test("k8-node-b"))' 5
+	wait_request '.path == "/api/v1/pods" and (.query | test("k8-node-a"))' 5
+	in_pod shop-a1 abba
+	in_pod shop-a2 abba
+	in_pod shop-b1 abba
+	end=$(( $(date +%s) + 20 ))
+	while [ "$(cat_decisions | jq -s 'map(select(.outcome != "pending")) | length')" -lt 3 ] &&
+		[ "$(date +%s)" -le "$end" ]; do sleep 0.2; done
+	cat_decisions > "$T/decisions"
+	[ "$(jq -s length "$T/decisions")" = 3 ] || fail "want 3 decisions: $(cat "$T/decisions")"
+	[ "$(jq -s 'map(select(.outcome == "acted")) | length' "$T/decisions")" = 2 ] ||
+		fail "want 2 restarts: $(jq -c '[.comm, .outcome, .detail]' "$T/decisions")"
+	jq -s -e 'map(select(.outcome == "suppressed" and (.detail | test("cluster budget spent: 2 disruptions of k8-shop/Deployment/shop")))) | length == 1' "$T/decisions" > /dev/null ||
+		fail "want one refused by the cluster budget: $(jq -c '[.comm, .outcome, .detail]' "$T/decisions")"
+	[ "$(requests '.method == "DELETE" and .status == 200' | wc -l)" = 2 ] || fail "want 2 DELETEs"
+	requests '.path | test("/leases")' | holds '.method == "PUT" and .status == 409' || fail "no Lease conflict seen"
+	# the Lease holds the two restarts
+	requests '.path | test("/leases") and (.status == 200 or .status == 201) and .method != "GET"' | tail -1 |
+		jq -e '.body.metadata.annotations["reflexd.io/budget"] | fromjson | .["k8-shop/Deployment/shop"] | length == 2' > /dev/null ||
+		fail "Lease: $(requests '.path | test("/leases")' | tail -1)"
+	stop_daemon
+}
+
+cat_decisions() {
+	audit 2>/dev/null
+	"$REFLEXD" audit --journal "$T/b.db" --json 2>/dev/null
+}
+
+# A projected service account token rotates: the next call carries the
+# new one, and the old one is no longer needed.
+test_token_rotation() {
+	RUN=rot
+	mkdir -p "$T/api"
+	echo "[$(pod rot)]" > "$T/api/pods.json"
+	api 47513
+	mkdir -p "$T/rules" && touch "$T/rules/none.lua"
+	start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE" --k8s-refresh 1s
+	wait_request '.path == "/api/v1/pods" and .token == "tok-1" and .status == 200' 5
+	echo tok-1 tok-2 > "$T/api/tokens"
+	echo tok-2 > "$T/sa/token.new" && mv "$T/sa/token.new" "$T/sa/token"
+	before=$(wc -l < "$T/api/requests.log")
+	wait_request '.token == "tok-2" and .status == 200' 4
+	echo tok-2 > "$T/api/tokens"
+	sleep 2.5
+	tail -n +"$((before + 1))" "$T/api/requests.log" | jq -s -e 'length >= 2 and all(.[]; .token == "tok-2" and .status == 200)' > /dev/null ||
+		fail "after the rotation: $(tail -n +"$((before + 1))" "$T/api/requests.log" | jq -c '[.token, .status]')"
+	stop_daemon
+}
+
+# Outside a cluster: a kubeconfig (current context, CA data, token); TLS
+# is verified, and a kubeconfig that turns verification off is refused.
+test_kubeconfig() {
+	RUN=kc
+	mkdir -p "$T/api" "$T/rules"
+	echo "[$(pod kc)]" > "$T/api/pods.json"
+	api 47514
+	unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+	echo tok-kc > "$T/api/tokens"
+	kubeconfig() { # CA_FILE EXTRA_CLUSTER_LINE
+		cat <<K
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: $(base64 -w0 "$1")
+    server: https://127.0.0.1:47514
+$2
+  name: fixture
+- cluster:
+    server: https://127.0.0.1:1
+  name: elsewhere
+contexts:
+- context:
+    cluster: elsewhere
+    user: nobody
+  name: other
+- context:
+    cluster: fixture
+    namespace: k8-system
+    user: "reflexd"
+  name: fixture
+current-context: fixture
+users:
+- name: nobody
+  user:
+    token: wrong
+- name: reflexd
+  user:
+    token: tok-kc
+K
+	}
+	kubeconfig "$T/pki/ca.crt" "" > "$T/kc"
+	touch "$T/rules/none.lua"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kc" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
+	stop_daemon
+	# a server certificate from another CA: no request gets through
+	kubeconfig "$T/pki/other.crt" "" > "$T/kc-other"
+	: > "$T/api/requests.log"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kc-other" --node-name "$NODE" --k8s-retries 0
+	wait_for "$LOG" 'listing the pods on node k8-node: no answer.*(SSL|certificate)' 5
+	[ ! -s "$T/api/requests.log" ] || fail "a request passed TLS with the wrong CA"
+	stop_daemon
+	kubeconfig "$T/pki/ca.crt" "    insecure-skip-tls-verify: true" > "$T/kc-insecure"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-insecure" > "$T/out" 2>&1; then
+		fail "started with TLS verification off"
+	fi
+	grep -q "kubeconfig $T/kc-insecure: cluster 'fixture' skips TLS verification" "$T/out" || fail "$(cat "$T/out")"
+	printf 'apiVersion: v1\nclusters\n' > "$T/kc-bad"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-bad" > "$T/out" 2>&1; then
+		fail "started with a bad kubeconfig"
+	fi
+	grep -q "$T/kc-bad:2: not a 'key: value' line" "$T/out" || fail "$(cat "$T/out")"
+}
+
 run_tests
