@@ -386,4 +386,60 @@ K
 	grep -q "$T/kc-bad:2: not a 'key: value' line" "$T/out" || fail "$(cat "$T/out")"
 }
 
+# Rules filter on the pod (namespace, pod glob, container, labels) and
+# protected pods are never touched: deterministic, through the simulator.
+test_pod_filters_and_protected_pods() {
+	write_rule pods <<'R'
+rule "quarantine-web" {
+  when = deadlock { }, hold = "1s",
+  where = { pod = "web-*", container = "server", labels = { app = "web", tier = "front*" } },
+  act = k8s.label { ["reflexd.io/quarantine"] = "true" },
+}
+R
+	cat > "$T/trace" <<'TR'
+reflexd-trace 1 start=1795300000
+0.1 raise 1 deadlock pid=100 start=1 comm=srv namespace=shop pod=web-1 container=server labels=app=web,tier=frontend
+0.1 raise 2 deadlock pid=101 start=1 comm=srv namespace=shop pod=web-2 container=sidecar labels=app=web,tier=frontend
+0.1 raise 3 deadlock pid=102 start=1 comm=srv namespace=shop pod=web-3 container=server labels=app=web,tier=back
+0.1 raise 4 deadlock pid=103 start=1 comm=srv namespace=kube-system pod=web-4 container=server labels=app=web,tier=frontend
+0.1 raise 5 deadlock pid=104 start=1 comm=srv namespace=shop pod=web-5 container=server labels=app=web,tier=frontend,critical=yes
+0.1 raise 6 deadlock pid=105 start=1 comm=srv namespace=batch pod=web-6 container=server labels=app=web,tier=frontend
+0.1 raise 7 deadlock pid=106 start=1 comm=srv pod=api-7 container=server labels=app=web,tier=frontend
+0.1 raise 8 deadlock pid=107 start=1 comm=srv namespace=shop pod=web-8 container=server labels=tier=frontend
+TR
+	out=$("$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --json --protect-labels critical \
+		--protect-namespace 'batch*' | jq -r '[.pid, .outcome, .detail] | join(" ")' | sort)
+	want="100 acted simulated: k8s.label {\"reflexd.io/quarantine\":\"true\"}
+103 suppressed protected target: namespace 'kube-system' is protected by default
+104 suppressed protected target: pod labels match protected selector 'critical'
+105 suppressed protected target: namespace 'batch' matches protected 'batch*'"
+	[ "$out" = "$want" ] || fail "got: $out"
+}
+
+# Bad k8s action parameters name the file and line.
+test_bad_k8s_actions() {
+	write_rule bad <<'R'
+rule "a" { when = deadlock { },
+  act = k8s.scale { } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q 'bad.lua:2: .*k8s.scale: how many? e.g. k8s.scale { replicas = 3 }' || fail "$out"
+	write_rule bad <<'R'
+rule "a" { when = deadlock { },
+  act = k8s.restart { } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q "bad.lua:2: unknown name 'restart'" || fail "$out"
+	write_rule bad <<'R'
+rule "a" { when = deadlock { }, act = k8s.evict_pod { grace = 5 } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q 'k8s.evict_pod: grace must be a duration like "30s"' || fail "$out"
+	write_rule bad <<'R'
+rule "a" { when = deadlock { }, where = { labels = { "app" } }, act = k8s.cordon_node { } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q 'where.labels: each entry must be label = "glob"' || fail "$out"
+}
+
 run_tests
