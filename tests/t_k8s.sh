@@ -442,4 +442,20 @@ R
 	echo "$out" | grep -q 'where.labels: each entry must be label = "glob"' || fail "$out"
 }
 
+# The manifests: parsed, required fields, and RBAC exactly the calls in
+# core/k8s.c; the shipped ConfigMap rules pass `reflexd check`. A role
+# missing a verb, or a subPath rules mount, is caught.
+test_deploy_manifests() {
+	python3 tests/k8s/check_deploy.py . "$T/cm-rules"
+	"$REFLEXD" check "$T/cm-rules" | grep -q ': ok$'
+	mkdir -p "$T/root/deploy" "$T/root/core"
+	cp core/k8s.c core/k8s.h core/daemon.c "$T/root/core/"
+	sed -e 's/verbs: \["patch"\]$/verbs: ["get"]/' -e 's|mountPath: /etc/reflexd/rules$|&\n              subPath: deadlock.lua|' \
+		deploy/reflexd.yaml > "$T/root/deploy/reflexd.yaml"
+	out=$(python3 tests/k8s/check_deploy.py "$T/root" "$T/cm2" 2>&1) && fail "bad manifests passed: $out"
+	echo "$out" | grep -q "reflexd calls 'patch' on 'nodes' (group '') but no role grants it" || fail "$out"
+	echo "$out" | grep -q "grants 'get' on 'nodes' (group ''), which reflexd never uses" || fail "$out"
+	echo "$out" | grep -q "mounted with subPath" || fail "$out"
+}
+
 run_tests
