@@ -15,24 +15,14 @@ static const char *const builtin_comm[] = {
 /* The cluster's own machinery. */
 static const char *const builtin_namespace[] = { "kube-system" };
 
-/* A selector "key=value" or "key" against labels "k=v,k=v". */
-static bool selects(const char *selector, const char *labels)
+/* A selector "key=value" or "key" (the label is there) against t's pod. */
+static bool selects(const char *selector, const struct target *t)
 {
 	size_t n = strcspn(selector, "=");
+	char value[256];
 
-	while (*labels) {
-		size_t len = strcspn(labels, ",");
-
-		if (len >= n && strncmp(labels, selector, n) == 0 && (labels[n] == '=' || len == n)) {
-			if (!selector[n])
-				return true;
-			if (len - n - 1 == strlen(selector + n + 1) &&
-			    strncmp(labels + n + 1, selector + n + 1, len - n - 1) == 0)
-				return true;
-		}
-		labels += len + (labels[len] == ',');
-	}
-	return false;
+	return target_label(t, selector, n, value, sizeof(value)) &&
+	       (!selector[n] || !strcmp(value, selector + n + 1));
 }
 
 static const char *match_any(const struct strlist *g, const char *s)
@@ -66,7 +56,7 @@ const char *protect_reason(const struct protect *p, const struct target *t,
 		snprintf(buf, size, "namespace '%s' matches protected '%s'", t->namespace, glob);
 	else {
 		for (size_t i = 0; p && t->labels[0] && i < p->labels.n; i++) {
-			if (selects(p->labels.v[i], t->labels)) {
+			if (selects(p->labels.v[i], t)) {
 				snprintf(buf, size, "pod labels match protected selector '%s'", p->labels.v[i]);
 				return buf;
 			}

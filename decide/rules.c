@@ -875,21 +875,6 @@ const struct rule *ruleset_find(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
-/* The value of label key (n bytes) in "k=v,k=v" into value: found or not. */
-static bool label_value(const char *labels, const char *key, size_t n, char *value, size_t size)
-{
-	while (*labels) {
-		size_t len = strcspn(labels, ",");
-
-		if (len > n && labels[n] == '=' && strncmp(labels, key, n) == 0) {
-			snprintf(value, size, "%.*s", (int)(len - n - 1), labels + n + 1);
-			return true;
-		}
-		labels += len + (labels[len] == ',');
-	}
-	return false;
-}
-
 bool rule_matches(const struct rule *r, const struct condition *c, char *why, size_t size)
 {
 	const struct target *t = &c->target;
@@ -939,7 +924,7 @@ bool rule_matches(const struct rule *r, const struct condition *c, char *why, si
 		const char *want = r->labels.v[i], *eq = strchr(want, '=');
 		char value[256];
 
-		if (!label_value(t->labels, want, (size_t)(eq - want), value, sizeof(value)) ||
+		if (!target_label(t, want, (size_t)(eq - want), value, sizeof(value)) ||
 		    !glob_match(eq + 1, value)) {
 			if (why)
 				snprintf(why, size, "where.labels: the pod has no label %s", want);

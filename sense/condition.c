@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,4 +190,20 @@ void condition_measure_fill(struct condition *c)
 			}
 		p = skip_value(p);
 	}
+}
+
+bool target_label(const struct target *t, const char *key, size_t n, char *value, size_t size)
+{
+	const char *l = t->labels;
+
+	while (*l) {
+		size_t len = strcspn(l, ",");
+
+		if (len > n && l[n] == '=' && strncmp(l, key, n) == 0) {
+			snprintf(value, size, "%.*s", (int)(len - n - 1), l + n + 1);
+			return true;
+		}
+		l += len + (l[len] == ',');
+	}
+	return false;
 }

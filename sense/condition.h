@@ -4,6 +4,7 @@
 #define REFLEX_SENSE_CONDITION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -64,6 +65,10 @@ struct target {
 	char container[64];
 	char labels[512];    /* the pod's labels, "key=value,key=value" */
 };
+
+/* The value of the pod label key (n bytes of it) into value: true when
+ * the target's pod has that label. */
+bool target_label(const struct target *t, const char *key, size_t n, char *value, size_t size);
 
 #define REFLEX_EVIDENCE_MAX 4096
 

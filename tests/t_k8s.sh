@@ -241,6 +241,30 @@ R
 		fail "unfinished decisions: $(jq -c 'select(.outcome == "pending")' "$T/decisions")"
 	stop_daemon
 }
+# When the budget cannot be read, nothing is restarted: fail closed, recorded.
+test_budget_unreachable_fails_closed() {
+	RUN=closed
+	mkdir -p "$T/api"
+	echo "[$(pod shut)]" > "$T/api/pods.json"
+	api 47515
+	echo '{"faults": [{"method": "GET", "path": "/leases/", "status": 503, "count": 100}]}' > "$T/api/faults.json"
+	write_rule closed <<'R'
+rule "k8-closed" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-shut", pod = "shut" },
+  act = k8s.restart_pod { },
+}
+R
+	start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE" --k8s-retries 1
+	wait_request '.path == "/api/v1/pods" and .status == 200' 5
+	in_pod shut abba
+	wait_record '.outcome == "failed"' 10
+	audit | jq -e '.detail | test("cluster budget unknown, so no action \\(fail closed\\): 503 ServiceUnavailable")' > /dev/null ||
+		fail "$(audit | jq .detail)"
+	[ -z "$(requests '.method == "DELETE"')" ] || fail "deleted without a budget"
+	[ "$(requests '.path | test("/leases/")' | wc -l)" = 2 ] || fail "want 2 attempts at the Lease"
+	stop_daemon
+}
+
 # Two nodes' reflexd, one API server: together they restart at most
 # --k8s-budget-max pods of one Deployment, the budget kept in a Lease with
 # optimistic concurrency (one write conflict is injected on top of the
