@@ -6,119 +6,14 @@
 . "$(dirname "$0")/lib.sh"
 ulimit -c 0
 
-CG2=/sys/fs/cgroup/unified
-[ -f "$CG2/cgroup.procs" ] || CG2=/sys/fs/cgroup
-NODE=k8-node
-CGROUPS=""
+. tests/k8s/lib.sh
 
 k8s_cleanup() {
 	kill_started
-	# deepest first; a parent still used by someone else stays
-	for d in $CGROUPS; do
-		rmdir "$d" 2>/dev/null || true
-	done
-	rmdir "$CG2/kubepods.slice/kubepods-burstable.slice" "$CG2/kubepods.slice" 2>/dev/null || true
+	remove_cgroups
 	cleanup
 }
 trap k8s_cleanup EXIT
-
-# pki: a test CA and a server certificate for 127.0.0.1 (once per file).
-pki() {
-	[ -f "$T/pki/server.crt" ] && return 0
-	mkdir -p "$T/pki"
-	(
-		cd "$T/pki"
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-			-keyout ca.key -out ca.crt -subj /CN=k8-test-ca
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout server.key -out server.csr -subj /CN=127.0.0.1
-		printf 'subjectAltName=IP:127.0.0.1\n' > ext
-		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
-			-extfile ext -out server.crt
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-			-keyout other.key -out other.crt -subj /CN=k8-other-ca
-	) > "$T/pki/log" 2>&1 || fail "openssl: $(tail -3 "$T/pki/log")"
-}
-
-# api PORT: starts the fixture API server with its state in $T/api; the
-# in-cluster environment (service account in $T/sa) points at it.
-api() {
-	pki
-	mkdir -p "$T/api" "$T/sa"
-	rm -f "$T/api/requests.log" "$T/api/faults.json"
-	echo tok-1 > "$T/api/tokens"
-	echo tok-1 > "$T/sa/token"
-	echo k8-system > "$T/sa/namespace"
-	cp "$T/pki/ca.crt" "$T/sa/ca.crt"
-	[ -f "$T/api/pods.json" ] || echo '[]' > "$T/api/pods.json"
-	python3 tests/k8s/apiserver.py "$1" "$T/pki/server.crt" "$T/pki/server.key" "$T/api" \
-		> "$T/api/out" 2>&1 &
-	STARTED="$STARTED $!"
-	wait_for "$T/api/out" '^ready' 10
-	export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$1
-}
-
-# requests JQ_FILTER: the fixture's log lines for which the filter holds.
-requests() {
-	jq -c "select($1)" "$T/api/requests.log" 2>/dev/null
-}
-
-# wait_request JQ_FILTER SECONDS
-wait_request() {
-	end=$(( $(date +%s) + $2 ))
-	while [ "$(date +%s)" -le "$end" ]; do
-		[ -n "$(requests "$1")" ] && return 0
-		sleep 0.1
-	done
-	fail "no request matching '$1' within $2 s: $(tail -3 "$T/api/requests.log" 2>/dev/null)"
-}
-
-hexid() {
-	printf '%s' "$1" | sha256sum | cut -c1-64
-}
-
-uuid_of() {
-	h=$(printf '%s' "$1" | sha256sum)
-	echo "$h" | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/'
-}
-
-# pod NAME [NODE] [OWNER_RS HASH]: a Pod object for pods.json, its uid and
-# container id derived from NAME; its container is "server".
-pod() {
-	uid=$(uuid_of "$1$RUN")
-	owner=""
-	labels="\"app\": \"web\""
-	if [ -n "${3:-}" ]; then
-		owner=", \"ownerReferences\": [{\"apiVersion\": \"apps/v1\", \"kind\": \"ReplicaSet\", \"name\": \"$3\", \"uid\": \"$(uuid_of "$3")\", \"controller\": true}]"
-		labels="$labels, \"pod-template-hash\": \"$4\""
-	fi
-	cat <<P
-{"apiVersion": "v1", "kind": "Pod",
- "metadata": {"name": "$1", "namespace": "k8-shop", "uid": "$uid", "labels": {$labels},
-   "annotations": {"kubernetes.io/psp": "x"}$owner},
- "spec": {"nodeName": "${2:-$NODE}", "containers": [{"name": "server", "image": "x"}]},
- "status": {"phase": "Running", "containerStatuses": [
-   {"name": "sidecar", "containerID": "containerd://$(hexid "side$1$RUN")"},
-   {"name": "server", "containerID": "containerd://$(hexid "$1$RUN")"}]}}
-P
-}
-
-# in_pod NAME MODE: a deadlock workload (comm k8-NAME) started inside the
-# cgroup the kubelet (systemd driver, containerd) would give pod NAME's
-# container "server". Sets WL_PID.
-in_pod() {
-	uid=$(uuid_of "$1$RUN")
-	slice=$CG2/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$uid" | tr - _).slice
-	cg=$slice/cri-containerd-$(hexid "$1$RUN").scope
-	mkdir -p "$cg"
-	CGROUPS="$cg $slice $CGROUPS"
-	out=$T/wl.$1
-	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
-		"$WL/deadlock" "$2" --comm "k8-$1" > "$out" 2>&1 &
-	WL_PID=$!
-	STARTED="$STARTED $WL_PID"
-	wait_for "$out" '^formed' 10
-}
 
 test_cgroup_path_table() {
 	build/tests/cgroup_table tests/k8s/cgroup_paths.tsv
