@@ -30,6 +30,18 @@ void audit_print_json(const struct decision *d)
 	sbuf_json_str(&b, t->exe);
 	sbuf_printf(&b, ",\"cgroup\":");
 	sbuf_json_str(&b, t->cgroup);
+	if (t->pod_uid[0] || t->container_id[0]) {
+		sbuf_printf(&b, ",\"namespace\":");
+		sbuf_json_str(&b, t->namespace);
+		sbuf_printf(&b, ",\"pod\":");
+		sbuf_json_str(&b, t->pod);
+		sbuf_printf(&b, ",\"pod_uid\":");
+		sbuf_json_str(&b, t->pod_uid);
+		sbuf_printf(&b, ",\"container\":");
+		sbuf_json_str(&b, t->container);
+		sbuf_printf(&b, ",\"container_id\":");
+		sbuf_json_str(&b, t->container_id);
+	}
 	sbuf_printf(&b, ",\"summary\":");
 	sbuf_json_str(&b, d->condition.summary);
 	/* evidence and params are JSON already, written by reflexd */
@@ -77,6 +89,9 @@ static int print_chain(const struct decision *d, void *ctx)
 	printf("evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
 	       t->comm, held, c->summary);
 	printf("          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
+	if (t->pod[0])
+		printf("          pod %s/%s (uid %s), container %s\n", t->namespace, t->pod, t->pod_uid,
+		       t->container[0] ? t->container : "-");
 	printf("          %s\n", c->evidence[0] ? c->evidence : "{}");
 	printf("rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
 	       d->rule_hash[0] ? d->rule_hash : "-");
@@ -105,7 +120,7 @@ static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
 int audit_main(struct config *cfg)
 {
 	struct journal_filter f = {
-		.rule = cfg->rule, .kind = cfg->kind, .comm = cfg->comm,
+		.rule = cfg->rule, .kind = cfg->kind, .comm = cfg->comm, .pod = cfg->pod,
 		.pid = (pid_t)cfg->pid, .outcome = -1, .limit = cfg->limit,
 	};
 	struct journal *j;

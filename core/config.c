@@ -101,6 +101,7 @@ static const struct option_def options[] = {
 	{ "kind", OPT_STRING, CMD_AUDIT, OFF(kind), NULL, 0, 0, false, "KIND", "only this condition kind" },
 	{ "pid", OPT_INT, CMD_AUDIT, OFF(pid), NULL, 1, 0x7fffffff, false, "PID", "only this target pid" },
 	{ "comm", OPT_STRING, CMD_AUDIT, OFF(comm), NULL, 0, 0, false, "GLOB", "only targets whose comm matches" },
+	{ "pod", OPT_STRING, CMD_AUDIT, OFF(pod), NULL, 0, 0, false, "GLOB", "only targets in a pod whose name matches" },
 	{ "outcome", OPT_STRING, CMD_AUDIT, OFF(outcome), NULL, 0, 0, false,
 	  "OUTCOME", "acted, failed, dry-run, suppressed, unknown or pending" },
 	{ "since", OPT_STRING, CMD_AUDIT, OFF(since), NULL, 0, 0, false,

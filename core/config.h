@@ -56,7 +56,7 @@ struct config {
 	char *show;
 	/* audit, simulate */
 	bool json;
-	char *rule, *kind, *comm, *outcome, *since, *until;
+	char *rule, *kind, *comm, *pod, *outcome, *since, *until;
 	int64_t pid;
 	int64_t limit;
 };

@@ -93,6 +93,11 @@ R
 		fail "no Event on pod web: $(requests '.path | endswith("/events")' | head -3)"
 	decision "pod k8-shop/web deleted; Event posted" | jq -e '.outcome == "acted" and .action == "k8s.restart_pod" and .params.grace_s == 5' > /dev/null ||
 		fail "web decision: $(grep web "$T/decisions")"
+	# the journal knows the pod: audit by pod name
+	audit --pod web | jq -e ".namespace == \"k8-shop\" and .pod == \"web\" and .pod_uid == \"$web_uid\" and .container == \"server\" and .container_id == \"$(hexid webe2e)\"" > /dev/null ||
+		fail "audit --pod web: $(audit --pod web)"
+	"$REFLEXD" audit --journal "$T/journal.db" show "$(audit --pod web | jq -r .id)" | grep -q "pod k8-shop/web (uid $web_uid), container server" ||
+		fail "audit show: no pod line"
 	# eviction: a PDB refusal is an outcome, another pod evicts
 	decision "PodDisruptionBudget" | jq -e '.outcome == "suppressed" and (.detail | test("disruption budget pdb-pdb"))' > /dev/null ||
 		fail "pdb: $(grep -i evict "$T/decisions")"
