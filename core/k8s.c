@@ -262,6 +262,14 @@ static const char *kubeconfig_get(const struct kubeconfig *kc, const char *secti
 	return NULL;
 }
 
+/* A file named in a kubeconfig: relative to the kubeconfig's directory. */
+static int kubeconfig_path(const char *dir, const char *name, char *out, size_t size)
+{
+	int n = name[0] == '/' ? snprintf(out, size, "%s", name) : snprintf(out, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 /* Sets a TLS item from a kubeconfig: "<name>-data" (base64 PEM) or
  * "<name>" (a file, relative to the kubeconfig's directory). */
 static int kubeconfig_tls(const struct kubeconfig *kc, const char *section, const char *name,
@@ -280,10 +288,8 @@ static int kubeconfig_tls(const struct kubeconfig *kc, const char *section, cons
 	v = kubeconfig_get(kc, section, name, key);
 	if (!v)
 		return 0;
-	if (v[0] == '/')
-		snprintf(path, sizeof(path), "%s", v);
-	else
-		snprintf(path, sizeof(path), "%s/%s", dir, v);
+	if (kubeconfig_path(dir, v, path, sizeof(path)))
+		return -EINVAL;
 	*file = strdup(path);
 	return *file ? 0 : -ENOMEM;
 }
@@ -351,8 +357,10 @@ static int load_kubeconfig(struct k8s_client *k, const char *file, char *err, si
 	if (v)
 		str_copy(k->token, sizeof(k->token), v);
 	v = kubeconfig_get(&kc, "users", user, "user.tokenFile");
-	if (v)
-		str_copy(k->token_file, sizeof(k->token_file), v);
+	if (v && kubeconfig_path(dir, v, k->token_file, sizeof(k->token_file))) {
+		snprintf(err, errlen, "kubeconfig %s: tokenFile path too long", file);
+		goto out;
+	}
 	if (!k->token[0] && !k->token_file[0] && !k->cert_file && !k->cert_pem) {
 		snprintf(err, errlen, "kubeconfig %s: user '%s' has no token and no client "
 			 "certificate (exec plugins are not supported)", file, user);
@@ -860,7 +868,7 @@ struct k8s_budget_op {
 
 #define BUDGET_TEXT_MAX (64 << 10)
 
-static void budget_get(struct k8s_budget_op *op);
+static int budget_get(struct k8s_budget_op *op);
 
 static void budget_end(struct k8s_budget_op *op, bool ok, const char *why)
 {
@@ -888,7 +896,8 @@ static void budget_written(void *ctx, const struct k8s_reply *r)
 	}
 	/* another node wrote first (or created it first): read again */
 	if (r->status == 409 && ++op->conflicts <= LEASE_CONFLICT_RETRIES) {
-		budget_get(op);
+		if (budget_get(op))
+			budget_end(op, false, "cluster budget: cannot read the Lease (fail closed)");
 		return;
 	}
 	budget_fail(op, r, K8S_UPDATE_LEASE);
@@ -1021,15 +1030,14 @@ out:
 	free(body);
 }
 
-static void budget_get(struct k8s_budget_op *op)
+static int budget_get(struct k8s_budget_op *op)
 {
 	char path[512];
 
 	snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s",
 		 op->k->namespace, LEASE_NAME);
 	op->req = k8s_send(op->k, K8S_GET_LEASE, path, NULL, NULL, budget_read, op);
-	if (!op->req)
-		budget_end(op, false, "cluster budget: cannot read the Lease (fail closed)");
+	return op->req ? 0 : -ENOMEM;
 }
 
 struct k8s_budget_op *k8s_budget_take(struct k8s_client *k, const char *workload,
@@ -1043,7 +1051,10 @@ struct k8s_budget_op *k8s_budget_take(struct k8s_client *k, const char *workload
 	str_copy(op->workload, sizeof(op->workload), workload);
 	op->done = done;
 	op->ctx = ctx;
-	budget_get(op);
+	if (budget_get(op)) {
+		free(op);
+		return NULL;
+	}
 	return op;
 }
 

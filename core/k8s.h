@@ -106,7 +106,8 @@ int k8s_scale_path(struct k8s_client *k, const struct target *t, enum k8s_call *
 
 /* Takes one disruption of workload from the cluster-wide budget: done
  * gets ok (taken), or not and why in words (exhausted, or the API could
- * not be reached: fail closed). */
+ * not be reached: fail closed). done runs later, never from inside;
+ * NULL when it cannot start. */
 typedef void (*k8s_budget_fn)(void *ctx, bool ok, const char *why);
 struct k8s_budget_op;
 struct k8s_budget_op *k8s_budget_take(struct k8s_client *k, const char *workload,
