@@ -241,6 +241,15 @@ static bool blocked_by_pdb(const struct k8s_reply *r, char *why, size_t size)
 	return false;
 }
 
+/* A Status body that says Failure, whatever the code. */
+static bool status_failure(const struct k8s_reply *r)
+{
+	struct json_val v;
+
+	return json_get(&r->json, "kind", &v) == 0 && json_str_eq(&v, "Status") &&
+	       json_get(&r->json, "status", &v) == 0 && json_str_eq(&v, "Failure");
+}
+
 static void call_done(void *ctx, const struct k8s_reply *r)
 {
 	struct act_run *run = ctx;
@@ -255,7 +264,7 @@ static void call_done(void *ctx, const struct k8s_reply *r)
 	char why[400], pdb[200];
 
 	s->req = NULL;
-	if (r->status >= 200 && r->status < 300) {
+	if (r->status >= 200 && r->status < 300 && !status_failure(r)) {
 		/* the node's and the workload's uid come back in the reply */
 		if (!s->event_uid[0])
 			json_get_str(&r->json, "metadata.uid", s->event_uid, sizeof(s->event_uid));

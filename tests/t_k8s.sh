@@ -241,11 +241,15 @@ test_token_rotation() {
 	sleep 2.5
 	tail -n +"$((before + 1))" "$T/api/requests.log" | jq -s -e 'length >= 2 and all(.[]; .token == "tok-2" and .status == 200)' > /dev/null ||
 		fail "after the rotation: $(tail -n +"$((before + 1))" "$T/api/requests.log" | jq -c '[.token, .status]')"
+	# revoked: the 401 is explained, and tried once more with a re-read token
+	: > "$T/api/tokens"
+	wait_for "$LOG" 'listing the pods on node k8-node: 401 Unauthorized.*refused the credentials' 5
 	stop_daemon
 }
 
-# Outside a cluster: a kubeconfig (current context, CA data, token); TLS
-# is verified, and a kubeconfig that turns verification off is refused.
+# Outside a cluster: a kubeconfig (current context, CA data, a token or a
+# client certificate); TLS is verified, and a kubeconfig that turns
+# verification off is refused.
 test_kubeconfig() {
 	RUN=kc
 	mkdir -p "$T/api" "$T/rules"
@@ -283,22 +287,31 @@ users:
     token: wrong
 - name: reflexd
   user:
-    token: tok-kc
+$3
 K
 	}
-	kubeconfig "$T/pki/ca.crt" "" > "$T/kc"
+	kubeconfig "$T/pki/ca.crt" "" "    token: tok-kc" > "$T/kc"
 	touch "$T/rules/none.lua"
 	start_daemon --rules "$T/rules" --kubeconfig "$T/kc" --node-name "$NODE"
 	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
 	stop_daemon
 	# a server certificate from another CA: no request gets through
-	kubeconfig "$T/pki/other.crt" "" > "$T/kc-other"
+	# a client certificate instead of a token, files relative to the kubeconfig
+	mkdir -p "$T/kcdir/certs"
+	cp "$T/pki/client.crt" "$T/pki/client.key" "$T/pki/ca.crt" "$T/kcdir/certs/"
+	echo "cert:k8-reflexd" > "$T/api/tokens"
+	kubeconfig "$T/pki/ca.crt" "" "    client-certificate: certs/client.crt
+    client-key: certs/client.key" > "$T/kcdir/config"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kcdir/config" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "cert:k8-reflexd" and .status == 200' 5
+	stop_daemon
+	kubeconfig "$T/pki/other.crt" "" "    token: tok-kc" > "$T/kc-other"
 	: > "$T/api/requests.log"
 	start_daemon --rules "$T/rules" --kubeconfig "$T/kc-other" --node-name "$NODE" --k8s-retries 0
 	wait_for "$LOG" 'listing the pods on node k8-node: no answer.*(SSL|certificate)' 5
 	[ ! -s "$T/api/requests.log" ] || fail "a request passed TLS with the wrong CA"
 	stop_daemon
-	kubeconfig "$T/pki/ca.crt" "    insecure-skip-tls-verify: true" > "$T/kc-insecure"
+	kubeconfig "$T/pki/ca.crt" "    insecure-skip-tls-verify: true" "    token: x" > "$T/kc-insecure"
 	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-insecure" > "$T/out" 2>&1; then
 		fail "started with TLS verification off"
 	fi

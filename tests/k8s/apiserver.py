@@ -8,9 +8,10 @@ evictions, resourceVersion conflicts on Leases. Faults (429 with
 Retry-After, 5xx, slow replies, RBAC refusals) are injected from a JSON
 file read at every request. Every request is logged as one JSON line.
 
-usage: apiserver.py PORT CERT KEY STATE_DIR
+usage: apiserver.py PORT CERT KEY STATE_DIR   (ca.crt next to CERT)
 STATE_DIR holds:
-  tokens       accepted bearer tokens, one a line (re-read per request)
+  tokens       accepted bearer tokens, one a line (re-read per request);
+               "cert:CN" accepts a client certificate from ca.crt
   pods.json    the pods: a list of Pod objects (spec.nodeName set)
   faults.json  optional: {"faults": [{"method": "DELETE", "path": "regex",
                "status": 429, "retry_after": "1", "delay": 0.5, "count": 1}],
@@ -105,6 +106,12 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
+        # a client certificate (verified against the test CA) stands for
+        # the token "cert:<its CN>"
+        cert = self.connection.getpeercert() if not token else None
+        if cert:
+            cn = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+            token = "cert:" + (cn[0] if cn else "")
         entry = {"time": time.time(), "method": self.command, "path": url.path,
                  "query": url.query, "token": token,
                  "content_type": self.headers.get("Content-Type", ""),
@@ -335,6 +342,8 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(CERT, KEY)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(os.path.join(os.path.dirname(CERT), "ca.crt"))
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print("ready", flush=True)
     server.serve_forever()

@@ -16,7 +16,8 @@ remove_cgroups() {
 	rmdir "$CG2/kubepods.slice/kubepods-burstable.slice" "$CG2/kubepods.slice" 2>/dev/null || true
 }
 
-# pki: a test CA and a server certificate for 127.0.0.1 (once per file).
+# pki: a test CA, a server certificate for 127.0.0.1 and a client
+# certificate (CN k8-reflexd), once per file.
 pki() {
 	[ -f "$T/pki/server.crt" ] && return 0
 	mkdir -p "$T/pki"
@@ -29,6 +30,10 @@ pki() {
 		printf 'subjectAltName=IP:127.0.0.1\n' > ext
 		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
 			-extfile ext -out server.crt
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout client.key -out client.csr -subj /CN=k8-reflexd
+		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+			-out client.crt
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
 			-keyout other.key -out other.crt -subj /CN=k8-other-ca
 	) > "$T/pki/log" 2>&1 || fail "openssl: $(tail -3 "$T/pki/log")"
