@@ -398,6 +398,11 @@ static void k8s_start(struct act_run *run)
 		       "(pod uid '%s'): nothing done", t->pid, t->pod_uid);
 		return;
 	}
+	if (p->op != OP_CORDON && k8s_static_pod(client, t)) {
+		finish(run, REFLEX_OUTCOME_FAILED, "pod %s/%s is a static pod (a kubelet manifest): "
+		       "the API server only holds its mirror; nothing done", t->namespace, t->pod);
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		finish(run, REFLEX_OUTCOME_FAILED, "out of memory: nothing done");

@@ -802,6 +802,13 @@ bool k8s_resolve(struct k8s_client *k, struct target *t)
 	return true;
 }
 
+bool k8s_static_pod(struct k8s_client *k, const struct target *t)
+{
+	const struct k8s_pod *p = find_pod(k, t->pod_uid);
+
+	return p && !strcmp(p->mirror, t->pod_uid);
+}
+
 /* A ReplicaSet made by a Deployment is named "<deployment>-<pod-template-hash>". */
 static bool deployment_of(const struct k8s_pod *p, char *name, size_t size)
 {
@@ -995,6 +1002,11 @@ static void budget_read(void *ctx, const struct k8s_reply *r)
 
 		sbuf_init(&t, fresh, sizeof(fresh));
 		budget_rewrite(op, text, (double)clock_real_ns() / 1e9, &t, &count);
+		if (t.truncated) {
+			budget_end(op, false, "cluster budget: the Lease record outgrew reflexd's buffer "
+				   "(fail closed)");
+			goto out;
+		}
 		if (count >= k->o.budget_max) {
 			snprintf(why, sizeof(why), "cluster budget spent: %u disruptions of %s across the "
 				 "cluster in the last %llus (max %u)", count, op->workload,

@@ -96,6 +96,10 @@ void k8s_cancel(struct k8s_request *req);
  * for a fresh list (at most once per second). */
 bool k8s_resolve(struct k8s_client *k, struct target *t);
 
+/* t's pod is a static pod (a kubelet manifest): the API server only has
+ * its mirror, which it can neither restart nor evict. */
+bool k8s_static_pod(struct k8s_client *k, const struct target *t);
+
 /* The workload t's pod belongs to, "namespace/Kind/name" (a ReplicaSet's
  * Deployment, named without the pod-template-hash), or the pod itself. */
 void k8s_workload(struct k8s_client *k, const struct target *t, char *buf, size_t size);

@@ -27,14 +27,15 @@ test_json_reader_survives_fuzzing() {
 		"$T/json" > "$T/fuzz.log" 2>&1 || fail "fuzz_json found a crash: $(tail -5 "$T/fuzz.log")"
 }
 
-# The end-to-end case: real deadlocked processes in pod cgroups, one
+# The end-to-end case: real deadlocked processes in pod cgroups (a static
+# pod among them), one
 # daemon, and a fault for each kind of reply the API server can give.
 test_pod_actions_end_to_end() {
 	RUN=e2e
 	mkdir -p "$T/api"
 	{
 		echo '['
-		for p in web pdb evk gone swap rbac busy down slow lab; do pod "$p"; echo ,; done
+		for p in web pdb evk gone swap rbac busy down slow lab static; do pod "$p"; echo ,; done
 		pod scl "$NODE" scl-5f6c7d 5f6c7d
 		echo ']'
 	} > "$T/api/pods.json"
@@ -51,7 +52,7 @@ F
 rule "k8-restart" {
   when = deadlock { }, hold = "1s",
   where = { comm = "k8-*", namespace = "k8-shop", container = "server", labels = { app = "web" },
-            pod = { "web", "gone", "swap", "rbac", "busy", "down", "slow" } },
+            pod = { "web", "gone", "swap", "rbac", "busy", "down", "slow", "static" } },
   act = k8s.restart_pod { grace = "5s" },
 }
 rule "k8-evict" {
@@ -76,9 +77,9 @@ R
 	# one was recreated under the same name (a new uid)
 	jq 'map(select(.metadata.name != "gone")) | map(if .metadata.name == "swap" then .metadata.uid = "11111111-2222-3333-4444-555555555555" else . end)' \
 		"$T/api/pods.json" > "$T/api/pods.new" && mv "$T/api/pods.new" "$T/api/pods.json"
-	for p in web pdb evk gone swap rbac busy down slow lab scl; do in_pod "$p" abba; done
+	for p in web pdb evk gone swap rbac busy down slow lab scl static; do in_pod "$p" abba; done
 	end=$(( $(date +%s) + 25 ))
-	while [ "$(audit | jq -s 'map(select(.outcome != "pending")) | length')" -lt 11 ] &&
+	while [ "$(audit | jq -s 'map(select(.outcome != "pending")) | length')" -lt 12 ] &&
 		[ "$(date +%s)" -le "$end" ]; do sleep 0.2; done
 	audit > "$T/decisions"
 	decision() { jq -c "select(.detail | test(\"$1\"))" "$T/decisions"; }
@@ -121,6 +122,10 @@ R
 		fail "down: $(grep down "$T/decisions")"
 	decision "no answer from the API server after 3 attempts" | jq -e '.outcome == "failed"' > /dev/null ||
 		fail "slow: $(grep -i slow "$T/decisions")"
+	# a static pod is found by its mirror, and not deleted
+	decision "static pod" | jq -e '.outcome == "failed" and .pod == "static" and (.pod_uid | length == 32)' > /dev/null ||
+		fail "static: $(grep static "$T/decisions")"
+	[ -z "$(requests '.path | endswith("/pods/static")')" ] || fail "a call on the static pod"
 	# quarantine label (merge patch) and scale of the pod's Deployment
 	requests '.method == "PATCH" and .path == "/api/v1/namespaces/k8-shop/pods/lab"' |
 		jq -e '.content_type == "application/merge-patch+json" and .body.metadata.labels["reflexd.io/quarantine"] == "deadlock" and .status == 200' > /dev/null ||

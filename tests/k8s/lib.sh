@@ -81,10 +81,27 @@ uuid_of() {
 	echo "$h" | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/'
 }
 
+# pod_uid NAME: the uid in NAME's cgroup path. A pod named static* is a
+# static pod: its cgroup has the kubelet's 32-hex config hash, which the
+# API server shows as its mirror pod's kubernetes.io/config.mirror.
+pod_uid() {
+	case $1 in
+	static*) hexid "$1$RUN" | cut -c1-32 ;;
+	*) uuid_of "$1$RUN" ;;
+	esac
+}
+
 # pod NAME [NODE] [OWNER_RS HASH]: a Pod object for pods.json, its uid and
 # container id derived from NAME; its container is "server".
 pod() {
-	uid=$(uuid_of "$1$RUN")
+	uid=$(pod_uid "$1")
+	mirror=""
+	case $1 in
+	static*)
+		mirror=", \"kubernetes.io/config.mirror\": \"$uid\""
+		uid=$(uuid_of "mirror$1$RUN")
+		;;
+	esac
 	owner=""
 	labels="\"app\": \"web\""
 	if [ -n "${3:-}" ]; then
@@ -94,7 +111,7 @@ pod() {
 	cat <<P
 {"apiVersion": "v1", "kind": "Pod",
  "metadata": {"name": "$1", "namespace": "k8-shop", "uid": "$uid", "labels": {$labels},
-   "annotations": {"kubernetes.io/psp": "x"}$owner},
+   "annotations": {"kubernetes.io/psp": "x"$mirror}$owner},
  "spec": {"nodeName": "${2:-$NODE}", "containers": [{"name": "server", "image": "x"}]},
  "status": {"phase": "Running", "containerStatuses": [
    {"name": "sidecar", "containerID": "containerd://$(hexid "side$1$RUN")"},
@@ -106,7 +123,7 @@ P
 # cgroup the kubelet (systemd driver, containerd) would give pod NAME's
 # container "server". Sets WL_PID.
 in_pod() {
-	uid=$(uuid_of "$1$RUN")
+	uid=$(pod_uid "$1")
 	slice=$CG2/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$uid" | tr - _).slice
 	cg=$slice/cri-containerd-$(hexid "$1$RUN").scope
 	mkdir -p "$cg"
