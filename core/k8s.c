@@ -910,63 +910,59 @@ static void budget_written(void *ctx, const struct k8s_reply *r)
 	budget_fail(op, r, K8S_UPDATE_LEASE);
 }
 
-/* The budget record without entries older than the window, with now
- * added for op's workload unless it is spent: *count is how many its
- * workload had in the window. */
+/* Opens "name":[ in the record being written. */
+static void open_entry(struct sbuf *out, const char *name)
+{
+	sbuf_printf(out, "%s", out->len > 1 ? "," : "");
+	sbuf_json_str(out, name);
+	sbuf_printf(out, ":[");
+}
+
+/* Writes the budget record old again into out with now added for op's
+ * workload, dropping the entries older than the window: *count is how
+ * many its workload had in the window (the record is only sent when
+ * that is under the budget). */
 static void budget_rewrite(struct k8s_budget_op *op, const char *old, double now,
 			   struct sbuf *out, unsigned *count)
 {
 	double since = now - (double)op->k->o.budget_window_ns / 1e9;
 	struct json_val doc, it = { 0 }, key;
-	bool mine_seen = false;
+	char mine[4096] = "";
+	struct sbuf m;
 
 	*count = 0;
+	sbuf_init(&m, mine, sizeof(mine));
 	sbuf_printf(out, "{");
 	if (old[0] && json_parse(old, strlen(old), &doc) == 0) {
 		while (json_next(&doc, &it, &key)) {
 			struct json_val t = { 0 };
 			char name[256];
-			size_t kept = 0;
-			bool mine;
+			unsigned kept = 0;
+			double when;
 
 			if (json_str(&key, name, sizeof(name)) || it.type != JSON_ARRAY)
 				continue;
-			mine = !strcmp(name, op->workload);
 			while (json_next(&it, &t, NULL)) {
-				double when;
-
 				if (json_num(&t, &when) || when < since)
 					continue;
-				if (!kept++) {
-					sbuf_printf(out, "%s", out->len > 1 ? "," : "");
-					sbuf_json_str(out, name);
-					sbuf_printf(out, ":[");
-				} else {
-					sbuf_printf(out, ",");
+				if (!strcmp(name, op->workload)) {
+					sbuf_printf(&m, "%.3f,", when);
+					(*count)++;
+					continue;
 				}
+				if (!kept++)
+					open_entry(out, name);
+				else
+					sbuf_printf(out, ",");
 				sbuf_printf(out, "%.3f", when);
-			}
-			if (mine) {
-				mine_seen = true;
-				*count = (unsigned)kept;
-				if (kept && kept < op->k->o.budget_max)
-					sbuf_printf(out, ",%.3f", now);
 			}
 			if (kept)
 				sbuf_printf(out, "]");
-			if (mine && !kept && op->k->o.budget_max) {
-				sbuf_printf(out, "%s", out->len > 1 ? "," : "");
-				sbuf_json_str(out, name);
-				sbuf_printf(out, ":[%.3f]", now);
-			}
 		}
 	}
-	if (!mine_seen) {
-		sbuf_printf(out, "%s", out->len > 1 ? "," : "");
-		sbuf_json_str(out, op->workload);
-		sbuf_printf(out, ":[%.3f]", now);
-	}
-	sbuf_printf(out, "}");
+	open_entry(out, op->workload);
+	sbuf_printf(out, "%s%.3f]}", mine, now);
+	out->truncated |= m.truncated;
 }
 
 static void budget_read(void *ctx, const struct k8s_reply *r)

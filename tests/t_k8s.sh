@@ -32,7 +32,7 @@ test_json_reader_survives_fuzzing() {
 # daemon, and a fault for each kind of reply the API server can give.
 test_pod_actions_end_to_end() {
 	RUN=e2e
-	mkdir -p "$T/api"
+	rm -rf "$T/api" && mkdir -p "$T/api"
 	{
 		echo '['
 		for p in web pdb evk gone swap rbac busy down slow lab static; do pod "$p"; echo ,; done
@@ -149,7 +149,7 @@ R
 # When the budget cannot be read, nothing is restarted: fail closed, recorded.
 test_budget_unreachable_fails_closed() {
 	RUN=closed
-	mkdir -p "$T/api"
+	rm -rf "$T/api" && mkdir -p "$T/api"
 	echo "[$(pod shut)]" > "$T/api/pods.json"
 	api 47515
 	echo '{"faults": [{"method": "GET", "path": "/leases/", "status": 503, "count": 100}]}' > "$T/api/faults.json"
@@ -170,13 +170,42 @@ R
 	stop_daemon
 }
 
+# The budget counts only the window: older entries (of any workload) are
+# dropped when the Lease is written again.
+test_budget_window_drops_old_entries() {
+	RUN=window
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo "[$(pod win-1 "$NODE" win-7c8d9e 7c8d9e)]" > "$T/api/pods.json"
+	now=$(date +%s)
+	jq -n --arg b "{\"k8-shop/Deployment/win\":[$((now - 1200)),$((now - 60))],\"k8-shop/Deployment/old\":[$((now - 900))]}" \
+		'[{apiVersion: "coordination.k8s.io/v1", kind: "Lease",
+		   metadata: {name: "reflexd-budget", namespace: "k8-system", annotations: {"reflexd.io/budget": $b}},
+		   spec: {}}]' > "$T/api/leases.json"
+	api 47516
+	write_rule window <<'R'
+rule "k8-window" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-win-*", pod = "win-*" },
+  act = k8s.restart_pod { },
+}
+R
+	start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE" --k8s-budget-max 2 \
+		--k8s-budget-window 10m
+	wait_request '.path == "/api/v1/pods" and .status == 200' 5
+	in_pod win-1 abba
+	wait_record '.outcome == "acted"' 10
+	requests '.method == "PUT" and .status == 200' | jq -e ".body.metadata.annotations[\"reflexd.io/budget\"] | fromjson |
+		(keys == [\"k8-shop/Deployment/win\"]) and (.[\"k8-shop/Deployment/win\"] | length == 2 and .[0] == $((now - 60)))" > /dev/null ||
+		fail "Lease: $(requests '.method == "PUT"')"
+	stop_daemon
+}
+
 # Two nodes' reflexd, one API server: together they restart at most
 # --k8s-budget-max pods of one Deployment, the budget kept in a Lease with
 # optimistic concurrency (one write conflict is injected on top of the
 # natural races).
 test_cluster_budget_across_two_daemons() {
 	RUN=budget
-	mkdir -p "$T/api"
+	rm -rf "$T/api" && mkdir -p "$T/api"
 	{
 		echo '['
 		pod shop-a1 k8-node-a shop-6b7c8d 6b7c8d; echo ,
@@ -232,7 +261,7 @@ cat_decisions() {
 # new one, and the old one is no longer needed.
 test_token_rotation() {
 	RUN=rot
-	mkdir -p "$T/api"
+	rm -rf "$T/api" && mkdir -p "$T/api"
 	echo "[$(pod rot)]" > "$T/api/pods.json"
 	api 47513
 	mkdir -p "$T/rules" && touch "$T/rules/none.lua"
@@ -257,7 +286,7 @@ test_token_rotation() {
 # verification off is refused.
 test_kubeconfig() {
 	RUN=kc
-	mkdir -p "$T/api" "$T/rules"
+	rm -rf "$T/api" && mkdir -p "$T/api" "$T/rules"
 	echo "[$(pod kc)]" > "$T/api/pods.json"
 	api 47514
 	unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT

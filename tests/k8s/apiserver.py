@@ -13,6 +13,7 @@ STATE_DIR holds:
   tokens       accepted bearer tokens, one a line (re-read per request);
                "cert:CN" accepts a client certificate from ca.crt
   pods.json    the pods: a list of Pod objects (spec.nodeName set)
+  leases.json  optional, read at start: a list of Lease objects to begin with
   faults.json  optional: {"faults": [{"method": "DELETE", "path": "regex",
                "status": 429, "retry_after": "1", "delay": 0.5, "count": 1}],
                "forbid": [["delete", "pods", "path regex"]], "pdb_blocks": ["ns/name"]}
@@ -25,6 +26,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -120,7 +122,12 @@ class Handler(BaseHTTPRequestHandler):
             entry["body"] = json.loads(raw) if raw else None
         except ValueError:
             entry["body"] = raw.decode(errors="replace")
-        code, obj, headers = self.route(url, token, entry)
+        try:
+            code, obj, headers = self.route(url, token, entry)
+        except Exception:
+            # a bug in the fixture must show, not hang the test
+            traceback.print_exc()
+            code, obj, headers = status(500, "InternalError", "fixture error") + ({},)
         entry["status"] = code
         entry["reply_reason"] = obj.get("reason", "") if isinstance(obj, dict) else ""
         with lock:
@@ -339,6 +346,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    for lease in read_json("leases.json", []):
+        lease["metadata"]["resourceVersion"] = next_rv()
+        lease["metadata"].setdefault("uid", str(uuid.uuid4()))
+        leases[(lease["metadata"]["namespace"], lease["metadata"]["name"])] = lease
     server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(CERT, KEY)
