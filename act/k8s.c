@@ -221,26 +221,6 @@ static void post_event(struct act_run *run, const char *reason)
 		       strerror(errno));
 }
 
-/* A PodDisruptionBudget refusal of an eviction: 429 with a Status whose
- * details name the DisruptionBudget cause (its message into why). */
-static bool blocked_by_pdb(const struct k8s_reply *r, char *why, size_t size)
-{
-	struct json_val causes, it = { 0 };
-
-	if (r->status != 429 || json_get(&r->json, "details.causes", &causes))
-		return false;
-	while (json_next(&causes, &it, NULL)) {
-		char reason[64];
-
-		json_get_str(&it, "reason", reason, sizeof(reason));
-		if (!strcmp(reason, "DisruptionBudget")) {
-			json_get_str(&it, "message", why, size);
-			return true;
-		}
-	}
-	return false;
-}
-
 /* A Status body that says Failure, whatever the code. */
 static bool status_failure(const struct k8s_reply *r)
 {
@@ -290,7 +270,7 @@ static void call_done(void *ctx, const struct k8s_reply *r)
 		return;
 	}
 	k8s_reply_explain(r, s->call, why, sizeof(why));
-	if (p->op == OP_EVICT && blocked_by_pdb(r, pdb, sizeof(pdb)))
+	if (p->op == OP_EVICT && k8s_reply_pdb(r, pdb, sizeof(pdb)))
 		finish(run, REFLEX_OUTCOME_SUPPRESSED, "blocked by PodDisruptionBudget: %s%s%s",
 		       r->message, r->message[0] && pdb[0] ? " " : "", pdb);
 	else if (r->status == 404)

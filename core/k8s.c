@@ -488,9 +488,32 @@ static void read_status(struct k8s_reply *r, const struct http_response *res)
 	}
 }
 
+bool k8s_reply_pdb(const struct k8s_reply *r, char *why, size_t size)
+{
+	struct json_val causes, it = { 0 };
+
+	if (r->status != 429 || json_get(&r->json, "details.causes", &causes))
+		return false;
+	while (json_next(&causes, &it, NULL)) {
+		char reason[64];
+
+		json_get_str(&it, "reason", reason, sizeof(reason));
+		if (!strcmp(reason, "DisruptionBudget")) {
+			json_get_str(&it, "message", why, size);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Overload and server trouble pass; a PDB's refusal (also a 429) is an
+ * answer, and asking again at once would not change it. */
 static bool retryable(const struct k8s_reply *r)
 {
-	return r->status == 0 || r->status == 429 || r->status >= 500;
+	char why[8];
+
+	return r->status == 0 || r->status >= 500 ||
+	       (r->status == 429 && !k8s_reply_pdb(r, why, sizeof(why)));
 }
 
 static void on_http_done(void *ctx, const struct http_response *res)

@@ -70,6 +70,11 @@ struct k8s_reply {
  * 'pods')", "no answer after 3 attempts: ...". */
 void k8s_reply_explain(const struct k8s_reply *r, enum k8s_call call, char *buf, size_t size);
 
+/* A PodDisruptionBudget's refusal of an eviction: 429 with a Status
+ * whose details name the DisruptionBudget cause (its message into why).
+ * Not retried. */
+bool k8s_reply_pdb(const struct k8s_reply *r, char *why, size_t size);
+
 typedef void (*k8s_done_fn)(void *ctx, const struct k8s_reply *r);
 
 struct k8s_client;

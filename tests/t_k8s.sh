@@ -102,6 +102,7 @@ R
 	# eviction: a PDB refusal is an outcome, another pod evicts
 	decision "PodDisruptionBudget" | jq -e '.outcome == "suppressed" and (.detail | test("disruption budget pdb-pdb"))' > /dev/null ||
 		fail "pdb: $(grep -i evict "$T/decisions")"
+	[ "$(requests '.path | endswith("/pods/pdb/eviction")' | wc -l)" = 1 ] || fail "a PDB refusal was retried"
 	requests '.path == "/api/v1/namespaces/k8-shop/pods/evk/eviction"' |
 		jq -e '.status == 201 and .body.kind == "Eviction" and .body.apiVersion == "policy/v1" and .body.deleteOptions.preconditions.uid != null' > /dev/null ||
 		fail "evk eviction: $(requests '.path | endswith("evk/eviction")')"
