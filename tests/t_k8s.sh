@@ -388,6 +388,37 @@ TR
 	[ "$out" = "$want" ] || fail "got: $out"
 }
 
+# reflexd's own pod is protected: reflexd runs in pod "self" (its cgroup,
+# as the kubelet would make it), and a deadlocked sidecar of the same pod
+# is never acted on.
+test_own_pod_protected() {
+	RUN=own
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo "[$(pod self)]" > "$T/api/pods.json"
+	api 47517
+	uid=$(pod_uid self)
+	slice=$CG2/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$uid" | tr - _).slice
+	add_cgroup "$slice/cri-containerd-$(hexid reflexd-own).scope"
+	printf '#!/bin/sh\necho $$ > %s/cgroup.procs && exec %s "$@"\n' \
+		"$slice/cri-containerd-$(hexid reflexd-own).scope" "$REFLEXD" > "$T/in-pod-reflexd"
+	chmod +x "$T/in-pod-reflexd"
+	write_rule own <<'R'
+rule "k8-own" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-self" },
+  act = k8s.restart_pod { },
+}
+R
+	REFLEXD=$T/in-pod-reflexd start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE"
+	grep -q "pod$(echo "$uid" | tr - _)" "/proc/$DAEMON/cgroup" || fail "reflexd is not in the pod's cgroup"
+	wait_request '.path == "/api/v1/pods" and .status == 200' 5
+	in_pod self abba
+	wait_record '.outcome != "pending"' 10
+	audit | jq -e '.outcome == "suppressed" and .detail == "protected target: reflexd'"'"'s own pod"' > /dev/null ||
+		fail "$(audit | jq -c '[.outcome, .detail]')"
+	[ -z "$(requests '.method == "DELETE" or (.path | test("leases"))')" ] || fail "acted on its own pod"
+	stop_daemon
+}
+
 # Bad k8s action parameters name the file and line.
 test_bad_k8s_actions() {
 	write_rule bad <<'R'

@@ -5,15 +5,24 @@
 CG2=/sys/fs/cgroup/unified
 [ -f "$CG2/cgroup.procs" ] || CG2=/sys/fs/cgroup
 NODE=k8-node
-CGROUPS=""
 
-# remove_cgroups: the pod cgroups in_pod made, deepest first; a parent
-# still used by someone else stays.
+# add_cgroup DIR: makes DIR (and its parents) and remembers it in a file,
+# since tests run in subshells.
+add_cgroup() {
+	mkdir -p "$1"
+	echo "$1" >> "$T/cgroups"
+}
+
+# remove_cgroups: the cgroups add_cgroup made and their kubepods parents,
+# deepest first, once their processes are gone; one still in use stays.
 remove_cgroups() {
-	for d in $CGROUPS; do
-		rmdir "$d" 2>/dev/null || true
+	[ -f "$T/cgroups" ] || return 0
+	sort -ru "$T/cgroups" | while read -r d; do
+		while [ "$d" != "$CG2" ] && [ "${d#"$CG2"/kubepods}" != "$d" ]; do
+			rmdir "$d" 2>/dev/null || true
+			d=${d%/*}
+		done
 	done
-	rmdir "$CG2/kubepods.slice/kubepods-burstable.slice" "$CG2/kubepods.slice" 2>/dev/null || true
 }
 
 # pki: a test CA, a server certificate for 127.0.0.1 and a client
@@ -126,8 +135,7 @@ in_pod() {
 	uid=$(pod_uid "$1")
 	slice=$CG2/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$uid" | tr - _).slice
 	cg=$slice/cri-containerd-$(hexid "$1$RUN").scope
-	mkdir -p "$cg"
-	CGROUPS="$cg $slice $CGROUPS"
+	add_cgroup "$cg"
 	out=$T/wl.$1
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
 		"$WL/deadlock" "$2" --comm "k8-$1" > "$out" 2>&1 &
