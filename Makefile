@@ -87,10 +87,11 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/k8s.c \
 	core/util.c core/sha256.c core/log.c core/journal.c sense/condition.c sense/identity.c \
-	decide/decision.c core/k8s.c core/http.c core/json.c
+	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -109,4 +110,9 @@ $(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) core/json.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRCS)
 
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json
+$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) core/kubeconfig.h core/util.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS)
+
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
+	$(BUILD)/fuzz/fuzz_kubeconfig

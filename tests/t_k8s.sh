@@ -19,17 +19,25 @@ test_cgroup_path_table() {
 	build/tests/cgroup_table tests/k8s/cgroup_paths.tsv
 }
 
-test_json_reader_survives_fuzzing() {
-	mkdir -p "$T/json"
+# fuzz NAME SEED_DIR: libFuzzer with ASan and UBSan, FUZZ_SECONDS (8) long.
+fuzz() {
+	build/fuzz/"$1" -max_total_time="${FUZZ_SECONDS:-8}" -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$T/" "$2" > "$T/$1.log" 2>&1 || fail "$1 found a crash: $(tail -5 "$T/$1.log")"
+	grep -E '^Done [0-9]+ runs' "$T/$1.log"
+}
+
+test_replies_and_kubeconfig_survive_fuzzing() {
+	mkdir -p "$T/json" "$T/kcs"
 	printf '{"kind":"Status","reason":"TooManyRequests","details":{"causes":[{"reason":"DisruptionBudget"}]}}' > "$T/json/1"
 	printf '{"items":[{"metadata":{"uid":"a\\u00e9\\ud83d\\ude00","labels":{"a.b/c":"d"}}}],"n":-1.5e3}' > "$T/json/2"
-	build/fuzz/fuzz_json -max_total_time="${FUZZ_SECONDS:-10}" -timeout=10 -artifact_prefix="$T/" \
-		"$T/json" > "$T/fuzz.log" 2>&1 || fail "fuzz_json found a crash: $(tail -5 "$T/fuzz.log")"
+	fuzz fuzz_json "$T/json"
+	printf 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: aGVsbG8=\n    server: "https://a:6443"\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: x\ncurrent-context: x\nusers:\n- name: u\n  user:\n    token: t\n' > "$T/kcs/1"
+	fuzz fuzz_kubeconfig "$T/kcs"
 }
 
 # The end-to-end case: real deadlocked processes in pod cgroups (a static
-# pod among them), one
-# daemon, and a fault for each kind of reply the API server can give.
+# pod among them), one daemon, and a fault for each kind of reply the API
+# server can give.
 test_pod_actions_end_to_end() {
 	RUN=e2e
 	rm -rf "$T/api" && mkdir -p "$T/api"
