@@ -140,7 +140,12 @@ static void warn_shadowed(const struct ruleset *rs)
 /* The engine reads these at each decision: set at start and on reload. */
 static void configure_engine(struct daemon *d)
 {
+	struct target self;
+
 	d->protect.self = getpid();
+	/* reflexd's own pod (its other containers too), when it runs in one */
+	if (!d->protect.self_pod_uid[0] && identity_read(getpid(), &self) == 0)
+		str_copy(d->protect.self_pod_uid, sizeof(d->protect.self_pod_uid), self.pod_uid);
 	d->protect.comm = d->cfg->protect_comm;
 	d->protect.exe = d->cfg->protect_exe;
 	d->protect.cgroup = d->cfg->protect_cgroup;
@@ -448,7 +453,6 @@ static int start_k8s(struct daemon *d)
 		.refresh_ns = cfg->k8s_refresh_ns, .budget_max = (unsigned)cfg->k8s_budget_max,
 		.budget_window_ns = cfg->k8s_budget_window_ns,
 	};
-	struct target self;
 	char err[512];
 
 	if (!cfg->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST")) {
@@ -461,8 +465,6 @@ static int start_k8s(struct daemon *d)
 		return -EINVAL;
 	}
 	act_k8s_set_client(d->k8s);
-	if (identity_read(getpid(), &self) == 0)
-		str_copy(d->protect.self_pod_uid, sizeof(d->protect.self_pod_uid), self.pod_uid);
 	log_info("kubernetes: node %s, API server via %s", o.node,
 		 cfg->kubeconfig ? cfg->kubeconfig : "the in-cluster service account");
 	return 0;
