@@ -927,7 +927,7 @@ bool rule_matches(const struct rule *r, const struct condition *c, char *why, si
 		if (!target_label(t, want, (size_t)(eq - want), value, sizeof(value)) ||
 		    !glob_match(eq + 1, value)) {
 			if (why)
-				snprintf(why, size, "where.labels: the pod has no label %s", want);
+				snprintf(why, size, "where.labels: the pod has no label matching %s", want);
 			return false;
 		}
 	}
