@@ -427,6 +427,23 @@ R
 	stop_daemon
 }
 
+# Off Kubernetes, a k8s action is a recorded failure that says why; the
+# process is still seen as a container of a pod (from its cgroup alone).
+test_not_configured_is_recorded() {
+	RUN=off
+	unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+	write_rule off <<'R'
+rule "k8-off" { when = deadlock { }, hold = "1s", where = { comm = "k8-off" }, act = k8s.evict_pod { } }
+R
+	start_daemon --rules "$T/rules"
+	grep -q "kubernetes: not in a cluster and no --kubeconfig: k8s.\* actions are off" "$LOG" || fail "no notice"
+	in_pod off abba
+	wait_record '.outcome != "pending"' 10
+	audit | jq -e ".outcome == \"failed\" and (.detail | test(\"Kubernetes is not configured\")) and .pod_uid == \"$(pod_uid off)\" and .container_id == \"$(hexid offoff)\"" > /dev/null ||
+		fail "$(audit | jq -c '[.outcome, .detail, .pod_uid]')"
+	stop_daemon
+}
+
 # Bad k8s action parameters name the file and line.
 test_bad_k8s_actions() {
 	write_rule bad <<'R'
