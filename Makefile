@@ -57,7 +57,12 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
-workloads: $(WORKLOADS)
+# tests/k8s: the cgroup path table's driver
+$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c sense/identity.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c -lm
+
+workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table
 
 # the daemon's objects, less main: what test and bench drivers link against
 LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(OBJS))
@@ -88,16 +93,18 @@ clean:
 # libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
-FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c \
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c \
 	core/util.c core/sha256.c core/log.c core/journal.c sense/condition.c sense/identity.c \
-	decide/decision.c
+	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
+FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) $(SKELS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(shell pkg-config --cflags lua5.4) -o $@ $(FUZZ_RULES_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3) -lev -lm
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
 
 $(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -107,4 +114,13 @@ $(BUILD)/fuzz/fuzz_glob: $(FUZZ_GLOB_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GLOB_SRCS)
 
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob
+$(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) core/json.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRCS)
+
+$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) core/kubeconfig.h core/util.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS)
+
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
+	$(BUILD)/fuzz/fuzz_kubeconfig

@@ -8,7 +8,9 @@
 #include "core/log.h"
 
 const struct act_ops *const act_all[] = {
-	&act_signal_ops, &act_traffic_shift_ops, &act_traffic_restore_ops, NULL,
+	&act_signal_ops, &act_traffic_shift_ops, &act_traffic_restore_ops,
+	&act_k8s_restart_pod_ops, &act_k8s_evict_pod_ops, &act_k8s_cordon_node_ops,
+	&act_k8s_scale_ops, &act_k8s_label_ops, &act_k8s_annotate_ops, NULL,
 };
 
 const struct act_ops *act_find(const char *name)

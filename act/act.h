@@ -74,5 +74,11 @@ void act_shutdown(struct act_executor *x);
 extern const struct act_ops act_signal_ops;
 extern const struct act_ops act_traffic_shift_ops;
 extern const struct act_ops act_traffic_restore_ops;
+extern const struct act_ops act_k8s_restart_pod_ops, act_k8s_evict_pod_ops,
+	act_k8s_cordon_node_ops, act_k8s_scale_ops, act_k8s_label_ops, act_k8s_annotate_ops;
+
+struct k8s_client;
+/* The API client the k8s.* actions use (NULL: they fail, saying why). */
+void act_k8s_set_client(struct k8s_client *k);
 
 #endif

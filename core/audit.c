@@ -50,6 +50,13 @@ void audit_print_json(const struct decision *d)
 	put_str(&b, ",\"comm\":", t->comm);
 	put_str(&b, ",\"exe\":", t->exe);
 	put_str(&b, ",\"cgroup\":", t->cgroup);
+	if (t->pod_uid[0] || t->container_id[0]) {
+		put_str(&b, ",\"namespace\":", t->namespace);
+		put_str(&b, ",\"pod\":", t->pod);
+		put_str(&b, ",\"pod_uid\":", t->pod_uid);
+		put_str(&b, ",\"container\":", t->container);
+		put_str(&b, ",\"container_id\":", t->container_id);
+	}
 	put_str(&b, ",\"summary\":", d->condition.summary);
 	put_json(&b, ",\"evidence\":", d->condition.evidence, "{}");
 	put_str(&b, ",\"action\":", d->action);
@@ -96,6 +103,9 @@ static int print_chain(const struct decision *d, void *ctx)
 	printf("evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
 	       t->comm, held, c->summary);
 	printf("          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
+	if (t->pod[0])
+		printf("          pod %s/%s (uid %s), container %s\n", t->namespace, t->pod, t->pod_uid,
+		       t->container[0] ? t->container : "-");
 	printf("          %s\n", c->evidence[0] ? c->evidence : "{}");
 	printf("rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
 	       d->rule_hash[0] ? d->rule_hash : "-");
@@ -124,7 +134,7 @@ static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
 int audit_main(struct config *cfg)
 {
 	struct journal_filter f = {
-		.rule = cfg->rule, .kind = cfg->kind, .comm = cfg->comm,
+		.rule = cfg->rule, .kind = cfg->kind, .comm = cfg->comm, .pod = cfg->pod,
 		.pid = (pid_t)cfg->pid, .outcome = -1, .limit = cfg->limit,
 	};
 	struct journal *j;

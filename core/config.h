@@ -40,6 +40,17 @@ struct config {
 	uint64_t budget_window_ns;
 	struct strlist protect_comm, protect_exe, protect_cgroup;
 	struct strlist services;  /* traffic shift: NAME=PORT:BACKEND_PORT,... */
+	struct strlist protect_namespace, protect_labels;
+	/* Kubernetes */
+	char *kubeconfig;
+	char *node_name;
+	char *k8s_namespace;
+	char *k8s_sa_dir;
+	uint64_t k8s_timeout_ns;
+	int64_t k8s_retries;
+	uint64_t k8s_refresh_ns;
+	int64_t k8s_budget_max;
+	uint64_t k8s_budget_window_ns;
 	/* simulate */
 	char *trace;
 	bool skip_bad;
@@ -49,7 +60,7 @@ struct config {
 	char *show;
 	/* audit, simulate */
 	bool json;
-	char *rule, *kind, *comm, *outcome, *since, *until;
+	char *rule, *kind, *comm, *pod, *outcome, *since, *until;
 	int64_t pid;
 	int64_t limit;
 };

@@ -17,8 +17,10 @@
 #include "act/traffic.h"
 #include "core/daemon.h"
 #include "core/journal.h"
+#include "core/k8s.h"
 #include "core/log.h"
 #include "decide/engine.h"
+#include "sense/identity.h"
 #include "sense/sensor.h"
 #include "sense/trace.h"
 
@@ -37,6 +39,7 @@ struct daemon {
 	struct decide_engine *engine;
 	struct journal *journal;
 	struct act_executor executor;
+	struct k8s_client *k8s;  /* NULL: not on Kubernetes */
 	void *sensor_state[REFLEX_SENSORS_MAX]; /* by index in sensors[], NULL when not enabled */
 	ev_timer cron;
 	ev_timer deadline;
@@ -138,10 +141,17 @@ static void warn_shadowed(const struct ruleset *rs)
 /* The engine reads these at each decision: set at start and on reload. */
 static void configure_engine(struct daemon *d)
 {
+	struct target self;
+
 	d->protect.self = getpid();
+	/* reflexd's own pod (its other containers too), when it runs in one */
+	if (!d->protect.self_pod_uid[0] && identity_read(getpid(), &self) == 0)
+		str_copy(d->protect.self_pod_uid, sizeof(d->protect.self_pod_uid), self.pod_uid);
 	d->protect.comm = d->cfg->protect_comm;
 	d->protect.exe = d->cfg->protect_exe;
 	d->protect.cgroup = d->cfg->protect_cgroup;
+	d->protect.namespace = d->cfg->protect_namespace;
+	d->protect.labels = d->cfg->protect_labels;
 	d->decide.dry_run = d->cfg->dry_run;
 	d->decide.kill_switch = d->cfg->kill_switch;
 	d->decide.global_max = (uint64_t)d->cfg->budget_max;
@@ -179,12 +189,27 @@ static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 	schedule_deadline(d);
 }
 
+/* A condition in a pod gets the pod's namespace, name, container and
+ * labels from the API cache here, before the trace and the engine see it:
+ * rules match on them, and a recorded trace replays the same. A pod the
+ * cache does not know yet is resolved on a later update. */
+static const struct condition *resolve(struct daemon *d, const struct condition *c,
+				       struct condition *copy)
+{
+	if (!d->k8s || !c->target.pod_uid[0])
+		return c;
+	*copy = *c;
+	return k8s_resolve(d->k8s, &copy->target) ? copy : c;
+}
+
 /* The trace gets each condition once, when it begins; the fresh evidence
  * of every scan after that would only make it longer. */
-static void on_raise(void *ctx, const struct condition *c)
+static void on_raise(void *ctx, const struct condition *raised)
 {
 	struct daemon *d = ctx;
 	uint64_t now = clock_mono_ns();
+	struct condition copy;
+	const struct condition *c = resolve(d, raised, &copy);
 
 	if (d->trace)
 		trace_write_raise(d->trace, now - d->trace_start,
@@ -195,8 +220,9 @@ static void on_raise(void *ctx, const struct condition *c)
 static void on_update(void *ctx, const struct condition *c)
 {
 	struct daemon *d = ctx;
+	struct condition copy;
 
-	decide_raise(d->engine, c, clock_mono_ns());
+	decide_raise(d->engine, resolve(d, c, &copy), clock_mono_ns());
 }
 
 static void on_clear(void *ctx, uint64_t id)
@@ -414,6 +440,37 @@ static int start_sensors(struct daemon *d)
 	return 0;
 }
 
+/* On Kubernetes (in a pod, or given a kubeconfig) the k8s.* actions get
+ * an API client; elsewhere they fail, saying why. Credentials that are
+ * there but bad stop reflexd: acting blind is worse. */
+static int start_k8s(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	const char *node = cfg->node_name ? cfg->node_name : getenv("NODE_NAME");
+	struct k8s_options o = {
+		.kubeconfig = cfg->kubeconfig, .sa_dir = cfg->k8s_sa_dir,
+		.node = node && *node ? node : d->host, .namespace = cfg->k8s_namespace,
+		.timeout_ns = cfg->k8s_timeout_ns, .retries = (unsigned)cfg->k8s_retries,
+		.refresh_ns = cfg->k8s_refresh_ns, .budget_max = (unsigned)cfg->k8s_budget_max,
+		.budget_window_ns = cfg->k8s_budget_window_ns,
+	};
+	char err[512];
+
+	if (!cfg->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST")) {
+		log_info("kubernetes: not in a cluster and no --kubeconfig: k8s.* actions are off");
+		return 0;
+	}
+	d->k8s = k8s_new(d->loop, &o, err, sizeof(err));
+	if (!d->k8s) {
+		log_error("run: kubernetes: %s", err);
+		return -EINVAL;
+	}
+	act_k8s_set_client(d->k8s);
+	log_info("kubernetes: node %s, API server via %s", o.node,
+		 cfg->kubeconfig ? cfg->kubeconfig : "the in-cluster service account");
+	return 0;
+}
+
 static void daemon_stop(struct daemon *d)
 {
 	if (d->loop) {
@@ -429,6 +486,8 @@ static void daemon_stop(struct daemon *d)
 	if (d->executor.journal)
 		act_shutdown(&d->executor);
 	traffic_close(d->journal, d->host);
+	act_k8s_set_client(NULL);
+	k8s_free(d->k8s);
 	for (size_t i = 0; i < sensors_count; i++)
 		if (d->sensor_state[i])
 			sensors[i]->stop(d->sensor_state[i]);
@@ -508,6 +567,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	d.executor = (struct act_executor){
 		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,
 	};
+	if (start_k8s(&d))
+		goto out;
 	log_route_libbpf();
 	if (cfg->command == CMD_RUN && traffic_open(d.loop, &cfg->services))
 		goto out;

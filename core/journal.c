@@ -17,13 +17,18 @@ struct journal {
 	sqlite3_stmt *verify;
 };
 
-#define JOURNAL_SCHEMA_VERSION 3
+#define JOURNAL_SCHEMA_VERSION 4
 
 /* migrations[v] takes a journal from schema v to v + 1 */
 static const char *const migrations[] = {
 	[1] = "ALTER TABLE decisions ADD COLUMN verify TEXT NOT NULL DEFAULT '';",
 	[2] = "ALTER TABLE decisions ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;"
 	      " ALTER TABLE decisions ADD COLUMN explain TEXT NOT NULL DEFAULT '[]';",
+	[3] = "ALTER TABLE decisions ADD COLUMN namespace TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN pod TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN pod_uid TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN container TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN container_id TEXT NOT NULL DEFAULT '';",
 };
 
 static const char schema[] =
@@ -52,7 +57,12 @@ static const char schema[] =
 	" completed_ns INTEGER,"
 	" verify TEXT NOT NULL DEFAULT '',"
 	" rung INTEGER NOT NULL DEFAULT 0,"
-	" explain TEXT NOT NULL DEFAULT '[]');"
+	" explain TEXT NOT NULL DEFAULT '[]',"
+	" namespace TEXT NOT NULL DEFAULT '',"
+	" pod TEXT NOT NULL DEFAULT '',"
+	" pod_uid TEXT NOT NULL DEFAULT '',"
+	" container TEXT NOT NULL DEFAULT '',"
+	" container_id TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
@@ -60,7 +70,8 @@ static const char schema[] =
 
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
-		" params, outcome, detail, verify, rung, explain"
+		" params, outcome, detail, verify, rung, explain, namespace, pod, pod_uid," \
+		" container, container_id"
 
 const char *journal_errmsg(struct journal *j)
 {
@@ -159,7 +170,7 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 		}
 	}
 	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
 			       " WHERE id = ?", -1, &j->complete, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
@@ -215,6 +226,11 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, i++, d->rung);
 	sqlite3_bind_text(st, i++, d->explain[0] ? d->explain : "[]", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->namespace, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->pod, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->pod_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->container_id, -1, SQLITE_STATIC);
 	return step_done(st);
 }
 
@@ -281,6 +297,11 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	copy_col(d->verify, sizeof(d->verify), st, i++);
 	d->rung = sqlite3_column_int(st, i++);
 	copy_col(d->explain, sizeof(d->explain), st, i++);
+	copy_col(t->namespace, sizeof(t->namespace), st, i++);
+	copy_col(t->pod, sizeof(t->pod), st, i++);
+	copy_col(t->pod_uid, sizeof(t->pod_uid), st, i++);
+	copy_col(t->container, sizeof(t->container), st, i++);
+	copy_col(t->container_id, sizeof(t->container_id), st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
@@ -369,6 +390,8 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_to_decision(st, d);
 		if (f->comm && !glob_match(f->comm, d->condition.target.comm))
+			continue;
+		if (f->pod && !glob_match(f->pod, d->condition.target.pod))
 			continue;
 		if (cb(d, ctx))
 			break;

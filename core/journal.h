@@ -32,6 +32,7 @@ struct journal_filter {
 	const char *rule;
 	const char *kind;
 	const char *comm;  /* a glob */
+	const char *pod;   /* a glob on the pod's name */
 	pid_t pid;         /* 0: any */
 	int outcome;       /* enum decision_outcome, or -1: any */
 	int64_t since_ns;  /* CLOCK_REALTIME bounds, 0: open */

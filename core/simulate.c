@@ -225,6 +225,7 @@ static int simulate(struct config *cfg, const char *trace, struct ruleset *rules
 	}
 	sim.protect = (struct protect){
 		.comm = cfg->protect_comm, .exe = cfg->protect_exe, .cgroup = cfg->protect_cgroup,
+		.namespace = cfg->protect_namespace, .labels = cfg->protect_labels,
 	};
 	sim.decide = (struct decide_config){
 		.dry_run = cfg->dry_run, .global_max = (uint64_t)cfg->budget_max,

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 
 #include "core/util.h"
 #include "decide/protect.h"
@@ -10,6 +11,19 @@ static const char *const builtin_comm[] = {
 	"containerd-shim*", "dockerd", "docker-proxy", "crio", "conmon", "runc", "crun",
 	"reflexd",
 };
+
+/* The cluster's own machinery. */
+static const char *const builtin_namespace[] = { "kube-system" };
+
+/* A selector "key=value" or "key" (the label is there) against t's pod. */
+static bool selects(const char *selector, const struct target *t)
+{
+	size_t n = strcspn(selector, "=");
+	char value[256];
+
+	return target_label(t, selector, n, value, sizeof(value)) &&
+	       (!selector[n] || !strcmp(value, selector + n + 1));
+}
 
 static const char *match_any(const struct strlist *g, const char *s)
 {
@@ -36,7 +50,23 @@ const char *protect_reason(const struct protect *p, const struct target *t,
 		snprintf(buf, size, "exe '%s' matches protected '%s'", t->exe, glob);
 	else if (p && (glob = match_any(&p->cgroup, t->cgroup)))
 		snprintf(buf, size, "cgroup '%s' matches protected '%s'", t->cgroup, glob);
+	else if (p && t->pod_uid[0] && !strcmp(t->pod_uid, p->self_pod_uid))
+		snprintf(buf, size, "reflexd's own pod");
+	else if (p && t->namespace[0] && (glob = match_any(&p->namespace, t->namespace)))
+		snprintf(buf, size, "namespace '%s' matches protected '%s'", t->namespace, glob);
 	else {
+		for (size_t i = 0; p && t->labels[0] && i < p->labels.n; i++) {
+			if (selects(p->labels.v[i], t)) {
+				snprintf(buf, size, "pod labels match protected selector '%s'", p->labels.v[i]);
+				return buf;
+			}
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(builtin_namespace); i++) {
+			if (!strcmp(builtin_namespace[i], t->namespace)) {
+				snprintf(buf, size, "namespace '%s' is protected by default", t->namespace);
+				return buf;
+			}
+		}
 		for (size_t i = 0; i < ARRAY_SIZE(builtin_comm); i++) {
 			if (glob_match(builtin_comm[i], t->comm)) {
 				snprintf(buf, size, "comm '%s' is protected by default ('%s')",

@@ -6,8 +6,10 @@
 
 struct protect {
 	pid_t self;    /* reflexd's own pid (0 in the simulator) */
-	/* configured on top of the built-in list */
-	struct strlist comm, exe, cgroup;
+	char self_pod_uid[40]; /* reflexd's own pod, when it runs in one */
+	/* configured on top of the built-in list; labels are selectors,
+	 * "key=value" or "key" (the pod has the label) */
+	struct strlist comm, exe, cgroup, namespace, labels;
 };
 
 /* Why t is protected, written into buf, or NULL when it is not. */

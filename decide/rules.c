@@ -25,7 +25,9 @@ static const char *const rule_fields[] = {
 
 #define BREAKER_DEFAULT_FAILURES 3
 #define BREAKER_DEFAULT_PER (3600 * NSEC_PER_SEC)
-static const char *const where_fields[] = { "comm", "exe", "cgroup", "pid", NULL };
+static const char *const where_fields[] = {
+	"comm", "exe", "cgroup", "pid", "namespace", "pod", "container", "labels", NULL,
+};
 
 struct loader {
 	struct ruleset *rs;
@@ -184,6 +186,28 @@ static void parse_globs(struct rule_ctx *rc, lua_State *L, const char *field, st
 	rule_error(rc, "where", "where.%s must be a glob like \"worker*\" or a list of them", field);
 }
 
+/* labels = { app = "web", tier = "db*" }: each as "key=glob". */
+static void parse_labels(struct rule_ctx *rc, lua_State *L, struct strlist *labels)
+{
+	if (lua_type(L, -1) != LUA_TTABLE) {
+		rule_error(rc, "where", "where.labels must be a table like { app = \"web*\" }");
+		return;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING ||
+		    strchr(lua_tostring(L, -2), '=')) {
+			rule_error(rc, "where", "where.labels: each entry must be label = \"glob\"");
+		} else {
+			char entry[512];
+
+			snprintf(entry, sizeof(entry), "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+			(void)strlist_add(labels, entry);
+		}
+		lua_pop(L, 1);
+	}
+}
+
 static void parse_where(struct rule_ctx *rc, lua_State *L)
 {
 	struct rule *r = rc->r;
@@ -209,6 +233,14 @@ static void parse_where(struct rule_ctx *rc, lua_State *L)
 			parse_globs(rc, L, key, &r->exe);
 		} else if (strcmp(key, "cgroup") == 0) {
 			parse_globs(rc, L, key, &r->cgroup);
+		} else if (strcmp(key, "namespace") == 0) {
+			parse_globs(rc, L, key, &r->namespace);
+		} else if (strcmp(key, "pod") == 0) {
+			parse_globs(rc, L, key, &r->pod);
+		} else if (strcmp(key, "container") == 0) {
+			parse_globs(rc, L, key, &r->container);
+		} else if (strcmp(key, "labels") == 0) {
+			parse_labels(rc, L, &r->labels);
 		} else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0) {
 			rule_error(rc, "where", "where.pid must be a positive integer");
 		} else {
@@ -432,6 +464,10 @@ static void rule_clear(struct rule *r)
 	strlist_free(&r->comm);
 	strlist_free(&r->exe);
 	strlist_free(&r->cgroup);
+	strlist_free(&r->namespace);
+	strlist_free(&r->pod);
+	strlist_free(&r->container);
+	strlist_free(&r->labels);
 	for (size_t i = 0; i < REFLEX_LADDER_MAX; i++)
 		free(r->ladder[i].params);
 	memset(r, 0, sizeof(*r));
@@ -632,7 +668,7 @@ static void push_constructor(lua_State *L, const char *mt, const char *name)
  * rule file must not silently become "no action". */
 static int unknown_name(lua_State *L)
 {
-	char names[256];
+	char names[512];
 	struct sbuf b;
 
 	sbuf_init(&b, names, sizeof(names));
@@ -856,7 +892,8 @@ static bool rule_fits(const struct rule *r, enum condition_kind kind, const stru
 		const struct strlist *globs;
 		const char *value;
 	} globs[] = { { "comm", &r->comm, t->comm }, { "exe", &r->exe, t->exe },
-		      { "cgroup", &r->cgroup, t->cgroup } };
+		      { "cgroup", &r->cgroup, t->cgroup }, { "namespace", &r->namespace, t->namespace },
+		      { "pod", &r->pod, t->pod }, { "container", &r->container, t->container } };
 
 	if (!r->any_kind && r->kind != kind) {
 		if (why)
@@ -880,6 +917,17 @@ static bool rule_fits(const struct rule *r, enum condition_kind kind, const stru
 			snprintf(why, size, "where.%s: '%s' matches none of '%s'%s", globs[i].field,
 				 globs[i].value, globs[i].globs->v[0], globs[i].globs->n > 1 ? ", ..." : "");
 		return false;
+	}
+	for (size_t i = 0; i < r->labels.n; i++) {
+		const char *want = r->labels.v[i], *eq = strchr(want, '=');
+		char value[256];
+
+		if (!target_label(t, want, (size_t)(eq - want), value, sizeof(value)) ||
+		    !glob_match(eq + 1, value)) {
+			if (why)
+				snprintf(why, size, "where.labels: the pod has no label matching %s", want);
+			return false;
+		}
 	}
 	return true;
 }
@@ -1045,6 +1093,12 @@ static void push_condition(lua_State *L, const struct condition *c, uint64_t hel
 	lua_setfield(L, -2, "exe");
 	lua_pushstring(L, t->cgroup);
 	lua_setfield(L, -2, "cgroup");
+	lua_pushstring(L, t->namespace);
+	lua_setfield(L, -2, "namespace");
+	lua_pushstring(L, t->pod);
+	lua_setfield(L, -2, "pod");
+	lua_pushstring(L, t->container);
+	lua_setfield(L, -2, "container");
 	lua_pushboolean(L, t->kernel_thread);
 	lua_setfield(L, -2, "kernel_thread");
 	lua_pushstring(L, c->summary);
@@ -1204,7 +1258,9 @@ static bool shadows(const struct rule *a, const struct rule *b)
 	return a->when_fn == LUA_NOREF && !a->any_kind && (b->any_kind || a->kind == b->kind) &&
 	       !b->any_kind && a->hold_ns <= b->hold_ns && (!a->pid || a->pid == b->pid) &&
 	       covers(&a->comm, &b->comm) && covers(&a->exe, &b->exe) &&
-	       covers(&a->cgroup, &b->cgroup);
+	       covers(&a->cgroup, &b->cgroup) && covers(&a->namespace, &b->namespace) &&
+	       covers(&a->pod, &b->pod) && covers(&a->container, &b->container) &&
+	       covers(&a->labels, &b->labels);
 }
 
 void rules_lint(const struct ruleset *rs, struct strlist *errs)

@@ -39,6 +39,8 @@ struct rule {
 	double at_least[REFLEX_MEASURES_MAX];
 	/* where: every given field must match; a list matches if any glob does */
 	struct strlist comm, exe, cgroup;
+	/* the pod (from the Kubernetes API): globs, and labels as "key=glob" */
+	struct strlist namespace, pod, container, labels;
 	pid_t pid;
 	uint64_t hold_ns;
 	uint64_t cooldown_ns;

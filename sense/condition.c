@@ -1,6 +1,7 @@
 #include <errno.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX
 const struct target_text_field target_text_fields[] = {
 	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
 	TEXT_FIELD(pod_uid), TEXT_FIELD(pod), TEXT_FIELD(namespace), TEXT_FIELD(container),
+	TEXT_FIELD(labels),
 };
 const size_t target_text_fields_count = ARRAY_SIZE(target_text_fields);
 
@@ -220,4 +222,20 @@ void condition_reset(struct condition *c)
 {
 	memset(c, 0, offsetof(struct condition, evidence));
 	c->evidence[0] = '\0';
+}
+
+bool target_label(const struct target *t, const char *key, size_t n, char *value, size_t size)
+{
+	const char *l = t->labels;
+
+	while (*l) {
+		size_t len = strcspn(l, ",");
+
+		if (len > n && l[n] == '=' && strncmp(l, key, n) == 0) {
+			snprintf(value, size, "%.*s", (int)(len - n - 1), l + n + 1);
+			return true;
+		}
+		l += len + (l[len] == ',');
+	}
+	return false;
 }

@@ -63,6 +63,7 @@ struct target {
 	char pod[128];
 	char namespace[64];
 	char container[64];
+	char labels[512];    /* the pod's labels, "key=value,key=value" */
 };
 
 /* The target's text fields, in the order traces write them. */
@@ -73,6 +74,9 @@ struct target_text_field {
 
 extern const struct target_text_field target_text_fields[];
 extern const size_t target_text_fields_count;
+/* The value of the pod label key (n bytes of it) into value: true when
+ * the target's pod has that label. */
+bool target_label(const struct target *t, const char *key, size_t n, char *value, size_t size);
 
 #define REFLEX_EVIDENCE_MAX 4096
 

@@ -163,7 +163,7 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 			tg->start_time = n;
 	} else {
 		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
-			   "pod_uid, pod, namespace, container, kernel_thread, since, summary, evidence)", key);
+			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
 	}
 	return 0;
 }

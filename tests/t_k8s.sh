@@ -1,0 +1,489 @@
+# Kubernetes: pod identity from cgroup paths, and actions through a fixture
+# API server (tests/k8s/apiserver.py: HTTPS, bearer tokens, Status bodies,
+# PDBs, uid preconditions, Lease conflicts, injected faults) on real
+# deadlocked processes placed in cgroups named the way the kubelet names
+# pod cgroups.
+. "$(dirname "$0")/lib.sh"
+ulimit -c 0
+
+. tests/k8s/lib.sh
+
+k8s_cleanup() {
+	kill_started
+	remove_cgroups
+	cleanup
+}
+trap k8s_cleanup EXIT
+
+test_cgroup_path_table() {
+	build/tests/cgroup_table tests/k8s/cgroup_paths.tsv
+}
+
+# fuzz NAME SEED_DIR: libFuzzer with ASan and UBSan, FUZZ_SECONDS (8) long.
+fuzz() {
+	build/fuzz/"$1" -max_total_time="${FUZZ_SECONDS:-8}" -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$T/" "$2" > "$T/$1.log" 2>&1 || fail "$1 found a crash: $(tail -5 "$T/$1.log")"
+	grep -E '^Done [0-9]+ runs' "$T/$1.log"
+}
+
+test_replies_and_kubeconfig_survive_fuzzing() {
+	mkdir -p "$T/json" "$T/kcs"
+	printf '{"kind":"Status","reason":"TooManyRequests","details":{"causes":[{"reason":"DisruptionBudget"}]}}' > "$T/json/1"
+	printf '{"items":[{"metadata":{"uid":"a\\u00e9\\ud83d\\ude00","labels":{"a.b/c":"d"}}}],"n":-1.5e3}' > "$T/json/2"
+	fuzz fuzz_json "$T/json"
+	printf 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: aGVsbG8=\n    server: "https://a:6443"\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: x\ncurrent-context: x\nusers:\n- name: u\n  user:\n    token: t\n' > "$T/kcs/1"
+	fuzz fuzz_kubeconfig "$T/kcs"
+}
+
+# The end-to-end case: real deadlocked processes in pod cgroups (a static
+# pod among them), one daemon, and a fault for each kind of reply the API
+# server can give.
+test_pod_actions_end_to_end() {
+	RUN=e2e
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	{
+		echo '['
+		for p in web pdb evk gone swap rbac busy down slow lab static; do pod "$p"; echo ,; done
+		pod scl "$NODE" scl-5f6c7d 5f6c7d
+		echo ']'
+	} > "$T/api/pods.json"
+	api 47511
+	cat > "$T/api/faults.json" <<F
+{"faults": [
+  {"method": "DELETE", "path": "/pods/busy$", "status": 429, "retry_after": "1", "count": 1},
+  {"method": "DELETE", "path": "/pods/down$", "status": 503, "count": 10},
+  {"method": "DELETE", "path": "/pods/slow$", "delay": 3, "count": 10}],
+ "forbid": [["delete", "pods", "/pods/rbac$"]],
+ "pdb_blocks": ["k8-shop/pdb"]}
+F
+	write_rule k8s <<'R'
+rule "k8-restart" {
+  when = deadlock { }, hold = "1s",
+  where = { comm = "k8-*", namespace = "k8-shop", container = "server", labels = { app = "web" },
+            pod = { "web", "gone", "swap", "rbac", "busy", "down", "slow", "static" } },
+  act = k8s.restart_pod { grace = "5s" },
+}
+rule "k8-evict" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-*", pod = { "pdb", "evk" } },
+  act = k8s.evict_pod { },
+}
+rule "k8-label" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-*", pod = "lab" },
+  act = k8s.label { ["reflexd.io/quarantine"] = "deadlock" },
+}
+rule "k8-scale" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-*", pod = "scl" },
+  act = k8s.scale { replicas = 3 },
+}
+R
+	start_daemon --rules "$T/rules" --node-name "$NODE" --k8s-sa-dir "$T/sa" --k8s-timeout 1s \
+		--k8s-retries 2 --k8s-budget-max 5
+	wait_request '.method == "GET" and .path == "/api/v1/pods" and .status == 200' 5
+	requests '.path == "/api/v1/pods"' | head -1 | jq -e '.query == "fieldSelector=spec.nodeName%3Dk8-node" and .token == "tok-1"' > /dev/null ||
+		fail "pod list: $(requests '.path == "/api/v1/pods"' | head -1)"
+	# the API server's view changes after reflexd listed: one pod is gone,
+	# one was recreated under the same name (a new uid)
+	jq 'map(select(.metadata.name != "gone")) | map(if .metadata.name == "swap" then .metadata.uid = "11111111-2222-3333-4444-555555555555" else . end)' \
+		"$T/api/pods.json" > "$T/api/pods.new" && mv "$T/api/pods.new" "$T/api/pods.json"
+	for p in web pdb evk gone swap rbac busy down slow lab scl static; do in_pod "$p" abba; done
+	end=$(( $(date +%s) + 25 ))
+	while [ "$(audit | jq -s 'map(select(.outcome != "pending")) | length')" -lt 12 ] &&
+		[ "$(date +%s)" -le "$end" ]; do sleep 0.2; done
+	audit > "$T/decisions"
+	decision() { jq -c "select(.detail | test(\"$1\"))" "$T/decisions"; }
+	web_uid=$(uuid_of webe2e)
+
+	# restart: DELETE with the uid precondition and grace, then the Event
+	requests '.method == "DELETE" and .path == "/api/v1/namespaces/k8-shop/pods/web"' |
+		jq -e ".status == 200 and .body.preconditions.uid == \"$web_uid\" and .body.gracePeriodSeconds == 5 and .body.kind == \"DeleteOptions\"" > /dev/null ||
+		fail "DELETE web: $(requests '.path | endswith("/pods/web")')"
+	requests '.method == "POST" and .path == "/api/v1/namespaces/k8-shop/events"' |
+		holds ".body.involvedObject.uid == \"$web_uid\" and .body.involvedObject.kind == \"Pod\" and .body.reason == \"ReflexdRestartPod\" and (.body.message | test(\"k8-restart\")) and .status == 201" ||
+		fail "no Event on pod web: $(requests '.path | endswith("/events")' | head -3)"
+	decision "pod k8-shop/web deleted; Event posted" | jq -e '.outcome == "acted" and .action == "k8s.restart_pod" and .params.grace_s == 5' > /dev/null ||
+		fail "web decision: $(grep web "$T/decisions")"
+	# the journal knows the pod: audit by pod name
+	audit --pod web | jq -e ".namespace == \"k8-shop\" and .pod == \"web\" and .pod_uid == \"$web_uid\" and .container == \"server\" and .container_id == \"$(hexid webe2e)\"" > /dev/null ||
+		fail "audit --pod web: $(audit --pod web)"
+	"$REFLEXD" audit --journal "$T/journal.db" show "$(audit --pod web | jq -r .id)" | grep -q "pod k8-shop/web (uid $web_uid), container server" ||
+		fail "audit show: no pod line"
+	# eviction: a PDB refusal is an outcome, another pod evicts
+	decision "PodDisruptionBudget" | jq -e '.outcome == "suppressed" and (.detail | test("disruption budget pdb-pdb"))' > /dev/null ||
+		fail "pdb: $(grep -i evict "$T/decisions")"
+	[ "$(requests '.path | endswith("/pods/pdb/eviction")' | wc -l)" = 1 ] || fail "a PDB refusal was retried"
+	requests '.path == "/api/v1/namespaces/k8-shop/pods/evk/eviction"' |
+		jq -e '.status == 201 and .body.kind == "Eviction" and .body.apiVersion == "policy/v1" and .body.deleteOptions.preconditions.uid != null' > /dev/null ||
+		fail "evk eviction: $(requests '.path | endswith("evk/eviction")')"
+	decision "pod k8-shop/evk evicted; Event posted" | jq -e '.outcome == "acted"' > /dev/null || fail "evk decision"
+	# errors by meaning
+	decision "already gone" | jq -e '.outcome == "failed" and (.detail | test("404 NotFound"))' > /dev/null ||
+		fail "gone: $(grep gone "$T/decisions")"
+	decision "uid precondition" | jq -e '.outcome == "failed" and (.detail | test("409 Conflict"))' > /dev/null ||
+		fail "swap: $(grep swap "$T/decisions")"
+	decision "RBAC" | jq -e '.outcome == "failed" and (.detail | test("403 Forbidden.*verb .delete. on resource .pods."))' > /dev/null ||
+		fail "rbac: $(grep -i forbid "$T/decisions")"
+	[ "$(requests '.path | endswith("/pods/busy")' | wc -l)" = 2 ] || fail "busy: want 429 then success"
+	requests '.path | endswith("/pods/busy")' | jq -s -e '.[0].status == 429 and .[1].status == 200 and (.[1].time - .[0].time) >= 0.9' > /dev/null ||
+		fail "Retry-After not honoured: $(requests '.path | endswith("/pods/busy")')"
+	decision "pod k8-shop/busy deleted" | jq -e '.outcome == "acted"' > /dev/null || fail "busy decision"
+	[ "$(requests '.path | endswith("/pods/down")' | wc -l)" = 3 ] || fail "down: want 3 attempts"
+	decision "503 ServiceUnavailable" | jq -e '.outcome == "failed" and (.detail | test("after 3 attempts"))' > /dev/null ||
+		fail "down: $(grep down "$T/decisions")"
+	decision "no answer from the API server after 3 attempts" | jq -e '.outcome == "failed"' > /dev/null ||
+		fail "slow: $(grep -i slow "$T/decisions")"
+	# a static pod is found by its mirror, and not deleted
+	decision "static pod" | jq -e '.outcome == "failed" and .pod == "static" and (.pod_uid | length == 32)' > /dev/null ||
+		fail "static: $(grep static "$T/decisions")"
+	[ -z "$(requests '.path | endswith("/pods/static")')" ] || fail "a call on the static pod"
+	# quarantine label (merge patch) and scale of the pod's Deployment
+	requests '.method == "PATCH" and .path == "/api/v1/namespaces/k8-shop/pods/lab"' |
+		jq -e '.content_type == "application/merge-patch+json" and .body.metadata.labels["reflexd.io/quarantine"] == "deadlock" and .status == 200' > /dev/null ||
+		fail "label: $(requests '.path | endswith("/pods/lab")')"
+	jq -e '.[] | select(.metadata.name == "lab") | .metadata.labels["reflexd.io/quarantine"] == "deadlock"' "$T/api/pods.json" > /dev/null
+	requests '.method == "PATCH" and .path == "/apis/apps/v1/namespaces/k8-shop/deployments/scl/scale"' |
+		jq -e '.body.spec.replicas == 3 and .status == 200' > /dev/null || fail "scale: $(requests '.path | endswith("scale")')"
+	requests '.path | endswith("/events")' | holds '.body.involvedObject.kind == "Deployment" and .body.involvedObject.name == "scl" and .body.involvedObject.apiVersion == "apps/v1"' ||
+		fail "no Event on the Deployment"
+	# the loop never waits on the API: while the first slow call hung (3 s),
+	# other calls went out and were answered
+	slow_at=$(requests '.path | endswith("/pods/slow")' | head -1 | jq .time)
+	[ "$(requests "(.time > $slow_at) and (.time < $slow_at + 2.5) and (.path | endswith(\"/pods/slow\") | not)" | wc -l)" -ge 3 ] ||
+		fail "no other call while the slow one hung"
+	# every Event and request carried the token; no action went unrecorded
+	[ "$(requests '.token != "tok-1"' | wc -l)" = 0 ] || fail "a request without the token"
+	[ "$(jq -s 'map(select(.outcome == "pending" or .outcome == "unknown")) | length' "$T/decisions")" = 0 ] ||
+		fail "unfinished decisions: $(jq -c 'select(.outcome == "pending")' "$T/decisions")"
+	stop_daemon
+}
+# When the budget cannot be read, nothing is restarted: fail closed, recorded.
+test_budget_unreachable_fails_closed() {
+	RUN=closed
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo "[$(pod shut)]" > "$T/api/pods.json"
+	api 47515
+	echo '{"faults": [{"method": "GET", "path": "/leases/", "status": 503, "count": 100}]}' > "$T/api/faults.json"
+	write_rule closed <<'R'
+rule "k8-closed" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-shut", pod = "shut" },
+  act = k8s.restart_pod { },
+}
+R
+	start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE" --k8s-retries 1
+	wait_request '.path == "/api/v1/pods" and .status == 200' 5
+	in_pod shut abba
+	wait_record '.outcome == "failed"' 10
+	audit | jq -e '.detail | test("cluster budget unknown, so no action \\(fail closed\\): 503 ServiceUnavailable")' > /dev/null ||
+		fail "$(audit | jq .detail)"
+	[ -z "$(requests '.method == "DELETE"')" ] || fail "deleted without a budget"
+	[ "$(requests '.path | test("/leases/")' | wc -l)" = 2 ] || fail "want 2 attempts at the Lease"
+	stop_daemon
+}
+
+# The budget counts only the window: older entries (of any workload) are
+# dropped when the Lease is written again.
+test_budget_window_drops_old_entries() {
+	RUN=window
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo "[$(pod win-1 "$NODE" win-7c8d9e 7c8d9e)]" > "$T/api/pods.json"
+	now=$(date +%s)
+	jq -n --arg b "{\"k8-shop/Deployment/win\":[$((now - 1200)),$((now - 60))],\"k8-shop/Deployment/old\":[$((now - 900))]}" \
+		'[{apiVersion: "coordination.k8s.io/v1", kind: "Lease",
+		   metadata: {name: "reflexd-budget", namespace: "k8-system", annotations: {"reflexd.io/budget": $b}},
+		   spec: {}}]' > "$T/api/leases.json"
+	api 47516
+	write_rule window <<'R'
+rule "k8-window" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-win-*", pod = "win-*" },
+  act = k8s.restart_pod { },
+}
+R
+	start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE" --k8s-budget-max 2 \
+		--k8s-budget-window 10m
+	wait_request '.path == "/api/v1/pods" and .status == 200' 5
+	in_pod win-1 abba
+	wait_record '.outcome == "acted"' 10
+	requests '.method == "PUT" and .status == 200' | jq -e ".body.metadata.annotations[\"reflexd.io/budget\"] | fromjson |
+		(keys == [\"k8-shop/Deployment/win\"]) and (.[\"k8-shop/Deployment/win\"] | length == 2 and .[0] == $((now - 60)))" > /dev/null ||
+		fail "Lease: $(requests '.method == "PUT"')"
+	stop_daemon
+}
+
+# Two nodes' reflexd, one API server: together they restart at most
+# --k8s-budget-max pods of one Deployment, the budget kept in a Lease with
+# optimistic concurrency (one write conflict is injected on top of the
+# natural races).
+test_cluster_budget_across_two_daemons() {
+	RUN=budget
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	{
+		echo '['
+		pod shop-a1 k8-node-a shop-6b7c8d 6b7c8d; echo ,
+		pod shop-a2 k8-node-a shop-6b7c8d 6b7c8d; echo ,
+		pod shop-b1 k8-node-b shop-6b7c8d 6b7c8d
+		echo ']'
+	} > "$T/api/pods.json"
+	api 47512
+	echo '{"faults": [{"method": "PUT", "path": "/leases/reflexd-budget$", "status": 409, "count": 1}]}' \
+		> "$T/api/faults.json"
+	write_rule budget <<'R'
+rule "k8-budget" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-shop-*", namespace = "k8-shop", pod = "shop-*" },
+  act = k8s.restart_pod { },
+}
+R
+	common="--rules $T/rules --k8s-sa-dir $T/sa --k8s-budget-max 2 --k8s-budget-window 10m"
+	# shellcheck disable=SC2086
+	start_daemon $common --node-name k8-node-a
+	# shellcheck disable=SC2086
+	"$REFLEXD" run --journal "$T/b.db" $common --node-name k8-node-b > "$T/b.log" 2>&1 &
+	STARTED="$STARTED $!"
+	wait_for "$T/b.log" 'reflexd: info: ready' 20
+	wait_request '.path == "/api/v1/pods" and (.query | test("k8-node-b"))' 5
+	wait_request '.path == "/api/v1/pods" and (.query | test("k8-node-a"))' 5
+	in_pod shop-a1 abba
+	in_pod shop-a2 abba
+	in_pod shop-b1 abba
+	end=$(( $(date +%s) + 20 ))
+	while [ "$(cat_decisions | jq -s 'map(select(.outcome != "pending")) | length')" -lt 3 ] &&
+		[ "$(date +%s)" -le "$end" ]; do sleep 0.2; done
+	cat_decisions > "$T/decisions"
+	[ "$(jq -s length "$T/decisions")" = 3 ] || fail "want 3 decisions: $(cat "$T/decisions")"
+	[ "$(jq -s 'map(select(.outcome == "acted")) | length' "$T/decisions")" = 2 ] ||
+		fail "want 2 restarts: $(jq -c '[.comm, .outcome, .detail]' "$T/decisions")"
+	jq -s -e 'map(select(.outcome == "suppressed" and (.detail | test("cluster budget spent: 2 disruptions of k8-shop/Deployment/shop")))) | length == 1' "$T/decisions" > /dev/null ||
+		fail "want one refused by the cluster budget: $(jq -c '[.comm, .outcome, .detail]' "$T/decisions")"
+	[ "$(requests '.method == "DELETE" and .status == 200' | wc -l)" = 2 ] || fail "want 2 DELETEs"
+	requests '.path | test("/leases")' | holds '.method == "PUT" and .status == 409' || fail "no Lease conflict seen"
+	# the Lease holds the two restarts
+	requests '.path | test("/leases") and (.status == 200 or .status == 201) and .method != "GET"' | tail -1 |
+		jq -e '.body.metadata.annotations["reflexd.io/budget"] | fromjson | .["k8-shop/Deployment/shop"] | length == 2' > /dev/null ||
+		fail "Lease: $(requests '.path | test("/leases")' | tail -1)"
+	stop_daemon
+}
+
+cat_decisions() {
+	audit 2>/dev/null
+	"$REFLEXD" audit --journal "$T/b.db" --json 2>/dev/null
+}
+
+# A projected service account token rotates: the next call carries the
+# new one, and the old one is no longer needed.
+test_token_rotation() {
+	RUN=rot
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo "[$(pod rot)]" > "$T/api/pods.json"
+	api 47513
+	mkdir -p "$T/rules" && touch "$T/rules/none.lua"
+	start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE" --k8s-refresh 1s
+	wait_request '.path == "/api/v1/pods" and .token == "tok-1" and .status == 200' 5
+	echo tok-1 tok-2 > "$T/api/tokens"
+	echo tok-2 > "$T/sa/token.new" && mv "$T/sa/token.new" "$T/sa/token"
+	before=$(wc -l < "$T/api/requests.log")
+	wait_request '.token == "tok-2" and .status == 200' 4
+	echo tok-2 > "$T/api/tokens"
+	sleep 2.5
+	tail -n +"$((before + 1))" "$T/api/requests.log" | jq -s -e 'length >= 2 and all(.[]; .token == "tok-2" and .status == 200)' > /dev/null ||
+		fail "after the rotation: $(tail -n +"$((before + 1))" "$T/api/requests.log" | jq -c '[.token, .status]')"
+	# revoked: the 401 is explained, and tried once more with a re-read token
+	: > "$T/api/tokens"
+	wait_for "$LOG" 'listing the pods on node k8-node: 401 Unauthorized.*refused the credentials' 5
+	stop_daemon
+}
+
+# Outside a cluster: a kubeconfig (current context, CA data, a token or a
+# client certificate); TLS is verified, and a kubeconfig that turns
+# verification off is refused.
+test_kubeconfig() {
+	RUN=kc
+	rm -rf "$T/api" && mkdir -p "$T/api" "$T/rules"
+	echo "[$(pod kc)]" > "$T/api/pods.json"
+	api 47514
+	unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+	echo tok-kc > "$T/api/tokens"
+	kubeconfig() { # CA_FILE EXTRA_CLUSTER_LINE
+		cat <<K
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: $(base64 -w0 "$1")
+    server: https://127.0.0.1:47514
+$2
+  name: fixture
+- cluster:
+    server: https://127.0.0.1:1
+  name: elsewhere
+contexts:
+- context:
+    cluster: elsewhere
+    user: nobody
+  name: other
+- context:
+    cluster: fixture
+    namespace: k8-system
+    user: "reflexd"
+  name: fixture
+current-context: fixture
+users:
+- name: nobody
+  user:
+    token: wrong
+- name: reflexd
+  user:
+$3
+K
+	}
+	kubeconfig "$T/pki/ca.crt" "" "    token: tok-kc" > "$T/kc"
+	touch "$T/rules/none.lua"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kc" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
+	stop_daemon
+	# a server certificate from another CA: no request gets through
+	# a client certificate instead of a token, files relative to the kubeconfig
+	mkdir -p "$T/kcdir/certs"
+	cp "$T/pki/client.crt" "$T/pki/client.key" "$T/pki/ca.crt" "$T/kcdir/certs/"
+	echo "cert:k8-reflexd" > "$T/api/tokens"
+	kubeconfig "$T/pki/ca.crt" "" "    client-certificate: certs/client.crt
+    client-key: certs/client.key" > "$T/kcdir/config"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kcdir/config" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "cert:k8-reflexd" and .status == 200' 5
+	stop_daemon
+	kubeconfig "$T/pki/other.crt" "" "    token: tok-kc" > "$T/kc-other"
+	: > "$T/api/requests.log"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kc-other" --node-name "$NODE" --k8s-retries 0
+	wait_for "$LOG" 'listing the pods on node k8-node: no answer.*(SSL|certificate)' 5
+	[ ! -s "$T/api/requests.log" ] || fail "a request passed TLS with the wrong CA"
+	stop_daemon
+	kubeconfig "$T/pki/ca.crt" "    insecure-skip-tls-verify: true" "    token: x" > "$T/kc-insecure"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-insecure" > "$T/out" 2>&1; then
+		fail "started with TLS verification off"
+	fi
+	grep -q "kubeconfig $T/kc-insecure: cluster 'fixture' skips TLS verification" "$T/out" || fail "$(cat "$T/out")"
+	printf 'apiVersion: v1\nclusters\n' > "$T/kc-bad"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-bad" > "$T/out" 2>&1; then
+		fail "started with a bad kubeconfig"
+	fi
+	grep -q "$T/kc-bad:2: not a 'key: value' line" "$T/out" || fail "$(cat "$T/out")"
+}
+
+# Rules filter on the pod (namespace, pod glob, container, labels) and
+# protected pods are never touched: deterministic, through the simulator.
+test_pod_filters_and_protected_pods() {
+	write_rule pods <<'R'
+rule "quarantine-web" {
+  when = deadlock { }, hold = "1s",
+  where = { pod = "web-*", container = "server", labels = { app = "web", tier = "front*" } },
+  act = k8s.label { ["reflexd.io/quarantine"] = "true" },
+}
+R
+	cat > "$T/trace" <<'TR'
+reflexd-trace 1 start=1795300000
+0.1 raise 1 deadlock pid=100 start=1 comm=srv namespace=shop pod=web-1 container=server labels=app=web,tier=frontend
+0.1 raise 2 deadlock pid=101 start=1 comm=srv namespace=shop pod=web-2 container=sidecar labels=app=web,tier=frontend
+0.1 raise 3 deadlock pid=102 start=1 comm=srv namespace=shop pod=web-3 container=server labels=app=web,tier=back
+0.1 raise 4 deadlock pid=103 start=1 comm=srv namespace=kube-system pod=web-4 container=server labels=app=web,tier=frontend
+0.1 raise 5 deadlock pid=104 start=1 comm=srv namespace=shop pod=web-5 container=server labels=app=web,tier=frontend,critical=yes
+0.1 raise 6 deadlock pid=105 start=1 comm=srv namespace=batch pod=web-6 container=server labels=app=web,tier=frontend
+0.1 raise 7 deadlock pid=106 start=1 comm=srv pod=api-7 container=server labels=app=web,tier=frontend
+0.1 raise 8 deadlock pid=107 start=1 comm=srv namespace=shop pod=web-8 container=server labels=tier=frontend
+TR
+	out=$("$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --json --protect-labels critical \
+		--protect-namespace 'batch*' | jq -r '[.pid, .outcome, .detail] | join(" ")' | sort)
+	want="100 acted simulated: k8s.label {\"reflexd.io/quarantine\":\"true\"}
+103 suppressed protected target: namespace 'kube-system' is protected by default
+104 suppressed protected target: pod labels match protected selector 'critical'
+105 suppressed protected target: namespace 'batch' matches protected 'batch*'"
+	[ "$out" = "$want" ] || fail "got: $out"
+}
+
+# reflexd's own pod is protected: reflexd runs in pod "self" (its cgroup,
+# as the kubelet would make it), and a deadlocked sidecar of the same pod
+# is never acted on.
+test_own_pod_protected() {
+	RUN=own
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo "[$(pod self)]" > "$T/api/pods.json"
+	api 47517
+	uid=$(pod_uid self)
+	slice=$CG2/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$uid" | tr - _).slice
+	add_cgroup "$slice/cri-containerd-$(hexid reflexd-own).scope"
+	printf '#!/bin/sh\necho $$ > %s/cgroup.procs && exec %s "$@"\n' \
+		"$slice/cri-containerd-$(hexid reflexd-own).scope" "$REFLEXD" > "$T/in-pod-reflexd"
+	chmod +x "$T/in-pod-reflexd"
+	write_rule own <<'R'
+rule "k8-own" {
+  when = deadlock { }, hold = "1s", where = { comm = "k8-self" },
+  act = k8s.restart_pod { },
+}
+R
+	REFLEXD=$T/in-pod-reflexd start_daemon --rules "$T/rules" --k8s-sa-dir "$T/sa" --node-name "$NODE"
+	grep -q "pod$(echo "$uid" | tr - _)" "/proc/$DAEMON/cgroup" || fail "reflexd is not in the pod's cgroup"
+	wait_request '.path == "/api/v1/pods" and .status == 200' 5
+	in_pod self abba
+	wait_record '.outcome != "pending"' 10
+	audit | jq -e '.outcome == "suppressed" and .detail == "protected target: reflexd'"'"'s own pod"' > /dev/null ||
+		fail "$(audit | jq -c '[.outcome, .detail]')"
+	[ -z "$(requests '.method == "DELETE" or (.path | test("leases"))')" ] || fail "acted on its own pod"
+	stop_daemon
+}
+
+# Off Kubernetes, a k8s action is a recorded failure that says why; the
+# process is still seen as a container of a pod (from its cgroup alone).
+test_not_configured_is_recorded() {
+	RUN=off
+	unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+	write_rule off <<'R'
+rule "k8-off" { when = deadlock { }, hold = "1s", where = { comm = "k8-off" }, act = k8s.evict_pod { } }
+R
+	start_daemon --rules "$T/rules"
+	grep -q "kubernetes: not in a cluster and no --kubeconfig: k8s.\* actions are off" "$LOG" || fail "no notice"
+	in_pod off abba
+	wait_record '.outcome != "pending"' 10
+	audit | jq -e ".outcome == \"failed\" and (.detail | test(\"Kubernetes is not configured\")) and .pod_uid == \"$(pod_uid off)\" and .container_id == \"$(hexid offoff)\"" > /dev/null ||
+		fail "$(audit | jq -c '[.outcome, .detail, .pod_uid]')"
+	stop_daemon
+}
+
+# Bad k8s action parameters name the file and line.
+test_bad_k8s_actions() {
+	write_rule bad <<'R'
+rule "a" { when = deadlock { },
+  act = k8s.scale { } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q 'bad.lua:2: .*k8s.scale: how many? e.g. k8s.scale { replicas = 3 }' || fail "$out"
+	write_rule bad <<'R'
+rule "a" { when = deadlock { },
+  act = k8s.restart { } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q "bad.lua:2: unknown name 'restart'" || fail "$out"
+	write_rule bad <<'R'
+rule "a" { when = deadlock { }, act = k8s.evict_pod { grace = 5 } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q 'k8s.evict_pod: grace must be a duration like "30s"' || fail "$out"
+	write_rule bad <<'R'
+rule "a" { when = deadlock { }, where = { labels = { "app" } }, act = k8s.cordon_node { } }
+R
+	out=$("$REFLEXD" check "$T/rules/bad.lua" 2>&1) && fail "check passed"
+	echo "$out" | grep -q 'where.labels: each entry must be label = "glob"' || fail "$out"
+}
+
+# The manifests: parsed, required fields, and RBAC exactly the calls in
+# core/k8s.c; the shipped ConfigMap rules pass `reflexd check`. A role
+# missing a verb, or a subPath rules mount, is caught.
+test_deploy_manifests() {
+	python3 tests/k8s/check_deploy.py . "$T/cm-rules"
+	"$REFLEXD" check "$T/cm-rules" | grep -q ': ok$'
+	mkdir -p "$T/root/deploy" "$T/root/core"
+	cp core/k8s.c core/k8s.h core/daemon.c "$T/root/core/"
+	sed -e 's/verbs: \["patch"\]$/verbs: ["get"]/' -e 's|mountPath: /etc/reflexd/rules$|&\n              subPath: deadlock.lua|' \
+		deploy/reflexd.yaml > "$T/root/deploy/reflexd.yaml"
+	out=$(python3 tests/k8s/check_deploy.py "$T/root" "$T/cm2" 2>&1) && fail "bad manifests passed: $out"
+	echo "$out" | grep -q "reflexd calls 'patch' on 'nodes' (group '') but no role grants it" || fail "$out"
+	echo "$out" | grep -q "grants 'get' on 'nodes' (group ''), which reflexd never uses" || fail "$out"
+	echo "$out" | grep -q "mounted with subPath" || fail "$out"
+}
+
+run_tests
