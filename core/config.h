@@ -28,6 +28,8 @@ struct config {
 	uint64_t scan_interval_ns;
 	uint64_t min_wait_ns;
 	uint64_t stall_after_ns;
+	uint64_t goroutine_window_ns;
+	int64_t goroutine_min_rate, goroutine_min_count;
 	struct strlist sensors;   /* which sensors to start; empty: all */
 	uint64_t act_delay_ns;
 	char *kill_switch;

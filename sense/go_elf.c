@@ -1,0 +1,115 @@
+/* Go binaries, read with libelf: a Go program has a .go.buildinfo section
+ * (Go 1.13+) or at least the runtime.buildVersion symbol; the functions the
+ * goroutine sensor attaches to are found in the symbol table, which
+ * `go build -ldflags=-s` strips. */
+#include <errno.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "sense/go_elf.h"
+
+/* Go 1.18+ writes its version inline in .go.buildinfo: a 14-byte magic,
+ * the pointer size, a flags byte (2: inline strings), padding to 32, then
+ * a varint length and the bytes. Older layouts point into the data
+ * segment instead; they get "go (unknown version)". */
+static void buildinfo_version(Elf_Scn *scn, char *out, size_t size)
+{
+	static const char magic[] = "\xff Go buildinf:";
+	Elf_Data *d = elf_getdata(scn, NULL);
+	const unsigned char *p;
+	uint64_t len = 0;
+	size_t i, shift = 0;
+
+	str_copy(out, size, "go (unknown version)");
+	if (!d || !d->d_buf || d->d_size < 33)
+		return;
+	p = d->d_buf;
+	if (memcmp(p, magic, sizeof(magic) - 1) || !(p[15] & 2))
+		return;
+	for (i = 32; i < d->d_size && i < 42; i++) {
+		len |= (uint64_t)(p[i] & 0x7f) << shift;
+		shift += 7;
+		if (!(p[i] & 0x80))
+			break;
+	}
+	i++;
+	if (len == 0 || len >= size || i + len > d->d_size)
+		return;
+	memcpy(out, p + i, len);
+	out[len] = '\0';
+}
+
+/* The file offset of the function at vaddr, from the section holding it. */
+static uint64_t symbol_offset(Elf *elf, const GElf_Sym *sym)
+{
+	Elf_Scn *scn = elf_getscn(elf, sym->st_shndx);
+	GElf_Shdr sh;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || sym->st_value < sh.sh_addr)
+		return 0;
+	return sym->st_value - sh.sh_addr + sh.sh_offset;
+}
+
+static void read_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct go_elf *g)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	size_t n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
+	GElf_Sym sym;
+
+	g->has_symtab = true;
+	for (size_t i = 0; d && i < n; i++) {
+		const char *name;
+
+		if (!gelf_getsym(d, (int)i, &sym))
+			break;
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!name || name[0] != 'r' || strncmp(name, "runtime.", 8))
+			continue;
+		if (!strcmp(name, GO_SYM_CREATE))
+			g->off_create = symbol_offset(elf, &sym);
+		else if (!strcmp(name, GO_SYM_EXIT))
+			g->off_exit = symbol_offset(elf, &sym);
+		else if (!strcmp(name, "runtime.buildVersion"))
+			g->is_go = true;
+	}
+}
+
+int go_elf_read(int fd, struct go_elf *g)
+{
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t shstrndx;
+
+	memset(g, 0, sizeof(*g));
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return -ENOEXEC;
+	if (elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
+		elf_end(elf);
+		return -ENOEXEC;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name)
+			continue;
+		if (!strcmp(name, ".go.buildinfo")) {
+			g->is_go = true;
+			buildinfo_version(scn, g->version, sizeof(g->version));
+		} else if (sh.sh_type == SHT_SYMTAB) {
+			read_symtab(elf, scn, &sh, g);
+		}
+	}
+	if (g->is_go && !g->version[0])
+		str_copy(g->version, sizeof(g->version), "go (unknown version)");
+	elf_end(elf);
+	return 0;
+}
