@@ -1,0 +1,116 @@
+# The goroutine sensor on real Go programs, built here with the toolchain
+# deploy/deps.sh installs: a leak is caught by the shipped rule with the
+# right rate, a steady program is counted exactly and not called growing,
+# a stripped binary is skipped with a clear message, and a process that
+# exits is forgotten.
+. "$(dirname "$0")/lib.sh"
+
+# The workloads: one program, under several names (comm is the file's name;
+# each copy is a binary of its own to the sensor).
+WL=$T/go
+mkdir -p "$WL"
+export GOCACHE=$PWD/build/gocache GOPATH=$T/gopath
+if ! go build -o "$WL/gr-leak" tests/workloads/gr_work.go ||
+	! go build -ldflags='-s -w' -o "$WL/gr-stripped" tests/workloads/gr_work.go; then
+	echo "not ok - go_build: cannot build tests/workloads/gr_work.go (is golang-go installed? deploy/deps.sh)"
+	exit 0
+fi
+cp "$WL/gr-leak" "$WL/gr-steady"
+GO_VERSION=$(go env GOVERSION)
+
+# in_pct GOT WANT PCT: GOT is within PCT% of WANT
+in_pct() {
+	awk -v g="$1" -v w="$2" -v p="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'
+}
+
+test_leak_caught_by_the_shipped_rule() {
+	start_daemon --rules rules/ --dry-run
+	start_wl gr-leak leak 200
+	leak_start=$(field realtime_ns)
+	# the whole window (10 s) growing, then the rule's hold (10 s)
+	wait_record ".pid == $WL_PID and .rule == \"goroutine-leak\"" 30
+	rec=$(audit --pid "$WL_PID")
+	[ "$(echo "$rec" | wc -l)" = 1 ] || fail "one decision: $rec"
+	echo "$rec" | holds '.kind == "goroutines" and .outcome == "dry-run" and .params.signal == "SIGQUIT"' \
+		|| fail "decision: $rec"
+	rate=$(echo "$rec" | jq .evidence.rate)
+	in_pct "$rate" 200 10 || fail "rate $rate/s, want 200/s within 10%"
+	echo "$rec" | holds ".evidence.growing == true and .evidence.go_version == \"$GO_VERSION\" and
+		.evidence.since_attach == true and .evidence.window_ms == 10000" || fail "evidence: $rec"
+	late=$(( ($(echo "$rec" | jq .time_unix_nano) - leak_start) / 1000000 ))
+	echo "rate $rate/s; decided ${late} ms after the leak began (window 10 s + hold 10 s)"
+	[ "$late" -le 26000 ] || fail "decided ${late} ms after the leak began"
+	grep -q "goroutines in pid $WL_PID (gr-leak): goroutines growing" "$LOG" || fail "no log line"
+	alive "$WL_PID" || fail "dry-run signalled the process"
+	stop_daemon
+}
+
+# Two steady programs of one binary: the first is counted from attach (its
+# parked goroutines start a second after exec, well after it), the second
+# from its start (the binary was watched when it exec'd).
+test_steady_count_exact_and_not_growing() {
+	write_rule count <<'R'
+rule "gr-many" {
+  when = goroutines { count = 2000 }, where = { comm = "gr-steady" }, hold = "2s",
+  act = signal { "SIGQUIT" }, dry_run = true,
+}
+R
+	start_daemon --rules rules/ --rules "$T/rules" --dry-run --goroutine-window 4s \
+		--goroutine-min-count 2000
+	start_wl gr-steady steady 5000
+	first=$WL_PID
+	truth=$(field numgoroutine)
+	start_wl gr-steady steady 5000
+	second=$WL_PID
+	ready=$(date +%s)
+	wait_record ".pid == $first and .rule == \"gr-many\"" 10
+	wait_record ".pid == $second and .rule == \"gr-many\"" 10
+	for p in $first $second; do
+		count=$(audit --pid "$p" --rule gr-many | jq .evidence.count)
+		in_pct "$count" "$truth" 1 || fail "pid $p: $count goroutines, the program has $truth"
+		echo "pid $p: $count goroutines counted, runtime.NumGoroutine() = $truth"
+	done
+	audit --pid "$first" | holds '.evidence.since_attach == true' || fail "first: $(audit --pid "$first")"
+	audit --pid "$second" | holds '.evidence.absolute == true and .evidence.since_attach == false' \
+		|| fail "second: $(audit --pid "$second")"
+	# three windows with churn of short-lived goroutines: never growing
+	while [ $(( $(date +%s) - ready )) -lt 12 ]; do sleep 0.5; done
+	! grep -E "pid ($first|$second) .*growing" "$LOG" || fail "a steady program called growing"
+	! audit | holds '.rule == "goroutine-leak"' || fail "the leak rule decided: $(audit --rule goroutine-leak)"
+	grep -q "watching pid $first (gr-steady), $GO_VERSION, counting from now" "$LOG" || fail "log: first"
+	grep -q "watching pid $second (gr-steady), $GO_VERSION, counting from its start" "$LOG" \
+		|| fail "log: second"
+	stop_daemon
+}
+
+test_stripped_binary_skipped_clearly() {
+	start_daemon --rules rules/ --dry-run --sensors goroutines
+	start_wl gr-stripped steady 10
+	stripped=$WL_PID
+	wait_for "$LOG" "pid $stripped \\(gr-stripped\\): $WL/gr-stripped is a stripped Go binary \\($GO_VERSION\\): no runtime.newproc1 and runtime.goexit1 symbols, its goroutines are not counted" 5
+	# the daemon goes on: the next Go program is watched
+	start_wl gr-steady steady 10
+	wait_for "$LOG" "watching pid $WL_PID \\(gr-steady\\)" 5
+	[ "$(grep -c "pid $stripped " "$LOG")" = 1 ] || fail "said more than once: $(grep "pid $stripped " "$LOG")"
+	stop_daemon
+}
+
+# Found by the startup scan (counted from attach), then gone: its state goes.
+test_running_before_start_then_exits() {
+	start_wl gr-steady steady 100
+	start_daemon --rules rules/ --dry-run --sensors goroutines --log-level debug
+	wait_for "$LOG" "watching pid $WL_PID \\(gr-steady\\), $GO_VERSION, counting from now" 3
+	kill -KILL "$WL_PID"
+	wait_for "$LOG" "goroutines: pid $WL_PID \\(gr-steady\\) exited, its state freed" 5
+	stop_daemon
+}
+
+test_bad_options_are_refused() {
+	for opt in "--goroutine-min-rate abc" "--goroutine-window 100ms" "--goroutine-min-count 0"; do
+		# shellcheck disable=SC2086
+		if out=$("$REFLEXD" run $opt 2>&1); then fail "accepted $opt"; fi
+		echo "$out" | grep -q "bad value .* for ${opt%% *}" || fail "$opt: $out"
+	done
+}
+
+run_tests
