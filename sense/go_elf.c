@@ -6,6 +6,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "sense/go_elf.h"
@@ -39,6 +40,25 @@ static void buildinfo_version(Elf_Scn *scn, char *out, size_t size)
 		return;
 	memcpy(out, p + i, len);
 	out[len] = '\0';
+}
+
+/* Where to probe the function at file offset off. A Go function opens with
+ * its stack check, `cmp 0x10(%r14),%rsp` then `jbe morestack`. The kernel
+ * cannot emulate the cmp, so a probe there single-steps it out of line: a
+ * second trap per call. It emulates the conditional jump, which runs exactly
+ * as often (on every entry, re-entries after morestack included, as for the
+ * cmp), so the probe goes on the jump when the prologue is that one. */
+static uint64_t probe_offset(int fd, uint64_t off, bool x86_64)
+{
+	static const unsigned char stack_check[] = { 0x49, 0x3b, 0x66, 0x10 };
+	unsigned char insn[6];
+
+	if (!x86_64 || !off || pread(fd, insn, sizeof(insn), (off_t)off) != (ssize_t)sizeof(insn) ||
+	    memcmp(insn, stack_check, sizeof(stack_check)))
+		return off;
+	if (insn[4] == 0x76 || (insn[4] == 0x0f && insn[5] == 0x86))
+		return off + sizeof(stack_check);
+	return off;
 }
 
 /* The file offset of the function at vaddr, from the section holding it. */
@@ -81,7 +101,9 @@ int go_elf_read(int fd, struct go_elf *g)
 	Elf *elf;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
+	GElf_Ehdr eh;
 	size_t shstrndx;
+	bool ehdr_ok;
 
 	memset(g, 0, sizeof(*g));
 	if (elf_version(EV_CURRENT) == EV_NONE)
@@ -108,6 +130,9 @@ int go_elf_read(int fd, struct go_elf *g)
 			read_symtab(elf, scn, &sh, g);
 		}
 	}
+	ehdr_ok = gelf_getehdr(elf, &eh) != NULL;
+	g->off_create = probe_offset(fd, g->off_create, ehdr_ok && eh.e_machine == EM_X86_64);
+	g->off_exit = probe_offset(fd, g->off_exit, ehdr_ok && eh.e_machine == EM_X86_64);
 	if (g->is_go && !g->version[0])
 		str_copy(g->version, sizeof(g->version), "go (unknown version)");
 	elf_end(elf);

@@ -100,15 +100,16 @@ static void binary_detach(struct gr_binary *b)
 	b->create = b->exit = NULL;
 }
 
-/* Attaches the uprobe pair to the binary that /proc/<pid>/exe names (the
- * path works across mount namespaces): 0 or -errno. */
-static int binary_attach(struct sense_goroutines *s, struct gr_binary *b, pid_t pid,
+/* Attaches the uprobe pair to the binary open at fd: by the fd's path, which
+ * works across mount namespaces and after the process that ran it is gone
+ * (a short-lived one often is by now). 0 or -errno. */
+static int binary_attach(struct sense_goroutines *s, struct gr_binary *b, int fd,
 			 const struct go_elf *g)
 {
 	char path[64];
 	int err;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	b->create = bpf_program__attach_uprobe(s->skel->progs.go_create, false, -1, path, g->off_create);
 	if (!b->create)
 		return -errno;
@@ -160,12 +161,12 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	if (fd < 0)
 		return NULL;
 	err = go_elf_read(fd, &g);
-	close(fd);
 	b = binary_slot(s);
 	if (!b) {
 		if (!s->bins_dropped++)
 			log_warn("goroutines: more than %d binaries in use; new ones are not looked at",
 				 GR_BINARIES_MAX);
+		close(fd);
 		return NULL;
 	}
 	memset(b, 0, sizeof(*b));
@@ -178,13 +179,14 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 		b->kind = BIN_NOT_GO;
 	else if (!g.has_symtab || !g.off_create || !g.off_exit)
 		b->kind = BIN_STRIPPED;
-	else if ((err = binary_attach(s, b, pid, &g))) {
+	else if ((err = binary_attach(s, b, fd, &g))) {
 		b->kind = BIN_FAILED;
-		log_warn("goroutines: pid %d: attaching to %s in its binary (%s): %s", pid,
-			 GO_SYM_CREATE, b->version, strerror(-err));
+		log_warn("goroutines: pid %d: attaching uprobes to %s and %s in its binary (%s): %s", pid,
+			 GO_SYM_CREATE, GO_SYM_EXIT, b->version, strerror(-err));
 	} else {
 		b->kind = BIN_WATCHED;
 	}
+	close(fd);
 	return b;
 }
 

@@ -105,6 +105,17 @@ test_running_before_start_then_exits() {
 	stop_daemon
 }
 
+# The first process of a binary is often gone by the time its exec is read:
+# the binary is still attached (from an open file, not the process's exe).
+test_short_lived_processes_then_a_long_one() {
+	start_daemon --rules rules/ --dry-run --sensors goroutines
+	for _ in 1 2 3 4 5; do "$WL/gr-steady" spawn 1000 > /dev/null; done
+	start_wl gr-steady steady 10
+	wait_for "$LOG" "watching pid $WL_PID \\(gr-steady\\)" 5
+	! grep "could not be watched\\|attaching uprobes" "$LOG" || fail "a short-lived process spoiled its binary"
+	stop_daemon
+}
+
 test_bad_options_are_refused() {
 	for opt in "--goroutine-min-rate abc" "--goroutine-window 100ms" "--goroutine-min-count 0"; do
 		# shellcheck disable=SC2086
