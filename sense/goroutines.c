@@ -68,6 +68,7 @@ struct gr_proc {
 	struct target target;
 	struct gr_sample samples[GR_SAMPLES];
 	unsigned nsamples, head;   /* head: the next slot written */
+	uint64_t sampled;          /* samples ever taken */
 	uint64_t first_ns;         /* first sample */
 	uint64_t cond_id;          /* 0 while no condition */
 	uint64_t cond_since;       /* when it began, or began growing */
@@ -198,6 +199,22 @@ static struct gr_proc *proc_find(struct sense_goroutines *s, pid_t pid)
 	return NULL;
 }
 
+/* Whether pid is still the process that started at start_time, and not a
+ * zombie (whose exit has been and gone). */
+static bool proc_alive(pid_t pid, uint64_t start_time)
+{
+	char path[64], buf[512], *paren;
+	uint64_t now_start;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	paren = strrchr(buf, ')');
+	if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
+		return false;
+	return identity_start_time(pid, &now_start) == 0 && now_start == start_time;
+}
+
 /* Forgets p: its condition ends, its binary has one process fewer. */
 static void proc_drop(struct sense_goroutines *s, struct gr_proc *p)
 {
@@ -268,6 +285,11 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 		if (!s->procs_dropped++)
 			log_warn("goroutines: pid %d: the counts map is full (%d processes): %s", pid,
 				 REFLEX_GR_MAX_PROCS, strerror(errno));
+		return;
+	}
+	/* one that exited before the entry was made has had its exit event */
+	if (!proc_alive(pid, p->target.start_time)) {
+		(void)bpf_map_delete_elem(bpf_map__fd(s->skel->maps.counts), &key);
 		return;
 	}
 	p->pid = pid;
@@ -417,14 +439,18 @@ static void goroutines_scan(void *state, uint64_t now)
 		struct gr_proc *p = &s->procs[i];
 		struct reflex_gr_counts c;
 		__u32 key = (__u32)p->pid;
-		uint64_t start;
+		bool counted = bpf_map_lookup_elem(fd, &key, &c) == 0;
 
-		if (bpf_map_lookup_elem(fd, &key, &c)) {
-			/* its exit event is on its way, or was lost */
-			if (identity_start_time(p->pid, &start) || start != p->target.start_time) {
-				proc_drop(s, p);
-				continue;
-			}
+		/* no counts: its exit event is on its way, or was lost; and once
+		 * a window anyway, should its exit have come before its entry */
+		if ((!counted || p->sampled++ % GR_SAMPLES_PER_WINDOW == 0) &&
+		    !proc_alive(p->pid, p->target.start_time)) {
+			log_debug("goroutines: pid %d (%s) is gone, its state freed", p->pid, p->target.comm);
+			(void)bpf_map_delete_elem(fd, &key);
+			proc_drop(s, p);
+			continue;
+		}
+		if (!counted) {
 			i++;
 			continue;
 		}
