@@ -3,6 +3,7 @@
  * goroutine sensor attaches to are found in the symbol table, which
  * `go build -ldflags=-s` strips. */
 #include <errno.h>
+#include <stdlib.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>
@@ -93,14 +94,288 @@ static void read_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct go_e
 			g->off_exit = symbol_offset(elf, &sym);
 		else if (!strcmp(name, "runtime.buildVersion"))
 			g->is_go = true;
+		else if (!strcmp(name, "runtime.allglen"))
+			g->addr_allglen = sym.st_value;
+		else if (!strcmp(name, "runtime.sched"))
+			g->addr_sched = sym.st_value;
+		else if (!strcmp(name, "runtime.allp"))
+			g->addr_allp = sym.st_value;
 	}
+}
+
+/* The runtime's layout, from the binary's DWARF (Go writes version 4, its
+ * sections zlib-compressed, names inline, type references absolute): the
+ * offsets of the free lists' lengths. Only the few forms Go's linker writes, and the
+ * common fixed-size ones, are known; anything else ends the walk. */
+#define DW_TAG_member 0x0d
+#define DW_TAG_structure_type 0x13
+#define DW_AT_name 0x03
+#define DW_AT_data_member_location 0x38
+#define DW_AT_type 0x49
+#define DW_ABBREVS_MAX 256
+#define DW_ATTRS_MAX 24
+
+struct dw_abbrev {
+	uint64_t code, tag;
+	bool children;
+	int nattrs;
+	uint16_t attr[DW_ATTRS_MAX], form[DW_ATTRS_MAX];
+};
+
+/* One DIE, as the walk hands it over. */
+struct dw_die {
+	uint64_t off, tag, type;
+	const char *name;
+	int64_t location;   /* -1 without one */
+	int depth;
+};
+
+static bool uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	while (*p < end && shift < 64) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+static uint64_t le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int dw_abbrevs(const uint8_t *p, const uint8_t *end, struct dw_abbrev *a, int max)
+{
+	int n = 0;
+	uint64_t code, v, f;
+
+	while (n < max && uleb(&p, end, &code) && code) {
+		a[n].code = code;
+		a[n].nattrs = 0;
+		if (!uleb(&p, end, &a[n].tag) || p >= end)
+			return -EINVAL;
+		a[n].children = *p++;
+		for (;;) {
+			if (!uleb(&p, end, &v) || !uleb(&p, end, &f))
+				return -EINVAL;
+			if (!v && !f)
+				break;
+			if (a[n].nattrs == DW_ATTRS_MAX)
+				return -E2BIG;
+			a[n].attr[a[n].nattrs] = (uint16_t)v;
+			a[n].form[a[n].nattrs++] = (uint16_t)f;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Reads one attribute value of form at *p; its number (or address in the
+ * section for strings) in *v. False on a form not known here. */
+static bool dw_value(const uint8_t **p, const uint8_t *end, uint64_t form, uint64_t cu, uint64_t *v)
+{
+	static const uint8_t fixed[] = { [0x01] = 8, [0x05] = 2, [0x06] = 4, [0x07] = 8, [0x0b] = 1,
+					 [0x0c] = 1, [0x0e] = 4, [0x10] = 4, [0x11] = 1, [0x12] = 2,
+					 [0x13] = 4, [0x14] = 8, [0x17] = 4, [0x20] = 8 };
+	uint64_t len;
+
+	if (form == 0x08) { /* string */
+		*v = (uint64_t)(uintptr_t)*p;
+		while (*p < end && **p)
+			(*p)++;
+		return (*p)++ < end;
+	}
+	if (form == 0x0d || form == 0x0f || form == 0x15) { /* sdata, udata, ref_udata */
+		if (!uleb(p, end, v))
+			return false;
+		if (form == 0x15)
+			*v += cu;
+		return true;
+	}
+	if (form == 0x19) { /* flag_present */
+		*v = 1;
+		return true;
+	}
+	if (form == 0x09 || form == 0x18 || form == 0x0a) { /* block, exprloc, block1 */
+		if (form == 0x0a) {
+			if (*p >= end)
+				return false;
+			len = *(*p)++;
+		} else if (!uleb(p, end, &len)) {
+			return false;
+		}
+		*v = 0;
+		*p += len;
+		return *p <= end;
+	}
+	if (form >= sizeof(fixed) || !fixed[form] || end - *p < fixed[form])
+		return false;
+	*v = le(*p, fixed[form]);
+	*p += fixed[form];
+	if (form >= 0x11 && form <= 0x14) /* CU-relative references */
+		*v += cu;
+	return true;
+}
+
+/* Calls fn on every DIE of .debug_info; stops when fn returns true. */
+static void dw_walk(const uint8_t *info, size_t info_len, const uint8_t *abbrev, size_t abbrev_len,
+		    bool (*fn)(const struct dw_die *d, void *ctx), void *ctx)
+{
+	struct dw_abbrev *ab = malloc(DW_ABBREVS_MAX * sizeof(*ab));
+	const uint8_t *p = info, *end = info + info_len;
+
+	while (ab && end - p > 11) {
+		uint64_t cu = (uint64_t)(p - info), unit = le(p, 4), aoff = le(p + 6, 4), code;
+		const uint8_t *cu_end = p + 4 + unit;
+		int n, depth = 0;
+
+		/* 32-bit DWARF 2 to 4 only */
+		if (unit >= 0xfffffff0 || unit > (uint64_t)(end - p - 4) || le(p + 4, 2) < 2 || le(p + 4, 2) > 4 ||
+		    p[10] != 8 || aoff >= abbrev_len)
+			break;
+		n = dw_abbrevs(abbrev + aoff, abbrev + abbrev_len, ab, DW_ABBREVS_MAX);
+		if (n <= 0)
+			break;
+		p += 11;
+		while (p < cu_end) {
+			struct dw_die d = { .off = (uint64_t)(p - info), .location = -1 };
+			const struct dw_abbrev *a = NULL;
+
+			if (!uleb(&p, cu_end, &code))
+				goto out;
+			if (!code) {
+				depth--;
+				continue;
+			}
+			for (int i = 0; i < n && !a; i++)
+				if (ab[i].code == code)
+					a = &ab[i];
+			if (!a)
+				goto out;
+			d.tag = a->tag;
+			d.depth = depth;
+			for (int i = 0; i < a->nattrs; i++) {
+				uint64_t v;
+
+				if (!dw_value(&p, cu_end, a->form[i], cu, &v))
+					goto out;
+				if (a->attr[i] == DW_AT_name && a->form[i] == 0x08)
+					d.name = (const char *)(uintptr_t)v;
+				else if (a->attr[i] == DW_AT_data_member_location && a->form[i] != 0x0a &&
+					 a->form[i] != 0x09 && a->form[i] != 0x18)
+					d.location = (int64_t)v;
+				else if (a->attr[i] == DW_AT_type)
+					d.type = v;
+			}
+			if (fn(&d, ctx))
+				goto out;
+			if (a->children)
+				depth++;
+		}
+		p = cu_end;
+	}
+out:
+	free(ab);
+}
+
+/* What the walks look for: members of runtime.schedt and runtime.p, then
+ * the n of the structs their gFree members are. */
+struct layout_walk {
+	const char *parent;          /* the struct being read, or NULL */
+	uint64_t sched_gfree_type, p_gfree_type;
+	int64_t sched_gfree, p_gfree;
+	int64_t sched_gfree_n, p_gfree_n;
+};
+
+static bool find_members(const struct dw_die *d, void *ctx)
+{
+	struct layout_walk *w = ctx;
+
+	/* types are children of their compile unit: depth 1, members 2 */
+	if (d->depth <= 1) {
+		w->parent = NULL;
+		if (d->depth == 1 && d->tag == DW_TAG_structure_type && d->name &&
+		    (!strcmp(d->name, "runtime.schedt") || !strcmp(d->name, "runtime.p")))
+			w->parent = d->name;
+		return false;
+	}
+	if (!w->parent || d->depth != 2 || d->tag != DW_TAG_member || !d->name)
+		return false;
+	if (!strcmp(w->parent, "runtime.schedt") && !strcmp(d->name, "gFree")) {
+		w->sched_gfree = d->location;
+		w->sched_gfree_type = d->type;
+	} else if (!strcmp(w->parent, "runtime.p") && !strcmp(d->name, "gFree")) {
+		w->p_gfree = d->location;
+		w->p_gfree_type = d->type;
+	}
+	return false;
+}
+
+static bool find_gfree_n(const struct dw_die *d, void *ctx)
+{
+	struct layout_walk *w = ctx;
+
+	if (d->depth <= 1) {
+		w->parent = NULL;
+		if (d->off == w->sched_gfree_type)
+			w->parent = "sched";
+		else if (d->off == w->p_gfree_type)
+			w->parent = "p";
+		return false;
+	}
+	if (w->parent && d->depth == 2 && d->tag == DW_TAG_member && d->name && !strcmp(d->name, "n")) {
+		if (w->parent[0] == 's')
+			w->sched_gfree_n = d->location;
+		else
+			w->p_gfree_n = d->location;
+	}
+	return w->sched_gfree_n >= 0 && w->p_gfree_n >= 0;
+}
+
+static Elf_Data *section_data(Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	if ((sh->sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
+		return NULL;
+	return elf_getdata(scn, NULL);
+}
+
+static void read_layout(Elf_Scn *info_scn, const GElf_Shdr *info_sh, Elf_Scn *abbrev_scn,
+			const GElf_Shdr *abbrev_sh, struct go_elf *g)
+{
+	struct layout_walk w = { .sched_gfree = -1, .p_gfree = -1,
+				 .sched_gfree_n = -1, .p_gfree_n = -1 };
+	Elf_Data *info = section_data(info_scn, info_sh), *abbrev = section_data(abbrev_scn, abbrev_sh);
+
+	if (!info || !abbrev || !info->d_buf || !abbrev->d_buf)
+		return;
+	dw_walk(info->d_buf, info->d_size, abbrev->d_buf, abbrev->d_size, find_members, &w);
+	if (w.sched_gfree < 0 || w.p_gfree < 0)
+		return;
+	w.parent = NULL;
+	dw_walk(info->d_buf, info->d_size, abbrev->d_buf, abbrev->d_size, find_gfree_n, &w);
+	if (w.sched_gfree_n < 0 || w.p_gfree_n < 0)
+		return;
+	g->layout.sched_gfree_n = (uint32_t)(w.sched_gfree + w.sched_gfree_n);
+	g->layout.p_gfree_n = (uint32_t)(w.p_gfree + w.p_gfree_n);
+	g->layout.known = true;
 }
 
 int go_elf_read(int fd, struct go_elf *g)
 {
 	Elf *elf;
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
+	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL;
+	GElf_Shdr sh, info_sh = { 0 }, abbrev_sh = { 0 };
 	GElf_Ehdr eh;
 	size_t shstrndx;
 	bool ehdr_ok;
@@ -128,9 +403,26 @@ int go_elf_read(int fd, struct go_elf *g)
 			buildinfo_version(scn, g->version, sizeof(g->version));
 		} else if (sh.sh_type == SHT_SYMTAB) {
 			read_symtab(elf, scn, &sh, g);
+		} else if (!strcmp(name, ".debug_info")) {
+			info = scn;
+			info_sh = sh;
+		} else if (!strcmp(name, ".debug_abbrev")) {
+			abbrev = scn;
+			abbrev_sh = sh;
 		}
 	}
+	if (g->is_go && info && abbrev && g->addr_allglen && g->addr_sched && g->addr_allp)
+		read_layout(info, &info_sh, abbrev, &abbrev_sh, g);
 	ehdr_ok = gelf_getehdr(elf, &eh) != NULL;
+	g->pie = ehdr_ok && eh.e_type == ET_DYN;
+	for (size_t i = 0, n = 0; g->pie && !elf_getphdrnum(elf, &n) && i < n; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && ph.p_offset == 0) {
+			g->load_vaddr = ph.p_vaddr;
+			break;
+		}
+	}
 	g->off_create = probe_offset(fd, g->off_create, ehdr_ok && eh.e_machine == EM_X86_64);
 	g->off_exit = probe_offset(fd, g->off_exit, ehdr_ok && eh.e_machine == EM_X86_64);
 	if (g->is_go && !g->version[0])

@@ -49,7 +49,7 @@ struct gr_binary {
 	ino_t ino;
 	int64_t ctime_ns;          /* a rebuilt file at a recycled inode is another */
 	enum gr_binary_kind kind;
-	char version[GO_ELF_VERSION_MAX];
+	struct go_elf elf;         /* its version, symbols, runtime layout */
 	uint64_t attached_ns;      /* CLOCK_MONOTONIC */
 	struct bpf_link *create, *exit;
 	int procs;                 /* watched processes running it */
@@ -63,7 +63,9 @@ struct gr_sample {
 
 struct gr_proc {
 	pid_t pid;
-	bool absolute;             /* counted from its first goroutine */
+	bool absolute;             /* count is the whole count: */
+	bool recovered;            /* ... from runtime state at attach, else from its start */
+	int64_t base;              /* live goroutines the counters missed */
 	struct gr_binary *bin;
 	struct target target;
 	struct gr_sample samples[GR_SAMPLES];
@@ -175,7 +177,7 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	b->ino = st->st_ino;
 	b->ctime_ns = ctime_ns;
 	b->used_ns = clock_mono_ns();
-	str_copy(b->version, sizeof(b->version), g.version);
+	b->elf = g;
 	if (err || !g.is_go)
 		b->kind = BIN_NOT_GO;
 	else if (!g.has_symtab || !g.off_create || !g.off_exit)
@@ -183,7 +185,7 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	else if ((err = binary_attach(s, b, fd, &g))) {
 		b->kind = BIN_FAILED;
 		log_warn("goroutines: pid %d: attaching uprobes to %s and %s in its binary (%s): %s", pid,
-			 GO_SYM_CREATE, GO_SYM_EXIT, b->version, strerror(-err));
+			 GO_SYM_CREATE, GO_SYM_EXIT, b->elf.version, strerror(-err));
 	} else {
 		b->kind = BIN_WATCHED;
 	}
@@ -213,6 +215,96 @@ static bool proc_alive(pid_t pid, uint64_t start_time)
 	if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
 		return false;
 	return identity_start_time(pid, &now_start) == 0 && now_start == start_time;
+}
+
+/* Where pid has b's segment at file offset 0: the load bias of a PIE. */
+static int load_bias(pid_t pid, const struct gr_binary *b, uint64_t *bias)
+{
+	char path[64], line[512];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, off, ino;
+
+		if (sscanf(line, "%llx-%*x %*s %llx %*s %llu", &start, &off, &ino) == 3 && off == 0 &&
+		    ino == (unsigned long long)b->ino) {
+			*bias = start - b->elf.load_vaddr;
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+#define GR_MAX_PS 4096 /* GOMAXPROCS is at most 1024 today */
+
+/* The goroutines alive in pid, from its runtime's own state: every g ever
+ * allocated (allglen) less the dead ones waiting for reuse on the
+ * scheduler's free list and on each P's. That is gcount() without leaving
+ * out the runtime's own goroutines, which the uprobes count as well.
+ * Read while the process runs, so off by the goroutines made or ended
+ * during the read. 0 or -errno. */
+static int runtime_live(pid_t pid, const struct gr_binary *b, int64_t *live)
+{
+	const struct go_elf *g = &b->elf;
+	uint64_t bias = 0, allglen, allp[3], *ps = NULL;
+	int32_t n;
+	int err;
+
+	if (g->pie && (err = load_bias(pid, b, &bias)))
+		return err;
+	if ((err = read_process_memory(pid, bias + g->addr_allglen, &allglen, sizeof(allglen))) ||
+	    (err = read_process_memory(pid, bias + g->addr_sched + g->layout.sched_gfree_n, &n, sizeof(n))) ||
+	    (err = read_process_memory(pid, bias + g->addr_allp, allp, sizeof(allp))))
+		return err;
+	*live = (int64_t)allglen - n;
+	/* allp is a slice: pointer, length, capacity */
+	if (allp[1] == 0 || allp[1] > GR_MAX_PS)
+		return -EINVAL;
+	ps = calloc(allp[1], sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	err = read_process_memory(pid, allp[0], ps, allp[1] * sizeof(*ps));
+	for (uint64_t i = 0; !err && i < allp[1]; i++) {
+		if (!ps[i])
+			continue;
+		err = read_process_memory(pid, ps[i] + g->layout.p_gfree_n, &n, sizeof(n));
+		*live -= n;
+	}
+	free(ps);
+	return err ? err : *live >= 0 ? 0 : -ERANGE;
+}
+
+/* Counting p from attach: if its binary's runtime layout is known, add the
+ * goroutines it had then, so its count is whole. The counters are read
+ * before and after the runtime; a read during which none moved is exact. */
+static void recover_base(struct sense_goroutines *s, struct gr_proc *p)
+{
+	int fd = bpf_map__fd(s->skel->maps.counts);
+	__u32 key = (__u32)p->pid;
+
+	if (!p->bin->elf.layout.known)
+		return;
+	for (int try = 0; try < 5; try++) {
+		struct reflex_gr_counts before = { 0 }, after = { 0 };
+		int64_t live;
+
+		(void)bpf_map_lookup_elem(fd, &key, &before);
+		if (runtime_live(p->pid, p->bin, &live))
+			return;
+		(void)bpf_map_lookup_elem(fd, &key, &after);
+		if (before.created == after.created && before.exited == after.exited) {
+			p->base = live - (int64_t)(after.created - after.exited);
+			p->absolute = p->recovered = true;
+			return;
+		}
+	}
 }
 
 /* Forgets p: its condition ends, its binary has one process fewer. */
@@ -252,11 +344,11 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 			return;
 		if (b->kind == BIN_STRIPPED)
 			log_warn("goroutines: pid %d (%s): %s is a stripped Go binary (%s): no %s and %s "
-				 "symbols, its goroutines are not counted", pid, t.comm, t.exe, b->version,
+				 "symbols, its goroutines are not counted", pid, t.comm, t.exe, b->elf.version,
 				 GO_SYM_CREATE, GO_SYM_EXIT);
 		else
 			log_warn("goroutines: pid %d (%s): %s (%s) could not be watched, its goroutines are "
-				 "not counted", pid, t.comm, t.exe, b->version);
+				 "not counted", pid, t.comm, t.exe, b->elf.version);
 		return;
 	}
 	if (s->nprocs == REFLEX_GR_MAX_PROCS) {
@@ -295,10 +387,12 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	p->pid = pid;
 	p->bin = b;
 	p->absolute = exec_ns && b->attached_ns < exec_ns;
+	if (!p->absolute)
+		recover_base(s, p);
 	b->procs++;
 	s->nprocs++;
-	log_info("goroutines: watching pid %d (%s), %s, counting %s", pid, p->target.comm, b->version,
-		 p->absolute ? "from its start" : "from now");
+	log_info("goroutines: watching pid %d (%s), %s, counting %s", pid, p->target.comm, b->elf.version,
+		 p->recovered ? "from its runtime's state" : p->absolute ? "from its start" : "from now");
 }
 
 /* Least-squares slope, per second, of the samples taken in [from, to];
@@ -349,7 +443,7 @@ static bool growing(const struct sense_goroutines *s, const struct gr_proc *p, u
 static void evaluate(struct sense_goroutines *s, struct gr_proc *p, const struct reflex_gr_counts *c,
 		     uint64_t now)
 {
-	int64_t count = (int64_t)(c->created - c->exited);
+	int64_t count = p->base + (int64_t)(c->created - c->exited);
 	double rate;
 	bool grows = growing(s, p, now, &rate);
 	struct condition *cond;
@@ -381,11 +475,11 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, const struct
 	if (!p->absolute)
 		sbuf_printf(&sum, " since attach");
 	sbuf_printf(&ev, "{\"count\":%lld,\"rate\":%.1f,\"growing\":%s,\"absolute\":%s,\"since_attach\":%s,"
-		    "\"created\":%llu,\"exited\":%llu,\"window_ms\":%llu,\"go_version\":",
+		    "\"recovered\":%s,\"created\":%llu,\"exited\":%llu,\"window_ms\":%llu,\"go_version\":",
 		    (long long)count, rate, grows ? "true" : "false", p->absolute ? "true" : "false",
-		    p->absolute ? "false" : "true", (unsigned long long)c->created,
+		    p->absolute ? "false" : "true", p->recovered ? "true" : "false", (unsigned long long)c->created,
 		    (unsigned long long)c->exited, (unsigned long long)(s->window_ns / NSEC_PER_MSEC));
-	sbuf_json_str(&ev, p->bin->version);
+	sbuf_json_str(&ev, p->bin->elf.version);
 	sbuf_printf(&ev, "}");
 	if (p->cond_id) {
 		/* a count condition that starts growing is, for hold, a new one */
@@ -456,7 +550,7 @@ static void goroutines_scan(void *state, uint64_t now)
 		}
 		if (!p->nsamples)
 			p->first_ns = now;
-		p->samples[p->head] = (struct gr_sample){ now, (int64_t)(c.created - c.exited) };
+		p->samples[p->head] = (struct gr_sample){ now, p->base + (int64_t)(c.created - c.exited) };
 		p->head = (p->head + 1) % GR_SAMPLES;
 		if (p->nsamples < GR_SAMPLES)
 			p->nsamples++;

@@ -11,6 +11,7 @@ WL=$T/go
 mkdir -p "$WL"
 export GOCACHE=$PWD/build/gocache GOPATH=$T/gopath
 if ! go build -o "$WL/gr-leak" tests/workloads/gr_work.go ||
+	! go build -ldflags=-w -o "$WL/gr-nodwarf" tests/workloads/gr_work.go ||
 	! go build -ldflags='-s -w' -o "$WL/gr-stripped" tests/workloads/gr_work.go; then
 	echo "not ok - go_build: cannot build tests/workloads/gr_work.go (is golang-go installed? deploy/deps.sh)"
 	exit 0
@@ -36,7 +37,8 @@ test_leak_caught_by_the_shipped_rule() {
 	rate=$(echo "$rec" | jq .evidence.rate)
 	in_pct "$rate" 200 10 || fail "rate $rate/s, want 200/s within 10%"
 	echo "$rec" | holds ".evidence.growing == true and .evidence.go_version == \"$GO_VERSION\" and
-		.evidence.since_attach == true and .evidence.window_ms == 10000" || fail "evidence: $rec"
+		.evidence.absolute == true and .evidence.recovered == true and .evidence.window_ms == 10000" \
+		|| fail "evidence: $rec"
 	late=$(( ($(echo "$rec" | jq .time_unix_nano) - leak_start) / 1000000 ))
 	echo "rate $rate/s; decided ${late} ms after the leak began (window 10 s + hold 10 s)"
 	[ "$late" -le 26000 ] || fail "decided ${late} ms after the leak began"
@@ -45,9 +47,10 @@ test_leak_caught_by_the_shipped_rule() {
 	stop_daemon
 }
 
-# Two steady programs of one binary: the first is counted from attach (its
-# parked goroutines start a second after exec, well after it), the second
-# from its start (the binary was watched when it exec'd).
+# Two steady programs of one binary: the first is counted from its runtime's
+# state (the binary was attached after it started), the second from its
+# start (the binary was watched when it exec'd). Their parked goroutines
+# start a second after exec.
 test_steady_count_exact_and_not_growing() {
 	write_rule count <<'R'
 rule "gr-many" {
@@ -70,14 +73,16 @@ R
 		in_pct "$count" "$truth" 1 || fail "pid $p: $count goroutines, the program has $truth"
 		echo "pid $p: $count goroutines counted, runtime.NumGoroutine() = $truth"
 	done
-	audit --pid "$first" | holds '.evidence.since_attach == true' || fail "first: $(audit --pid "$first")"
-	audit --pid "$second" | holds '.evidence.absolute == true and .evidence.since_attach == false' \
+	audit --pid "$first" | holds '.evidence.absolute == true and .evidence.recovered == true' \
+		|| fail "first: $(audit --pid "$first")"
+	audit --pid "$second" | holds '.evidence.absolute == true and .evidence.recovered == false' \
 		|| fail "second: $(audit --pid "$second")"
 	# three windows with churn of short-lived goroutines: never growing
 	while [ $(( $(date +%s) - ready )) -lt 12 ]; do sleep 0.5; done
 	! grep -E "pid ($first|$second) .*growing" "$LOG" || fail "a steady program called growing"
 	! audit | holds '.rule == "goroutine-leak"' || fail "the leak rule decided: $(audit --rule goroutine-leak)"
-	grep -q "watching pid $first (gr-steady), $GO_VERSION, counting from now" "$LOG" || fail "log: first"
+	grep -q "watching pid $first (gr-steady), $GO_VERSION, counting from its runtime's state" "$LOG" \
+		|| fail "log: first"
 	grep -q "watching pid $second (gr-steady), $GO_VERSION, counting from its start" "$LOG" \
 		|| fail "log: second"
 	stop_daemon
@@ -95,13 +100,35 @@ test_stripped_binary_skipped_clearly() {
 	stop_daemon
 }
 
-# Found by the startup scan (counted from attach), then gone: its state goes.
-test_running_before_start_then_exits() {
-	start_wl gr-steady steady 100
-	start_daemon --rules rules/ --dry-run --sensors goroutines --log-level debug
-	wait_for "$LOG" "watching pid $WL_PID \\(gr-steady\\), $GO_VERSION, counting from now" 3
-	kill -KILL "$WL_PID"
-	wait_for "$LOG" "goroutines: pid $WL_PID \\(gr-steady\\) exited, its state freed" 5
+# Found by the startup scan: counted whole from the runtime's state when
+# the binary has DWARF, from attach when not (-ldflags=-w); then gone, and
+# their state with them.
+test_running_before_start_then_exit() {
+	write_rule count <<'R'
+rule "gr-many" {
+  when = goroutines { count = 2000 }, where = { comm = "gr-*" }, hold = "1s",
+  act = signal { "SIGQUIT" }, dry_run = true,
+}
+R
+	start_wl gr-steady steady 5000
+	steady=$WL_PID
+	truth=$(field numgoroutine)
+	start_wl gr-nodwarf steady 3000
+	nodwarf=$WL_PID
+	start_daemon --rules "$T/rules" --sensors goroutines --log-level debug --goroutine-min-count 2000
+	wait_for "$LOG" "watching pid $steady \\(gr-steady\\), $GO_VERSION, counting from its runtime's state" 3
+	wait_for "$LOG" "watching pid $nodwarf \\(gr-nodwarf\\), $GO_VERSION, counting from now" 3
+	wait_record ".pid == $steady" 5
+	count=$(audit --pid "$steady" | jq .evidence.count)
+	in_pct "$count" "$truth" 1 || fail "$count goroutines, the program has $truth"
+	echo "started before reflexd: $count goroutines counted, runtime.NumGoroutine() = $truth"
+	audit --pid "$steady" | holds '.evidence.recovered == true' || fail "$(audit --pid "$steady")"
+	# the goroutines it had at attach are not in a count since attach
+	sleep 1.5
+	! audit | holds ".pid == $nodwarf" || fail "a count since attach has the earlier goroutines: $(audit)"
+	kill -KILL "$steady" "$nodwarf"
+	wait_for "$LOG" "goroutines: pid $steady \\(gr-steady\\) exited, its state freed" 5
+	wait_for "$LOG" "goroutines: pid $nodwarf \\(gr-nodwarf\\) exited, its state freed" 5
 	stop_daemon
 }
 
