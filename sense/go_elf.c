@@ -1,11 +1,12 @@
 /* Go binaries, read with libelf: a Go program has a .go.buildinfo section
  * (Go 1.13+) or at least the runtime.buildVersion symbol; the functions the
- * goroutine sensor attaches to are found in the symbol table, which
- * `go build -ldflags=-s` strips. */
+ * goroutine sensor attaches to, and the runtime's globals, are found in the
+ * symbol table, which `go build -ldflags=-s` strips; the layout of the
+ * runtime's structures in the DWARF, which `-w` strips. */
 #include <errno.h>
-#include <stdlib.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 

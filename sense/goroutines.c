@@ -11,7 +11,9 @@
  * watched is counted from its first goroutine: its count is absolute.
  * Otherwise (found at startup, or the first process of a new binary, which
  * the runtime has already started a few goroutines in by the time we
- * attach) the count is the change since attach, and the evidence says so.
+ * attach) the goroutines it had at attach are read from its runtime's state
+ * (recover_base), and where that cannot be done (no DWARF for the layout)
+ * the count is the change since attach, and the evidence says so.
  *
  * The growth rate is the least-squares slope of the count over the last
  * window (--goroutine-window), sampled 20 times a window. */
