@@ -216,9 +216,11 @@ static bool dw_value(const uint8_t **p, const uint8_t *end, uint64_t form, uint6
 		} else if (!uleb(p, end, &len)) {
 			return false;
 		}
+		if (len > (uint64_t)(end - *p))
+			return false;
 		*v = 0;
 		*p += len;
-		return *p <= end;
+		return true;
 	}
 	if (form >= sizeof(fixed) || !fixed[form] || end - *p < fixed[form])
 		return false;
@@ -372,11 +374,64 @@ static void read_layout(Elf_Scn *info_scn, const GElf_Shdr *info_sh, Elf_Scn *ab
 	g->layout.known = true;
 }
 
+/* A stripped binary keeps the runtime's own function table, .gopclntab
+ * (.data.rel.ro.gopclntab in a PIE): the runtime needs it for stack traces.
+ * Go 1.18+ layout: a header (magic, quantum, pointer size, nfunc, nfiles,
+ * then the text start and offsets of the function names and of the
+ * function table), the table of (entry - text start, _func offset) pairs,
+ * and each _func opening with its entry offset and name offset. Older
+ * layouts are not read. */
+#define GO_PCLN_MAGIC_118 0xfffffff0u
+#define GO_PCLN_MAGIC_120 0xfffffff1u
+
+static void read_pclntab(Elf_Scn *scn, const GElf_Shdr *text, struct go_elf *g)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	const uint8_t *p, *names, *ftab;
+	uint64_t nfunc, text_start, names_off, ftab_off, size;
+	uint32_t magic;
+
+	if (!d || !d->d_buf || d->d_size < 8 + 8 * 8)
+		return;
+	p = d->d_buf;
+	size = d->d_size;
+	memcpy(&magic, p, sizeof(magic));
+	if ((magic != GO_PCLN_MAGIC_118 && magic != GO_PCLN_MAGIC_120) || p[7] != 8)
+		return;
+	nfunc = le(p + 8, 8);
+	text_start = le(p + 8 + 2 * 8, 8);
+	names_off = le(p + 8 + 3 * 8, 8);
+	ftab_off = le(p + 8 + 7 * 8, 8);
+	if (names_off >= size || ftab_off >= size || nfunc > (size - ftab_off) / 8)
+		return;
+	names = p + names_off;
+	ftab = p + ftab_off;
+	for (uint64_t i = 0; i < nfunc && (!g->off_create || !g->off_exit); i++) {
+		uint64_t entry = le(ftab + 8 * i, 4), func = ftab_off + le(ftab + 8 * i + 4, 4), name, vaddr;
+		const char *fn;
+
+		if (func + 8 > size)
+			return;
+		name = le(p + func + 4, 4);
+		if (names_off + name >= size || !memchr(names + name, '\0', size - names_off - name))
+			continue;
+		fn = (const char *)names + name;
+		vaddr = text_start + entry;
+		if (vaddr < text->sh_addr || vaddr >= text->sh_addr + text->sh_size)
+			continue;
+		if (!strcmp(fn, GO_SYM_CREATE))
+			g->off_create = vaddr - text->sh_addr + text->sh_offset;
+		else if (!strcmp(fn, GO_SYM_EXIT))
+			g->off_exit = vaddr - text->sh_addr + text->sh_offset;
+	}
+}
+
 int go_elf_read(int fd, struct go_elf *g)
 {
 	Elf *elf;
-	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL;
-	GElf_Shdr sh, info_sh = { 0 }, abbrev_sh = { 0 };
+	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL, *pcln = NULL;
+	GElf_Shdr sh, info_sh = { 0 }, abbrev_sh = { 0 }, text_sh = { 0 };
+	size_t len;
 	GElf_Ehdr eh;
 	size_t shstrndx;
 	bool ehdr_ok;
@@ -404,6 +459,10 @@ int go_elf_read(int fd, struct go_elf *g)
 			buildinfo_version(scn, g->version, sizeof(g->version));
 		} else if (sh.sh_type == SHT_SYMTAB) {
 			read_symtab(elf, scn, &sh, g);
+		} else if (!strcmp(name, ".text")) {
+			text_sh = sh;
+		} else if ((len = strlen(name)) >= 10 && !strcmp(name + len - 10, ".gopclntab")) {
+			pcln = scn;
 		} else if (!strcmp(name, ".debug_info")) {
 			info = scn;
 			info_sh = sh;
@@ -412,6 +471,8 @@ int go_elf_read(int fd, struct go_elf *g)
 			abbrev_sh = sh;
 		}
 	}
+	if (g->is_go && (!g->off_create || !g->off_exit) && pcln && text_sh.sh_size)
+		read_pclntab(pcln, &text_sh, g);
 	if (g->is_go && info && abbrev && g->addr_allglen && g->addr_sched && g->addr_allp)
 		read_layout(info, &info_sh, abbrev, &abbrev_sh, g);
 	ehdr_ok = gelf_getehdr(elf, &eh) != NULL;

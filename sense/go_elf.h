@@ -12,7 +12,8 @@
 
 struct go_elf {
 	bool is_go;        /* a .go.buildinfo section or runtime.buildVersion */
-	bool has_symtab;   /* not stripped */
+	bool has_symtab;   /* not stripped (else the functions are looked up in
+			    * the runtime's own table, .gopclntab) */
 	char version[GO_ELF_VERSION_MAX];  /* "go1.19.8" */
 	uint64_t off_create, off_exit;     /* file offsets, 0 when absent */
 	/* what the live goroutine count is made of: every g ever allocated

@@ -2,8 +2,9 @@
  * create (runtime.newproc1) and exit (runtime.goexit1). A Go program is
  * recognised by its ELF: a .go.buildinfo section (its Go version) or the
  * runtime.buildVersion symbol; the two functions are found in its symbol
- * table, so a stripped binary (-ldflags=-s) cannot be watched, which is
- * said once per process.
+ * table or, in a stripped binary (-ldflags=-s), in the runtime's own
+ * function table (.gopclntab). A binary where neither has them is said so,
+ * once per process.
  *
  * One uprobe pair per binary (inode), not per process: the kernel fires it
  * in every process mapping that file, those started later included, and
@@ -42,7 +43,9 @@
 /* condition ids are unique across sensors: the kind in the top byte */
 #define GR_COND_ID_BASE ((uint64_t)REFLEX_COND_GOROUTINES << 56)
 
-enum gr_binary_kind { BIN_NOT_GO, BIN_STRIPPED, BIN_WATCHED, BIN_FAILED };
+/* NO_FUNCS: Go, but the two functions are in neither its symbol table nor
+ * its .gopclntab (stripped and older than Go 1.18, or unusual) */
+enum gr_binary_kind { BIN_NOT_GO, BIN_NO_FUNCS, BIN_WATCHED, BIN_FAILED };
 
 /* A binary seen at an exec or in the startup scan, Go or not, so each one
  * is read once. */
@@ -182,8 +185,8 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	b->elf = g;
 	if (err || !g.is_go)
 		b->kind = BIN_NOT_GO;
-	else if (!g.has_symtab || !g.off_create || !g.off_exit)
-		b->kind = BIN_STRIPPED;
+	else if (!g.off_create || !g.off_exit)
+		b->kind = BIN_NO_FUNCS;
 	else if ((err = binary_attach(s, b, fd, &g))) {
 		b->kind = BIN_FAILED;
 		log_warn("goroutines: pid %d: attaching uprobes to %s and %s in its binary (%s): %s", pid,
@@ -344,10 +347,11 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 
 		if (identity_read(pid, &t))
 			return;
-		if (b->kind == BIN_STRIPPED)
-			log_warn("goroutines: pid %d (%s): %s is a stripped Go binary (%s): no %s and %s "
-				 "symbols, its goroutines are not counted", pid, t.comm, t.exe, b->elf.version,
-				 GO_SYM_CREATE, GO_SYM_EXIT);
+		if (b->kind == BIN_NO_FUNCS)
+			log_warn("goroutines: pid %d (%s): %s (%s, %s): %s and %s are in neither its symbol "
+				 "table nor its .gopclntab, its goroutines are not counted", pid, t.comm, t.exe,
+				 b->elf.version, b->elf.has_symtab ? "not stripped" : "stripped", GO_SYM_CREATE,
+				 GO_SYM_EXIT);
 		else
 			log_warn("goroutines: pid %d (%s): %s (%s) could not be watched, its goroutines are "
 				 "not counted", pid, t.comm, t.exe, b->elf.version);
