@@ -68,8 +68,8 @@ struct gr_sample {
 
 struct gr_proc {
 	pid_t pid;
-	bool absolute;             /* count is the whole count: */
-	bool recovered;            /* ... from runtime state at attach, else from its start */
+	bool absolute;             /* its count is whole: from its first goroutine, */
+	bool recovered;            /* or from its runtime's state at attach */
 	int64_t base;              /* live goroutines the counters missed */
 	struct gr_binary *bin;
 	struct target target;
@@ -147,8 +147,8 @@ static struct gr_binary *binary_slot(struct sense_goroutines *s)
 	return old;
 }
 
-/* The binary pid runs, read and (if Go with symbols) attached the first
- * time it is seen. NULL when pid is gone or nothing can be said. */
+/* The binary pid runs, read (and if Go, with both functions found, attached)
+ * the first time it is seen. NULL when pid is gone or the table is full. */
 static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const struct stat *st)
 {
 	int64_t ctime_ns = (int64_t)st->st_ctim.tv_sec * (int64_t)NSEC_PER_SEC + st->st_ctim.tv_nsec;
