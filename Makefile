@@ -85,6 +85,7 @@ FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/a
 	decide/decision.c
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
+FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -99,4 +100,8 @@ $(BUILD)/fuzz/fuzz_glob: $(FUZZ_GLOB_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GLOB_SRCS)
 
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob
+$(BUILD)/fuzz/fuzz_go_elf: $(FUZZ_GO_ELF_SRCS) $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GO_ELF_SRCS) -lelf
+
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_go_elf
