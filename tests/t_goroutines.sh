@@ -51,6 +51,16 @@ test_leak_caught_by_the_shipped_rule() {
 	stop_daemon
 }
 
+# Growth that stops: the condition clears, once the window no longer grows.
+test_growth_that_stops_clears() {
+	start_daemon --rules rules/ --dry-run --sensors goroutines --goroutine-window 4s
+	start_wl gr-leak leak 200 1 6
+	wait_for "$LOG" "goroutines in pid $WL_PID \\(gr-leak\\): goroutines growing" 8
+	wait_for "$LOG" "goroutines: pid $WL_PID \\(gr-leak\\): back to 120[0-9] goroutines" 10
+	alive "$WL_PID" || fail "the program is gone"
+	stop_daemon
+}
+
 # Two steady programs of one binary: the first is counted from its runtime's
 # state (the binary was attached after it started), the second from its
 # start (the binary was watched when it exec'd). Their parked goroutines

@@ -1,8 +1,9 @@
 // Goroutine workloads for tests/t_goroutines.sh and the benchmark, built
 // by them with `go build`:
 //
-//	gr_work leak RATE [DELAY]  after DELAY seconds (default 1), start RATE
-//	                           goroutines a second that never return
+//	gr_work leak RATE [DELAY [FOR]]  after DELAY seconds (default 1), start
+//	                           RATE goroutines a second that never return,
+//	                           for FOR seconds (default: for ever)
 //	gr_work steady N           N parked goroutines, and short-lived ones
 //	                           started and finished all the time
 //	gr_work spawn N            create N goroutines that return at once,
@@ -34,13 +35,17 @@ func arg(i int, def int) int {
 
 // Paced by the clock, not by a ticker, so the rate holds whatever the
 // scheduler's timer granularity.
-func leak(rate, delay int) {
+func leak(rate, delay, secs int) {
 	time.Sleep(time.Duration(delay) * time.Second)
 	start := time.Now()
 	fmt.Printf("ready leak rate=%d realtime_ns=%d\n", rate, start.UnixNano())
 	made := 0
 	for {
-		due := int(time.Since(start).Seconds() * float64(rate))
+		elapsed := time.Since(start).Seconds()
+		if secs > 0 && elapsed > float64(secs) {
+			elapsed = float64(secs)
+		}
+		due := int(elapsed * float64(rate))
 		for ; made < due; made++ {
 			go func() { <-block }()
 		}
@@ -86,13 +91,13 @@ func main() {
 	}
 	switch mode {
 	case "leak":
-		leak(arg(2, 200), arg(3, 1))
+		leak(arg(2, 200), arg(3, 1), arg(4, 0))
 	case "steady":
 		steady(arg(2, 1000))
 	case "spawn":
 		spawn(arg(2, 1000000))
 	default:
-		fmt.Fprintln(os.Stderr, "usage: gr_work leak RATE [DELAY] | steady N | spawn N")
+		fmt.Fprintln(os.Stderr, "usage: gr_work leak RATE [DELAY [FOR]] | steady N | spawn N")
 		os.Exit(2)
 	}
 }
