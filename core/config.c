@@ -59,6 +59,8 @@ static const struct option_def options[] = {
 	  "N", "a Go process whose goroutines grow N/s or more over a whole window is a condition" },
 	{ "goroutine-min-count", OPT_INT, CMD_RUN | CMD_RECORD, OFF(goroutine_min_count), "10000", 1, 1000000000,
 	  false, "N", "so is one with N goroutines or more" },
+	{ "goroutine-sample", OPT_FLAG, CMD_RUN | CMD_RECORD, OFF(goroutine_sample), "false", 0, 0, false,
+	  NULL, "count goroutines by reading the Go runtime's state each sample, not with uprobes, where the binary allows" },
 	{ "protect-comm", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_comm), NULL, 0, 0, true,
 	  "GLOB", "never touch processes whose comm matches (repeatable)" },
 	{ "protect-exe", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_exe), NULL, 0, 0, true,

@@ -43,9 +43,10 @@
 /* condition ids are unique across sensors: the kind in the top byte */
 #define GR_COND_ID_BASE ((uint64_t)REFLEX_COND_GOROUTINES << 56)
 
-/* NO_FUNCS: Go, but the two functions are in neither its symbol table nor
- * its .gopclntab (stripped and older than Go 1.18, or unusual) */
-enum gr_binary_kind { BIN_NOT_GO, BIN_NO_FUNCS, BIN_WATCHED, BIN_FAILED };
+/* WATCHED: probed; SAMPLED: its runtime's state read instead
+ * (--goroutine-sample); NO_FUNCS: Go, but the two functions are in neither
+ * its symbol table nor its .gopclntab (stripped and older than Go 1.18) */
+enum gr_binary_kind { BIN_NOT_GO, BIN_NO_FUNCS, BIN_WATCHED, BIN_SAMPLED, BIN_FAILED };
 
 /* A binary seen at an exec or in the startup scan, Go or not, so each one
  * is read once. */
@@ -71,6 +72,7 @@ struct gr_proc {
 	bool absolute;             /* its count is whole: from its first goroutine, */
 	bool recovered;            /* or from its runtime's state at attach */
 	int64_t base;              /* live goroutines the counters missed */
+	uint64_t bias;             /* load bias of its binary (a PIE) */
 	struct gr_binary *bin;
 	struct target target;
 	struct gr_sample samples[GR_SAMPLES];
@@ -91,6 +93,7 @@ struct sense_goroutines {
 	uint64_t window_ns, sample_ns, last_sample_ns;
 	double min_rate;
 	int64_t min_count;
+	bool sample;               /* --goroutine-sample */
 	struct gr_binary bins[GR_BINARIES_MAX];
 	size_t nbins;
 	struct gr_proc *procs;
@@ -185,6 +188,8 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	b->elf = g;
 	if (err || !g.is_go)
 		b->kind = BIN_NOT_GO;
+	else if (s->sample && g.layout.known)
+		b->kind = BIN_SAMPLED;
 	else if (!g.off_create || !g.off_exit)
 		b->kind = BIN_NO_FUNCS;
 	else if ((err = binary_attach(s, b, fd, &g))) {
@@ -255,15 +260,13 @@ static int load_bias(pid_t pid, const struct gr_binary *b, uint64_t *bias)
  * out the runtime's own goroutines, which the uprobes count as well.
  * Read while the process runs, so off by the goroutines made or ended
  * during the read. 0 or -errno. */
-static int runtime_live(pid_t pid, const struct gr_binary *b, int64_t *live)
+static int runtime_live(pid_t pid, const struct gr_binary *b, uint64_t bias, int64_t *live)
 {
 	const struct go_elf *g = &b->elf;
-	uint64_t bias = 0, allglen, allp[3], *ps = NULL;
+	uint64_t allglen, allp[3], *ps = NULL;
 	int32_t n;
 	int err;
 
-	if (g->pie && (err = load_bias(pid, b, &bias)))
-		return err;
 	if ((err = read_process_memory(pid, bias + g->addr_allglen, &allglen, sizeof(allglen))) ||
 	    (err = read_process_memory(pid, bias + g->addr_sched + g->layout.sched_gfree_n, &n, sizeof(n))) ||
 	    (err = read_process_memory(pid, bias + g->addr_allp, allp, sizeof(allp))))
@@ -286,22 +289,20 @@ static int runtime_live(pid_t pid, const struct gr_binary *b, int64_t *live)
 	return err ? err : *live >= 0 ? 0 : -ERANGE;
 }
 
-/* Counting p from attach: if its binary's runtime layout is known, add the
- * goroutines it had then, so its count is whole. The counters are read
+/* Counting p from attach: add the goroutines it had then, from its
+ * runtime's state, so its count is whole. The counters are read
  * before and after the runtime; a read during which none moved is exact. */
 static void recover_base(struct sense_goroutines *s, struct gr_proc *p)
 {
 	int fd = bpf_map__fd(s->skel->maps.counts);
 	__u32 key = (__u32)p->pid;
 
-	if (!p->bin->elf.layout.known)
-		return;
 	for (int try = 0; try < 5; try++) {
 		struct reflex_gr_counts before = { 0 }, after = { 0 };
 		int64_t live;
 
 		(void)bpf_map_lookup_elem(fd, &key, &before);
-		if (runtime_live(p->pid, p->bin, &live))
+		if (runtime_live(p->pid, p->bin, p->bias, &live))
 			return;
 		(void)bpf_map_lookup_elem(fd, &key, &after);
 		if (before.created == after.created && before.exited == after.exited) {
@@ -331,6 +332,7 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	struct stat st;
 	char path[64];
 	__u32 key = (__u32)pid;
+	bool readable;
 	int err;
 
 	p = proc_find(s, pid);
@@ -342,7 +344,7 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	b = binary_of(s, pid, &st);
 	if (!b || b->kind == BIN_NOT_GO)
 		return;
-	if (b->kind != BIN_WATCHED) {
+	if (b->kind != BIN_WATCHED && b->kind != BIN_SAMPLED) {
 		struct target t;
 
 		if (identity_read(pid, &t))
@@ -376,6 +378,10 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	memset(p, 0, sizeof(*p));
 	if (identity_read(pid, &p->target))
 		return;
+	/* its runtime's state can be read where the binary says where it is */
+	readable = b->elf.layout.known && (!b->elf.pie || !load_bias(pid, b, &p->bias));
+	if (b->kind == BIN_SAMPLED && !readable)
+		return; /* gone, or not mapped as its ELF file says */
 	/* an entry of our own, so its exit is reported even if it never
 	 * starts a goroutine; one the uprobe made first is kept */
 	err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.counts), &key, &zero, BPF_NOEXIST);
@@ -392,12 +398,13 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	}
 	p->pid = pid;
 	p->bin = b;
-	p->absolute = exec_ns && b->attached_ns < exec_ns;
-	if (!p->absolute)
+	p->absolute = b->kind == BIN_SAMPLED || (exec_ns && b->attached_ns < exec_ns);
+	if (!p->absolute && readable)
 		recover_base(s, p);
 	b->procs++;
 	s->nprocs++;
 	log_info("goroutines: watching pid %d (%s), %s, counting %s", pid, p->target.comm, b->elf.version,
+		 b->kind == BIN_SAMPLED ? "by sampling its runtime's state" :
 		 p->recovered ? "from its runtime's state" : p->absolute ? "from its start" : "from now");
 }
 
@@ -445,11 +452,11 @@ static bool growing(const struct sense_goroutines *s, const struct gr_proc *p, u
 	       slope(p, mid, now, &last) && last >= s->min_rate;
 }
 
-/* Raises, refreshes or clears p's condition from its newest sample. */
-static void evaluate(struct sense_goroutines *s, struct gr_proc *p, const struct reflex_gr_counts *c,
-		     uint64_t now)
+/* Raises, refreshes or clears p's condition from its newest sample, count;
+ * c: the probes' counters behind it, NULL when sampled from the runtime. */
+static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t count,
+		     const struct reflex_gr_counts *c, uint64_t now)
 {
-	int64_t count = p->base + (int64_t)(c->created - c->exited);
 	double rate;
 	bool grows = growing(s, p, now, &rate);
 	struct condition *cond;
@@ -481,10 +488,13 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, const struct
 	if (!p->absolute)
 		sbuf_printf(&sum, " since attach");
 	sbuf_printf(&ev, "{\"count\":%lld,\"rate\":%.1f,\"growing\":%s,\"absolute\":%s,\"since_attach\":%s,"
-		    "\"recovered\":%s,\"created\":%llu,\"exited\":%llu,\"window_ms\":%llu,\"go_version\":",
+		    "\"recovered\":%s,\"source\":\"%s\",",
 		    (long long)count, rate, grows ? "true" : "false", p->absolute ? "true" : "false",
-		    p->absolute ? "false" : "true", p->recovered ? "true" : "false", (unsigned long long)c->created,
-		    (unsigned long long)c->exited, (unsigned long long)(s->window_ns / NSEC_PER_MSEC));
+		    p->absolute ? "false" : "true", p->recovered ? "true" : "false", c ? "probes" : "runtime");
+	if (c)
+		sbuf_printf(&ev, "\"created\":%llu,\"exited\":%llu,", (unsigned long long)c->created,
+			    (unsigned long long)c->exited);
+	sbuf_printf(&ev, "\"window_ms\":%llu,\"go_version\":", (unsigned long long)(s->window_ns / NSEC_PER_MSEC));
 	sbuf_json_str(&ev, p->bin->elf.version);
 	sbuf_printf(&ev, "}");
 	if (p->cond_id) {
@@ -540,6 +550,8 @@ static void goroutines_scan(void *state, uint64_t now)
 		struct reflex_gr_counts c;
 		__u32 key = (__u32)p->pid;
 		bool counted = bpf_map_lookup_elem(fd, &key, &c) == 0;
+		bool sampled = p->bin->kind == BIN_SAMPLED;
+		int64_t count;
 
 		/* no counts: its exit event is on its way, or was lost; and once
 		 * a window anyway, should its exit have come before its entry */
@@ -550,17 +562,18 @@ static void goroutines_scan(void *state, uint64_t now)
 			proc_drop(s, p);
 			continue;
 		}
-		if (!counted) {
+		count = p->base + (int64_t)(c.created - c.exited);
+		if (!counted || (sampled && runtime_live(p->pid, p->bin, p->bias, &count))) {
 			i++;
 			continue;
 		}
 		if (!p->nsamples)
 			p->first_ns = now;
-		p->samples[p->head] = (struct gr_sample){ now, p->base + (int64_t)(c.created - c.exited) };
+		p->samples[p->head] = (struct gr_sample){ now, count };
 		p->head = (p->head + 1) % GR_SAMPLES;
 		if (p->nsamples < GR_SAMPLES)
 			p->nsamples++;
-		evaluate(s, p, &c, now);
+		evaluate(s, p, count, sampled ? NULL : &c, now);
 		i++;
 	}
 }
@@ -626,6 +639,7 @@ static void *goroutines_start(const struct sensor_env *env)
 	s->sample_ns = s->window_ns / GR_SAMPLES_PER_WINDOW;
 	s->min_rate = (double)env->cfg->goroutine_min_rate;
 	s->min_count = env->cfg->goroutine_min_count;
+	s->sample = env->cfg->goroutine_sample;
 	s->skel = goroutines_bpf__open_and_load();
 	if (!s->skel) {
 		err = -errno;

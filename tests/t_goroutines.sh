@@ -51,6 +51,41 @@ test_leak_caught_by_the_shipped_rule() {
 	stop_daemon
 }
 
+# --goroutine-sample: no probes on binaries whose runtime can be read; the
+# same counts and rates, read from the runtime every sample.
+test_sampled_from_the_runtime() {
+	write_rule count <<'R'
+rule "gr-any" {
+  when = goroutines { count = 2000 }, where = { comm = "gr-*" }, hold = "1s",
+  act = signal { "SIGQUIT" }, dry_run = true,
+}
+R
+	start_daemon --rules "$T/rules" --sensors goroutines --goroutine-sample --goroutine-window 4s \
+		--goroutine-min-count 2000
+	start_wl gr-steady steady 5000
+	steady=$WL_PID
+	truth=$(field numgoroutine)
+	start_wl gr-leak leak 400 1
+	leak=$WL_PID
+	wait_for "$LOG" "watching pid $steady \\(gr-steady\\), $GO_VERSION, counting by sampling its runtime's state" 3
+	wait_record ".pid == $steady" 5
+	count=$(audit --pid "$steady" | jq .evidence.count)
+	in_pct "$count" "$truth" 1 || fail "$count goroutines, the program has $truth"
+	audit --pid "$steady" | holds '.evidence.source == "runtime" and .evidence.growing == false' \
+		|| fail "$(audit --pid "$steady")"
+	# 400/s passes 2000 in 5 s, growing over the whole 4 s window by then
+	wait_record ".pid == $leak" 10
+	rate=$(audit --pid "$leak" | jq .evidence.rate)
+	in_pct "$rate" 400 10 || fail "rate $rate/s, want 400/s within 10%"
+	audit --pid "$leak" | holds '.evidence.source == "runtime" and .evidence.growing == true' \
+		|| fail "$(audit --pid "$leak")"
+	# no uprobe (a perf event each) was attached: probing one binary takes two
+	probes=$(ls -l "/proc/$DAEMON/fd" | grep -c perf_event || true)
+	[ "$probes" = 0 ] || fail "$probes uprobes attached"
+	echo "sampled: $count goroutines (truth $truth), leak at $rate/s"
+	stop_daemon
+}
+
 # Growth that stops: the condition clears, once the window no longer grows.
 test_growth_that_stops_clears() {
 	start_daemon --rules rules/ --dry-run --sensors goroutines --goroutine-window 4s

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The goroutine sensor: what it costs a Go program that starts goroutines
-# (a create and an exit, each an entry uprobe), and how long after a leak
-# begins it is reported. Runs alone: bash tests/bench/b_goroutines.sh
+# (a create and an exit, each an entry uprobe; or nothing with
+# --goroutine-sample), and how long after a leak begins it is reported. Runs alone: bash tests/bench/b_goroutines.sh
 set -eu
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SPAWN=${SPAWN:-300000}
@@ -17,16 +17,21 @@ go build -o "$T/gr-bench" tests/workloads/gr_work.go
 # compare the same scheduling
 spawn_ns() { taskset -c 1 "$T/gr-bench" spawn "$SPAWN"; }
 
-off="" on=""
+off="" on="" sampled=""
 for _ in $(seq "$ROUNDS"); do
 	off="$off $(spawn_ns)"
 	start_daemon --rules rules/ --dry-run
 	spawn_ns > /dev/null # the first run of a new binary attaches its uprobes
 	on="$on $(spawn_ns)"
 	stop_daemon
+	start_daemon --rules rules/ --dry-run --goroutine-sample
+	spawn_ns > /dev/null
+	sampled="$sampled $(spawn_ns)"
+	stop_daemon
 done
 mo=$(echo "$off" | median)
 mn=$(echo "$on" | median)
+ms=$(echo "$sampled" | median)
 
 # the BPF programs' own share, from the kernel's run-time accounting
 stats_was=$(sysctl -n kernel.bpf_stats_enabled)
@@ -72,5 +77,6 @@ done
 stop_daemon
 
 row "goroutine create+exit, one CPU (ns)" "$mo" "$mn" "$(pct "$mo" "$mn")" "$(echo "$off" | iqr)" ""
+row "  with --goroutine-sample (ns)" "$mo" "$ms" "$(pct "$mo" "$ms")" "$(echo "$off" | iqr)" ""
 row "  BPF per create / per exit (ns)" "" "$(printf '%.0f / %.0f' "$create_ns" "$exit_ns")" "" "" ""
 row "goroutine leak 200/s: detection (ms)" "" "p50 $(echo "$lat" | median)" "" "" "< window"
