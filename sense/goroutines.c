@@ -16,6 +16,9 @@
  * (recover_base), and where that cannot be done (no DWARF for the layout)
  * the count is the change since attach, and the evidence says so.
  *
+ * With --goroutine-sample, a binary whose runtime can be read gets no
+ * probes: each sample reads the live count from the runtime instead.
+ *
  * The growth rate is the least-squares slope of the count over the last
  * window (--goroutine-window), sampled 20 times a window. */
 #include <dirent.h>

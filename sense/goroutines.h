@@ -3,7 +3,8 @@
  * (bpf/goroutines.bpf.c), and per process the live count and its growth
  * rate (`goroutines`). Options: --goroutine-window (the rate is the slope
  * over it), --goroutine-min-rate and --goroutine-min-count (what makes a
- * condition). docs/goroutines.md has the design. */
+ * condition), --goroutine-sample (read the runtime's state instead of
+ * probing, where the binary allows). docs/goroutines.md has the design. */
 #ifndef REFLEX_SENSE_GOROUTINES_H
 #define REFLEX_SENSE_GOROUTINES_H
 
