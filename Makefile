@@ -20,7 +20,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
 
-SENSORS := deadlock leak allocs
+SENSORS := deadlock leak allocs goroutines
 ACTUATORS := traffic
 SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
@@ -100,6 +100,7 @@ FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
 FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c
+FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) $(SKELS)
 	@mkdir -p $(@D)
@@ -122,5 +123,9 @@ $(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) core/kubeconfig.h core/ut
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS)
 
+$(BUILD)/fuzz/fuzz_go_elf: $(FUZZ_GO_ELF_SRCS) $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GO_ELF_SRCS) -lelf
+
 fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
-	$(BUILD)/fuzz/fuzz_kubeconfig
+	$(BUILD)/fuzz/fuzz_kubeconfig $(BUILD)/fuzz/fuzz_go_elf

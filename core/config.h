@@ -31,6 +31,9 @@ struct config {
 	uint64_t leak_window_ns;
 	uint64_t leak_min_rate;   /* bytes/s */
 	uint64_t leak_attribution_ns;
+	uint64_t goroutine_window_ns;
+	int64_t goroutine_min_rate, goroutine_min_count;
+	bool goroutine_sample;
 	struct strlist sensors;   /* which sensors to start; empty: all */
 	uint64_t act_delay_ns;
 	char *kill_switch;

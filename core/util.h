@@ -63,5 +63,7 @@ void strlist_free(struct strlist *l);
 
 /* Reads a whole small file into buf (NUL-terminated): bytes read or -errno. */
 ssize_t read_file(const char *path, char *buf, size_t size);
+/* Reads len bytes at addr in process pid's memory: 0, or -EFAULT. */
+int read_process_memory(pid_t pid, uint64_t addr, void *buf, size_t len);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -71,14 +70,6 @@ static const char *lock_type_name(enum lock_type t)
 	return t == LOCK_PI_MUTEX ? "pi-mutex" : t == LOCK_MUTEX ? "mutex" : "other";
 }
 
-static int read_remote(__u32 pid, __u64 addr, void *buf, size_t len)
-{
-	struct iovec local = { .iov_base = buf, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-
-	return process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
-}
-
 /* What the waiter waits on, and who holds it. Condition variables,
  * semaphores, joins and anything else without an owner get LOCK_NONE:
  * they are never part of a deadlock. */
@@ -89,7 +80,7 @@ static void find_owner(struct waiter *wt)
 
 	wt->lock = LOCK_NONE;
 	if (cmd == REFLEX_FUTEX_LOCK_PI || cmd == REFLEX_FUTEX_LOCK_PI2) {
-		if (read_remote(wt->w.pid, wt->w.uaddr, m, sizeof(m[0])))
+		if (read_process_memory((pid_t)wt->w.pid, wt->w.uaddr, m, sizeof(m[0])))
 			return;
 		wt->lock = LOCK_PI_MUTEX;
 		wt->owner_ns_tid = (__u32)m[0] & FUTEX_TID_MASK;
@@ -98,7 +89,7 @@ static void find_owner(struct waiter *wt)
 	if ((cmd != REFLEX_FUTEX_WAIT && cmd != REFLEX_FUTEX_WAIT_BITSET) ||
 	    wt->w.val != GLIBC_LOCK_CONTENDED)
 		return;
-	if (read_remote(wt->w.pid, wt->w.uaddr, m, sizeof(m)) ||
+	if (read_process_memory((pid_t)wt->w.pid, wt->w.uaddr, m, sizeof(m)) ||
 	    m[0] != GLIBC_LOCK_CONTENDED || (m[4] & ~GLIBC_MUTEX_KIND_BITS))
 		return;
 	wt->owner_ns_tid = (__u32)(m[4] & GLIBC_MUTEX_ROBUST ? m[0] & FUTEX_TID_MASK : m[2]);

@@ -34,4 +34,12 @@ test_glob_match_agrees_with_fnmatch() {
 	fuzz fuzz_glob "$T"/globs/*
 }
 
+# Seeds: a Go binary as built (PIE: symbols, DWARF), a stripped one
+# (.gopclntab), and a C one.
+test_go_binary_reader_survives_fuzzing() {
+	GOCACHE=$PWD/build/gocache GOPATH=$T/gopath go build -buildmode=pie -o "$T/go-pie" tests/workloads/gr_work.go
+	GOCACHE=$PWD/build/gocache GOPATH=$T/gopath go build -ldflags='-s -w' -o "$T/go-stripped" tests/workloads/gr_work.go
+	fuzz fuzz_go_elf "$T/go-pie" "$T/go-stripped" build/workloads/deadlock
+}
+
 run_tests
