@@ -2,27 +2,28 @@
 # the write-ahead journal surviving a kill -9 between intent and outcome.
 . "$(dirname "$0")/lib.sh"
 
-our_progs() {
-	bpftool prog show 2>/dev/null | grep -cE 'name (futex_switch|scan_waits)' || true
+# Programs loaded on the host, and those the daemon holds.
+all_progs() {
+	bpftool prog show 2>/dev/null | grep -cE '^[0-9]+:' || true
 }
 
-# wait_progs N: the kernel frees a dead process's programs asynchronously.
-wait_progs() {
-	for _ in $(seq 60); do
-		[ "$(our_progs)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	fail "want $1 sensor programs loaded, have $(our_progs)"
+daemon_progs() {
+	ls -l "/proc/$DAEMON/fd" 2>/dev/null | grep -c 'anon_inode:bpf-prog' || true
 }
 
 test_sigterm_stops_cleanly_and_detaches() {
-	wait_progs 0
+	before=$(all_progs)
 	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
 	start_daemon --rules "$T/rules"
-	wait_progs 2
+	[ "$(daemon_progs)" -ge 2 ] || fail "the daemon holds $(daemon_progs) programs"
 	stop_daemon
 	grep -q 'reflexd: info: stopped' "$LOG" || fail "no 'stopped' line"
-	wait_progs 0
+	# the kernel frees a dead process's programs asynchronously
+	for _ in $(seq 60); do
+		[ "$(all_progs)" = "$before" ] && return 0
+		sleep 0.05
+	done
+	fail "$before programs loaded before the daemon, $(all_progs) after it stopped"
 }
 
 test_deadlock_older_than_reflexd_is_found() {

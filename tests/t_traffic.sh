@@ -134,6 +134,8 @@ test_restarted_instance_starts_healthy() {
 	touch "$T/trig-a"
 	wait_record '.action == "traffic.shift" and .outcome == "acted"' 6
 	kill -KILL "$A_PID"
+	# its listener closes when it has exited, not when kill returns
+	wait_gone "$A_PID" 5
 	start_wl backend A2 $PORT_A --comm ts-backend-a
 	for _ in $(seq 60); do
 		[ "$(grep -c "backend :$PORT_A is in" "$LOG")" = 2 ] && break
