@@ -69,5 +69,10 @@ void act_finish(struct act_run *run);
 void act_shutdown(struct act_executor *x);
 
 extern const struct act_ops act_signal_ops;
+/* The signal a one-step signal action sends (no followup), or 0 for any
+ * other action: what an in-kernel rule can have the kernel send. */
+int act_signal_single(const struct act_ops *ops, const void *params);
+/* "SIGKILL" for SIGKILL, "?" for a signal reflexd does not name. */
+const char *act_signal_name(int sig);
 
 #endif

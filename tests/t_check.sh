@@ -58,7 +58,7 @@ rule "x" {
   act = sigkill { },
 }
 R
-	expect_check_error action "action.lua:3: unknown name 'sigkill' \(actions: signal; conditions: deadlock, stall, leak, retransmits, goroutines\)"
+	expect_check_error action "action.lua:3: unknown name 'sigkill' \(actions: signal; conditions: deadlock, stall, leak, retransmits, goroutines, memory\)"
 }
 
 test_not_an_action() {
