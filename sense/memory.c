@@ -311,8 +311,10 @@ static void describe(const struct watched *w, const struct reflex_crossing *e,
 	format_mib(e->threshold_bytes, limit, sizeof(limit));
 	snprintf(c->summary, sizeof(c->summary), "resident memory %s reached %s", rss, limit);
 	sbuf_init(&b, c->evidence, sizeof(c->evidence));
-	sbuf_printf(&b, "{\"rss_bytes\":%llu,\"threshold_bytes\":%llu,\"tid\":%u}",
-		    (unsigned long long)e->rss_bytes, (unsigned long long)e->threshold_bytes, e->tid);
+	/* crossed_mono_ns: the kernel's clock, to line up with its traces */
+	sbuf_printf(&b, "{\"rss_bytes\":%llu,\"threshold_bytes\":%llu,\"tid\":%u,"
+		    "\"crossed_mono_ns\":%llu}", (unsigned long long)e->rss_bytes,
+		    (unsigned long long)e->threshold_bytes, e->tid, (unsigned long long)e->ktime_ns);
 	condition_measure_fill(c);
 }
 
