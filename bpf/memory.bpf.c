@@ -56,7 +56,7 @@ int BPF_PROG(reflex_rss, struct mm_struct *mm, int member)
 	struct reflex_arm *arm;
 	__u32 tgid = task->tgid;
 	__s64 pages;
-	__u64 rss;
+	__u64 rss, crossed_ns;
 	int err = 0;
 	bool send;
 
@@ -78,6 +78,7 @@ int BPF_PROG(reflex_rss, struct mm_struct *mm, int member)
 	 * fetch-and-add is the atomic every BPF ISA version has) */
 	if (__sync_fetch_and_add(&arm->fired, 1))
 		return 0;
+	crossed_ns = bpf_ktime_get_ns();
 	/* defense in depth: protected targets are never armed, and these
 	 * three are never signalled even if they were */
 	send = (arm->flags & REFLEX_ARM_IN_KERNEL) && !(arm->flags & REFLEX_ARM_DRY_RUN) &&
@@ -87,7 +88,7 @@ int BPF_PROG(reflex_rss, struct mm_struct *mm, int member)
 	e = bpf_ringbuf_reserve(&crossings, sizeof(*e), 0);
 	if (!e)
 		return 0;
-	e->ktime_ns = bpf_ktime_get_ns();
+	e->ktime_ns = crossed_ns;
 	e->rss_bytes = rss;
 	e->threshold_bytes = arm->threshold_bytes;
 	e->tgid = tgid;

@@ -26,7 +26,7 @@ struct reflex_arm {
 
 /* One crossing: what the program saw, and what it did. */
 struct reflex_crossing {
-	__u64 ktime_ns;        /* CLOCK_MONOTONIC when the crossing was seen */
+	__u64 ktime_ns;        /* CLOCK_MONOTONIC when the crossing was seen, before any signal */
 	__u64 rss_bytes;
 	__u64 threshold_bytes;
 	__u32 tgid;
