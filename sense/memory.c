@@ -352,6 +352,29 @@ static void record_kernel(struct sense_memory *s, const struct watched *w,
 	decide_record_external(s->engine, c, &r, outcome, detail, clock_mono_ns());
 }
 
+/* After the kernel acted: disarm every in-kernel arming that the guards now
+ * refuse (the rule's budget or the global one just ran out), so that only
+ * crossings already under way can overshoot it, not a whole walk's worth. */
+static void recheck_guards(struct sense_memory *s, uint64_t now)
+{
+	char why[256];
+
+	for (size_t i = 0; i < s->n;) {
+		struct watched *w = &s->procs[i];
+		const struct rule *r = ruleset_find(*s->rules, w->arm.rule);
+
+		if (!w->fired && (w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
+		    (!r || decide_refuses(s->engine, r, &w->target,
+					  w->arm.flags & REFLEX_ARM_DRY_RUN, now, why, sizeof(why)))) {
+			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm,
+				  r ? why : "its rule is gone");
+			disarm(s, w);
+		} else {
+			i++;
+		}
+	}
+}
+
 static int handle_crossing(void *ctx, void *data, size_t len)
 {
 	struct sense_memory *s = ctx;
@@ -375,6 +398,7 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 		 e.flags & REFLEX_ARM_IN_KERNEL ? " (in-kernel rule)" : "");
 	if (e.flags & REFLEX_ARM_IN_KERNEL) {
 		record_kernel(s, w, &e, c);
+		recheck_guards(s, clock_mono_ns());
 	} else {
 		w->cond_id = c->id;
 		s->sink.raise(s->sink.ctx, c);

@@ -120,6 +120,28 @@ R
 	stop_daemon
 }
 
+test_spent_budget_disarms_the_kernel() {
+	write_rule rss <<'R'
+rule "rss-cap" {
+  when = memory { rss = "128MiB" }, where = { comm = "rx-*" },
+  act = signal { "SIGKILL" }, in_kernel = true, budget = { max = 1, per = "1h" },
+}
+R
+	start_daemon --rules "$T/rules" --log-level debug
+	start_wl grow --comm rx-grow-b2 --max 192 --go "$T/go.b2"
+	second=$WL_PID
+	second_out=$out
+	wait_for "$LOG" "memory: pid $second \(rx-grow-b2\) armed" 5
+	grow_armed rx-grow-b1 --max 256
+	killed_at_threshold
+	wait_for "$LOG" "memory: pid $second \(rx-grow-b2\) disarmed: budget: this rule acted 1 times" 2
+	touch "$T/go.b2"
+	wait_for "$second_out" '^done mib=192' 10
+	alive "$second" || fail "the kernel acted past the rule's budget"
+	[ "$(audit | wc -l)" = 1 ] || fail "one action, one record: $(audit)"
+	stop_daemon
+}
+
 test_check_refuses_what_the_kernel_cannot_do() {
 	write_rule bad <<'R'
 rule "not-memory" { when = leak { rate = "1MiB/s" }, act = signal { "SIGKILL" }, in_kernel = true }
