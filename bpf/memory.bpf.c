@@ -93,7 +93,7 @@ int BPF_PROG(reflex_rss, struct mm_struct *mm, int member)
 	e->threshold_bytes = arm->threshold_bytes;
 	e->tgid = tgid;
 	e->tid = task->pid;
-	e->rule = arm->rule;
+	e->start_time = arm->start_time;
 	e->signal = send ? arm->signal : 0;
 	e->send_err = err;
 	e->flags = arm->flags;

@@ -20,8 +20,6 @@ struct reflex_arm {
 	__u64 fired;        /* counted up by the BPF program: nonzero once crossed */
 	__u32 signal;       /* in-kernel only */
 	__u32 flags;        /* REFLEX_ARM_* */
-	__u32 rule;         /* index in the rule set that armed it */
-	__u32 pad;
 };
 
 /* One crossing: what the program saw, and what it did. */
@@ -29,12 +27,13 @@ struct reflex_crossing {
 	__u64 ktime_ns;        /* CLOCK_MONOTONIC when the crossing was seen, before any signal */
 	__u64 rss_bytes;
 	__u64 threshold_bytes;
+	__u64 start_time;      /* of the arming: which process, if the tgid was reused */
 	__u32 tgid;
 	__u32 tid;
-	__u32 rule;
 	__u32 signal;          /* the signal sent, or 0 */
 	__s32 send_err;        /* bpf_send_signal's result when one was sent */
 	__u32 flags;           /* of the arming */
+	__u32 pad;
 };
 
 #endif

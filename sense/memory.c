@@ -44,6 +44,9 @@ struct watched {
 	struct arming arm;
 	bool seen;               /* in the current walk */
 	bool fired;              /* crossed: the kernel will not report it again */
+	/* out of the map after the kernel fired on it: kept until that
+	 * crossing, still in the ring buffer, is recorded */
+	bool retired;
 	uint64_t cond_id;        /* a userspace rule's condition, until it clears */
 };
 
@@ -67,10 +70,20 @@ struct sense_memory {
 	uint64_t next_id;
 };
 
+/* The live entry for pid (retired ones are a process already gone). */
 static struct watched *find_proc(struct sense_memory *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (s->procs[i].target.pid == pid)
+		if (s->procs[i].target.pid == pid && !s->procs[i].retired)
+			return &s->procs[i];
+	return NULL;
+}
+
+/* The entry a crossing is about, retired or not. */
+static struct watched *find_armed(struct sense_memory *s, pid_t pid, uint64_t start_time)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->procs[i].target.pid == pid && s->procs[i].target.start_time == start_time)
 			return &s->procs[i];
 	return NULL;
 }
@@ -150,14 +163,29 @@ static int write_arm(struct sense_memory *s, const struct watched *w)
 	return 0;
 }
 
-static void disarm(struct sense_memory *s, struct watched *w)
+static void forget(struct sense_memory *s, struct watched *w)
 {
-	__u32 key = (__u32)w->target.pid;
-
-	(void)bpf_map_delete_elem(bpf_map__fd(s->skel->maps.armed), &key);
 	if (w->cond_id)
 		s->sink.clear(s->sink.ctx, w->cond_id);
 	*w = s->procs[--s->n];
+}
+
+/* Takes w out of the kernel's map, and out of the table unless the kernel
+ * fired on it just before and the crossing is still on its way: then w is
+ * retired, and goes once that is recorded. True when w went. */
+static bool disarm(struct sense_memory *s, struct watched *w)
+{
+	__u32 key = (__u32)w->target.pid;
+	struct reflex_arm v;
+
+	if (!w->retired &&
+	    bpf_map_lookup_and_delete_elem(bpf_map__fd(s->skel->maps.armed), &key, &v) == 0 &&
+	    v.fired && !w->fired) {
+		w->retired = true;
+		return false;
+	}
+	forget(s, w);
+	return true;
 }
 
 /* Arms w, already in the table, with a: 0, or -errno (the map is full). */
@@ -193,7 +221,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 	bool wanted;
 
 	if (w && w->target.start_time != t->start_time) {
-		disarm(s, w);  /* the pid was reused */
+		(void)disarm(s, w);  /* the pid was reused */
 		w = NULL;
 	}
 	wanted = !protect_reason(s->protect, t, why, sizeof(why)) && choose(s, t, dry, now, &a);
@@ -218,7 +246,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 	}
 	if (!wanted) {
 		if (w)
-			disarm(s, w);
+			(void)disarm(s, w);
 		return;
 	}
 	if (w) {
@@ -262,8 +290,22 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 	struct dirent *de;
 	struct target t;
 
-	for (size_t i = 0; i < s->n; i++)
-		s->procs[i].seen = false;
+	/* crossings first, while their processes are still in the table;
+	 * one retired at the last walk and still not reported was lost */
+	(void)ring_buffer__consume(s->rb);
+	for (size_t i = 0; i < s->n;) {
+		struct watched *w = &s->procs[i];
+
+		if (w->retired) {
+			log_error("memory: the kernel fired on pid %d (%s) for rule %s, but the ring "
+				  "buffer lost the crossing: it was not recorded", w->target.pid,
+				  w->target.comm, w->arm.rule);
+			forget(s, w);
+			continue;
+		}
+		w->seen = false;
+		i++;
+	}
 	dir = has_memory_rules(*s->rules) ? opendir("/proc") : NULL;
 	while (dir && (de = readdir(dir))) {
 		char *end;
@@ -276,10 +318,8 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 	if (dir)
 		closedir(dir);
 	for (size_t i = 0; i < s->n;) {
-		if (s->procs[i].seen)
+		if (s->procs[i].seen || s->procs[i].retired || !disarm(s, &s->procs[i]))
 			i++;
-		else
-			disarm(s, &s->procs[i]);
 	}
 	s->walked_rules = *s->rules;
 	s->walked_dry = dry;
@@ -363,15 +403,15 @@ static void recheck_guards(struct sense_memory *s, uint64_t now)
 		struct watched *w = &s->procs[i];
 		const struct rule *r = ruleset_find(*s->rules, w->arm.rule);
 
-		if (!w->fired && (w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
+		if (!w->fired && !w->retired && (w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
 		    (!r || decide_refuses(s->engine, r, &w->target,
 					  w->arm.flags & REFLEX_ARM_DRY_RUN, now, why, sizeof(why)))) {
 			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm,
 				  r ? why : "its rule is gone");
-			disarm(s, w);
-		} else {
-			i++;
+			if (disarm(s, w))
+				continue;
 		}
+		i++;
 	}
 }
 
@@ -385,9 +425,13 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 	if (len < sizeof(e))
 		return 0;
 	memcpy(&e, data, sizeof(e));
-	w = find_proc(s, (pid_t)e.tgid);
-	if (!w || w->fired)
+	w = find_armed(s, (pid_t)e.tgid, e.start_time);
+	if (!w || w->fired) {
+		if (!w && (e.flags & REFLEX_ARM_IN_KERNEL))
+			log_error("memory: the kernel fired on pid %u, which reflexd no longer "
+				  "knows: not recorded", e.tgid);
 		return 0;
+	}
 	w->fired = true;
 	c = malloc(sizeof(*c));
 	if (!c)
@@ -398,7 +442,12 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 		 e.flags & REFLEX_ARM_IN_KERNEL ? " (in-kernel rule)" : "");
 	if (e.flags & REFLEX_ARM_IN_KERNEL) {
 		record_kernel(s, w, &e, c);
+		if (w->retired)
+			forget(s, w);
 		recheck_guards(s, clock_mono_ns());
+	} else if (w->retired) {
+		/* a userspace rule on a process reflexd let go of: nothing to decide */
+		forget(s, w);
 	} else {
 		w->cond_id = c->id;
 		s->sink.raise(s->sink.ctx, c);
