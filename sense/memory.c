@@ -228,20 +228,25 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 	if (w)
 		w->seen = true;
 	if (w && w->fired) {
-		/* a userspace rule's condition clears when the process shrinks
-		 * back; an in_kernel firing is armed again only once its rule's
-		 * cooldown allowed it (none: never on this process) */
-		if (w->cond_id && rss_now(s, t->pid) < w->arm.threshold) {
+		/* a userspace rule's condition lasts until the process shrinks
+		 * back below the threshold; then it can be armed again */
+		if (w->cond_id) {
+			if (rss_now(s, t->pid) >= w->arm.threshold)
+				return;
 			s->sink.clear(s->sink.ctx, w->cond_id);
 			w->cond_id = 0;
-		} else if (w->cond_id || !(w->arm.flags & REFLEX_ARM_IN_KERNEL) ||
-			   !w->arm.cooldown_ns || !wanted || strcmp(a.rule, w->arm.rule)) {
+		}
+		/* an in_kernel firing is armed again only once its rule's
+		 * cooldown allows it (no cooldown: never on this process) */
+		if ((w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
+		    (!w->arm.cooldown_ns || !wanted || strcmp(a.rule, w->arm.rule)))
+			return;
+		if (!wanted) {
+			(void)disarm(s, w);
 			return;
 		}
-		if (wanted) {
-			w->target = *t;
-			(void)arm(s, w, &a);
-		}
+		w->target = *t;
+		(void)arm(s, w, &a);
 		return;
 	}
 	if (!wanted) {

@@ -88,6 +88,26 @@ R
 	dry_run_survives
 }
 
+test_cooldown_arms_the_process_again() {
+	write_rule rss <<'R'
+rule "rss-cap" {
+  when = memory { rss = "128MiB" }, where = { comm = "rx-*" },
+  act = signal { "SIGKILL" }, in_kernel = true, dry_run = true, cooldown = "1s",
+}
+R
+	start_daemon --rules "$T/rules" --log-level debug
+	# 128 MiB at 4 s, then 3 s more of growth: cooldown and a walk fit in
+	grow_armed rx-grow-cool --rate 32 --max 224
+	wait_for "$GROW_OUT" '^done mib=224' 12
+	sleep 0.5
+	n=$(audit --pid "$WL_PID" | wc -l)
+	[ "$n" -ge 2 ] || fail "want the process armed again after the cooldown, crossed again: $(audit)"
+	# ordered newest first: the gap between the first two is the cooldown at least
+	gap=$(audit --pid "$WL_PID" | jq -s 'sort_by(.time_unix_nano) | (.[1].time_unix_nano - .[0].time_unix_nano) / 1e6 | floor')
+	[ "$gap" -ge 1000 ] || fail "armed again ${gap} ms after firing, before the 1 s cooldown"
+	stop_daemon
+}
+
 test_protected_process_is_never_armed() {
 	write_rule rss <<'R'
 rule "rss-cap" {
