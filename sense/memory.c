@@ -288,6 +288,31 @@ static bool has_memory_rules(const struct ruleset *rs)
 	return false;
 }
 
+/* Whether a memory rule could match pid, judging by its comm alone: one
+ * small read instead of identity_read's four, for the many processes that
+ * a rule's `where = { comm = ... }` rules out. */
+static bool comm_may_match(const struct ruleset *rs, pid_t pid)
+{
+	char path[64], comm[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (read_file(path, comm, sizeof(comm)) <= 0)
+		return false;
+	comm[strcspn(comm, "\n")] = '\0';
+	for (size_t j = 0; j < rs->n; j++) {
+		const struct rule *r = &rs->rules[j];
+
+		if (r->any_kind || r->kind != REFLEX_COND_MEMORY)
+			continue;
+		if (!r->comm.n)
+			return true;
+		for (size_t g = 0; g < r->comm.n; g++)
+			if (glob_match(r->comm.v[g], comm))
+				return true;
+	}
+	return false;
+}
+
 /* Walks /proc: arms what the rules now say, lets go of the dead. */
 static void walk(struct sense_memory *s, bool dry, uint64_t now)
 {
@@ -316,7 +341,11 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
 
-		if (*end || pid <= 0 || identity_read((pid_t)pid, &t) || t.kernel_thread)
+		if (*end || pid <= 0)
+			continue;
+		/* a process ruled out by comm is let go like a dead one */
+		if (!comm_may_match(*s->rules, (pid_t)pid) || identity_read((pid_t)pid, &t) ||
+		    t.kernel_thread)
 			continue;
 		walk_one(s, &t, dry, now);
 	}
