@@ -162,6 +162,25 @@ R
 	stop_daemon
 }
 
+test_userspace_condition_clears_and_the_process_is_armed_again() {
+	write_rule rss <<'R'
+rule "rss-watch" {
+  when = memory { rss = "128MiB" }, where = { comm = "rx-*" },
+  act = signal { "SIGKILL" }, dry_run = true,
+}
+R
+	start_daemon --rules "$T/rules" --log-level debug
+	# grows past 128 MiB, frees it all and rests 2 s (a walk sees it below
+	# the threshold: cleared, armed again), grows past it again
+	grow_armed rx-grow-again --max 160 --cycles 2
+	wait_for "$GROW_OUT" '^done mib=160' 12
+	sleep 0.3
+	n=$(audit --pid "$WL_PID" | jq -s 'map(select(.outcome == "dry-run")) | length')
+	[ "$n" = 2 ] || fail "two crossings, two decisions, got $n: $(audit)"
+	audit | holds '.detail | startswith("would have run signal")' || fail "$(audit)"
+	stop_daemon
+}
+
 test_check_refuses_what_the_kernel_cannot_do() {
 	write_rule bad <<'R'
 rule "not-memory" { when = leak { rate = "1MiB/s" }, act = signal { "SIGKILL" }, in_kernel = true }

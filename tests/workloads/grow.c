@@ -2,15 +2,18 @@
  * grow.c - test workload whose resident memory climbs steadily, for the
  * memory sensor and the reflex arc.
  *
- * Usage: grow [--rate MIB_PER_S] [--max MIB] [--go FILE] [--comm NAME]
+ * Usage: grow [--rate MIB_PER_S] [--max MIB] [--cycles N] [--go FILE] [--comm NAME]
  *   --rate MIB_PER_S  how fast to touch new memory (default 64)
  *   --max MIB         stop growing here and sleep (default 1024)
+ *   --cycles N        grow to --max, give it all back (MADV_DONTNEED) and
+ *                     rest 2 s, N times before the last sleep (default 1)
  *   --go FILE         after `ready`, wait until FILE exists before growing
  *                     (so the test can let reflexd arm it first)
  *   --comm NAME       set the process comm via PR_SET_NAME
  *
- * Prints `ready pid=<pid>`, then `grown mib=<N>` every 16 MiB and
- * `done mib=<N>` at --max, after which it sleeps until killed. Memory is
+ * Prints `ready pid=<pid>`, then `grown mib=<N>` every 16 MiB, `freed` after
+ * each cycle but the last, and `done mib=<N>` at --max of the last, after
+ * which it sleeps until killed. Memory is
  * anonymous and written page by page, so it is resident as it is touched.
  */
 #define _GNU_SOURCE
@@ -27,7 +30,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: grow [--rate MIB_PER_S] [--max MIB] [--go FILE] [--comm NAME]\n");
+	fprintf(stderr, "usage: grow [--rate MIB_PER_S] [--max MIB] [--cycles N] [--go FILE] "
+		"[--comm NAME]\n");
 	exit(2);
 }
 
@@ -42,7 +46,7 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	double rate = 64, start;
-	long max = 1024, page = sysconf(_SC_PAGESIZE);
+	long max = 1024, cycles = 1, page = sysconf(_SC_PAGESIZE);
 	const char *go = NULL, *comm = NULL;
 	char *mem;
 
@@ -51,6 +55,8 @@ int main(int argc, char **argv)
 			rate = atof(argv[++i]);
 		else if (strcmp(argv[i], "--max") == 0 && i + 1 < argc)
 			max = atol(argv[++i]);
+		else if (strcmp(argv[i], "--cycles") == 0 && i + 1 < argc)
+			cycles = atol(argv[++i]);
 		else if (strcmp(argv[i], "--go") == 0 && i + 1 < argc)
 			go = argv[++i];
 		else if (strcmp(argv[i], "--comm") == 0 && i + 1 < argc)
@@ -58,7 +64,7 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (rate <= 0 || max <= 0)
+	if (rate <= 0 || max <= 0 || cycles <= 0)
 		usage();
 	if (comm)
 		set_comm(comm);
@@ -71,19 +77,30 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (go && access(go, F_OK))
 		usleep(1000);
-	start = now_s();
-	for (long mib = 0; mib < max; mib++) {
-		/* pace by MiB: the (mib+1)-th is due at (mib+1)/rate s */
-		double due = start + (double)(mib + 1) / rate, left = due - now_s();
+	for (long cycle = 1;; cycle++) {
+		start = now_s();
+		for (long mib = 0; mib < max; mib++) {
+			/* pace by MiB: the (mib+1)-th is due at (mib+1)/rate s */
+			double due = start + (double)(mib + 1) / rate, left = due - now_s();
 
-		for (long off = 0; off < MIB; off += page)
-			mem[mib * MIB + off] = 1;
-		if ((mib + 1) % 16 == 0) {
-			printf("grown mib=%ld\n", mib + 1);
-			fflush(stdout);
+			for (long off = 0; off < MIB; off += page)
+				mem[mib * MIB + off] = 1;
+			if ((mib + 1) % 16 == 0) {
+				printf("grown mib=%ld\n", mib + 1);
+				fflush(stdout);
+			}
+			if (left > 0)
+				usleep((useconds_t)(left * 1e6));
 		}
-		if (left > 0)
-			usleep((useconds_t)(left * 1e6));
+		if (cycle == cycles)
+			break;
+		if (madvise(mem, (size_t)max * MIB, MADV_DONTNEED)) {
+			perror("grow: madvise");
+			return 1;
+		}
+		printf("freed\n");
+		fflush(stdout);
+		sleep(2);
 	}
 	printf("done mib=%ld\n", max);
 	fflush(stdout);
