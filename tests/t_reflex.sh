@@ -24,7 +24,7 @@ killed_at_threshold() {
 	status=0
 	wait "$WL_PID" || status=$?
 	[ "$status" = 137 ] || fail "exit status $status, want 137 (SIGKILL)"
-	grep -q "grown mib=160" "$GROW_OUT" && fail "grew to 160 MiB before the kill"
+	grep -q "grown mib=144" "$GROW_OUT" && fail "grew to 144 MiB before the kill"
 	rec=$(audit --pid "$WL_PID")
 	[ "$(echo "$rec" | wc -l)" = 1 ] || fail "want one decision: $rec"
 	echo "$rec" | jq -e ".kind == \"memory\" and .mode == \"live\" and .outcome == \"acted\" and
