@@ -80,5 +80,10 @@ extern const struct act_ops act_k8s_restart_pod_ops, act_k8s_evict_pod_ops,
 struct k8s_client;
 /* The API client the k8s.* actions use (NULL: they fail, saying why). */
 void act_k8s_set_client(struct k8s_client *k);
+/* The signal a one-step signal action sends (no followup), or 0 for any
+ * other action: what an in-kernel rule can have the kernel send. */
+int act_signal_single(const struct act_ops *ops, const void *params);
+/* "SIGKILL" for SIGKILL, "?" for a signal reflexd does not name. */
+const char *act_signal_name(int sig);
 
 #endif

@@ -118,6 +118,18 @@ static int signal_parse(lua_State *L, int idx, void *params, char *err, size_t e
 	return 0;
 }
 
+int act_signal_single(const struct act_ops *ops, const void *params)
+{
+	const struct signal_params *p = params;
+
+	return ops == &act_signal_ops && p && !p->followup_sig ? p->sig : 0;
+}
+
+const char *act_signal_name(int sig)
+{
+	return signal_name(sig);
+}
+
 static void signal_describe(const void *params, struct sbuf *json)
 {
 	const struct signal_params *p = params;

@@ -50,7 +50,7 @@ static const struct option_def options[] = {
 	{ "scan-interval", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(scan_interval_ns), "100ms", 10 * MS, 10 * SEC, false,
 	  "DURATION", "how often sensors rescan their maps" },
 	{ "sensors", OPT_LIST, CMD_RUN | CMD_RECORD, OFF(sensors), NULL, 0, 0, false,
-	  "NAME", "start only these sensors (repeatable; default: all of deadlock, leak, retransmits, goroutines)" },
+	  "NAME", "start only these sensors (repeatable; default: all of deadlock, leak, retransmits, goroutines, memory)" },
 	{ "min-wait", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(min_wait_ns), "100ms", 10 * MS, 60 * SEC, false,
 	  "DURATION", "lock waits shorter than this are contention, never examined" },
 	{ "stall-after", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(stall_after_ns), "5s", 100 * MS, 3600 * SEC,

@@ -419,6 +419,7 @@ static int start_sensors(struct daemon *d)
 	struct sensor_env env = {
 		.loop = d->loop, .cfg = d->cfg,
 		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = d },
+		.rules = &d->rules, .protect = &d->protect, .engine = d->engine,
 	};
 
 	for (size_t i = 0; i < want->n; i++)

@@ -477,10 +477,9 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 	return false;
 }
 
-/* Decides for condition a by rung `rung` of rule r's ladder. */
-/* A new decision about a by r, with everything but the outcome filled in:
+/* A new decision about c by r, with everything but the outcome filled in:
  * the engine's own, valid until the sink returns. */
-static struct decision *begin_decision(struct decide_engine *e, const struct active *a,
+static struct decision *begin_decision(struct decide_engine *e, const struct condition *c,
 				       const char *rule, const char *file, const char *hash,
 				       enum decision_mode mode, uint64_t now)
 {
@@ -496,18 +495,18 @@ static struct decision *begin_decision(struct decide_engine *e, const struct act
 	str_copy(d->rule, sizeof(d->rule), rule);
 	str_copy(d->rule_file, sizeof(d->rule_file), file);
 	str_copy(d->rule_hash, sizeof(d->rule_hash), hash);
-	condition_copy(&d->condition, &a->cond);
-	d->held_ns = now - a->cond.since_ns;
+	condition_copy(&d->condition, c);
+	d->held_ns = now > c->since_ns ? now - c->since_ns : 0;
 	d->action[0] = d->params[0] = d->detail[0] = d->verify[0] = d->explain[0] = '\0';
 	d->outcome = REFLEX_OUTCOME_PENDING;
 	d->rung = 0;
 	return d;
 }
 
-static struct decision *new_decision(struct decide_engine *e, const struct active *a,
+static struct decision *new_decision(struct decide_engine *e, const struct condition *c,
 				     const struct rule *r, uint64_t now)
 {
-	return begin_decision(e, a, r->name, r->file, r->hash,
+	return begin_decision(e, c, r->name, r->file, r->hash,
 			      e->cfg->dry_run || r->dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE,
 			      now);
 }
@@ -541,7 +540,7 @@ static void keep_undo(struct active *a, const struct rule *r, const struct rule_
 static void undo(struct decide_engine *e, struct active *a, uint64_t now)
 {
 	struct undo *u = a->undo;
-	struct decision *d = begin_decision(e, a, u->rule, u->file, u->hash, u->mode, now);
+	struct decision *d = begin_decision(e, &a->cond, u->rule, u->file, u->hash, u->mode, now);
 	char settle[32], why[64] = "cleared";
 
 	a->undo = NULL;
@@ -567,7 +566,7 @@ static void undo(struct decide_engine *e, struct active *a, uint64_t now)
 static void disable_rule(struct decide_engine *e, struct active *a, const struct rule *r,
 			 const char *err, uint64_t now)
 {
-	struct decision *d = new_decision(e, a, r, now);
+	struct decision *d = new_decision(e, &a->cond, r, now);
 
 	(void)strlist_add(&e->disabled, r->name);
 	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "function");
@@ -764,7 +763,7 @@ static void decide(struct decide_engine *e, struct active *a, const struct rule 
 		}
 		act = &e->computed;
 	}
-	d = new_decision(e, a, r, now);
+	d = new_decision(e, &a->cond, r, now);
 	killed = kill_switch_on(e);
 	if (killed)
 		d->mode = REFLEX_MODE_DRY_RUN;
@@ -848,6 +847,37 @@ void decide_tick(struct decide_engine *e, uint64_t now)
 		if (r)
 			decide(e, a, r, recurrence_rung(e, r, &a->cond.target, now), now);
 	}
+}
+
+bool decide_refuses(struct decide_engine *e, const struct rule *r, const struct target *t,
+		    bool dry_run, uint64_t now, char *why, size_t size)
+{
+	now = advance(e, now);
+	forget_old(e, now);
+	return refused(e, r, t, dry_run ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE, now, why, size);
+}
+
+void decide_record_external(struct decide_engine *e, const struct condition *c,
+			    const struct rule *r, enum decision_outcome outcome,
+			    const char *detail, uint64_t now)
+{
+	struct decision *d;
+	struct sbuf b;
+
+	now = advance(e, now);
+	d = new_decision(e, c, r, now);
+	d->mode = outcome == REFLEX_OUTCOME_DRY_RUN ? REFLEX_MODE_DRY_RUN : REFLEX_MODE_LIVE;
+	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "");
+	str_copy(d->params, sizeof(d->params), r->ladder[0].json);
+	d->outcome = outcome;
+	str_copy(d->detail, sizeof(d->detail), detail);
+	sbuf_init(&b, d->explain, sizeof(d->explain));
+	sbuf_puts(&b, "[{\"rule\":");
+	sbuf_json_str(&b, r->name);
+	sbuf_puts(&b, ",\"why\":\"decided in the kernel\"}]");
+	if (outcome == REFLEX_OUTCOME_ACTED || outcome == REFLEX_OUTCOME_DRY_RUN)
+		remember(e, d->mode, r->name, &c->target, now, 0);
+	e->cfg->sink(e->cfg->ctx, d, NULL);
 }
 
 uint64_t decide_now(const struct decide_engine *e)

@@ -54,6 +54,19 @@ void decide_tick(struct decide_engine *e, uint64_t now);
 /* Why no rule decided condition cond_id yet, as JSON (one entry per rule)
  * into out: true, or false when it is unknown or already decided. */
 bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, struct sbuf *out);
+/* For actions taken outside the engine (an in-kernel rule: the kernel
+ * signalled by itself, docs/reflex.md). Whether the guards (protected
+ * targets, breaker, cooldown, the rule's and the global budget) would refuse
+ * r on t now, the reason in why. */
+bool decide_refuses(struct decide_engine *e, const struct rule *r, const struct target *t,
+		    bool dry_run, uint64_t now, char *why, size_t size);
+/* Records what was done outside the engine about c by r: a decision like the
+ * engine's own (id, time, rule, hash, action), with this outcome (acted,
+ * dry-run, failed) and detail, counted by cooldowns and budgets, and sent to
+ * the sink as a finished record. */
+void decide_record_external(struct decide_engine *e, const struct condition *c,
+			    const struct rule *r, enum decision_outcome outcome,
+			    const char *detail, uint64_t now);
 /* The engine's clock: the latest time it was given. */
 uint64_t decide_now(const struct decide_engine *e);
 /* When decide_tick next has something to do, or 0 when nothing waits. */

@@ -20,7 +20,7 @@ static const char ACTION_MT[] = "reflex.action";
 
 static const char *const rule_fields[] = {
 	"when", "where", "hold", "settle", "act", "escalate", "cooldown", "budget", "verify",
-	"breaker", "priority", "dry_run", "description", NULL,
+	"breaker", "priority", "dry_run", "description", "in_kernel", NULL,
 };
 
 #define BREAKER_DEFAULT_FAILURES 3
@@ -456,6 +456,28 @@ static void parse_breaker(struct rule_ctx *rc, lua_State *L)
 	}
 }
 
+/* in_kernel = true: the BPF program that sees the crossing signals by
+ * itself, so the rule must be something it can carry out alone: one
+ * threshold on resident memory and one plain signal, with nothing that
+ * needs userspace in between (a hold, a function, a followup, a
+ * verification or a ladder). */
+static void check_in_kernel(struct rule_ctx *rc)
+{
+	struct rule *r = rc->r;
+
+	if (r->when_fn != LUA_NOREF || r->kind != REFLEX_COND_MEMORY || isnan(r->at_least[0]))
+		rule_error(rc, "in_kernel", "in_kernel needs when = memory { rss = \"256MiB\" }: "
+			   "a resident-memory threshold is all the kernel can check");
+	else if (r->act_fn != LUA_NOREF || !act_signal_single(r->ladder[0].ops, r->ladder[0].params))
+		rule_error(rc, "in_kernel", "in_kernel needs act = signal { \"SIGKILL\" }: one signal "
+			   "without followup is all the kernel can send");
+	else if (r->rungs > 1 || r->verify_ns)
+		rule_error(rc, "in_kernel", "in_kernel cannot escalate or verify: the kernel acts once, "
+			   "alone");
+	else if (r->hold_ns)
+		rule_error(rc, "in_kernel", "in_kernel cannot hold: the kernel acts at the crossing");
+}
+
 static void rule_clear(struct rule *r)
 {
 	free(r->name);
@@ -546,6 +568,10 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				rule_error(&rc, key, "dry_run must be true or false");
 			r.dry_run = lua_toboolean(L, -1);
+		} else if (strcmp(key, "in_kernel") == 0) {
+			if (lua_type(L, -1) != LUA_TBOOLEAN)
+				rule_error(&rc, key, "in_kernel must be true or false");
+			r.in_kernel = lua_toboolean(L, -1);
 		} else if (lua_type(L, -1) != LUA_TSTRING) {
 			rule_error(&rc, key, "description must be a string");
 		} else {
@@ -562,6 +588,8 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			   "when the previous one did not help");
 	if (!r.rungs)
 		r.rungs = 1;
+	if (r.in_kernel)
+		check_in_kernel(&rc);
 	if (!r.breaker_failures)
 		r.breaker_failures = BREAKER_DEFAULT_FAILURES;
 	if (!r.breaker_per_ns)
@@ -882,9 +910,7 @@ const struct rule *ruleset_find(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
-/* r's kind and where against a target: the same answer for every condition
- * on that target, which is what ruleset_fitting caches. */
-static bool rule_fits(const struct rule *r, enum condition_kind kind, const struct target *t,
+bool rule_fits(const struct rule *r, enum condition_kind kind, const struct target *t,
 		      char *why, size_t size)
 {
 	const struct {

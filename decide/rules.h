@@ -55,6 +55,9 @@ struct rule {
 	int when_fn;             /* registry ref of `when = function(c)`, or LUA_NOREF */
 	int act_fn;              /* registry ref of `act = function(c)`, or LUA_NOREF */
 	bool dry_run;
+	/* the kernel checks the threshold and signals by itself (docs/reflex.md);
+	 * only for memory { rss } with one plain signal */
+	bool in_kernel;
 	/* ladder[0] is `act`; the rest is `escalate`, one rung per failed
 	 * verification */
 	struct rule_action ladder[REFLEX_LADDER_MAX];
@@ -87,6 +90,11 @@ void rules_free(struct ruleset *rs);
  * one always fires first) adds "file:line: message" to errs. */
 void rules_lint(const struct ruleset *rs, struct strlist *errs);
 
+/* r's kind and where against a target, thresholds aside: the same answer
+ * for every condition on that target (what ruleset_fitting caches). The
+ * reason in why when not and why is given. */
+bool rule_fits(const struct rule *r, enum condition_kind kind, const struct target *t,
+	       char *why, size_t size);
 /* Whether r's thresholds (when = kind { param = N }) let c through; the
  * reason in why when not and why is given. */
 bool rule_meets(const struct rule *r, const struct condition *c, char *why, size_t size);

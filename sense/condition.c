@@ -14,6 +14,7 @@ static const char *const kind_names[REFLEX_COND_KIND_COUNT] = {
 	[REFLEX_COND_LEAK] = "leak",
 	[REFLEX_COND_RETRANSMITS] = "retransmits",
 	[REFLEX_COND_GOROUTINES] = "goroutines",
+	[REFLEX_COND_MEMORY] = "memory",
 };
 
 static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX] = {
@@ -26,6 +27,7 @@ static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX
 				      { "ratio", "ratio", UNIT_RATIO } },
 	[REFLEX_COND_GOROUTINES] = { { "count", "count", UNIT_COUNT },
 				     { "rate", "rate", UNIT_PER_S } },
+	[REFLEX_COND_MEMORY] = { { "rss", "rss_bytes", UNIT_BYTES } },
 };
 
 #define TEXT_FIELD(f) { #f, offsetof(struct target, f), sizeof(((struct target *)0)->f) }

@@ -14,6 +14,7 @@ enum condition_kind {
 	REFLEX_COND_LEAK,
 	REFLEX_COND_RETRANSMITS,
 	REFLEX_COND_GOROUTINES,
+	REFLEX_COND_MEMORY,      /* resident memory above a threshold */
 	REFLEX_COND_KIND_COUNT,
 };
 

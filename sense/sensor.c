@@ -4,12 +4,14 @@
 #include "sense/deadlock.h"
 #include "sense/leak.h"
 #include "sense/goroutines.h"
+#include "sense/memory.h"
 #include "sense/sensor.h"
 
 const struct sensor *const sensors[] = {
 	&sensor_deadlock,
 	&sensor_leak,
 	&sensor_goroutines,
+	&sensor_memory,
 };
 const size_t sensors_count = ARRAY_SIZE(sensors);
 _Static_assert(ARRAY_SIZE(sensors) <= REFLEX_SENSORS_MAX, "raise REFLEX_SENSORS_MAX");

@@ -11,10 +11,20 @@
 #include "core/config.h"
 #include "sense/condition.h"
 
+struct ruleset;
+struct protect;
+struct decide_engine;
+
 struct sensor_env {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct condition_sink sink;
+	/* for a sensor whose BPF side acts by itself (sense/memory.c): the
+	 * rules in force (the daemon's pointer, so a reload is seen), the
+	 * protected targets, and the engine that records what the kernel did */
+	struct ruleset *const *rules;
+	const struct protect *protect;
+	struct decide_engine *engine;
 };
 
 struct sensor {
