@@ -28,6 +28,9 @@ struct config {
 	uint64_t scan_interval_ns;
 	uint64_t min_wait_ns;
 	uint64_t stall_after_ns;
+	uint64_t retrans_window_ns;
+	int64_t retrans_min;
+	int64_t retrans_flows;
 	struct strlist sensors;   /* which sensors to start; empty: all */
 	uint64_t act_delay_ns;
 	char *kill_switch;

@@ -2,10 +2,12 @@
 
 #include "core/util.h"
 #include "sense/deadlock.h"
+#include "sense/retransmits.h"
 #include "sense/sensor.h"
 
 const struct sensor *const sensors[] = {
 	&sensor_deadlock,
+	&sensor_retransmits,
 };
 const size_t sensors_count = ARRAY_SIZE(sensors);
 _Static_assert(ARRAY_SIZE(sensors) <= REFLEX_SENSORS_MAX, "raise REFLEX_SENSORS_MAX");

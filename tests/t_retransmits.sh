@@ -1,0 +1,115 @@
+# TCP retransmits on the running kernel: a lossy loopback link (iptables'
+# statistic match drops a share of the packets to one port), real senders,
+# and reflexd attributing the retransmits to the process that sent them and
+# the peer they went to. Ports 47110-47119; workloads named rt-*.
+. "$(dirname "$0")/lib.sh"
+
+# Drops on INPUT, not OUTPUT: a packet netfilter drops on the way out is a
+# send error to TCP, which sends it again as new data (no retransmit); a
+# packet lost after it left is what a lossy link looks like.
+drop() { # drop --dport|--sport PORT PROBABILITY
+	undrop
+	rule="INPUT -i lo -p tcp $1 $2 -m statistic --mode random --probability $3 -j DROP"
+	iptables -w -I $rule || { fail "iptables cannot add the statistic rule ($rule)"; return 1; }
+}
+# Removes every drop rule on this file's ports, whoever added it: a test
+# that failed half-way (in its own subshell) leaves nothing behind.
+undrop() {
+	iptables -w -S INPUT | grep -E -- '--[sd]port 4711[0-9] .*statistic' | sed 's/^-A/-D/' |
+		while read -r rule; do
+			iptables -w $rule
+		done
+}
+trap 'undrop; cleanup' EXIT
+trap 'exit 1' INT TERM
+
+# the window is the default (10 s); only the first raise is fast
+RULE='rule "rt-retrans" { when = retransmits { rate = "2/s" }, where = { comm = "rt-*" }, hold = "1s",
+  act = signal { "SIGTERM" }, dry_run = true }'
+
+# start_tcp NAME ARGS...: tcp_stream ARGS; sets NAME_PID and NAME_PORTS
+start_tcp() {
+	v=$1
+	shift
+	start_wl tcp_stream "$@" --seconds 60
+	eval "${v}_PID=$WL_PID ${v}_PORTS=$(field ports) ${v}_SERVER=$(field server_pid)"
+}
+
+# conditions TRACE PID: the conditions raised for PID in a recorded trace
+conditions() {
+	grep -E " raise [0-9]+ retransmits pid=$2 " "$1" || true
+}
+
+test_lossy_link_attributed_to_the_sender_and_peer() {
+	drop --dport 47110 0.1
+	write_rule rt <<< "$RULE"
+	start_daemon --rules rules/ --rules "$T/rules" --dry-run --record "$T/rec.trace"
+	start_tcp SINK listen 47110 --comm rt-sink
+	start_tcp CLEANSINK listen 47111 --comm rt-cleansink
+	start_tcp LOSSY connect 47110 --send --comm rt-lossy
+	start_tcp CLEAN connect 47111 --send --comm rt-clean
+	wait_record ".pid == $LOSSY_PID" 10
+	rec=$(audit --pid "$LOSSY_PID" | head -1)
+	echo "$rec" | jq -c .evidence
+	echo "$rec" | holds ".kind == \"retransmits\" and .rule == \"rt-retrans\" and .comm == \"rt-lossy\"" \
+		|| fail "kind, rule, comm: $rec"
+	echo "$rec" | holds ".evidence.flows[0].remote == \"127.0.0.1:47110\" and
+		.evidence.flows[0].local == \"127.0.0.1:$LOSSY_PORTS\"" || fail "wrong flow: $rec"
+	echo "$rec" | holds '.evidence.peers[0].addr == "127.0.0.1" and .evidence.peers[0].flows == 1' \
+		|| fail "wrong peer: $rec"
+	# 10% of the packets dropped: retransmits are a few % to a few 10s of
+	# % of the segments, and several a second
+	echo "$rec" | holds '.evidence.rate >= 2 and .evidence.ratio >= 0.01 and .evidence.ratio <= 0.6' \
+		|| fail "rate or ratio out of range: $(echo "$rec" | jq -c .evidence)"
+	grep -q "retransmits in pid $LOSSY_PID (rt-lossy): .* most to 127.0.0.1:47110" "$LOG" \
+		|| fail "no log line"
+	# the clean sender and both receivers, watched for a whole window
+	sleep 11
+	for p in $CLEAN_PID $SINK_PID $CLEANSINK_PID; do
+		[ -z "$(conditions "$T/rec.trace" "$p")" ] || fail "pid $p has a condition: $(conditions "$T/rec.trace" "$p")"
+		[ -z "$(audit --pid "$p")" ] || fail "pid $p has a decision"
+	done
+	# the condition goes with the process, at once (not a window later)
+	id=$(conditions "$T/rec.trace" "$LOSSY_PID" | head -1 | awk '{print $3}')
+	kill -KILL "$LOSSY_PID"
+	wait_for "$T/rec.trace" " clear $id\$" 2
+	stop_daemon
+	undrop
+}
+
+# A server's listening socket is created by one process and its
+# connections accepted (in softirq) and served by a forked child: the
+# child, which sends, is the one reported, with the client as its peer.
+test_accepted_socket_attributed_to_the_acceptor() {
+	drop --sport 47112 0.1
+	write_rule rt <<< "$RULE"
+	start_daemon --rules "$T/rules" --record "$T/rec.trace"
+	start_tcp SERVER listen 47112 --send --fork-accept rt-acceptor --comm rt-listener
+	start_tcp READER connect 47112 --comm rt-reader
+	wait_record ".pid == $SERVER_SERVER" 10
+	rec=$(audit --pid "$SERVER_SERVER" | head -1)
+	echo "$rec" | holds ".comm == \"rt-acceptor\" and .evidence.flows[0].local == \"127.0.0.1:47112\" and
+		.evidence.flows[0].remote == \"127.0.0.1:$READER_PORTS\"" || fail "wrong attribution: $rec"
+	for p in $SERVER_PID $READER_PID; do
+		[ -z "$(conditions "$T/rec.trace" "$p")" ] || fail "pid $p has a condition"
+	done
+	stop_daemon
+	undrop
+}
+
+# Every map is bounded; what does not fit is counted and said.
+test_full_flow_table_is_counted_and_logged() {
+	drop --dport 47113 0.1
+	write_rule rt <<< "$RULE"
+	start_daemon --rules "$T/rules" --retrans-flows 1
+	start_tcp SINK listen 47113 --conns 3 --comm rt-sink
+	start_tcp LOSSY connect 47113 --send --conns 3 --comm rt-many
+	wait_for "$LOG" "retransmits: since start: .*[0-9]+ not counted: flow table full" 10
+	# the one flow that fits is still reported
+	wait_record ".pid == $LOSSY_PID" 10
+	[ "$(audit --pid "$LOSSY_PID" | jq '.evidence.flows | length')" = 1 ] || fail "more than one flow"
+	stop_daemon
+	undrop
+}
+
+run_tests
