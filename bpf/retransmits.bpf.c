@@ -40,10 +40,13 @@ struct {
 	__type(value, struct reflex_flow);
 } flows SEC(".maps");
 
-/* the processes that have flows: their exit and exec are reported */
+/* the processes that have had flows: their exit and exec are reported.
+ * LRU: one whose entry is evicted, or that died before its first flow was
+ * counted (a FIN retransmitted by an orphaned socket), costs nothing; its
+ * flows go quiet and expire anyway. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u8);
 } procs SEC(".maps");
@@ -152,8 +155,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, i
 		f = bpf_map_lookup_elem(&flows, &key);
 		if (!f)
 			return 0;
-		if (bpf_map_update_elem(&procs, &key.pid, &one, BPF_ANY))
-			count(REFLEX_RETRANS_PROCS_FULL);
+		(void)bpf_map_update_elem(&procs, &key.pid, &one, BPF_ANY);
 	}
 	__sync_fetch_and_add(&f->retransmits, 1);
 	f->last_ns = now;

@@ -45,9 +45,8 @@ struct reflex_retrans_event {
 /* Indexes of the kernel's counters of what it could not count. */
 #define REFLEX_RETRANS_NO_OWNER 0    /* on a socket with no known owner */
 #define REFLEX_RETRANS_FLOWS_FULL 1  /* the flow table was full */
-#define REFLEX_RETRANS_PROCS_FULL 2  /* the process table was full */
-#define REFLEX_RETRANS_EVENTS_LOST 3 /* the ring buffer was full */
-#define REFLEX_RETRANS_NO_STORAGE 4  /* socket storage could not be allocated */
-#define REFLEX_RETRANS_COUNTERS 5
+#define REFLEX_RETRANS_EVENTS_LOST 2 /* the ring buffer was full */
+#define REFLEX_RETRANS_NO_STORAGE 3  /* socket storage could not be allocated */
+#define REFLEX_RETRANS_COUNTERS 4
 
 #endif

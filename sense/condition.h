@@ -78,6 +78,9 @@ struct condition {
 	double measure[REFLEX_MEASURES_MAX];
 };
 
+/* A fresh condition id, unique across every sensor of this run. */
+uint64_t condition_new_id(void);
+
 /* Reads c's measures from its evidence (top-level numbers). */
 void condition_measure_fill(struct condition *c);
 

@@ -64,7 +64,6 @@ struct sense_deadlock {
 	size_t cap;                        /* of both */
 	struct cycle *cycles;
 	size_t ncycles, cap_cycles;
-	uint64_t next_id;
 };
 
 static const char *lock_type_name(enum lock_type t)
@@ -217,7 +216,7 @@ static void report(struct sense_deadlock *s, struct waiter *g, const int *member
 			cond->id = prev->cond_id;
 			s->sink.update(s->sink.ctx, cond);
 		} else {
-			cond->id = prev->cond_id = ++s->next_id;
+			cond->id = prev->cond_id = condition_new_id();
 			log_info("%s in pid %u (%s): %s", condition_kind_name(kind), c.pid,
 				 cond->target.comm, cond->summary);
 			s->sink.raise(s->sink.ctx, cond);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -84,9 +85,9 @@ struct sense_retransmits {
 	struct peer *peers;          /* scratch: one process's peers */
 	struct proc *procs;          /* sorted by pid */
 	size_t nprocs;
-	__u64 reported[REFLEX_RETRANS_COUNTERS];
+	__u64 procs_full;             /* over the threshold, but RETRANS_PROCS raised */
+	__u64 reported[REFLEX_RETRANS_COUNTERS], reported_procs_full;
 	uint64_t reported_at;
-	uint64_t next_id;
 };
 
 static int flow_cmp(const void *a, const void *b)
@@ -377,16 +378,37 @@ static void describe(struct sense_retransmits *s, struct flow *g, size_t n, __u6
 	sbuf_printf(&ev, "]}");
 }
 
+/* Whether the process that has pid now started after first_ns (CLOCK_MONOTONIC):
+ * then it is not the one that owned the socket, but a recycled pid. Its
+ * start time counts in clock ticks of CLOCK_BOOTTIME, which runs ahead of
+ * CLOCK_MONOTONIC by the time the host was suspended. */
+static bool started_after(const struct target *t, uint64_t first_ns)
+{
+	struct timespec boot, mono;
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t start_ns, offset;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) || clock_gettime(CLOCK_MONOTONIC, &mono))
+		return false;
+	offset = (uint64_t)(boot.tv_sec - mono.tv_sec) * NSEC_PER_SEC + (uint64_t)boot.tv_nsec -
+		 (uint64_t)mono.tv_nsec;
+	start_ns = t->start_time * (NSEC_PER_SEC / (uint64_t)hz);
+	/* a tick's rounding is no evidence */
+	return start_ns > first_ns + offset + NSEC_PER_SEC / (uint64_t)hz;
+}
+
 /* One process's flows g[0..n): raise, refresh or clear its condition. */
 static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_t now)
 {
 	struct proc *p = find_proc(s, g[0].key.pid);
 	__u64 retransmits = 0;
-	uint64_t span_ns = s->slot_ns;
+	uint64_t span_ns = s->slot_ns, first_ns = UINT64_MAX;
 	struct condition *cond;
 
 	for (size_t i = 0; i < n; i++) {
 		retransmits += g[i].retransmits;
+		if (g[i].k.first_ns < first_ns)
+			first_ns = g[i].k.first_ns;
 		if (g[i].retransmits && g[i].span_ns > span_ns)
 			span_ns = g[i].span_ns;
 	}
@@ -396,8 +418,12 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 		forget_proc(s, p);
 		return;
 	}
-	if (!p && (retransmits < s->min || s->nprocs == RETRANS_PROCS))
+	if (!p && retransmits < s->min)
 		return;
+	if (!p && s->nprocs == RETRANS_PROCS) {
+		s->procs_full++;
+		return;
+	}
 	cond = calloc(1, sizeof(*cond));
 	if (!cond)
 		return;
@@ -405,14 +431,16 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 	if (!p) {
 		struct proc fresh = { .pid = g[0].key.pid, .seen = true };
 
-		if (identity_read((pid_t)fresh.pid, &fresh.target)) {
-			/* gone: its sockets' last retransmits have no one to blame */
+		if (identity_read((pid_t)fresh.pid, &fresh.target) ||
+		    started_after(&fresh.target, first_ns)) {
+			/* gone (or its pid taken by another process since): its
+			 * sockets' last retransmits have no one to blame */
 			for (size_t i = 0; i < n; i++)
 				g[i].drop = true;
 			free(cond);
 			return;
 		}
-		fresh.cond_id = ++s->next_id;
+		fresh.cond_id = condition_new_id();
 		/* it began with the first retransmit in the window */
 		fresh.since_ns = now - span_ns;
 		cond->id = fresh.cond_id;
@@ -439,14 +467,13 @@ static void report_drops(struct sense_retransmits *s, uint64_t now)
 	static const char *const what[REFLEX_RETRANS_COUNTERS] = {
 		[REFLEX_RETRANS_NO_OWNER] = "on sockets with no known owner",
 		[REFLEX_RETRANS_FLOWS_FULL] = "not counted: flow table full (--retrans-flows)",
-		[REFLEX_RETRANS_PROCS_FULL] = "whose process's exit is not watched: process table full",
 		[REFLEX_RETRANS_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
 		[REFLEX_RETRANS_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
 	};
 	const __u64 *c = s->skel->bss->counters;
 	char line[512];
 	struct sbuf b;
-	bool grew = false;
+	bool grew = s->procs_full > s->reported_procs_full;
 
 	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++)
 		grew |= c[i] > s->reported[i];
@@ -458,6 +485,11 @@ static void report_drops(struct sense_retransmits *s, uint64_t now)
 			sbuf_printf(&b, "%s%llu %s", b.len ? ", " : "", (unsigned long long)c[i], what[i]);
 		s->reported[i] = c[i];
 	}
+	if (s->procs_full)
+		sbuf_printf(&b, "%s%llu times a process over the threshold had no condition: "
+			    "%d conditions already", b.len ? ", " : "", (unsigned long long)s->procs_full,
+			    RETRANS_PROCS);
+	s->reported_procs_full = s->procs_full;
 	s->reported_at = now;
 	log_warn("retransmits: since start: %s", line);
 }
@@ -577,7 +609,6 @@ static void *retransmits_start(const struct sensor_env *env)
 		goto fail;
 	}
 	(void)bpf_map__set_max_entries(s->skel->maps.flows, (__u32)env->cfg->retrans_flows);
-	(void)bpf_map__set_max_entries(s->skel->maps.procs, RETRANS_PROCS);
 	err = retransmits_bpf__load(s->skel);
 	if (err) {
 		log_error("retransmits: loading the BPF programs: %s", strerror(-err));

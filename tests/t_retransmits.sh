@@ -7,18 +7,26 @@
 # Drops on INPUT, not OUTPUT: a packet netfilter drops on the way out is a
 # send error to TCP, which sends it again as new data (no retransmit); a
 # packet lost after it left is what a lossy link looks like.
-drop() { # drop --dport|--sport PORT PROBABILITY
+drop() { # drop [-6] --dport|--sport PORT PROBABILITY
+	local tool=iptables rule
+	if [ "$1" = -6 ]; then
+		tool=ip6tables
+		shift
+	fi
 	undrop
 	rule="INPUT -i lo -p tcp $1 $2 -m statistic --mode random --probability $3 -j DROP"
-	iptables -w -I $rule || { fail "iptables cannot add the statistic rule ($rule)"; return 1; }
+	$tool -w -I $rule || { fail "$tool cannot add the statistic rule ($rule)"; return 1; }
 }
 # Removes every drop rule on this file's ports, whoever added it: a test
 # that failed half-way (in its own subshell) leaves nothing behind.
 undrop() {
-	iptables -w -S INPUT | grep -E -- '--[sd]port 4711[0-9] .*statistic' | sed 's/^-A/-D/' |
-		while read -r rule; do
-			iptables -w $rule
-		done
+	local t r
+	for t in iptables ip6tables; do
+		$t -w -S INPUT | grep -E -- '--[sd]port 4711[0-9] .*statistic' | sed 's/^-A/-D/' |
+			while read -r r; do
+				$t -w $r
+			done
+	done
 }
 trap 'undrop; cleanup' EXIT
 trap 'exit 1' INT TERM
@@ -69,8 +77,10 @@ test_lossy_link_attributed_to_the_sender_and_peer() {
 		[ -z "$(conditions "$T/rec.trace" "$p")" ] || fail "pid $p has a condition: $(conditions "$T/rec.trace" "$p")"
 		[ -z "$(audit --pid "$p")" ] || fail "pid $p has a decision"
 	done
+	# one condition all along: steady loss does not flap
+	[ "$(conditions "$T/rec.trace" "$LOSSY_PID" | wc -l)" = 1 ] || fail "flapping: $(grep -v '^#' "$T/rec.trace")"
 	# the condition goes with the process, at once (not a window later)
-	id=$(conditions "$T/rec.trace" "$LOSSY_PID" | head -1 | awk '{print $3}')
+	id=$(conditions "$T/rec.trace" "$LOSSY_PID" | awk '{print $3}')
 	kill -KILL "$LOSSY_PID"
 	wait_for "$T/rec.trace" " clear $id\$" 2
 	stop_daemon
@@ -93,6 +103,22 @@ test_accepted_socket_attributed_to_the_acceptor() {
 	for p in $SERVER_PID $READER_PID; do
 		[ -z "$(conditions "$T/rec.trace" "$p")" ] || fail "pid $p has a condition"
 	done
+	[ "$(conditions "$T/rec.trace" "$SERVER_SERVER" | wc -l)" = 1 ] || fail "flapping: $(grep -v '^#' "$T/rec.trace")"
+	! grep -q ' clear ' "$T/rec.trace" || fail "cleared while still losing packets: $(grep -v '^#' "$T/rec.trace")"
+	stop_daemon
+	undrop
+}
+
+test_ipv6_flow() {
+	drop -6 --dport 47114 0.1
+	write_rule rt <<< "$RULE"
+	start_daemon --rules "$T/rules"
+	start_tcp SINK listen 47114 --ipv6 --comm rt-sink6
+	start_tcp LOSSY connect 47114 --ipv6 --send --comm rt-lossy6
+	wait_record ".pid == $LOSSY_PID" 10
+	audit --pid "$LOSSY_PID" | holds ".evidence.flows[0].remote == \"[::1]:47114\" and
+		.evidence.flows[0].local == \"[::1]:$LOSSY_PORTS\" and .evidence.peers[0].addr == \"::1\"" \
+		|| fail "wrong flow: $(audit --pid "$LOSSY_PID")"
 	stop_daemon
 	undrop
 }

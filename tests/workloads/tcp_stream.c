@@ -4,7 +4,8 @@
  * Usage:
  *   tcp_stream listen PORT [--send | --echo] [--fork-accept COMM] [--conns N] [options]
  *   tcp_stream connect PORT [--send | --rr OPS] [--conns N] [options]
- * options: --comm NAME, --seconds S (default 120: it always stops by itself),
+ * options: --ipv6 (::1, not 127.0.0.1), --comm NAME,
+ *          --seconds S (default 120: it always stops by itself),
  *          --chunk BYTES (default 4096), --interval-us US (default 2000)
  *
  * The listener accepts N connections (default 1), then serves them. Each
@@ -42,21 +43,32 @@ enum mode { DISCARD, SEND, ECHO };
 static int port, conns = 1, seconds = 120, chunk = 4096, interval_us = 2000;
 static long rr_ops;
 static enum mode mode = DISCARD;
+static bool ipv6;
 static const char *comm, *accept_comm;
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: tcp_stream listen|connect PORT [--send|--echo|--rr OPS] [--conns N] "
-		"[--fork-accept COMM] [--comm NAME] [--seconds S] [--chunk BYTES] [--interval-us US]\n");
+		"[--fork-accept COMM] [--ipv6] [--comm NAME] [--seconds S] [--chunk BYTES] [--interval-us US]\n");
 	exit(2);
 }
 
-static struct sockaddr_in loopback(void)
+/* 127.0.0.1:port, or [::1]:port with --ipv6 */
+static socklen_t loopback(struct sockaddr_in6 *a)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in *a4 = (struct sockaddr_in *)a;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return a;
+	memset(a, 0, sizeof(*a));
+	if (ipv6) {
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		a->sin6_addr = in6addr_loopback;
+		return sizeof(*a);
+	}
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)port);
+	a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sizeof(*a4);
 }
 
 /* Serves fds[0..n) until the deadline: send, echo or discard. */
@@ -98,12 +110,12 @@ static void print_ready(pid_t server, const int *fds, int n)
 {
 	printf("ready pid=%d server_pid=%d ports=", getpid(), server);
 	for (int i = 0; i < n; i++) {
-		struct sockaddr_in a;
+		struct sockaddr_in6 a; /* sin_port and sin6_port share their place */
 		socklen_t len = sizeof(a);
 
 		if (getsockname(fds[i], (struct sockaddr *)&a, &len))
 			die_errno("getsockname");
-		printf("%s%d", i ? "," : "", ntohs(a.sin_port));
+		printf("%s%d", i ? "," : "", ntohs(a.sin6_port));
 	}
 	printf("\n");
 	fflush(stdout);
@@ -111,12 +123,13 @@ static void print_ready(pid_t server, const int *fds, int n)
 
 static void do_listen(double deadline)
 {
-	struct sockaddr_in a = loopback();
-	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0), fds[MAX_CONNS];
+	struct sockaddr_in6 a;
+	socklen_t alen = loopback(&a);
+	int one = 1, lfd = socket(a.sin6_family, SOCK_STREAM, 0), fds[MAX_CONNS];
 	pid_t child = 0;
 
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 16))
+	    bind(lfd, (struct sockaddr *)&a, alen) || listen(lfd, 16))
 		die_errno("listen");
 	if (accept_comm) {
 		child = fork();
@@ -166,12 +179,13 @@ static void round_trips(int fd)
 
 static void do_connect(double deadline)
 {
-	struct sockaddr_in a = loopback();
+	struct sockaddr_in6 a;
+	socklen_t alen = loopback(&a);
 	int fds[MAX_CONNS], one = 1;
 
 	for (int i = 0; i < conns; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&a, sizeof(a)))
+		fds[i] = socket(a.sin6_family, SOCK_STREAM, 0);
+		if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&a, alen))
 			die_errno("connect");
 		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
@@ -195,7 +209,9 @@ int main(int argc, char **argv)
 	for (int i = 3; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(opt, "--send"))
+		if (!strcmp(opt, "--ipv6"))
+			ipv6 = true;
+		else if (!strcmp(opt, "--send"))
 			mode = SEND;
 		else if (!strcmp(opt, "--echo"))
 			mode = ECHO;
@@ -217,7 +233,7 @@ int main(int argc, char **argv)
 			interval_us = (int)parse_long(val, 100, 1000000, usage);
 		else
 			usage();
-		if (strcmp(opt, "--send") && strcmp(opt, "--echo"))
+		if (strcmp(opt, "--send") && strcmp(opt, "--echo") && strcmp(opt, "--ipv6"))
 			i++;
 	}
 	if (comm)
