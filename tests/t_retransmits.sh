@@ -109,6 +109,29 @@ test_accepted_socket_attributed_to_the_acceptor() {
 	undrop
 }
 
+# A process that execs is another program: its condition ends at once (not
+# a window later); if its old sockets go on retransmitting, a new one names
+# the new program.
+test_exec_ends_the_condition() {
+	drop --dport 47115 0.1
+	write_rule rt <<< "$RULE"
+	start_daemon --rules "$T/rules" --record "$T/rec.trace"
+	start_tcp SINK listen 47115 --comm rt-sink
+	start_tcp LOSSY connect 47115 --send --exec-after 4 --comm rt-execer
+	wait_for "$T/rec.trace" " raise [0-9]+ retransmits pid=$LOSSY_PID .*comm=rt-execer" 4
+	id=$(conditions "$T/rec.trace" "$LOSSY_PID" | awk '{print $3}')
+	end=$(( $(date +%s) + 6 ))
+	until [ "$(cat /proc/"$LOSSY_PID"/comm 2>/dev/null)" = sleep ]; do
+		[ "$(date +%s)" -le "$end" ] || { fail "the workload did not exec"; return 1; }
+		sleep 0.05
+	done
+	wait_for "$T/rec.trace" " clear $id\$" 2
+	! conditions "$T/rec.trace" "$LOSSY_PID" | grep -v "comm=rt-execer" | grep -qv "comm=sleep" ||
+		fail "a condition under another name: $(conditions "$T/rec.trace" "$LOSSY_PID")"
+	stop_daemon
+	undrop
+}
+
 test_ipv6_flow() {
 	drop -6 --dport 47114 0.1
 	write_rule rt <<< "$RULE"

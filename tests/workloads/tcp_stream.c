@@ -6,6 +6,7 @@
  *   tcp_stream connect PORT [--send | --rr OPS] [--conns N] [options]
  * options: --ipv6 (::1, not 127.0.0.1), --comm NAME,
  *          --seconds S (default 120: it always stops by itself),
+ *          --exec-after S (then become `sleep 30`, the sockets left open),
  *          --chunk BYTES (default 4096), --interval-us US (default 2000)
  *
  * The listener accepts N connections (default 1), then serves them. Each
@@ -40,7 +41,7 @@
 
 enum mode { DISCARD, SEND, ECHO };
 
-static int port, conns = 1, seconds = 120, chunk = 4096, interval_us = 2000;
+static int port, conns = 1, seconds = 120, chunk = 4096, interval_us = 2000, exec_after;
 static long rr_ops;
 static enum mode mode = DISCARD;
 static bool ipv6;
@@ -49,7 +50,8 @@ static const char *comm, *accept_comm;
 static void usage(void)
 {
 	fprintf(stderr, "usage: tcp_stream listen|connect PORT [--send|--echo|--rr OPS] [--conns N] "
-		"[--fork-accept COMM] [--ipv6] [--comm NAME] [--seconds S] [--chunk BYTES] [--interval-us US]\n");
+		"[--fork-accept COMM] [--ipv6] [--comm NAME] [--seconds S] [--exec-after S] [--chunk BYTES] "
+		"[--interval-us US]\n");
 	exit(2);
 }
 
@@ -80,6 +82,8 @@ static void serve(int *fds, int n, double deadline)
 
 	for (int i = 0; i < n; i++)
 		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	double exec_at = exec_after ? now_ns() + exec_after * 1e9 : deadline;
+
 	while (now_ns() < deadline) {
 		int timeout = mode == SEND ? interval_us / 1000 + 1 : 100;
 
@@ -95,6 +99,12 @@ static void serve(int *fds, int n, double deadline)
 				return; /* the peer went away */
 			if (mode == ECHO && write(p[i].fd, buf, (size_t)r) != r)
 				return;
+		}
+		if (now_ns() >= exec_at) {
+			/* the same process becomes another program; its
+			 * sockets stay open, no one sends on them */
+			execl("/bin/sleep", "sleep", "30", (char *)NULL);
+			die_errno("exec /bin/sleep");
 		}
 		if (mode == SEND && now_ns() >= next_send) {
 			next_send += interval_us * 1e3;
@@ -227,6 +237,8 @@ int main(int argc, char **argv)
 			comm = val;
 		else if (!strcmp(opt, "--seconds"))
 			seconds = (int)parse_long(val, 1, 3600, usage);
+		else if (!strcmp(opt, "--exec-after"))
+			exec_after = (int)parse_long(val, 1, 3600, usage);
 		else if (!strcmp(opt, "--chunk"))
 			chunk = (int)parse_long(val, 1, 1 << 16, usage);
 		else if (!strcmp(opt, "--interval-us"))
