@@ -87,6 +87,21 @@ test_lossy_link_attributed_to_the_sender_and_peer() {
 	undrop
 }
 
+# Out of the box: the shipped rules in dry-run report a sender behind a
+# lossy link once it has lasted the rule's hold (30 s).
+test_shipped_rule_reports_in_dry_run() {
+	drop --dport 47116 0.1
+	start_daemon --rules rules/ --dry-run
+	start_tcp SINK listen 47116 --comm rt-sink
+	start_tcp LOSSY connect 47116 --send --comm rt-shipped
+	wait_record ".pid == $LOSSY_PID" 45
+	audit --pid "$LOSSY_PID" | holds '.rule == "retransmits-report" and .outcome == "dry-run" and
+		.held_ms >= 30000' || fail "$(audit --pid "$LOSSY_PID")"
+	alive "$LOSSY_PID" || fail "dry-run signalled the process"
+	stop_daemon
+	undrop
+}
+
 # A server's listening socket is created by one process and its
 # connections accepted (in softirq) and served by a forked child: the
 # child, which sends, is the one reported, with the client as its peer.
