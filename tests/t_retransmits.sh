@@ -176,4 +176,11 @@ test_full_flow_table_is_counted_and_logged() {
 	undrop
 }
 
+test_bad_options_are_refused() {
+	for opt in "--retrans-window 500ms" "--retrans-min 0" "--retrans-flows many"; do
+		out=$("$REFLEXD" run --rules rules/ $opt 2>&1) && fail "accepted $opt"
+		echo "$out" | grep -q "bad value '${opt#* }' for ${opt% *}" || fail "$opt: $out"
+	done
+}
+
 run_tests
