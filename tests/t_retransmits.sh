@@ -149,14 +149,38 @@ test_exec_ends_the_condition() {
 
 test_ipv6_flow() {
 	drop -6 --dport 47114 0.1
-	write_rule rt <<< "$RULE"
+	# hold 3 s: by then both flows have lost packets
+	write_rule rt <<< "${RULE/\"1s\"/\"3s\"}"
 	start_daemon --rules "$T/rules"
-	start_tcp SINK listen 47114 --ipv6 --comm rt-sink6
-	start_tcp LOSSY connect 47114 --ipv6 --send --comm rt-lossy6
+	start_tcp SINK listen 47114 --ipv6 --conns 2 --comm rt-sink6
+	start_tcp LOSSY connect 47114 --ipv6 --send --conns 2 --comm rt-lossy6
+	wait_record ".pid == $LOSSY_PID" 12
+	rec=$(audit --pid "$LOSSY_PID" | head -1)
+	echo "$rec" | holds '.evidence.flows | length == 2' || fail "not two flows: $rec"
+	for port in ${LOSSY_PORTS//,/ }; do
+		echo "$rec" | holds "any(.evidence.flows[]; .remote == \"[::1]:47114\" and .local == \"[::1]:$port\")" \
+			|| fail "no flow from port $port: $rec"
+	done
+	echo "$rec" | holds '.evidence.peers == [.evidence.peers[0]] and .evidence.peers[0].addr == "::1" and
+		.evidence.peers[0].flows == 2 and
+		.evidence.peers[0].retransmits == ([.evidence.flows[].retransmits] | add)' \
+		|| fail "peer not the sum of its flows: $rec"
+	stop_daemon
+	undrop
+}
+
+# reflexd (re)started while a process is already losing packets on a
+# socket it opened before: the socket gets its owner at its next send.
+test_sockets_older_than_reflexd() {
+	drop --dport 47117 0.1
+	write_rule rt <<< "$RULE"
+	start_tcp SINK listen 47117 --comm rt-sink
+	start_tcp LOSSY connect 47117 --send --comm rt-older
+	sleep 1
+	start_daemon --rules "$T/rules"
 	wait_record ".pid == $LOSSY_PID" 10
-	audit --pid "$LOSSY_PID" | holds ".evidence.flows[0].remote == \"[::1]:47114\" and
-		.evidence.flows[0].local == \"[::1]:$LOSSY_PORTS\" and .evidence.peers[0].addr == \"::1\"" \
-		|| fail "wrong flow: $(audit --pid "$LOSSY_PID")"
+	audit --pid "$LOSSY_PID" | holds ".evidence.flows[0].local == \"127.0.0.1:$LOSSY_PORTS\"" \
+		|| fail "$(audit --pid "$LOSSY_PID")"
 	stop_daemon
 	undrop
 }
