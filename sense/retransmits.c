@@ -619,21 +619,20 @@ static void *retransmits_start(const struct sensor_env *env)
 			  "sched_process_exit/exec: %s", strerror(-err));
 		goto fail;
 	}
+	/* without it, sockets get their owner at their first send: only a
+	 * SYN retransmitted before it goes unattributed */
 	s->cgroup_fd = open_cgroup2_root(&root);
 	if (s->cgroup_fd < 0) {
-		err = s->cgroup_fd;
-		log_error("retransmits: no cgroup2 hierarchy at /sys/fs/cgroup or "
-			  "/sys/fs/cgroup/unified: %s", strerror(-err));
-		goto fail;
-	}
-	link = bpf_program__attach_cgroup(s->skel->progs.sock_create, s->cgroup_fd);
-	if (!link) {
+		log_warn("retransmits: no cgroup2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified "
+			 "(%s): sockets get their owner at their first send", strerror(-s->cgroup_fd));
+	} else if (!(link = bpf_program__attach_cgroup(s->skel->progs.sock_create, s->cgroup_fd))) {
 		err = -errno;
 		log_error("retransmits: attaching cgroup/sock_create to %s: %s", root, strerror(-err));
 		goto fail;
+	} else {
+		s->skel->links.sock_create = link;
+		log_debug("retransmits: sock_create attached to %s", root);
 	}
-	s->skel->links.sock_create = link;
-	log_debug("retransmits: sock_create attached to %s", root);
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
 	if (!s->rb) {
 		err = -errno;
