@@ -84,7 +84,7 @@ static void serve(int *fds, int n, double deadline)
 
 	for (int i = 0; i < n; i++)
 		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-	double exec_at = exec_after ? now_ns() + exec_after * 1e9 : deadline;
+	double exec_at = now_ns() + exec_after * 1e9;
 
 	while (now_ns() < deadline) {
 		int timeout = mode == SEND ? interval_us / 1000 + 1 : 100;
@@ -102,7 +102,7 @@ static void serve(int *fds, int n, double deadline)
 			if (mode == ECHO && write(p[i].fd, buf, (size_t)r) != r)
 				return;
 		}
-		if (now_ns() >= exec_at) {
+		if (exec_after && now_ns() >= exec_at) {
 			/* the same process becomes another program; its
 			 * sockets stay open, no one sends on them */
 			execl("/bin/sleep", "sleep", "30", (char *)NULL);
@@ -265,6 +265,8 @@ int main(int argc, char **argv)
 	if (comm)
 		set_comm(comm);
 	signal(SIGPIPE, SIG_IGN);
+	/* stops by itself even when blocked in accept() with no client */
+	alarm((unsigned)seconds + 1);
 	if (is_listen)
 		do_listen(now_ns() + seconds * 1e9);
 	else
