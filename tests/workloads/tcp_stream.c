@@ -152,8 +152,16 @@ static void do_listen(double deadline)
 	int one = 1, lfd = socket(a.sin6_family, SOCK_STREAM, 0), fds[MAX_CONNS];
 	pid_t child = 0;
 
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(lfd, (struct sockaddr *)&a, alen) || listen(lfd, 16))
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		die_errno("socket");
+	/* the test ports lie in the ephemeral range: another program's
+	 * connection may hold this one for a moment */
+	for (int tries = 0; bind(lfd, (struct sockaddr *)&a, alen); tries++) {
+		if (errno != EADDRINUSE || tries == 50)
+			die_errno("bind");
+		usleep(100000);
+	}
+	if (listen(lfd, 16))
 		die_errno("listen");
 	if (accept_comm) {
 		child = fork();
