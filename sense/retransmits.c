@@ -317,7 +317,7 @@ static size_t group_peers(struct sense_retransmits *s, struct flow *g, size_t n)
 /* The condition for one process's flows g[0..n), with retransmits totals
  * over the window. */
 static void describe(struct sense_retransmits *s, struct flow *g, size_t n, __u64 retransmits,
-		     uint64_t span_ns, uint64_t now, struct condition *cond)
+		     uint64_t span_ns, struct condition *cond)
 {
 	struct sbuf ev, sum;
 	__u32 segs_retrans = 0, segs_out = 0;
@@ -445,7 +445,7 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 		cond->id = fresh.cond_id;
 		cond->since_ns = fresh.since_ns;
 		cond->target = fresh.target;
-		describe(s, g, n, retransmits, span_ns, now, cond);
+		describe(s, g, n, retransmits, span_ns, cond);
 		log_info("retransmits in pid %u (%s): %s", fresh.pid, fresh.target.comm, cond->summary);
 		add_proc(s, &fresh);
 		s->sink.raise(s->sink.ctx, cond);
@@ -453,7 +453,7 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 		cond->id = p->cond_id;
 		cond->since_ns = p->since_ns;
 		cond->target = p->target;
-		describe(s, g, n, retransmits, span_ns, now, cond);
+		describe(s, g, n, retransmits, span_ns, cond);
 		s->sink.update(s->sink.ctx, cond);
 	}
 	free(cond);
