@@ -20,7 +20,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
 
-SENSORS := deadlock leak allocs goroutines memory
+SENSORS := deadlock leak allocs goroutines memory retransmits
 ACTUATORS := traffic
 SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)

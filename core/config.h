@@ -34,6 +34,9 @@ struct config {
 	uint64_t goroutine_window_ns;
 	int64_t goroutine_min_rate, goroutine_min_count;
 	bool goroutine_sample;
+	uint64_t retrans_window_ns;
+	int64_t retrans_min;
+	int64_t retrans_flows;
 	struct strlist sensors;   /* which sensors to start; empty: all */
 	uint64_t act_delay_ns;
 	char *kill_switch;

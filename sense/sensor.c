@@ -2,9 +2,10 @@
 
 #include "core/util.h"
 #include "sense/deadlock.h"
-#include "sense/leak.h"
 #include "sense/goroutines.h"
+#include "sense/leak.h"
 #include "sense/memory.h"
+#include "sense/retransmits.h"
 #include "sense/sensor.h"
 
 const struct sensor *const sensors[] = {
@@ -12,6 +13,7 @@ const struct sensor *const sensors[] = {
 	&sensor_leak,
 	&sensor_goroutines,
 	&sensor_memory,
+	&sensor_retransmits,
 };
 const size_t sensors_count = ARRAY_SIZE(sensors);
 _Static_assert(ARRAY_SIZE(sensors) <= REFLEX_SENSORS_MAX, "raise REFLEX_SENSORS_MAX");

@@ -1,0 +1,677 @@
+/* Retransmit rates over a sliding window. The kernel keeps one running
+ * count per (process, flow); every slot (a tenth of --retrans-window) the
+ * sensor reads the table, remembers each flow's counts at the end of the
+ * last ten slots, and so knows what each flow did over the window. A
+ * process whose flows retransmitted at least --retrans-min times in the
+ * window has a `retransmits` condition, refreshed every slot and cleared
+ * when it falls below half of that. Rates and ratios are per flow, per
+ * remote peer (address) and per process; the ratio is segments
+ * retransmitted over data segments sent, from the socket's own counters
+ * (tcp_sock) as of its last retransmit. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "sense/identity.h"
+#include "sense/retransmits.h"
+#include "bpf/retransmits.h"
+#include "retransmits.skel.h"
+
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define RETRANS_SLOTS 10  /* the window is read in this many steps */
+#define RETRANS_TOP 5     /* flows and peers in the evidence */
+#define RETRANS_PROCS 4096
+
+/* A flow's running counts at the end of one slot. */
+struct sample {
+	__u64 retransmits;
+	__u32 segs_retrans;
+	__u32 segs_out;
+};
+
+struct flow {
+	struct reflex_flow_key key; /* first: sorting compares it */
+	struct reflex_flow k;       /* the kernel's entry, as last read */
+	struct sample ring[RETRANS_SLOTS];
+	unsigned age;               /* slots seen */
+	bool drop;                  /* delete from the kernel and forget */
+	/* over the window (or its life, when younger), set every slot */
+	__u64 retransmits;
+	__u32 segs_retrans, segs_out;
+	uint64_t span_ns;
+};
+
+/* A process with a condition raised. */
+struct proc {
+	__u32 pid;
+	bool seen;
+	uint64_t cond_id;
+	uint64_t since_ns;  /* when it began: updates keep it, so hold counts */
+	struct target target;
+};
+
+struct peer {
+	__u16 family;
+	__u8 addr[16];
+	__u64 retransmits;
+	__u32 segs_retrans, segs_out;
+	uint64_t span_ns;
+	unsigned flows;
+};
+
+struct sense_retransmits {
+	struct retransmits_bpf *skel;
+	struct ring_buffer *rb;
+	struct ev_loop *loop;
+	ev_io rb_watcher;
+	struct condition_sink sink;
+	uint64_t window_ns, slot_ns, last_slot;
+	__u64 min;
+	int cgroup_fd;
+	struct flow *flows, *fresh;  /* sorted by (pid, key) */
+	size_t nflows, cap;          /* cap: of flows, fresh, order and peers */
+	size_t *order;               /* scratch: one process's flows, ranked */
+	struct peer *peers;          /* scratch: one process's peers */
+	struct proc *procs;          /* sorted by pid */
+	size_t nprocs;
+	__u64 procs_full;             /* over the threshold, but RETRANS_PROCS raised */
+	__u64 reported[REFLEX_RETRANS_COUNTERS], reported_procs_full;
+	uint64_t reported_at;
+};
+
+static int flow_cmp(const void *a, const void *b)
+{
+	const struct reflex_flow_key *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return memcmp(x, y, sizeof(*x));
+}
+
+static int proc_cmp(const void *a, const void *b)
+{
+	const struct proc *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static struct proc *find_proc(struct sense_retransmits *s, __u32 pid)
+{
+	struct proc key = { .pid = pid };
+
+	return bsearch(&key, s->procs, s->nprocs, sizeof(key), proc_cmp);
+}
+
+/* Its condition clears; the table stays sorted. */
+static void forget_proc(struct sense_retransmits *s, struct proc *p)
+{
+	s->sink.clear(s->sink.ctx, p->cond_id);
+	memmove(p, p + 1, (size_t)(s->procs + --s->nprocs - p) * sizeof(*p));
+}
+
+static void add_proc(struct sense_retransmits *s, const struct proc *fresh)
+{
+	size_t i = 0;
+
+	while (i < s->nprocs && s->procs[i].pid < fresh->pid)
+		i++;
+	memmove(s->procs + i + 1, s->procs + i, (s->nprocs++ - i) * sizeof(*fresh));
+	s->procs[i] = *fresh;
+}
+
+/* Deletes the flows marked drop, from the kernel too. */
+static void drop_flows(struct sense_retransmits *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nflows; i++) {
+		if (s->flows[i].drop)
+			(void)bpf_map_delete_elem(bpf_map__fd(s->skel->maps.flows), &s->flows[i].key);
+		else
+			s->flows[n++] = s->flows[i];
+	}
+	s->nflows = n;
+}
+
+static int grow(struct sense_retransmits *s, size_t want)
+{
+	size_t cap = s->cap ? s->cap : 64;
+	void *p;
+
+	if (want <= s->cap)
+		return 0;
+	while (cap < want)
+		cap *= 2;
+	if (!(p = realloc(s->flows, cap * sizeof(*s->flows))))
+		return -ENOMEM;
+	s->flows = p;
+	if (!(p = realloc(s->fresh, cap * sizeof(*s->fresh))))
+		return -ENOMEM;
+	s->fresh = p;
+	if (!(p = realloc(s->order, cap * sizeof(*s->order))))
+		return -ENOMEM;
+	s->order = p;
+	if (!(p = realloc(s->peers, cap * sizeof(*s->peers))))
+		return -ENOMEM;
+	s->peers = p;
+	s->cap = cap;
+	return 0;
+}
+
+/* Reads the kernel's flow table into s->flows, carrying each known flow's
+ * history over: the count, or -errno. */
+static int read_flows(struct sense_retransmits *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.flows);
+	struct reflex_flow_key key, next;
+	size_t n = 0;
+	int err = bpf_map_get_next_key(fd, NULL, &next);
+
+	for (; err == 0; err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		if (grow(s, n + 1))
+			return -ENOMEM;
+		memset(&s->fresh[n], 0, sizeof(s->fresh[n]));
+		s->fresh[n].key = key;
+		/* deleted since get_next_key: skip it */
+		if (bpf_map_lookup_elem(fd, &key, &s->fresh[n].k) == 0)
+			n++;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	qsort(s->fresh, n, sizeof(*s->fresh), flow_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct flow *old = bsearch(&s->fresh[i], s->flows, s->nflows, sizeof(*s->flows), flow_cmp);
+
+		if (old) {
+			memcpy(s->fresh[i].ring, old->ring, sizeof(old->ring));
+			s->fresh[i].age = old->age;
+		}
+	}
+	struct flow *t = s->flows;
+
+	s->flows = s->fresh;
+	s->fresh = t;
+	s->nflows = n;
+	return (int)n;
+}
+
+/* One slot on: what f did over the window. A flow younger than the window
+ * counts from its beginning: its retransmits since the first, and the
+ * socket's segment counters over its life. */
+static void flow_step(struct sense_retransmits *s, struct flow *f, uint64_t now)
+{
+	struct sample cur = { f->k.retransmits, f->k.total_retrans, f->k.data_segs_out };
+	struct sample base = { 0 };
+	size_t i = f->age % RETRANS_SLOTS;
+	uint64_t since = now > s->window_ns ? now - s->window_ns : 0;
+
+	if (f->age >= RETRANS_SLOTS)
+		base = f->ring[i];
+	f->ring[i] = cur;
+	f->age++;
+	f->retransmits = cur.retransmits - base.retransmits;
+	f->segs_retrans = cur.segs_retrans - base.segs_retrans;
+	f->segs_out = cur.segs_out - base.segs_out;
+	if (f->k.first_ns > since)
+		since = f->k.first_ns;
+	f->span_ns = now > since + s->slot_ns ? now - since : s->slot_ns;
+	/* a whole window without one: forget it */
+	f->drop = !f->retransmits && f->age > RETRANS_SLOTS;
+}
+
+static double per_s(__u64 n, uint64_t span_ns)
+{
+	return (double)n * NSEC_PER_SEC / (double)span_ns;
+}
+
+static void format_addr(struct sbuf *b, __u16 family, const __u8 *addr, int port)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(family, addr, text, sizeof(text)))
+		str_copy(text, sizeof(text), "?");
+	if (port < 0)
+		sbuf_printf(b, "%s", text);
+	else
+		sbuf_printf(b, family == AF_INET6 ? "[%s]:%d" : "%s:%d", text, port);
+}
+
+/* ,"ratio":x when anything was sent, nothing otherwise (no ratio: a rule
+ * on it does not match) */
+static void format_ratio(struct sbuf *b, __u32 segs_retrans, __u32 segs_out)
+{
+	if (segs_out)
+		sbuf_printf(b, ",\"ratio\":%.4f", (double)segs_retrans / segs_out);
+}
+
+/* qsort_r orders of a process's flows g (the context), by index */
+static int by_retransmits_desc(const void *a, const void *b, void *g)
+{
+	const struct flow *f = g;
+	__u64 x = f[*(const size_t *)a].retransmits, y = f[*(const size_t *)b].retransmits;
+
+	return x > y ? -1 : x < y;
+}
+
+static int by_peer_addr(const void *a, const void *b, void *g)
+{
+	const struct reflex_flow_key *x = &((struct flow *)g)[*(const size_t *)a].key;
+	const struct reflex_flow_key *y = &((struct flow *)g)[*(const size_t *)b].key;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->daddr, y->daddr, sizeof(x->daddr));
+}
+
+static int peer_by_retransmits_desc(const void *a, const void *b)
+{
+	const struct peer *x = a, *y = b;
+
+	return x->retransmits > y->retransmits ? -1 : x->retransmits < y->retransmits;
+}
+
+/* The peers (remote addresses) of g[0..n), busiest first: how many. */
+static size_t group_peers(struct sense_retransmits *s, struct flow *g, size_t n)
+{
+	size_t np = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s->order[i] = i;
+	qsort_r(s->order, n, sizeof(*s->order), by_peer_addr, g);
+	for (size_t i = 0; i < n; i++) {
+		const struct flow *f = &g[s->order[i]];
+		struct peer *p = &s->peers[np];
+
+		if (!f->retransmits)
+			continue;
+		if (!np || p[-1].family != f->key.family ||
+		    memcmp(p[-1].addr, f->key.daddr, sizeof(p->addr))) {
+			memset(p, 0, sizeof(*p));
+			p->family = f->key.family;
+			memcpy(p->addr, f->key.daddr, sizeof(p->addr));
+			np++;
+		}
+		p = &s->peers[np - 1];
+		p->retransmits += f->retransmits;
+		p->segs_retrans += f->segs_retrans;
+		p->segs_out += f->segs_out;
+		p->flows++;
+		if (f->span_ns > p->span_ns)
+			p->span_ns = f->span_ns;
+	}
+	qsort(s->peers, np, sizeof(*s->peers), peer_by_retransmits_desc);
+	return np;
+}
+
+/* The condition for one process's flows g[0..n), with retransmits totals
+ * over the window. */
+static void describe(struct sense_retransmits *s, struct flow *g, size_t n, __u64 retransmits,
+		     uint64_t span_ns, struct condition *cond)
+{
+	struct sbuf ev, sum;
+	__u32 segs_retrans = 0, segs_out = 0;
+	size_t nflows = 0, npeers;
+	char window[32];
+
+	for (size_t i = 0; i < n; i++) {
+		segs_retrans += g[i].segs_retrans;
+		segs_out += g[i].segs_out;
+		nflows += g[i].retransmits > 0;
+	}
+	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
+	sbuf_printf(&ev, "{\"rate\":%.2f", per_s(retransmits, span_ns));
+	format_ratio(&ev, segs_retrans, segs_out);
+	sbuf_printf(&ev, ",\"retransmits\":%llu,\"segments_out\":%u,\"segments_retransmitted\":%u,"
+		    "\"window_ms\":%llu,\"cgroup_id\":%llu,\"flows_retransmitting\":%zu,\"flows\":[",
+		    (unsigned long long)retransmits, segs_out, segs_retrans,
+		    (unsigned long long)(span_ns / NSEC_PER_MSEC), (unsigned long long)g[0].k.cgroup_id,
+		    nflows);
+	for (size_t i = 0; i < n; i++)
+		s->order[i] = i;
+	qsort_r(s->order, n, sizeof(*s->order), by_retransmits_desc, g);
+	for (size_t i = 0; i < n && i < RETRANS_TOP && g[s->order[i]].retransmits; i++) {
+		const struct flow *f = &g[s->order[i]];
+
+		sbuf_printf(&ev, "%s{\"local\":\"", i ? "," : "");
+		format_addr(&ev, f->key.family, f->key.saddr, f->key.sport);
+		sbuf_printf(&ev, "\",\"remote\":\"");
+		format_addr(&ev, f->key.family, f->key.daddr, f->key.dport);
+		sbuf_printf(&ev, "\",\"retransmits\":%llu,\"rate\":%.2f", (unsigned long long)f->retransmits,
+			    per_s(f->retransmits, f->span_ns));
+		format_ratio(&ev, f->segs_retrans, f->segs_out);
+		sbuf_printf(&ev, "}");
+	}
+	/* the summary names the busiest flow's remote end */
+	const struct flow *top = &g[s->order[0]];
+
+	duration_format(span_ns, window, sizeof(window));
+	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
+	sbuf_printf(&sum, "%.1f TCP retransmits/s", per_s(retransmits, span_ns));
+	if (segs_out)
+		sbuf_printf(&sum, " (%.1f%% of segments sent)", 100.0 * segs_retrans / segs_out);
+	sbuf_printf(&sum, " over %s, most to ", window);
+	format_addr(&sum, top->key.family, top->key.daddr, top->key.dport);
+	npeers = group_peers(s, g, n);
+	sbuf_printf(&ev, "],\"peers\":[");
+	for (size_t i = 0; i < npeers && i < RETRANS_TOP; i++) {
+		const struct peer *p = &s->peers[i];
+
+		sbuf_printf(&ev, "%s{\"addr\":\"", i ? "," : "");
+		format_addr(&ev, p->family, p->addr, -1);
+		sbuf_printf(&ev, "\",\"retransmits\":%llu,\"rate\":%.2f,\"flows\":%u",
+			    (unsigned long long)p->retransmits, per_s(p->retransmits, p->span_ns), p->flows);
+		format_ratio(&ev, p->segs_retrans, p->segs_out);
+		sbuf_printf(&ev, "}");
+	}
+	sbuf_printf(&ev, "]}");
+}
+
+/* Whether the process that has pid now started after first_ns (CLOCK_MONOTONIC):
+ * then it is not the one that owned the socket, but a recycled pid. Its
+ * start time counts in clock ticks of CLOCK_BOOTTIME, which runs ahead of
+ * CLOCK_MONOTONIC by the time the host was suspended. */
+static bool started_after(const struct target *t, uint64_t first_ns)
+{
+	struct timespec boot, mono;
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t start_ns, offset;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) || clock_gettime(CLOCK_MONOTONIC, &mono))
+		return false;
+	offset = (uint64_t)(boot.tv_sec - mono.tv_sec) * NSEC_PER_SEC + (uint64_t)boot.tv_nsec -
+		 (uint64_t)mono.tv_nsec;
+	start_ns = t->start_time * (NSEC_PER_SEC / (uint64_t)hz);
+	/* a tick's rounding is no evidence */
+	return start_ns > first_ns + offset + NSEC_PER_SEC / (uint64_t)hz;
+}
+
+/* One process's flows g[0..n): raise, refresh or clear its condition. */
+static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_t now)
+{
+	struct proc *p = find_proc(s, g[0].key.pid);
+	__u64 retransmits = 0;
+	uint64_t span_ns = s->slot_ns, first_ns = UINT64_MAX;
+	struct condition *cond;
+
+	for (size_t i = 0; i < n; i++) {
+		retransmits += g[i].retransmits;
+		if (g[i].k.first_ns < first_ns)
+			first_ns = g[i].k.first_ns;
+		if (g[i].retransmits && g[i].span_ns > span_ns)
+			span_ns = g[i].span_ns;
+	}
+	if (p)
+		p->seen = true;
+	if (p && 2 * retransmits < s->min) {
+		forget_proc(s, p);
+		return;
+	}
+	if (!p && retransmits < s->min)
+		return;
+	if (!p && s->nprocs == RETRANS_PROCS) {
+		s->procs_full++;
+		return;
+	}
+	cond = calloc(1, sizeof(*cond));
+	if (!cond)
+		return;
+	cond->kind = REFLEX_COND_RETRANSMITS;
+	if (!p) {
+		struct proc fresh = { .pid = g[0].key.pid, .seen = true };
+
+		if (identity_read((pid_t)fresh.pid, &fresh.target) ||
+		    started_after(&fresh.target, first_ns)) {
+			/* gone (or its pid taken by another process since): its
+			 * sockets' last retransmits have no one to blame */
+			for (size_t i = 0; i < n; i++)
+				g[i].drop = true;
+			free(cond);
+			return;
+		}
+		fresh.cond_id = condition_new_id();
+		/* it began with the first retransmit in the window */
+		fresh.since_ns = now - span_ns;
+		cond->id = fresh.cond_id;
+		cond->since_ns = fresh.since_ns;
+		cond->target = fresh.target;
+		describe(s, g, n, retransmits, span_ns, cond);
+		log_info("retransmits in pid %u (%s): %s", fresh.pid, fresh.target.comm, cond->summary);
+		add_proc(s, &fresh);
+		s->sink.raise(s->sink.ctx, cond);
+	} else {
+		cond->id = p->cond_id;
+		cond->since_ns = p->since_ns;
+		cond->target = p->target;
+		describe(s, g, n, retransmits, span_ns, cond);
+		s->sink.update(s->sink.ctx, cond);
+	}
+	free(cond);
+}
+
+/* What the kernel could not count, said again whenever it grows (at most
+ * once a window). */
+static void report_drops(struct sense_retransmits *s, uint64_t now)
+{
+	static const char *const what[REFLEX_RETRANS_COUNTERS] = {
+		[REFLEX_RETRANS_NO_OWNER] = "on sockets with no known owner",
+		[REFLEX_RETRANS_FLOWS_FULL] = "not counted: flow table full (--retrans-flows)",
+		[REFLEX_RETRANS_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
+		[REFLEX_RETRANS_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
+	};
+	const __u64 *c = s->skel->bss->counters;
+	char line[512];
+	struct sbuf b;
+	bool grew = s->procs_full > s->reported_procs_full;
+
+	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++)
+		grew |= c[i] > s->reported[i];
+	if (!grew || (s->reported_at && now - s->reported_at < s->window_ns))
+		return;
+	sbuf_init(&b, line, sizeof(line));
+	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++) {
+		if (c[i])
+			sbuf_printf(&b, "%s%llu %s", b.len ? ", " : "", (unsigned long long)c[i], what[i]);
+		s->reported[i] = c[i];
+	}
+	if (s->procs_full)
+		sbuf_printf(&b, "%s%llu times a process over the threshold had no condition: "
+			    "%d conditions already", b.len ? ", " : "", (unsigned long long)s->procs_full,
+			    RETRANS_PROCS);
+	s->reported_procs_full = s->procs_full;
+	s->reported_at = now;
+	log_warn("retransmits: since start: %s", line);
+}
+
+static void retransmits_scan(void *state, uint64_t now)
+{
+	struct sense_retransmits *s = state;
+	int n;
+
+	if (s->last_slot && now - s->last_slot < s->slot_ns)
+		return;
+	s->last_slot = now;
+	n = read_flows(s);
+	if (n < 0) {
+		log_warn("retransmits: reading the flow table: %s", strerror(-n));
+		return;
+	}
+	for (size_t i = 0; i < s->nprocs; i++)
+		s->procs[i].seen = false;
+	for (size_t i = 0; i < s->nflows; i++)
+		flow_step(s, &s->flows[i], now);
+	for (size_t i = 0, j; i < s->nflows; i = j) {
+		for (j = i + 1; j < s->nflows && s->flows[j].key.pid == s->flows[i].key.pid; j++)
+			;
+		judge(s, s->flows + i, j - i, now);
+	}
+	/* processes whose flows all went quiet */
+	size_t kept = 0;
+
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (s->procs[i].seen)
+			s->procs[kept++] = s->procs[i];
+		else
+			s->sink.clear(s->sink.ctx, s->procs[i].cond_id);
+	}
+	s->nprocs = kept;
+	drop_flows(s);
+	report_drops(s, now);
+}
+
+/* A process with flows exited (its state goes) or exec'd (it is another
+ * program now: its condition ends, and starts again under its new name if
+ * it goes on retransmitting). */
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct sense_retransmits *s = ctx;
+	struct reflex_retrans_event e;
+	struct proc *p;
+
+	if (len < sizeof(e))
+		return 0;
+	memcpy(&e, data, sizeof(e));
+	p = find_proc(s, e.pid);
+	if (p) {
+		log_debug("retransmits: pid %u %s", e.pid, e.what == REFLEX_RETRANS_EXIT ? "exited" : "exec'd");
+		forget_proc(s, p);
+	}
+	if (e.what != REFLEX_RETRANS_EXIT)
+		return 0;
+	for (size_t i = 0; i < s->nflows; i++)
+		s->flows[i].drop = s->flows[i].key.pid == e.pid;
+	drop_flows(s);
+	return 0;
+}
+
+static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sense_retransmits *s = w->data;
+
+	(void)ring_buffer__consume(s->rb);
+}
+
+/* The cgroup2 hierarchy's root: /sys/fs/cgroup on a pure cgroup2 host,
+ * /sys/fs/cgroup/unified on a hybrid one. An open fd, or -errno. */
+static int open_cgroup2_root(const char **path)
+{
+	static const char *const roots[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	struct statfs st;
+
+	for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
+		if (statfs(roots[i], &st) || st.f_type != CGROUP2_SUPER_MAGIC)
+			continue;
+		int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		*path = roots[i];
+		return fd < 0 ? -errno : fd;
+	}
+	return -ENOENT;
+}
+
+static void retransmits_stop(void *state);
+
+static void *retransmits_start(const struct sensor_env *env)
+{
+	struct sense_retransmits *s = calloc(1, sizeof(*s));
+	const char *root = NULL;
+	struct bpf_link *link;
+	int err;
+
+	if (!s)
+		return NULL;
+	s->cgroup_fd = -1;
+	s->sink = env->sink;
+	s->loop = env->loop;
+	s->window_ns = env->cfg->retrans_window_ns;
+	s->slot_ns = s->window_ns / RETRANS_SLOTS;
+	s->min = (__u64)env->cfg->retrans_min;
+	s->procs = calloc(RETRANS_PROCS, sizeof(*s->procs));
+	if (!s->procs) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	s->skel = retransmits_bpf__open();
+	if (!s->skel) {
+		err = -errno;
+		log_error("retransmits: opening the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	(void)bpf_map__set_max_entries(s->skel->maps.flows, (__u32)env->cfg->retrans_flows);
+	err = retransmits_bpf__load(s->skel);
+	if (err) {
+		log_error("retransmits: loading the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	err = retransmits_bpf__attach(s->skel);
+	if (err) {
+		log_error("retransmits: attaching to tcp_retransmit_skb, sock_send_length and "
+			  "sched_process_exit/exec: %s", strerror(-err));
+		goto fail;
+	}
+	/* without it, sockets get their owner at their first send: only a
+	 * SYN retransmitted before it goes unattributed */
+	s->cgroup_fd = open_cgroup2_root(&root);
+	if (s->cgroup_fd < 0) {
+		log_warn("retransmits: no cgroup2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified "
+			 "(%s): sockets get their owner at their first send", strerror(-s->cgroup_fd));
+	} else if (!(link = bpf_program__attach_cgroup(s->skel->progs.sock_create, s->cgroup_fd))) {
+		err = -errno;
+		log_error("retransmits: attaching cgroup/sock_create to %s: %s", root, strerror(-err));
+		goto fail;
+	} else {
+		s->skel->links.sock_create = link;
+		log_debug("retransmits: sock_create attached to %s", root);
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
+	if (!s->rb) {
+		err = -errno;
+		log_error("retransmits: ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	ev_io_init(&s->rb_watcher, rb_ready, ring_buffer__epoll_fd(s->rb), EV_READ);
+	s->rb_watcher.data = s;
+	ev_io_start(s->loop, &s->rb_watcher);
+	return s;
+fail:
+	retransmits_stop(s);
+	errno = -err;
+	return NULL;
+}
+
+static void retransmits_stop(void *state)
+{
+	struct sense_retransmits *s = state;
+
+	if (!s)
+		return;
+	if (s->loop)
+		ev_io_stop(s->loop, &s->rb_watcher);
+	ring_buffer__free(s->rb);
+	retransmits_bpf__destroy(s->skel);
+	if (s->cgroup_fd >= 0)
+		close(s->cgroup_fd);
+	free(s->flows);
+	free(s->fresh);
+	free(s->order);
+	free(s->peers);
+	free(s->procs);
+	free(s);
+}
+
+const struct sensor sensor_retransmits = {
+	.name = "retransmits",
+	.start = retransmits_start,
+	.scan = retransmits_scan,
+	.stop = retransmits_stop,
+};
