@@ -202,8 +202,9 @@ static const struct condition *resolve(struct daemon *d, const struct condition 
 	return k8s_resolve(d->k8s, &copy->target) ? copy : c;
 }
 
-/* The trace gets each condition once, when it begins; the fresh evidence
- * of every scan after that would only make it longer. */
+/* A condition began, or has fresh evidence. The trace gets both: rules
+ * with thresholds judge the evidence of the moment (a leak's rate grows),
+ * so a replay must see what live saw. */
 static void on_raise(void *ctx, const struct condition *raised)
 {
 	struct daemon *d = ctx;
@@ -215,14 +216,6 @@ static void on_raise(void *ctx, const struct condition *raised)
 		trace_write_raise(d->trace, now - d->trace_start,
 				  (int64_t)c->since_ns - (int64_t)d->trace_start, c);
 	decide_raise(d->engine, c, now);
-}
-
-static void on_update(void *ctx, const struct condition *c)
-{
-	struct daemon *d = ctx;
-	struct condition copy;
-
-	decide_raise(d->engine, resolve(d, c, &copy), clock_mono_ns());
 }
 
 static void on_clear(void *ctx, uint64_t id)
@@ -418,7 +411,7 @@ static int start_sensors(struct daemon *d)
 	const struct strlist *want = &d->cfg->sensors;
 	struct sensor_env env = {
 		.loop = d->loop, .cfg = d->cfg,
-		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = d },
+		.sink = { .raise = on_raise, .update = on_raise, .clear = on_clear, .ctx = d },
 		.rules = &d->rules, .protect = &d->protect, .engine = d->engine,
 	};
 
