@@ -252,7 +252,7 @@ int config_parse(struct config *cfg, enum command cmd, int argc, char **argv)
 				rc = cfg->show ? 0 : -ENOMEM;
 				continue;
 			}
-			if (cmd == CMD_AUDIT && i == 0 && !strcmp(arg, "summary")) {
+			if (cmd == CMD_AUDIT && !cfg->summary && !cfg->show && !strcmp(arg, "summary")) {
 				cfg->summary = true;
 				continue;
 			}

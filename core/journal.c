@@ -162,6 +162,11 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 			snprintf(err, errlen, "%s: not a reflexd journal", path);
 			goto fail;
 		}
+		if (version < JOURNAL_SCHEMA_VERSION) {
+			snprintf(err, errlen, "%s: journal schema %d is older than this reflexd's (%d): "
+				 "`reflexd run` upgrades it", path, version, JOURNAL_SCHEMA_VERSION);
+			goto fail;
+		}
 		return j;
 	}
 	/* WAL with synchronous=FULL: each committed record is fsynced, so an

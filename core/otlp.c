@@ -36,6 +36,7 @@ struct otlp {
 	struct otlp_stats st;
 	void (*drained)(void *ctx);
 	void *drained_ctx;
+	uint64_t dropped_logged;  /* the drop count last said in the log */
 	struct metric *m_sent, *m_rejected, *m_failed, *m_retries, *m_backlog, *m_dropped;
 };
 
@@ -619,6 +620,14 @@ static void send_batch(struct otlp *o);
 static void update_gauges(struct otlp *o)
 {
 	journal_export_counts(o->journal, &o->st.backlog, &o->st.dropped);
+	/* never silent; but one line per drop would flood an outage's log */
+	if (o->st.dropped > o->dropped_logged &&
+	    (!o->dropped_logged || o->st.dropped - o->dropped_logged >= 1000)) {
+		log_warn("otlp: export backlog full (--export-backlog-max %llu): %llu oldest records dropped "
+			 "unsent so far", (unsigned long long)o->set.backlog_max,
+			 (unsigned long long)o->st.dropped);
+		o->dropped_logged = o->st.dropped;
+	}
 	metric_set(o->m_backlog, (double)o->st.backlog);
 	metric_set(o->m_dropped, (double)o->st.dropped);
 }
