@@ -30,9 +30,9 @@ records() {
 
 # wait_records N SECONDS: until the receiver has accepted N records.
 wait_records() {
-	end=$(( $(date +%s) + $2 ))
+	records_end=$(( $(date +%s) + $2 ))
 	while [ "$(records | wc -l)" -lt "$1" ]; do
-		[ "$(date +%s)" -le "$end" ] || { fail "want $1 records, have $(records | wc -l): $(tail -3 "$T/rx/requests.jsonl" 2>/dev/null)"; return 1; }
+		[ "$(date +%s)" -le "$records_end" ] || { fail "want $1 records, have $(records | wc -l): $(tail -3 "$T/rx/requests.jsonl" 2>/dev/null)"; return 1; }
 		sleep 0.2
 	done
 }
@@ -183,16 +183,17 @@ test_slow_collector_times_out_and_retries() {
 }
 
 test_outage_loses_nothing() {
-	echo 'rule "ot-out" { when = deadlock { }, where = { comm = "ot-out*" }, hold = "200ms", act = signal { "SIGKILL" } }' | write_rule r
+	echo 'rule "ot-out" { when = deadlock { }, where = { comm = "ot-out*" }, hold = "200ms", act = signal { "SIGKILL" }, budget = { max = 1000, per = "1h" } }' | write_rule r
 	receiver
-	export_daemon --rules "$T/rules" --metrics "$METRICS"
+	export_daemon --rules "$T/rules" --metrics "$METRICS" --budget-max 1000
 	reloads 1
 	wait_records 1 10
 	receiver_stop
 	# two minutes with decisions flowing and no collector
-	end=$(( $(date +%s) + 120 ))
+	# (not $end: lib.sh's wait functions use that name)
+	outage_end=$(( $(date +%s) + 120 ))
 	i=0
-	while [ "$(date +%s)" -lt "$end" ]; do
+	while [ "$(date +%s)" -lt "$outage_end" ]; do
 		i=$((i + 1))
 		start_wl deadlock abba --comm "ot-out$i"
 		kill -HUP "$DAEMON"
