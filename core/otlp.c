@@ -86,7 +86,6 @@ static void arena_free(struct arena *a)
 	}
 }
 
-/* ---- settings ---- */
 
 /* Percent-decodes s in place (the W3C baggage form the OTEL_* lists use). */
 static void percent_decode(char *s)
@@ -293,7 +292,6 @@ void otlp_settings_free(struct otlp_settings *s)
 	strlist_free(&s->resource);
 }
 
-/* ---- records ---- */
 
 static pb_kv *attr(struct arena *a, const char *key)
 {
@@ -613,7 +611,6 @@ out:
 	return len;
 }
 
-/* ---- the loop ---- */
 
 static void send_batch(struct otlp *o);
 
