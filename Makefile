@@ -9,12 +9,12 @@ BUILD   := build
 VERSION := 0.1.0
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl
+PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
 	   -Werror=implicit-function-declaration -D_GNU_SOURCE \
-	   -DREFLEX_VERSION='"$(VERSION)"' -I. -I$(BUILD) \
+	   -DREFLEX_VERSION='"$(VERSION)"' -I. -I$(BUILD) -I$(BUILD)/proto \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
@@ -25,6 +25,11 @@ ACTUATORS := traffic
 SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h) $(ACTUATORS:%=$(BUILD)/%.skel.h)
+# OTLP messages (proto/, written from the specification), C by protoc-c
+PROTOS  := $(shell find proto -name '*.proto')
+PB_SRCS := $(PROTOS:proto/%.proto=$(BUILD)/proto/%.pb-c.c)
+PB_HDRS := $(PB_SRCS:.c=.h)
+OBJS    += $(PB_SRCS:.c=.o)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
 .PHONY: all deps workloads fuzz units test bench run clean
@@ -49,7 +54,14 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(BUILD)/vmlinux.h
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.o: %.c $(SKELS) $(wildcard */*.h)
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/proto
+	protoc-c --c_out=$(BUILD)/proto -Iproto $<
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PB_HDRS)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c $(SKELS) $(PB_HDRS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -94,7 +106,7 @@ clean:
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c \
-	core/util.c core/sha256.c core/log.c core/journal.c sense/condition.c sense/identity.c \
+	core/util.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
 	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c

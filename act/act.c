@@ -6,6 +6,7 @@
 
 #include "act/act.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 const struct act_ops *const act_all[] = {
 	&act_signal_ops, &act_traffic_shift_ops, &act_traffic_restore_ops,
@@ -21,12 +22,19 @@ const struct act_ops *act_find(const char *name)
 	return NULL;
 }
 
+/* Every final decision passes here: logged, and counted for /metrics. */
 static void log_decision(const struct decision *d)
 {
+	static struct metric *counted[REFLEX_OUTCOME_COUNT];
 	const struct target *t = &d->condition.target;
 	enum log_level level = d->outcome == REFLEX_OUTCOME_FAILED ? LOG_ERROR
 			     : d->outcome == REFLEX_OUTCOME_ACTED ? LOG_WARN : LOG_INFO;
 
+	if (d->outcome < REFLEX_OUTCOME_COUNT && !counted[d->outcome])
+		counted[d->outcome] = metrics_counter("reflexd_decisions_total", "decisions recorded, by outcome",
+						      "outcome", decision_outcome_name(d->outcome));
+	if (d->outcome < REFLEX_OUTCOME_COUNT)
+		metric_add(counted[d->outcome], 1);
 	log_msg(level, "decision %s: rule %s, %s on pid %d (%s): %s %s: %s", d->id, d->rule,
 		condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
 		decision_outcome_name(d->outcome), d->detail);

@@ -121,11 +121,41 @@ static const struct option_def options[] = {
 	  "DURATION", "stop after this long (default: at SIGTERM/SIGINT)" },
 	{ "act-delay", OPT_DURATION, CMD_RUN, OFF(act_delay_ns), "0", 0, 60 * SEC, false,
 	  "DURATION", "testing: wait this long between recording an intent and acting" },
+	{ "otlp-endpoint", OPT_STRING, CMD_RUN | CMD_SIMULATE, OFF(otlp_endpoint), NULL, 0, 0, false,
+	  "URL", "OTLP/HTTP base URL, /v1/logs appended [$OTEL_EXPORTER_OTLP_ENDPOINT]" },
+	{ "otlp-logs-endpoint", OPT_STRING, CMD_RUN | CMD_SIMULATE, OFF(otlp_logs_endpoint), NULL, 0, 0, false,
+	  "URL", "OTLP/HTTP logs URL, used as is [$OTEL_EXPORTER_OTLP_LOGS_ENDPOINT]" },
+	{ "otlp-headers", OPT_STRING, CMD_RUN | CMD_SIMULATE, OFF(otlp_headers), NULL, 0, 0, false,
+	  "K=V,...", "extra request headers [$OTEL_EXPORTER_OTLP_(LOGS_)HEADERS]" },
+	{ "otlp-timeout", OPT_DURATION, CMD_RUN | CMD_SIMULATE, OFF(otlp_timeout_ns), NULL, 10 * MS, 600 * SEC, false,
+	  "DURATION", "per export request [$OTEL_EXPORTER_OTLP_(LOGS_)TIMEOUT, ms; 10s]" },
+	{ "otlp-compression", OPT_STRING, CMD_RUN | CMD_SIMULATE, OFF(otlp_compression), NULL, 0, 0, false,
+	  "gzip|none", "request compression [$OTEL_EXPORTER_OTLP_(LOGS_)COMPRESSION; none]" },
+	{ "resource-attributes", OPT_STRING, CMD_RUN | CMD_SIMULATE, OFF(resource_attributes), NULL, 0, 0, false,
+	  "K=V,...", "OTLP resource attributes [$OTEL_RESOURCE_ATTRIBUTES]" },
+	{ "service-name", OPT_STRING, CMD_RUN | CMD_SIMULATE, OFF(service_name), NULL, 0, 0, false,
+	  "NAME", "OTLP service.name [$OTEL_SERVICE_NAME; reflexd]" },
+	{ "otlp-batch", OPT_INT, CMD_RUN | CMD_SIMULATE, OFF(otlp_batch), "512", 1, 100000, false,
+	  "N", "send as soon as N records wait ..." },
+	{ "otlp-batch-delay", OPT_DURATION, CMD_RUN | CMD_SIMULATE, OFF(otlp_batch_delay_ns), "1s", MS, 600 * SEC, false,
+	  "DURATION", "... or this long after the first of them" },
+	{ "otlp-retry-max", OPT_DURATION, CMD_RUN | CMD_SIMULATE, OFF(otlp_retry_max_ns), "30s", 100 * MS, 3600 * SEC, false,
+	  "DURATION", "the longest pause between retries (exponential backoff from 1s)" },
+	{ "export-backlog-max", OPT_INT, CMD_RUN | CMD_SIMULATE, OFF(export_backlog_max), "1000000", 1, 1000000000, false,
+	  "N", "records kept for export in the journal; past it the oldest are dropped (counted)" },
+	{ "otlp", OPT_FLAG, CMD_SIMULATE, OFF(otlp), "false", 0, 0, false,
+	  NULL, "export the simulated decisions (mode simulate) and wait until acknowledged" },
+	{ "metrics", OPT_STRING, CMD_RUN, OFF(metrics), NULL, 0, 0, false,
+	  "[HOST:]PORT", "serve /metrics (Prometheus) and /healthz here; HOST defaults to 127.0.0.1 [off]" },
 	{ "json", OPT_FLAG, CMD_AUDIT | CMD_SIMULATE, OFF(json), "false", 0, 0, false,
 	  NULL, "one JSON object per line" },
 	{ "rule", OPT_STRING, CMD_AUDIT, OFF(rule), NULL, 0, 0, false, "NAME", "only this rule's decisions" },
 	{ "kind", OPT_STRING, CMD_AUDIT, OFF(kind), NULL, 0, 0, false, "KIND", "only this condition kind" },
 	{ "pid", OPT_INT, CMD_AUDIT, OFF(pid), NULL, 1, 0x7fffffff, false, "PID", "only this target pid" },
+	{ "pod", OPT_STRING, CMD_AUDIT, OFF(pod), NULL, 0, 0, false, "NAME", "only targets in this pod" },
+	{ "namespace", OPT_STRING, CMD_AUDIT, OFF(namespace), NULL, 0, 0, false, "NS", "only targets in this namespace" },
+	{ "action", OPT_STRING, CMD_AUDIT, OFF(action), NULL, 0, 0, false, "ACTION", "only this action (signal, reload, ...)" },
+	{ "mode", OPT_STRING, CMD_AUDIT, OFF(mode), NULL, 0, 0, false, "MODE", "live, dry-run or simulate" },
 	{ "comm", OPT_STRING, CMD_AUDIT, OFF(comm), NULL, 0, 0, false, "GLOB", "only targets whose comm matches" },
 	{ "pod", OPT_STRING, CMD_AUDIT, OFF(pod), NULL, 0, 0, false, "GLOB", "only targets in a pod whose name matches" },
 	{ "outcome", OPT_STRING, CMD_AUDIT, OFF(outcome), NULL, 0, 0, false,
@@ -279,10 +309,14 @@ int config_parse(struct config *cfg, enum command cmd, int argc, char **argv)
 				rc = strlist_add(&cfg->rules, arg);
 				continue;
 			}
-			/* audit show ID */
+			/* audit show ID, audit summary */
 			if (cmd == CMD_AUDIT && !cfg->show && !strcmp(arg, "show") && i + 1 < argc) {
 				cfg->show = strdup(argv[++i]);
 				rc = cfg->show ? 0 : -ENOMEM;
+				continue;
+			}
+			if (cmd == CMD_AUDIT && !cfg->summary && !cfg->show && !strcmp(arg, "summary")) {
+				cfg->summary = true;
 				continue;
 			}
 			fprintf(stderr, "reflexd: unexpected argument '%s' (see reflexd --help)\n", arg);

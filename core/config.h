@@ -57,6 +57,17 @@ struct config {
 	uint64_t k8s_refresh_ns;
 	int64_t k8s_budget_max;
 	uint64_t k8s_budget_window_ns;
+	/* OTLP export (docs/otlp.md): unset options fall back to the OTEL_*
+	 * variables */
+	char *otlp_endpoint, *otlp_logs_endpoint, *otlp_headers, *otlp_compression;
+	char *resource_attributes, *service_name;
+	uint64_t otlp_timeout_ns;   /* 0: unset */
+	int64_t otlp_batch;
+	uint64_t otlp_batch_delay_ns;
+	uint64_t otlp_retry_max_ns;
+	int64_t export_backlog_max;
+	bool otlp;                  /* simulate: export the decisions too */
+	char *metrics;              /* serve /metrics and /healthz here */
 	/* simulate */
 	char *trace;
 	bool skip_bad;
@@ -66,7 +77,9 @@ struct config {
 	char *show;
 	/* audit, simulate */
 	bool json;
-	char *rule, *kind, *comm, *pod, *outcome, *since, *until;
+	char *rule, *kind, *comm, *outcome, *since, *until;
+	char *pod, *namespace, *action, *mode;
+	bool summary;             /* audit summary */
 	int64_t pid;
 	int64_t limit;
 };

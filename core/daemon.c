@@ -19,6 +19,8 @@
 #include "core/journal.h"
 #include "core/k8s.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/otlp.h"
 #include "decide/engine.h"
 #include "sense/identity.h"
 #include "sense/sensor.h"
@@ -40,6 +42,10 @@ struct daemon {
 	struct journal *journal;
 	struct act_executor executor;
 	struct k8s_client *k8s;  /* NULL: not on Kubernetes */
+	struct otlp *otlp;              /* NULL: no endpoint configured */
+	struct metrics_server *metrics; /* NULL: --metrics not given */
+	struct metric *conditions[REFLEX_COND_KIND_COUNT];
+	struct metric *eval_seconds, *evals;
 	void *sensor_state[REFLEX_SENSORS_MAX]; /* by index in sensors[], NULL when not enabled */
 	ev_timer cron;
 	ev_timer deadline;
@@ -158,6 +164,13 @@ static void configure_engine(struct daemon *d)
 	d->decide.global_window_ns = d->cfg->budget_window_ns;
 }
 
+/* Rule evaluation time, for /metrics: started at start_ns. */
+static void count_eval(struct daemon *d, uint64_t start_ns)
+{
+	metric_add(d->eval_seconds, (double)(clock_mono_ns() - start_ns) / 1e9);
+	metric_add(d->evals, 1);
+}
+
 static void schedule_deadline(struct daemon *d)
 {
 	uint64_t due = decide_next_deadline(d->engine), now = clock_mono_ns();
@@ -172,8 +185,10 @@ static void schedule_deadline(struct daemon *d)
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
+	uint64_t now = clock_mono_ns();
 
-	decide_tick(d->engine, clock_mono_ns());
+	decide_tick(d->engine, now);
+	count_eval(d, now);
 	schedule_deadline(d);
 }
 
@@ -185,7 +200,9 @@ static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 	for (size_t i = 0; i < sensors_count; i++)
 		if (d->sensor_state[i] && sensors[i]->scan)
 			sensors[i]->scan(d->sensor_state[i], now);
+	now = clock_mono_ns();
 	decide_tick(d->engine, now);
+	count_eval(d, now);
 	schedule_deadline(d);
 }
 
@@ -202,12 +219,11 @@ static const struct condition *resolve(struct daemon *d, const struct condition 
 	return k8s_resolve(d->k8s, &copy->target) ? copy : c;
 }
 
-/* A condition began, or has fresh evidence. The trace gets both: rules
- * with thresholds judge the evidence of the moment (a leak's rate grows),
- * so a replay must see what live saw. */
-static void on_raise(void *ctx, const struct condition *raised)
+/* A condition began (fresh), or has fresh evidence. The trace gets both:
+ * rules with thresholds judge the evidence of the moment (a leak's rate
+ * grows), so a replay must see what live saw. */
+static void condition_in(struct daemon *d, const struct condition *raised, bool fresh)
 {
-	struct daemon *d = ctx;
 	uint64_t now = clock_mono_ns();
 	struct condition copy;
 	const struct condition *c = resolve(d, raised, &copy);
@@ -215,7 +231,20 @@ static void on_raise(void *ctx, const struct condition *raised)
 	if (d->trace)
 		trace_write_raise(d->trace, now - d->trace_start,
 				  (int64_t)c->since_ns - (int64_t)d->trace_start, c);
+	if (fresh && c->kind < REFLEX_COND_KIND_COUNT)
+		metric_add(d->conditions[c->kind], 1);
 	decide_raise(d->engine, c, now);
+	count_eval(d, now);
+}
+
+static void on_raise(void *ctx, const struct condition *c)
+{
+	condition_in(ctx, c, true);
+}
+
+static void on_update(void *ctx, const struct condition *c)
+{
+	condition_in(ctx, c, false);
 }
 
 static void on_clear(void *ctx, uint64_t id)
@@ -411,7 +440,7 @@ static int start_sensors(struct daemon *d)
 	const struct strlist *want = &d->cfg->sensors;
 	struct sensor_env env = {
 		.loop = d->loop, .cfg = d->cfg,
-		.sink = { .raise = on_raise, .update = on_raise, .clear = on_clear, .ctx = d },
+		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = d },
 		.rules = &d->rules, .protect = &d->protect, .engine = d->engine,
 	};
 
@@ -482,6 +511,9 @@ static void daemon_stop(struct daemon *d)
 	traffic_close(d->journal, d->host);
 	act_k8s_set_client(NULL);
 	k8s_free(d->k8s);
+	/* after the last outcomes are queued; what is unsent stays queued */
+	otlp_free(d->otlp);
+	metrics_server_free(d->metrics);
 	for (size_t i = 0; i < sensors_count; i++)
 		if (d->sensor_state[i])
 			sensors[i]->stop(d->sensor_state[i]);
@@ -495,9 +527,10 @@ static void daemon_stop(struct daemon *d)
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
 	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv, .inotify_fd = -1 };
+	struct otlp_settings otlp = { 0 };
 	struct strlist errs = { 0 };
 	char err[512];
-	int n, status = 1;
+	int n, status = 1, export;
 
 	if (cfg->command == CMD_RECORD && !cfg->record) {
 		log_error("record: where to? (--out FILE)");
@@ -514,6 +547,14 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		return 1;
 	}
 	warn_shadowed(d.rules);
+	if (gethostname(d.host, sizeof(d.host)))
+		snprintf(d.host, sizeof(d.host), "unknown");
+	export = cfg->command == CMD_RUN ? otlp_settings(cfg, d.host, &otlp, err, sizeof(err)) : 0;
+	if (export < 0) {
+		log_error("run: OTLP export: %s", err);
+		status = 2;
+		goto out;
+	}
 	if (startup_checks())
 		goto out;
 	if (cfg->record) {
@@ -532,11 +573,37 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		log_error("run: journal: %s", err);
 		goto out;
 	}
+	d.loop = EV_DEFAULT;
+	if (cfg->metrics) {
+		d.metrics = metrics_serve(d.loop, cfg->metrics, err, sizeof(err));
+		if (!d.metrics) {
+			log_error("run: %s", err);
+			goto out;
+		}
+		log_info("metrics: serving /metrics and /healthz on %s", cfg->metrics);
+	}
+	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
+		d.conditions[k] = metrics_counter("reflexd_conditions_total", "conditions raised by the sensors",
+						  "kind", condition_kind_name((enum condition_kind)k));
+	d.eval_seconds = metrics_counter("reflexd_rule_eval_seconds_total",
+					 "time spent evaluating rules", NULL, NULL);
+	d.evals = metrics_counter("reflexd_rule_evals_total", "rule evaluations (raises, updates, ticks)",
+				  NULL, NULL);
+	/* before the recovery below, whose outcomes are exported too */
+	if (export) {
+		log_info("otlp: exporting decisions to %s%s", otlp.url, otlp.gzip ? " (gzip)" : "");
+		d.otlp = otlp_new(d.loop, d.journal, &otlp);
+		if (!d.otlp) {
+			log_error("run: OTLP export: cannot start: %s", strerror(errno));
+			goto out;
+		}
+	} else if (cfg->command == CMD_RUN) {
+		log_info("otlp: no endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint): "
+			 "decisions go to the journal only");
+	}
 	n = journal_recover(d.journal, recovered, NULL);
 	if (n < 0)
 		log_error("run: journal: recovering unfinished decisions: %s", journal_errmsg(d.journal));
-	if (gethostname(d.host, sizeof(d.host)))
-		snprintf(d.host, sizeof(d.host), "unknown");
 	d.decide = (struct decide_config){
 		.protect = &d.protect, .host = d.host,
 		.sink = on_decision, .verified = on_verified, .ctx = &d,
@@ -557,7 +624,6 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	if (cfg->kill_switch && access(cfg->kill_switch, F_OK) == 0)
 		log_warn("kill switch %s is set: every action is dry-run until it is removed",
 			 cfg->kill_switch);
-	d.loop = EV_DEFAULT;
 	d.executor = (struct act_executor){
 		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,
 	};
@@ -594,6 +660,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	ev_run(d.loop, 0);
 	status = 0;
 out:
+	otlp_settings_free(&otlp);
 	daemon_stop(&d);
 	if (status == 0)
 		log_info("stopped");

@@ -15,6 +15,15 @@ struct journal {
 	sqlite3_stmt *insert;
 	sqlite3_stmt *complete;
 	sqlite3_stmt *verify;
+	sqlite3_stmt *queue;    /* into the export outbox */
+	sqlite3_stmt *trim;     /* the outbox's oldest, past its bound */
+	sqlite3_stmt *ack;
+	/* export: 0 keeps nothing for it; otherwise the outbox's bound */
+	uint64_t export_max;
+	uint64_t backlog;
+	uint64_t dropped;
+	void (*queued)(void *ctx);
+	void *queued_ctx;
 };
 
 #define JOURNAL_SCHEMA_VERSION 4
@@ -24,11 +33,14 @@ static const char *const migrations[] = {
 	[1] = "ALTER TABLE decisions ADD COLUMN verify TEXT NOT NULL DEFAULT '';",
 	[2] = "ALTER TABLE decisions ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;"
 	      " ALTER TABLE decisions ADD COLUMN explain TEXT NOT NULL DEFAULT '[]';",
-	[3] = "ALTER TABLE decisions ADD COLUMN namespace TEXT NOT NULL DEFAULT '';"
-	      " ALTER TABLE decisions ADD COLUMN pod TEXT NOT NULL DEFAULT '';"
+	[3] = "ALTER TABLE decisions ADD COLUMN container_id TEXT NOT NULL DEFAULT '';"
 	      " ALTER TABLE decisions ADD COLUMN pod_uid TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN pod TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN namespace TEXT NOT NULL DEFAULT '';"
 	      " ALTER TABLE decisions ADD COLUMN container TEXT NOT NULL DEFAULT '';"
-	      " ALTER TABLE decisions ADD COLUMN container_id TEXT NOT NULL DEFAULT '';",
+	      " CREATE INDEX IF NOT EXISTS decisions_pod ON decisions(pod, time_ns);"
+	      " CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	      " id TEXT NOT NULL, event TEXT NOT NULL, queued_ns INTEGER NOT NULL);",
 };
 
 static const char schema[] =
@@ -58,11 +70,15 @@ static const char schema[] =
 	" verify TEXT NOT NULL DEFAULT '',"
 	" rung INTEGER NOT NULL DEFAULT 0,"
 	" explain TEXT NOT NULL DEFAULT '[]',"
-	" namespace TEXT NOT NULL DEFAULT '',"
-	" pod TEXT NOT NULL DEFAULT '',"
+	" container_id TEXT NOT NULL DEFAULT '',"
 	" pod_uid TEXT NOT NULL DEFAULT '',"
-	" container TEXT NOT NULL DEFAULT '',"
-	" container_id TEXT NOT NULL DEFAULT '');"
+	" pod TEXT NOT NULL DEFAULT '',"
+	" namespace TEXT NOT NULL DEFAULT '',"
+	" container TEXT NOT NULL DEFAULT '');"
+	/* what the OTLP exporter has yet to see acknowledged, oldest first */
+	"CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id TEXT NOT NULL, event TEXT NOT NULL, queued_ns INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS decisions_pod ON decisions(pod, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
@@ -70,8 +86,9 @@ static const char schema[] =
 
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
-		" params, outcome, detail, verify, rung, explain, namespace, pod, pod_uid," \
-		" container, container_id"
+		" params, outcome, detail, verify, rung, explain, container_id, pod_uid, pod," \
+		" namespace, container"
+#define JOURNAL_COLUMNS 29
 
 const char *journal_errmsg(struct journal *j)
 {
@@ -85,6 +102,9 @@ void journal_free(struct journal *j)
 	sqlite3_finalize(j->insert);
 	sqlite3_finalize(j->complete);
 	sqlite3_finalize(j->verify);
+	sqlite3_finalize(j->queue);
+	sqlite3_finalize(j->trim);
+	sqlite3_finalize(j->ack);
 	sqlite3_close(j->db);
 	free(j);
 }
@@ -142,6 +162,11 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 			snprintf(err, errlen, "%s: not a reflexd journal", path);
 			goto fail;
 		}
+		if (version < JOURNAL_SCHEMA_VERSION) {
+			snprintf(err, errlen, "%s: journal schema %d is older than this reflexd's (%d): "
+				 "`reflexd run` upgrades it", path, version, JOURNAL_SCHEMA_VERSION);
+			goto fail;
+		}
 		return j;
 	}
 	/* WAL with synchronous=FULL: each committed record is fsynced, so an
@@ -160,7 +185,7 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 	}
 	/* an older journal: each step commits together with its version */
 	for (; version < JOURNAL_SCHEMA_VERSION; version++) {
-		char step[512];
+		char step[2048];
 
 		snprintf(step, sizeof(step), "BEGIN; %s PRAGMA user_version = %d; COMMIT;",
 			 migrations[version], version + 1);
@@ -174,7 +199,11 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
 			       " WHERE id = ?", -1, &j->complete, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
-			       &j->verify, NULL))
+			       &j->verify, NULL) ||
+	    sqlite3_prepare_v2(j->db, "INSERT INTO outbox (id, event, queued_ns) VALUES (?, ?, ?)", -1, &j->queue, NULL) ||
+	    sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq IN"
+			       " (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", -1, &j->trim, NULL) ||
+	    sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq = ?", -1, &j->ack, NULL))
 		goto sqlite_fail;
 	return j;
 
@@ -193,6 +222,56 @@ static int step_done(sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Queues event about decision id for export, within the caller's
+ * transaction; past the bound, the oldest entries go and are counted. */
+static int queue_export(struct journal *j, const char *id, const char *event)
+{
+	sqlite3_bind_text(j->queue, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(j->queue, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(j->queue, 3, clock_real_ns());
+	if (step_done(j->queue))
+		return -EIO;
+	if (++j->backlog > j->export_max) {
+		sqlite3_bind_int64(j->trim, 1, (sqlite3_int64)(j->backlog - j->export_max));
+		if (step_done(j->trim))
+			return -EIO;
+		j->dropped += (uint64_t)sqlite3_changes(j->db);
+		j->backlog -= (uint64_t)sqlite3_changes(j->db);
+	}
+	return 0;
+}
+
+/* Runs st (bound by the caller) and, when exporting, queues event for id
+ * in the same transaction: the record and its place in the outbox are
+ * durable together or not at all. */
+static int step_and_queue(struct journal *j, sqlite3_stmt *st, const char *id, const char *event)
+{
+	uint64_t backlog = j->backlog, dropped = j->dropped;
+	int rc;
+
+	if (!j->export_max || !event)
+		return step_done(st);
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return -EIO;
+	}
+	rc = step_done(st);
+	if (!rc)
+		rc = queue_export(j, id, event);
+	if (!rc && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL))
+		rc = -EIO;
+	if (rc) {
+		(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		j->backlog = backlog;
+		j->dropped = dropped;
+		return rc;
+	}
+	if (j->queued)
+		j->queued(j->queued_ctx);
+	return 0;
 }
 
 int journal_write(struct journal *j, const struct decision *d)
@@ -226,19 +305,21 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, i++, d->rung);
 	sqlite3_bind_text(st, i++, d->explain[0] ? d->explain : "[]", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->namespace, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->pod, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->pod_uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, t->container_id, -1, SQLITE_STATIC);
-	return step_done(st);
+	sqlite3_bind_text(st, i++, t->pod_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->pod, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->namespace, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
+	/* an intent is exported with its outcome, by journal_complete */
+	return step_and_queue(j, st, d->id,
+			      d->outcome == REFLEX_OUTCOME_PENDING ? NULL : JOURNAL_EVENT_DECISION);
 }
 
 int journal_verify(struct journal *j, const char *id, const char *result)
 {
 	sqlite3_bind_text(j->verify, 1, result, -1, SQLITE_STATIC);
 	sqlite3_bind_text(j->verify, 2, id, -1, SQLITE_STATIC);
-	return step_done(j->verify);
+	return step_and_queue(j, j->verify, id, JOURNAL_EVENT_VERIFICATION);
 }
 
 int journal_complete(struct journal *j, const struct decision *d)
@@ -249,7 +330,7 @@ int journal_complete(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, 2, d->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, clock_real_ns());
 	sqlite3_bind_text(st, 4, d->id, -1, SQLITE_STATIC);
-	return step_done(st);
+	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
 
 static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
@@ -297,11 +378,11 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	copy_col(d->verify, sizeof(d->verify), st, i++);
 	d->rung = sqlite3_column_int(st, i++);
 	copy_col(d->explain, sizeof(d->explain), st, i++);
-	copy_col(t->namespace, sizeof(t->namespace), st, i++);
-	copy_col(t->pod, sizeof(t->pod), st, i++);
-	copy_col(t->pod_uid, sizeof(t->pod_uid), st, i++);
-	copy_col(t->container, sizeof(t->container), st, i++);
 	copy_col(t->container_id, sizeof(t->container_id), st, i++);
+	copy_col(t->pod_uid, sizeof(t->pod_uid), st, i++);
+	copy_col(t->pod, sizeof(t->pod), st, i++);
+	copy_col(t->namespace, sizeof(t->namespace), st, i++);
+	copy_col(t->container, sizeof(t->container), st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
@@ -353,6 +434,16 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 		sbuf_printf(&q, " AND rule = ?%d", i++);
 	if (f->kind)
 		sbuf_printf(&q, " AND kind = ?%d", i++);
+	if (f->action)
+		sbuf_printf(&q, " AND action = ?%d", i++);
+	if (f->mode)
+		sbuf_printf(&q, " AND mode = ?%d", i++);
+	if (f->comm)
+		sbuf_printf(&q, " AND comm GLOB ?%d", i++);
+	if (f->pod)
+		sbuf_printf(&q, " AND pod GLOB ?%d", i++);
+	if (f->namespace)
+		sbuf_printf(&q, " AND namespace GLOB ?%d", i++);
 	if (f->pid)
 		sbuf_printf(&q, " AND pid = ?%d", i++);
 	if (f->outcome >= 0)
@@ -374,6 +465,16 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 		sqlite3_bind_text(st, i++, f->rule, -1, SQLITE_STATIC);
 	if (f->kind)
 		sqlite3_bind_text(st, i++, f->kind, -1, SQLITE_STATIC);
+	if (f->action)
+		sqlite3_bind_text(st, i++, f->action, -1, SQLITE_STATIC);
+	if (f->mode)
+		sqlite3_bind_text(st, i++, f->mode, -1, SQLITE_STATIC);
+	if (f->comm)
+		sqlite3_bind_text(st, i++, f->comm, -1, SQLITE_STATIC);
+	if (f->pod)
+		sqlite3_bind_text(st, i++, f->pod, -1, SQLITE_STATIC);
+	if (f->namespace)
+		sqlite3_bind_text(st, i++, f->namespace, -1, SQLITE_STATIC);
 	if (f->pid)
 		sqlite3_bind_int(st, i++, f->pid);
 	if (f->outcome >= 0)
@@ -389,14 +490,94 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_to_decision(st, d);
-		if (f->comm && !glob_match(f->comm, d->condition.target.comm))
-			continue;
-		if (f->pod && !glob_match(f->pod, d->condition.target.pod))
-			continue;
 		if (cb(d, ctx))
 			break;
 	}
 	sqlite3_finalize(st);
 	free(d);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int journal_export_start(struct journal *j, uint64_t max, void (*queued)(void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* an entry whose decision is gone (the journal was edited) has
+	 * nothing to send */
+	if (sqlite3_exec(j->db, "DELETE FROM outbox WHERE id NOT IN (SELECT id FROM decisions)",
+			 NULL, NULL, NULL) ||
+	    sqlite3_prepare_v2(j->db, "SELECT count(*) FROM outbox", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	rc = sqlite3_step(st);
+	j->backlog = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return -EIO;
+	j->export_max = max ? max : 1;
+	j->queued = queued;
+	j->queued_ctx = ctx;
+	return 0;
+}
+
+void journal_export_counts(const struct journal *j, uint64_t *backlog, uint64_t *dropped)
+{
+	*backlog = j->backlog;
+	*dropped = j->dropped;
+}
+
+int journal_export_next(struct journal *j, size_t max,
+			int (*cb)(const struct journal_entry *e, const struct decision *d, void *ctx),
+			void *ctx)
+{
+	sqlite3_stmt *st;
+	struct decision *d = malloc(sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(j->db, "SELECT " COLUMNS ", o.seq, o.event, o.queued_ns FROM outbox o"
+			       " JOIN decisions USING (id) ORDER BY o.seq LIMIT ?", -1, &st, NULL) != SQLITE_OK) {
+		free(d);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *event = sqlite3_column_text(st, JOURNAL_COLUMNS + 1);
+		struct journal_entry e = {
+			.seq = sqlite3_column_int64(st, JOURNAL_COLUMNS),
+			.event = event ? (const char *)event : "",
+			.queued_ns = sqlite3_column_int64(st, JOURNAL_COLUMNS + 2),
+		};
+
+		row_to_decision(st, d);
+		if (cb(&e, d, ctx))
+			break;
+	}
+	sqlite3_finalize(st);
+	free(d);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int journal_export_ack(struct journal *j, const int64_t *seqs, size_t n)
+{
+	uint64_t gone = 0;
+	int rc = 0;
+
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL))
+		return -EIO;
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_bind_int64(j->ack, 1, seqs[i]);
+		rc = step_done(j->ack);
+		gone += (uint64_t)sqlite3_changes(j->db);
+	}
+	if (!rc && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL))
+		rc = -EIO;
+	if (rc) {
+		(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	/* entries trimmed meanwhile were counted as dropped already */
+	j->backlog = gone < j->backlog ? j->backlog - gone : 0;
+	return 0;
 }

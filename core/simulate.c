@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/audit.h"
+#include "core/journal.h"
+#include "core/log.h"
+#include "core/otlp.h"
 #include "core/simulate.h"
 #include "decide/engine.h"
 #include "sense/trace.h"
@@ -43,6 +47,7 @@ struct simulation {
 	struct protect protect;
 	struct decide_config decide;
 	struct decide_engine *engine;
+	struct journal *journal;  /* --otlp: the decisions to export, or NULL */
 	uint64_t ids;
 	struct awaiting *awaiting;
 	size_t nawaiting, cap_awaiting;
@@ -126,6 +131,9 @@ static void sim_decision(void *ctx, const struct decision *in, const struct rule
 		}
 	}
 	d->mode = REFLEX_MODE_SIMULATE;
+	if (sim->journal && journal_write(sim->journal, d))
+		fprintf(stderr, "reflexd: simulate: cannot queue decision %s for export: %s\n", d->id,
+			journal_errmsg(sim->journal));
 	if (sim->format == SIM_JSON) {
 		audit_print_json(d);
 		return;
@@ -156,6 +164,9 @@ static void sim_verified(void *ctx, const char *id, bool cleared, const char *re
 
 		if (strcmp(a->id, id))
 			continue;
+		if (sim->journal && journal_verify(sim->journal, id, result))
+			fprintf(stderr, "reflexd: simulate: cannot queue the verification of %s for export: %s\n",
+				id, journal_errmsg(sim->journal));
 		trace_time(sim, wall, when, sizeof(when));
 		if (sim->format == SIM_JSON) {
 			time_format(wall, stamp, sizeof(stamp));
@@ -210,9 +221,9 @@ static void run_until(struct simulation *sim, uint64_t until)
 /* Replays trace through rules, printing decisions to out: 0, or 1 after a
  * bad trace (reported on stderr; what was decided before it is printed). */
 static int simulate(struct config *cfg, const char *trace, struct ruleset *rules, FILE *out,
-		    enum sim_format format)
+		    enum sim_format format, struct journal *export)
 {
-	struct simulation sim = { .cfg = cfg, .out = out, .format = format };
+	struct simulation sim = { .cfg = cfg, .out = out, .format = format, .journal = export };
 	struct trace_event *ev = malloc(sizeof(*ev));
 	uint64_t end = 0, skipped = 0;
 	int rc, status = 1;
@@ -230,7 +241,9 @@ static int simulate(struct config *cfg, const char *trace, struct ruleset *rules
 	sim.decide = (struct decide_config){
 		.dry_run = cfg->dry_run, .global_max = (uint64_t)cfg->budget_max,
 		.global_window_ns = cfg->budget_window_ns, .protect = &sim.protect,
-		.host = "simulate", .wall_ns = sim_wall_ns, .new_id = sim_new_id,
+		.host = "simulate", .wall_ns = sim_wall_ns,
+		/* exported decisions need ids unique beyond this run */
+		.new_id = export ? NULL : sim_new_id,
 		.sink = sim_decision, .verified = sim_verified, .ctx = &sim,
 	};
 	sim.engine = decide_new(rules, &sim.decide);
@@ -299,7 +312,7 @@ static int compact_lines(struct config *cfg, const char *trace, struct ruleset *
 
 	if (!out)
 		return -1;
-	status = simulate(cfg, trace, rules, out, SIM_COMPACT);
+	status = simulate(cfg, trace, rules, out, SIM_COMPACT, NULL);
 	fclose(out);
 	for (char *line = strtok_r(text, "\n", &save); !status && line;
 	     line = strtok_r(NULL, "\n", &save))
@@ -378,6 +391,73 @@ out:
 	return status;
 }
 
+static void on_drained(void *ctx)
+{
+	ev_break(ctx, EVBREAK_ALL);
+}
+
+static void on_interrupt(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* --otlp: the simulation's decisions, through the daemon's exporter, from
+ * a journal in memory; returns once all are acknowledged (or given up on,
+ * or at SIGINT/SIGTERM). The exit status: 0 when every record arrived. */
+static int simulate_export(struct config *cfg, struct ruleset *rules)
+{
+	struct otlp_settings set;
+	struct ev_loop *loop = EV_DEFAULT;
+	struct otlp_stats st = { 0 };
+	struct journal *j = NULL;
+	struct otlp *o = NULL;
+	ev_signal sigint, sigterm;
+	char err[512], host[64], url[1024];
+	int rc, status = 1;
+
+	if (gethostname(host, sizeof(host)))
+		snprintf(host, sizeof(host), "unknown");
+	rc = otlp_settings(cfg, host, &set, err, sizeof(err));
+	if (rc <= 0) {
+		fprintf(stderr, "reflexd: simulate --otlp: %s\n", rc ? err :
+			"no endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint)");
+		return 2;
+	}
+	str_copy(url, sizeof(url), set.url);
+	j = journal_open(":memory:", false, err, sizeof(err));
+	if (!j) {
+		fprintf(stderr, "reflexd: simulate --otlp: %s\n", err);
+		goto out;
+	}
+	o = otlp_new(loop, j, &set);
+	if (!o) {
+		fprintf(stderr, "reflexd: simulate --otlp: cannot start the exporter: %s\n", strerror(errno));
+		goto out;
+	}
+	status = simulate(cfg, cfg->trace, rules, stdout, cfg->json ? SIM_JSON : SIM_TABLE, j);
+	fflush(stdout);
+	ev_signal_init(&sigint, on_interrupt, SIGINT);
+	ev_signal_init(&sigterm, on_interrupt, SIGTERM);
+	ev_signal_start(loop, &sigint);
+	ev_signal_start(loop, &sigterm);
+	otlp_flush(o, on_drained, loop);
+	ev_run(loop, 0);
+	ev_signal_stop(loop, &sigint);
+	ev_signal_stop(loop, &sigterm);
+	otlp_stats(o, &st);
+	fprintf(stderr, "reflexd: simulate: %llu records exported to %s, %llu rejected, %llu refused, "
+		"%llu not sent\n", (unsigned long long)st.sent, url,
+		(unsigned long long)st.rejected, (unsigned long long)st.failed,
+		(unsigned long long)(st.backlog + st.dropped));
+	if (st.rejected || st.failed || st.backlog || st.dropped)
+		status = 1;
+out:
+	otlp_free(o);
+	otlp_settings_free(&set);
+	journal_free(j);
+	return status;
+}
+
 int simulate_main(struct config *cfg)
 {
 	struct ruleset *rules;
@@ -397,7 +477,10 @@ int simulate_main(struct config *cfg)
 	rules = load_rules(cfg->rules.v, cfg->rules.n);
 	if (!rules)
 		return 1;
-	status = simulate(cfg, cfg->trace, rules, stdout, cfg->json ? SIM_JSON : SIM_TABLE);
+	if (cfg->otlp)
+		status = simulate_export(cfg, rules);
+	else
+		status = simulate(cfg, cfg->trace, rules, stdout, cfg->json ? SIM_JSON : SIM_TABLE, NULL);
 	rules_free(rules);
 	return status;
 }

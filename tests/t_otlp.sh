@@ -1,0 +1,349 @@
+# OTLP logs export (docs/otlp.md): every decision reaches a collector,
+# checked by a receiver that decodes with protoc (not reflexd's code);
+# retries as OTLP/HTTP says; nothing lost across an outage or a restart;
+# the audit's filters, show and summary; /metrics.
+. "$(dirname "$0")/lib.sh"
+
+PORT=47400
+METRICS=127.0.0.1:47401
+RX_PID=""
+
+# receiver ARGS...: the test receiver on $PORT, writing to $T/rx.
+receiver() {
+	[ -n "$RX_KEEP" ] || rm -rf "$T/rx"
+	mkdir -p "$T/rx"
+	python3 tests/otlp_receiver.py --port "$PORT" --out "$T/rx" "$@" > "$T/rx.log" 2>&1 &
+	RX_PID=$!
+	STARTED="$STARTED $RX_PID"
+	wait_for "$T/rx.log" '^ready' 10
+}
+
+receiver_stop() {
+	kill -TERM "$RX_PID" 2>/dev/null || true
+	wait "$RX_PID" 2>/dev/null || true
+}
+
+# records: the records the receiver accepted, one JSON object a line.
+records() {
+	cat "$T/rx/records.jsonl" 2>/dev/null || true
+}
+
+# wait_records N SECONDS: until the receiver has accepted N records.
+wait_records() {
+	records_end=$(( $(date +%s) + $2 ))
+	while [ "$(records | wc -l)" -lt "$1" ]; do
+		[ "$(date +%s)" -le "$records_end" ] || { fail "want $1 records, have $(records | wc -l): $(tail -3 "$T/rx/requests.jsonl" 2>/dev/null)"; return 1; }
+		sleep 0.2
+	done
+}
+
+# export_daemon ARGS...: reflexd run exporting to the receiver.
+export_daemon() {
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT start_daemon --sensors deadlock \
+		--otlp-batch-delay 100ms --otlp-retry-max 2s "$@"
+}
+
+# reloads N: N rule reloads, each a decision record of its own.
+reloads() {
+	for _ in $(seq "$1"); do
+		n=$(grep -c 'reloaded:' "$LOG" || true)
+		kill -HUP "$DAEMON"
+		wait_for "$LOG" "reloaded:.*" 5
+		while [ "$(grep -c 'reloaded:' "$LOG")" -le "$n" ]; do sleep 0.05; done
+	done
+}
+
+metric() {
+	curl -s "http://$METRICS/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+quiet_rule() {
+	echo 'rule "quiet" { when = deadlock { }, where = { comm = "ot-none" }, act = signal { "SIGKILL" } }' | write_rule quiet
+}
+
+test_decisions_as_otlp_records() {
+	echo 'rule "ot-kill" { when = deadlock { }, where = { comm = "ot-kill" }, hold = "200ms", act = signal { "SIGKILL" }, verify = { within = "3s" } }
+rule "ot-dry" { when = deadlock { }, where = { comm = "ot-dry" }, hold = "200ms", act = signal { "SIGTERM" }, dry_run = true }
+rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200ms", act = signal { "SIGKILL" } }' | write_rule r
+	receiver
+	OTEL_EXPORTER_OTLP_HEADERS='x-test=yes%20really' OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
+	OTEL_RESOURCE_ATTRIBUTES='deployment.environment=test,k8s.node.name=node-7' OTEL_SERVICE_NAME=ot-svc \
+		export_daemon --rules "$T/rules" --protect-comm ot-prot --metrics "$METRICS"
+	start_wl deadlock abba --comm ot-kill
+	kill_pid=$WL_PID
+	start_wl deadlock abba --comm ot-dry
+	dry_pid=$WL_PID
+	start_wl deadlock relock --comm ot-prot
+	prot_pid=$WL_PID
+	# three decisions and the kill's verification
+	wait_records 4 15
+	[ "$(metric 'reflexd_decisions_total{outcome="acted"}')" = 1 ] || fail "acted: $(curl -s "http://$METRICS/metrics")"
+	[ "$(metric 'reflexd_decisions_total{outcome="suppressed"}')" = 1 ] || fail "suppressed"
+	[ "$(metric 'reflexd_conditions_total{kind="deadlock"}')" -ge 3 ] || fail "conditions"
+	stop_daemon
+	req=$(head -1 "$T/rx/requests.jsonl")
+	echo "$req" | jq -e '.path == "/v1/logs" and .content_type == "application/x-protobuf" and .encoding == "gzip"
+		and .x_test == "yes really" and (.decode_error | not)' >/dev/null || fail "request: $req"
+	records | holds '.resource["service.name"] == "ot-svc" and .resource["deployment.environment"] == "test"
+		and .resource["k8s.node.name"] == "node-7" and .resource["host.name"] != null and .resource["service.version"] != null
+		and .scope == "reflexd"' || fail "resource: $(records | head -1 | jq -c .resource)"
+	id=$(audit --pid "$kill_pid" | jq -r .id)
+	hash=$(audit --pid "$kill_pid" | jq -r .rule_hash)
+	records | holds ".event_name == \"reflex.decision\" and .severity_number == \"SEVERITY_NUMBER_WARN\"
+		and .severity_text == \"WARN\" and .attributes[\"reflex.decision.id\"] == \"$id\"
+		and .attributes[\"process.pid\"] == $kill_pid and .attributes[\"process.command\"] == \"ot-kill\"
+		and .attributes[\"process.executable.name\"] == \"deadlock\" and .attributes[\"reflex.rule\"] == \"ot-kill\"
+		and .attributes[\"reflex.rule.hash\"] == \"$hash\" and .attributes[\"reflex.condition.kind\"] == \"deadlock\"
+		and .attributes[\"reflex.action\"] == \"signal\" and .attributes[\"reflex.outcome\"] == \"acted\"
+		and .attributes[\"reflex.mode\"] == \"live\" and (.attributes[\"reflex.action.params\"] | fromjson | .signal == \"SIGKILL\")
+		and (.attributes[\"reflex.condition.evidence\"] | fromjson | type == \"object\")
+		and .time_unix_nano > 0 and .observed_time_unix_nano >= .time_unix_nano" \
+		|| fail "acted record: $(records | jq -c "select(.attributes[\"process.pid\"] == $kill_pid)")"
+	body=$(records | jq -r "select(.attributes[\"reflex.decision.id\"] == \"$id\" and .event_name == \"reflex.decision\") | .body")
+	echo "$body" | grep -Eq "^killed pid $kill_pid \(ot-kill\) with SIGKILL: deadlock, lock cycle [0-9→]+.*, held [0-9.]+m?s; rule ot-kill$" \
+		|| fail "body: $body"
+	records | holds ".event_name == \"reflex.verification\" and .attributes[\"reflex.decision.id\"] == \"$id\"
+		and (.attributes[\"reflex.verification\"] | startswith(\"cleared\")) and .severity_text == \"INFO\"" \
+		|| fail "no verification record"
+	records | holds ".attributes[\"process.pid\"] == $dry_pid and .severity_text == \"INFO\"
+		and .attributes[\"reflex.outcome\"] == \"dry-run\" and .attributes[\"reflex.mode\"] == \"dry-run\"
+		and (.body | startswith(\"would have signalled pid $dry_pid (ot-dry) with SIGTERM (dry-run): deadlock\"))" \
+		|| fail "dry-run record: $(records | jq -c "select(.attributes[\"process.pid\"] == $dry_pid) | .body")"
+	records | holds ".attributes[\"process.pid\"] == $prot_pid and .severity_text == \"INFO\"
+		and .attributes[\"reflex.outcome\"] == \"suppressed\" and (.body | startswith(\"did not kill pid $prot_pid\"))" \
+		|| fail "suppressed record"
+	# each record once: no retry was needed
+	[ "$(records | jq -r '.attributes["reflex.decision.id"] + .event_name' | sort | uniq -d)" = "" ] || fail "duplicates"
+	kill -KILL "$dry_pid" "$prot_pid"
+}
+
+test_metrics_and_healthz() {
+	quiet_rule
+	receiver
+	export_daemon --rules "$T/rules" --metrics "$METRICS"
+	reloads 2
+	wait_records 2 10
+	[ "$(curl -s "http://$METRICS/healthz")" = ok ] || fail "healthz"
+	text=$(curl -s "http://$METRICS/metrics")
+	echo "$text" | grep -q '^# TYPE reflexd_conditions_total counter$' || fail "$text"
+	echo "$text" | grep -q '^reflexd_conditions_total{kind="deadlock"} ' || fail "$text"
+	[ "$(metric reflexd_export_records_total)" = 2 ] || fail "exported: $text"
+	[ "$(metric reflexd_export_backlog)" = 0 ] || fail "backlog: $text"
+	echo "$text" | grep -q '^reflexd_rule_evals_total [1-9]' || fail "evals: $text"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/nope")" = 404 ] || fail "404"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$METRICS/metrics")" = 405 ] || fail "405"
+	stop_daemon
+	# off by default
+	export_daemon --rules "$T/rules"
+	curl -s "http://$METRICS/healthz" >/dev/null && fail "metrics served without --metrics"
+	stop_daemon
+}
+
+test_retry_429_503_then_400_is_dropped() {
+	quiet_rule
+	receiver --schedule '429:1,503,400'
+	export_daemon --rules "$T/rules" --metrics "$METRICS"
+	reloads 1
+	wait_for "$LOG" 'HTTP 400: 1 records refused, not retried: receiver says 400' 15
+	[ "$(jq -s -c '[.[].status]' "$T/rx/requests.jsonl")" = '[429,503,400]' ] || fail "$(cat "$T/rx/requests.jsonl")"
+	grep -q 'HTTP 429 Retry-After: 1; 1 records kept, retry in 1.0s' "$LOG" || fail "$(grep otlp "$LOG")"
+	[ "$(metric reflexd_export_failed_total)" = 1 ] || fail "failed count"
+	[ "$(metric reflexd_export_retries_total)" = 2 ] || fail "retries count"
+	# the refused record is not retried; the next one goes through
+	reloads 1
+	wait_records 1 10
+	sleep 1
+	[ "$(wc -l < "$T/rx/requests.jsonl")" = 4 ] || fail "a 400 was retried: $(cat "$T/rx/requests.jsonl")"
+	stop_daemon
+}
+
+test_retry_after_http_date_and_partial_success() {
+	quiet_rule
+	receiver --schedule '429date:2,partial:1'
+	export_daemon --rules "$T/rules" --metrics "$METRICS"
+	reloads 1
+	wait_for "$LOG" 'the collector rejected 1 of 1 records: test rejects 1' 15
+	t1=$(jq -s '.[0] | .n' "$T/rx/requests.jsonl")
+	[ "$t1" = 1 ] || fail "requests"
+	grep -Eq 'HTTP 429 Retry-After: .* GMT; 1 records kept, retry in [12]\.[0-9]s' "$LOG" || fail "$(grep otlp "$LOG")"
+	[ "$(metric reflexd_export_rejected_total)" = 1 ] || fail "rejected count"
+	stop_daemon
+}
+
+test_slow_collector_times_out_and_retries() {
+	quiet_rule
+	receiver --schedule 'sleep:4'
+	export_daemon --rules "$T/rules" --otlp-timeout 1s
+	reloads 1
+	# the timed-out request is sent again: the receiver sees it twice
+	wait_records 2 20
+	grep -Eq 'otlp: .*(timed out|Timeout).*; 1 records kept' "$LOG" || fail "$(grep otlp "$LOG")"
+	[ "$(records | jq -r '.attributes["reflex.decision.id"]' | sort -u | wc -l)" = 1 ] || fail "different records"
+	stop_daemon
+}
+
+test_outage_loses_nothing() {
+	echo 'rule "ot-out" { when = deadlock { }, where = { comm = "ot-out*" }, hold = "200ms", act = signal { "SIGKILL" }, budget = { max = 1000, per = "1h" } }' | write_rule r
+	receiver
+	export_daemon --rules "$T/rules" --metrics "$METRICS" --budget-max 1000
+	reloads 1
+	wait_records 1 10
+	receiver_stop
+	# two minutes with decisions flowing and no collector
+	# (not $end: lib.sh's wait functions use that name)
+	outage_end=$(( $(date +%s) + 120 ))
+	i=0
+	while [ "$(date +%s)" -lt "$outage_end" ]; do
+		i=$((i + 1))
+		start_wl deadlock abba --comm "ot-out$i"
+		kill -HUP "$DAEMON"
+		wait_gone "$WL_PID" 10
+		sleep 4
+	done
+	wait_for "$LOG" "reloaded:" 5
+	sleep 1
+	backlog=$(metric reflexd_export_backlog)
+	[ "${backlog:-0}" -ge "$i" ] || fail "backlog $backlog after $i kills"
+	grep -q 'Connection refused\|Couldn.t connect' "$LOG" || fail "$(grep otlp "$LOG")"
+	want=$(audit | jq -s 'length')
+	RX_KEEP=1 receiver
+	wait_records "$want" 40
+	stop_daemon
+	# every decision exactly once: refused connections delivered nothing
+	[ "$(records | jq -r '.attributes["reflex.decision.id"]' | sort | uniq -d)" = "" ] || fail "duplicates"
+	[ "$(records | jq -r '.attributes["reflex.decision.id"]' | sort -u)" = "$(audit | jq -r .id | sort -u)" ] \
+		|| fail "journal and collector differ"
+	[ "$(records | jq -s '[.[] | select(.attributes["reflex.rule"] == "ot-out")] | length')" -ge "$i" ] || fail "kills missing"
+}
+
+test_restart_sends_the_backlog() {
+	quiet_rule
+	export_daemon --rules "$T/rules"
+	reloads 3
+	stop_daemon
+	receiver
+	export_daemon --rules "$T/rules"
+	grep -q 'otlp: 3 records from before are waiting' "$LOG" || fail "$(grep otlp "$LOG")"
+	wait_records 3 10
+	[ "$(records | jq -r '.attributes["reflex.decision.id"]' | sort)" = "$(audit | jq -r .id | sort)" ] || fail "ids differ"
+	stop_daemon
+}
+
+test_backlog_bound_drops_oldest_visibly() {
+	quiet_rule
+	export_daemon --rules "$T/rules" --export-backlog-max 2 --metrics "$METRICS"
+	reloads 4
+	grep -q 'export backlog full (--export-backlog-max 2): 1 oldest records dropped' "$LOG" || fail "$(grep otlp "$LOG")"
+	[ "$(metric reflexd_export_dropped_total)" = 2 ] || fail "dropped"
+	receiver
+	wait_records 2 15
+	sleep 1
+	[ "$(records | wc -l)" = 2 ] || fail "$(records | wc -l) records"
+	# the newest two
+	[ "$(records | jq -r '.attributes["reflex.decision.id"]' | sort)" = "$(audit | jq -r .id | sort | tail -2)" ] || fail "not the newest"
+	stop_daemon
+}
+
+test_bad_and_missing_configuration() {
+	quiet_rule
+	start_daemon --rules "$T/rules" --sensors deadlock
+	[ "$(grep -c 'otlp: no endpoint configured' "$LOG")" = 1 ] || fail "$(cat "$LOG")"
+	stop_daemon
+	for bad in "OTEL_EXPORTER_OTLP_COMPRESSION=brotli|OTEL_EXPORTER_OTLP_COMPRESSION: compression 'brotli' is not gzip or none" \
+		   "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT=soon|OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: timeout 'soon' is not a number" \
+		   "OTEL_RESOURCE_ATTRIBUTES=team|OTEL_RESOURCE_ATTRIBUTES: 'team' is not key=value" \
+		   "OTEL_EXPORTER_OTLP_HEADERS=a=1,,b|OTEL_EXPORTER_OTLP_HEADERS: 'b' is not key=value"; do
+		set +e
+		out=$(env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "${bad%%|*}" \
+			"$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" 2>&1)
+		s=$?
+		set -e
+		[ "$s" = 2 ] && echo "$out" | grep -qF "${bad#*|}" || fail "$bad: $s $out"
+	done
+	set +e
+	out=$(OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:4318 "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" 2>&1)
+	s=$?
+	out2=$("$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --metrics 127.0.0.1:notaport 2>&1)
+	s2=$?
+	out3=$("$REFLEXD" simulate --otlp --trace rules/deadlock.test.trace --rules rules/ 2>&1)
+	s3=$?
+	set -e
+	[ "$s" = 2 ] && echo "$out" | grep -q "OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318/v1/logs' is not an http:// or https:// URL" \
+		|| fail "$s $out"
+	[ "$s2" = 1 ] && echo "$out2" | grep -q -- "--metrics 127.0.0.1:notaport" || fail "$s2 $out2"
+	[ "$s3" = 2 ] && echo "$out3" | grep -q "simulate --otlp: no endpoint configured" || fail "$s3 $out3"
+}
+
+test_simulate_exports_marked_simulate() {
+	receiver --schedule '503'
+	out=$(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://127.0.0.1:$PORT/v1/logs OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1 \
+		"$REFLEXD" simulate --otlp --json --otlp-retry-max 1s --trace rules/deadlock.test.trace --rules rules/ 2>"$T/sim.err")
+	n=$(echo "$out" | jq -s '[.[] | select(.id)] | length')
+	v=$(echo "$out" | jq -s '[.[] | select(.verify_of)] | length')
+	[ "$n" -gt 0 ] || fail "no decisions: $out"
+	[ "$(records | wc -l)" = $((n + v)) ] || fail "want $((n + v)) records, have $(records | wc -l)"
+	records | jq -s -e 'all(.[]; .attributes["reflex.mode"] == "simulate")' >/dev/null || fail "mode"
+	[ "$(records | jq -r 'select(.event_name == "reflex.decision") | .attributes["reflex.decision.id"]' | sort)" = \
+	  "$(echo "$out" | jq -r 'select(.id) | .id' | sort)" ] || fail "ids differ"
+	grep -q "simulate: $((n + v)) records exported to http://127.0.0.1:$PORT/v1/logs, 0 rejected, 0 refused, 0 not sent" "$T/sim.err" \
+		|| fail "$(cat "$T/sim.err")"
+}
+
+test_audit_filters_show_and_summary() {
+	quiet_rule
+	start_daemon --rules "$T/rules" --sensors deadlock
+	stop_daemon
+	# a journal with known content: the daemon made the schema
+	now=$(( $(date +%s) * 1000000000 ))
+	h=$(( 3600 * 1000000000 ))
+	sqlite3 "$T/journal.db" <<SQL
+INSERT INTO decisions (id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns, pid, tid, start_time,
+  comm, exe, cgroup, summary, evidence, action, params, outcome, detail, completed_ns, verify, rung, explain,
+  container_id, pod_uid, pod, namespace, container) VALUES
+ ('00000000-0000-7000-8000-00000000000a', $((now - 3 * h)), 'live', 'h', 'old', 'r.lua', 'aa', 'deadlock', 0, 10, 0, 1,
+  'w', '/bin/w', '/', 's', '{}', 'signal', '{"signal":"SIGKILL"}', 'acted', 'killed', 0, '', 0, '[]', '', '', '', '', ''),
+ ('00000000-0000-7000-8000-00000000000b', $((now - h)), 'live', 'h', 'web', 'r.lua', 'bb', 'deadlock', 0, 20, 0, 5,
+  'api', '/bin/api', '/kubepods/x', 'lock cycle 1→2→1', '{"threads":2}', 'signal', '{"signal":"SIGABRT"}', 'acted', 'sent SIGABRT', 0,
+  'not cleared within 10s', 0, '[{"rule":"web","why":"decides"},{"rule":"other","why":"where comm does not match"}]',
+  'c0ffee', 'uid-1', 'api-7f', 'shop', 'api'),
+ ('00000000-0000-7000-8000-00000000000c', $((now - h + 1000)), 'live', 'h', 'web', 'r.lua', 'bb', 'deadlock', 0, 20, 0, 5,
+  'api', '/bin/api', '/kubepods/x', 'lock cycle 1→2→1', '{"threads":2}', 'signal', '{"signal":"SIGKILL"}', 'acted', 'killed', 0,
+  'cleared after 1.0s', 1, '[]', 'c0ffee', 'uid-1', 'api-7f', 'shop', 'api'),
+ ('00000000-0000-7000-8000-00000000000d', $((now - h / 2)), 'dry-run', 'h', 'web', 'r.lua', 'bb', 'stall', 0, 30, 0, 9,
+  'db', '/bin/db', '/kubepods/y', 's', '{}', 'signal', '{"signal":"SIGKILL"}', 'dry-run', 'would have', 0, '', 0, '[]',
+  '', '', 'db-0', 'data', 'db'),
+ ('00000000-0000-7000-8000-00000000000e', $((now - h / 4)), 'dry-run', 'h', 'web', 'r.lua', 'bb', 'stall', 0, 31, 0, 9,
+  'db', '/bin/db', '/kubepods/y', 's', '{}', 'signal', '{"signal":"SIGKILL"}', 'suppressed', 'cooldown', 0, '', 0, '[]',
+  '', '', 'db-0', 'data', 'db');
+SQL
+	[ "$(audit --since 2h | wc -l)" = 4 ] || fail "--since"
+	[ "$(audit --until 2h | jq -r .rule)" = old ] || fail "--until"
+	[ "$(audit --pod api-7f | wc -l)" = 2 ] || fail "--pod"
+	[ "$(audit --namespace data | jq -r .pid | tr '\n' ' ')" = "30 31 " ] || fail "--namespace"
+	[ "$(audit --mode dry-run | wc -l)" = 2 ] || fail "--mode"
+	[ "$(audit --kind stall --outcome suppressed | jq -r .pid)" = 31 ] || fail "--kind --outcome"
+	[ "$(audit --action signal --rule web --comm 'a*' | wc -l)" = 2 ] || fail "--action --rule --comm"
+	audit --pod api-7f | holds '.pod == "api-7f" and .namespace == "shop" and .pod_uid == "uid-1" and .container == "api" and .container_id == "c0ffee"' \
+		|| fail "json pod fields"
+	chain=$("$REFLEXD" audit --journal "$T/journal.db" show 0000000b)
+	for line in "evidence  deadlock on pid 20 (api)" "pod shop/api-7f (uid uid-1), container api (c0ffee)" \
+		    'rule      web (r.lua, sha256 bb)' '"why":"where comm does not match"' 'action    signal {"signal":"SIGABRT"}' \
+		    'outcome   acted: sent SIGABRT' 'verified  not cleared within 10s' \
+		    'escalated' '00000000-0000-7000-8000-00000000000c: signal (rung 1) acted: killed; verified: cleared after 1.0s'; do
+		echo "$chain" | grep -qF -- "$line" || fail "show lacks '$line': $chain"
+	done
+	sum=$("$REFLEXD" audit --journal "$T/journal.db" summary --since 2h --json)
+	echo "$sum" | holds '.rule == "web" and .mode == "live" and .acted == 2 and .total == 2' || fail "$sum"
+	echo "$sum" | holds '.rule == "web" and .mode == "dry-run" and ."dry-run" == 1 and .suppressed == 1 and .total == 2' || fail "$sum"
+	echo "$sum" | holds '.rule == "old"' && fail "summary ignores --since: $sum"
+	table=$("$REFLEXD" audit --journal "$T/journal.db" summary)
+	echo "$table" | head -1 | grep -Eq '^RULE +MODE +acted +failed +dry-run +suppressed +unknown +pending +total$' || fail "$table"
+	echo "$table" | grep -Eq '^web +dry-run +0 +0 +1 +1 +0 +0 +2$' || fail "$table"
+	"$REFLEXD" audit --journal "$T/journal.db" --pod api-7f | grep -q 'acted      shop/api-7f: killed' || fail "table pod"
+	set +e
+	out=$("$REFLEXD" audit --journal "$T/journal.db" --mode maybe 2>&1); s=$?
+	set -e
+	[ "$s" = 2 ] && echo "$out" | grep -q "unknown mode 'maybe'" || fail "$out"
+}
+
+run_tests
