@@ -53,9 +53,8 @@ struct cycle {
 
 struct sense_deadlock {
 	struct deadlock_bpf *skel;
-	struct ring_buffer *rb;
+	struct sensor_ring ring;
 	struct ev_loop *loop;
-	ev_io rb_watcher;
 	uint64_t min_wait_ns, stall_after_ns;
 	struct condition_sink sink;
 	struct reflex_futex_wait *records; /* what the scan iterator wrote */
@@ -392,13 +391,6 @@ static int handle_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sense_deadlock *s = w->data;
-
-	(void)ring_buffer__consume(s->rb);
-}
-
 static void deadlock_stop(void *state);
 
 static void *deadlock_start(const struct sensor_env *env)
@@ -441,15 +433,10 @@ static void *deadlock_start(const struct sensor_env *env)
 		log_error("deadlock: scanning the threads already waiting: %s", strerror(-err));
 		goto fail;
 	}
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
-	if (!s->rb) {
-		err = -errno;
-		log_error("deadlock: ring buffer: %s", strerror(-err));
+	err = sensor_ring_open(&s->ring, s->loop, bpf_map__fd(s->skel->maps.events), handle_event, s,
+			       "deadlock");
+	if (err)
 		goto fail;
-	}
-	ev_io_init(&s->rb_watcher, rb_ready, ring_buffer__epoll_fd(s->rb), EV_READ);
-	s->rb_watcher.data = s;
-	ev_io_start(s->loop, &s->rb_watcher);
 	return s;
 fail:
 	deadlock_stop(s);
@@ -463,9 +450,7 @@ static void deadlock_stop(void *state)
 
 	if (!s)
 		return;
-	if (s->loop)
-		ev_io_stop(s->loop, &s->rb_watcher);
-	ring_buffer__free(s->rb);
+	sensor_ring_close(&s->ring);
 	deadlock_bpf__destroy(s->skel);
 	free(s->records);
 	free(s->waiters);

@@ -87,9 +87,8 @@ struct gr_proc {
 
 struct sense_goroutines {
 	struct goroutines_bpf *skel;
-	struct ring_buffer *rb;
+	struct sensor_ring ring;
 	struct ev_loop *loop;
-	ev_io rb_watcher;
 	struct condition_sink sink;
 	uint64_t window_ns, sample_ns, last_sample_ns;
 	double min_rate;
@@ -386,6 +385,7 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	 * starts a goroutine; one the uprobe made first is kept */
 	err = bpf_map_update_elem(bpf_map__fd(s->skel->maps.counts), &key, &zero, BPF_NOEXIST);
 	if (err && errno != EEXIST) {
+		sensor_drops("goroutines", 1);
 		if (!s->procs_dropped++)
 			log_warn("goroutines: pid %d: the counts map is full (%d processes): %s", pid,
 				 REFLEX_GR_MAX_PROCS, strerror(errno));
@@ -532,6 +532,7 @@ static void check_drops(struct sense_goroutines *s)
 			continue;
 		log_warn("goroutines: %llu %s (%llu in all)", (unsigned long long)(v - s->kernel_drops[i]),
 			 what[i], (unsigned long long)v);
+		sensor_drops("goroutines", v - s->kernel_drops[i]);
 		s->kernel_drops[i] = v;
 	}
 }
@@ -596,13 +597,6 @@ static int handle_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sense_goroutines *s = w->data;
-
-	(void)ring_buffer__consume(s->rb);
-}
-
 /* Every process already running: the Go ones are watched from now. */
 static void scan_proc(struct sense_goroutines *s)
 {
@@ -655,16 +649,11 @@ static void *goroutines_start(const struct sensor_env *env)
 		log_error("goroutines: attaching to sched_process_exec/exit: %s", strerror(-err));
 		goto fail;
 	}
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
-	if (!s->rb) {
-		err = -errno;
-		log_error("goroutines: ring buffer: %s", strerror(-err));
+	err = sensor_ring_open(&s->ring, s->loop, bpf_map__fd(s->skel->maps.events), handle_event, s,
+			       "goroutines");
+	if (err)
 		goto fail;
-	}
 	scan_proc(s);
-	ev_io_init(&s->rb_watcher, rb_ready, ring_buffer__epoll_fd(s->rb), EV_READ);
-	s->rb_watcher.data = s;
-	ev_io_start(s->loop, &s->rb_watcher);
 	return s;
 fail:
 	goroutines_stop(s);
@@ -678,9 +667,7 @@ static void goroutines_stop(void *state)
 
 	if (!s)
 		return;
-	if (s->loop)
-		ev_io_stop(s->loop, &s->rb_watcher);
-	ring_buffer__free(s->rb);
+	sensor_ring_close(&s->ring);
 	for (size_t i = 0; i < s->nbins; i++)
 		binary_detach(&s->bins[i]);
 	goroutines_bpf__destroy(s->skel);

@@ -668,6 +668,7 @@ static void report_drops(struct sense_leak *s)
 	if (inflight != s->inflight_dropped)
 		log_warn("leak: %llu mmap/munmap calls not counted: too many in flight (%llu in all)",
 			 (unsigned long long)(inflight - s->inflight_dropped), (unsigned long long)inflight);
+	sensor_drops("leak", (procs - s->procs_dropped) + (inflight - s->inflight_dropped));
 	s->procs_dropped = procs;
 	s->inflight_dropped = inflight;
 }

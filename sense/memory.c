@@ -52,9 +52,8 @@ struct watched {
 
 struct sense_memory {
 	struct memory_bpf *skel;
-	struct ring_buffer *rb;
+	struct sensor_ring ring;
 	struct ev_loop *loop;
-	ev_io rb_watcher;
 	const struct config *cfg;
 	struct condition_sink sink;
 	struct ruleset *const *rules;
@@ -196,6 +195,7 @@ static int arm(struct sense_memory *s, struct watched *w, const struct arming *a
 	w->fired = false;
 	err = write_arm(s, w);
 	if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM) {
+		sensor_drops("memory", 1);
 		if (!s->overflows++ || s->overflows % 1000 == 0)
 			log_warn("memory: the armed map is full (%d processes): %llu not armed so far",
 				 REFLEX_ARMED_MAX, (unsigned long long)s->overflows);
@@ -321,7 +321,7 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 
 	/* crossings first, while their processes are still in the table;
 	 * one retired at the last walk and still not reported was lost */
-	(void)ring_buffer__consume(s->rb);
+	sensor_ring_drain(&s->ring);
 	for (size_t i = 0; i < s->n;) {
 		struct watched *w = &s->procs[i];
 
@@ -489,13 +489,6 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sense_memory *s = w->data;
-
-	(void)ring_buffer__consume(s->rb);
-}
-
 static void memory_stop(void *state);
 
 static void *memory_start(const struct sensor_env *env)
@@ -535,15 +528,10 @@ static void *memory_start(const struct sensor_env *env)
 		log_error("memory: attaching to rss_stat: %s", strerror(-err));
 		goto fail;
 	}
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.crossings), handle_crossing, s, NULL);
-	if (!s->rb) {
-		err = -errno;
-		log_error("memory: ring buffer: %s", strerror(-err));
+	err = sensor_ring_open(&s->ring, s->loop, bpf_map__fd(s->skel->maps.crossings), handle_crossing, s,
+			       "memory");
+	if (err)
 		goto fail;
-	}
-	ev_io_init(&s->rb_watcher, rb_ready, ring_buffer__epoll_fd(s->rb), EV_READ);
-	s->rb_watcher.data = s;
-	ev_io_start(s->loop, &s->rb_watcher);
 	walk(s, dry_run_now(s), clock_mono_ns());
 	return s;
 fail:
@@ -558,9 +546,7 @@ static void memory_stop(void *state)
 
 	if (!s)
 		return;
-	if (s->loop)
-		ev_io_stop(s->loop, &s->rb_watcher);
-	ring_buffer__free(s->rb);
+	sensor_ring_close(&s->ring);
 	memory_bpf__destroy(s->skel);
 	free(s->procs);
 	free(s);

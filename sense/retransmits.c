@@ -71,9 +71,8 @@ struct peer {
 
 struct sense_retransmits {
 	struct retransmits_bpf *skel;
-	struct ring_buffer *rb;
+	struct sensor_ring ring;
 	struct ev_loop *loop;
-	ev_io rb_watcher;
 	struct condition_sink sink;
 	uint64_t window_ns, slot_ns, last_slot;
 	__u64 min;
@@ -482,12 +481,14 @@ static void report_drops(struct sense_retransmits *s, uint64_t now)
 	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++) {
 		if (c[i])
 			sbuf_printf(&b, "%s%llu %s", b.len ? ", " : "", (unsigned long long)c[i], what[i]);
+		sensor_drops("retransmits", c[i] - s->reported[i]);
 		s->reported[i] = c[i];
 	}
 	if (s->procs_full)
 		sbuf_printf(&b, "%s%llu times a process over the threshold had no condition: "
 			    "%d conditions already", b.len ? ", " : "", (unsigned long long)s->procs_full,
 			    RETRANS_PROCS);
+	sensor_drops("retransmits", s->procs_full - s->reported_procs_full);
 	s->reported_procs_full = s->procs_full;
 	s->reported_at = now;
 	log_warn("retransmits: since start: %s", line);
@@ -552,13 +553,6 @@ static int handle_event(void *ctx, void *data, size_t len)
 		s->flows[i].drop = s->flows[i].key.pid == e.pid;
 	drop_flows(s);
 	return 0;
-}
-
-static void rb_ready(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct sense_retransmits *s = w->data;
-
-	(void)ring_buffer__consume(s->rb);
 }
 
 /* The cgroup2 hierarchy's root: /sys/fs/cgroup on a pure cgroup2 host,
@@ -633,15 +627,10 @@ static void *retransmits_start(const struct sensor_env *env)
 		s->skel->links.sock_create = link;
 		log_debug("retransmits: sock_create attached to %s", root);
 	}
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
-	if (!s->rb) {
-		err = -errno;
-		log_error("retransmits: ring buffer: %s", strerror(-err));
+	err = sensor_ring_open(&s->ring, s->loop, bpf_map__fd(s->skel->maps.events), handle_event, s,
+			       "retransmits");
+	if (err)
 		goto fail;
-	}
-	ev_io_init(&s->rb_watcher, rb_ready, ring_buffer__epoll_fd(s->rb), EV_READ);
-	s->rb_watcher.data = s;
-	ev_io_start(s->loop, &s->rb_watcher);
 	return s;
 fail:
 	retransmits_stop(s);
@@ -655,9 +644,7 @@ static void retransmits_stop(void *state)
 
 	if (!s)
 		return;
-	if (s->loop)
-		ev_io_stop(s->loop, &s->rb_watcher);
-	ring_buffer__free(s->rb);
+	sensor_ring_close(&s->ring);
 	retransmits_bpf__destroy(s->skel);
 	if (s->cgroup_fd >= 0)
 		close(s->cgroup_fd);

@@ -7,6 +7,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <bpf/libbpf.h>
 
 #include "core/config.h"
 #include "sense/condition.h"
@@ -42,6 +43,27 @@ struct sensor {
 
 extern const struct sensor *const sensors[];
 extern const size_t sensors_count;
+
+/* A sensor's BPF ring buffer, drained on the loop whenever it has data. */
+struct sensor_ring {
+	struct ring_buffer *rb;
+	struct ev_loop *loop;
+	ev_io io;
+};
+
+/* Calls fn(ctx, record, size) for each record the ring buffer map map_fd
+ * gets, from the loop: 0, or -errno with the reason logged as who's. */
+int sensor_ring_open(struct sensor_ring *r, struct ev_loop *loop, int map_fd,
+		     ring_buffer_sample_fn fn, void *ctx, const char *who);
+/* Reads what is waiting now, without waiting for the loop. */
+void sensor_ring_drain(struct sensor_ring *r);
+/* Stops and frees; safe on a ring never opened (zeroed). */
+void sensor_ring_close(struct sensor_ring *r);
+
+/* n more things sensor could not keep (a full map, a lost ring-buffer
+ * record): counted in /metrics as reflexd_sensor_drops_total. Sensors log
+ * them too. */
+void sensor_drops(const char *sensor, uint64_t n);
 
 /* The sensor called name, or NULL. */
 const struct sensor *sensor_find(const char *name);

@@ -194,10 +194,13 @@ test_sockets_older_than_reflexd() {
 test_full_flow_table_is_counted_and_logged() {
 	drop --dport 47113 0.1
 	write_rule rt <<< "$RULE"
-	start_daemon --rules "$T/rules" --retrans-flows 1
+	start_daemon --rules "$T/rules" --retrans-flows 1 --metrics 127.0.0.1:47199
 	start_tcp SINK listen 47113 --conns 3 --comm rt-sink
 	start_tcp LOSSY connect 47113 --send --conns 3 --comm rt-many
 	wait_for "$LOG" "retransmits: since start: .*[0-9]+ not counted: flow table full" 10
+	# and visible where monitoring looks
+	curl -sf http://127.0.0.1:47199/metrics | grep -Eq '^reflexd_sensor_drops_total\{sensor="retransmits"\} [1-9]' \
+		|| fail "no drops in /metrics: $(curl -sf http://127.0.0.1:47199/metrics | grep drops)"
 	# the one flow that fits is still reported
 	wait_record ".pid == $LOSSY_PID" 10
 	[ "$(audit --pid "$LOSSY_PID" | jq '.evidence.flows | length')" = 1 ] || fail "more than one flow"
