@@ -53,12 +53,7 @@ struct watched {
 struct sense_memory {
 	struct memory_bpf *skel;
 	struct sensor_ring ring;
-	struct ev_loop *loop;
-	const struct config *cfg;
-	struct condition_sink sink;
-	struct ruleset *const *rules;
-	const struct protect *protect;
-	struct decide_engine *engine;
+	struct sensor_env env;   /* the loop, options, sink, rules, protected, engine */
 	const struct ruleset *walked_rules; /* what the last walk armed from */
 	bool walked_dry;
 	uint64_t last_walk;
@@ -105,7 +100,7 @@ static uint64_t rss_now(const struct sense_memory *s, pid_t pid)
 
 static bool dry_run_now(const struct sense_memory *s)
 {
-	return s->cfg->dry_run || (s->cfg->kill_switch && access(s->cfg->kill_switch, F_OK) == 0);
+	return s->env.cfg->dry_run || (s->env.cfg->kill_switch && access(s->env.cfg->kill_switch, F_OK) == 0);
 }
 
 /* The rule that watches t: among the memory rules with an rss threshold
@@ -114,7 +109,7 @@ static bool dry_run_now(const struct sense_memory *s)
 static bool choose(struct sense_memory *s, const struct target *t, bool dry, uint64_t now,
 		   struct arming *a)
 {
-	const struct ruleset *rs = *s->rules;
+	const struct ruleset *rs = *s->env.rules;
 	const struct rule *best = NULL;
 	char why[256];
 
@@ -126,7 +121,7 @@ static bool choose(struct sense_memory *s, const struct target *t, bool dry, uin
 			continue;
 		if (best && r->at_least[0] >= best->at_least[0])
 			continue;
-		if (r->in_kernel && decide_refuses(s->engine, r, t, dry || r->dry_run, now, why,
+		if (r->in_kernel && decide_refuses(s->env.engine, r, t, dry || r->dry_run, now, why,
 						   sizeof(why))) {
 			log_debug("memory: pid %d (%s) not armed for %s: %s", t->pid, t->comm, r->name, why);
 			continue;
@@ -164,7 +159,7 @@ static int write_arm(struct sense_memory *s, const struct watched *w)
 static void forget(struct sense_memory *s, struct watched *w)
 {
 	if (w->cond_id)
-		s->sink.clear(s->sink.ctx, w->cond_id);
+		s->env.sink.clear(s->env.sink.ctx, w->cond_id);
 	*w = s->procs[--s->n];
 }
 
@@ -223,7 +218,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 		(void)disarm(s, w);  /* the pid was reused */
 		w = NULL;
 	}
-	wanted = !protect_reason(s->protect, t, why, sizeof(why)) && choose(s, t, dry, now, &a);
+	wanted = !protect_reason(s->env.protect, t, why, sizeof(why)) && choose(s, t, dry, now, &a);
 	if (w)
 		w->seen = true;
 	if (w && w->fired) {
@@ -232,7 +227,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 		if (w->cond_id) {
 			if (rss_now(s, t->pid) >= w->arm.threshold)
 				return;
-			s->sink.clear(s->sink.ctx, w->cond_id);
+			s->env.sink.clear(s->env.sink.ctx, w->cond_id);
 			w->cond_id = 0;
 		}
 		/* an in_kernel firing is armed again only once its rule's
@@ -335,7 +330,7 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		w->seen = false;
 		i++;
 	}
-	dir = has_memory_rules(*s->rules) ? opendir("/proc") : NULL;
+	dir = has_memory_rules(*s->env.rules) ? opendir("/proc") : NULL;
 	while (dir && (de = readdir(dir))) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
@@ -343,7 +338,7 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		if (*end || pid <= 0)
 			continue;
 		/* a process ruled out by comm is let go like a dead one */
-		if (!comm_may_match(*s->rules, (pid_t)pid) || identity_read((pid_t)pid, &t) ||
+		if (!comm_may_match(*s->env.rules, (pid_t)pid) || identity_read((pid_t)pid, &t) ||
 		    t.kernel_thread)
 			continue;
 		walk_one(s, &t, dry, now);
@@ -354,7 +349,7 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		if (s->procs[i].seen || s->procs[i].retired || !disarm(s, &s->procs[i]))
 			i++;
 	}
-	s->walked_rules = *s->rules;
+	s->walked_rules = *s->env.rules;
 	s->walked_dry = dry;
 	s->last_walk = now;
 }
@@ -364,7 +359,7 @@ static void memory_scan(void *state, uint64_t now)
 	struct sense_memory *s = state;
 	bool dry = dry_run_now(s);
 
-	if (now - s->last_walk >= REARM_INTERVAL_NS || *s->rules != s->walked_rules ||
+	if (now - s->last_walk >= REARM_INTERVAL_NS || *s->env.rules != s->walked_rules ||
 	    dry != s->walked_dry)
 		walk(s, dry, now);
 }
@@ -422,7 +417,7 @@ static void record_kernel(struct sense_memory *s, const struct watched *w,
 		snprintf(detail, sizeof(detail), "signalled in the kernel: %s at rss %s >= %s", sig,
 			 rss, limit);
 	}
-	decide_record_external(s->engine, c, &r, outcome, detail, clock_mono_ns());
+	decide_record_external(s->env.engine, c, &r, outcome, detail, clock_mono_ns());
 }
 
 /* After the kernel acted: disarm every in-kernel arming that the guards now
@@ -434,10 +429,10 @@ static void recheck_guards(struct sense_memory *s, uint64_t now)
 
 	for (size_t i = 0; i < s->n;) {
 		struct watched *w = &s->procs[i];
-		const struct rule *r = ruleset_find(*s->rules, w->arm.rule);
+		const struct rule *r = ruleset_find(*s->env.rules, w->arm.rule);
 
 		if (!w->fired && !w->retired && (w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
-		    (!r || decide_refuses(s->engine, r, &w->target,
+		    (!r || decide_refuses(s->env.engine, r, &w->target,
 					  w->arm.flags & REFLEX_ARM_DRY_RUN, now, why, sizeof(why)))) {
 			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm,
 				  r ? why : "its rule is gone");
@@ -483,7 +478,7 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 		forget(s, w);
 	} else {
 		w->cond_id = c->id;
-		s->sink.raise(s->sink.ctx, c);
+		s->env.sink.raise(s->env.sink.ctx, c);
 	}
 	free(c);
 	return 0;
@@ -498,14 +493,9 @@ static void *memory_start(const struct sensor_env *env)
 
 	if (!s)
 		return NULL;
-	s->cfg = env->cfg;
-	s->sink = env->sink;
-	s->loop = env->loop;
-	s->rules = env->rules;
-	s->protect = env->protect;
-	s->engine = env->engine;
+	s->env = *env;
 	s->page_size = sysconf(_SC_PAGESIZE);
-	if (!s->rules || !s->engine) {
+	if (!s->env.rules || !s->env.engine) {
 		err = -EINVAL;
 		log_error("memory: started without the rules and the engine");
 		goto fail;
@@ -528,7 +518,7 @@ static void *memory_start(const struct sensor_env *env)
 		log_error("memory: attaching to rss_stat: %s", strerror(-err));
 		goto fail;
 	}
-	err = sensor_ring_open(&s->ring, s->loop, bpf_map__fd(s->skel->maps.crossings), handle_crossing, s,
+	err = sensor_ring_open(&s->ring, s->env.loop, bpf_map__fd(s->skel->maps.crossings), handle_crossing, s,
 			       "memory");
 	if (err)
 		goto fail;
