@@ -124,8 +124,9 @@ done
 # memory must not grow with the trace (a 5x longer one, same memory).
 sim_run() {
 	sh tests/bench/gen_trace.sh "$1" > "$T/sim.trace"
-	/usr/bin/time -f "%U %M" ./reflexd simulate --trace "$T/sim.trace" --rules tests/bench/sim_rules.lua \
-		--json 2>&1 >/dev/null | tail -1
+	/usr/bin/time -o "$T/sim.time" -f "%U %M" ./reflexd simulate --trace "$T/sim.trace" \
+		--rules tests/bench/sim_rules.lua --json > /dev/null || { echo "simulate failed" >&2; exit 1; }
+	cat "$T/sim.time"
 }
 SIM_N=${SIM_N:-10000000}
 read -r sim_small_s sim_small_kib <<< "$(sim_run 1000000)"
