@@ -3,7 +3,7 @@
 #ifndef REFLEX_BPF_LEAK_H
 #define REFLEX_BPF_LEAK_H
 
-/* kmem:rss_stat's member: the kernel's MM_* counters */
+/* the kernel's MM_* resident-memory counters */
 #define REFLEX_LEAK_FILE 0
 #define REFLEX_LEAK_ANON 1
 #define REFLEX_LEAK_SWAP 2
@@ -14,16 +14,11 @@
  * procs_dropped and not followed */
 #define REFLEX_LEAK_PROCS_MAX 16384
 
-/* One process (by tgid): the latest value of each resident-memory counter,
- * and what its brk/mmap/munmap calls added and removed. */
+/* One process (by tgid): its memory counters as of its last rss_stat. */
 struct reflex_leak_proc {
 	__u64 start_ns;                    /* task start time: a recycled pid differs */
-	__s64 rss[REFLEX_LEAK_MEMBERS];    /* bytes, as rss_stat last reported */
-	__u64 mapped;                      /* bytes of writable anonymous mmap(2)s */
-	__u64 unmapped;                    /* bytes munmap(2) released */
-	__u64 brk_first, brk_last;         /* program break, first and last seen */
-	__u32 seen;                        /* bit per member rss_stat has reported */
-	__u32 pad;
+	__s64 rss[REFLEX_LEAK_MEMBERS];    /* bytes resident, by member */
+	__u64 data_vm;                     /* bytes of private writable mappings */
 };
 
 #endif

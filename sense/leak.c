@@ -1,8 +1,8 @@
 /* Leaks, judged by trend. Every --leak-window/20 the sensor reads each
  * process's counters from the BPF map (one batched lookup per 256
  * processes), appends a sample of its resident memory (file + anon +
- * shmem pages, as kmem:rss_stat last reported them) and of its mapped
- * memory (mmap minus munmap plus brk growth), and asks leak_trend_judge
+ * shmem pages) and of its mapped memory (private writable mappings, as
+ * heaps grow by brk, mmap and mremap), and asks leak_trend_judge
  * whether either grows with no plateau. A process's state lives as long as
  * its entry in the map, which the kernel side drops at exit and exec.
  *
@@ -46,9 +46,6 @@ struct proc {
 	uint32_t pid;
 	uint64_t start_ns;
 	struct reflex_leak_proc last;
-	/* from /proc at first sight, for counters rss_stat has not reported
-	 * yet (a process older than reflexd that has not faulted since) */
-	int64_t seed[REFLEX_LEAK_MEMBERS];
 	struct point ring[RING_CAP];
 	size_t head, n;
 	bool seen;
@@ -86,7 +83,7 @@ struct sense_leak {
 	uint64_t next_sample;
 	struct proc **procs;     /* by pid: [0, nsorted) sorted, new ones after */
 	size_t nprocs, nsorted, cap;
-	uint64_t procs_dropped, inflight_dropped;
+	uint64_t procs_dropped;
 	struct attribution attr;
 	__u32 keys[BATCH];
 	struct reflex_leak_proc vals[BATCH];
@@ -120,30 +117,9 @@ static int cpu_ticks(uint32_t pid, unsigned long long *ticks)
 	return 0;
 }
 
-/* The process's resident counters from /proc/<pid>/status, in bytes. */
-static void read_seed(struct proc *p)
-{
-	static const struct {
-		const char *key;
-		int member;
-	} keys[] = { { "RssFile:", REFLEX_LEAK_FILE }, { "RssAnon:", REFLEX_LEAK_ANON },
-		     { "VmSwap:", REFLEX_LEAK_SWAP }, { "RssShmem:", REFLEX_LEAK_SHMEM } };
-	char path[64], buf[4096];
-
-	snprintf(path, sizeof(path), "/proc/%u/status", p->pid);
-	if (read_file(path, buf, sizeof(buf)) < 0)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		const char *at = strstr(buf, keys[i].key);
-
-		if (at)
-			p->seed[keys[i].member] = strtoll(at + strlen(keys[i].key), NULL, 10) * 1024;
-	}
-}
-
 static int64_t member_bytes(const struct proc *p, int m)
 {
-	return p->last.seen & (1u << m) ? p->last.rss[m] : p->seed[m];
+	return p->last.rss[m];
 }
 
 static const struct point *point_at(const struct proc *p, size_t i)
@@ -184,15 +160,14 @@ static void describe(const struct sense_leak *s, const struct proc *p, struct co
 	sbuf_printf(&ev, "{\"rate_bps\":%.0f,\"rss_bytes\":%.0f,\"signal\":\"%s\",\"window_ms\":%llu,"
 		    "\"samples\":%zu,\"growth_bytes\":%.0f,\"grown_bytes\":%.0f,\"growing_ms\":%llu,"
 		    "\"anon_bytes\":%lld,\"file_bytes\":%lld,\"shmem_bytes\":%lld,\"swap_bytes\":%lld,"
-		    "\"mapped_growth_bytes\":%.0f,\"brk_growth_bytes\":%llu",
+		    "\"mapped_bytes\":%.0f,\"mapped_growth_bytes\":%.0f",
 		    p->verdict.rate_bps, last->rss, p->on_mapped ? "mapped" : "rss",
 		    (unsigned long long)(s->window_ns / NSEC_PER_MSEC), p->verdict.samples,
 		    p->verdict.growth, now_bytes - p->since_bytes,
 		    (unsigned long long)((last->t_ns - p->since_ns) / NSEC_PER_MSEC),
 		    (long long)member_bytes(p, REFLEX_LEAK_ANON), (long long)member_bytes(p, REFLEX_LEAK_FILE),
 		    (long long)member_bytes(p, REFLEX_LEAK_SHMEM), (long long)member_bytes(p, REFLEX_LEAK_SWAP),
-		    last->mapped - first->mapped,
-		    (unsigned long long)(p->last.brk_last - p->last.brk_first));
+		    last->mapped, last->mapped - first->mapped);
 	if (p->attribution)
 		sbuf_printf(&ev, ",\"attribution\":%s", p->attribution);
 	sbuf_printf(&ev, "}");
@@ -585,7 +560,6 @@ static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_
 		memset(p, 0, sizeof(*p));
 		p->pid = pid;
 		p->start_ns = v->start_ns;
-		read_seed(p);
 	}
 	if (!p) {
 		if (s->nprocs == s->cap) {
@@ -602,7 +576,6 @@ static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_
 			return;
 		p->pid = pid;
 		p->start_ns = v->start_ns;
-		read_seed(p);
 		s->procs[s->nprocs++] = p;
 	}
 	p->seen = true;
@@ -614,7 +587,7 @@ static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_
 	pt->t_ns = now;
 	pt->rss = (double)(member_bytes(p, REFLEX_LEAK_FILE) + member_bytes(p, REFLEX_LEAK_ANON) +
 			   member_bytes(p, REFLEX_LEAK_SHMEM));
-	pt->mapped = (double)v->mapped - (double)v->unmapped + (double)(v->brk_last - v->brk_first);
+	pt->mapped = (double)v->data_vm;
 	judge(s, p, now);
 }
 
@@ -659,18 +632,14 @@ static int sample(struct sense_leak *s, uint64_t now)
 /* Overflows are counted in the kernel; say when they grow. */
 static void report_drops(struct sense_leak *s)
 {
-	uint64_t procs = s->skel->bss->procs_dropped, inflight = s->skel->bss->inflight_dropped;
+	uint64_t procs = s->skel->bss->procs_dropped;
 
 	if (procs != s->procs_dropped)
 		log_warn("leak: %llu processes not followed: more than %d at once (%llu in all)",
 			 (unsigned long long)(procs - s->procs_dropped), REFLEX_LEAK_PROCS_MAX,
 			 (unsigned long long)procs);
-	if (inflight != s->inflight_dropped)
-		log_warn("leak: %llu mmap/munmap calls not counted: too many in flight (%llu in all)",
-			 (unsigned long long)(inflight - s->inflight_dropped), (unsigned long long)inflight);
-	sensor_drops("leak", (procs - s->procs_dropped) + (inflight - s->inflight_dropped));
+	sensor_drops("leak", procs - s->procs_dropped);
 	s->procs_dropped = procs;
-	s->inflight_dropped = inflight;
 }
 
 static void leak_scan(void *state, uint64_t now)
@@ -702,15 +671,21 @@ static void *leak_start(const struct sensor_env *env)
 	s->sample_ns = s->window_ns / SAMPLES_PER_WINDOW;
 	s->min_rate = (double)env->cfg->leak_min_rate;
 	s->attribution_ns = env->cfg->leak_attribution_ns;
-	s->skel = leak_bpf__open_and_load();
+	s->skel = leak_bpf__open();
 	if (!s->skel) {
 		err = -errno;
+		log_error("leak: opening the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	s->skel->rodata->page_shift = (__u32)__builtin_ctzl((unsigned long)sysconf(_SC_PAGESIZE));
+	err = leak_bpf__load(s->skel);
+	if (err) {
 		log_error("leak: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
 	err = leak_bpf__attach(s->skel);
 	if (err) {
-		log_error("leak: attaching to kmem:rss_stat, brk/mmap/munmap and process exec/exit: %s",
+		log_error("leak: attaching to rss_stat and process exec/exit: %s",
 			  strerror(-err));
 		goto fail;
 	}

@@ -1,8 +1,8 @@
 # The leak sensor on the running kernel: a real process that leaks 8 MiB/s
 # is found within the documented window (--leak-window, 20 s) and its
 # allocation site named; a real cache that fills and then churns is not a
-# leak after its plateau; a static binary gets "not available" for
-# attribution. The shipped rules, in dry-run, as a user would run them.
+# leak after its plateau; a leak that never writes its blocks is found on
+# mapped memory; a static binary gets "not available" for attribution. The shipped rules, in dry-run, as a user would run them.
 . "$(dirname "$0")/lib.sh"
 
 MIB=1048576
@@ -39,6 +39,9 @@ test_leak_caught_attributed_cache_spared() {
 	"$T/lk-static" leak --comm lk-static --rate 8 --limit 600 > "$T/static.out" &
 	static_pid=$!
 	STARTED="$STARTED $static_pid"
+	# a leak that never writes its blocks: mapped memory grows, rss barely
+	start_wl memgrow reserve --comm lk-resv --rate 8 --limit 600
+	resv_pid=$WL_PID
 	start_wl memgrow cache --comm lk-cache --rate 32 --size 320
 	cache_pid=$WL_PID
 	wait_for "$out" '^plateau' 30
@@ -62,6 +65,12 @@ test_leak_caught_attributed_cache_spared() {
 	grep -q "leak attribution for pid $static_pid (lk-static): not available: no shared glibc" "$LOG" ||
 		fail "static binary: $(grep "pid $static_pid" "$LOG")"
 	alive "$leak_pid" || fail "dry-run touched the leaking process"
+	grep -q "leak in pid $resv_pid (lk-resv): mapped memory grew" "$LOG" ||
+		fail "untouched leak: $(grep "pid $resv_pid" "$LOG")"
+	rec=$(audit --rule leak-restart --pid "$resv_pid")
+	echo "$rec" | jq -e ".evidence.signal == \"mapped\" and .evidence.rate_bps > 6.5 * $MIB and
+		.evidence.rate_bps < 9.5 * $MIB and .evidence.rss_bytes < 100 * $MIB" >/dev/null ||
+		fail "untouched leak's decision: $rec"
 
 	# the cache, watched for more than 60 s after its plateau
 	while [ $(( ($(date +%s%N) - cache_plateau_ns) / 1000000000 )) -lt 65 ]; do

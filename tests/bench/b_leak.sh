@@ -31,8 +31,7 @@ row "malloc+free(64), tight loop (ns/op)" "$lo" "$ln" "$(pct "$lo" "$ln")" "$(ec
 row "page fault, first touch (ns/page)" "$fo" "$fn" "$(pct "$fo" "$fn")" "$(echo "$fault_off" | iqr)" ""
 
 # The exact price where the sensor sits, from the kernel's own BPF run-time
-# accounting: per kmem:rss_stat event (about one per page fault) and per
-# mmap/munmap.
+# accounting: per rss_stat event (about one per page fault).
 stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 start_daemon --rules rules/ --dry-run
@@ -41,11 +40,9 @@ prog_ns() {
 	bpftool prog show name "$1" -j | jq -r 'if .run_cnt > 0 then .run_time_ns / .run_cnt else 0 end | floor'
 }
 rss_ns=$(prog_ns rss_stat)
-mmap_ns=$(( $(prog_ns enter_mmap) + $(prog_ns exit_mmap) ))
 stop_daemon
 sysctl -qw kernel.bpf_stats_enabled="$stats_was"
 row "  rss_stat program, per event (ns)" "" "$rss_ns" "" "" ""
-row "  mmap programs, entry + exit (ns)" "" "$mmap_ns" "" "" ""
 
 # Attribution: the loop runs in batches while a thread leaks 16 MiB/s;
 # a short window finds the leak soon, then 10 s of uprobes. Batches

@@ -6,6 +6,10 @@
  *       (default 8) from leak_block(), up to MIB (default 1024), then holds;
  *       scratch() mallocs and frees small buffers all along: busy, but not
  *       the leak.
+ *   memgrow reserve [--comm NAME] [--rate MIB_S] [--limit MIB]
+ *       the same leak, but the blocks are never written: the heap's mapped
+ *       size grows at MIB_S while resident memory grows by a page a block
+ *       (malloc's own header), a sixteenth of that.
  *   memgrow cache [--comm NAME] [--rate MIB_S] [--size MIB]
  *       fills a cache of 64 KiB entries at MIB_S (default 32) up to MIB
  *       (default 256), then churns it for ever: every millisecond four
@@ -26,6 +30,7 @@
  * cache "plateau realtime_ns=T" when it is full.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -36,7 +41,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: memgrow leak|cache|loop [--comm NAME] [--rate MIB_S] "
+	fprintf(stderr, "usage: memgrow leak|reserve|cache|loop|faults|leakloop [--comm NAME] [--rate MIB_S] "
 			"[--limit MIB] [--size MIB] [--ops N]\n");
 	exit(2);
 }
@@ -52,13 +57,14 @@ static long long realtime_ns(void)
 static void *volatile sink;
 
 /* noinline: the allocation site the leak sensor must name */
-__attribute__((noinline)) static void leak_block(void)
+__attribute__((noinline)) static void leak_block(bool touch)
 {
 	char *p = malloc(BLOCK);
 
 	if (!p)
 		die_errno("malloc");
-	memset(p, 0x5a, BLOCK);
+	if (touch)
+		memset(p, 0x5a, BLOCK);
 	sink = p; /* and forgotten: the leak */
 }
 
@@ -82,7 +88,7 @@ static void sleep_ns(double ns)
 	nanosleep(&ts, NULL);
 }
 
-static void leak(double rate_mib, long limit_mib)
+static void leak(double rate_mib, long limit_mib, bool touch)
 {
 	double per_block_ns = 1e9 * BLOCK / (rate_mib * 1024 * 1024), start = now_ns();
 	long blocks = limit_mib * 1024 * 1024 / BLOCK;
@@ -92,7 +98,7 @@ static void leak(double rate_mib, long limit_mib)
 	for (long i = 0; i < blocks; i++) {
 		double due = start + (double)(i + 1) * per_block_ns, now;
 
-		leak_block();
+		leak_block(touch);
 		scratch();
 		now = now_ns();
 		if (due > now)
@@ -180,7 +186,7 @@ static double leak_rate_mib;
 static void *leak_thread(void *arg)
 {
 	(void)arg;
-	leak(leak_rate_mib, 2048); /* then holds: a benchmark left running cannot eat the host */
+	leak(leak_rate_mib, 2048, true); /* then holds: a benchmark left running cannot eat the host */
 	return NULL;
 }
 
@@ -228,7 +234,9 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (!strcmp(argv[1], "leak"))
-		leak(rate ? rate : 8, limit);
+		leak(rate ? rate : 8, limit, true);
+	else if (!strcmp(argv[1], "reserve"))
+		leak(rate ? rate : 8, limit, false);
 	else if (!strcmp(argv[1], "cache"))
 		cache(rate ? rate : 32, size);
 	else if (!strcmp(argv[1], "loop"))
