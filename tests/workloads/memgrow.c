@@ -19,7 +19,7 @@
  *       "ns_per_op=X".
  *   memgrow faults [--comm NAME] [--ops N]
  *       maps 64 MiB, touches every page, unmaps it, until N pages (default
- *       1M) have faulted in: where kmem:rss_stat fires; prints "ns_per_page=X".
+ *       1M) have faulted in: where rss_stat fires; prints "ns_per_page=X".
  *   memgrow leakloop [--comm NAME] [--rate MIB_S] [--ops N]
  *       a thread leaks at MIB_S (default 16) while the main one runs the
  *       malloc/free loop in batches of N (default 1M) for ever, printing
