@@ -26,6 +26,10 @@ const volatile __u64 min_wait_ns = 100000000;
 const volatile long futex_nr = -1;
 /* set for the first scan only: adopt threads that were asleep before */
 bool seeding = false;
+/* waits with no task storage to go in (out of memory), and long-wait ends
+ * the ring buffer had no room for: read by userspace, counted in /metrics */
+__u64 waits_dropped = 0;
+__u64 ends_dropped = 0;
 
 /* bpf_task_pt_regs() gives a BTF pointer: plain loads, no helper calls */
 #if defined(__TARGET_ARCH_x86)
@@ -82,8 +86,10 @@ static __always_inline void begin_wait(struct task_struct *task)
 	if (!REFLEX_FUTEX_BLOCKS(op))
 		return;
 	w = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!w)
+	if (!w) {
+		__sync_fetch_and_add(&waits_dropped, 1);
 		return;
+	}
 	w->uaddr = SYSCALL_ARG1(regs);
 	w->op = op;
 	w->val = (__u32)SYSCALL_ARG3(regs);
@@ -115,13 +121,15 @@ int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev,
 	if (now - w->since_ns < long_wait_ns)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (e) {
-		e->uaddr = w->uaddr;
-		e->waited_ns = now - w->since_ns;
-		e->pid = w->pid;
-		e->tid = w->tid;
-		bpf_ringbuf_submit(e, 0);
+	if (!e) {
+		__sync_fetch_and_add(&ends_dropped, 1);
+		return 0;
 	}
+	e->uaddr = w->uaddr;
+	e->waited_ns = now - w->since_ns;
+	e->pid = w->pid;
+	e->tid = w->tid;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

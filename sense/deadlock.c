@@ -62,6 +62,7 @@ struct sense_deadlock {
 	size_t cap;                        /* of both */
 	struct cycle *cycles;
 	size_t ncycles, cap_cycles;
+	uint64_t dropped;                  /* the kernel's drops, as last reported */
 };
 
 static const char *lock_type_name(enum lock_type t)
@@ -338,11 +339,26 @@ static int read_waits(struct sense_deadlock *s)
 	return (int)n;
 }
 
+/* What the kernel side could not record; say when it grows. */
+static void report_drops(struct sense_deadlock *s)
+{
+	uint64_t waits = s->skel->bss->waits_dropped, ends = s->skel->bss->ends_dropped;
+
+	if (waits + ends == s->dropped)
+		return;
+	log_warn("deadlock: %llu futex waits or wait ends not recorded (%llu waits, %llu ends in all)",
+		 (unsigned long long)(waits + ends - s->dropped), (unsigned long long)waits,
+		 (unsigned long long)ends);
+	sensor_drops("deadlock", waits + ends - s->dropped);
+	s->dropped = waits + ends;
+}
+
 static void deadlock_scan(void *state, uint64_t now)
 {
 	struct sense_deadlock *s = state;
 	int n = read_waits(s);
 
+	report_drops(s);
 	if (n < 0) {
 		log_warn("deadlock: scanning the waits: %s", strerror(-n));
 		return;
