@@ -60,6 +60,7 @@ struct config {
 	/* OTLP export (docs/otlp.md): unset options fall back to the OTEL_*
 	 * variables */
 	char *otlp_endpoint, *otlp_logs_endpoint, *otlp_headers, *otlp_compression;
+	char *otlp_certificate, *otlp_client_certificate, *otlp_client_key;
 	char *resource_attributes, *service_name;
 	uint64_t otlp_timeout_ns;   /* 0: unset */
 	int64_t otlp_batch;

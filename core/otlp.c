@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/http.h"
@@ -200,6 +201,23 @@ static const char *pick(const char *option, const char *option_name, const char 
 	return NULL;
 }
 
+/* A TLS file named by from: readable now, or the reason in err. */
+static int tls_file(const char *path, const char *from, char **out, char *err, size_t errlen)
+{
+	if (!path)
+		return 0;
+	if (access(path, R_OK)) {
+		snprintf(err, errlen, "%s: %s: %s", from, path, strerror(errno));
+		return -EINVAL;
+	}
+	*out = strdup(path);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int url_ok(const char *url)
 {
 	return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
@@ -258,6 +276,21 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 		if ((rc = parse_pairs(from, v, &s->headers, ": ", err, errlen)))
 			goto fail;
 	}
+	v = pick(cfg->otlp_certificate, "--otlp-certificate", "CERTIFICATE", &from);
+	if ((rc = tls_file(v, from, &s->ca_file, err, errlen)))
+		goto fail;
+	v = pick(cfg->otlp_client_certificate, "--otlp-client-certificate", "CLIENT_CERTIFICATE", &from);
+	if ((rc = tls_file(v, from, &s->cert_file, err, errlen)))
+		goto fail;
+	v = pick(cfg->otlp_client_key, "--otlp-client-key", "CLIENT_KEY", &from);
+	if ((rc = tls_file(v, from, &s->key_file, err, errlen)))
+		goto fail;
+	if (!s->cert_file != !s->key_file) {
+		snprintf(err, errlen, "a client certificate needs its key, and a key its certificate "
+			 "(--otlp-client-certificate and --otlp-client-key)");
+		rc = -EINVAL;
+		goto fail;
+	}
 	/* the resource: what reflexd knows, then the user's word on it */
 	if (kv_set(&s->resource, "service.name", "reflexd", "=") ||
 	    kv_set(&s->resource, "service.version", REFLEX_VERSION, "=") ||
@@ -290,6 +323,9 @@ void otlp_settings_free(struct otlp_settings *s)
 {
 	strlist_free(&s->headers);
 	strlist_free(&s->resource);
+	free(s->ca_file);
+	free(s->cert_file);
+	free(s->key_file);
 }
 
 
@@ -793,6 +829,7 @@ static void send_batch(struct otlp *o)
 	struct http_request req = {
 		.method = "POST", .url = o->set.url, .headers = &o->set.headers,
 		.timeout_ns = o->set.timeout_ns, .max_response = OTLP_MAX_RESPONSE,
+		.ca_file = o->set.ca_file, .cert_file = o->set.cert_file, .key_file = o->set.key_file,
 	};
 	unsigned char *body = NULL;
 	ssize_t len = build_request(o, &body);

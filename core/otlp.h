@@ -21,6 +21,7 @@ struct otlp_settings {
 	struct strlist resource;  /* "key=value", in order */
 	uint64_t timeout_ns;
 	bool gzip;
+	char *ca_file, *cert_file, *key_file;  /* TLS files; NULL: system CA store, no client certificate */
 	size_t batch;
 	uint64_t batch_delay_ns;
 	uint64_t retry_max_ns;

@@ -1,6 +1,7 @@
 # Shared by the tests: start reflexd and workloads, wait for what they say,
 # read the journal, and clean up whatever a test started.
-# Each test file defines test_* functions and ends with `run_tests`.
+# Each test file defines test_* functions and ends with `run_tests`;
+# ONLY=REGEX runs the tests whose names (without test_) match it.
 
 cd "$(dirname "$0")/.." || exit 1
 REFLEXD=$PWD/reflexd
@@ -118,7 +119,7 @@ wait_gone() {
 # Each test runs in its own subshell with -e: the first failing step ends
 # it, and whatever it started is killed.
 run_tests() {
-	for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+	for t in $(declare -F | awk '{print $3}' | grep -E "^test_(${ONLY:-.*})\$"); do
 		rm -rf "$T/rules" "$T/journal.db"* "$T/daemon.log"
 		( set -e; trap 'st=$?; kill_started; exit $st' EXIT; "$t" ) 2> "$T/err"
 		if [ $? = 0 ]; then
@@ -130,4 +131,27 @@ run_tests() {
 			grep -v 'debug: libbpf' "$T/daemon.log" 2>/dev/null | tail -20
 		fi
 	done
+}
+
+# pki: a test CA, a server certificate for 127.0.0.1 and a client
+# certificate (CN k8-reflexd), once per file.
+pki() {
+	[ -f "$T/pki/server.crt" ] && return 0
+	mkdir -p "$T/pki"
+	(
+		cd "$T/pki"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+			-keyout ca.key -out ca.crt -subj /CN=k8-test-ca
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout server.key -out server.csr -subj /CN=127.0.0.1
+		printf 'subjectAltName=IP:127.0.0.1\n' > ext
+		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+			-extfile ext -out server.crt
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout client.key -out client.csr -subj /CN=k8-reflexd
+		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+			-out client.crt
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+			-keyout other.key -out other.crt -subj /CN=k8-other-ca
+	) > "$T/pki/log" 2>&1 || fail "openssl: $(tail -3 "$T/pki/log")"
 }

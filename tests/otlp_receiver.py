@@ -12,6 +12,8 @@ then by the action in --control FILE if that file exists, else 200:
   sleep:N        wait N seconds, then accept
   partial:N      accept, with a partial success rejecting N records
 
+With --tls DIR it serves HTTPS and requires a client certificate.
+
 Every request appends one JSON line to OUT/requests.jsonl: its number,
 status, method, path, content type and encoding, and (when the payload
 decoded) its records: time, severity, event name, body and attributes, and
@@ -23,6 +25,7 @@ import email.utils
 import gzip
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -220,7 +223,8 @@ class Handler(BaseHTTPRequestHandler):
                  "content_type": self.headers.get("Content-Type", ""),
                  "encoding": self.headers.get("Content-Encoding", ""),
                  "user_agent": self.headers.get("User-Agent", ""),
-                 "x_test": self.headers.get("X-Test", ""), "bytes": len(raw)}
+                 "x_test": self.headers.get("X-Test", ""), "bytes": len(raw),
+                 "client_cn": client_cn(self.connection)}
         try:
             data = gzip.decompress(raw) if entry["encoding"] == "gzip" else raw
             if st.count_only:
@@ -265,6 +269,16 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, body, headers)
 
 
+def client_cn(conn):
+    """The common name of the TLS client's certificate, or ""."""
+    cert = conn.getpeercert() if isinstance(conn, ssl.SSLSocket) else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return ""
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, required=True)
@@ -273,9 +287,18 @@ def main():
     p.add_argument("--control", default="")
     p.add_argument("--count-only", action="store_true",
                    help="count records by walking the wire format, without protoc (benchmarks)")
+    p.add_argument("--tls", metavar="DIR",
+                   help="HTTPS with DIR/server.crt and server.key; a client certificate "
+                        "signed by DIR/ca.crt is required")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(args.tls, "server.crt"), os.path.join(args.tls, "server.key"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(os.path.join(args.tls, "ca.crt"))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     srv.state = State(args)
     print("ready", flush=True)

@@ -274,6 +274,42 @@ test_bad_and_missing_configuration() {
 	[ "$s3" = 2 ] && echo "$out3" | grep -q "simulate --otlp: no endpoint configured" || fail "$s3 $out3"
 }
 
+# A collector behind TLS that wants a client certificate: verified
+# against --otlp-certificate, reflexd's certificate from the OTEL
+# variables. Without the CA nothing is sent, and says why; a missing file
+# or a certificate without its key stops it before anything is sent.
+test_tls_collector_with_client_certificate() {
+	pki
+	receiver --tls "$T/pki"
+	sim() {
+		"$REFLEXD" simulate --otlp --otlp-retry-max 1s --otlp-endpoint "https://127.0.0.1:$PORT" \
+			--trace rules/deadlock.test.trace --rules rules/ "$@"
+	}
+	n=$(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=$T/pki/client.crt OTEL_EXPORTER_OTLP_CLIENT_KEY=$T/pki/client.key \
+		sim --json --otlp-certificate "$T/pki/ca.crt" 2>"$T/sim.err" | jq -s '[.[] | select(.id or .verify_of)] | length') ||
+		fail "$(cat "$T/sim.err")"
+	[ "$n" -gt 0 ] && [ "$(records | wc -l)" = "$n" ] || fail "want $n records, have $(records | wc -l)"
+	jq -s -e 'length > 0 and all(.[]; .client_cn == "k8-reflexd" and .status == 200)' "$T/rx/requests.jsonl" \
+		>/dev/null || fail "requests: $(head -c 600 "$T/rx/requests.jsonl")"
+	# the system store does not know the test CA: refused, kept, retried
+	set +e
+	OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=$T/pki/client.crt OTEL_EXPORTER_OTLP_CLIENT_KEY=$T/pki/client.key \
+		timeout --preserve-status -s INT 4 "$REFLEXD" simulate --otlp --otlp-endpoint "https://127.0.0.1:$PORT" \
+		--trace rules/deadlock.test.trace --rules rules/ > /dev/null 2>"$T/sim.err"
+	s=$?
+	out=$(sim --otlp-certificate "$T/pki/ca.crt" --otlp-client-certificate "$T/pki/client.crt" 2>&1)
+	s2=$?
+	out3=$(sim --otlp-certificate "$T/pki/nothere.crt" 2>&1)
+	s3=$?
+	set -e
+	[ "$s" = 1 ] && grep -Eq "otlp: https://127.0.0.1:$PORT/v1/logs: .*(SSL|certificate).*records kept" "$T/sim.err" &&
+		grep -Eq "simulate: 0 records exported .* [1-9][0-9]* not sent" "$T/sim.err" || fail "no CA: $s $(cat "$T/sim.err")"
+	[ "$s2" = 2 ] && echo "$out" | grep -q "a client certificate needs its key" || fail "no key: $s2 $out"
+	[ "$s3" = 2 ] && echo "$out3" | grep -q -- "--otlp-certificate: $T/pki/nothere.crt: No such file" ||
+		fail "missing file: $s3 $out3"
+	[ "$(records | wc -l)" = "$n" ] || fail "records arrived without the CA"
+}
+
 test_simulate_exports_marked_simulate() {
 	receiver --schedule '503'
 	out=$(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://127.0.0.1:$PORT/v1/logs OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1 \
