@@ -2,28 +2,31 @@
 # the write-ahead journal surviving a kill -9 between intent and outcome.
 . "$(dirname "$0")/lib.sh"
 
-# Programs loaded on the host, and those the daemon holds.
-all_progs() {
-	bpftool prog show 2>/dev/null | grep -cE '^[0-9]+:' || true
+# The ids of the BPF programs the daemon holds, one a line.
+daemon_progs() {
+	grep -h '^prog_id:' /proc/"$DAEMON"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u
 }
 
-daemon_progs() {
-	ls -l "/proc/$DAEMON/fd" 2>/dev/null | grep -c 'anon_inode:bpf-prog' || true
+# How many of the program ids on stdin are still loaded on the host.
+still_loaded() {
+	bpftool prog show -j 2>/dev/null | jq -r '.[].id' > "$T/loaded"
+	awk 'NR == FNR { loaded[$1] = 1; next } $1 in loaded { n++ } END { print n + 0 }' "$T/loaded" -
 }
 
 test_sigterm_stops_cleanly_and_detaches() {
-	before=$(all_progs)
 	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
 	start_daemon --rules "$T/rules"
-	[ "$(daemon_progs)" -ge 2 ] || fail "the daemon holds $(daemon_progs) programs"
+	daemon_progs > "$T/progs"
+	[ "$(wc -l < "$T/progs")" -ge 2 ] || fail "the daemon holds $(wc -l < "$T/progs") programs"
+	[ "$(still_loaded < "$T/progs")" = "$(wc -l < "$T/progs")" ] || fail "bpftool does not list the daemon's programs"
 	stop_daemon
 	grep -q 'reflexd: info: stopped' "$LOG" || fail "no 'stopped' line"
 	# the kernel frees a dead process's programs asynchronously
 	for _ in $(seq 60); do
-		[ "$(all_progs)" = "$before" ] && return 0
+		[ "$(still_loaded < "$T/progs")" = 0 ] && return 0
 		sleep 0.05
 	done
-	fail "$before programs loaded before the daemon, $(all_progs) after it stopped"
+	fail "$(still_loaded < "$T/progs") of the daemon's $(wc -l < "$T/progs") programs still loaded after it stopped"
 }
 
 test_deadlock_older_than_reflexd_is_found() {
