@@ -95,6 +95,8 @@ void act_finish(struct act_run *run)
 	struct act_run **p;
 
 	ev_timer_stop(run->loop, &run->delay);
+	if (run->state && run->ops->release)
+		run->ops->release(run);
 	log_decision(&run->decision);
 	if (journal_complete(x->journal, &run->decision))
 		log_error("journal: cannot record the outcome of decision %s: %s",
@@ -120,10 +122,21 @@ void act_outcome(struct act_run *run, enum decision_outcome outcome, const char 
 	va_end(ap);
 }
 
+void act_end(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+{
+	char detail[sizeof(run->decision.detail)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	act_outcome(run, outcome, "%s", detail);
+	act_finish(run);
+}
+
 static void cancel_delayed(struct act_run *run)
 {
-	act_outcome(run, REFLEX_OUTCOME_FAILED, "not taken: reflexd stopped before the action started");
-	act_finish(run);
+	act_end(run, REFLEX_OUTCOME_FAILED, "not taken: reflexd stopped before the action started");
 }
 
 void act_shutdown(struct act_executor *x)

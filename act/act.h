@@ -24,12 +24,15 @@ struct act_ops {
 	size_t params_size;
 	/* params as a JSON object, for the decision record */
 	void (*describe)(const void *params, struct sbuf *json);
-	/* Begins the action on run->decision's target. Calls act_finish(run)
-	 * exactly once, before returning or later from the loop, with the
+	/* Begins the action on run->decision's target. Calls act_end(run) (or
+	 * act_finish) exactly once, before returning or later from the loop, with the
 	 * decision's outcome and detail set. */
 	void (*start)(struct act_run *run);
-	/* Ends a run still going at shutdown; must call act_finish(run). */
+	/* Ends a run still going at shutdown; must call act_end(run). */
 	void (*cancel)(struct act_run *run);
+	/* Frees run->state, which the run no longer needs (NULL: nothing to
+	 * free); called by act_finish. */
+	void (*release)(struct act_run *run);
 	/* The action that undoes this one, with the same params, run by the
 	 * engine when the condition is gone for good (NULL: none). */
 	const struct act_ops *undo;
@@ -68,6 +71,9 @@ int act_execute(struct act_executor *x, const struct decision *d,
 void act_outcome(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void act_finish(struct act_run *run);
+/* act_outcome, then act_finish. The arguments may point into run. */
+void act_end(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Cancels the runs still going: each ends with its outcome recorded. */
 void act_shutdown(struct act_executor *x);
 

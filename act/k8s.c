@@ -11,7 +11,6 @@
  * posts an Event on it. */
 #include <errno.h>
 #include <lauxlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,26 +164,14 @@ static void k8s_describe(const void *params, struct sbuf *json)
 	sbuf_printf(json, "}");
 }
 
-static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+static void k8s_release(struct act_run *run)
 {
 	struct k8s_state *s = run->state;
-	char detail[512];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	act_outcome(run, outcome, "%s", detail);
-	if (s) {
-		k8s_cancel(s->req);
-		k8s_budget_cancel(s->budget);
-		free(s);
-		run->state = NULL;
-	}
-	act_finish(run);
+	k8s_cancel(s->req);
+	k8s_budget_cancel(s->budget);
+	free(s);
+	run->state = NULL;
 }
 
 static void event_posted(void *ctx, const struct k8s_reply *r)
@@ -195,12 +182,12 @@ static void event_posted(void *ctx, const struct k8s_reply *r)
 
 	s->req = NULL;
 	if (r->status == 201 || r->status == 200) {
-		finish(run, REFLEX_OUTCOME_ACTED, "%s; Event posted on %s %s", s->done_text,
-		       s->event_kind, s->event_name);
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s; Event posted on %s %s", s->done_text,
+		        s->event_kind, s->event_name);
 		return;
 	}
 	k8s_reply_explain(r, K8S_CREATE_EVENT, why, sizeof(why));
-	finish(run, REFLEX_OUTCOME_ACTED, "%s; the Event could not be posted: %s", s->done_text, why);
+	act_end(run, REFLEX_OUTCOME_ACTED, "%s; the Event could not be posted: %s", s->done_text, why);
 }
 
 /* The call succeeded: say so on the object, then record. */
@@ -217,8 +204,8 @@ static void post_event(struct act_run *run, const char *reason)
 	s->req = k8s_event(client, s->event_kind, s->event_ns, s->event_name, s->event_uid, reason,
 			   message, event_posted, run);
 	if (!s->req)
-		finish(run, REFLEX_OUTCOME_ACTED, "%s; the Event could not be posted: %s", s->done_text,
-		       strerror(errno));
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s; the Event could not be posted: %s", s->done_text,
+		        strerror(errno));
 }
 
 /* A Status body that says Failure, whatever the code. */
@@ -271,15 +258,15 @@ static void call_done(void *ctx, const struct k8s_reply *r)
 	}
 	k8s_reply_explain(r, s->call, why, sizeof(why));
 	if (p->op == OP_EVICT && k8s_reply_pdb(r, pdb, sizeof(pdb)))
-		finish(run, REFLEX_OUTCOME_SUPPRESSED, "blocked by PodDisruptionBudget: %s%s%s",
-		       r->message, r->message[0] && pdb[0] ? " " : "", pdb);
+		act_end(run, REFLEX_OUTCOME_SUPPRESSED, "blocked by PodDisruptionBudget: %s%s%s",
+		        r->message, r->message[0] && pdb[0] ? " " : "", pdb);
 	else if (r->status == 404)
-		finish(run, REFLEX_OUTCOME_FAILED, "already gone: %s", why);
+		act_end(run, REFLEX_OUTCOME_FAILED, "already gone: %s", why);
 	else if (r->status == 409 && (p->op == OP_RESTART || p->op == OP_EVICT))
-		finish(run, REFLEX_OUTCOME_FAILED, "the pod was replaced since the condition began "
-		       "(uid precondition failed), nothing deleted: %s", why);
+		act_end(run, REFLEX_OUTCOME_FAILED, "the pod was replaced since the condition began "
+		        "(uid precondition failed), nothing deleted: %s", why);
 	else
-		finish(run, REFLEX_OUTCOME_FAILED, "%s", why);
+		act_end(run, REFLEX_OUTCOME_FAILED, "%s", why);
 }
 
 static void send_call(struct act_run *run)
@@ -328,8 +315,8 @@ static void send_call(struct act_run *run)
 		type = "application/merge-patch+json";
 		sbuf_printf(&b, "{\"spec\":{\"replicas\":%d}}", p->replicas);
 		if (k8s_scale_path(client, t, &call, path, sizeof(path))) {
-			finish(run, REFLEX_OUTCOME_FAILED, "pod %s/%s has no Deployment or StatefulSet to scale",
-			       t->namespace, t->pod);
+			act_end(run, REFLEX_OUTCOME_FAILED, "pod %s/%s has no Deployment or StatefulSet to scale",
+			        t->namespace, t->pod);
 			return;
 		}
 		break;
@@ -344,7 +331,7 @@ static void send_call(struct act_run *run)
 	s->call = call;
 	s->req = k8s_send(client, call, path, type, body, call_done, run);
 	if (!s->req)
-		finish(run, REFLEX_OUTCOME_FAILED, "cannot send the request: %s", strerror(errno));
+		act_end(run, REFLEX_OUTCOME_FAILED, "cannot send the request: %s", strerror(errno));
 }
 
 static void budget_done(void *ctx, bool ok, const char *why)
@@ -354,8 +341,8 @@ static void budget_done(void *ctx, bool ok, const char *why)
 
 	s->budget = NULL;
 	if (!ok) {
-		finish(run, strstr(why, "fail closed") ? REFLEX_OUTCOME_FAILED : REFLEX_OUTCOME_SUPPRESSED,
-		       "%s", why);
+		act_end(run, strstr(why, "fail closed") ? REFLEX_OUTCOME_FAILED : REFLEX_OUTCOME_SUPPRESSED,
+		        "%s", why);
 		return;
 	}
 	send_call(run);
@@ -369,23 +356,23 @@ static void k8s_start(struct act_run *run)
 	char workload[256];
 
 	if (!client) {
-		finish(run, REFLEX_OUTCOME_FAILED, "Kubernetes is not configured (no in-cluster "
-		       "service account and no --kubeconfig): nothing done");
+		act_end(run, REFLEX_OUTCOME_FAILED, "Kubernetes is not configured (no in-cluster "
+		        "service account and no --kubeconfig): nothing done");
 		return;
 	}
 	if (p->op != OP_CORDON && (!t->pod[0] || !t->namespace[0])) {
-		finish(run, REFLEX_OUTCOME_FAILED, "pid %d is not in a pod known to the API server "
-		       "(pod uid '%s'): nothing done", t->pid, t->pod_uid);
+		act_end(run, REFLEX_OUTCOME_FAILED, "pid %d is not in a pod known to the API server "
+		        "(pod uid '%s'): nothing done", t->pid, t->pod_uid);
 		return;
 	}
 	if (p->op != OP_CORDON && k8s_static_pod(client, t)) {
-		finish(run, REFLEX_OUTCOME_FAILED, "pod %s/%s is a static pod (a kubelet manifest): "
-		       "the API server only holds its mirror; nothing done", t->namespace, t->pod);
+		act_end(run, REFLEX_OUTCOME_FAILED, "pod %s/%s is a static pod (a kubelet manifest): "
+		        "the API server only holds its mirror; nothing done", t->namespace, t->pod);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		finish(run, REFLEX_OUTCOME_FAILED, "out of memory: nothing done");
+		act_end(run, REFLEX_OUTCOME_FAILED, "out of memory: nothing done");
 		return;
 	}
 	run->state = s;
@@ -415,7 +402,7 @@ static void k8s_start(struct act_run *run)
 		k8s_workload(client, t, workload, sizeof(workload));
 		s->budget = k8s_budget_take(client, workload, budget_done, run);
 		if (!s->budget)
-			finish(run, REFLEX_OUTCOME_FAILED, "cluster budget: out of memory (fail closed)");
+			act_end(run, REFLEX_OUTCOME_FAILED, "cluster budget: out of memory (fail closed)");
 		return;
 	}
 	send_call(run);
@@ -423,14 +410,14 @@ static void k8s_start(struct act_run *run)
 
 static void k8s_cancel_run(struct act_run *run)
 {
-	finish(run, REFLEX_OUTCOME_FAILED, "reflexd stopped while the API call was under way; "
-	       "whether the API server applied it is unknown");
+	act_end(run, REFLEX_OUTCOME_FAILED, "reflexd stopped while the API call was under way; "
+	        "whether the API server applied it is unknown");
 }
 
 #define K8S_OPS(var, op, fn) \
 	const struct act_ops var = { \
 		.name = op, .parse = fn, .params_size = sizeof(struct k8s_params), \
-		.describe = k8s_describe, .start = k8s_start, .cancel = k8s_cancel_run, \
+		.describe = k8s_describe, .start = k8s_start, .cancel = k8s_cancel_run, .release = k8s_release, \
 	}
 K8S_OPS(act_k8s_restart_pod_ops, "k8s.restart_pod", parse_restart);
 K8S_OPS(act_k8s_evict_pod_ops, "k8s.evict_pod", parse_evict);

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,27 +140,15 @@ static void signal_describe(const void *params, struct sbuf *json)
 	sbuf_printf(json, "}");
 }
 
-static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
+static void signal_release(struct act_run *run)
 {
 	struct signal_state *s = run->state;
-	char detail[256];
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	act_outcome(run, outcome, "%s", detail);
-	if (s) {
-		ev_io_stop(run->loop, &s->exited);
-		ev_timer_stop(run->loop, &s->grace);
-		close(s->pidfd);
-		free(s);
-		run->state = NULL;
-	}
-	act_finish(run);
+	ev_io_stop(run->loop, &s->exited);
+	ev_timer_stop(run->loop, &s->grace);
+	close(s->pidfd);
+	free(s);
+	run->state = NULL;
 }
 
 static void target_exited(struct ev_loop *loop, ev_io *w, int revents)
@@ -172,8 +159,8 @@ static void target_exited(struct ev_loop *loop, ev_io *w, int revents)
 	char waited[32];
 
 	duration_format(clock_mono_ns() - s->started_ns, waited, sizeof(waited));
-	finish(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited after %s",
-	       signal_name(p->sig), waited);
+	act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited after %s",
+	        signal_name(p->sig), waited);
 }
 
 static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
@@ -185,14 +172,14 @@ static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
 
 	duration_format(p->grace_ns, grace, sizeof(grace));
 	if (syscall(SYS_pidfd_send_signal, s->pidfd, p->followup_sig, NULL, 0) == 0)
-		finish(run, REFLEX_OUTCOME_ACTED, "%s sent; still running after %s, so %s sent",
-		       signal_name(p->sig), grace, signal_name(p->followup_sig));
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; still running after %s, so %s sent",
+		        signal_name(p->sig), grace, signal_name(p->followup_sig));
 	else if (errno == ESRCH)
-		finish(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited within %s",
-		       signal_name(p->sig), grace);
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited within %s",
+		        signal_name(p->sig), grace);
 	else
-		finish(run, REFLEX_OUTCOME_FAILED, "%s sent; %s after %s failed: %s",
-		       signal_name(p->sig), signal_name(p->followup_sig), grace, strerror(errno));
+		act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; %s after %s failed: %s",
+		        signal_name(p->sig), signal_name(p->followup_sig), grace, strerror(errno));
 }
 
 static void signal_start(struct act_run *run)
@@ -205,37 +192,37 @@ static void signal_start(struct act_run *run)
 
 	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	if (pidfd < 0) {
-		finish(run, REFLEX_OUTCOME_FAILED, "pid %d: %s", t->pid,
-		       errno == ESRCH ? "already gone, nothing signalled" : strerror(errno));
+		act_end(run, REFLEX_OUTCOME_FAILED, "pid %d: %s", t->pid,
+		        errno == ESRCH ? "already gone, nothing signalled" : strerror(errno));
 		return;
 	}
 	/* After pidfd_open: a start time that still matches proves the pidfd
 	 * holds the very process the condition is about. */
 	if (identity_start_time(t->pid, &start_time) || start_time != t->start_time) {
 		close(pidfd);
-		finish(run, REFLEX_OUTCOME_FAILED,
-		       "pid %d is no longer the process the condition was about (it exited "
-		       "or the pid was reused): nothing signalled", t->pid);
+		act_end(run, REFLEX_OUTCOME_FAILED,
+		        "pid %d is no longer the process the condition was about (it exited "
+		        "or the pid was reused): nothing signalled", t->pid);
 		return;
 	}
 	if (syscall(SYS_pidfd_send_signal, pidfd, p->sig, NULL, 0)) {
 		int err = errno;
 
 		close(pidfd);
-		finish(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", signal_name(p->sig),
-		       t->pid, strerror(err));
+		act_end(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", signal_name(p->sig),
+		        t->pid, strerror(err));
 		return;
 	}
 	if (!p->followup_sig) {
 		close(pidfd);
-		finish(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", signal_name(p->sig), t->pid);
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", signal_name(p->sig), t->pid);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		close(pidfd);
-		finish(run, REFLEX_OUTCOME_FAILED, "%s sent; out of memory before the grace period",
-		       signal_name(p->sig));
+		act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; out of memory before the grace period",
+		        signal_name(p->sig));
 		return;
 	}
 	/* a pidfd turns readable when its process exits */
@@ -253,8 +240,8 @@ static void signal_cancel(struct act_run *run)
 {
 	const struct signal_params *p = (const void *)run->params;
 
-	finish(run, REFLEX_OUTCOME_FAILED, "%s sent; reflexd stopped during the grace period, "
-	       "%s not sent", signal_name(p->sig), signal_name(p->followup_sig));
+	act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; reflexd stopped during the grace period, "
+	        "%s not sent", signal_name(p->sig), signal_name(p->followup_sig));
 }
 
 const struct act_ops act_signal_ops = {
@@ -264,4 +251,5 @@ const struct act_ops act_signal_ops = {
 	.describe = signal_describe,
 	.start = signal_start,
 	.cancel = signal_cancel,
+	.release = signal_release,
 };

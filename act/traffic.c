@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -732,21 +731,6 @@ static void shift_describe(const void *params, struct sbuf *json)
 	sbuf_printf(json, ",\"drain\":%s}", p->drain ? "true" : "false");
 }
 
-static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void finish(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
-{
-	char detail[400];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	act_outcome(run, outcome, "%s", detail);
-	act_finish(run);
-}
-
 /* The service the run is about, or NULL after finishing it as failed. */
 static struct service *run_service(struct act_run *run)
 {
@@ -754,8 +738,8 @@ static struct service *run_service(struct act_run *run)
 	struct service *s = find_service(p->service);
 
 	if (!s)
-		finish(run, REFLEX_OUTCOME_FAILED, "no service '%s' is declared (--service %s=PORT:"
-		       "BACKEND_PORT,...): nothing changed", p->service, p->service);
+		act_end(run, REFLEX_OUTCOME_FAILED, "no service '%s' is declared (--service %s=PORT:"
+		        "BACKEND_PORT,...): nothing changed", p->service, p->service);
 	return s;
 }
 
@@ -805,28 +789,28 @@ static struct backend *sick_backend(struct act_run *run, struct service *s)
 		struct backend *b = named_backend(s, p->away_from);
 
 		if (!b)
-			finish(run, REFLEX_OUTCOME_FAILED, "service %s has remote backends: away_from "
-			       "must name one of them ('%s' does not): nothing shifted", s->name,
-			       p->away_from);
+			act_end(run, REFLEX_OUTCOME_FAILED, "service %s has remote backends: away_from "
+			        "must name one of them ('%s' does not): nothing shifted", s->name,
+			        p->away_from);
 		return b;
 	}
 	if (p->away_from[0]) {
-		finish(run, REFLEX_OUTCOME_FAILED, "service %s is local: the backend to shift away "
-		       "from is the one the condition's process holds, not away_from", s->name);
+		act_end(run, REFLEX_OUTCOME_FAILED, "service %s is local: the backend to shift away "
+		        "from is the one the condition's process holds, not away_from", s->name);
 		return NULL;
 	}
 	refresh_service(s);
 	if (identity_start_time(t->pid, &start_time) || start_time != t->start_time) {
-		finish(run, REFLEX_OUTCOME_FAILED, "pid %d is no longer the process the condition "
-		       "was about: nothing shifted", t->pid);
+		act_end(run, REFLEX_OUTCOME_FAILED, "pid %d is no longer the process the condition "
+		        "was about: nothing shifted", t->pid);
 		return NULL;
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (s->backends[i].inode && fd_of_socket(t->pid, s->backends[i].inode) >= 0)
 			return &s->backends[i];
 	healthy(s, NULL, others, sizeof(others));
-	finish(run, REFLEX_OUTCOME_FAILED, "pid %d (%s) holds none of the listeners of service %s "
-	       "(%s): nothing shifted", t->pid, t->comm, s->name, others);
+	act_end(run, REFLEX_OUTCOME_FAILED, "pid %d (%s) holds none of the listeners of service %s "
+	        "(%s): nothing shifted", t->pid, t->comm, s->name, others);
 	return NULL;
 }
 
@@ -843,15 +827,15 @@ static void shift_start(struct act_run *run)
 	if (!b)
 		return;
 	if (b->shifted) {
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: already shifted away from %s (pid %d)",
-		       s->name, backend_at(b, from), b->shifted_pid);
+		act_end(run, REFLEX_OUTCOME_ACTED, "service %s: already shifted away from %s (pid %d)",
+		        s->name, backend_at(b, from), b->shifted_pid);
 		return;
 	}
 	/* never black-hole: the last healthy backend keeps its traffic */
 	if (!healthy(s, b, others, sizeof(others))) {
-		finish(run, REFLEX_OUTCOME_FAILED, "service %s: no other healthy backend %s: not "
-		       "shifted away from %s, its last one", s->name, s->remote ? "is left" : "listens",
-		       backend_at(b, from));
+		act_end(run, REFLEX_OUTCOME_FAILED, "service %s: no other healthy backend %s: not "
+		        "shifted away from %s, its last one", s->name, s->remote ? "is left" : "listens",
+		        backend_at(b, from));
 		return;
 	}
 	b->shifted = true;
@@ -859,8 +843,8 @@ static void shift_start(struct act_run *run)
 	b->shifted_start = t->start_time;
 	if ((rc = write_weights(s))) {
 		b->shifted = false;
-		finish(run, REFLEX_OUTCOME_FAILED, "service %s: writing the weights: %s", s->name,
-		       strerror(-rc));
+		act_end(run, REFLEX_OUTCOME_FAILED, "service %s: writing the weights: %s", s->name,
+		        strerror(-rc));
 		return;
 	}
 	if (p->drain && s->remote)
@@ -871,12 +855,12 @@ static void shift_start(struct act_run *run)
 		snprintf(drained, sizeof(drained), "; %llu of its connections drained",
 			 (unsigned long long)n);
 	if (s->remote)
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s go to %s, away "
-		       "from %s%s", s->name, service_at(s, to), others, backend_at(b, from), drained);
+		act_end(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s go to %s, away "
+		        "from %s%s", s->name, service_at(s, to), others, backend_at(b, from), drained);
 	else
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s go to %s, away "
-		       "from %s (pid %d)%s", s->name, service_at(s, to), others, backend_at(b, from), t->pid,
-		       drained);
+		act_end(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s go to %s, away "
+		        "from %s (pid %d)%s", s->name, service_at(s, to), others, backend_at(b, from), t->pid,
+		        drained);
 }
 
 /* Restores the backends shifted away from the condition's process (or, for
@@ -905,30 +889,30 @@ static void restore_start(struct act_run *run)
 	}
 	if (!back.len) {
 		if (s->remote)
-			finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: %s is not "
-			       "shifted away from", s->name, p->away_from);
+			act_end(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: %s is not "
+			        "shifted away from", s->name, p->away_from);
 		else
-			finish(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: no backend "
-			       "is shifted away from pid %d", s->name, t->pid);
+			act_end(run, REFLEX_OUTCOME_ACTED, "service %s: nothing to restore: no backend "
+			        "is shifted away from pid %d", s->name, t->pid);
 		return;
 	}
 	if ((rc = write_weights(s))) {
-		finish(run, REFLEX_OUTCOME_FAILED, "service %s: writing the weights: %s", s->name,
-		       strerror(-rc));
+		act_end(run, REFLEX_OUTCOME_FAILED, "service %s: writing the weights: %s", s->name,
+		        strerror(-rc));
 		return;
 	}
 	if (s->remote)
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s reach %s again",
-		       s->name, service_at(s, to), ports);
+		act_end(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s reach %s again",
+		        s->name, service_at(s, to), ports);
 	else
-		finish(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s reach %s (pid %d) "
-		       "again", s->name, service_at(s, to), ports, t->pid);
+		act_end(run, REFLEX_OUTCOME_ACTED, "service %s: new connections to %s reach %s (pid %d) "
+		        "again", s->name, service_at(s, to), ports, t->pid);
 }
 
 /* Both finish within start: nothing is left running at shutdown. */
 static void traffic_cancel(struct act_run *run)
 {
-	finish(run, REFLEX_OUTCOME_FAILED, "reflexd stopped");
+	act_end(run, REFLEX_OUTCOME_FAILED, "reflexd stopped");
 }
 
 const struct act_ops act_traffic_restore_ops = {
