@@ -8,6 +8,7 @@
 #include "sense/trace.h"
 
 #define TRACE_LINE_MAX (REFLEX_EVIDENCE_MAX + 2048)
+#define TRACE_READ_BUFFER (256 * 1024)
 
 static int bad(struct trace_reader *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -33,6 +34,10 @@ int trace_open(struct trace_reader *r, const char *path)
 		snprintf(r->err, sizeof(r->err), "%s: %s", path, strerror(errno));
 		return -errno;
 	}
+	/* traces run to gigabytes: fewer, larger reads */
+	r->buf = malloc(TRACE_READ_BUFFER);
+	if (r->buf)
+		(void)setvbuf(r->f, r->buf, _IOFBF, TRACE_READ_BUFFER);
 	return 0;
 }
 
@@ -41,6 +46,8 @@ void trace_close(struct trace_reader *r)
 	if (r->f)
 		fclose(r->f);
 	r->f = NULL;
+	free(r->buf);
+	r->buf = NULL;
 }
 
 /* Decimal digits only, no overflow: 0 or -EINVAL. */
@@ -129,41 +136,62 @@ static char *next_word(char **p, bool *unterminated)
 	return word;
 }
 
+/* The fields of a raise that are not the target's text, most common first:
+ * every line of a long trace looks its keys up here. */
+enum raise_field { FIELD_PID, FIELD_START, FIELD_TID, FIELD_KERNEL_THREAD, FIELD_SINCE, FIELD_SUMMARY };
+
+static const char *const raise_fields[] = {
+	[FIELD_PID] = "pid", [FIELD_START] = "start", [FIELD_TID] = "tid",
+	[FIELD_KERNEL_THREAD] = "kernel_thread", [FIELD_SINCE] = "since", [FIELD_SUMMARY] = "summary",
+};
+
 static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		     int64_t *since_ns, const char *key, const char *value)
 {
 	struct target *tg = &c->target;
+	size_t f = 0;
 	uint64_t n;
 
-	for (size_t i = 0; i < target_text_fields_count; i++)
-		if (key[0] == target_text_fields[i].key[0] && !strcmp(key, target_text_fields[i].key)) {
-			str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
-			return 0;
-		}
-	if (!strcmp(key, "summary")) {
-		snprintf(c->summary, sizeof(c->summary), "%.*s", (int)sizeof(c->summary) - 1, value);
-	} else if (!strcmp(key, "kernel_thread")) {
+	while (f < ARRAY_SIZE(raise_fields) && (key[0] != raise_fields[f][0] || strcmp(key, raise_fields[f])))
+		f++;
+	if (f == ARRAY_SIZE(raise_fields)) {
+		for (size_t i = 0; i < target_text_fields_count; i++)
+			if (key[0] == target_text_fields[i].key[0] && !strcmp(key, target_text_fields[i].key)) {
+				str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
+				return 0;
+			}
+		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
+			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
+	}
+	switch ((enum raise_field)f) {
+	case FIELD_PID:
+	case FIELD_TID:
+	case FIELD_START:
+		if (parse_u64(value, &n) || (f != FIELD_START && (n == 0 || n > 0x7fffffff)))
+			return bad(r, "%s=%s is not a valid number", key, value);
+		if (f == FIELD_PID)
+			tg->pid = (pid_t)n;
+		else if (f == FIELD_TID)
+			tg->tid = (pid_t)n;
+		else
+			tg->start_time = n;
+		break;
+	case FIELD_KERNEL_THREAD:
 		if (strcmp(value, "true") && strcmp(value, "false"))
 			return bad(r, "kernel_thread must be true or false, not '%s'", value);
 		tg->kernel_thread = !strcmp(value, "true");
-	} else if (!strcmp(key, "since")) {
+		break;
+	case FIELD_SINCE: {
 		uint64_t since;
 
 		if (parse_seconds(value + (*value == '-'), &since) || (*value != '-' && since > t_ns))
 			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
 		*since_ns = *value == '-' ? -(int64_t)since : (int64_t)since;
-	} else if (!strcmp(key, "pid") || !strcmp(key, "tid") || !strcmp(key, "start")) {
-		if (parse_u64(value, &n) || (key[0] != 's' && (n == 0 || n > 0x7fffffff)))
-			return bad(r, "%s=%s is not a valid number", key, value);
-		if (!strcmp(key, "pid"))
-			tg->pid = (pid_t)n;
-		else if (!strcmp(key, "tid"))
-			tg->tid = (pid_t)n;
-		else
-			tg->start_time = n;
-	} else {
-		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
-			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
+		break;
+	}
+	case FIELD_SUMMARY:
+		str_copy(c->summary, sizeof(c->summary), value);
+		break;
 	}
 	return 0;
 }
@@ -270,7 +298,6 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		ev->kind = 0;
 		ev->t_ns = 0;
 		ev->since_ns = 0;
-		condition_reset(&ev->cond);
 		word = next_word(&p, &open_quote);
 		if (parse_seconds(word, &ev->t_ns))
 			return bad(r, "expected a time in seconds, got '%s'", word);
@@ -291,6 +318,9 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		if (!word || parse_u64(word, &id) || !id)
 			return bad(r, "expected a condition id (a positive number) after %s",
 				   ev->kind == TRACE_RAISE ? "raise" : "clear");
+		/* only a raise fills the condition: a clear has just its id */
+		if (ev->kind == TRACE_RAISE)
+			condition_reset(&ev->cond);
 		ev->cond.id = id;
 		if (ev->kind == TRACE_RAISE && parse_raise(r, p, ev))
 			return -EINVAL;
