@@ -22,6 +22,7 @@
  * that began before the trace did (negative since) */
 #define SIM_EPOCH (1000000 * NSEC_PER_SEC)
 #define SIM_MAX_TICKS 10000000
+#define SIM_OUT_BUFFER (256 * 1024)
 
 /* A simulated action still waiting for its verification. */
 struct awaiting {
@@ -460,8 +461,14 @@ out:
 
 int simulate_main(struct config *cfg)
 {
+	static char out_buffer[SIM_OUT_BUFFER];
 	struct ruleset *rules;
 	int status;
+
+	/* a long trace prints a line per decision: into a file or a pipe,
+	 * write them in large blocks (a person at a terminal sees lines) */
+	if (!isatty(STDOUT_FILENO))
+		(void)setvbuf(stdout, out_buffer, _IOFBF, sizeof(out_buffer));
 
 	if (!cfg->trace || !cfg->rules.n) {
 		fprintf(stderr, "reflexd: simulate needs --trace FILE and --rules DIR|FILE\n");
