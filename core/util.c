@@ -64,18 +64,24 @@ void duration_format(uint64_t ns, char *buf, size_t size)
 	} units[] = { { NSEC_PER_SEC, 's' }, { 60 * NSEC_PER_SEC, 'm' }, { 3600 * NSEC_PER_SEC, 'h' } };
 	size_t i = 0;
 	uint64_t tenths;
+	struct sbuf b;
 
+	/* without a format: the guards write one of these for every decision
+	 * they refuse */
+	sbuf_init(&b, buf, size);
 	if (ns < NSEC_PER_SEC) {
-		snprintf(buf, size, "%llums", (unsigned long long)(ns / NSEC_PER_MSEC));
+		sbuf_int(&b, (long long)(ns / NSEC_PER_MSEC));
+		sbuf_puts(&b, "ms");
 		return;
 	}
-	/* one decimal, rounded, in whole numbers: the guards format one of
-	 * these for every decision they refuse */
+	/* one decimal, rounded, in whole numbers */
 	while (i + 1 < ARRAY_SIZE(units) && ns >= units[i + 1].ns)
 		i++;
 	tenths = (ns * 10 + units[i].ns / 2) / units[i].ns;
-	snprintf(buf, size, "%llu.%llu%c", (unsigned long long)(tenths / 10),
-		 (unsigned long long)(tenths % 10), units[i].suffix);
+	sbuf_int(&b, (long long)(tenths / 10));
+	sbuf_puts(&b, ".");
+	sbuf_int(&b, (long long)(tenths % 10));
+	sbuf_put(&b, &units[i].suffix, 1);
 }
 
 static int64_t clock_ns(clockid_t id)
@@ -200,24 +206,6 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
-void sbuf_put(struct sbuf *b, const char *s, size_t n)
-{
-	size_t room = b->size - 1 - b->len;
-
-	if (n > room) {
-		n = room;
-		b->truncated = true;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-void sbuf_puts(struct sbuf *b, const char *s)
-{
-	sbuf_put(b, s, strlen(s));
-}
-
 void sbuf_int(struct sbuf *b, long long v)
 {
 	char digits[24], *p = digits + sizeof(digits);
@@ -231,15 +219,18 @@ void sbuf_int(struct sbuf *b, long long v)
 	sbuf_put(b, p, (size_t)(digits + sizeof(digits) - p));
 }
 
+/* The bytes a JSON string cannot hold as they are, and the NUL that ends
+ * the C string: everything between them is copied in runs. */
+static const bool json_special[256] = { [0 ... 0x1f] = true, ['"'] = true, ['\\'] = true };
+
 void sbuf_json_str(struct sbuf *b, const char *s)
 {
 	sbuf_put(b, "\"", 1);
-	while (*s) {
+	for (;;) {
 		size_t plain = 0;
 		unsigned char c;
 
-		/* runs that need no escaping go in one copy */
-		while ((c = (unsigned char)s[plain]) && c >= 0x20 && c != '"' && c != '\\')
+		while (!json_special[(unsigned char)s[plain]])
 			plain++;
 		sbuf_put(b, s, plain);
 		s += plain;
