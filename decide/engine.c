@@ -432,7 +432,9 @@ static bool kill_switch_on(const struct decide_engine *e)
 	return e->cfg->kill_switch && access(e->cfg->kill_switch, F_OK) == 0;
 }
 
-/* Why the guards refuse r on t in mode, into why; false when they allow. */
+/* Why the guards refuse r on t in mode, into why; false when they allow.
+ * Written without a format: a refusal is the common outcome under load
+ * (the global budget allows 20 actions an hour by default). */
 static bool refused(struct decide_engine *e, const struct rule *r, const struct target *t,
 		    enum decision_mode mode, uint64_t now, char *why, size_t size)
 {
@@ -440,38 +442,56 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 	char protect[256], left[32], window[32];
 	uint64_t latest;
 	unsigned n;
+	struct sbuf b;
 
+	sbuf_init(&b, why, size);
 	if (protect_reason(cfg->protect, t, protect, sizeof(protect))) {
-		snprintf(why, size, "protected target: %s", protect);
+		sbuf_puts(&b, "protected target: ");
+		sbuf_puts(&b, protect);
 		return true;
 	}
 	if ((n = count_unhelpful(e, mode, r, since_window(now, r->breaker_per_ns))) >=
 	    r->breaker_failures) {
 		duration_format(r->breaker_per_ns, window, sizeof(window));
-		snprintf(why, size, "circuit open: %u actions of this rule did not help within %s "
-			 "(edit the rule, or wait, to close it)", n, window);
+		sbuf_puts(&b, "circuit open: ");
+		sbuf_int(&b, n);
+		sbuf_puts(&b, " actions of this rule did not help within ");
+		sbuf_puts(&b, window);
+		sbuf_puts(&b, " (edit the rule, or wait, to close it)");
 		return true;
 	}
 	if (r->cooldown_ns &&
 	    count_acted(e, mode, r->name, t, since_window(now, r->cooldown_ns), &latest)) {
 		duration_format(latest + r->cooldown_ns - now, left, sizeof(left));
-		snprintf(why, size, "cooldown: this rule acted on this process recently (%s left)", left);
+		sbuf_puts(&b, "cooldown: this rule acted on this process recently (");
+		sbuf_puts(&b, left);
+		sbuf_puts(&b, " left)");
 		return true;
 	}
 	if (r->budget_max &&
 	    (n = count_acted(e, mode, r->name, NULL, since_window(now, r->budget_per_ns), &latest)) >=
 		    r->budget_max) {
 		duration_format(r->budget_per_ns, window, sizeof(window));
-		snprintf(why, size, "budget: this rule acted %u times in the last %s (max %u)", n,
-			 window, r->budget_max);
+		sbuf_puts(&b, "budget: this rule acted ");
+		sbuf_int(&b, n);
+		sbuf_puts(&b, " times in the last ");
+		sbuf_puts(&b, window);
+		sbuf_puts(&b, " (max ");
+		sbuf_int(&b, r->budget_max);
+		sbuf_puts(&b, ")");
 		return true;
 	}
 	if (cfg->global_max &&
 	    (n = count_acted(e, mode, NULL, NULL, since_window(now, cfg->global_window_ns), &latest)) >=
 		    cfg->global_max) {
 		duration_format(cfg->global_window_ns, window, sizeof(window));
-		snprintf(why, size, "global budget: %u actions across all rules in the last %s (max %llu)",
-			 n, window, (unsigned long long)cfg->global_max);
+		sbuf_puts(&b, "global budget: ");
+		sbuf_int(&b, n);
+		sbuf_puts(&b, " actions across all rules in the last ");
+		sbuf_puts(&b, window);
+		sbuf_puts(&b, " (max ");
+		sbuf_int(&b, (long long)cfg->global_max);
+		sbuf_puts(&b, ")");
 		return true;
 	}
 	return false;
