@@ -222,7 +222,15 @@ void condition_copy(struct condition *dst, const struct condition *src)
 
 void condition_reset(struct condition *c)
 {
-	memset(c, 0, offsetof(struct condition, evidence));
+	/* every text is read up to its NUL: emptying one takes one byte */
+	c->id = 0;
+	c->kind = 0;
+	memset(&c->target, 0, offsetof(struct target, comm));
+	for (size_t i = 0; i < target_text_fields_count; i++)
+		((char *)&c->target)[target_text_fields[i].offset] = '\0';
+	c->since_ns = 0;
+	c->summary[0] = '\0';
+	memset(c->measure, 0, sizeof(c->measure));
 	c->evidence[0] = '\0';
 }
 

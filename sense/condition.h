@@ -100,7 +100,8 @@ uint64_t condition_new_id(void);
 void condition_measure_fill(struct condition *c);
 /* *dst = *src, without copying the unused part of the evidence. */
 void condition_copy(struct condition *dst, const struct condition *src);
-/* An empty condition, as cheaply: the unused evidence is not cleared. */
+/* An empty condition, as cheaply: each text is cut at its first byte, not
+ * cleared. */
 void condition_reset(struct condition *c);
 
 /* Where sensors deliver conditions: raise once when one begins, update
