@@ -57,13 +57,9 @@ static int parse_u64(const char *s, uint64_t *out)
 
 	if (!*s)
 		return -EINVAL;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		uint64_t d = (uint64_t)(*s - '0');
-
-		if (n > (UINT64_MAX - d) / 10)
+	for (; *s >= '0' && *s <= '9'; s++)
+		if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t)(*s - '0'), &n))
 			return -EINVAL;
-		n = n * 10 + d;
-	}
 	*out = n;
 	return *s ? -EINVAL : 0;
 }
@@ -95,30 +91,37 @@ static int parse_seconds(const char *s, uint64_t *ns)
 	return 0;
 }
 
+static char *skip_blanks(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* What ends a bare word: a blank, a quote, the end of the line. */
+static const bool word_end[256] = { ['\0'] = true, [' '] = true, ['\t'] = true, ['"'] = true };
+
 /* Splits off the next word of *p (a bare word, or key="quoted \"text\"");
  * quotes and escapes are removed in place. NULL at the end of the line. */
 static char *next_word(char **p, bool *unterminated)
 {
-	char *s = *p, *out, *word;
+	char *s = skip_blanks(*p), *out, *word;
 	bool quoted = false;
-	size_t plain;
 
-	while (*s == ' ' || *s == '\t')
-		s++;
 	*unterminated = false;
 	if (!*s)
 		return NULL;
 	word = s;
 	/* most words have no quotes: no copying then */
-	plain = strcspn(s, " \t\"");
-	if (s[plain] != '"') {
-		s += plain;
+	while (!word_end[(unsigned char)*s])
+		s++;
+	if (*s != '"') {
 		if (*s)
 			*s++ = '\0';
 		*p = s;
 		return word;
 	}
-	out = s;
+	s = out = word;
 	for (; *s && (quoted || (*s != ' ' && *s != '\t')); s++) {
 		if (*s == '"') {
 			quoted = !quoted;
@@ -214,7 +217,7 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 	for (;;) {
 		char *eq;
 
-		rest += strspn(rest, " \t");
+		rest = skip_blanks(rest);
 		/* evidence is JSON and takes the rest of the line */
 		if (!strncmp(rest, "evidence=", 9)) {
 			rest += 9;
@@ -289,7 +292,7 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 				;
 			return bad(r, "line longer than %d bytes", TRACE_LINE_MAX - 2);
 		}
-		p += strspn(p, " \t");
+		p = skip_blanks(p);
 		if (!*p || *p == '#')
 			continue;
 		/* without a valid header nothing after it can be read */
@@ -306,14 +309,17 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		word = next_word(&p, &open_quote);
 		if (!word)
 			return bad(r, "expected raise, clear or end after the time");
-		if (!strcmp(word, "end")) {
+		if (!strcmp(word, "raise")) {
+			ev->kind = TRACE_RAISE;
+		} else if (!strcmp(word, "clear")) {
+			ev->kind = TRACE_CLEAR;
+		} else if (!strcmp(word, "end")) {
 			ev->kind = TRACE_END;
 			r->last_t_ns = ev->t_ns;
 			return 1;
-		}
-		if (strcmp(word, "raise") && strcmp(word, "clear"))
+		} else {
 			return bad(r, "unknown event '%s' (raise, clear, end)", word);
-		ev->kind = strcmp(word, "raise") ? TRACE_CLEAR : TRACE_RAISE;
+		}
 		word = next_word(&p, &open_quote);
 		if (!word || parse_u64(word, &id) || !id)
 			return bad(r, "expected a condition id (a positive number) after %s",
