@@ -72,6 +72,10 @@ struct decide_engine {
 	struct decision decision;    /* the one being made: the sink copies what it keeps */
 	uint64_t history_horizon;    /* how long the action history matters */
 	uint64_t breaker_horizon;    /* how long unhelpful actions matter */
+	/* the rules' holds, each once, shortest first: when the next hold
+	 * ends, without walking every rule (see first_to_fire) */
+	uint64_t holds[REFLEX_RULES_MAX];
+	size_t nholds;
 	unsigned char computed_params[REFLEX_ACT_PARAMS_MAX];
 	struct active *active;
 	size_t nactive, cap_active;
@@ -83,7 +87,7 @@ struct decide_engine {
 	size_t nverifying, cap_verifying;
 };
 
-static void set_horizons(struct decide_engine *e);
+static void derive_from_rules(struct decide_engine *e);
 
 /* Appends one element, uninitialized, to a growable array: NULL when out
  * of memory. */
@@ -109,7 +113,7 @@ struct decide_engine *decide_new(struct ruleset *rules, const struct decide_conf
 		return NULL;
 	e->cfg = cfg;
 	e->rules = rules;
-	set_horizons(e);
+	derive_from_rules(e);
 	return e;
 }
 
@@ -140,7 +144,7 @@ void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 		ruleset_fitting(rules, e->active[i].cond.kind, &e->active[i].cond.target,
 				e->active[i].fits);
 	strlist_free(&e->disabled);
-	set_horizons(e);
+	derive_from_rules(e);
 }
 
 /* How long the action history matters: the longest cooldown or budget
@@ -177,12 +181,30 @@ uint64_t decide_memory_ns(const struct decide_engine *e)
 	return e->history_horizon > e->breaker_horizon ? e->history_horizon : e->breaker_horizon;
 }
 
-/* The horizons depend on the rules and the global budget only: computed
- * when those change, not on every tick. */
-static void set_horizons(struct decide_engine *e)
+static void collect_holds(struct decide_engine *e)
+{
+	e->nholds = 0;
+	for (size_t i = 0; e->rules && i < e->rules->n; i++) {
+		uint64_t hold = e->rules->rules[i].hold_ns;
+		size_t at = 0;
+
+		while (at < e->nholds && e->holds[at] < hold)
+			at++;
+		if (at < e->nholds && e->holds[at] == hold)
+			continue;
+		memmove(&e->holds[at + 1], &e->holds[at], (e->nholds - at) * sizeof(e->holds[0]));
+		e->holds[at] = hold;
+		e->nholds++;
+	}
+}
+
+/* The horizons and the holds depend on the rules and the global budget
+ * only: computed when those change, not on every tick. */
+static void derive_from_rules(struct decide_engine *e)
 {
 	e->history_horizon = compute_history_horizon(e);
 	e->breaker_horizon = compute_breaker_horizon(e);
+	collect_holds(e);
 }
 
 static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
@@ -693,11 +715,23 @@ bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, str
 	return true;
 }
 
+/* When the next hold of any rule on a condition since `since` ends after
+ * now (0: none). Whether that rule matches is decided then: a wasted tick
+ * costs less than matching now. */
+static uint64_t next_hold_end(const struct decide_engine *e, uint64_t since, uint64_t now)
+{
+	for (size_t i = 0; i < e->nholds; i++)
+		if (since + e->holds[i] > now)
+			return since + e->holds[i];
+	return 0;
+}
+
 /* The first rule, in order, that fires on a now: its hold passed, its kind
- * and where match, and its when function (if any) says yes. On the way,
- * a->due learns when a matching rule still holding will be due. The functions
- * of the rules before the first declarative match are asked in one call;
- * one that fails disables its rule, and the rest are asked again. */
+ * and where match, and its when function (if any) says yes; a->due learns
+ * when the next hold ends. Only the rules whose kind and where fit are
+ * looked at (a rule is over a kilobyte: walking them all is slow). The
+ * functions of the rules before the first declarative match are asked in
+ * one call; one that fails disables its rule, and the rest are asked again. */
 static const struct rule *first_to_fire(struct decide_engine *e, struct active *a, uint64_t now)
 {
 	const struct rule *declared = NULL;
@@ -712,25 +746,20 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 		e->asking = grown;
 		e->cap_asking = e->rules->n;
 	}
-	a->due = 0;
-	for (size_t j = 0; j < e->rules->n; j++) {
-		const struct rule *r = &e->rules->rules[j];
-		uint64_t due = a->cond.since_ns + r->hold_ns;
+	a->due = next_hold_end(e, a->cond.since_ns, now);
+	for (size_t w = 0; !declared && w * 64 < e->rules->n; w++) {
+		for (uint64_t bits = a->fits[w]; bits; bits &= bits - 1) {
+			const struct rule *r = &e->rules->rules[w * 64 + (size_t)__builtin_ctzll(bits)];
 
-		/* still holding: look again then (whether it matches is decided
-		 * then: a wasted tick costs less than matching now) */
-		if (now < due) {
-			if (!a->due || due < a->due)
-				a->due = due;
-			continue;
+			if (now < a->cond.since_ns + r->hold_ns || disabled(e, r) ||
+			    !rule_meets(r, &a->cond, NULL, 0))
+				continue;
+			if (r->when_fn == LUA_NOREF) {
+				declared = r;
+				break;
+			}
+			e->asking[n++] = r;
 		}
-		if (!fits(a, j) || disabled(e, r) || !rule_meets(r, &a->cond, NULL, 0))
-			continue;
-		if (r->when_fn == LUA_NOREF) {
-			declared = r;
-			break;
-		}
-		e->asking[n++] = r;
 	}
 	if (!n)
 		return declared;
