@@ -65,7 +65,8 @@ struct decide_engine {
 	const struct decide_config *cfg;
 	uint64_t now;      /* the latest time seen: callers' clocks may step back */
 	struct ruleset *rules;
-	struct strlist disabled;   /* rules whose function failed, until reload */
+	/* bit j: rule j's function failed; it stays off until a reload */
+	uint64_t disabled[REFLEX_RULES_MAX / 64];
 	struct rule_action computed; /* what an act function returned */
 	const struct rule **asking;  /* rules whose when function is to be asked */
 	size_t cap_asking;
@@ -127,7 +128,6 @@ void decide_free(struct decide_engine *e)
 	free(e->history);
 	free(e->unhelpful);
 	free(e->verifying);
-	strlist_free(&e->disabled);
 	free(e->asking);
 	free(e);
 }
@@ -143,7 +143,7 @@ void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 	for (size_t i = 0; i < e->nactive; i++)
 		ruleset_fitting(rules, e->active[i].cond.kind, &e->active[i].cond.target,
 				e->active[i].fits);
-	strlist_free(&e->disabled);
+	memset(e->disabled, 0, sizeof(e->disabled));
 	derive_from_rules(e);
 }
 
@@ -610,19 +610,16 @@ static void disable_rule(struct decide_engine *e, struct active *a, const struct
 {
 	struct decision *d = new_decision(e, &a->cond, r, now);
 
-	(void)strlist_add(&e->disabled, r->name);
+	e->disabled[(size_t)(r - e->rules->rules) / 64] |= 1ull << ((size_t)(r - e->rules->rules) % 64);
 	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "function");
 	d->outcome = REFLEX_OUTCOME_FAILED;
 	snprintf(d->detail, sizeof(d->detail), "rule disabled until the rules are reloaded: %s", err);
 	e->cfg->sink(e->cfg->ctx, d, NULL);
 }
 
-static bool disabled(const struct decide_engine *e, const struct rule *r)
+static bool disabled(const struct decide_engine *e, size_t j)
 {
-	for (size_t i = 0; i < e->disabled.n; i++)
-		if (!strcmp(e->disabled.v[i], r->name))
-			return true;
-	return false;
+	return e->disabled[j / 64] & (1ull << (j % 64));
 }
 
 enum verdict { PASSES, FILTERED_OUT, HOLDING, DISABLED };
@@ -637,7 +634,7 @@ static enum verdict judge(const struct decide_engine *e, const struct active *a,
 	const struct condition *c = &a->cond;
 	char held[32], hold[32];
 
-	if (disabled(e, r)) {
+	if (disabled(e, j)) {
 		if (why)
 			snprintf(why, size, "disabled: its function failed (see its earlier record)");
 		return DISABLED;
@@ -749,9 +746,10 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 	a->due = next_hold_end(e, a->cond.since_ns, now);
 	for (size_t w = 0; !declared && w * 64 < e->rules->n; w++) {
 		for (uint64_t bits = a->fits[w]; bits; bits &= bits - 1) {
-			const struct rule *r = &e->rules->rules[w * 64 + (size_t)__builtin_ctzll(bits)];
+			size_t j = w * 64 + (size_t)__builtin_ctzll(bits);
+			const struct rule *r = &e->rules->rules[j];
 
-			if (now < a->cond.since_ns + r->hold_ns || disabled(e, r) ||
+			if (now < a->cond.since_ns + r->hold_ns || disabled(e, j) ||
 			    !rule_meets(r, &a->cond, NULL, 0))
 				continue;
 			if (r->when_fn == LUA_NOREF) {
