@@ -41,17 +41,20 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends n bytes of s, s, or v in decimal: as sbuf_printf, without the
  * cost of a format. Inline: JSON and messages are written a few bytes at
- * a time, mostly literals whose length is known when compiling. */
+ * a time, mostly literals, whose copy is then a few moves (the length is
+ * known when compiling, but for the rare cut). */
 static inline void sbuf_put(struct sbuf *b, const char *s, size_t n)
 {
 	size_t room = b->size - 1 - b->len;
 
-	if (n > room) {
-		n = room;
+	if (n <= room) {
+		memcpy(b->s + b->len, s, n);
+		b->len += n;
+	} else {
+		memcpy(b->s + b->len, s, room);
+		b->len += room;
 		b->truncated = true;
 	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
 	b->s[b->len] = '\0';
 }
 
