@@ -1009,7 +1009,9 @@ static const size_t where_offsets[] = {
 /* What rule_fits looks at, as bytes: the kind, the pid when a rule names
  * one, and each field a where can name, with its NUL. Processes alike in
  * these (the workers of one program) share an entry, which then stays in
- * the CPU's cache. Returns the length; *hash gets the key's FNV-1a hash. */
+ * the CPU's cache. Returns the length; *hash gets the key's hash: FNV-1a
+ * over 8-byte words (the key padded with zeros, so key has 7 bytes to
+ * spare), folded, as buckets are told apart by the low bits. */
 static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 		      const struct target *t, char *key, uint64_t *hash)
 {
@@ -1029,9 +1031,14 @@ static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 		memcpy(key + len, v, n);
 		len += n;
 	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
-	*hash = h;
+	memset(key + len, 0, 7);
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, key + i, sizeof(w));
+		h = (h ^ w) * 0x100000001b3ull;
+	}
+	*hash = h ^ h >> 32;
 	return len;
 }
 
@@ -1062,7 +1069,7 @@ void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct 
 		     uint64_t *bits)
 {
 	size_t words = (rs->n + 63) / 64, len;
-	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target)];
+	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target) + 7];
 	uint64_t h;
 	struct fit_entry *e, **bucket;
 
