@@ -67,8 +67,9 @@ static int parse_u64(const char *s, uint64_t *out)
 /* Seconds with up to 9 decimals, "2.5" or "12": 0 or -EINVAL. */
 static int parse_seconds(const char *s, uint64_t *ns)
 {
-	uint64_t whole = 0, frac = 0, scale = NSEC_PER_SEC;
+	uint64_t whole = 0, frac = 0;
 	const char *p = s;
+	int decimals = 0;
 
 	if (*p < '0' || *p > '9')
 		return -EINVAL;
@@ -78,17 +79,36 @@ static int parse_seconds(const char *s, uint64_t *ns)
 		whole = whole * 10 + (uint64_t)(*p - '0');
 	}
 	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale == 1)
+		for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
+			if (decimals == 9)
 				return -EINVAL;
-			scale /= 10;
-			frac += (uint64_t)(*p - '0') * scale;
+			frac = frac * 10 + (uint64_t)(*p - '0');
 		}
 	}
+	/* to nanoseconds */
+	for (; decimals < 9; decimals++)
+		frac *= 10;
 	if (*p)
 		return -EINVAL;
 	*ns = whole * NSEC_PER_SEC + frac;
 	return 0;
+}
+
+/* Whether word is name, or s begins with prefix: strcmp and strncmp for
+ * the few bytes of a trace's keywords, where a call into the C library
+ * costs more than the comparison (a long trace makes tens of millions). */
+static bool is_word(const char *word, const char *name)
+{
+	while (*name && *word == *name)
+		word++, name++;
+	return *word == *name;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	while (*prefix && *s == *prefix)
+		s++, prefix++;
+	return !*prefix;
 }
 
 static char *skip_blanks(char *s)
@@ -155,11 +175,11 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 	size_t f = 0;
 	uint64_t n;
 
-	while (f < ARRAY_SIZE(raise_fields) && (key[0] != raise_fields[f][0] || strcmp(key, raise_fields[f])))
+	while (f < ARRAY_SIZE(raise_fields) && !is_word(key, raise_fields[f]))
 		f++;
 	if (f == ARRAY_SIZE(raise_fields)) {
 		for (size_t i = 0; i < target_text_fields_count; i++)
-			if (key[0] == target_text_fields[i].key[0] && !strcmp(key, target_text_fields[i].key)) {
+			if (is_word(key, target_text_fields[i].key)) {
 				str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
 				return 0;
 			}
@@ -219,7 +239,7 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 
 		rest = skip_blanks(rest);
 		/* evidence is JSON and takes the rest of the line */
-		if (!strncmp(rest, "evidence=", 9)) {
+		if (has_prefix(rest, "evidence=")) {
 			rest += 9;
 			if (rest[0] != '{' || rest[strlen(rest) - 1] != '}')
 				return bad(r, "evidence must be a JSON object and the last field");
@@ -233,8 +253,9 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 			break;
 		if (open_quote)
 			return bad(r, "unterminated quote in '%s'", word);
-		eq = strchr(word, '=');
-		if (!eq)
+		for (eq = word; *eq && *eq != '='; eq++)
+			;
+		if (!*eq)
 			return bad(r, "expected key=value, got '%s'", word);
 		*eq = '\0';
 		if (set_field(r, c, ev->t_ns, &ev->since_ns, word, eq + 1))
@@ -309,11 +330,11 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		word = next_word(&p, &open_quote);
 		if (!word)
 			return bad(r, "expected raise, clear or end after the time");
-		if (!strcmp(word, "raise")) {
+		if (is_word(word, "raise")) {
 			ev->kind = TRACE_RAISE;
-		} else if (!strcmp(word, "clear")) {
+		} else if (is_word(word, "clear")) {
 			ev->kind = TRACE_CLEAR;
-		} else if (!strcmp(word, "end")) {
+		} else if (is_word(word, "end")) {
 			ev->kind = TRACE_END;
 			r->last_t_ns = ev->t_ns;
 			return 1;
