@@ -115,26 +115,61 @@ static char *put_digits(char *p, unsigned n, int width)
 	return p + width;
 }
 
+/* Days from 1 January of year 0 to 1 January of year y (y >= 0), in the
+ * proleptic Gregorian calendar. */
+static int64_t days_to_year(int64_t y)
+{
+	return 365 * y + (y + 3) / 4 - (y + 99) / 100 + (y + 399) / 400;
+}
+
+/* The UTC date of a day counted from 1970-01-01 (negative before; an
+ * int64_t of nanoseconds stays within years 1677 to 2262). */
+static void utc_date(int64_t days, int64_t *year, unsigned *month, unsigned *mday)
+{
+	static const unsigned short before_month[2][13] = {
+		{ 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365 },
+		{ 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366 },
+	};
+	int64_t d = days + days_to_year(1970), y = d * 400 / 146097, doy;
+	unsigned m = 0;
+	bool leap;
+
+	/* 146097 days make 400 years: y is the year, or one off */
+	while (days_to_year(y) > d)
+		y--;
+	while (days_to_year(y + 1) <= d)
+		y++;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	doy = d - days_to_year(y);
+	while (doy >= before_month[leap][m + 1])
+		m++;
+	*year = y;
+	*month = m + 1;
+	*mday = (unsigned)(doy - before_month[leap][m]) + 1;
+}
+
 void time_format(int64_t real_ns, char *buf, size_t size)
 {
-	time_t secs = (time_t)(real_ns / (int64_t)NSEC_PER_SEC);
+	int64_t secs = real_ns / (int64_t)NSEC_PER_SEC, days, year;
+	unsigned month, mday, in_day;
 	char out[32], *p = out;
-	struct tm tm;
 
-	/* "%Y-%m-%dT%H:%M:%S.mmmZ" by hand: audit and simulate print one per
-	 * decision */
-	gmtime_r(&secs, &tm);
-	p = put_digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+	/* "%Y-%m-%dT%H:%M:%S.mmmZ" by hand, without gmtime_r (it takes a
+	 * lock): audit and simulate print one per decision */
+	days = secs / 86400 - (secs % 86400 < 0);
+	in_day = (unsigned)(secs - days * 86400);
+	utc_date(days, &year, &month, &mday);
+	p = put_digits(p, (unsigned)year % 10000, 4);
 	*p++ = '-';
-	p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+	p = put_digits(p, month, 2);
 	*p++ = '-';
-	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	p = put_digits(p, mday, 2);
 	*p++ = 'T';
-	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	p = put_digits(p, in_day / 3600, 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	p = put_digits(p, in_day / 60 % 60, 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned)tm.tm_sec, 2);
+	p = put_digits(p, in_day % 60, 2);
 	*p++ = '.';
 	p = put_digits(p, (unsigned)(real_ns % (int64_t)NSEC_PER_SEC / (int64_t)NSEC_PER_MSEC), 3);
 	*p++ = 'Z';
