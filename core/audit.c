@@ -9,8 +9,9 @@
 #include "core/log.h"
 
 /* ,"key":value with value as a JSON string, or JSON already (written by
- * reflexd: evidence, params, explain) with a default when empty. */
-static void put_str(struct sbuf *b, const char *key, const char *v)
+ * reflexd: evidence, params, explain) with a default when empty. Inline:
+ * each key is a literal, its length known when compiling. */
+static inline void put_str(struct sbuf *b, const char *key, const char *v)
 {
 	sbuf_puts(b, key);
 	/* most of a target's fields are empty */
@@ -22,7 +23,7 @@ static void put_str(struct sbuf *b, const char *key, const char *v)
 
 /* ,"key":"v" for a v reflexd writes itself (a time, a name from its own
  * tables): nothing in it needs escaping. */
-static void put_name(struct sbuf *b, const char *key, const char *v)
+static inline void put_name(struct sbuf *b, const char *key, const char *v)
 {
 	sbuf_puts(b, key);
 	sbuf_puts(b, "\"");
@@ -30,13 +31,13 @@ static void put_name(struct sbuf *b, const char *key, const char *v)
 	sbuf_puts(b, "\"");
 }
 
-static void put_json(struct sbuf *b, const char *key, const char *json, const char *empty)
+static inline void put_json(struct sbuf *b, const char *key, const char *json, const char *empty)
 {
 	sbuf_puts(b, key);
 	sbuf_puts(b, json[0] ? json : empty);
 }
 
-static void put_int(struct sbuf *b, const char *key, long long v)
+static inline void put_int(struct sbuf *b, const char *key, long long v)
 {
 	sbuf_puts(b, key);
 	sbuf_int(b, v);
