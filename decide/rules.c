@@ -1026,10 +1026,11 @@ static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(where_offsets); i++) {
 		const char *v = (const char *)t + where_offsets[i];
-		size_t n = strlen(v) + 1;
 
-		memcpy(key + len, v, n);
-		len += n;
+		/* most are empty */
+		if (*v)
+			len = (size_t)(stpcpy(key + len, v) - key);
+		key[len++] = '\0';
 	}
 	memset(key + len, 0, 7);
 	for (size_t i = 0; i < len; i += 8) {
