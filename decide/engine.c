@@ -73,6 +73,7 @@ struct decide_engine {
 	struct decision decision;    /* the one being made: the sink copies what it keeps */
 	uint64_t history_horizon;    /* how long the action history matters */
 	uint64_t breaker_horizon;    /* how long unhelpful actions matter */
+	char global_window[32];      /* the global budget's window, in words */
 	/* the rules' holds, each once, shortest first: when the next hold
 	 * ends, without walking every rule (see first_to_fire) */
 	uint64_t holds[REFLEX_RULES_MAX];
@@ -198,13 +199,15 @@ static void collect_holds(struct decide_engine *e)
 	}
 }
 
-/* The horizons and the holds depend on the rules and the global budget
- * only: computed when those change, not on every tick. */
+/* The horizons, the holds and the global window's words depend on the
+ * rules and the global budget only: computed when those change, not on
+ * every tick (or every refusal). */
 static void derive_from_rules(struct decide_engine *e)
 {
 	e->history_horizon = compute_history_horizon(e);
 	e->breaker_horizon = compute_breaker_horizon(e);
 	collect_holds(e);
+	duration_format(e->cfg->global_window_ns, e->global_window, sizeof(e->global_window));
 }
 
 static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
@@ -506,11 +509,10 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 	if (cfg->global_max &&
 	    (n = count_acted(e, mode, NULL, NULL, since_window(now, cfg->global_window_ns), &latest)) >=
 		    cfg->global_max) {
-		duration_format(cfg->global_window_ns, window, sizeof(window));
 		sbuf_puts(&b, "global budget: ");
 		sbuf_int(&b, n);
 		sbuf_puts(&b, " actions across all rules in the last ");
-		sbuf_puts(&b, window);
+		sbuf_puts(&b, e->global_window);
 		sbuf_puts(&b, " (max ");
 		sbuf_int(&b, (long long)cfg->global_max);
 		sbuf_puts(&b, ")");
