@@ -672,15 +672,16 @@ static void explain(const struct decide_engine *e, const struct active *a,
 	sbuf_puts(b, "[");
 	for (size_t j = 0; e->rules && j < e->rules->n; j++) {
 		const struct rule *r = &e->rules->rules[j];
-		char why[256];
+		char reason[256];
+		const char *why = reason;
 
 		if (r == decider) {
-			str_copy(why, sizeof(why), "decides");
+			why = "decides";
 		} else if (!full && judge(e, a, j, now, NULL, 0) == FILTERED_OUT) {
 			filtered++;
 			continue;
 		} else {
-			(void)judge(e, a, j, now, why, sizeof(why));
+			(void)judge(e, a, j, now, reason, sizeof(reason));
 		}
 		sbuf_puts(b, first ? "{\"rule\":" : ",{\"rule\":");
 		sbuf_json_str(b, r->name);
