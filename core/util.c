@@ -243,12 +243,24 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 
 void sbuf_int(struct sbuf *b, long long v)
 {
+	/* two digits a step: a time in nanoseconds has nineteen */
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
 	char digits[24], *p = digits + sizeof(digits);
 	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
 
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
+	for (; u >= 100; u /= 100) {
+		p -= 2;
+		memcpy(p, pairs + 2 * (u % 100), 2);
+	}
+	if (u >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * u, 2);
+	} else {
+		*--p = (char)('0' + u);
+	}
 	if (v < 0)
 		*--p = '-';
 	sbuf_put(b, p, (size_t)(digits + sizeof(digits) - p));
