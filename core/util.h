@@ -40,9 +40,9 @@ void sbuf_init(struct sbuf *b, char *s, size_t size);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends n bytes of s, s, or v in decimal: as sbuf_printf, without the
- * cost of a format. Inline: JSON and messages are written a few bytes at
- * a time, mostly literals, whose copy is then a few moves (the length is
- * known when compiling, but for the rare cut). */
+ * cost of a format. sbuf_put and sbuf_puts are inline: JSON and messages
+ * are written a few bytes at a time, mostly literals, whose copy is then a
+ * few moves (the length is known when compiling, but for the rare cut). */
 static inline void sbuf_put(struct sbuf *b, const char *s, size_t n)
 {
 	size_t room = b->size - 1 - b->len;

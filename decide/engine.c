@@ -611,8 +611,9 @@ static void disable_rule(struct decide_engine *e, struct active *a, const struct
 			 const char *err, uint64_t now)
 {
 	struct decision *d = new_decision(e, &a->cond, r, now);
+	size_t j = (size_t)(r - e->rules->rules);
 
-	e->disabled[(size_t)(r - e->rules->rules) / 64] |= 1ull << ((size_t)(r - e->rules->rules) % 64);
+	e->disabled[j / 64] |= 1ull << (j % 64);
 	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "function");
 	d->outcome = REFLEX_OUTCOME_FAILED;
 	snprintf(d->detail, sizeof(d->detail), "rule disabled until the rules are reloaded: %s", err);
