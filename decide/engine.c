@@ -309,8 +309,10 @@ static unsigned count_acted(const struct decide_engine *e, enum decision_mode mo
 	for (size_t i = 0; i < e->nhistory; i++) {
 		const struct acted *a = &e->history[i];
 
-		if (a->mode != mode || a->at < since || (rule && strcmp(a->rule, rule)) ||
-		    (t && (a->pid != t->pid || a->start_time != t->start_time)))
+		/* the numbers first: the name costs a strcmp */
+		if (a->mode != mode || a->at < since ||
+		    (t && (a->pid != t->pid || a->start_time != t->start_time)) ||
+		    (rule && strcmp(a->rule, rule)))
 			continue;
 		n++;
 		if (a->at > *latest)
