@@ -263,7 +263,7 @@ static void on_duration(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void on_decision(void *ctx, const struct decision *dec, const struct rule_action *action)
+static void on_decision(void *ctx, struct decision *dec, const struct rule_action *action)
 {
 	struct daemon *d = ctx;
 

@@ -22,6 +22,7 @@
  * that began before the trace did (negative since) */
 #define SIM_EPOCH (1000000 * NSEC_PER_SEC)
 #define SIM_MAX_TICKS 10000000
+#define SIM_OUT_BUFFER (256 * 1024)
 
 /* A simulated action still waiting for its verification. */
 struct awaiting {
@@ -40,7 +41,6 @@ enum sim_format {
 
 struct simulation {
 	struct config *cfg;
-	struct decision scratch;  /* the decision being printed */
 	FILE *out;
 	enum sim_format format;
 	struct trace_reader trace;
@@ -90,24 +90,25 @@ static void trace_time(const struct simulation *sim, int64_t wall_ns, char *buf,
 }
 
 /* Live decisions become "acted" as far as the simulation can tell: the
- * verification (from the trace) says whether acting would have helped. */
-static void sim_decision(void *ctx, const struct decision *in, const struct rule_action *action)
+ * verification (from the trace) says whether acting would have helped.
+ * The engine's decision is marked in place: one per condition is printed. */
+static void sim_decision(void *ctx, struct decision *d, const struct rule_action *action)
 {
 	struct simulation *sim = ctx;
-	struct decision *d = &sim->scratch;
 	char when[32];
 
-	decision_copy(d, in);
 	if (d->outcome == REFLEX_OUTCOME_PENDING && action) {
-		d->outcome = REFLEX_OUTCOME_ACTED;
+		char detail[sizeof(d->detail)];
 		struct sbuf b;
 
-		sbuf_init(&b, d->detail, sizeof(d->detail));
-		sbuf_put(&b, in->detail, strnlen(in->detail, 100));
+		d->outcome = REFLEX_OUTCOME_ACTED;
+		sbuf_init(&b, detail, sizeof(detail));
+		sbuf_put(&b, d->detail, strnlen(d->detail, 100));
 		sbuf_puts(&b, "simulated: ");
 		sbuf_puts(&b, action->ops->name);
 		sbuf_puts(&b, " ");
 		sbuf_puts(&b, action->json);
+		memcpy(d->detail, detail, b.len + 1);
 		if (d->verify[0]) {
 			struct awaiting *a;
 
@@ -460,8 +461,14 @@ out:
 
 int simulate_main(struct config *cfg)
 {
+	static char out_buffer[SIM_OUT_BUFFER];
 	struct ruleset *rules;
 	int status;
+
+	/* a long trace prints a line per decision: into a file or a pipe,
+	 * write them in large blocks (a person at a terminal sees lines) */
+	if (!isatty(STDOUT_FILENO))
+		(void)setvbuf(stdout, out_buffer, _IOFBF, sizeof(out_buffer));
 
 	if (!cfg->trace || !cfg->rules.n) {
 		fprintf(stderr, "reflexd: simulate needs --trace FILE and --rules DIR|FILE\n");

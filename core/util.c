@@ -64,18 +64,24 @@ void duration_format(uint64_t ns, char *buf, size_t size)
 	} units[] = { { NSEC_PER_SEC, 's' }, { 60 * NSEC_PER_SEC, 'm' }, { 3600 * NSEC_PER_SEC, 'h' } };
 	size_t i = 0;
 	uint64_t tenths;
+	struct sbuf b;
 
+	/* without a format: the guards write one of these for every decision
+	 * they refuse */
+	sbuf_init(&b, buf, size);
 	if (ns < NSEC_PER_SEC) {
-		snprintf(buf, size, "%llums", (unsigned long long)(ns / NSEC_PER_MSEC));
+		sbuf_int(&b, (long long)(ns / NSEC_PER_MSEC));
+		sbuf_puts(&b, "ms");
 		return;
 	}
-	/* one decimal, rounded, in whole numbers: the guards format one of
-	 * these for every decision they refuse */
+	/* one decimal, rounded, in whole numbers */
 	while (i + 1 < ARRAY_SIZE(units) && ns >= units[i + 1].ns)
 		i++;
 	tenths = (ns * 10 + units[i].ns / 2) / units[i].ns;
-	snprintf(buf, size, "%llu.%llu%c", (unsigned long long)(tenths / 10),
-		 (unsigned long long)(tenths % 10), units[i].suffix);
+	sbuf_int(&b, (long long)(tenths / 10));
+	sbuf_puts(&b, ".");
+	sbuf_int(&b, (long long)(tenths % 10));
+	sbuf_put(&b, &units[i].suffix, 1);
 }
 
 static int64_t clock_ns(clockid_t id)
@@ -109,26 +115,61 @@ static char *put_digits(char *p, unsigned n, int width)
 	return p + width;
 }
 
+/* Days from 1 January of year 0 to 1 January of year y (y >= 0), in the
+ * proleptic Gregorian calendar. */
+static int64_t days_to_year(int64_t y)
+{
+	return 365 * y + (y + 3) / 4 - (y + 99) / 100 + (y + 399) / 400;
+}
+
+/* The UTC date of a day counted from 1970-01-01 (negative before; an
+ * int64_t of nanoseconds stays within years 1677 to 2262). */
+static void utc_date(int64_t days, int64_t *year, unsigned *month, unsigned *mday)
+{
+	static const unsigned short before_month[2][13] = {
+		{ 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365 },
+		{ 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366 },
+	};
+	int64_t d = days + days_to_year(1970), y = d * 400 / 146097, doy;
+	unsigned m = 0;
+	bool leap;
+
+	/* 146097 days make 400 years: y is the year, or one off */
+	while (days_to_year(y) > d)
+		y--;
+	while (days_to_year(y + 1) <= d)
+		y++;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	doy = d - days_to_year(y);
+	while (doy >= before_month[leap][m + 1])
+		m++;
+	*year = y;
+	*month = m + 1;
+	*mday = (unsigned)(doy - before_month[leap][m]) + 1;
+}
+
 void time_format(int64_t real_ns, char *buf, size_t size)
 {
-	time_t secs = (time_t)(real_ns / (int64_t)NSEC_PER_SEC);
+	int64_t secs = real_ns / (int64_t)NSEC_PER_SEC, days, year;
+	unsigned month, mday, in_day;
 	char out[32], *p = out;
-	struct tm tm;
 
-	/* "%Y-%m-%dT%H:%M:%S.mmmZ" by hand: audit and simulate print one per
-	 * decision */
-	gmtime_r(&secs, &tm);
-	p = put_digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+	/* "%Y-%m-%dT%H:%M:%S.mmmZ" by hand, without gmtime_r (it takes a
+	 * lock): audit and simulate print one per decision */
+	days = secs / 86400 - (secs % 86400 < 0);
+	in_day = (unsigned)(secs - days * 86400);
+	utc_date(days, &year, &month, &mday);
+	p = put_digits(p, (unsigned)year % 10000, 4);
 	*p++ = '-';
-	p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+	p = put_digits(p, month, 2);
 	*p++ = '-';
-	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	p = put_digits(p, mday, 2);
 	*p++ = 'T';
-	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	p = put_digits(p, in_day / 3600, 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	p = put_digits(p, in_day / 60 % 60, 2);
 	*p++ = ':';
-	p = put_digits(p, (unsigned)tm.tm_sec, 2);
+	p = put_digits(p, in_day % 60, 2);
 	*p++ = '.';
 	p = put_digits(p, (unsigned)(real_ns % (int64_t)NSEC_PER_SEC / (int64_t)NSEC_PER_MSEC), 3);
 	*p++ = 'Z';
@@ -200,46 +241,43 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
-void sbuf_put(struct sbuf *b, const char *s, size_t n)
-{
-	size_t room = b->size - 1 - b->len;
-
-	if (n > room) {
-		n = room;
-		b->truncated = true;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-void sbuf_puts(struct sbuf *b, const char *s)
-{
-	sbuf_put(b, s, strlen(s));
-}
-
 void sbuf_int(struct sbuf *b, long long v)
 {
+	/* two digits a step: a time in nanoseconds has nineteen */
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
 	char digits[24], *p = digits + sizeof(digits);
 	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
 
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
+	for (; u >= 100; u /= 100) {
+		p -= 2;
+		memcpy(p, pairs + 2 * (u % 100), 2);
+	}
+	if (u >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * u, 2);
+	} else {
+		*--p = (char)('0' + u);
+	}
 	if (v < 0)
 		*--p = '-';
 	sbuf_put(b, p, (size_t)(digits + sizeof(digits) - p));
 }
 
+/* The bytes a JSON string cannot hold as they are, and the NUL that ends
+ * the C string: everything between them is copied in runs. */
+static const bool json_special[256] = { [0 ... 0x1f] = true, ['"'] = true, ['\\'] = true };
+
 void sbuf_json_str(struct sbuf *b, const char *s)
 {
 	sbuf_put(b, "\"", 1);
-	while (*s) {
+	for (;;) {
 		size_t plain = 0;
 		unsigned char c;
 
-		/* runs that need no escaping go in one copy */
-		while ((c = (unsigned char)s[plain]) && c >= 0x20 && c != '"' && c != '\\')
+		while (!json_special[(unsigned char)s[plain]])
 			plain++;
 		sbuf_put(b, s, plain);
 		s += plain;

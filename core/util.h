@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -38,12 +39,33 @@ struct sbuf {
 void sbuf_init(struct sbuf *b, char *s, size_t size);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included. */
 /* Appends n bytes of s, s, or v in decimal: as sbuf_printf, without the
- * cost of a format. */
-void sbuf_put(struct sbuf *b, const char *s, size_t n);
-void sbuf_puts(struct sbuf *b, const char *s);
+ * cost of a format. sbuf_put and sbuf_puts are inline: JSON and messages
+ * are written a few bytes at a time, mostly literals, whose copy is then a
+ * few moves (the length is known when compiling, but for the rare cut). */
+static inline void sbuf_put(struct sbuf *b, const char *s, size_t n)
+{
+	size_t room = b->size - 1 - b->len;
+
+	if (n <= room) {
+		memcpy(b->s + b->len, s, n);
+		b->len += n;
+	} else {
+		memcpy(b->s + b->len, s, room);
+		b->len += room;
+		b->truncated = true;
+	}
+	b->s[b->len] = '\0';
+}
+
+static inline void sbuf_puts(struct sbuf *b, const char *s)
+{
+	sbuf_put(b, s, strlen(s));
+}
+
 void sbuf_int(struct sbuf *b, long long v);
+
+/* Appends s as a JSON string literal, quotes included. */
 void sbuf_json_str(struct sbuf *b, const char *s);
 
 /* fnmatch(pattern, s, 0) == 0, fast for patterns of only * and ?. */

@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "decide/decision.h"
@@ -45,10 +44,4 @@ int decision_outcome_parse(const char *name)
 int decision_mode_parse(const char *name)
 {
 	return parse_name(mode_names, REFLEX_MODE_SIMULATE + 1, name);
-}
-
-void decision_copy(struct decision *dst, const struct decision *src)
-{
-	memcpy(dst, src, offsetof(struct decision, condition));
-	condition_copy(&dst->condition, &src->condition);
 }

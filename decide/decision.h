@@ -38,11 +38,8 @@ struct decision {
 	char detail[512];        /* what was done, the error, or why not */
 	char verify[96];         /* "cleared after 1.2s", "not cleared within 10s", or "" */
 	char explain[2048];      /* JSON: each rule, and why it did or did not decide */
-	struct condition condition; /* last: see decision_copy */
+	struct condition condition;
 };
-
-/* *dst = *src, without copying the unused part of the evidence. */
-void decision_copy(struct decision *dst, const struct decision *src);
 
 const char *decision_mode_name(enum decision_mode mode);
 const char *decision_outcome_name(enum decision_outcome outcome);

@@ -65,13 +65,19 @@ struct decide_engine {
 	const struct decide_config *cfg;
 	uint64_t now;      /* the latest time seen: callers' clocks may step back */
 	struct ruleset *rules;
-	struct strlist disabled;   /* rules whose function failed, until reload */
+	/* bit j: rule j's function failed; it stays off until a reload */
+	uint64_t disabled[REFLEX_RULES_MAX / 64];
 	struct rule_action computed; /* what an act function returned */
 	const struct rule **asking;  /* rules whose when function is to be asked */
 	size_t cap_asking;
 	struct decision decision;    /* the one being made: the sink copies what it keeps */
 	uint64_t history_horizon;    /* how long the action history matters */
 	uint64_t breaker_horizon;    /* how long unhelpful actions matter */
+	char global_window[32];      /* the global budget's window, in words */
+	/* the rules' holds, each once, shortest first: when the next hold
+	 * ends, without walking every rule (see first_to_fire) */
+	uint64_t holds[REFLEX_RULES_MAX];
+	size_t nholds;
 	unsigned char computed_params[REFLEX_ACT_PARAMS_MAX];
 	struct active *active;
 	size_t nactive, cap_active;
@@ -83,7 +89,7 @@ struct decide_engine {
 	size_t nverifying, cap_verifying;
 };
 
-static void set_horizons(struct decide_engine *e);
+static void derive_from_rules(struct decide_engine *e);
 
 /* Appends one element, uninitialized, to a growable array: NULL when out
  * of memory. */
@@ -109,7 +115,7 @@ struct decide_engine *decide_new(struct ruleset *rules, const struct decide_conf
 		return NULL;
 	e->cfg = cfg;
 	e->rules = rules;
-	set_horizons(e);
+	derive_from_rules(e);
 	return e;
 }
 
@@ -123,7 +129,6 @@ void decide_free(struct decide_engine *e)
 	free(e->history);
 	free(e->unhelpful);
 	free(e->verifying);
-	strlist_free(&e->disabled);
 	free(e->asking);
 	free(e);
 }
@@ -139,8 +144,8 @@ void decide_set_rules(struct decide_engine *e, struct ruleset *rules)
 	for (size_t i = 0; i < e->nactive; i++)
 		ruleset_fitting(rules, e->active[i].cond.kind, &e->active[i].cond.target,
 				e->active[i].fits);
-	strlist_free(&e->disabled);
-	set_horizons(e);
+	memset(e->disabled, 0, sizeof(e->disabled));
+	derive_from_rules(e);
 }
 
 /* How long the action history matters: the longest cooldown or budget
@@ -177,12 +182,32 @@ uint64_t decide_memory_ns(const struct decide_engine *e)
 	return e->history_horizon > e->breaker_horizon ? e->history_horizon : e->breaker_horizon;
 }
 
-/* The horizons depend on the rules and the global budget only: computed
- * when those change, not on every tick. */
-static void set_horizons(struct decide_engine *e)
+static void collect_holds(struct decide_engine *e)
+{
+	e->nholds = 0;
+	for (size_t i = 0; e->rules && i < e->rules->n; i++) {
+		uint64_t hold = e->rules->rules[i].hold_ns;
+		size_t at = 0;
+
+		while (at < e->nholds && e->holds[at] < hold)
+			at++;
+		if (at < e->nholds && e->holds[at] == hold)
+			continue;
+		memmove(&e->holds[at + 1], &e->holds[at], (e->nholds - at) * sizeof(e->holds[0]));
+		e->holds[at] = hold;
+		e->nholds++;
+	}
+}
+
+/* The horizons, the holds and the global window's words depend on the
+ * rules and the global budget only: computed when those change, not on
+ * every tick (or every refusal). */
+static void derive_from_rules(struct decide_engine *e)
 {
 	e->history_horizon = compute_history_horizon(e);
 	e->breaker_horizon = compute_breaker_horizon(e);
+	collect_holds(e);
+	duration_format(e->cfg->global_window_ns, e->global_window, sizeof(e->global_window));
 }
 
 static void remember(struct decide_engine *e, enum decision_mode mode, const char *rule,
@@ -284,8 +309,10 @@ static unsigned count_acted(const struct decide_engine *e, enum decision_mode mo
 	for (size_t i = 0; i < e->nhistory; i++) {
 		const struct acted *a = &e->history[i];
 
-		if (a->mode != mode || a->at < since || (rule && strcmp(a->rule, rule)) ||
-		    (t && (a->pid != t->pid || a->start_time != t->start_time)))
+		/* the numbers first: the name costs a strcmp */
+		if (a->mode != mode || a->at < since ||
+		    (t && (a->pid != t->pid || a->start_time != t->start_time)) ||
+		    (rule && strcmp(a->rule, rule)))
 			continue;
 		n++;
 		if (a->at > *latest)
@@ -432,7 +459,9 @@ static bool kill_switch_on(const struct decide_engine *e)
 	return e->cfg->kill_switch && access(e->cfg->kill_switch, F_OK) == 0;
 }
 
-/* Why the guards refuse r on t in mode, into why; false when they allow. */
+/* Why the guards refuse r on t in mode, into why; false when they allow.
+ * Written without a format: a refusal is the common outcome under load
+ * (the global budget allows 20 actions an hour by default). */
 static bool refused(struct decide_engine *e, const struct rule *r, const struct target *t,
 		    enum decision_mode mode, uint64_t now, char *why, size_t size)
 {
@@ -440,38 +469,55 @@ static bool refused(struct decide_engine *e, const struct rule *r, const struct 
 	char protect[256], left[32], window[32];
 	uint64_t latest;
 	unsigned n;
+	struct sbuf b;
 
+	sbuf_init(&b, why, size);
 	if (protect_reason(cfg->protect, t, protect, sizeof(protect))) {
-		snprintf(why, size, "protected target: %s", protect);
+		sbuf_puts(&b, "protected target: ");
+		sbuf_puts(&b, protect);
 		return true;
 	}
 	if ((n = count_unhelpful(e, mode, r, since_window(now, r->breaker_per_ns))) >=
 	    r->breaker_failures) {
 		duration_format(r->breaker_per_ns, window, sizeof(window));
-		snprintf(why, size, "circuit open: %u actions of this rule did not help within %s "
-			 "(edit the rule, or wait, to close it)", n, window);
+		sbuf_puts(&b, "circuit open: ");
+		sbuf_int(&b, n);
+		sbuf_puts(&b, " actions of this rule did not help within ");
+		sbuf_puts(&b, window);
+		sbuf_puts(&b, " (edit the rule, or wait, to close it)");
 		return true;
 	}
 	if (r->cooldown_ns &&
 	    count_acted(e, mode, r->name, t, since_window(now, r->cooldown_ns), &latest)) {
 		duration_format(latest + r->cooldown_ns - now, left, sizeof(left));
-		snprintf(why, size, "cooldown: this rule acted on this process recently (%s left)", left);
+		sbuf_puts(&b, "cooldown: this rule acted on this process recently (");
+		sbuf_puts(&b, left);
+		sbuf_puts(&b, " left)");
 		return true;
 	}
 	if (r->budget_max &&
 	    (n = count_acted(e, mode, r->name, NULL, since_window(now, r->budget_per_ns), &latest)) >=
 		    r->budget_max) {
 		duration_format(r->budget_per_ns, window, sizeof(window));
-		snprintf(why, size, "budget: this rule acted %u times in the last %s (max %u)", n,
-			 window, r->budget_max);
+		sbuf_puts(&b, "budget: this rule acted ");
+		sbuf_int(&b, n);
+		sbuf_puts(&b, " times in the last ");
+		sbuf_puts(&b, window);
+		sbuf_puts(&b, " (max ");
+		sbuf_int(&b, r->budget_max);
+		sbuf_puts(&b, ")");
 		return true;
 	}
 	if (cfg->global_max &&
 	    (n = count_acted(e, mode, NULL, NULL, since_window(now, cfg->global_window_ns), &latest)) >=
 		    cfg->global_max) {
-		duration_format(cfg->global_window_ns, window, sizeof(window));
-		snprintf(why, size, "global budget: %u actions across all rules in the last %s (max %llu)",
-			 n, window, (unsigned long long)cfg->global_max);
+		sbuf_puts(&b, "global budget: ");
+		sbuf_int(&b, n);
+		sbuf_puts(&b, " actions across all rules in the last ");
+		sbuf_puts(&b, e->global_window);
+		sbuf_puts(&b, " (max ");
+		sbuf_int(&b, (long long)cfg->global_max);
+		sbuf_puts(&b, ")");
 		return true;
 	}
 	return false;
@@ -567,20 +613,18 @@ static void disable_rule(struct decide_engine *e, struct active *a, const struct
 			 const char *err, uint64_t now)
 {
 	struct decision *d = new_decision(e, &a->cond, r, now);
+	size_t j = (size_t)(r - e->rules->rules);
 
-	(void)strlist_add(&e->disabled, r->name);
+	e->disabled[j / 64] |= 1ull << (j % 64);
 	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "function");
 	d->outcome = REFLEX_OUTCOME_FAILED;
 	snprintf(d->detail, sizeof(d->detail), "rule disabled until the rules are reloaded: %s", err);
 	e->cfg->sink(e->cfg->ctx, d, NULL);
 }
 
-static bool disabled(const struct decide_engine *e, const struct rule *r)
+static bool disabled(const struct decide_engine *e, size_t j)
 {
-	for (size_t i = 0; i < e->disabled.n; i++)
-		if (!strcmp(e->disabled.v[i], r->name))
-			return true;
-	return false;
+	return e->disabled[j / 64] & (1ull << (j % 64));
 }
 
 enum verdict { PASSES, FILTERED_OUT, HOLDING, DISABLED };
@@ -595,7 +639,7 @@ static enum verdict judge(const struct decide_engine *e, const struct active *a,
 	const struct condition *c = &a->cond;
 	char held[32], hold[32];
 
-	if (disabled(e, r)) {
+	if (disabled(e, j)) {
 		if (why)
 			snprintf(why, size, "disabled: its function failed (see its earlier record)");
 		return DISABLED;
@@ -631,15 +675,16 @@ static void explain(const struct decide_engine *e, const struct active *a,
 	sbuf_puts(b, "[");
 	for (size_t j = 0; e->rules && j < e->rules->n; j++) {
 		const struct rule *r = &e->rules->rules[j];
-		char why[256];
+		char reason[256];
+		const char *why = reason;
 
 		if (r == decider) {
-			str_copy(why, sizeof(why), "decides");
+			why = "decides";
 		} else if (!full && judge(e, a, j, now, NULL, 0) == FILTERED_OUT) {
 			filtered++;
 			continue;
 		} else {
-			(void)judge(e, a, j, now, why, sizeof(why));
+			(void)judge(e, a, j, now, reason, sizeof(reason));
 		}
 		sbuf_puts(b, first ? "{\"rule\":" : ",{\"rule\":");
 		sbuf_json_str(b, r->name);
@@ -673,11 +718,23 @@ bool decide_explain(struct decide_engine *e, uint64_t cond_id, uint64_t now, str
 	return true;
 }
 
+/* When the next hold of any rule on a condition since `since` ends after
+ * now (0: none). Whether that rule matches is decided then: a wasted tick
+ * costs less than matching now. */
+static uint64_t next_hold_end(const struct decide_engine *e, uint64_t since, uint64_t now)
+{
+	for (size_t i = 0; i < e->nholds; i++)
+		if (since + e->holds[i] > now)
+			return since + e->holds[i];
+	return 0;
+}
+
 /* The first rule, in order, that fires on a now: its hold passed, its kind
- * and where match, and its when function (if any) says yes. On the way,
- * a->due learns when a matching rule still holding will be due. The functions
- * of the rules before the first declarative match are asked in one call;
- * one that fails disables its rule, and the rest are asked again. */
+ * and where match, and its when function (if any) says yes; a->due learns
+ * when the next hold ends. Only the rules whose kind and where fit are
+ * looked at (a rule is over a kilobyte: walking them all is slow). The
+ * functions of the rules before the first declarative match are asked in
+ * one call; one that fails disables its rule, and the rest are asked again. */
 static const struct rule *first_to_fire(struct decide_engine *e, struct active *a, uint64_t now)
 {
 	const struct rule *declared = NULL;
@@ -692,25 +749,21 @@ static const struct rule *first_to_fire(struct decide_engine *e, struct active *
 		e->asking = grown;
 		e->cap_asking = e->rules->n;
 	}
-	a->due = 0;
-	for (size_t j = 0; j < e->rules->n; j++) {
-		const struct rule *r = &e->rules->rules[j];
-		uint64_t due = a->cond.since_ns + r->hold_ns;
+	a->due = next_hold_end(e, a->cond.since_ns, now);
+	for (size_t w = 0; !declared && w * 64 < e->rules->n; w++) {
+		for (uint64_t bits = a->fits[w]; bits; bits &= bits - 1) {
+			size_t j = w * 64 + (size_t)__builtin_ctzll(bits);
+			const struct rule *r = &e->rules->rules[j];
 
-		/* still holding: look again then (whether it matches is decided
-		 * then: a wasted tick costs less than matching now) */
-		if (now < due) {
-			if (!a->due || due < a->due)
-				a->due = due;
-			continue;
+			if (now < a->cond.since_ns + r->hold_ns || disabled(e, j) ||
+			    !rule_meets(r, &a->cond, NULL, 0))
+				continue;
+			if (r->when_fn == LUA_NOREF) {
+				declared = r;
+				break;
+			}
+			e->asking[n++] = r;
 		}
-		if (!fits(a, j) || disabled(e, r) || !rule_meets(r, &a->cond, NULL, 0))
-			continue;
-		if (r->when_fn == LUA_NOREF) {
-			declared = r;
-			break;
-		}
-		e->asking[n++] = r;
 	}
 	if (!n)
 		return declared;

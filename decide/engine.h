@@ -22,8 +22,10 @@ struct decide_config {
 	int64_t (*wall_ns)(uint64_t mono, void *ctx);  /* CLOCK_REALTIME of a now */
 	void (*new_id)(char id[37], void *ctx);        /* a decision id */
 	/* where decisions go: recorded, and `action` carried out when pending
-	 * (NULL for a rule disabled by an error in its function) */
-	void (*sink)(void *ctx, const struct decision *d, const struct rule_action *action);
+	 * (NULL for a rule disabled by an error in its function). d is the
+	 * engine's, valid until the sink returns; the sink may change it (the
+	 * simulator marks it simulated) rather than copy it. */
+	void (*sink)(void *ctx, struct decision *d, const struct rule_action *action);
 	/* an action's verification ended: cleared or not, in words */
 	void (*verified)(void *ctx, const char *decision_id, bool cleared, const char *result);
 	void *ctx;

@@ -5,7 +5,8 @@
 #include "decide/protect.h"
 
 /* What keeps a node alive and reachable: init and its managers, remote
- * access, the kubelet and every container runtime, and reflexd itself. */
+ * access, the kubelet and every container runtime, and reflexd itself.
+ * Each begins with a plain character (see protect_reason). */
 static const char *const builtin_comm[] = {
 	"systemd", "systemd-*", "(sd-pam)", "init", "sshd", "kubelet", "containerd",
 	"containerd-shim*", "dockerd", "docker-proxy", "crio", "conmon", "runc", "crun",
@@ -67,8 +68,9 @@ const char *protect_reason(const struct protect *p, const struct target *t,
 				return buf;
 			}
 		}
+		/* asked for every decision: most comms differ at the first character */
 		for (size_t i = 0; i < ARRAY_SIZE(builtin_comm); i++) {
-			if (glob_match(builtin_comm[i], t->comm)) {
+			if (builtin_comm[i][0] == t->comm[0] && glob_match(builtin_comm[i], t->comm)) {
 				snprintf(buf, size, "comm '%s' is protected by default ('%s')",
 					 t->comm, builtin_comm[i]);
 				return buf;

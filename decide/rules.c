@@ -979,8 +979,8 @@ bool rule_matches(const struct rule *r, const struct condition *c, char *why, si
 	return rule_fits(r, c->kind, &c->target, why, size) && rule_meets(r, c, why, size);
 }
 
-/* The fitting cache: per (kind, target), which rules fit. Bounded: when
- * full it starts over. */
+/* The fitting cache: per key (what rule_fits looks at), which rules fit.
+ * Bounded: when full it starts over. */
 #define FIT_BUCKETS 16384
 #define FIT_ENTRIES_MAX 65536
 
@@ -988,36 +988,58 @@ struct fit_entry {
 	struct fit_entry *next;
 	uint64_t hash;
 	size_t key_len;
-	char *key;        /* target_key: right after bits */
+	char *key;        /* fit_key: right after bits */
 	uint64_t bits[];
 };
 
 struct fit_cache {
+	bool by_pid;      /* a rule names a pid: the pid is part of the key */
 	size_t n;
 	struct fit_entry *buckets[FIT_BUCKETS];
 };
 
-/* Everything rule_fits can look at, as bytes: kind, the numbers, and the
- * text fields, each with its NUL. Returns the length. */
-static size_t target_key(enum condition_kind kind, const struct target *t, char *key)
+/* The target's fields a where can name, as rule_fits reads them. */
+static const size_t where_offsets[] = {
+	offsetof(struct target, comm), offsetof(struct target, exe),
+	offsetof(struct target, cgroup), offsetof(struct target, namespace),
+	offsetof(struct target, pod), offsetof(struct target, container),
+	offsetof(struct target, labels),
+};
+
+/* What rule_fits looks at, as bytes: the kind, the pid when a rule names
+ * one, and each field a where can name, with its NUL. Processes alike in
+ * these (the workers of one program) share an entry, which then stays in
+ * the CPU's cache. Returns the length; *hash gets the key's hash: FNV-1a
+ * over 8-byte words (the key padded with zeros, so key has 7 bytes to
+ * spare), folded, as buckets are told apart by the low bits. */
+static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
+		      const struct target *t, char *key, uint64_t *hash)
 {
-	struct {
-		int kind;
-		pid_t pid, tid;
-		bool kernel_thread;
-		uint64_t start_time;
-	} head = { kind, t->pid, t->tid, t->kernel_thread, t->start_time };
-	size_t len = sizeof(head);
+	int k = kind;
+	size_t len = sizeof(k);
+	uint64_t h = 0xcbf29ce484222325ull;
 
-	memset(key, 0, sizeof(head));
-	memcpy(key, &head, sizeof(head));
-	for (size_t i = 0; i < target_text_fields_count; i++) {
-		const char *v = (const char *)t + target_text_fields[i].offset;
-		size_t n = strlen(v) + 1;
-
-		memcpy(key + len, v, n);
-		len += n;
+	memcpy(key, &k, sizeof(k));
+	if (fc->by_pid) {
+		memcpy(key + len, &t->pid, sizeof(t->pid));
+		len += sizeof(t->pid);
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(where_offsets); i++) {
+		const char *v = (const char *)t + where_offsets[i];
+
+		/* most are empty */
+		if (*v)
+			len = (size_t)(stpcpy(key + len, v) - key);
+		key[len++] = '\0';
+	}
+	memset(key + len, 0, 7);
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, key + i, sizeof(w));
+		h = (h ^ w) * 0x100000001b3ull;
+	}
+	*hash = h ^ h >> 32;
 	return len;
 }
 
@@ -1034,34 +1056,41 @@ static void fit_cache_clear(struct fit_cache *fc)
 		fc->n = 0;
 }
 
+/* ruleset_fitting without the cache: every rule matched. */
+static void fit_each(const struct ruleset *rs, enum condition_kind kind, const struct target *t,
+		     uint64_t *bits)
+{
+	memset(bits, 0, (rs->n + 63) / 64 * sizeof(*bits));
+	for (size_t j = 0; j < rs->n; j++)
+		if (rule_fits(&rs->rules[j], kind, t, NULL, 0))
+			bits[j / 64] |= 1ull << (j % 64);
+}
+
 void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct target *t,
 		     uint64_t *bits)
 {
 	size_t words = (rs->n + 63) / 64, len;
-	char key[sizeof(struct target) + 32];
-	uint64_t h = 0xcbf29ce484222325ull;
+	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target) + 7];
+	uint64_t h;
 	struct fit_entry *e, **bucket;
 
-	len = target_key(kind, t, key);
-	/* pid and start time are nearly unique: the rest is for equality */
-	h = (h ^ (uint64_t)t->pid) * 0x100000001b3ull;
-	h = (h ^ t->start_time) * 0x100000001b3ull;
-	h = (h ^ (uint64_t)kind) * 0x100000001b3ull;
-	h ^= h >> 29;
-	if (!rs->fits)
-		rs->fits = calloc(1, sizeof(*rs->fits));
-	bucket = rs->fits ? &rs->fits->buckets[h % FIT_BUCKETS] : NULL;
-	for (e = bucket ? *bucket : NULL; e; e = e->next)
+	if (!rs->fits && (rs->fits = calloc(1, sizeof(*rs->fits)))) {
+		for (size_t j = 0; j < rs->n; j++)
+			if (rs->rules[j].pid)
+				rs->fits->by_pid = true;
+	}
+	if (!rs->fits) {
+		fit_each(rs, kind, t, bits);
+		return;
+	}
+	len = fit_key(rs->fits, kind, t, key, &h);
+	bucket = &rs->fits->buckets[h % FIT_BUCKETS];
+	for (e = *bucket; e; e = e->next)
 		if (e->hash == h && e->key_len == len && !memcmp(e->key, key, len)) {
 			memcpy(bits, e->bits, words * sizeof(*bits));
 			return;
 		}
-	memset(bits, 0, words * sizeof(*bits));
-	for (size_t j = 0; j < rs->n; j++)
-		if (rule_fits(&rs->rules[j], kind, t, NULL, 0))
-			bits[j / 64] |= 1ull << (j % 64);
-	if (!bucket)
-		return;
+	fit_each(rs, kind, t, bits);
 	if (rs->fits->n == FIT_ENTRIES_MAX)
 		fit_cache_clear(rs->fits);
 	e = malloc(sizeof(*e) + words * sizeof(*bits) + len);

@@ -99,8 +99,9 @@ bool rule_fits(const struct rule *r, enum condition_kind kind, const struct targ
  * reason in why when not and why is given. */
 bool rule_meets(const struct rule *r, const struct condition *c, char *why, size_t size);
 /* Sets bit j of bits (REFLEX_RULES_MAX / 64 words) for every rule j whose kind and
- * where fit a condition of this kind on t (thresholds aside). Cached per
- * target: rules are matched once per target, not per condition. */
+ * where fit a condition of this kind on t (thresholds aside). Cached by
+ * what rule_fits looks at: rules are matched once per kind of target (the
+ * workers of one program share it), not per condition. */
 void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct target *t,
 		     uint64_t *bits);
 /* The declarative part of r (kind, where and thresholds) matches c. When it does not

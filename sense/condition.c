@@ -212,17 +212,43 @@ void condition_measure_fill(struct condition *c)
 	}
 }
 
+/* Copies the text at src into dst up to its NUL, and no further. */
+static void copy_text(char *dst, const char *src)
+{
+	/* most are empty */
+	if (*src)
+		strcpy(dst, src);
+	else
+		*dst = '\0';
+}
+
 void condition_copy(struct condition *dst, const struct condition *src)
 {
 	if (dst == src)
 		return;
-	memcpy(dst, src, offsetof(struct condition, evidence));
-	strcpy(dst->evidence, src->evidence);
+	dst->id = src->id;
+	dst->kind = src->kind;
+	memcpy(&dst->target, &src->target, offsetof(struct target, comm));
+	for (size_t i = 0; i < target_text_fields_count; i++)
+		copy_text((char *)&dst->target + target_text_fields[i].offset,
+			  (const char *)&src->target + target_text_fields[i].offset);
+	dst->since_ns = src->since_ns;
+	copy_text(dst->summary, src->summary);
+	memcpy(dst->measure, src->measure, sizeof(dst->measure));
+	copy_text(dst->evidence, src->evidence);
 }
 
 void condition_reset(struct condition *c)
 {
-	memset(c, 0, offsetof(struct condition, evidence));
+	/* every text is read up to its NUL: emptying one takes one byte */
+	c->id = 0;
+	c->kind = 0;
+	memset(&c->target, 0, offsetof(struct target, comm));
+	for (size_t i = 0; i < target_text_fields_count; i++)
+		((char *)&c->target)[target_text_fields[i].offset] = '\0';
+	c->since_ns = 0;
+	c->summary[0] = '\0';
+	memset(c->measure, 0, sizeof(c->measure));
 	c->evidence[0] = '\0';
 }
 

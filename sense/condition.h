@@ -90,7 +90,7 @@ struct condition {
 	/* the kind's measures, read from the evidence by condition_measure_fill;
 	 * NAN where the evidence has none */
 	double measure[REFLEX_MEASURES_MAX];
-	char evidence[REFLEX_EVIDENCE_MAX]; /* JSON object; last, see condition_copy */
+	char evidence[REFLEX_EVIDENCE_MAX]; /* JSON object */
 };
 
 /* A fresh condition id, unique across every sensor of this run. */
@@ -98,9 +98,11 @@ uint64_t condition_new_id(void);
 
 /* Reads c's measures from its evidence (top-level numbers). */
 void condition_measure_fill(struct condition *c);
-/* *dst = *src, without copying the unused part of the evidence. */
+/* *dst = *src as far as it is read: each text up to its NUL (most are
+ * short or empty), not the 1.7 KiB of their arrays. */
 void condition_copy(struct condition *dst, const struct condition *src);
-/* An empty condition, as cheaply: the unused evidence is not cleared. */
+/* An empty condition, as cheaply: each text is cut at its first byte, not
+ * cleared. */
 void condition_reset(struct condition *c);
 
 /* Where sensors deliver conditions: raise once when one begins, update

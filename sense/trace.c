@@ -8,6 +8,7 @@
 #include "sense/trace.h"
 
 #define TRACE_LINE_MAX (REFLEX_EVIDENCE_MAX + 2048)
+#define TRACE_READ_BUFFER (256 * 1024)
 
 static int bad(struct trace_reader *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -33,6 +34,10 @@ int trace_open(struct trace_reader *r, const char *path)
 		snprintf(r->err, sizeof(r->err), "%s: %s", path, strerror(errno));
 		return -errno;
 	}
+	/* traces run to gigabytes: fewer, larger reads */
+	r->buf = malloc(TRACE_READ_BUFFER);
+	if (r->buf)
+		(void)setvbuf(r->f, r->buf, _IOFBF, TRACE_READ_BUFFER);
 	return 0;
 }
 
@@ -41,6 +46,8 @@ void trace_close(struct trace_reader *r)
 	if (r->f)
 		fclose(r->f);
 	r->f = NULL;
+	free(r->buf);
+	r->buf = NULL;
 }
 
 /* Decimal digits only, no overflow: 0 or -EINVAL. */
@@ -50,13 +57,9 @@ static int parse_u64(const char *s, uint64_t *out)
 
 	if (!*s)
 		return -EINVAL;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		uint64_t d = (uint64_t)(*s - '0');
-
-		if (n > (UINT64_MAX - d) / 10)
+	for (; *s >= '0' && *s <= '9'; s++)
+		if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t)(*s - '0'), &n))
 			return -EINVAL;
-		n = n * 10 + d;
-	}
 	*out = n;
 	return *s ? -EINVAL : 0;
 }
@@ -64,8 +67,9 @@ static int parse_u64(const char *s, uint64_t *out)
 /* Seconds with up to 9 decimals, "2.5" or "12": 0 or -EINVAL. */
 static int parse_seconds(const char *s, uint64_t *ns)
 {
-	uint64_t whole = 0, frac = 0, scale = NSEC_PER_SEC;
+	uint64_t whole = 0, frac = 0;
 	const char *p = s;
+	int decimals = 0;
 
 	if (*p < '0' || *p > '9')
 		return -EINVAL;
@@ -75,43 +79,69 @@ static int parse_seconds(const char *s, uint64_t *ns)
 		whole = whole * 10 + (uint64_t)(*p - '0');
 	}
 	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale == 1)
+		for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
+			if (decimals == 9)
 				return -EINVAL;
-			scale /= 10;
-			frac += (uint64_t)(*p - '0') * scale;
+			frac = frac * 10 + (uint64_t)(*p - '0');
 		}
 	}
+	/* to nanoseconds */
+	for (; decimals < 9; decimals++)
+		frac *= 10;
 	if (*p)
 		return -EINVAL;
 	*ns = whole * NSEC_PER_SEC + frac;
 	return 0;
 }
 
+/* Whether word is name, or s begins with prefix: strcmp and strncmp for
+ * the few bytes of a trace's keywords, where a call into the C library
+ * costs more than the comparison (a long trace makes tens of millions). */
+static bool is_word(const char *word, const char *name)
+{
+	while (*name && *word == *name)
+		word++, name++;
+	return *word == *name;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	while (*prefix && *s == *prefix)
+		s++, prefix++;
+	return !*prefix;
+}
+
+static char *skip_blanks(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* What ends a bare word: a blank, a quote, the end of the line. */
+static const bool word_end[256] = { ['\0'] = true, [' '] = true, ['\t'] = true, ['"'] = true };
+
 /* Splits off the next word of *p (a bare word, or key="quoted \"text\"");
  * quotes and escapes are removed in place. NULL at the end of the line. */
 static char *next_word(char **p, bool *unterminated)
 {
-	char *s = *p, *out, *word;
+	char *s = skip_blanks(*p), *out, *word;
 	bool quoted = false;
-	size_t plain;
 
-	while (*s == ' ' || *s == '\t')
-		s++;
 	*unterminated = false;
 	if (!*s)
 		return NULL;
 	word = s;
 	/* most words have no quotes: no copying then */
-	plain = strcspn(s, " \t\"");
-	if (s[plain] != '"') {
-		s += plain;
+	while (!word_end[(unsigned char)*s])
+		s++;
+	if (*s != '"') {
 		if (*s)
 			*s++ = '\0';
 		*p = s;
 		return word;
 	}
-	out = s;
+	s = out = word;
 	for (; *s && (quoted || (*s != ' ' && *s != '\t')); s++) {
 		if (*s == '"') {
 			quoted = !quoted;
@@ -129,41 +159,62 @@ static char *next_word(char **p, bool *unterminated)
 	return word;
 }
 
+/* The fields of a raise that are not the target's text, most common first:
+ * every line of a long trace looks its keys up here. */
+enum raise_field { FIELD_PID, FIELD_START, FIELD_TID, FIELD_KERNEL_THREAD, FIELD_SINCE, FIELD_SUMMARY };
+
+static const char *const raise_fields[] = {
+	[FIELD_PID] = "pid", [FIELD_START] = "start", [FIELD_TID] = "tid",
+	[FIELD_KERNEL_THREAD] = "kernel_thread", [FIELD_SINCE] = "since", [FIELD_SUMMARY] = "summary",
+};
+
 static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		     int64_t *since_ns, const char *key, const char *value)
 {
 	struct target *tg = &c->target;
+	size_t f = 0;
 	uint64_t n;
 
-	for (size_t i = 0; i < target_text_fields_count; i++)
-		if (key[0] == target_text_fields[i].key[0] && !strcmp(key, target_text_fields[i].key)) {
-			str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
-			return 0;
-		}
-	if (!strcmp(key, "summary")) {
-		snprintf(c->summary, sizeof(c->summary), "%.*s", (int)sizeof(c->summary) - 1, value);
-	} else if (!strcmp(key, "kernel_thread")) {
+	while (f < ARRAY_SIZE(raise_fields) && (key[0] != raise_fields[f][0] || !is_word(key, raise_fields[f])))
+		f++;
+	if (f == ARRAY_SIZE(raise_fields)) {
+		for (size_t i = 0; i < target_text_fields_count; i++)
+			if (key[0] == target_text_fields[i].key[0] && is_word(key, target_text_fields[i].key)) {
+				str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
+				return 0;
+			}
+		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
+			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
+	}
+	switch ((enum raise_field)f) {
+	case FIELD_PID:
+	case FIELD_TID:
+	case FIELD_START:
+		if (parse_u64(value, &n) || (f != FIELD_START && (n == 0 || n > 0x7fffffff)))
+			return bad(r, "%s=%s is not a valid number", key, value);
+		if (f == FIELD_PID)
+			tg->pid = (pid_t)n;
+		else if (f == FIELD_TID)
+			tg->tid = (pid_t)n;
+		else
+			tg->start_time = n;
+		break;
+	case FIELD_KERNEL_THREAD:
 		if (strcmp(value, "true") && strcmp(value, "false"))
 			return bad(r, "kernel_thread must be true or false, not '%s'", value);
 		tg->kernel_thread = !strcmp(value, "true");
-	} else if (!strcmp(key, "since")) {
+		break;
+	case FIELD_SINCE: {
 		uint64_t since;
 
 		if (parse_seconds(value + (*value == '-'), &since) || (*value != '-' && since > t_ns))
 			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
 		*since_ns = *value == '-' ? -(int64_t)since : (int64_t)since;
-	} else if (!strcmp(key, "pid") || !strcmp(key, "tid") || !strcmp(key, "start")) {
-		if (parse_u64(value, &n) || (key[0] != 's' && (n == 0 || n > 0x7fffffff)))
-			return bad(r, "%s=%s is not a valid number", key, value);
-		if (!strcmp(key, "pid"))
-			tg->pid = (pid_t)n;
-		else if (!strcmp(key, "tid"))
-			tg->tid = (pid_t)n;
-		else
-			tg->start_time = n;
-	} else {
-		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
-			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
+		break;
+	}
+	case FIELD_SUMMARY:
+		str_copy(c->summary, sizeof(c->summary), value);
+		break;
 	}
 	return 0;
 }
@@ -186,9 +237,9 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 	for (;;) {
 		char *eq;
 
-		rest += strspn(rest, " \t");
+		rest = skip_blanks(rest);
 		/* evidence is JSON and takes the rest of the line */
-		if (!strncmp(rest, "evidence=", 9)) {
+		if (has_prefix(rest, "evidence=")) {
 			rest += 9;
 			if (rest[0] != '{' || rest[strlen(rest) - 1] != '}')
 				return bad(r, "evidence must be a JSON object and the last field");
@@ -202,8 +253,9 @@ static int parse_raise(struct trace_reader *r, char *rest, struct trace_event *e
 			break;
 		if (open_quote)
 			return bad(r, "unterminated quote in '%s'", word);
-		eq = strchr(word, '=');
-		if (!eq)
+		for (eq = word; *eq && *eq != '='; eq++)
+			;
+		if (!*eq)
 			return bad(r, "expected key=value, got '%s'", word);
 		*eq = '\0';
 		if (set_field(r, c, ev->t_ns, &ev->since_ns, word, eq + 1))
@@ -261,7 +313,7 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 				;
 			return bad(r, "line longer than %d bytes", TRACE_LINE_MAX - 2);
 		}
-		p += strspn(p, " \t");
+		p = skip_blanks(p);
 		if (!*p || *p == '#')
 			continue;
 		/* without a valid header nothing after it can be read */
@@ -270,7 +322,6 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		ev->kind = 0;
 		ev->t_ns = 0;
 		ev->since_ns = 0;
-		condition_reset(&ev->cond);
 		word = next_word(&p, &open_quote);
 		if (parse_seconds(word, &ev->t_ns))
 			return bad(r, "expected a time in seconds, got '%s'", word);
@@ -279,18 +330,24 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		word = next_word(&p, &open_quote);
 		if (!word)
 			return bad(r, "expected raise, clear or end after the time");
-		if (!strcmp(word, "end")) {
+		if (is_word(word, "raise")) {
+			ev->kind = TRACE_RAISE;
+		} else if (is_word(word, "clear")) {
+			ev->kind = TRACE_CLEAR;
+		} else if (is_word(word, "end")) {
 			ev->kind = TRACE_END;
 			r->last_t_ns = ev->t_ns;
 			return 1;
-		}
-		if (strcmp(word, "raise") && strcmp(word, "clear"))
+		} else {
 			return bad(r, "unknown event '%s' (raise, clear, end)", word);
-		ev->kind = strcmp(word, "raise") ? TRACE_CLEAR : TRACE_RAISE;
+		}
 		word = next_word(&p, &open_quote);
 		if (!word || parse_u64(word, &id) || !id)
 			return bad(r, "expected a condition id (a positive number) after %s",
 				   ev->kind == TRACE_RAISE ? "raise" : "clear");
+		/* only a raise fills the condition: a clear has just its id */
+		if (ev->kind == TRACE_RAISE)
+			condition_reset(&ev->cond);
 		ev->cond.id = id;
 		if (ev->kind == TRACE_RAISE && parse_raise(r, p, ev))
 			return -EINVAL;

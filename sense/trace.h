@@ -23,11 +23,12 @@ struct trace_event {
 	int64_t since_ns;          /* raise: when it began, on the trace clock (may be
 				    * negative: before the recording started) */
 	struct condition cond;     /* raise: the condition (cond.since_ns unused);
-				    * clear: cond.id */
+				    * clear: cond.id, the rest left as it was */
 };
 
 struct trace_reader {
 	FILE *f;
+	char *buf;                 /* f's buffer */
 	const char *path;
 	int line;
 	uint64_t last_t_ns;

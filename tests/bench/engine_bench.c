@@ -24,7 +24,7 @@
 
 static unsigned long decided;
 
-static void count(void *ctx, const struct decision *d, const struct rule_action *a)
+static void count(void *ctx, struct decision *d, const struct rule_action *a)
 {
 	decided++;
 }
