@@ -3,6 +3,7 @@
 # retries as OTLP/HTTP says; nothing lost across an outage or a restart;
 # the audit's filters, show and summary; /metrics.
 . "$(dirname "$0")/lib.sh"
+. tests/pki.sh
 
 PORT=47400
 METRICS=127.0.0.1:47401

@@ -2,6 +2,7 @@
 # fixture API server, Pod objects, and real processes placed in cgroups
 # named the way the kubelet names pod cgroups. Needs T, STARTED, WL, fail
 # and wait_for from the sourcing script.
+. tests/pki.sh
 CG2=/sys/fs/cgroup/unified
 [ -f "$CG2/cgroup.procs" ] || CG2=/sys/fs/cgroup
 NODE=k8-node
