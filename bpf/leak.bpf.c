@@ -61,11 +61,12 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 		if (!p)
 			return 0;
 	}
-	p->rss[REFLEX_LEAK_FILE] = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count) << page_shift;
-	p->rss[REFLEX_LEAK_ANON] = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count) << page_shift;
-	p->rss[REFLEX_LEAK_SWAP] = BPF_CORE_READ(mm, rss_stat[MM_SWAPENTS].count) << page_shift;
-	p->rss[REFLEX_LEAK_SHMEM] = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count) << page_shift;
-	p->data_vm = (__u64)BPF_CORE_READ(mm, data_vm) << page_shift;
+	/* plain loads: mm is a BTF pointer, no helper call per field */
+	p->rss[REFLEX_LEAK_FILE] = mm->rss_stat[MM_FILEPAGES].count << page_shift;
+	p->rss[REFLEX_LEAK_ANON] = mm->rss_stat[MM_ANONPAGES].count << page_shift;
+	p->rss[REFLEX_LEAK_SWAP] = mm->rss_stat[MM_SWAPENTS].count << page_shift;
+	p->rss[REFLEX_LEAK_SHMEM] = mm->rss_stat[MM_SHMEMPAGES].count << page_shift;
+	p->data_vm = mm->data_vm << page_shift;
 	return 0;
 }
 
