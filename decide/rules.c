@@ -910,16 +910,20 @@ const struct rule *ruleset_find(const struct ruleset *rs, const char *name)
 	return NULL;
 }
 
+/* The target's text fields a where matches with globs: the rule's list
+ * and the target's value, by offset. Labels are matched on their own. */
+#define WHERE_GLOB(f) { #f, offsetof(struct rule, f), offsetof(struct target, f) }
+static const struct {
+	const char *field;
+	size_t in_rule, in_target;
+} where_globs[] = {
+	WHERE_GLOB(comm), WHERE_GLOB(exe), WHERE_GLOB(cgroup),
+	WHERE_GLOB(namespace), WHERE_GLOB(pod), WHERE_GLOB(container),
+};
+
 bool rule_fits(const struct rule *r, enum condition_kind kind, const struct target *t,
 		      char *why, size_t size)
 {
-	const struct {
-		const char *field;
-		const struct strlist *globs;
-		const char *value;
-	} globs[] = { { "comm", &r->comm, t->comm }, { "exe", &r->exe, t->exe },
-		      { "cgroup", &r->cgroup, t->cgroup }, { "namespace", &r->namespace, t->namespace },
-		      { "pod", &r->pod, t->pod }, { "container", &r->container, t->container } };
 
 	if (!r->any_kind && r->kind != kind) {
 		if (why)
@@ -932,16 +936,18 @@ bool rule_fits(const struct rule *r, enum condition_kind kind, const struct targ
 			snprintf(why, size, "where.pid is %d", r->pid);
 		return false;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(globs); i++) {
-		bool any = !globs[i].globs->n;
+	for (size_t i = 0; i < ARRAY_SIZE(where_globs); i++) {
+		const struct strlist *globs = (const void *)((const char *)r + where_globs[i].in_rule);
+		const char *value = (const char *)t + where_globs[i].in_target;
+		bool any = !globs->n;
 
-		for (size_t g = 0; !any && g < globs[i].globs->n; g++)
-			any = glob_match(globs[i].globs->v[g], globs[i].value);
+		for (size_t g = 0; !any && g < globs->n; g++)
+			any = glob_match(globs->v[g], value);
 		if (any)
 			continue;
 		if (why)
-			snprintf(why, size, "where.%s: '%s' matches none of '%s'%s", globs[i].field,
-				 globs[i].value, globs[i].globs->v[0], globs[i].globs->n > 1 ? ", ..." : "");
+			snprintf(why, size, "where.%s: '%s' matches none of '%s'%s", where_globs[i].field,
+				 value, globs->v[0], globs->n > 1 ? ", ..." : "");
 		return false;
 	}
 	for (size_t i = 0; i < r->labels.n; i++) {
@@ -998,13 +1004,14 @@ struct fit_cache {
 	struct fit_entry *buckets[FIT_BUCKETS];
 };
 
-/* The target's fields a where can name, as rule_fits reads them. */
-static const size_t where_offsets[] = {
-	offsetof(struct target, comm), offsetof(struct target, exe),
-	offsetof(struct target, cgroup), offsetof(struct target, namespace),
-	offsetof(struct target, pod), offsetof(struct target, container),
-	offsetof(struct target, labels),
-};
+/* Appends text v and its NUL to key at len; the new length. */
+static size_t key_text(char *key, size_t len, const char *v)
+{
+	if (*v) /* most are empty */
+		len = (size_t)(stpcpy(key + len, v) - key);
+	key[len] = '\0';
+	return len + 1;
+}
 
 /* What rule_fits looks at, as bytes: the kind, the pid when a rule names
  * one, and each field a where can name, with its NUL. Processes alike in
@@ -1024,14 +1031,9 @@ static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 		memcpy(key + len, &t->pid, sizeof(t->pid));
 		len += sizeof(t->pid);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(where_offsets); i++) {
-		const char *v = (const char *)t + where_offsets[i];
-
-		/* most are empty */
-		if (*v)
-			len = (size_t)(stpcpy(key + len, v) - key);
-		key[len++] = '\0';
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(where_globs); i++)
+		len = key_text(key, len, (const char *)t + where_globs[i].in_target);
+	len = key_text(key, len, t->labels);
 	memset(key + len, 0, 7);
 	for (size_t i = 0; i < len; i += 8) {
 		uint64_t w;
