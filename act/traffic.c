@@ -933,3 +933,15 @@ const struct act_ops act_traffic_shift_ops = {
 	.cancel = traffic_cancel,
 	.undo = &act_traffic_restore_ops,
 };
+
+const struct kernel_needs traffic_needs = {
+	.kernel = "6.5 (the bpf_sock_destroy kfunc that drains; sk_lookup, iter/tcp and "
+		  "bpf_sk_assign 5.9)",
+	.attach = "sk_lookup on this network namespace, iter/tcp, cgroup/connect4 on the cgroup2 root",
+	.progs = { BPF_PROG_TYPE_SK_LOOKUP, BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_CGROUP_SOCK_ADDR },
+	.maps = { BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_HASH },
+	.helpers = { KERNEL_HELPER(SK_LOOKUP, sk_assign), KERNEL_HELPER(SK_LOOKUP, sk_release),
+		     KERNEL_HELPER(SK_LOOKUP, get_prandom_u32), KERNEL_HELPER(KPROBE, skc_to_tcp_sock) },
+	.kfuncs = { "bpf_sock_destroy" },
+	.objects = { traffic_bpf__elf_bytes },
+};

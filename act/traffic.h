@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/journal.h"
+#include "core/probe.h"
 #include "core/util.h"
 
 /* Where the steering program stays attached while reflexd is away. */
@@ -27,5 +28,8 @@ int traffic_open(struct ev_loop *loop, const struct strlist *services);
  * stays pinned at REFLEX_TRAFFIC_PIN, so the service ports keep being
  * served while reflexd is away. */
 void traffic_close(struct journal *journal, const char *host);
+
+/* What the steering programs need from the kernel (core/probe.h). */
+extern const struct kernel_needs traffic_needs;
 
 #endif

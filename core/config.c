@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "act/traffic.h"
 #include "sense/condition.h"
+#include "sense/sensor.h"
 
 enum option_type { OPT_FLAG, OPT_STRING, OPT_LIST, OPT_DURATION, OPT_INT, OPT_BYTES_RATE };
 
@@ -45,12 +46,15 @@ static const struct option_def options[] = {
 	  NULL, "decide and record, never act" },
 	{ "journal", OPT_STRING, CMD_RUN | CMD_AUDIT | CMD_RECORD, OFF(journal), REFLEX_JOURNAL_DEFAULT, 0, 0, false,
 	  "PATH", "the audit journal (SQLite)" },
-	{ "log-level", OPT_STRING, CMD_RUN | CMD_CHECK | CMD_AUDIT | CMD_SIMULATE | CMD_RECORD | CMD_TEST, OFF(log_level), "info", 0, 0, true,
+	{ "log-level", OPT_STRING, CMD_RUN | CMD_CHECK | CMD_AUDIT | CMD_SIMULATE | CMD_RECORD | CMD_TEST | CMD_PROBE, OFF(log_level), "info", 0, 0, true,
 	  "LEVEL", "error, warn, info or debug" },
 	{ "scan-interval", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(scan_interval_ns), "100ms", 10 * MS, 10 * SEC, false,
 	  "DURATION", "how often sensors rescan their maps" },
 	{ "sensors", OPT_LIST, CMD_RUN | CMD_RECORD, OFF(sensors), NULL, 0, 0, false,
 	  "NAME", "start only these sensors (repeatable; default: all of deadlock, leak, retransmits, goroutines, memory)" },
+	{ "require", OPT_LIST, CMD_RUN | CMD_RECORD, OFF(require), NULL, 0, 0, false,
+	  "NAME,...", "these sensors must start: one that cannot run here stops reflexd (default: a sensor "
+	  "that cannot run is reported and the others run; docs/kernels.md)" },
 	{ "min-wait", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(min_wait_ns), "100ms", 10 * MS, 60 * SEC, false,
 	  "DURATION", "lock waits shorter than this are contention, never examined" },
 	{ "stall-after", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(stall_after_ns), "5s", 100 * MS, 3600 * SEC,
@@ -152,8 +156,9 @@ static const struct option_def options[] = {
 	{ "otlp", OPT_FLAG, CMD_SIMULATE, OFF(otlp), "false", 0, 0, false,
 	  NULL, "export the simulated decisions (mode simulate) and wait until acknowledged" },
 	{ "metrics", OPT_STRING, CMD_RUN, OFF(metrics), NULL, 0, 0, false,
-	  "[HOST:]PORT", "serve /metrics (Prometheus) and /healthz here; HOST defaults to 127.0.0.1 [off]" },
-	{ "json", OPT_FLAG, CMD_AUDIT | CMD_SIMULATE, OFF(json), "false", 0, 0, false,
+	  "[HOST:]PORT", "serve /metrics (Prometheus), /healthz (the loop is alive) and /readyz (ready) here; "
+	  "HOST defaults to 127.0.0.1 [off]" },
+	{ "json", OPT_FLAG, CMD_AUDIT | CMD_SIMULATE | CMD_PROBE, OFF(json), "false", 0, 0, false,
 	  NULL, "one JSON object per line" },
 	{ "rule", OPT_STRING, CMD_AUDIT, OFF(rule), NULL, 0, 0, false, "NAME", "only this rule's decisions" },
 	{ "kind", OPT_STRING, CMD_AUDIT, OFF(kind), NULL, 0, 0, false, "KIND", "only this condition kind" },
@@ -182,6 +187,27 @@ static const struct option_def *find_option(const char *name, enum command cmd)
 }
 
 static int config_parse_file(struct config *cfg, enum command cmd, const char *path);
+
+/* --require leak,deadlock: each name one entry, each a sensor. */
+static int add_sensor_names(struct strlist *l, const char *value, const char *where)
+{
+	char name[64];
+
+	for (const char *p = value; *p; p += *p == ',') {
+		size_t n = strcspn(p, ",");
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		p += n;
+		if (!sensor_find(name)) {
+			fprintf(stderr, "%s: bad value '%s' for --require: no sensor called '%s'\n",
+				where, value, name);
+			return -EINVAL;
+		}
+		if (strlist_add(l, name))
+			return -ENOMEM;
+	}
+	return 0;
+}
 
 /* Sets o from text; where is "file:line" or "reflexd" for messages. */
 static int set_option(struct config *cfg, enum command cmd, const struct option_def *o,
@@ -215,6 +241,8 @@ static int set_option(struct config *cfg, enum command cmd, const struct option_
 			fprintf(stderr, "%s: bad value '%s' for --%s: %s\n", where, value, o->name, why);
 			return -EINVAL;
 		}
+		if (o->offset == OFF(require))
+			return add_sensor_names(field, value, where);
 		return strlist_add(field, value);
 	case OPT_DURATION:
 		if (duration_parse(value, &ns) || ns < o->min || ns > o->max)

@@ -16,6 +16,7 @@ enum command {
 	CMD_SIMULATE = 1 << 3,
 	CMD_RECORD = 1 << 4,
 	CMD_TEST = 1 << 5,
+	CMD_PROBE = 1 << 6,
 };
 
 struct config {
@@ -38,6 +39,7 @@ struct config {
 	int64_t retrans_min;
 	int64_t retrans_flows;
 	struct strlist sensors;   /* which sensors to start; empty: all */
+	struct strlist require;   /* sensors that must start, or reflexd does not run */
 	uint64_t act_delay_ns;
 	char *kill_switch;
 	char *record;             /* write the condition stream to this trace */
@@ -68,7 +70,7 @@ struct config {
 	uint64_t otlp_retry_max_ns;
 	int64_t export_backlog_max;
 	bool otlp;                  /* simulate: export the decisions too */
-	char *metrics;              /* serve /metrics and /healthz here */
+	char *metrics;              /* serve /metrics, /healthz and /readyz here */
 	/* simulate */
 	char *trace;
 	bool skip_bad;

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/otlp.h"
+#include "core/probe.h"
 #include "decide/engine.h"
 #include "sense/identity.h"
 #include "sense/sensor.h"
@@ -28,6 +30,14 @@
 
 #define BPF_FS_MAGIC 0xcafe4a11
 #define TRACEFS_MAGIC 0x74726163
+
+#define REFLEX_ACTUATORS_MAX 4
+
+/* A sensor or an actuator: asked for, up, or why not. */
+struct component {
+	bool on, up;
+	char why[512];
+};
 
 struct daemon {
 	struct ev_loop *loop;
@@ -47,6 +57,10 @@ struct daemon {
 	struct metric *conditions[REFLEX_COND_KIND_COUNT];
 	struct metric *eval_seconds, *evals;
 	void *sensor_state[REFLEX_SENSORS_MAX]; /* by index in sensors[], NULL when not enabled */
+	struct component sensor[REFLEX_SENSORS_MAX];   /* by index in sensors[] */
+	struct component actuator[REFLEX_ACTUATORS_MAX]; /* by index in actuators[] */
+	struct metric *rules_degraded;
+	bool started;         /* sensors and actuators have had their go */
 	ev_timer cron;
 	ev_timer deadline;
 	ev_timer settle;      /* rule files changed: reload when they settle */
@@ -319,6 +333,7 @@ static void record_reload(struct daemon *d, bool ok, const char *why, const char
 }
 
 static void on_rules_changed(struct ev_loop *loop, ev_io *w, int revents);
+static void report_rule_needs(struct daemon *d);
 
 static void unwatch_rules(struct daemon *d)
 {
@@ -395,6 +410,7 @@ static void reload(struct daemon *d, const char *why)
 	rules_free(d->rules);
 	d->rules = rules;
 	watch_rules(d);
+	report_rule_needs(d);
 	snprintf(detail, sizeof(detail), "loaded %zu rules from %zu files%s", rules->n,
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
@@ -433,8 +449,18 @@ static void recovered(const struct decision *dec, void *ctx)
 		 dec->condition.target.pid, dec->action);
 }
 
-/* Every sensor --sensors names (default: all); one that cannot start stops
- * reflexd: running half-blind while looking healthy is worse. */
+static bool required(const struct daemon *d, const char *sensor)
+{
+	for (size_t k = 0; k < d->cfg->require.n; k++)
+		if (!strcmp(d->cfg->require.v[k], sensor))
+			return true;
+	return false;
+}
+
+/* Every sensor --sensors names (default: all), each on its own: one that
+ * cannot run on this kernel is logged once with the reason, shows as down
+ * in /metrics and /readyz, and the others run. Only a sensor --require
+ * names stops reflexd when it cannot start. */
 static int start_sensors(struct daemon *d)
 {
 	const struct strlist *want = &d->cfg->sensors;
@@ -450,17 +476,192 @@ static int start_sensors(struct daemon *d)
 			return -1;
 		}
 	for (size_t i = 0; i < sensors_count; i++) {
-		bool on = !want->n;
+		struct component *c = &d->sensor[i];
+		const char *name = sensors[i]->name;
 
-		for (size_t k = 0; !on && k < want->n; k++)
-			on = strcmp(want->v[k], sensors[i]->name) == 0;
-		if (!on)
-			continue;
-		d->sensor_state[i] = sensors[i]->start(&env);
-		if (!d->sensor_state[i])
+		c->on = !want->n;
+		for (size_t k = 0; !c->on && k < want->n; k++)
+			c->on = strcmp(want->v[k], name) == 0;
+		if (!c->on && required(d, name)) {
+			log_error("run: --require %s, but --sensors leaves the %s sensor out", name, name);
 			return -1;
+		}
+		if (!c->on)
+			continue;
+		if (probe_forced_down(name)) {
+			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
+		} else {
+			probe_capture_begin(c->why, sizeof(c->why));
+			d->sensor_state[i] = sensors[i]->start(&env);
+			probe_capture_end();
+			if (!d->sensor_state[i] && !c->why[0])
+				snprintf(c->why, sizeof(c->why), "%s", strerror(errno));
+		}
+		c->up = d->sensor_state[i] != NULL;
+		metric_set(metrics_gauge("reflexd_sensor_up", "1: the sensor runs; 0: it cannot run here "
+					 "(reflexd probe says why)", "sensor", name), c->up);
+		if (c->up)
+			continue;
+		if (required(d, name)) {
+			log_error("run: --require %s: the %s sensor cannot run here: %s (it needs Linux %s)",
+				  name, name, c->why, sensors[i]->needs.kernel);
+			return -1;
+		}
+		log_warn("sensor %s cannot run here, the others run without it: %s (it needs Linux %s)",
+			 name, c->why, sensors[i]->needs.kernel);
 	}
 	return 0;
+}
+
+/* The actuators each start on their own too: signal (pidfd), traffic (its
+ * BPF programs, attached when --service declares services, loaded as a
+ * check otherwise), k8s (the API client start_k8s made, or not). A rule
+ * whose action cannot run here still decides, and its decisions record
+ * the failure. */
+static void start_actuators(struct daemon *d)
+{
+	for (size_t i = 0; i < actuators_count; i++) {
+		const struct actuator *a = &actuators[i];
+		struct component *c = &d->actuator[i];
+		int err;
+
+		c->on = true;
+		probe_capture_begin(c->why, sizeof(c->why));
+		if (probe_forced_down(a->name)) {
+			err = -ENODEV;
+			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
+		} else if (!strcmp(a->name, "traffic") && d->cfg->services.n) {
+			err = traffic_open(d->loop, &d->cfg->services);
+		} else if (a->bpf) {
+			err = probe_load(a->bpf, c->why, sizeof(c->why));
+		} else if (!strcmp(a->name, "k8s")) {
+			err = d->k8s ? 0 : -ENOENT;
+			if (err)
+				snprintf(c->why, sizeof(c->why), "not in a cluster and no --kubeconfig");
+		} else {
+			err = a->check(c->why, sizeof(c->why));
+		}
+		probe_capture_end();
+		if (err && !c->why[0])
+			snprintf(c->why, sizeof(c->why), "%s", strerror(-err));
+		c->up = !err;
+		metric_set(metrics_gauge("reflexd_actuator_up", "1: the actuator can act; 0: it cannot here "
+					 "(reflexd probe says why)", "actuator", a->name), c->up);
+		if (!c->up)
+			log_warn("actuator %s cannot act here, rules that use it record failed decisions: "
+				 "%s (it needs %s)", a->name, c->why, a->bpf ? a->bpf->kernel : a->needs);
+	}
+}
+
+/* A rule is never silently dead: at start and on every reload, each rule
+ * whose condition comes from a sensor that is not running, or whose action
+ * runs on an actuator that cannot act here, is named in the log and
+ * counted (reflexd_rules_degraded). It stays loaded: the rule set is what
+ * was reviewed, and it runs as it is once the host can run it
+ * (docs/kernels.md). */
+static void report_rule_needs(struct daemon *d)
+{
+	size_t degraded = 0;
+
+	for (size_t i = 0; i < d->rules->n; i++) {
+		const struct rule *r = &d->rules->rules[i];
+		bool missing = false;
+
+		for (size_t k = 0; !r->any_kind && k < sensors_count; k++) {
+			const struct component *c = &d->sensor[k];
+
+			if (!(sensors[k]->kinds & (1u << r->kind)) || c->up)
+				continue;
+			missing = true;
+			log_warn("%s:%d: rule '%s' needs the %s sensor, which %s%s", r->file, r->line, r->name,
+				 sensors[k]->name, c->on ? "cannot run here: " : "is not started (--sensors)",
+				 c->on ? c->why : "");
+		}
+		for (size_t k = 0; k < r->rungs; k++) {
+			const struct act_ops *ops = r->ladder[k].ops;
+			const struct actuator *a = ops ? actuator_of(ops->name) : NULL;
+			const struct component *c = a ? &d->actuator[a - actuators] : NULL;
+
+			if (!c || !c->on || c->up)
+				continue;
+			missing = true;
+			log_warn("%s:%d: rule '%s' acts with %s, which cannot act here: %s", r->file, r->line,
+				 r->name, ops->name, c->why);
+		}
+		degraded += missing;
+	}
+	if (!d->rules_degraded)
+		d->rules_degraded = metrics_gauge("reflexd_rules_degraded",
+						  "rules loaded whose sensor or actuator cannot run here", NULL, NULL);
+	metric_set(d->rules_degraded, (double)degraded);
+}
+
+/* The journal can take a write: the file and its directory (SQLite's WAL
+ * and journal files go there) are writable on a writable filesystem with
+ * room left. A few syscalls, cheap enough for every probe. */
+static int journal_writable(const char *path, char *why, size_t size)
+{
+	char dir[4096];
+	struct statvfs st;
+	char *slash;
+
+	str_copy(dir, sizeof(dir), path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		str_copy(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
+	if (access(path, W_OK) || access(dir, W_OK)) {
+		snprintf(why, size, "journal %s is not writable: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (statvfs(dir, &st)) {
+		snprintf(why, size, "journal %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (st.f_flag & ST_RDONLY || !st.f_bfree) {
+		snprintf(why, size, "journal %s is not writable: %s", path,
+			 st.f_flag & ST_RDONLY ? "read-only filesystem" : "no space left on the device");
+		return st.f_flag & ST_RDONLY ? -EROFS : -ENOSPC;
+	}
+	return 0;
+}
+
+/* /readyz: ready when the rules are loaded, at least one sensor and every
+ * --require'd one runs, and the journal can be written. A sensor that
+ * cannot run here leaves the node ready but degraded, said in the body. */
+static bool daemon_ready(void *ctx, struct sbuf *body)
+{
+	struct daemon *d = ctx;
+	char missing[1024] = "", why[512];
+	size_t up = 0, on = 0;
+	struct sbuf m;
+
+	sbuf_init(&m, missing, sizeof(missing));
+	if (!d->started)
+		sbuf_puts(&m, "; the rules and sensors are starting");
+	for (size_t i = 0; i < sensors_count; i++) {
+		on += d->sensor[i].on;
+		up += d->sensor[i].up;
+		if (d->sensor[i].on && !d->sensor[i].up && required(d, sensors[i]->name))
+			sbuf_printf(&m, "; the required sensor %s is down", sensors[i]->name);
+	}
+	if (d->started && on && !up)
+		sbuf_puts(&m, "; no sensor runs");
+	if (journal_writable(d->cfg->journal, why, sizeof(why)))
+		sbuf_printf(&m, "; %s", why);
+	if (m.len)
+		sbuf_printf(body, "not ready: %s\n", missing + 2);
+	else
+		sbuf_puts(body, "ready\n");
+	for (size_t i = 0; i < sensors_count; i++)
+		if (d->sensor[i].on && !d->sensor[i].up)
+			sbuf_printf(body, "degraded: sensor %s is down: %s\n", sensors[i]->name, d->sensor[i].why);
+	for (size_t i = 0; i < actuators_count; i++)
+		if (d->actuator[i].on && !d->actuator[i].up)
+			sbuf_printf(body, "degraded: actuator %s is down: %s\n", actuators[i].name,
+				    d->actuator[i].why);
+	return !m.len;
 }
 
 /* On Kubernetes (in a pod, or given a kubeconfig) the k8s.* actions get
@@ -580,7 +781,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 			log_error("run: %s", err);
 			goto out;
 		}
-		log_info("metrics: serving /metrics and /healthz on %s", cfg->metrics);
+		log_info("metrics: serving /metrics, /healthz and /readyz on %s", cfg->metrics);
 	}
 	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
 		d.conditions[k] = metrics_counter("reflexd_conditions_total", "conditions raised by the sensors",
@@ -630,10 +831,13 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	if (start_k8s(&d))
 		goto out;
 	log_route_libbpf();
-	if (cfg->command == CMD_RUN && traffic_open(d.loop, &cfg->services))
-		goto out;
+	metrics_set_readiness(d.metrics, daemon_ready, &d);
+	if (cfg->command == CMD_RUN)
+		start_actuators(&d);
 	if (start_sensors(&d))
 		goto out;
+	report_rule_needs(&d);
+	d.started = true;
 
 	ev_timer_init(&d.cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);
 	ev_timer_init(&d.deadline, on_deadline, 0, 0);

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/log.h"
+#include "core/probe.h"
 #include "core/simulate.h"
 #include "decide/rules.h"
 
@@ -25,6 +26,8 @@ static const struct {
 	{ "test", CMD_TEST, "DIR...", "run the rule tests in each DIR (NAME.test.trace + NAME.test.expect)" },
 	{ "simulate", CMD_SIMULATE, "--trace FILE --rules DIR|FILE... [--json] [--explain] | --diff OLD NEW --trace FILE",
 	  "replay a condition trace through rules offline, in virtual time" },
+	{ "probe", CMD_PROBE, "[--json]",
+	  "what this host's kernel can run: each sensor and actuator, works or not, and why" },
 };
 
 static void usage(FILE *out)
@@ -101,6 +104,9 @@ int main(int argc, char **argv)
 			break;
 		case CMD_TEST:
 			status = test_main(&cfg);
+			break;
+		case CMD_PROBE:
+			status = probe_main(&cfg);
 			break;
 		default:
 			status = audit_main(&cfg);

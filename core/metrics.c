@@ -11,6 +11,7 @@
 
 #define METRICS_TEXT_MAX (256 * 1024)
 #define REQUEST_MAX 2048
+#define READYZ_MAX 4096
 #define CONN_TIMEOUT 5.0
 
 struct metric {
@@ -120,7 +121,18 @@ struct metrics_server {
 	int fd;
 	ev_io accept;
 	struct conn *conns;
+	bool (*ready)(void *ctx, struct sbuf *body);  /* NULL: still starting */
+	void *ready_ctx;
 };
+
+void metrics_set_readiness(struct metrics_server *s, bool (*ready)(void *ctx, struct sbuf *body),
+			   void *ctx)
+{
+	if (!s)
+		return;
+	s->ready = ready;
+	s->ready_ctx = ctx;
+}
 
 /* One client: read its request, write the answer, close. */
 struct conn {
@@ -187,12 +199,23 @@ static void respond(struct conn *c)
 			metrics_format(&b);
 		}
 	} else if (!strcmp(path, "/healthz")) {
+		/* answered by the loop itself: an answer means it turns */
 		type = "text/plain";
 		body = strdup("ok\n");
+	} else if (!strcmp(path, "/readyz")) {
+		type = "text/plain";
+		body = malloc(READYZ_MAX);
+		if (body) {
+			sbuf_init(&b, body, READYZ_MAX);
+			if (!c->s->ready)
+				sbuf_puts(&b, "not ready: starting\n");
+			if (!c->s->ready || !c->s->ready(c->s->ready_ctx, &b))
+				status = "503 Service Unavailable";
+		}
 	} else {
 		status = "404 Not Found";
 		type = "text/plain";
-		body = strdup("not found: try /metrics or /healthz\n");
+		body = strdup("not found: try /metrics, /healthz or /readyz\n");
 	}
 	if (!body) {
 		conn_close(c);

@@ -1,6 +1,7 @@
 /* reflexd's own health: counters and gauges in one registry, served in the
- * Prometheus text format by a tiny HTTP server on the loop (/metrics, and
- * /healthz for a liveness probe). Off unless --metrics ADDR:PORT is given.
+ * Prometheus text format by a tiny HTTP server on the loop (/metrics,
+ * /healthz for a liveness probe, /readyz for readiness). Off unless
+ * --metrics ADDR:PORT is given.
  *
  * Any module adds its numbers with two calls and no set-up:
  *
@@ -39,5 +40,10 @@ struct metrics_server;
  * NULL with the reason in err. */
 struct metrics_server *metrics_serve(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
 void metrics_server_free(struct metrics_server *s);
+/* /readyz answers 200 when ready(ctx, body) is true, else 503; body gets
+ * what is missing (and what is degraded). Until this is called: 503,
+ * "starting". */
+void metrics_set_readiness(struct metrics_server *s, bool (*ready)(void *ctx, struct sbuf *body),
+			   void *ctx);
 
 #endif

@@ -476,6 +476,17 @@ static void deadlock_stop(void *state)
 
 const struct sensor sensor_deadlock = {
 	.name = "deadlock",
+	.kinds = 1u << REFLEX_COND_DEADLOCK | 1u << REFLEX_COND_STALL,
+	.needs = {
+		.kernel = "5.15 (bpf_task_pt_regs; task storage 5.11, iter/task and ring buffers 5.8)",
+		.attach = "tp_btf/sched_switch, iter/task",
+		.progs = { BPF_PROG_TYPE_TRACING },
+		.maps = { BPF_MAP_TYPE_TASK_STORAGE, BPF_MAP_TYPE_RINGBUF },
+		.helpers = { KERNEL_HELPER(KPROBE, task_storage_get), KERNEL_HELPER(KPROBE, task_pt_regs),
+			     KERNEL_HELPER(KPROBE, ringbuf_reserve), KERNEL_HELPER(KPROBE, ktime_get_ns),
+			     KERNEL_HELPER(TRACING, seq_write) },
+		.objects = { deadlock_bpf__elf_bytes },
+	},
 	.start = deadlock_start,
 	.scan = deadlock_scan,
 	.stop = deadlock_stop,

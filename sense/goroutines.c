@@ -677,6 +677,16 @@ static void goroutines_stop(void *state)
 
 const struct sensor sensor_goroutines = {
 	.name = "goroutines",
+	.kinds = 1u << REFLEX_COND_GOROUTINES,
+	.needs = {
+		.kernel = "5.8 (ring buffers; tp_btf 5.5, uprobes)",
+		.attach = "uprobes on each Go binary's runtime.newproc1 and goexit1, tp_btf/sched_process_exec and _exit",
+		.progs = { BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACING },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_ARRAY },
+		.helpers = { KERNEL_HELPER(KPROBE, ringbuf_reserve), KERNEL_HELPER(KPROBE, get_current_pid_tgid),
+			     KERNEL_HELPER(KPROBE, ktime_get_ns) },
+		.objects = { goroutines_bpf__elf_bytes },
+	},
 	.start = goroutines_start,
 	.scan = goroutines_scan,
 	.stop = goroutines_stop,

@@ -714,6 +714,16 @@ static void leak_stop(void *state)
 
 const struct sensor sensor_leak = {
 	.name = "leak",
+	.kinds = 1u << REFLEX_COND_LEAK,
+	.needs = {
+		.kernel = "5.11 (bpf_get_current_task_btf; tp_btf/rss_stat 5.5; uprobes for attribution)",
+		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec and _exit; malloc/free uprobes on demand",
+		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_KPROBE },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY },
+		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, probe_read_user),
+			     KERNEL_HELPER(KPROBE, get_current_pid_tgid) },
+		.objects = { leak_bpf__elf_bytes, allocs_bpf__elf_bytes },
+	},
 	.start = leak_start,
 	.scan = leak_scan,
 	.stop = leak_stop,

@@ -544,6 +544,16 @@ static void memory_stop(void *state)
 
 const struct sensor sensor_memory = {
 	.name = "memory",
+	.kinds = 1u << REFLEX_COND_MEMORY,
+	.needs = {
+		.kernel = "5.11 (bpf_get_current_task_btf; bpf_send_signal 5.3, ring buffers 5.8)",
+		.attach = "tp_btf/rss_stat",
+		.progs = { BPF_PROG_TYPE_TRACING },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF },
+		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, send_signal),
+			     KERNEL_HELPER(KPROBE, ringbuf_reserve) },
+		.objects = { memory_bpf__elf_bytes },
+	},
 	.start = memory_start,
 	.scan = memory_scan,
 	.stop = memory_stop,

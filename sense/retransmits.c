@@ -658,6 +658,17 @@ static void retransmits_stop(void *state)
 
 const struct sensor sensor_retransmits = {
 	.name = "retransmits",
+	.kinds = 1u << REFLEX_COND_RETRANSMITS,
+	.needs = {
+		.kernel = "6.3 (tp_btf/sock_send_length; socket storage from tracing programs 5.11)",
+		.attach = "tp_btf/tcp_retransmit_skb, tp_btf/sock_send_length, tp_btf/sched_process_exec "
+			  "and _exit, cgroup/sock_create on the cgroup2 root",
+		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_CGROUP_SOCK },
+		.maps = { BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_RINGBUF },
+		.helpers = { KERNEL_HELPER(KPROBE, sk_storage_get), KERNEL_HELPER(KPROBE, skc_to_tcp_sock),
+			     KERNEL_HELPER(KPROBE, get_current_cgroup_id), KERNEL_HELPER(KPROBE, ringbuf_reserve) },
+		.objects = { retransmits_bpf__elf_bytes },
+	},
 	.start = retransmits_start,
 	.scan = retransmits_scan,
 	.stop = retransmits_stop,

@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/config.h"
+#include "core/probe.h"
 #include "sense/condition.h"
 
 struct ruleset;
@@ -30,6 +31,11 @@ struct sensor_env {
 
 struct sensor {
 	const char *name;
+	/* the condition kinds it raises, as 1 << kind: what a rule needs it for */
+	unsigned kinds;
+	/* what it needs from the kernel: the log line when it cannot start,
+	 * `reflexd probe` and docs/kernels.md read this */
+	struct kernel_needs needs;
 	/* Loads and attaches the BPF side and watches it on env->loop. NULL,
 	 * with errno set and the reason logged, on failure. */
 	void *(*start)(const struct sensor_env *env);
