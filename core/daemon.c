@@ -526,12 +526,13 @@ static void start_actuators(struct daemon *d)
 		int err;
 
 		c->on = true;
-		probe_capture_begin(c->why, sizeof(c->why));
 		if (probe_forced_down(a->name)) {
 			err = -ENODEV;
 			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
 		} else if (!strcmp(a->name, "traffic") && d->cfg->services.n) {
+			probe_capture_begin(c->why, sizeof(c->why));
 			err = traffic_open(d->loop, &d->cfg->services);
+			probe_capture_end();
 		} else if (a->bpf) {
 			err = probe_load(a->bpf, c->why, sizeof(c->why));
 		} else if (!strcmp(a->name, "k8s")) {
@@ -541,7 +542,6 @@ static void start_actuators(struct daemon *d)
 		} else {
 			err = a->check(c->why, sizeof(c->why));
 		}
-		probe_capture_end();
 		if (err && !c->why[0])
 			snprintf(c->why, sizeof(c->why), "%s", strerror(-err));
 		c->up = !err;
