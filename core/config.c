@@ -54,7 +54,7 @@ static const struct option_def options[] = {
 	  "NAME", "start only these sensors (repeatable; default: all of deadlock, leak, retransmits, goroutines, memory)" },
 	{ "require", OPT_LIST, CMD_RUN | CMD_RECORD, OFF(require), NULL, 0, 0, false,
 	  "NAME,...", "these sensors must start: one that cannot run here stops reflexd (default: a sensor "
-	  "that cannot run is reported and the others run; docs/kernels.md)" },
+	  "that cannot run is reported and the others run; docs/architecture.md)" },
 	{ "min-wait", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(min_wait_ns), "100ms", 10 * MS, 60 * SEC, false,
 	  "DURATION", "lock waits shorter than this are contention, never examined" },
 	{ "stall-after", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(stall_after_ns), "5s", 100 * MS, 3600 * SEC,

@@ -529,12 +529,13 @@ static void start_actuators(struct daemon *d)
 		if (probe_forced_down(a->name)) {
 			err = -ENODEV;
 			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
-		} else if (!strcmp(a->name, "traffic") && d->cfg->services.n) {
+		} else if (!strcmp(a->name, "traffic")) {
+			/* with no services: takes away the steering a previous run left */
 			probe_capture_begin(c->why, sizeof(c->why));
 			err = traffic_open(d->loop, &d->cfg->services);
 			probe_capture_end();
-		} else if (a->bpf) {
-			err = probe_load(a->bpf, c->why, sizeof(c->why));
+			if (!err && !d->cfg->services.n)
+				err = probe_load(a->bpf, c->why, sizeof(c->why));
 		} else if (!strcmp(a->name, "k8s")) {
 			err = d->k8s ? 0 : -ENOENT;
 			if (err)
@@ -558,7 +559,7 @@ static void start_actuators(struct daemon *d)
  * runs on an actuator that cannot act here, is named in the log and
  * counted (reflexd_rules_degraded). It stays loaded: the rule set is what
  * was reviewed, and it runs as it is once the host can run it
- * (docs/kernels.md). */
+ * (docs/architecture.md). */
 static void report_rule_needs(struct daemon *d)
 {
 	size_t degraded = 0;

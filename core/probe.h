@@ -1,6 +1,6 @@
 /* What this host's kernel can run: the needs of each BPF component (a
  * sensor, the traffic actuator) in one description that the daemon's log
- * line, `reflexd probe` and docs/kernels.md all read, and the checks
+ * line, `reflexd probe` and docs/architecture.md all read, and the checks
  * behind them: libbpf's probing API and, the authority, loading the
  * component's own BPF objects (then unloading them). */
 #ifndef REFLEX_CORE_PROBE_H

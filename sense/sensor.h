@@ -34,7 +34,7 @@ struct sensor {
 	/* the condition kinds it raises, as 1 << kind: what a rule needs it for */
 	unsigned kinds;
 	/* what it needs from the kernel: the log line when it cannot start,
-	 * `reflexd probe` and docs/kernels.md read this */
+	 * `reflexd probe` and docs/architecture.md read this */
 	struct kernel_needs needs;
 	/* Loads and attaches the BPF side and watches it on env->loop. NULL,
 	 * with errno set and the reason logged, on failure. */

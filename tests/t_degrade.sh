@@ -1,7 +1,7 @@
 # Degrade, never die: a sensor that cannot load leaves the others running,
 # visible in the log, /metrics, /readyz and `reflexd probe`; --require makes
 # it fatal; /readyz follows the journal's writability. The failure is forced
-# with the test hook REFLEX_TEST_FAIL_SENSORS (docs/kernels.md).
+# with the test hook REFLEX_TEST_FAIL_SENSORS (docs/architecture.md).
 . "$(dirname "$0")/lib.sh"
 
 METRICS=127.0.0.1:47650
