@@ -60,6 +60,8 @@ test_probe_shows_a_forced_failure_and_exits_0() {
 # next to it is still killed, and the failure shows everywhere.
 test_leak_down_deadlock_still_killed() {
 	deadlock_and_leak_rules
+	echo 'rule "k8s-off" { when = deadlock { }, where = { comm = "rx-none" }, act = k8s.evict_pod { } }' | write_rule k8s
+	unset KUBERNETES_SERVICE_HOST
 	export REFLEX_TEST_FAIL_SENSORS=leak
 	start_daemon --rules "$T/rules" --metrics "$METRICS"
 	unset REFLEX_TEST_FAIL_SENSORS
@@ -68,7 +70,11 @@ test_leak_down_deadlock_still_killed() {
 		|| fail "the rule is not reported: $(cat "$LOG")"
 	[ "$(metric 'reflexd_sensor_up{sensor="leak"}')" = 0 ] || fail "$(curl -s "http://$METRICS/metrics")"
 	[ "$(metric 'reflexd_sensor_up{sensor="deadlock"}')" = 1 ] || fail "deadlock not up"
-	[ "$(metric 'reflexd_rules_degraded')" = 1 ] || fail "rules_degraded $(metric reflexd_rules_degraded)"
+	grep -q "rule 'k8s-off' acts with k8s.evict_pod, which cannot act here: not in a cluster" "$LOG" \
+		|| fail "the k8s rule is not reported: $(cat "$LOG")"
+	[ "$(metric 'reflexd_actuator_up{actuator="k8s"}')" = 0 ] || fail "k8s actuator up"
+	[ "$(metric 'reflexd_actuator_up{actuator="signal"}')" = 1 ] || fail "signal actuator down"
+	[ "$(metric 'reflexd_rules_degraded')" = 2 ] || fail "rules_degraded $(metric reflexd_rules_degraded)"
 	curl -s "http://$METRICS/metrics" | promtool check metrics > "$T/promtool" 2>&1 \
 		|| fail "promtool: $(cat "$T/promtool")"
 	# degraded, still ready: the leak sensor is not required
