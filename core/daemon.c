@@ -457,6 +457,37 @@ static bool required(const struct daemon *d, const char *sensor)
 	return false;
 }
 
+/* A sensor or actuator starting: what it logs is held back, and libbpf's
+ * reason kept, so that a failure is one line (component_end). */
+static void component_begin(struct component *c)
+{
+	log_hold();
+	probe_capture_begin(c->why, sizeof(c->why));
+}
+
+/* Ends component_begin with the start's result err. On failure the lines
+ * it logged go out at debug level (--log-level debug shows the verifier's
+ * log) and c->why says why: the component's own complaint, less its name,
+ * then libbpf's. */
+static void component_end(struct component *c, const char *name, int err)
+{
+	char own[512], lib[sizeof(c->why)];
+	const char *said = own;
+	size_t n = strlen(name);
+	struct sbuf b;
+
+	probe_capture_end();
+	log_release(err != 0, own, sizeof(own));
+	c->up = !err;
+	if (!err)
+		return;
+	if (!strncmp(own, name, n) && !strncmp(own + n, ": ", 2))
+		said += n + 2;
+	str_copy(lib, sizeof(lib), c->why);
+	sbuf_init(&b, c->why, sizeof(c->why));
+	sbuf_printf(&b, "%s%s%s", *said ? said : strerror(-err), lib[0] ? "; libbpf: " : "", lib);
+}
+
 /* Every sensor --sensors names (default: all), each on its own: one that
  * cannot run on this kernel is logged once with the reason, shows as down
  * in /metrics and /readyz, and the others run. Only a sensor --require
@@ -478,6 +509,7 @@ static int start_sensors(struct daemon *d)
 	for (size_t i = 0; i < sensors_count; i++) {
 		struct component *c = &d->sensor[i];
 		const char *name = sensors[i]->name;
+		int err;
 
 		c->on = !want->n;
 		for (size_t k = 0; !c->on && k < want->n; k++)
@@ -491,13 +523,11 @@ static int start_sensors(struct daemon *d)
 		if (probe_forced_down(name)) {
 			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
 		} else {
-			probe_capture_begin(c->why, sizeof(c->why));
+			component_begin(c);
 			d->sensor_state[i] = sensors[i]->start(&env);
-			probe_capture_end();
-			if (!d->sensor_state[i] && !c->why[0])
-				snprintf(c->why, sizeof(c->why), "%s", strerror(errno));
+			err = d->sensor_state[i] ? 0 : errno ? -errno : -EINVAL;
+			component_end(c, name, err);
 		}
-		c->up = d->sensor_state[i] != NULL;
 		metric_set(metrics_gauge("reflexd_sensor_up", "1: the sensor runs; 0: it cannot run here "
 					 "(reflexd probe says why)", "sensor", name), c->up);
 		if (c->up)
@@ -527,25 +557,21 @@ static void start_actuators(struct daemon *d)
 
 		c->on = true;
 		if (probe_forced_down(a->name)) {
-			err = -ENODEV;
 			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
 		} else if (!strcmp(a->name, "traffic")) {
 			/* with no services: takes away the steering a previous run left */
-			probe_capture_begin(c->why, sizeof(c->why));
+			component_begin(c);
 			err = traffic_open(d->loop, &d->cfg->services);
-			probe_capture_end();
 			if (!err && !d->cfg->services.n)
-				err = probe_load(a->bpf, c->why, sizeof(c->why));
+				err = probe_load(a->bpf);
+			component_end(c, a->name, err);
 		} else if (!strcmp(a->name, "k8s")) {
-			err = d->k8s ? 0 : -ENOENT;
-			if (err)
+			c->up = d->k8s != NULL;
+			if (!c->up)
 				snprintf(c->why, sizeof(c->why), "not in a cluster and no --kubeconfig");
 		} else {
-			err = a->check(c->why, sizeof(c->why));
+			c->up = a->check(c->why, sizeof(c->why)) == 0;
 		}
-		if (err && !c->why[0])
-			snprintf(c->why, sizeof(c->why), "%s", strerror(-err));
-		c->up = !err;
 		metric_set(metrics_gauge("reflexd_actuator_up", "1: the actuator can act; 0: it cannot here "
 					 "(reflexd probe says why)", "actuator", a->name), c->up);
 		if (!c->up)

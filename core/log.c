@@ -1,5 +1,6 @@
 /* Leveled logging to stderr, one line per message. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/libbpf.h>
@@ -18,6 +19,13 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+/* Lines logged while held, each its level byte, its text and a NUL. */
+static struct {
+	bool on;
+	char buf[16384];
+	size_t len;
+} held;
+
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
@@ -29,7 +37,37 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
+	if (held.on && held.len + n + 2 <= sizeof(held.buf)) {
+		held.buf[held.len++] = (char)level;
+		memcpy(held.buf + held.len, line, n + 1);
+		held.len += n + 1;
+		return;
+	}
 	fprintf(stderr, "reflexd: %s: %s\n", level_names[level], line);
+}
+
+void log_hold(void)
+{
+	held.on = true;
+	held.len = 0;
+}
+
+void log_release(bool failed, char *first_error, size_t size)
+{
+	if (first_error)
+		first_error[0] = '\0';
+	held.on = false;
+	for (size_t i = 0; i < held.len;) {
+		enum log_level level = (enum log_level)held.buf[i];
+		const char *line = held.buf + i + 1;
+
+		if (failed && level == LOG_ERROR && first_error && !first_error[0])
+			snprintf(first_error, size, "%s", line);
+		if (!failed || log_threshold >= LOG_DEBUG)
+			fprintf(stderr, "reflexd: %s: %s\n", level_names[failed ? LOG_DEBUG : level], line);
+		i += strlen(line) + 2;
+	}
+	held.len = 0;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

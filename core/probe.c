@@ -58,16 +58,18 @@ static void verifier_reason(const char *msg, struct sbuf *b)
 
 static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char msg[8192];
+	char *msg = NULL;
 	va_list copy;
 	struct sbuf b;
 
 	va_copy(copy, ap);
-	if (level == LIBBPF_WARN && capture.why) {
-		vsnprintf(msg, sizeof(msg), fmt, copy);
-		sbuf_init(&b, capture.why, capture.size);
-		b.len = strlen(capture.why);
-		if (!b.len) {
+	/* whole: a verifier log runs to thousands of lines, its reason last */
+	if (level == LIBBPF_WARN && capture.why && vasprintf(&msg, fmt, copy) >= 0) {
+		size_t kept = strlen(capture.why);
+
+		/* appending to what is kept (sbuf_init empties the buffer) */
+		sbuf_init(&b, capture.why + kept, capture.size - kept);
+		if (!kept) {
 			const char *s = strncmp(msg, "libbpf: ", 8) ? msg : msg + 8;
 
 			sbuf_printf(&b, "%.*s", (int)strcspn(s, "\n"), s);
@@ -75,6 +77,7 @@ static int capture_print(enum libbpf_print_level level, const char *fmt, va_list
 			verifier_reason(msg, &b);
 			capture.verifier = true;
 		}
+		free(msg);
 	}
 	va_end(copy);
 	return capture.chained ? capture.chained(level, fmt, ap) : 0;
@@ -107,11 +110,10 @@ bool probe_forced_down(const char *name)
 	return false;
 }
 
-int probe_load(const struct kernel_needs *n, char *why, size_t size)
+int probe_load(const struct kernel_needs *n)
 {
 	int err = 0;
 
-	probe_capture_begin(why, size);
 	for (size_t i = 0; !err && i < ARRAY_SIZE(n->objects) && n->objects[i]; i++) {
 		size_t len;
 		const void *elf = n->objects[i](&len);
@@ -120,9 +122,6 @@ int probe_load(const struct kernel_needs *n, char *why, size_t size)
 		err = obj ? bpf_object__load(obj) : -errno;
 		bpf_object__close(obj);
 	}
-	probe_capture_end();
-	if (err && !why[0])
-		snprintf(why, size, "%s", strerror(-err));
 	return err;
 }
 
@@ -214,13 +213,20 @@ struct verdict {
 
 static void judge_bpf(struct verdict *v, const char *name, const struct kernel_needs *n)
 {
+	int err;
+
 	v->name = name;
 	v->bpf = n;
 	if (probe_forced_down(name)) {
 		snprintf(v->why, sizeof(v->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
 		return;
 	}
-	v->works = probe_load(n, v->why, sizeof(v->why)) == 0;
+	probe_capture_begin(v->why, sizeof(v->why));
+	err = probe_load(n);
+	probe_capture_end();
+	if (err && !v->why[0])
+		snprintf(v->why, sizeof(v->why), "%s", strerror(-err));
+	v->works = !err;
 }
 
 /* libbpf can probe a type or helper: 1 yes, 0 no, -1 not by type (tracing

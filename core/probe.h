@@ -36,12 +36,12 @@ struct kernel_needs {
 };
 
 /* Opens and loads every object of n, attaching nothing, then unloads
- * them: 0, or -errno with the reason (libbpf's own, and the verifier's
- * last word when it has one) in why. */
-int probe_load(const struct kernel_needs *n, char *why, size_t size);
+ * them: 0 or -errno (libbpf says why: capture it, below). */
+int probe_load(const struct kernel_needs *n);
 
 /* While capturing, libbpf's first warning (and the verifier's last line
- * when it prints a log) is kept in why as well as logged as usual. */
+ * when it prints a log) is kept in why as well as logged as usual.
+ * Captures do not nest. */
 void probe_capture_begin(char *why, size_t size);
 void probe_capture_end(void);
 
