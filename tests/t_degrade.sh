@@ -92,6 +92,34 @@ test_leak_down_deadlock_still_killed() {
 	stop_daemon
 }
 
+# A real failure, no hook: without CAP_NET_ADMIN the kernel refuses the
+# retransmits sensor's cgroup/sock_create program and the traffic
+# actuator's sockmap; the reason is libbpf's own, and the others run.
+test_kernel_refusal_is_reported_with_libbpfs_reason() {
+	deadlock_and_leak_rules
+	echo 'rule "rt" { when = retransmits { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule rt
+	LOG=$T/daemon.log
+	setpriv --bounding-set -all,+bpf,+perfmon,+sys_ptrace,+kill,+dac_override,+sys_resource \
+		"$REFLEXD" run --journal "$T/journal.db" --rules "$T/rules" --metrics "$METRICS" > "$LOG" 2>&1 &
+	DAEMON=$!
+	STARTED="$STARTED $DAEMON"
+	wait_for "$LOG" 'reflexd: info: ready|reflexd: error' 20
+	! grep -q 'reflexd: error' "$LOG" || fail "an error line: $(grep 'reflexd: error' "$LOG")"
+	grep -q "warn: sensor retransmits cannot run here, the others run without it: loading the BPF programs: Operation not permitted; libbpf: prog 'sock_create': BPF program load failed: Operation not permitted (it needs Linux " "$LOG" \
+		|| fail "$(grep retransmits "$LOG")"
+	grep -q "warn: actuator traffic cannot act here.*libbpf: map '[a-z_]*': failed to create: Operation not permitted" "$LOG" \
+		|| fail "$(grep traffic "$LOG")"
+	grep -q "rule 'rt' needs the retransmits sensor, which cannot run here: loading the BPF programs: Operation not permitted" "$LOG" \
+		|| fail "rule not reported"
+	[ "$(metric 'reflexd_sensor_up{sensor="retransmits"}')" = 0 ] && [ "$(metric 'reflexd_sensor_up{sensor="deadlock"}')" = 1 ] \
+		|| fail "$(curl -s "http://$METRICS/metrics" | grep _up)"
+	curl -s "http://$METRICS/readyz" | grep -q "^degraded: sensor retransmits is down: loading the BPF programs" \
+		|| fail "$(curl -s "http://$METRICS/readyz")"
+	start_wl deadlock abba --comm rx-dg
+	wait_record '.rule == "dg-deadlock" and .outcome == "acted"' 6
+	stop_daemon
+}
+
 test_require_makes_a_missing_sensor_fatal() {
 	deadlock_and_leak_rules
 	set +e
