@@ -31,8 +31,6 @@
 #define BPF_FS_MAGIC 0xcafe4a11
 #define TRACEFS_MAGIC 0x74726163
 
-#define REFLEX_ACTUATORS_MAX 4
-
 /* A sensor or an actuator: asked for, up, or why not. */
 struct component {
 	bool on, up;

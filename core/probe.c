@@ -153,6 +153,7 @@ const struct actuator actuators[] = {
 	{ "k8s", "an API client: in-cluster service account, or --kubeconfig", NULL, k8s_check },
 };
 const size_t actuators_count = ARRAY_SIZE(actuators);
+_Static_assert(ARRAY_SIZE(actuators) <= REFLEX_ACTUATORS_MAX, "raise REFLEX_ACTUATORS_MAX");
 
 const struct actuator *actuator_of(const char *action)
 {
@@ -385,7 +386,7 @@ static void print_json(const struct host *h, const struct verdict *v, size_t n, 
 
 int probe_main(const struct config *cfg)
 {
-	struct verdict v[REFLEX_SENSORS_MAX + 4] = { 0 };
+	struct verdict v[REFLEX_SENSORS_MAX + REFLEX_ACTUATORS_MAX] = { 0 };
 	struct btf *vmlinux;
 	struct host h;
 	size_t n = 0;

@@ -61,6 +61,8 @@ struct actuator {
 	int (*check)(char *why, size_t size);
 };
 
+#define REFLEX_ACTUATORS_MAX 4
+
 extern const struct actuator actuators[];
 extern const size_t actuators_count;
 /* The actuator an action (signal, traffic.shift, k8s.evict_pod) runs on. */
