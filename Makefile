@@ -88,7 +88,16 @@ $(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c -lm
 
-units: $(BUILD)/unit/leak_trend
+# tests/unit/probe_capture: a refused object's reason, as probe_load captures it
+$(BUILD)/unit/refused.bpf.o: tests/unit/refused.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/unit/probe_capture: tests/unit/probe_capture.c $(LIB_OBJS) $(BUILD)/unit/refused.bpf.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/probe_capture.c $(LIB_OBJS) $(LDLIBS)
+
+units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture
 
 test: all workloads fuzz units
 	@sh tests/run.sh

@@ -120,6 +120,15 @@ test_kernel_refusal_is_reported_with_libbpfs_reason() {
 	stop_daemon
 }
 
+# A verifier refusal: libbpf's line and the verifier's own last word, the
+# reason a sensor refused on another kernel is reported with.
+test_verifier_reason_is_captured() {
+	[ -x build/unit/probe_capture ] || fail "build/unit/probe_capture missing: make units"
+	out=$(build/unit/probe_capture build/unit/refused.bpf.o)
+	[ "$out" = "rc=-13 why=prog 'refused': BPF program load failed: Permission denied (verifier: R0 invalid mem access 'scalar')" ] \
+		|| fail "$out"
+}
+
 test_require_makes_a_missing_sensor_fatal() {
 	deadlock_and_leak_rules
 	set +e
