@@ -2,6 +2,7 @@
 #include <lauxlib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <limits.h>
 #include <lualib.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,10 +24,16 @@ struct sandbox {
 	/* a bound was hit: every hook and every pcall raises it again until
 	 * the call ends, so rule code cannot swallow it */
 	bool tripped;
-	char why[160];
+	char why[256];
 };
 
-#define HOOK_EVERY 1000
+/* How often the hook counts and looks at the clock: often enough that C
+ * library calls between two looks stay short. */
+#define HOOK_EVERY 100
+#define TABLE_MOVE_MAX (1 << 22)
+/* The largest block a state may hold (a string, a table's array): what
+ * one library call can walk stays a few milliseconds of work. */
+#define BLOCK_MAX (4u << 20)
 /* The pattern functions refuse a subject and pattern whose worst case,
  * (subject length + 1) ^ (repetitions + 1) steps of backtracking, is past
  * this: C code runs outside the instruction count and the clock, and
@@ -58,7 +65,7 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->mem_used -= old;
 		return NULL;
 	}
-	if (nsize > old && (sb->mem_used + (nsize - old) > sb->mem_limit ||
+	if (nsize > old && (nsize > BLOCK_MAX || sb->mem_used + (nsize - old) > sb->mem_limit ||
 			    sb->mem_used + (nsize - old) > sb->call_limit))
 		return NULL;
 	ptr = realloc(ptr, nsize);
@@ -67,9 +74,11 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return ptr;
 }
 
-static void trip(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trip(lua_State *L, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void trip(lua_State *L, const char *fmt, ...)
+/* Marks the call tripped, why saying where (the function at level). */
+static void trip(lua_State *L, int level, const char *fmt, ...)
 {
 	struct sandbox *sb = sandbox_of(L);
 	lua_Debug where;
@@ -79,8 +88,7 @@ static void trip(lua_State *L, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	/* level 0 is the Lua function running when the hook fired */
-	if (lua_getstack(L, 0, &where) && lua_getinfo(L, "Sl", &where) && where.currentline > 0)
+	if (lua_getstack(L, level, &where) && lua_getinfo(L, "Sl", &where) && where.currentline > 0)
 		snprintf(sb->why, sizeof(sb->why), "%s:%d: %s", where.short_src,
 			 where.currentline, what);
 	else
@@ -95,9 +103,9 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	(void)ar;
 	sb->instructions_left -= HOOK_EVERY;
 	if (!sb->tripped && sb->instructions_left < 0)
-		trip(L, "instruction budget exceeded");
+		trip(L, 0, "instruction budget exceeded");
 	else if (!sb->tripped && sb->deadline && mono_ns() > sb->deadline)
-		trip(L, "ran past its wall-clock bound of %llu ms",
+		trip(L, 0, "ran past its wall-clock bound of %llu ms",
 		     (unsigned long long)(sb->wall_ns / 1000000));
 	if (sb->tripped) {
 		lua_pushstring(L, sb->why);
@@ -159,6 +167,9 @@ static int bounded_xpcall(lua_State *L)
  * reload, when the state closes), so neither may be set. */
 static int bounded_setmetatable(lua_State *L)
 {
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argexpected(L, lua_type(L, 2) == LUA_TNIL || lua_type(L, 2) == LUA_TTABLE, 2,
+			 "nil or table");
 	lua_settop(L, 2);
 	if (lua_type(L, 2) == LUA_TTABLE) {
 		lua_pushliteral(L, "__gc");
@@ -173,6 +184,15 @@ static int bounded_setmetatable(lua_State *L)
 	lua_insert(L, 1);
 	lua_call(L, lua_gettop(L) - 1, 1);
 	return 1;
+}
+
+/* Calls the library function in upvalue 1 with this call's arguments. */
+static int call_library(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
 }
 
 /* Pattern specials that repeat: each multiplies the worst-case backtracking. */
@@ -215,13 +235,10 @@ static int bounded_pattern(lua_State *L)
 
 	(void)s;
 	if (!plain && special && pow((double)n + 1, reps + 1.0) * ((double)m + 1) > PATTERN_STEPS_MAX)
-		return luaL_error(L, "pattern '%.40s' is too costly on a subject of %zu bytes: "
-				  "%u repetitions could backtrack for long (use fewer, or a plain find)",
-				  p, n, reps);
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+		return luaL_error(L, "pattern of %d repetitions is too costly on a subject of %d "
+				  "bytes: it could backtrack for long (use fewer, or a plain find)",
+				  (int)reps, (int)(n > INT_MAX ? INT_MAX : n));
+	return call_library(L);
 }
 
 /* string.name becomes bounded_pattern around it; plain_arg: its 4th
@@ -232,6 +249,87 @@ static void wrap_pattern(lua_State *L, const char *name, bool plain_arg)
 	lua_getfield(L, -1, name);
 	lua_pushboolean(L, plain_arg);
 	lua_pushcclosure(L, bounded_pattern, 2);
+	lua_setfield(L, -2, name);
+	lua_pop(L, 1);
+}
+
+/* Any library function: not started past the deadline. C code runs
+ * outside the count hook, so this is where a long string of library calls
+ * is stopped, one call late at most. */
+static int timed_library(lua_State *L)
+{
+	struct sandbox *sb = sandbox_of(L);
+
+	if (!sb->tripped && sb->deadline && mono_ns() > sb->deadline)
+		trip(L, 1, "ran past its wall-clock bound of %llu ms",
+		     (unsigned long long)(sb->wall_ns / 1000000));
+	if (sb->tripped) {
+		lua_pushstring(L, sb->why);
+		return lua_error(L);
+	}
+	return call_library(L);
+}
+
+/* Every C function of the library table name goes through timed_library. */
+static void time_library(lua_State *L, const char *name)
+{
+	lua_getglobal(L, name);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		if (lua_tocfunction(L, -1)) {
+			lua_pushcclosure(L, timed_library, 1);
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, -4);
+		} else {
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+}
+
+/* string.rep: a loop in C, as long as the count even when the result is
+ * empty (string.rep("", 1e15) never ends); the count is bounded by the
+ * memory a state may have. */
+static int bounded_rep(lua_State *L)
+{
+	size_t l, lsep = 0;
+	lua_Integer n;
+
+	luaL_checklstring(L, 1, &l);
+	n = luaL_checkinteger(L, 2);
+	luaL_optlstring(L, 3, "", &lsep);
+	if (n > 0 && (double)n * (double)(l + lsep ? l + lsep : 1) > sandbox_of(L)->mem_limit)
+		return luaL_error(L, "string.rep: %I copies are past the memory limit", n);
+	return call_library(L);
+}
+
+/* table.insert and table.remove shift #t elements in C: #t must be the
+ * table's own length, not what a __len says (1e18). */
+static int bounded_shift(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (luaL_getmetafield(L, 1, "__len") != LUA_TNIL)
+		return luaL_error(L, "table.insert and table.remove take no table with __len");
+	return call_library(L);
+}
+
+/* table.move(a1, f, e, t): a loop in C of e - f + 1 steps. */
+static int bounded_move(lua_State *L)
+{
+	lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+
+	if (e >= f && (lua_Unsigned)e - (lua_Unsigned)f >= TABLE_MOVE_MAX)
+		return luaL_error(L, "table.move: more than %d elements", TABLE_MOVE_MAX);
+	return call_library(L);
+}
+
+/* t[name] becomes fn around it (its upvalue). */
+static void wrap(lua_State *L, const char *table, const char *name, lua_CFunction fn)
+{
+	lua_getglobal(L, table);
+	lua_getfield(L, -1, name);
+	lua_pushcclosure(L, fn, 1);
 	lua_setfield(L, -2, name);
 	lua_pop(L, 1);
 }
@@ -278,6 +376,9 @@ static int sandbox_setup(lua_State *L)
 	for (size_t i = 0; i < sizeof(unsafe_base) / sizeof(unsafe_base[0]); i++)
 		remove_field(L, NULL, unsafe_base[i]);
 	remove_field(L, LUA_STRLIBNAME, "dump");
+	time_library(L, LUA_STRLIBNAME);
+	time_library(L, LUA_TABLIBNAME);
+	time_library(L, LUA_UTF8LIBNAME);
 	lua_pushcfunction(L, bounded_pcall);
 	lua_setglobal(L, "pcall");
 	lua_pushcfunction(L, bounded_xpcall);
@@ -289,6 +390,10 @@ static int sandbox_setup(lua_State *L)
 	wrap_pattern(L, "match", false);
 	wrap_pattern(L, "gmatch", false);
 	wrap_pattern(L, "gsub", false);
+	wrap(L, LUA_STRLIBNAME, "rep", bounded_rep);
+	wrap(L, LUA_TABLIBNAME, "insert", bounded_shift);
+	wrap(L, LUA_TABLIBNAME, "remove", bounded_shift);
+	wrap(L, LUA_TABLIBNAME, "move", bounded_move);
 	return 0;
 }
 
