@@ -19,8 +19,11 @@ struct sandbox {
 	size_t mem_limit;
 	size_t call_limit;   /* during a bounded call: mem_used at its start + its share */
 	long instructions_left;
-	uint64_t deadline;   /* CLOCK_MONOTONIC ns the call must end by; 0: none */
-	uint64_t wall_ns;    /* the bound the deadline came from, for the message */
+	uint64_t wall_ns;    /* the wall-clock bound of the call; 0: none */
+	/* CLOCK_MONOTONIC ns the call must end by; 0: not yet read. The clock
+	 * is first read at the first hook or library call, not at the start:
+	 * most rule functions end before either, and never pay for it. */
+	uint64_t deadline;
 	/* a bound was hit: every hook and every pcall raises it again until
 	 * the call ends, so rule code cannot swallow it */
 	bool tripped;
@@ -52,6 +55,19 @@ static uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether the call ran past its wall-clock bound (see deadline). */
+static bool past_deadline(struct sandbox *sb)
+{
+	uint64_t now;
+
+	if (!sb->wall_ns)
+		return false;
+	now = mono_ns();
+	if (!sb->deadline)
+		sb->deadline = now + sb->wall_ns;
+	return now > sb->deadline;
 }
 
 /* Refuses growth past the cap: Lua turns that into a memory error. */
@@ -104,7 +120,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	sb->instructions_left -= HOOK_EVERY;
 	if (!sb->tripped && sb->instructions_left < 0)
 		trip(L, 0, "instruction budget exceeded");
-	else if (!sb->tripped && sb->deadline && mono_ns() > sb->deadline)
+	else if (!sb->tripped && past_deadline(sb))
 		trip(L, 0, "ran past its wall-clock bound of %llu ms",
 		     (unsigned long long)(sb->wall_ns / 1000000));
 	if (sb->tripped) {
@@ -260,7 +276,7 @@ static int timed_library(lua_State *L)
 {
 	struct sandbox *sb = sandbox_of(L);
 
-	if (!sb->tripped && sb->deadline && mono_ns() > sb->deadline)
+	if (!sb->tripped && past_deadline(sb))
 		trip(L, 1, "ran past its wall-clock bound of %llu ms",
 		     (unsigned long long)(sb->wall_ns / 1000000));
 	if (sb->tripped) {
@@ -300,7 +316,7 @@ static int bounded_rep(lua_State *L)
 	n = luaL_checkinteger(L, 2);
 	luaL_optlstring(L, 3, "", &lsep);
 	if (n > 0 && (double)n * (double)(l + lsep ? l + lsep : 1) > sandbox_of(L)->mem_limit)
-		return luaL_error(L, "string.rep: %I copies are past the memory limit", n);
+		return luaL_error(L, "string.rep: memory limit exceeded (%I copies)", n);
 	return call_library(L);
 }
 
@@ -452,7 +468,7 @@ void sandbox_rebound(lua_State *L, const struct sandbox_bounds *b)
 	sb->instructions_left = b->instructions;
 	sb->call_limit = b->memory ? sb->mem_used + b->memory : SIZE_MAX;
 	sb->wall_ns = b->wall_ns;
-	sb->deadline = b->wall_ns ? mono_ns() + b->wall_ns : 0;
+	sb->deadline = 0;
 }
 
 int sandbox_call(lua_State *L, int nargs, int nresults, const struct sandbox_bounds *b,
@@ -474,7 +490,7 @@ int sandbox_call(lua_State *L, int nargs, int nresults, const struct sandbox_bou
 	status = lua_pcall(L, nargs, nresults, traceback ? base : 0);
 	lua_sethook(L, NULL, 0, 0);
 	sb->call_limit = SIZE_MAX;
-	sb->deadline = 0;
+	sb->wall_ns = 0;
 	if (status != LUA_OK) {
 		if (sb->tripped)
 			snprintf(err, errlen, "%s", sb->why);
