@@ -914,30 +914,20 @@ static void push_env(lua_State *L)
 	lua_setmetatable(L, -2);
 }
 
-/* Whether msg says where, as Lua's "chunk:line: text" does. */
-static bool located(const char *msg)
-{
-	for (const char *p = strchr(msg, ':'); p; p = strchr(p + 1, ':')) {
-		const char *q = p + 1;
-
-		while (*q >= '0' && *q <= '9')
-			q++;
-		if (q > p + 1 && *q == ':')
-			return true;
-	}
-	return false;
-}
-
 /* err, prefixed with "file: " when it does not say where already (an
  * error object that is not a string, a memory error, error("x", 0)). */
 static void locate(char *err, size_t errlen, const char *file)
 {
-	char msg[1024];
+	size_t n = strlen(file), len;
 
-	if (located(err))
+	if (sandbox_located(err) || n + 3 > errlen)
 		return;
-	snprintf(msg, sizeof(msg), "%s", err);
-	snprintf(err, errlen, "%s: %s", file, msg);
+	len = strnlen(err, errlen - n - 3);
+	memmove(err + n + 2, err, len);
+	err[n + 2 + len] = '\0';
+	memcpy(err, file, n);
+	err[n] = ':';
+	err[n + 1] = ' ';
 }
 
 /* Inside the protected call: the file's metatables, its chunk (source text

@@ -160,12 +160,29 @@ static int bounded_pcall(lua_State *L)
 	return 2;
 }
 
+/* xpcall's handler, around the user's (upvalue 1): once a bound is hit
+ * the user's is not called. (Lua calls a handler where the error was
+ * raised, and for a bound that is inside the count hook, where hooks are
+ * off: a handler running there would never be stopped.) */
+static int guarded_handler(lua_State *L)
+{
+	if (sandbox_of(L)->tripped)
+		return 1;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 /* xpcall(f, handler, ...): the same, and the handler is bounded too. */
 static int bounded_xpcall(lua_State *L)
 {
 	int n = lua_gettop(L), status;
 
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, guarded_handler, 1);
+	lua_replace(L, 2);
 	lua_pushboolean(L, 1);
 	lua_pushvalue(L, 1);
 	lua_rotate(L, 3, 2);   /* handler, true, f, args... */
@@ -202,13 +219,41 @@ static int bounded_setmetatable(lua_State *L)
 	return 1;
 }
 
-/* Calls the library function in upvalue 1 with this call's arguments. */
+bool sandbox_located(const char *msg)
+{
+	for (const char *p = strchr(msg, ':'); p; p = strchr(p + 1, ':')) {
+		const char *q = p + 1;
+
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q > p + 1 && *q == ':')
+			return true;
+	}
+	return false;
+}
+
+/* Calls the library function in upvalue 1 (named by upvalue 2) with this
+ * call's arguments. Called from here, its errors would not say where in
+ * the rule file, nor which function ("bad argument #1 to '?'"): both are
+ * put back. */
 static int call_library(lua_State *L)
 {
+	int status;
+
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+	status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+	if (status == LUA_OK)
+		return lua_gettop(L);
+	rethrow_bounds(L, status);
+	if (lua_type(L, -1) == LUA_TSTRING && !sandbox_located(lua_tostring(L, -1))) {
+		lua_pushfstring(L, "to '%s'", lua_tostring(L, lua_upvalueindex(2)));
+		luaL_gsub(L, lua_tostring(L, -2), "to '?'", lua_tostring(L, -1));
+		luaL_where(L, 1);
+		lua_insert(L, -2);
+		lua_concat(L, 2);
+	}
+	return lua_error(L);
 }
 
 /* Pattern specials that repeat: each multiplies the worst-case backtracking. */
@@ -246,7 +291,7 @@ static int bounded_pattern(lua_State *L)
 {
 	size_t n, m;
 	const char *s = luaL_checklstring(L, 1, &n), *p = luaL_checklstring(L, 2, &m);
-	bool special, plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
+	bool special, plain = lua_toboolean(L, lua_upvalueindex(3)) && lua_toboolean(L, 4);
 	unsigned reps = pattern_repetitions(p, m, &special);
 
 	(void)s;
@@ -263,8 +308,9 @@ static void wrap_pattern(lua_State *L, const char *name, bool plain_arg)
 {
 	lua_getglobal(L, LUA_STRLIBNAME);
 	lua_getfield(L, -1, name);
+	lua_pushstring(L, name);
 	lua_pushboolean(L, plain_arg);
-	lua_pushcclosure(L, bounded_pattern, 2);
+	lua_pushcclosure(L, bounded_pattern, 3);
 	lua_setfield(L, -2, name);
 	lua_pop(L, 1);
 }
@@ -293,7 +339,8 @@ static void time_library(lua_State *L, const char *name)
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
 		if (lua_tocfunction(L, -1)) {
-			lua_pushcclosure(L, timed_library, 1);
+			lua_pushvalue(L, -2);
+			lua_pushcclosure(L, timed_library, 2);
 			lua_pushvalue(L, -2);
 			lua_insert(L, -2);
 			lua_rawset(L, -4);
@@ -345,7 +392,8 @@ static void wrap(lua_State *L, const char *table, const char *name, lua_CFunctio
 {
 	lua_getglobal(L, table);
 	lua_getfield(L, -1, name);
-	lua_pushcclosure(L, fn, 1);
+	lua_pushstring(L, name);
+	lua_pushcclosure(L, fn, 2);
 	lua_setfield(L, -2, name);
 	lua_pop(L, 1);
 }

@@ -5,6 +5,7 @@
 #define REFLEX_DECIDE_SANDBOX_H
 
 #include <lua.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,8 @@ int sandbox_call(lua_State *L, int nargs, int nresults, const struct sandbox_bou
 /* Inside a running sandbox call: gives what runs next fresh bounds, so one
  * call can run several rule functions, each bounded on its own. */
 void sandbox_rebound(lua_State *L, const struct sandbox_bounds *b);
+/* Whether an error message says where, as Lua's "chunk:line: text". */
+bool sandbox_located(const char *msg);
 /* Pushes the JSON text as a Lua value (objects and arrays as tables, null
  * as nil). 0, or -EINVAL with nothing pushed. */
 int sandbox_push_json(lua_State *L, const char *json);
