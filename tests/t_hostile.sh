@@ -115,6 +115,9 @@ test_wall_clock_bound_is_held() {
 	echo "$OUT" | grep -q 'wall-clock bound of 50 ms' || fail "not stopped by the clock: $OUT"
 	[ "$TOOK" -lt 1000 ] || fail "took $TOOK ms"
 	echo "when-wall-clock.lua: simulate (load and evaluation) took $TOOK ms"
+	run_bounded 10 "$REFLEXD" simulate --trace "$T/trace" --rules "$HOSTILE/when-wall-clock.lua" \
+		--json --rule-timeout 5ms
+	echo "$OUT" | grep -q 'wall-clock bound of 5 ms' || fail "--rule-timeout not taken: $OUT"
 }
 
 # A file that rewrites its libraries (string.find, the string metatable)
