@@ -108,12 +108,13 @@ test_simulate_refuses_the_rejected() {
 
 # One evaluation that never ends is stopped near its bound (50 ms), not at
 # the instruction budget's leisure: the whole simulate, load included,
-# stays far under a second.
+# stays under two seconds (the instruction budget alone would let it run
+# for half a minute).
 test_wall_clock_bound_is_held() {
 	trace > "$T/trace"
 	run_bounded 10 "$REFLEXD" simulate --trace "$T/trace" --rules "$HOSTILE/when-wall-clock.lua" --json
 	echo "$OUT" | grep -q 'wall-clock bound of 50 ms' || fail "not stopped by the clock: $OUT"
-	[ "$TOOK" -lt 1000 ] || fail "took $TOOK ms"
+	[ "$TOOK" -lt 2000 ] || fail "took $TOOK ms"
 	echo "when-wall-clock.lua: simulate (load and evaluation) took $TOOK ms"
 	run_bounded 10 "$REFLEXD" simulate --trace "$T/trace" --rules "$HOSTILE/when-wall-clock.lua" \
 		--json --rule-timeout 5ms
