@@ -42,7 +42,7 @@ struct sandbox {
  * this: C code runs outside the instruction count and the clock, and
  * ("a*"):rep(30) .. "b" would otherwise run for ever. At this bound the
  * worst case runs in well under the 50 ms of an evaluation. */
-#define PATTERN_STEPS_MAX 2e6
+#define PATTERN_STEPS_MAX 2e7
 
 static struct sandbox *sandbox_of(lua_State *L)
 {
