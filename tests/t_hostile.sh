@@ -121,6 +121,20 @@ test_wall_clock_bound_is_held() {
 	echo "$OUT" | grep -q 'wall-clock bound of 5 ms' || fail "--rule-timeout not taken: $OUT"
 }
 
+# Generated rather than kept: 100 000 nested braces (200 KB), and as many
+# nested parentheses and function calls. The parser's error names the file.
+test_nesting_bombs_name_the_file() {
+	mkdir -p "$T/nest"
+	awk 'BEGIN { s = "x = "; for (i = 0; i < 100000; i++) s = s "{"; for (i = 0; i < 100000; i++) s = s "}"; print s }' > "$T/nest/braces.lua"
+	awk 'BEGIN { s = "x = "; for (i = 0; i < 100000; i++) s = s "("; s = s "1"; for (i = 0; i < 100000; i++) s = s ")"; print s }' > "$T/nest/parens.lua"
+	awk 'BEGIN { s = "x = "; for (i = 0; i < 50000; i++) s = s "tostring("; s = s "1"; for (i = 0; i < 50000; i++) s = s ")"; print s }' > "$T/nest/calls.lua"
+	for f in "$T"/nest/*.lua; do
+		run_bounded 10 "$REFLEXD" check "$f"
+		[ "$RC" = 1 ] || fail "$f: status $RC: $OUT"
+		echo "$OUT" | grep -Eq "^$f(:[0-9]+)?: .*(C stack overflow|too many|overflow)" || fail "$f: $OUT"
+	done
+}
+
 # A file that rewrites its libraries (string.find, the string metatable)
 # changes nothing for another file's rule.
 test_files_do_not_reach_each_other() {
