@@ -10,8 +10,13 @@
 #include <stdint.h>
 
 #define REFLEX_SANDBOX_MEM_LIMIT (32u << 20)            /* per rule file */
-#define REFLEX_SANDBOX_INSTRUCTIONS 10000000L            /* loading a rule file */
-#define REFLEX_SANDBOX_LOAD_WALL_NS (2000ull * 1000000)  /* loading a rule file */
+/* loading a rule file (the fuzzers build with less, to try more inputs) */
+#ifndef REFLEX_SANDBOX_INSTRUCTIONS
+#define REFLEX_SANDBOX_INSTRUCTIONS 10000000L
+#endif
+#ifndef REFLEX_SANDBOX_LOAD_WALL_NS
+#define REFLEX_SANDBOX_LOAD_WALL_NS (2000ull * 1000000)
+#endif
 #define REFLEX_SANDBOX_EVAL_INSTRUCTIONS 100000L         /* one call of a rule function */
 #define REFLEX_SANDBOX_EVAL_MEMORY (1u << 20)            /* what one call may add */
 #define REFLEX_SANDBOX_EVAL_WALL_NS (50ull * 1000000)    /* one call of a rule function */
