@@ -443,6 +443,8 @@ static int sandbox_setup(lua_State *L)
 	time_library(L, LUA_STRLIBNAME);
 	time_library(L, LUA_TABLIBNAME);
 	time_library(L, LUA_UTF8LIBNAME);
+	/* the one base function that walks a whole string (4 MiB of digits) */
+	wrap(L, LUA_GNAME, "tonumber", timed_library);
 	lua_pushcfunction(L, bounded_pcall);
 	lua_setglobal(L, "pcall");
 	lua_pushcfunction(L, bounded_xpcall);
