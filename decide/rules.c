@@ -62,6 +62,7 @@ struct loader {
 	size_t len;
 	char hash[65];
 	struct rule *pending;  /* the rule being parsed: freed if parsing stops */
+	uint64_t deadline;     /* CLOCK_MONOTONIC ns all files must be loaded by */
 };
 
 static void add_error(struct strlist *errs, const char *fmt, ...)
@@ -970,8 +971,10 @@ static void rule_lua_free(struct rule_lua *lua)
  * of the file has a function, else freed (NULL). */
 static struct rule_lua *load_file(struct loader *ld, const char *path)
 {
-	static const struct sandbox_bounds bounds = {
-		REFLEX_SANDBOX_INSTRUCTIONS, 0, REFLEX_SANDBOX_LOAD_WALL_NS,
+	uint64_t now = clock_mono_ns();
+	const struct sandbox_bounds bounds = {
+		REFLEX_SANDBOX_INSTRUCTIONS, 0, ld->deadline > now ? ld->deadline - now : 1,
+		REFLEX_SANDBOX_LOAD_WALL_NS,
 	};
 	char *src = malloc(RULE_FILE_MAX + 1), err[1024];
 	struct rule_lua *lua = calloc(1, sizeof(*lua));
@@ -1090,7 +1093,9 @@ static void collect_files(struct ruleset *rs, struct strlist *errs, const char *
 struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs)
 {
 	struct ruleset *rs = calloc(1, sizeof(*rs));
-	struct loader ld = { .rs = rs, .errs = errs };
+	struct loader ld = {
+		.rs = rs, .errs = errs, .deadline = clock_mono_ns() + REFLEX_SANDBOX_LOAD_WALL_NS,
+	};
 	size_t before = errs->n;
 
 	if (!rs) {
@@ -1480,7 +1485,7 @@ static int eval_act(lua_State *L)
 static struct sandbox_bounds eval_bounds(const struct ruleset *rs)
 {
 	return (struct sandbox_bounds){
-		REFLEX_SANDBOX_EVAL_INSTRUCTIONS, REFLEX_SANDBOX_EVAL_MEMORY, rs->eval_wall_ns,
+		REFLEX_SANDBOX_EVAL_INSTRUCTIONS, REFLEX_SANDBOX_EVAL_MEMORY, rs->eval_wall_ns, 0,
 	};
 }
 

@@ -20,6 +20,7 @@ struct sandbox {
 	size_t call_limit;   /* during a bounded call: mem_used at its start + its share */
 	long instructions_left;
 	uint64_t wall_ns;    /* the wall-clock bound of the call; 0: none */
+	uint64_t wall_named_ns; /* the bound the error names */
 	/* CLOCK_MONOTONIC ns the call must end by; 0: not yet read. The clock
 	 * is first read at the first hook or library call, not at the start:
 	 * most rule functions end before either, and never pay for it. */
@@ -122,7 +123,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 		trip(L, 0, "instruction budget exceeded");
 	else if (!sb->tripped && past_deadline(sb))
 		trip(L, 0, "ran past its wall-clock bound of %llu ms",
-		     (unsigned long long)(sb->wall_ns / 1000000));
+		     (unsigned long long)(sb->wall_named_ns / 1000000));
 	if (sb->tripped) {
 		lua_pushstring(L, sb->why);
 		lua_error(L);
@@ -324,7 +325,7 @@ static int timed_library(lua_State *L)
 
 	if (!sb->tripped && past_deadline(sb))
 		trip(L, 1, "ran past its wall-clock bound of %llu ms",
-		     (unsigned long long)(sb->wall_ns / 1000000));
+		     (unsigned long long)(sb->wall_named_ns / 1000000));
 	if (sb->tripped) {
 		lua_pushstring(L, sb->why);
 		return lua_error(L);
@@ -518,6 +519,7 @@ void sandbox_rebound(lua_State *L, const struct sandbox_bounds *b)
 	sb->instructions_left = b->instructions;
 	sb->call_limit = b->memory ? sb->mem_used + b->memory : SIZE_MAX;
 	sb->wall_ns = b->wall_ns;
+	sb->wall_named_ns = b->wall_named_ns ? b->wall_named_ns : b->wall_ns;
 	sb->deadline = 0;
 }
 
