@@ -117,15 +117,26 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c \
 	core/util.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
 	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
+# the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
+FUZZ_RULES_SRCS += decide/engine.c decide/protect.c sense/trace.c
+FUZZ_ENGINE_SRCS := tests/fuzz/fuzz_engine.c $(filter-out tests/fuzz/fuzz_rules.c,$(FUZZ_RULES_SRCS))
+# a rule file's load bounded by 1/50 of the daemon's: runaway seeds end sooner
+FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRUCTIONS=200000L \
+	-DREFLEX_SANDBOX_LOAD_WALL_NS=40000000ull
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
 FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c
 FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c
 
-$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) $(SKELS)
+$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) $(shell pkg-config --cflags lua5.4) -o $@ $(FUZZ_RULES_SRCS) \
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_RULES_SRCS) \
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
+
+$(BUILD)/fuzz/fuzz_engine: $(FUZZ_ENGINE_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_ENGINE_SRCS) \
 		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
 
 $(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
@@ -148,5 +159,5 @@ $(BUILD)/fuzz/fuzz_go_elf: $(FUZZ_GO_ELF_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GO_ELF_SRCS) -lelf
 
-fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
+fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
 	$(BUILD)/fuzz/fuzz_kubeconfig $(BUILD)/fuzz/fuzz_go_elf

@@ -117,6 +117,8 @@ static const struct option_def options[] = {
 	  "N", "the global budget: at most N actions across all rules ..." },
 	{ "budget-window", OPT_DURATION, CMD_RUN | CMD_SIMULATE, OFF(budget_window_ns), "1h", SEC, 7 * 86400 * SEC, true,
 	  "DURATION", "... in any window this long" },
+	{ "rule-timeout", OPT_DURATION, CMD_RUN | CMD_SIMULATE | CMD_TEST, OFF(rule_timeout_ns), "50ms", MS,
+	  10 * SEC, true, "DURATION", "a rule function running longer is stopped and its rule disabled" },
 	{ "record", OPT_STRING, CMD_RUN, OFF(record), NULL, 0, 0, false,
 	  "FILE", "also write the conditions seen to this trace (docs/trace.md)" },
 	{ "out", OPT_STRING, CMD_RECORD, OFF(record), NULL, 0, 0, false,

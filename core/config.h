@@ -46,6 +46,7 @@ struct config {
 	uint64_t duration_ns;     /* record: stop after this long (0: at SIGTERM) */
 	int64_t budget_max;
 	uint64_t budget_window_ns;
+	uint64_t rule_timeout_ns;  /* the wall-clock bound of one rule function call */
 	struct strlist protect_comm, protect_exe, protect_cgroup;
 	struct strlist services;  /* traffic shift: NAME=PORT:BACKEND_PORT,... */
 	struct strlist protect_namespace, protect_labels;

@@ -402,6 +402,7 @@ static void reload(struct daemon *d, const char *why)
 	unwatch_rules(d);
 	config_apply_reloadable(d->cfg, &fresh);
 	config_free(&fresh);
+	rules->eval_wall_ns = d->cfg->rule_timeout_ns;
 	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
 	configure_engine(d);
 	decide_set_rules(d->engine, rules);
@@ -772,6 +773,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		log_error("run: not starting: the rule files have errors");
 		return 1;
 	}
+	d.rules->eval_wall_ns = cfg->rule_timeout_ns;
 	warn_shadowed(d.rules);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");

@@ -231,6 +231,8 @@ static int simulate(struct config *cfg, const char *trace, struct ruleset *rules
 
 	if (!ev)
 		return 1;
+	if (cfg->rule_timeout_ns)
+		rules->eval_wall_ns = cfg->rule_timeout_ns;
 	if (trace_open(&sim.trace, trace)) {
 		fprintf(stderr, "reflexd: simulate: %s\n", sim.trace.err);
 		goto out;

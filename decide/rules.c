@@ -13,10 +13,35 @@
 #include "decide/sandbox.h"
 
 #define RULE_FILE_MAX (1u << 20)
+#define RULE_NAME_MAX 127          /* what a decision record holds */
+#define REFLEX_PID_MAX 4194304     /* the kernel's PID_MAX_LIMIT */
 
-/* Metatables marking what a condition or action constructor returned. */
+/* Metatables of what a condition or action constructor returns: a
+ * userdata (struct rule_value) rule code cannot change or forge. */
 static const char CONDITION_MT[] = "reflex.condition";
 static const char ACTION_MT[] = "reflex.action";
+static const char CONDITION_TABLE_MT[] = "reflex.condition_table";
+/* registry key: the loader, while a file loads (rule "x" is refused after) */
+static const char LOADER_KEY = 0;
+
+/* deadlock { ... } or signal { ... }: the kind or the actuator, set in C;
+ * its user value is a private copy of the parameters. */
+struct rule_value {
+	enum condition_kind kind;
+	const struct act_ops *ops;
+};
+
+/* Parameter tables are small; a bigger one is a mistake or an attack. */
+#define PARAMS_ENTRIES_MAX 256
+#define PARAMS_DEPTH_MAX 4
+
+struct rule_lua {
+	lua_State *L;
+	/* the condition table last built for a rule function, shared by the
+	 * rules that look at the same condition at the same moment */
+	int cond_ref;
+	uint64_t cond_id, cond_held_ns;
+};
 
 static const char *const rule_fields[] = {
 	"when", "where", "hold", "settle", "act", "escalate", "cooldown", "budget", "verify",
@@ -34,7 +59,10 @@ struct loader {
 	struct strlist *errs;
 	const char *file;
 	const char *src;
+	size_t len;
 	char hash[65];
+	struct rule *pending;  /* the rule being parsed: freed if parsing stops */
+	uint64_t deadline;     /* CLOCK_MONOTONIC ns all files must be loaded by */
 };
 
 static void add_error(struct strlist *errs, const char *fmt, ...)
@@ -139,16 +167,15 @@ static void rule_error(struct rule_ctx *rc, const char *field, const char *fmt, 
 	rc->failed = true;
 }
 
-static bool has_metatable(lua_State *L, int idx, const char *name)
+/* The value at idx if it is a condition or action (by mt), its private
+ * parameters pushed; else NULL and nothing pushed. */
+static const struct rule_value *to_value(lua_State *L, int idx, const char *mt)
 {
-	bool same;
+	const struct rule_value *v = luaL_testudata(L, idx, mt);
 
-	if (!lua_getmetatable(L, idx))
-		return false;
-	luaL_getmetatable(L, name);
-	same = lua_rawequal(L, -1, -2);
-	lua_pop(L, 2);
-	return same;
+	if (v)
+		lua_getiuservalue(L, idx, 1);
+	return v;
 }
 
 static void parse_duration(struct rule_ctx *rc, lua_State *L, const char *field, uint64_t *ns)
@@ -171,10 +198,10 @@ static void parse_globs(struct rule_ctx *rc, lua_State *L, const char *field, st
 		return;
 	}
 	if (lua_type(L, -1) == LUA_TTABLE) {
-		lua_Integer n = luaL_len(L, -1);
+		lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
 
 		for (lua_Integer i = 1; i <= n; i++) {
-			if (lua_geti(L, -1, i) != LUA_TSTRING)
+			if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
 				rule_error(rc, "where", "where.%s[%lld] must be a string", field, (long long)i);
 			else
 				(void)strlist_add(g, lua_tostring(L, -1));
@@ -241,8 +268,10 @@ static void parse_where(struct rule_ctx *rc, lua_State *L)
 			parse_globs(rc, L, key, &r->container);
 		} else if (strcmp(key, "labels") == 0) {
 			parse_labels(rc, L, &r->labels);
-		} else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0) {
-			rule_error(rc, "where", "where.pid must be a positive integer");
+		} else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0 ||
+			   lua_tointeger(L, -1) > REFLEX_PID_MAX) {
+			rule_error(rc, "where", "where.pid must be a whole number from 1 to %d",
+				   REFLEX_PID_MAX);
 		} else {
 			r->pid = (pid_t)lua_tointeger(L, -1);
 		}
@@ -340,8 +369,8 @@ static void parse_thresholds(struct rule_ctx *rc, lua_State *L)
 		} else if ((lua_type(L, -1) != LUA_TNUMBER && lua_type(L, -1) != LUA_TSTRING) ||
 			   measure_parse(&m[i], lua_tostring(L, -1), &rc->r->at_least[i])) {
 			rule_error(rc, "when", "%s { %s = %s }: not a valid threshold (e.g. %s)", kind,
-				   key, luaL_tolstring(L, -1, NULL), measure_example(m[i].unit));
-			lua_pop(L, 1);
+				   key, lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER ?
+				   lua_tostring(L, -1) : luaL_typename(L, -1), measure_example(m[i].unit));
 		}
 		lua_pop(L, 1);
 	}
@@ -349,7 +378,7 @@ static void parse_thresholds(struct rule_ctx *rc, lua_State *L)
 
 static void parse_when(struct rule_ctx *rc, lua_State *L)
 {
-	int kind;
+	const struct rule_value *v;
 
 	if (lua_type(L, -1) == LUA_TFUNCTION) {
 		lua_pushvalue(L, -1);
@@ -357,16 +386,12 @@ static void parse_when(struct rule_ctx *rc, lua_State *L)
 		rc->r->any_kind = true;
 		return;
 	}
-	if (!has_metatable(L, -1, CONDITION_MT)) {
+	if (!(v = to_value(L, -1, CONDITION_MT))) {
 		rule_error(rc, "when", "when must be a condition like deadlock { } or a function, not %s",
 			   luaL_typename(L, -1));
 		return;
 	}
-	lua_getfield(L, -1, "kind");
-	kind = condition_kind_parse(lua_tostring(L, -1));
-	lua_pop(L, 1);
-	rc->r->kind = (enum condition_kind)kind;
-	lua_getfield(L, -1, "params");
+	rc->r->kind = v->kind;
 	parse_thresholds(rc, L);
 	lua_pop(L, 1);
 }
@@ -375,24 +400,23 @@ static void parse_when(struct rule_ctx *rc, lua_State *L)
 static void parse_action(struct rule_ctx *rc, lua_State *L, const char *field,
 			 struct rule_action *a)
 {
+	const struct rule_value *v;
 	const struct act_ops *ops;
 	char err[256];
 	struct sbuf json;
 
-	if (!has_metatable(L, -1, ACTION_MT)) {
+	if (!(v = to_value(L, -1, ACTION_MT))) {
 		rule_error(rc, field, "%s must be an action like signal { \"SIGKILL\" }, not %s",
 			   field, luaL_typename(L, -1));
 		return;
 	}
-	lua_getfield(L, -1, "name");
-	ops = act_find(lua_tostring(L, -1));
-	lua_pop(L, 1);
+	ops = v->ops;
 	a->params = calloc(1, ops->params_size);
 	if (!a->params) {
 		rule_error(rc, field, "out of memory");
+		lua_pop(L, 1);
 		return;
 	}
-	lua_getfield(L, -1, "params");
 	if (ops->parse(L, -1, a->params, err, sizeof(err))) {
 		rule_error(rc, field, "%s", err);
 	} else {
@@ -409,18 +433,18 @@ static void parse_escalate(struct rule_ctx *rc, lua_State *L)
 	struct rule *r = rc->r;
 	lua_Integer n;
 
-	if (has_metatable(L, -1, ACTION_MT) || lua_type(L, -1) != LUA_TTABLE) {
+	if (lua_type(L, -1) != LUA_TTABLE) {
 		parse_action(rc, L, "escalate", &r->ladder[1]);
 		r->rungs = 2;
 		return;
 	}
-	n = luaL_len(L, -1);
+	n = (lua_Integer)lua_rawlen(L, -1);
 	if (n < 1 || n > REFLEX_LADDER_MAX - 1) {
 		rule_error(rc, "escalate", "escalate takes 1 to %d actions", REFLEX_LADDER_MAX - 1);
 		return;
 	}
 	for (lua_Integer i = 1; i <= n; i++) {
-		lua_geti(L, -1, i);
+		lua_rawgeti(L, -1, i);
 		parse_action(rc, L, "escalate", &r->ladder[i]);
 		lua_pop(L, 1);
 	}
@@ -498,20 +522,28 @@ static void rule_clear(struct rule *r)
 /* The body table of `rule "name" { ... }` is at the top of the stack. */
 static void parse_rule(struct loader *ld, lua_State *L, const char *name, int line)
 {
-	struct rule r = { 0 };
-	struct rule_ctx rc = { .ld = ld, .r = &r, .line = line };
+	struct rule *r = calloc(1, sizeof(*r));
+	struct rule_ctx rc = { .ld = ld, .r = r, .line = line };
 	bool seen_when = false, seen_act = false;
 	struct rule *grown;
 	const struct rule *dup;
 
-	r.when_fn = r.act_fn = LUA_NOREF;
+	if (!r) {
+		add_error(ld->errs, "%s:%d: out of memory", ld->file, line);
+		return;
+	}
+	/* a Lua error (out of memory) may end the parse anywhere: the loader
+	 * frees what it holds */
+	ld->pending = r;
+
+	r->when_fn = r->act_fn = LUA_NOREF;
 	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
-		r.at_least[i] = NAN;
-	r.name = strdup(name);
-	r.file = strdup(ld->file);
-	r.line = line;
-	memcpy(r.hash, ld->hash, sizeof(r.hash));
-	if (!r.name || !r.file) {
+		r->at_least[i] = NAN;
+	r->name = strdup(name);
+	r->file = strdup(ld->file);
+	r->line = line;
+	memcpy(r->hash, ld->hash, sizeof(r->hash));
+	if (!r->name || !r->file) {
 		rule_error(&rc, NULL, "out of memory");
 		goto out;
 	}
@@ -538,11 +570,11 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 		} else if (strcmp(key, "where") == 0) {
 			parse_where(&rc, L);
 		} else if (strcmp(key, "hold") == 0) {
-			parse_duration(&rc, L, key, &r.hold_ns);
+			parse_duration(&rc, L, key, &r->hold_ns);
 		} else if (strcmp(key, "settle") == 0) {
-			parse_duration(&rc, L, key, &r.settle_ns);
+			parse_duration(&rc, L, key, &r->settle_ns);
 		} else if (strcmp(key, "cooldown") == 0) {
-			parse_duration(&rc, L, key, &r.cooldown_ns);
+			parse_duration(&rc, L, key, &r->cooldown_ns);
 		} else if (strcmp(key, "budget") == 0) {
 			parse_budget(&rc, L);
 		} else if (strcmp(key, "verify") == 0) {
@@ -551,9 +583,9 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			seen_act = true;
 			if (lua_type(L, -1) == LUA_TFUNCTION) {
 				lua_pushvalue(L, -1);
-				r.act_fn = luaL_ref(L, LUA_REGISTRYINDEX);
+				r->act_fn = luaL_ref(L, LUA_REGISTRYINDEX);
 			} else {
-				parse_action(&rc, L, "act", &r.ladder[0]);
+				parse_action(&rc, L, "act", &r->ladder[0]);
 			}
 		} else if (strcmp(key, "escalate") == 0) {
 			parse_escalate(&rc, L);
@@ -563,19 +595,19 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < -1000 || lua_tointeger(L, -1) > 1000)
 				rule_error(&rc, key, "priority must be a whole number from -1000 to 1000");
 			else
-				r.priority = (int)lua_tointeger(L, -1);
+				r->priority = (int)lua_tointeger(L, -1);
 		} else if (strcmp(key, "dry_run") == 0) {
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				rule_error(&rc, key, "dry_run must be true or false");
-			r.dry_run = lua_toboolean(L, -1);
+			r->dry_run = lua_toboolean(L, -1);
 		} else if (strcmp(key, "in_kernel") == 0) {
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				rule_error(&rc, key, "in_kernel must be true or false");
-			r.in_kernel = lua_toboolean(L, -1);
+			r->in_kernel = lua_toboolean(L, -1);
 		} else if (lua_type(L, -1) != LUA_TSTRING) {
 			rule_error(&rc, key, "description must be a string");
 		} else {
-			r.description = strdup(lua_tostring(L, -1));
+			r->description = strdup(lua_tostring(L, -1));
 		}
 		lua_pop(L, 1);
 	}
@@ -583,17 +615,17 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 		rule_error(&rc, NULL, "missing 'when': which condition, e.g. when = deadlock { }");
 	if (!seen_act)
 		rule_error(&rc, NULL, "missing 'act': what to do, e.g. act = signal { \"SIGKILL\" }");
-	if (r.rungs > 1 && !r.verify_ns)
+	if (r->rungs > 1 && !r->verify_ns)
 		rule_error(&rc, "escalate", "escalate needs verify = { within = ... }: a rung runs "
 			   "when the previous one did not help");
-	if (!r.rungs)
-		r.rungs = 1;
-	if (r.in_kernel)
+	if (!r->rungs)
+		r->rungs = 1;
+	if (r->in_kernel)
 		check_in_kernel(&rc);
-	if (!r.breaker_failures)
-		r.breaker_failures = BREAKER_DEFAULT_FAILURES;
-	if (!r.breaker_per_ns)
-		r.breaker_per_ns = BREAKER_DEFAULT_PER;
+	if (!r->breaker_failures)
+		r->breaker_failures = BREAKER_DEFAULT_FAILURES;
+	if (!r->breaker_per_ns)
+		r->breaker_per_ns = BREAKER_DEFAULT_PER;
 	dup = ruleset_find(ld->rs, name);
 	if (dup)
 		rule_error(&rc, NULL, "a rule with this name is already defined at %s:%d",
@@ -608,57 +640,200 @@ static void parse_rule(struct loader *ld, lua_State *L, const char *name, int li
 		goto out;
 	}
 	ld->rs->rules = grown;
-	ld->rs->rules[ld->rs->n++] = r;
+	ld->rs->rules[ld->rs->n++] = *r;
+	free(r);
+	ld->pending = NULL;
 	return;
 out:
-	rule_clear(&r);
+	rule_clear(r);
+	free(r);
+	ld->pending = NULL;
+}
+
+/* The loader of the file now loading, or NULL (rule functions run later). */
+static struct loader *loading(lua_State *L)
+{
+	struct loader *ld;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &LOADER_KEY);
+	ld = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return ld;
 }
 
 static int rule_body(lua_State *L)
 {
-	struct loader *ld = lua_touserdata(L, lua_upvalueindex(1));
-	const char *name = lua_tostring(L, lua_upvalueindex(2));
-	int line = (int)lua_tointeger(L, lua_upvalueindex(3));
+	struct loader *ld = loading(L);
+	const char *name = lua_tostring(L, lua_upvalueindex(1));
+	int line = (int)lua_tointeger(L, lua_upvalueindex(2));
 
+	if (!ld)
+		return luaL_error(L, "rule \"%s\" { ... } runs only while its file loads, "
+				  "not from a rule function", name);
 	lua_settop(L, 1);
 	parse_rule(ld, L, name, line);
 	return 0;
+}
+
+/* Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF). */
+static bool valid_utf8(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		unsigned c = *p++, need = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 :
+					  c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : 4;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (need == 4 || (size_t)(end - p) < need)
+			return false;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		for (unsigned i = 0; i < need; i++, lo = 0x80, hi = 0xbf)
+			if (p[i] < lo || p[i] > hi)
+				return false;
+		p += need;
+	}
+	return true;
+}
+
+/* A rule's name goes into records, logs and terminals: printable UTF-8
+ * (no control characters, no NUL), at most RULE_NAME_MAX bytes. */
+static const char *bad_name(const char *name, size_t len)
+{
+	if (!len)
+		return "a rule needs a name: rule \"name\" { ... }";
+	if (len > RULE_NAME_MAX)
+		return "a rule name is at most 127 bytes";
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return "a rule name cannot hold control characters or NUL";
+	return valid_utf8(name, len) ? NULL : "a rule name must be valid UTF-8";
 }
 
 /* rule "name" returns the function that takes the body table. */
 static int rule_begin(lua_State *L)
 {
 	lua_Debug ar;
+	size_t len;
+	const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+	const char *bad = name ? bad_name(name, len) : "a rule needs a name: rule \"name\" { ... }";
 
-	if (lua_type(L, 1) != LUA_TSTRING || !*lua_tostring(L, 1))
-		return luaL_error(L, "a rule needs a name: rule \"name\" { ... }");
+	if (!loading(L))
+		return luaL_error(L, "rule runs only while its file loads, not from a rule function");
+	if (bad)
+		return luaL_error(L, "%s", bad);
 	if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "l", &ar))
 		ar.currentline = 0;
-	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_pushvalue(L, 1);
 	lua_pushinteger(L, ar.currentline);
-	lua_pushcclosure(L, rule_body, 3);
+	lua_pushcclosure(L, rule_body, 2);
 	return 1;
 }
 
-/* deadlock { ... } and signal { ... }: a marked table holding the name and
- * the parameters, checked when the rule is parsed. */
+/* Copies the parameter table at idx, raw (no metamethods run, none kept):
+ * what parse reads later is what the constructor saw, and rule code cannot
+ * reach it. *budget: entries left for the whole copy. */
+static void copy_params(lua_State *L, int idx, int depth, int *budget)
+{
+	idx = lua_absindex(L, idx);
+	if (depth > PARAMS_DEPTH_MAX)
+		luaL_error(L, "parameters nested more than %d deep", PARAMS_DEPTH_MAX);
+	luaL_checkstack(L, 4, NULL);
+	lua_newtable(L);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		int kt = lua_type(L, -2), vt = lua_type(L, -1);
+
+		if (--*budget < 0)
+			luaL_error(L, "more than %d parameters", PARAMS_ENTRIES_MAX);
+		if (kt != LUA_TSTRING && kt != LUA_TNUMBER && kt != LUA_TBOOLEAN)
+			luaL_error(L, "parameters are named or numbered, not keyed by a %s",
+				   lua_typename(L, kt));
+		if (vt == LUA_TTABLE) {
+			copy_params(L, -1, depth + 1, budget);
+			lua_remove(L, -2);
+		} else if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN) {
+			luaL_error(L, "a parameter is a string, number, boolean or table, not a %s",
+				   lua_typename(L, vt));
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+	}
+}
+
+/* deadlock { ... } and signal { ... }: a read-only userdata holding the
+ * kind or actuator and a private copy of the parameters, checked when the
+ * rule is parsed (and again each time an act function returns one).
+ * Upvalues: the metatable's name, the kind, the actuator. */
 static int constructor(lua_State *L)
 {
-	const char *mt = lua_tostring(L, lua_upvalueindex(1));
-	const char *what = strcmp(mt, CONDITION_MT) == 0 ? "kind" : "name";
+	struct rule_value *v;
+	int budget = PARAMS_ENTRIES_MAX;
 
-	if (lua_isnoneornil(L, 1))
+	if (lua_isnoneornil(L, 1)) {
+		lua_settop(L, 0);
 		lua_newtable(L);
-	else
+	} else {
 		luaL_checktype(L, 1, LUA_TTABLE);
-	lua_createtable(L, 0, 2);
-	lua_pushvalue(L, lua_upvalueindex(2));
-	lua_setfield(L, -2, what);
-	lua_pushvalue(L, 1);
-	lua_setfield(L, -2, "params");
-	luaL_setmetatable(L, mt);
+		lua_settop(L, 1);
+	}
+	copy_params(L, 1, 0, &budget);
+	v = lua_newuserdatauv(L, sizeof(*v), 1);
+	v->kind = (enum condition_kind)lua_tointeger(L, lua_upvalueindex(2));
+	v->ops = lua_touserdata(L, lua_upvalueindex(3));
+	lua_insert(L, -2);
+	lua_setiuservalue(L, -2, 1);
+	luaL_setmetatable(L, lua_tostring(L, lua_upvalueindex(1)));
 	return 1;
+}
+
+static int value_index(lua_State *L)
+{
+	const struct rule_value *v = lua_touserdata(L, 1);
+	const char *key = lua_tostring(L, 2);
+
+	if (key && v->ops && strcmp(key, "name") == 0)
+		lua_pushstring(L, v->ops->name);
+	else if (key && !v->ops && strcmp(key, "kind") == 0)
+		lua_pushstring(L, condition_kind_name(v->kind));
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+static int value_newindex(lua_State *L)
+{
+	return luaL_error(L, "conditions and actions are read-only: build a new one, "
+			  "like signal { \"SIGKILL\" }");
+}
+
+/* The metatables of the state's own values, hidden from rule code
+ * (getmetatable returns the name). */
+static void new_metatables(lua_State *L)
+{
+	static const char *const names[] = { CONDITION_MT, ACTION_MT, CONDITION_TABLE_MT };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		luaL_newmetatable(L, names[i]);
+		lua_pushstring(L, names[i]);
+		lua_setfield(L, -2, "__metatable");
+		if (i < 2) {
+			lua_pushcfunction(L, value_index);
+			lua_setfield(L, -2, "__index");
+			lua_pushcfunction(L, value_newindex);
+			lua_setfield(L, -2, "__newindex");
+		}
+		lua_pop(L, 1);
+	}
 }
 
 static int unknown_name(lua_State *L);
@@ -666,7 +841,8 @@ static int unknown_name(lua_State *L);
 /* Sets field name of the table on top to name's constructor. A dotted name
  * (traffic.shift) goes into a table of its own (traffic), which, like the
  * environment, refuses names it does not have. */
-static void push_constructor(lua_State *L, const char *mt, const char *name)
+static void push_constructor(lua_State *L, const char *mt, const char *name,
+			     enum condition_kind kind, const struct act_ops *ops)
 {
 	const char *dot = strchr(name, '.');
 
@@ -685,8 +861,9 @@ static void push_constructor(lua_State *L, const char *mt, const char *name)
 		}
 	}
 	lua_pushstring(L, mt);
-	lua_pushstring(L, name);
-	lua_pushcclosure(L, constructor, 2);
+	lua_pushinteger(L, kind);
+	lua_pushlightuserdata(L, (void *)ops);
+	lua_pushcclosure(L, constructor, 3);
 	lua_setfield(L, -2, dot ? dot + 1 : name);
 	if (dot)
 		lua_pop(L, 1);
@@ -711,7 +888,7 @@ static int unknown_name(lua_State *L)
 
 /* The environment a rule file runs in: the sandbox's globals, the rule
  * language, and an error for anything else. */
-static void push_env(lua_State *L, struct loader *ld)
+static void push_env(lua_State *L)
 {
 	lua_newtable(L);
 	lua_newtable(L);              /* its metatable */
@@ -724,13 +901,12 @@ static void push_env(lua_State *L, struct loader *ld)
 		lua_settable(L, -5);
 	}
 	lua_pop(L, 1);
-	lua_pushlightuserdata(L, ld);
-	lua_pushcclosure(L, rule_begin, 1);
+	lua_pushcfunction(L, rule_begin);
 	lua_setfield(L, -2, "rule");
 	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
-		push_constructor(L, CONDITION_MT, condition_kind_name(k));
+		push_constructor(L, CONDITION_MT, condition_kind_name(k), (enum condition_kind)k, NULL);
 	for (int i = 0; act_all[i]; i++)
-		push_constructor(L, ACTION_MT, act_all[i]->name);
+		push_constructor(L, ACTION_MT, act_all[i]->name, 0, act_all[i]);
 	lua_newtable(L);
 	lua_pushcfunction(L, unknown_name);
 	lua_setfield(L, -2, "__index");
@@ -739,46 +915,129 @@ static void push_env(lua_State *L, struct loader *ld)
 	lua_setmetatable(L, -2);
 }
 
-static void load_file(struct loader *ld, lua_State *L, const char *path)
+/* err, prefixed with "file: " when it does not say where already (an
+ * error object that is not a string, a memory error, error("x", 0)). */
+static void locate(char *err, size_t errlen, const char *file)
 {
+	size_t n = strlen(file), len;
+
+	if (sandbox_located(err) || n + 3 > errlen)
+		return;
+	len = strnlen(err, errlen - n - 3);
+	memmove(err + n + 2, err, len);
+	err[n + 2 + len] = '\0';
+	memcpy(err, file, n);
+	err[n] = ':';
+	err[n + 1] = ' ';
+}
+
+/* Inside the protected call: the file's metatables, its chunk (source text
+ * only: precompiled chunks bypass the parser's checks) in its environment,
+ * run. */
+static int run_file(lua_State *L)
+{
+	struct loader *ld = lua_touserdata(L, 1);
+	char chunk[1100];
+
+	new_metatables(L);
+	lua_pushlightuserdata(L, ld);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &LOADER_KEY);
+	snprintf(chunk, sizeof(chunk), "@%s", ld->file);
+	if (luaL_loadbufferx(L, ld->src, ld->len, chunk, "t") != LUA_OK)
+		return lua_error(L);
+	push_env(L);
+	if (!lua_setupvalue(L, -2, 1))
+		lua_pop(L, 1);
+	lua_call(L, 0, 0);
+	return 0;
+}
+
+static int stop_loading(lua_State *L)
+{
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &LOADER_KEY);
+	return 0;
+}
+
+static void rule_lua_free(struct rule_lua *lua)
+{
+	if (!lua)
+		return;
+	sandbox_free(lua->L);
+	free(lua);
+}
+
+/* Loads one file into its own state; the state is returned when a rule
+ * of the file has a function, else freed (NULL). */
+static struct rule_lua *load_file(struct loader *ld, const char *path)
+{
+	uint64_t now = clock_mono_ns();
+	const struct sandbox_bounds bounds = {
+		REFLEX_SANDBOX_INSTRUCTIONS, 0, ld->deadline > now ? ld->deadline - now : 1,
+		REFLEX_SANDBOX_LOAD_WALL_NS,
+	};
 	char *src = malloc(RULE_FILE_MAX + 1), err[1024];
+	struct rule_lua *lua = calloc(1, sizeof(*lua));
+	size_t first = ld->rs->n;
+	bool functions = false;
 	ssize_t n;
 
-	if (!src) {
+	if (!src || !lua || !(lua->L = sandbox_new(REFLEX_SANDBOX_MEM_LIMIT))) {
 		add_error(ld->errs, "%s: out of memory", path);
-		return;
+		goto fail;
 	}
+	lua->cond_ref = LUA_NOREF;
 	n = read_file(path, src, RULE_FILE_MAX + 1);
 	if (n < 0) {
 		add_error(ld->errs, "%s: %s", path, strerror((int)-n));
-		goto out;
+		goto fail;
 	}
 	if (n == RULE_FILE_MAX) {
 		add_error(ld->errs, "%s: larger than %u bytes", path, RULE_FILE_MAX);
-		goto out;
+		goto fail;
+	}
+	if (n > 0 && src[0] == LUA_SIGNATURE[0]) {
+		add_error(ld->errs, "%s: precompiled Lua (bytecode) is refused: a rule file is "
+			  "source text", path);
+		goto fail;
 	}
 	ld->file = path;
 	ld->src = src;
+	ld->len = (size_t)n;
 	sha256_hex(src, (size_t)n, ld->hash);
-	{
-		char chunk[1100];
+	lua_pushcfunction(lua->L, run_file);
+	lua_pushlightuserdata(lua->L, ld);
+	if (sandbox_call(lua->L, 1, 0, &bounds, err, sizeof(err)) != LUA_OK) {
+		locate(err, sizeof(err), path);
+		add_error(ld->errs, "%s", err);
+	}
+	lua_pushcfunction(lua->L, stop_loading);
+	if (sandbox_call(lua->L, 0, 0, &bounds, err, sizeof(err)) != LUA_OK)
+		add_error(ld->errs, "%s: %s", path, err);
+	if (ld->pending) {
+		rule_clear(ld->pending);
+		free(ld->pending);
+		ld->pending = NULL;
+	}
+	for (size_t i = first; i < ld->rs->n; i++) {
+		struct rule *r = &ld->rs->rules[i];
 
-		/* text only: precompiled chunks bypass the parser's checks */
-		snprintf(chunk, sizeof(chunk), "@%s", path);
-		if (luaL_loadbufferx(L, src, (size_t)n, chunk, "t") != LUA_OK) {
-			add_error(ld->errs, "%s", lua_tostring(L, -1));
-			lua_pop(L, 1);
-			goto out;
+		if (r->when_fn != LUA_NOREF || r->act_fn != LUA_NOREF) {
+			r->lua = lua;
+			functions = true;
 		}
 	}
-	push_env(L, ld);
-	if (!lua_setupvalue(L, -2, 1))
-		lua_pop(L, 1);
-	if (sandbox_call(L, 0, 0, REFLEX_SANDBOX_INSTRUCTIONS, err, sizeof(err)) != LUA_OK)
-		add_error(ld->errs, "%s", err);
-out:
 	ld->src = NULL;
 	free(src);
+	if (functions)
+		return lua;
+	rule_lua_free(lua);
+	return NULL;
+fail:
+	ld->src = NULL;
+	free(src);
+	rule_lua_free(lua);
+	return NULL;
 }
 
 static int add_file(struct ruleset *rs, const char *path)
@@ -834,40 +1093,27 @@ static void collect_files(struct ruleset *rs, struct strlist *errs, const char *
 struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs)
 {
 	struct ruleset *rs = calloc(1, sizeof(*rs));
-	struct loader ld = { .rs = rs, .errs = errs };
-	lua_State *L = NULL;
+	struct loader ld = {
+		.rs = rs, .errs = errs, .deadline = clock_mono_ns() + REFLEX_SANDBOX_LOAD_WALL_NS,
+	};
 	size_t before = errs->n;
 
 	if (!rs) {
 		add_error(errs, "loading rules: out of memory");
 		return NULL;
 	}
+	rs->eval_wall_ns = REFLEX_SANDBOX_EVAL_WALL_NS;
 	for (size_t i = 0; i < npaths; i++)
 		collect_files(rs, errs, paths[i]);
-	L = sandbox_new(REFLEX_SANDBOX_MEM_LIMIT);
-	if (!L) {
+	rs->luas = calloc(rs->nfiles + 1, sizeof(*rs->luas));
+	if (!rs->luas) {
 		add_error(errs, "loading rules: out of memory");
 		goto fail;
 	}
-	luaL_newmetatable(L, CONDITION_MT);
-	luaL_newmetatable(L, ACTION_MT);
-	lua_pop(L, 2);
 	for (size_t i = 0; i < rs->nfiles; i++)
-		load_file(&ld, L, rs->files[i]);
-	rs->L = L;
-	rs->cond_ref = LUA_NOREF;
+		rs->luas[i] = load_file(&ld, rs->files[i]);
 	if (errs->n > before)
 		goto fail;
-	{
-		bool functions = false;
-
-		for (size_t i = 0; i < rs->n; i++)
-			functions |= rs->rules[i].when_fn != LUA_NOREF || rs->rules[i].act_fn != LUA_NOREF;
-		if (!functions) {
-			sandbox_free(L);
-			rs->L = NULL;
-		}
-	}
 	/* higher priority first; equal ones keep load order (insertion sort
 	 * is stable, and rule sets are small) */
 	for (size_t i = 1; i < rs->n; i++) {
@@ -892,11 +1138,14 @@ void rules_free(struct ruleset *rs)
 		return;
 	for (size_t i = 0; i < rs->n; i++)
 		rule_clear(&rs->rules[i]);
-	for (size_t i = 0; i < rs->nfiles; i++)
+	for (size_t i = 0; i < rs->nfiles; i++) {
 		free(rs->files[i]);
+		if (rs->luas)
+			rule_lua_free(rs->luas[i]);
+	}
 	free(rs->rules);
 	free(rs->files);
-	sandbox_free(rs->L);
+	free(rs->luas);
 	fit_cache_clear(rs->fits);
 	free(rs->fits);
 	free(rs);
@@ -1108,14 +1357,14 @@ void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct 
 	rs->fits->n++;
 }
 
-static const char CONDITION_TABLE_MT[] = "reflex.condition_table";
-
 /* __index of a condition table: `evidence` is decoded from its JSON on
  * first use (most rule functions never look at it) and then kept. */
 static int condition_index(lua_State *L)
 {
-	const char *key = lua_tostring(L, 2);
+	const char *key;
 
+	luaL_checktype(L, 1, LUA_TTABLE);
+	key = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
 	if (!key || strcmp(key, "evidence"))
 		return 0;
 	lua_pushvalue(L, 2);
@@ -1164,32 +1413,39 @@ static void push_condition(lua_State *L, const struct condition *c, uint64_t hel
 	lua_setfield(L, -2, "held_ms");
 	lua_pushstring(L, c->evidence);
 	lua_rawsetp(L, -2, CONDITION_TABLE_MT);
-	if (luaL_newmetatable(L, CONDITION_TABLE_MT)) {
+	luaL_getmetatable(L, CONDITION_TABLE_MT);
+	if (lua_rawgetp(L, -1, CONDITION_TABLE_MT) == LUA_TNIL) {
 		lua_pushcfunction(L, condition_index);
-		lua_setfield(L, -2, "__index");
+		lua_setfield(L, -3, "__index");
 	}
+	lua_pop(L, 1);
 	lua_setmetatable(L, -2);
 }
 
 /* Pushes the table for c: built once per condition and moment, since
- * several rules may ask (documented: rules treat it as read-only). */
-static void push_shared_condition(struct ruleset *rs, const struct condition *c, uint64_t held_ns)
+ * several rules of a file may ask (documented: rules treat it as
+ * read-only; a file that writes to it only misleads its own rules). */
+static void push_shared_condition(struct rule_lua *lua, const struct condition *c, uint64_t held_ns)
 {
-	lua_State *L = rs->L;
+	lua_State *L = lua->L;
 
-	if (rs->cond_ref != LUA_NOREF && rs->cond_id == c->id && rs->cond_held_ns == held_ns) {
-		lua_rawgeti(L, LUA_REGISTRYINDEX, rs->cond_ref);
+	if (lua->cond_ref != LUA_NOREF && lua->cond_id == c->id && lua->cond_held_ns == held_ns) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, lua->cond_ref);
 		return;
 	}
-	luaL_unref(L, LUA_REGISTRYINDEX, rs->cond_ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, lua->cond_ref);
+	lua->cond_ref = LUA_NOREF;
 	push_condition(L, c, held_ns);
 	lua_pushvalue(L, -1);
-	rs->cond_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	rs->cond_id = c->id;
-	rs->cond_held_ns = held_ns;
+	lua->cond_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua->cond_id = c->id;
+	lua->cond_held_ns = held_ns;
 }
 
 struct act_eval {
+	const struct rule *r;
+	const struct condition *c;
+	uint64_t held_ns;
 	struct rule_action *out;
 	char *err;
 	size_t errlen;
@@ -1197,70 +1453,86 @@ struct act_eval {
 };
 
 /* Runs inside the protected call: the user's function, then the check of
- * what it returned (a user table's metamethods may raise errors too). */
+ * what it returned (an action made in this file; its parameters are its
+ * own private copy, so no rule code runs while they are read). */
 static int eval_act(lua_State *L)
 {
-	struct act_eval *ev = lua_touserdata(L, lua_upvalueindex(1));
-	const struct act_ops *ops;
+	struct act_eval *ev = lua_touserdata(L, 1);
+	const struct rule_value *v;
 	struct sbuf json;
 
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ev->r->act_fn);
+	push_shared_condition(ev->r->lua, ev->c, ev->held_ns);
 	lua_call(L, 1, 1);
-	if (!has_metatable(L, -1, ACTION_MT)) {
-		snprintf(ev->err, ev->errlen, "act function returned %s, not an action like "
-			 "signal { \"SIGKILL\" }", luaL_typename(L, -1));
+	if (!(v = to_value(L, -1, ACTION_MT))) {
+		snprintf(ev->err, ev->errlen, "%s:%d: act function returned %s, not an action like "
+			 "signal { \"SIGKILL\" }", ev->r->file, ev->r->line, luaL_typename(L, -1));
 		ev->bad = true;
 		return 0;
 	}
-	lua_getfield(L, -1, "name");
-	ops = act_find(lua_tostring(L, -1));
-	lua_pop(L, 1);
-	lua_getfield(L, -1, "params");
 	memset(ev->out->params, 0, REFLEX_ACT_PARAMS_MAX);
-	if (ops->params_size > REFLEX_ACT_PARAMS_MAX ||
-	    ops->parse(L, -1, ev->out->params, ev->err, ev->errlen)) {
+	if (v->ops->params_size > REFLEX_ACT_PARAMS_MAX ||
+	    v->ops->parse(L, -1, ev->out->params, ev->err, ev->errlen)) {
 		ev->bad = true;
 		return 0;
 	}
-	ev->out->ops = ops;
+	ev->out->ops = v->ops;
 	sbuf_init(&json, ev->out->json, sizeof(ev->out->json));
-	ops->describe(ev->out->params, &json);
+	v->ops->describe(ev->out->params, &json);
 	return 0;
+}
+
+static struct sandbox_bounds eval_bounds(const struct ruleset *rs)
+{
+	return (struct sandbox_bounds){
+		REFLEX_SANDBOX_EVAL_INSTRUCTIONS, REFLEX_SANDBOX_EVAL_MEMORY, rs->eval_wall_ns, 0,
+	};
 }
 
 int rule_eval_act(struct ruleset *rs, const struct rule *r, const struct condition *c,
 		  uint64_t held_ns, struct rule_action *out, void *params, char *err, size_t errlen)
 {
-	struct act_eval ev = { .out = out, .err = err, .errlen = errlen };
-	lua_State *L = rs->L;
+	struct act_eval ev = {
+		.r = r, .c = c, .held_ns = held_ns, .out = out, .err = err, .errlen = errlen,
+	};
+	struct sandbox_bounds b = eval_bounds(rs);
+	lua_State *L = r->lua->L;
 
 	out->ops = NULL;
 	out->params = params;
+	lua_pushcfunction(L, eval_act);
 	lua_pushlightuserdata(L, &ev);
-	lua_pushcclosure(L, eval_act, 1);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->act_fn);
-	push_shared_condition(rs, c, held_ns);
-	if (sandbox_call_bounded(L, 2, 0, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
-				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK || ev.bad)
+	if (sandbox_call(L, 1, 0, &b, err, errlen) != LUA_OK) {
+		locate(err, errlen, r->file);
 		return -EINVAL;
+	}
+	if (ev.bad) {
+		locate(err, errlen, r->file);
+		return -EINVAL;
+	}
 	return 0;
 }
 
 struct when_batch {
 	const struct rule *const *rules;
-	size_t n;
+	size_t n;        /* rules[0..n) all of one file */
+	const struct condition *c;
+	uint64_t held_ns;
+	struct sandbox_bounds bounds;
 	size_t at;       /* the rule being asked */
 	bool matched;
 };
 
-/* Runs inside the protected call, the condition table as its argument. */
+/* Runs inside the protected call: each rule's function, on its own bounds. */
 static int first_when(lua_State *L)
 {
-	struct when_batch *b = lua_touserdata(L, lua_upvalueindex(1));
+	struct when_batch *b = lua_touserdata(L, 1);
 
+	push_shared_condition(b->rules[0]->lua, b->c, b->held_ns);
 	for (b->at = 0; b->at < b->n; b->at++) {
-		sandbox_rebound(L, REFLEX_SANDBOX_EVAL_INSTRUCTIONS, REFLEX_SANDBOX_EVAL_MEMORY);
+		sandbox_rebound(L, &b->bounds);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, b->rules[b->at]->when_fn);
-		lua_pushvalue(L, 1);
+		lua_pushvalue(L, 2);
 		lua_call(L, 1, 1);
 		b->matched = lua_toboolean(L, -1);
 		lua_pop(L, 1);
@@ -1274,18 +1546,29 @@ int rules_first_when(struct ruleset *rs, const struct rule *const *rules, size_t
 		     const struct condition *c, uint64_t held_ns, size_t *first,
 		     char *err, size_t errlen)
 {
-	struct when_batch b = { .rules = rules, .n = n };
-	lua_State *L = rs->L;
+	/* one protected call per run of rules from the same file */
+	for (size_t i = 0; i < n;) {
+		struct when_batch b = {
+			.rules = rules + i, .c = c, .held_ns = held_ns, .bounds = eval_bounds(rs),
+		};
+		lua_State *L = rules[i]->lua->L;
 
-	lua_pushlightuserdata(L, &b);
-	lua_pushcclosure(L, first_when, 1);
-	push_shared_condition(rs, c, held_ns);
-	if (sandbox_call_bounded(L, 1, 0, REFLEX_SANDBOX_EVAL_INSTRUCTIONS,
-				 REFLEX_SANDBOX_EVAL_MEMORY, err, errlen) != LUA_OK) {
-		*first = b.at;
-		return -EINVAL;
+		while (i + b.n < n && rules[i + b.n]->lua == rules[i]->lua)
+			b.n++;
+		lua_pushcfunction(L, first_when);
+		lua_pushlightuserdata(L, &b);
+		if (sandbox_call(L, 1, 0, &b.bounds, err, errlen) != LUA_OK) {
+			*first = i + b.at;
+			locate(err, errlen, rules[*first]->file);
+			return -EINVAL;
+		}
+		if (b.matched) {
+			*first = i + b.at;
+			return 0;
+		}
+		i += b.n;
 	}
-	*first = b.at;
+	*first = n;
 	return 0;
 }
 

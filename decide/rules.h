@@ -54,6 +54,7 @@ struct rule {
 	bool any_kind;           /* `when` is a function: it sees every kind */
 	int when_fn;             /* registry ref of `when = function(c)`, or LUA_NOREF */
 	int act_fn;              /* registry ref of `act = function(c)`, or LUA_NOREF */
+	struct rule_lua *lua;    /* its file's Lua state, when it has a function */
 	bool dry_run;
 	/* the kernel checks the threshold and signals by itself (docs/reflex.md);
 	 * only for memory { rss } with one plain signal */
@@ -67,18 +68,21 @@ struct rule {
 #define REFLEX_RULES_MAX 4096
 
 struct fit_cache;
+/* One rule file's Lua state (rules.c): each file has its own libraries,
+ * globals and memory limit, so no file can reach another's rules. */
+struct rule_lua;
 
 struct ruleset {
 	struct rule *rules;
 	size_t n;
 	char **files;            /* every file loaded, in load order */
 	size_t nfiles;
-	lua_State *L;            /* kept while a rule has a function */
-	/* the condition table last built for a rule function, shared by the
-	 * rules that look at the same condition at the same moment */
-	int cond_ref;
+	/* per file, kept while one of its rules has a function (else NULL) */
+	struct rule_lua **luas;
+	/* the wall-clock bound of one rule function call: past it the rule is
+	 * disabled (REFLEX_SANDBOX_EVAL_WALL_NS unless set after loading) */
+	uint64_t eval_wall_ns;
 	struct fit_cache *fits;  /* see ruleset_fitting */
-	uint64_t cond_id, cond_held_ns;
 };
 
 /* Loads the rules in paths, each a file or a directory whose *.lua files

@@ -126,7 +126,7 @@ test_runaway_rule_file_is_stopped() {
 
 test_precompiled_chunk_refused() {
 	printf '\033Lua' > "$T/rules/bin.lua" 2>/dev/null || { mkdir -p "$T/rules"; printf '\033Lua' > "$T/rules/bin.lua"; }
-	expect_check_error bin "attempt to load a binary chunk"
+	expect_check_error bin "bin.lua: precompiled Lua \(bytecode\) is refused"
 }
 
 test_check_reports_every_error() {

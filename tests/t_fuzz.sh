@@ -1,5 +1,5 @@
-# The parsers of user input under libFuzzer with AddressSanitizer and
-# UBSan, briefly (FUZZ_SECONDS each, 15 by default; run longer by hand:
+# The parsers of user input, and the rule engine running hostile rules,
+# under libFuzzer with AddressSanitizer and UBSan, briefly (FUZZ_SECONDS each, 15 by default; run longer by hand:
 #   build/fuzz/fuzz_rules -max_total_time=3600 tests/corpus/rules rules).
 . "$(dirname "$0")/lib.sh"
 SECONDS_EACH=${FUZZ_SECONDS:-15}
@@ -18,8 +18,25 @@ fuzz() {
 	grep -E '^Done [0-9]+ runs' "$T/$name.log"
 }
 
+# Seeded with the broken and the hostile rule files: a rule set that loads
+# is driven through the engine, so its functions run too.
 test_rule_loader_survives_fuzzing() {
-	fuzz fuzz_rules tests/corpus/rules/*.lua rules/*.lua
+	fuzz fuzz_rules tests/corpus/rules/*.lua tests/corpus/hostile/*.lua rules/*.lua
+}
+
+# A rule file and a trace: the shipped rules with their tests' traces, and
+# each hostile file with a trace that makes it run.
+test_engine_survives_fuzzing() {
+	mkdir -p "$T/engine"
+	for f in rules/*.lua; do
+		{ cat "$f"; printf '\n--trace--\n'; cat "${f%.lua}.test.trace" 2>/dev/null || true; } \
+			> "$T/engine/$(basename "$f")"
+	done
+	for f in tests/corpus/hostile/*.lua; do
+		{ cat "$f"; printf '\n--trace--\nreflexd-trace 1\n0 raise 1 deadlock pid=4242 comm=worker\n'
+		  printf '1 raise 2 leak pid=4243 comm=svc\n3 clear 1\n'; } > "$T/engine/hostile-$(basename "$f")"
+	done
+	fuzz fuzz_engine "$T"/engine/*
 }
 
 test_trace_reader_survives_fuzzing() {

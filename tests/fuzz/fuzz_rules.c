@@ -1,28 +1,25 @@
 /* libFuzzer target: the rule loader on arbitrary bytes. It must never
- * crash, leak or hang; every input ends in a rule set or in errors. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#include "decide/rules.h"
+ * crash, leak or hang; every input ends in a rule set or in errors. A rule
+ * set that loads is then driven through the engine with conditions of
+ * every kind (drive.h), so its functions and values run too. */
+#include "tests/fuzz/drive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[] = "/tmp/reflexd-fuzz-rules.XXXXXX";
+	char path[] = "/tmp/reflexd-fuzz-rules.XXXXXX.lua";
+	char trace[] = "/tmp/reflexd-fuzz-rules.XXXXXX.trace";
 	struct strlist errs = { 0 };
 	struct ruleset *rs;
 	char *paths[] = { path };
-	int fd = mkstemp(path);
 
-	if (fd < 0)
-		abort();
-	if (write(fd, data, size) != (ssize_t)size)
-		abort();
-	close(fd);
+	drive_write(path, 4, data, size);
 	rs = rules_load(paths, 1, &errs);
-	if (rs)
+	if (rs) {
 		rules_lint(rs, &errs);
+		drive_write(trace, 6, drive_default_trace, sizeof(drive_default_trace) - 1);
+		drive_engine(rs, trace);
+		unlink(trace);
+	}
 	/* a rule set that loaded is whole; one that did not says why */
 	if (!rs && !errs.n)
 		abort();

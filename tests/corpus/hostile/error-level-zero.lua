@@ -1,0 +1,2 @@
+error("boom", 0)
+-- expect: rejected: error-level-zero.lua: boom

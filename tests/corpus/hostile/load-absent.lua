@@ -1,0 +1,2 @@
+load("while true do end")()
+-- expect: rejected: load-absent.lua:1: unknown name 'load'
