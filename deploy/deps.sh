@@ -8,7 +8,8 @@ BUILD="make clang gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
 protobuf-c-compiler"
 PACKAGES="$BUILD llvm protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
-python3 python3-yaml openssl golang-go bpftrace iptables curl systemd"
+python3 python3-yaml openssl golang-go bpftrace iptables curl systemd strace
+podman runc debootstrap"
 [ "${1:-}" = build ] && PACKAGES=$BUILD
 
 missing=""

@@ -11,10 +11,8 @@ set -eu
 cd "$(dirname "$0")/.."
 CACHE=${REFLEXD_IMAGE_CACHE:-/var/cache/reflexd-image}
 TAG=${1:-localhost/reflexd:dev}
-# crun refuses a hybrid cgroup host whose cgroup2 has a controller (this
-# one has hugetlb there); runc runs on it. podman's default rlimits are
-# above what a root without CAP_SYS_RESOURCE may set: ask for less.
-PODMAN_RUN_FLAGS=${PODMAN_RUN_FLAGS:---runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024}
+# runc and rlimits a root without CAP_SYS_RESOURCE may set: see the file
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/deploy/containers.conf}
 
 # the Debian mirror this host's apt uses, else debootstrap's default
 host_mirror() {
@@ -65,5 +63,4 @@ for tag in 12 12-slim; do
 	podman import --change 'CMD ["bash"]' "$CACHE/debian-$tag.tar" "localhost/debian:$tag" > /dev/null
 done
 # FROM debian:12 resolves to the local images; never to a registry
-# shellcheck disable=SC2086
-podman build --pull=never $PODMAN_RUN_FLAGS -f deploy/Dockerfile -t "$TAG" .
+podman build --pull=never -f deploy/Dockerfile -t "$TAG" .

@@ -1,0 +1,105 @@
+# reflexd's image, built here (deploy/image.sh: debootstrap'd Debian 12
+# bases, then deploy/Dockerfile with podman) and run the way
+# deploy/reflexd.yaml's DaemonSet runs it: the host's PID and network
+# namespaces, its hostPath mounts, --cap-drop ALL plus exactly its
+# capabilities, not privileged, seccomp and AppArmor as it says. It must
+# see and kill a real deadlocked process of the host.
+. "$(dirname "$0")/lib.sh"
+ulimit -c 0
+export CONTAINERS_CONF=$PWD/deploy/containers.conf
+IMAGE=localhost/reflexd:test
+CTR=reflexd-test-$$
+
+# the container is not a child of the test: remove it with what it started
+kill_started() {
+	podman rm -f -t 0 "$CTR" > /dev/null 2>&1 || true
+	for p in $STARTED; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+}
+
+# The first build fetches the base system and the build packages (about
+# 4 minutes on a fresh machine); later ones reuse the cached bases and layers.
+test_image_builds() {
+	start=$(date +%s)
+	sh deploy/image.sh "$IMAGE" > "$T/build.log" 2>&1 || fail "deploy/image.sh: $(tail -5 "$T/build.log")"
+	size=$(podman image inspect -f '{{.Size}}' "$IMAGE")
+	echo "image built in $(( $(date +%s) - start )) s, $(( size / 1000000 )) MB"
+	# the binary finds every library it links in the runtime stage
+	out=$(podman run --rm --entrypoint ldd "$IMAGE" /usr/local/bin/reflexd 2>&1) || fail "ldd: $out"
+	! echo "$out" | grep -q 'not found' || fail "missing in the image: $(echo "$out" | grep 'not found')"
+	for lib in $(readelf -d "$REFLEXD" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		echo "$out" | grep -q "$lib => /" || fail "$lib is not resolved in the image: $out"
+	done
+	[ "$(podman run --rm "$IMAGE" --version)" = "reflexd $(./reflexd --version | cut -d' ' -f2)" ] ||
+		fail "the image's reflexd --version: $(podman run --rm "$IMAGE" --version 2>&1)"
+}
+
+# manifest_caps: the capabilities the DaemonSet adds, as capsh names them
+manifest_caps() {
+	python3 -c 'import sys, yaml
+ds = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "DaemonSet"][0]
+c = ds["spec"]["template"]["spec"]["containers"][0]
+print("\n".join(sorted("cap_" + x.lower() for x in c["securityContext"]["capabilities"]["add"])))' deploy/reflexd.yaml
+}
+
+test_image_kills_a_host_deadlock_as_the_daemonset_runs_it() {
+	podman image exists "$IMAGE" || fail "no $IMAGE: test_image_builds first"
+	write_rule kill <<'R'
+rule "image-kill" {
+  when = deadlock { }, where = { comm = "rx-image" }, hold = "1s",
+  act = signal { "SIGKILL" }, cooldown = "1m",
+}
+R
+	# the manifest's own container, less --dry-run (what going live is),
+	# the metrics on a test port, and this test's rule in the rules volume
+	mapfile -t args < <(python3 tests/deploy/podman_args.py deploy/reflexd.yaml "$T" \
+		--rules-dir "$T/rules" --env POD_IP=127.0.0.1 --env NODE_NAME="$(hostname)" |
+		sed -e "s|^IMAGE\$|$IMAGE|" -e 's|^127\.0\.0\.1:9477$|127.0.0.1:47820|' | grep -vx -- --dry-run)
+	printf '%s\n' "${args[@]}" | grep -qx -- '--cap-drop' || fail "no --cap-drop from the manifest"
+	podman run -d --name "$CTR" "${args[@]}" --log-level debug > /dev/null || fail "podman run failed"
+	LOG=$T/daemon.log
+	end=$(( $(date +%s) + 30 ))
+	until podman logs "$CTR" > "$LOG" 2>&1; grep -Eq 'info: ready|reflexd: error' "$LOG"; do
+		[ "$(date +%s)" -le "$end" ] || fail "no ready line within 30 s"
+		sleep 0.2
+	done
+	grep -q 'info: ready' "$LOG" || fail "reflexd did not start in the container"
+	pid=$(podman inspect -f '{{.State.Pid}}' "$CTR")
+	# exactly the manifest's capabilities, bounding set included, no new privileges
+	for set in CapEff CapBnd; do
+		got=$(capsh --decode="$(awk "/^$set:/ { print \$2 }" /proc/"$pid"/status)" | cut -d= -f2 | tr ',' '\n' | sort)
+		[ "$got" = "$(manifest_caps)" ] || fail "$set is $(echo "$got" | paste -sd,), want $(manifest_caps | paste -sd,)"
+	done
+	grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"$pid"/status || fail "no_new_privs is not set"
+	# the host's PID and network namespaces, and the host's cgroup2 root
+	for ns in pid net; do
+		[ "$(readlink /proc/"$pid"/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] || fail "not in the host's $ns namespace"
+	done
+	grep -q 'retransmits: sock_create attached to /host/sys/fs/cgroup' "$LOG" ||
+		fail "cgroup/sock_create not on the host's hierarchy: $(grep retransmits "$LOG")"
+	[ "$(curl -sf 127.0.0.1:47820/healthz)" = ok ] || fail "/healthz on the metrics address does not answer ok"
+	# a real deadlock of the host, detected and killed from the container
+	start_wl deadlock abba --comm rx-image
+	wait_gone "$WL_PID" 5
+	rec=$(podman exec "$CTR" reflexd audit --journal /var/lib/reflexd/journal.db --json --rule image-kill)
+	echo "$rec" | jq -e ".pid == $WL_PID and .outcome == \"acted\" and .mode == \"live\" and
+		.detail == \"SIGKILL sent to pid $WL_PID\" and .evidence.threads == 2" > /dev/null ||
+		fail "the journal: $rec"
+	# the journal is the host's (hostPath), as the DaemonSet keeps it
+	[ -s "$T/var_lib_reflexd/journal.db" ] || fail "no journal on the host's side of the volume"
+	# uprobes too (the goroutines sensor): the capabilities are enough
+	export GOCACHE=$PWD/build/gocache GOPATH=$T/gopath
+	[ -x "$WL/gr-image" ] || go build -o "$WL/gr-image" tests/workloads/gr_work.go || fail "go build"
+	start_wl gr-image steady 10
+	end=$(( $(date +%s) + 10 ))
+	until podman logs "$CTR" 2>&1 | grep -q "goroutines: watching pid $WL_PID (gr-image)"; do
+		[ "$(date +%s)" -le "$end" ] || fail "uprobes not attached: $(podman logs "$CTR" 2>&1 | grep "pid $WL_PID" | tail -2)"
+		sleep 0.2
+	done
+	podman stop -t 10 "$CTR" > /dev/null
+	[ "$(podman inspect -f '{{.State.ExitCode}}' "$CTR")" = 0 ] || fail "reflexd exited $(podman inspect -f '{{.State.ExitCode}}' "$CTR") on SIGTERM"
+}
+
+run_tests
