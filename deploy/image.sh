@@ -62,5 +62,6 @@ for tag in 12 12-slim; do
 	base_tarballs
 	podman import --change 'CMD ["bash"]' "$CACHE/debian-$tag.tar" "localhost/debian:$tag" > /dev/null
 done
-# FROM debian:12 resolves to the local images; never to a registry
-podman build --pull=never -f deploy/Dockerfile -t "$TAG" .
+# FROM debian:12 resolves to the local images, never to a registry; the
+# RUN steps use the host's network (no bridge plugins needed)
+podman build --pull=never --network=host -f deploy/Dockerfile -t "$TAG" .
