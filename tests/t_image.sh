@@ -102,4 +102,107 @@ R
 	[ "$(podman inspect -f '{{.State.ExitCode}}' "$CTR")" = 0 ] || fail "reflexd exited $(podman inspect -f '{{.State.ExitCode}}' "$CTR") on SIGTERM"
 }
 
+# in_sd CMD...: a command in the systemd container
+in_sd() {
+	podman exec "$CTR" "$@"
+}
+
+# deploy/reflexd.service under a real systemd (PID 1 of a container, which
+# is privileged so that systemd can set up the unit's own sandbox; reflexd
+# runs inside that sandbox): the unit is "activating" until reflexd sends
+# READY=1 after its sensors and rules are up, and "active" from then on;
+# its STATUS= shows; its watchdog restarts a reflexd whose loop stops.
+test_unit_reaches_active_only_after_ready() {
+	podman image exists "$IMAGE" || fail "no $IMAGE: test_image_builds first"
+	podman build --pull=never --network=host --build-arg IMAGE="$IMAGE" -t "$IMAGE-systemd" \
+		-f tests/deploy/systemd.Containerfile tests/deploy > "$T/sd-build.log" 2>&1 ||
+		fail "building the systemd image: $(tail -3 "$T/sd-build.log")"
+	mkdir -p "$T/rules.d" "$T/dropin"
+	cp rules/deadlock.lua "$T/rules.d/"
+	# a short watchdog, to see it act within the test
+	printf '[Service]\nWatchdogSec=2s\n' > "$T/dropin/watchdog.conf"
+	podman run -d --name "$CTR" --systemd=always --privileged --network=host \
+		-v "$PWD/deploy/reflexd.service:/etc/systemd/system/reflexd.service:ro" \
+		-v "$T/dropin:/etc/systemd/system/reflexd.service.d:ro" \
+		-v "$T/rules.d:/etc/reflexd/rules.d:ro" \
+		-v /sys/fs/bpf:/sys/fs/bpf -v /sys/kernel/tracing:/sys/kernel/tracing \
+		"$IMAGE-systemd" > /dev/null || fail "podman run (systemd)"
+	end=$(( $(date +%s) + 30 ))
+	until in_sd systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do
+		[ "$(date +%s)" -le "$end" ] || fail "systemd did not come up: $(in_sd systemctl is-system-running 2>&1)"
+		sleep 0.2
+	done
+	in_sd systemctl start reflexd 2>/dev/null ||
+		fail "systemctl start: $(in_sd journalctl -u reflexd --no-pager -o cat | grep -v libbpf | tail -4 | paste -sd"|")"
+	[ "$(in_sd systemctl show -p ActiveState --value reflexd)" = active ] || fail "not active after start"
+	# systemd took the unit as started only once reflexd said it was ready
+	in_sd journalctl -u reflexd --no-pager -o cat > "$T/sd.log"
+	ready=$(grep -n 'reflexd: info: ready' "$T/sd.log" | head -1 | cut -d: -f1)
+	started=$(grep -n '^Started reflexd.service' "$T/sd.log" | head -1 | cut -d: -f1)
+	[ -n "$ready" ] && [ -n "$started" ] && [ "$ready" -lt "$started" ] ||
+		fail "systemd's Started (line $started) is not after reflexd's ready (line $ready): $(cat "$T/sd.log")"
+	[ "$(in_sd systemctl show -p StatusText --value reflexd)" = "running: 1 rules from 1 files, dry-run" ] ||
+		fail "STATUS: $(in_sd systemctl show -p StatusText --value reflexd)"
+	# inside the unit's sandbox: its bounding set, its syscall filter
+	main=$(in_sd systemctl show -p MainPID --value reflexd)
+	bnd=$(capsh --decode="$(in_sd awk '/^CapBnd:/ { print $2 }' /proc/"$main"/status)" | cut -d= -f2)
+	[ "$bnd" = cap_kill,cap_net_admin,cap_sys_ptrace,cap_sys_admin,cap_perfmon,cap_bpf ] || fail "bounding set $bnd"
+	in_sd grep -q '^Seccomp:[[:space:]]*2' /proc/"$main"/status || fail "no seccomp filter"
+	# the loop pings: still the same process 3 s later, with a 2 s watchdog
+	grep -q 'notify: watchdog ping every 1 s' "$T/sd.log" || fail "no watchdog ping set up"
+	sleep 3
+	[ "$(in_sd systemctl show -p MainPID --value reflexd)" = "$main" ] || fail "restarted though the loop runs"
+	in_sd systemctl reload reflexd 2>/dev/null || fail "systemctl reload: $(in_sd journalctl -u reflexd --no-pager -o cat | tail -2)"
+	end=$(( $(date +%s) + 5 ))
+	until in_sd systemctl show -p StatusText --value reflexd | grep -q '^running: reloaded'; do
+		[ "$(date +%s)" -le "$end" ] || fail "no STATUS after reload: $(in_sd systemctl show -p StatusText --value reflexd)"
+		sleep 0.2
+	done
+	# a stopped loop stops the pings: systemd kills and restarts reflexd
+	in_sd sh -c "kill -STOP $main"
+	end=$(( $(date +%s) + 10 ))
+	until [ "$(in_sd systemctl show -p NRestarts --value reflexd)" = 1 ]; do
+		[ "$(date +%s)" -le "$end" ] || fail "no restart by the watchdog: $(in_sd journalctl -u reflexd --no-pager | tail -3)"
+		sleep 0.2
+	done
+	in_sd journalctl -u reflexd --no-pager | grep -q 'Watchdog timeout' || fail "restarted, but not by the watchdog"
+	end=$(( $(date +%s) + 20 ))
+	until [ "$(in_sd systemctl show -p ActiveState --value reflexd)" = active ]; do
+		[ "$(date +%s)" -le "$end" ] || fail "not active again after the restart"
+		sleep 0.2
+	done
+	in_sd systemctl stop reflexd
+	[ "$(in_sd systemctl show -p Result --value reflexd)" = success ] ||
+		fail "stop: $(in_sd systemctl show -p Result --value reflexd)"
+}
+
+# The same unit with reflexd kept from the notify socket stays
+# "activating" and fails at its start timeout: systemd does wait for READY=1.
+test_unit_without_ready_never_activates() {
+	podman image exists "$IMAGE-systemd" || fail "no $IMAGE-systemd: test_unit_reaches_active_only_after_ready first"
+	mkdir -p "$T/rules.d" "$T/dropin"
+	cp rules/deadlock.lua "$T/rules.d/"
+	printf '[Service]\nExecStart=\nExecStart=/usr/bin/env -u NOTIFY_SOCKET %s\nTimeoutStartSec=4s\nRestart=no\n' \
+		"$(sed -n 's/^ExecStart=//p' deploy/reflexd.service)" > "$T/dropin/no-notify.conf"
+	podman run -d --name "$CTR" --systemd=always --privileged --network=host \
+		-v "$PWD/deploy/reflexd.service:/etc/systemd/system/reflexd.service:ro" \
+		-v "$T/dropin:/etc/systemd/system/reflexd.service.d:ro" \
+		-v "$T/rules.d:/etc/reflexd/rules.d:ro" \
+		-v /sys/fs/bpf:/sys/fs/bpf -v /sys/kernel/tracing:/sys/kernel/tracing \
+		"$IMAGE-systemd" > /dev/null || fail "podman run (systemd)"
+	end=$(( $(date +%s) + 30 ))
+	until in_sd systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do
+		[ "$(date +%s)" -le "$end" ] || fail "systemd did not come up"
+		sleep 0.2
+	done
+	in_sd systemctl start --no-block reflexd
+	sleep 2
+	in_sd journalctl -u reflexd --no-pager -o cat | grep -q 'reflexd: info: ready' || fail "reflexd did not start"
+	[ "$(in_sd systemctl show -p ActiveState --value reflexd)" = activating ] ||
+		fail "active without READY=1: $(in_sd systemctl show -p ActiveState --value reflexd)"
+	sleep 3
+	[ "$(in_sd systemctl show -p Result --value reflexd)" = timeout ] ||
+		fail "want a start timeout: $(in_sd systemctl show -p Result --value reflexd)"
+}
+
 run_tests
