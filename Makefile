@@ -32,7 +32,7 @@ PB_HDRS := $(PB_SRCS:.c=.h)
 OBJS    += $(PB_SRCS:.c=.o)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads fuzz units test bench run clean
+.PHONY: all deps workloads fuzz units test bench run image clean
 .SECONDARY:
 all: deps reflexd
 
@@ -107,6 +107,10 @@ bench: all workloads $(BUILD)/bench/engine_bench
 
 run: all
 	sh deploy/run-here.sh
+
+# the container image, built here from Debian's archive (docs/deploy.md)
+image: deps
+	sh deploy/image.sh
 
 clean:
 	rm -rf $(BUILD) reflexd

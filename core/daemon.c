@@ -21,6 +21,7 @@
 #include "core/k8s.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/notify.h"
 #include "core/otlp.h"
 #include "core/probe.h"
 #include "decide/engine.h"
@@ -414,6 +415,7 @@ static void reload(struct daemon *d, const char *why)
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
 	log_info("reloaded: %s", detail);
+	(void)notify_send("STATUS=running: reloaded: %s", detail);
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
@@ -724,6 +726,7 @@ static int start_k8s(struct daemon *d)
 static void daemon_stop(struct daemon *d)
 {
 	if (d->loop) {
+		notify_stopping(d->loop);
 		ev_timer_stop(d->loop, &d->cron);
 		ev_timer_stop(d->loop, &d->deadline);
 		ev_signal_stop(d->loop, &d->sigterm);
@@ -861,6 +864,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	metrics_set_readiness(d.metrics, daemon_ready, &d);
 	if (cfg->command == CMD_RUN)
 		start_actuators(&d);
+	(void)notify_send("STATUS=starting the sensors");
 	if (start_sensors(&d))
 		goto out;
 	report_rule_needs(&d);
@@ -888,6 +892,9 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		 cfg->journal, cfg->dry_run ? ", dry-run: no action will be taken" : "");
 	/* lets a supervisor or a test know the sensors are attached */
 	log_info("ready");
+	(void)notify_send("STATUS=running: %zu rules from %zu files%s", d.rules->n, d.rules->nfiles,
+			  cfg->dry_run ? ", dry-run" : "");
+	notify_ready(d.loop);
 	ev_run(d.loop, 0);
 	status = 0;
 out:

@@ -467,7 +467,7 @@ void k8s_reply_explain(const struct k8s_reply *r, enum k8s_call call, char *buf,
 			    "the service account deleted?)");
 	else if (r->status == 403)
 		sbuf_printf(&b, " (RBAC: reflexd's ClusterRole needs verb '%s' on resource '%s'%s%s%s, "
-			    "see deploy/rbac.yaml)", c->verb, c->resource, c->group[0] ? " in API group '" : "",
+			    "see deploy/reflexd.yaml)", c->verb, c->resource, c->group[0] ? " in API group '" : "",
 			    c->group, c->group[0] ? "'" : "");
 	else if (r->status == 429 || r->status >= 500)
 		sbuf_printf(&b, " (gave up after %u attempts)", r->attempts);

@@ -15,7 +15,7 @@
 #include "sense/condition.h"
 
 /* Every API call reflexd makes. The table in core/k8s.c gives each its
- * RBAC verb and resource: the RBAC hints and the check of deploy/rbac.yaml
+ * RBAC verb and resource: the RBAC hints and the check of deploy/reflexd.yaml
  * (tests/k8s/check_deploy.py) read that same table. */
 enum k8s_call {
 	K8S_LIST_PODS,

@@ -1,12 +1,16 @@
 #!/bin/sh
-# Installs the Debian packages reflexd builds, runs and tests with.
+# Installs the Debian packages reflexd builds, runs and tests with;
+# `deps.sh build`: only those `make reflexd` needs (the image's build stage).
 # Idempotent and quick: one dpkg-query when everything is present.
 set -eu
 
-PACKAGES="make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+BUILD="make clang gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
-protobuf-c-compiler protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
-python3 python3-yaml openssl golang-go bpftrace iptables curl"
+protobuf-c-compiler"
+PACKAGES="$BUILD llvm protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
+python3 python3-yaml openssl golang-go bpftrace iptables curl systemd strace
+podman runc debootstrap"
+[ "${1:-}" = build ] && PACKAGES=$BUILD
 
 missing=""
 for p in $PACKAGES; do

@@ -555,11 +555,14 @@ static int handle_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/* The cgroup2 hierarchy's root: /sys/fs/cgroup on a pure cgroup2 host,
- * /sys/fs/cgroup/unified on a hybrid one. An open fd, or -errno. */
+/* The host's cgroup2 hierarchy's root: /sys/fs/cgroup on a pure cgroup2
+ * host, /sys/fs/cgroup/unified on a hybrid one; in a container, the host's
+ * mounted at /host/sys/fs/cgroup first (deploy/reflexd.yaml), since its
+ * own /sys/fs/cgroup is only its own cgroup. An open fd, or -errno. */
 static int open_cgroup2_root(const char **path)
 {
-	static const char *const roots[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	static const char *const roots[] = { "/host/sys/fs/cgroup", "/host/sys/fs/cgroup/unified",
+					     "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
 	struct statfs st;
 
 	for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
@@ -617,7 +620,7 @@ static void *retransmits_start(const struct sensor_env *env)
 	 * SYN retransmitted before it goes unattributed */
 	s->cgroup_fd = open_cgroup2_root(&root);
 	if (s->cgroup_fd < 0) {
-		log_warn("retransmits: no cgroup2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified "
+		log_warn("retransmits: no cgroup2 hierarchy at [/host]/sys/fs/cgroup[/unified] "
 			 "(%s): sockets get their owner at their first send", strerror(-s->cgroup_fd));
 	} else if (!(link = bpf_program__attach_cgroup(s->skel->progs.sock_create, s->cgroup_fd))) {
 		err = -errno;
