@@ -459,6 +459,7 @@ static int start_sensors(struct daemon *d)
 		d->sensor_state[i] = sensors[i]->start(&env);
 		if (!d->sensor_state[i])
 			return -1;
+		sensor_drops(sensors[i]->name, 0);
 	}
 	return 0;
 }
@@ -589,6 +590,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 					 "time spent evaluating rules", NULL, NULL);
 	d.evals = metrics_counter("reflexd_rule_evals_total", "rule evaluations (raises, updates, ticks)",
 				  NULL, NULL);
+	act_count_init();
 	/* before the recovery below, whose outcomes are exported too */
 	if (export) {
 		log_info("otlp: exporting decisions to %s%s", otlp.url, otlp.gzip ? " (gzip)" : "");

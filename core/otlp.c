@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -22,6 +23,8 @@ typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse pb_
 #define OTLP_RETRY_FIRST NSEC_PER_SEC
 #define OTLP_RETRY_AFTER_MAX (3600 * NSEC_PER_SEC)
 #define OTLP_ATTRS_MAX 32
+/* The semantic conventions the attribute names follow (docs/otlp.md). */
+#define OTLP_SCHEMA_URL "https://opentelemetry.io/schemas/1.27.0"
 
 struct otlp {
 	struct ev_loop *loop;
@@ -88,8 +91,9 @@ static void arena_free(struct arena *a)
 }
 
 
-/* Percent-decodes s in place (the W3C baggage form the OTEL_* lists use). */
-static void percent_decode(char *s)
+/* Percent-decodes s in place (the W3C baggage form the OTEL_* lists use):
+ * 0, or -EINVAL when a byte decodes to NUL, which would cut the value. */
+static int percent_decode(char *s)
 {
 	char *out = s;
 
@@ -97,13 +101,40 @@ static void percent_decode(char *s)
 		if (s[0] == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
 			char hex[3] = { s[1], s[2], 0 };
 
-			*out++ = (char)strtol(hex, NULL, 16);
+			*out = (char)strtol(hex, NULL, 16);
+			if (!*out++)
+				return -EINVAL;
 			s += 2;
 		} else {
 			*out++ = *s;
 		}
 	}
 	*out = '\0';
+	return 0;
+}
+
+/* An HTTP field name is a token (RFC 9110 5.1, tchar); a value has no
+ * control character but tab (5.5): a CR or LF would start a header of
+ * the caller's choosing. The reason in err, naming from. */
+static int header_check(const char *from, const char *name, const char *value, char *err, size_t errlen)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+	for (const char *c = name; *c; c++) {
+		if (!isalnum((unsigned char)*c) && !strchr(tchar, *c)) {
+			snprintf(err, errlen, "%s: header name '%s' has a character HTTP does not allow in a name "
+				 "(0x%02x)", from, name, (unsigned char)*c);
+			return -EINVAL;
+		}
+	}
+	for (const char *c = value; *c; c++) {
+		if ((iscntrl((unsigned char)*c) && *c != '\t')) {
+			snprintf(err, errlen, "%s: the value of header '%s' has a control character (0x%02x): "
+				 "refused, it could inject a header", from, name, (unsigned char)*c);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static char *trim(char *s)
@@ -142,9 +173,9 @@ static int kv_set(struct strlist *l, const char *key, const char *value, const c
 }
 
 /* "k1=v1,k2=v2" (values percent-encoded) into l as "k<sep>v": 0, or
- * -EINVAL naming what. */
+ * -EINVAL naming what. headers: each pair must make a valid HTTP header. */
 static int parse_pairs(const char *what, const char *text, struct strlist *l, const char *sep,
-		       char *err, size_t errlen)
+		       bool headers, char *err, size_t errlen)
 {
 	char *copy = strdup(text), *save = NULL;
 	int rc = 0;
@@ -164,12 +195,18 @@ static int parse_pairs(const char *what, const char *text, struct strlist *l, co
 		*eq = '\0';
 		key = trim(item);
 		value = trim(eq + 1);
-		percent_decode(value);
+		if (percent_decode(value)) {
+			snprintf(err, errlen, "%s: the value of '%s' decodes to a NUL byte (%%00)", what, key);
+			rc = -EINVAL;
+			break;
+		}
 		if (!*key) {
 			snprintf(err, errlen, "%s: an empty key in '%s'", what, text);
 			rc = -EINVAL;
 			break;
 		}
+		if (headers && (rc = header_check(what, key, value, err, errlen)))
+			break;
 		rc = kv_set(l, key, value, sep);
 	}
 	free(copy);
@@ -251,6 +288,16 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 		snprintf(err, errlen, "%s: '%s' is not an http:// or https:// URL", from, s->url);
 		return -EINVAL;
 	}
+	/* only OTLP/HTTP with protobuf: sending it to a gRPC port, or to a
+	 * collector that wants JSON, would fail every request */
+	if ((v = pick(NULL, NULL, "PROTOCOL", &from)) && strcmp(v, "http/protobuf")) {
+		if (!strcmp(v, "grpc") || !strcmp(v, "http/json"))
+			snprintf(err, errlen, "%s: protocol '%s' is not supported: reflexd exports OTLP/HTTP with "
+				 "protobuf (http/protobuf; a collector's OTLP/HTTP port is 4318)", from, v);
+		else
+			snprintf(err, errlen, "%s: protocol '%s' is not grpc, http/protobuf or http/json", from, v);
+		return -EINVAL;
+	}
 	s->timeout_ns = 10 * NSEC_PER_SEC;
 	if (cfg->otlp_timeout_ns) {
 		s->timeout_ns = cfg->otlp_timeout_ns;
@@ -258,22 +305,23 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 		char *end;
 		long ms = strtol(v, &end, 10);
 
-		if (*end || ms <= 0 || ms > 600000) {
-			snprintf(err, errlen, "%s: timeout '%s' is not a number of milliseconds (1 to 600000)",
-				 from, v);
+		if (*end || ms < 0 || ms > 600000) {
+			snprintf(err, errlen, "%s: timeout '%s' is not a number of milliseconds (0: no limit, "
+				 "or 1 to 600000)", from, v);
 			return -EINVAL;
 		}
-		s->timeout_ns = (uint64_t)ms * NSEC_PER_MSEC;
+		/* the specification's 0: no limit */
+		s->timeout_ns = ms ? (uint64_t)ms * NSEC_PER_MSEC : HTTP_TIMEOUT_NONE;
 	}
 	if ((v = pick(cfg->otlp_compression, "--otlp-compression", "COMPRESSION", &from))) {
-		if (strcmp(v, "gzip") && strcmp(v, "none")) {
+		if (strcasecmp(v, "gzip") && strcasecmp(v, "none")) {
 			snprintf(err, errlen, "%s: compression '%s' is not gzip or none", from, v);
 			return -EINVAL;
 		}
-		s->gzip = !strcmp(v, "gzip");
+		s->gzip = !strcasecmp(v, "gzip");
 	}
 	if ((v = pick(cfg->otlp_headers, "--otlp-headers", "HEADERS", &from))) {
-		if ((rc = parse_pairs(from, v, &s->headers, ": ", err, errlen)))
+		if ((rc = parse_pairs(from, v, &s->headers, ": ", true, err, errlen)))
 			goto fail;
 	}
 	v = pick(cfg->otlp_certificate, "--otlp-certificate", "CERTIFICATE", &from);
@@ -298,10 +346,11 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 	    (node && *node && kv_set(&s->resource, "k8s.node.name", node, "=")))
 		goto nomem;
 	if ((v = getenv("OTEL_RESOURCE_ATTRIBUTES")) &&
-	    (rc = parse_pairs("OTEL_RESOURCE_ATTRIBUTES", v, &s->resource, "=", err, errlen)))
+	    (rc = parse_pairs("OTEL_RESOURCE_ATTRIBUTES", v, &s->resource, "=", false, err, errlen)))
 		goto fail;
 	if (cfg->resource_attributes &&
-	    (rc = parse_pairs("--resource-attributes", cfg->resource_attributes, &s->resource, "=", err, errlen)))
+	    (rc = parse_pairs("--resource-attributes", cfg->resource_attributes, &s->resource, "=", false,
+				      err, errlen)))
 		goto fail;
 	v = cfg->service_name ? cfg->service_name : getenv("OTEL_SERVICE_NAME");
 	if (v && *v && kv_set(&s->resource, "service.name", v, "="))
@@ -382,6 +431,13 @@ static void param_signal(const char *params, char *sig, size_t size)
 		snprintf(sig, size, "%.*s", (int)strcspn(p + 10, "\""), p + 10);
 }
 
+/* A record about reflexd itself (a reload of the rules), not about a
+ * condition on a target: its event is reflex.lifecycle.<action>. */
+static bool lifecycle(const struct decision *d)
+{
+	return d->condition.kind >= REFLEX_COND_KIND_COUNT && !d->condition.target.pid;
+}
+
 /* The one sentence a person reads: what was done (or not) to whom, on
  * what evidence, by which rule. */
 static void record_body(const struct decision *d, const char *event, struct sbuf *b)
@@ -397,6 +453,11 @@ static void record_body(const struct decision *d, const char *event, struct sbuf
 			    d->action, t->pid, d->verify);
 		return;
 	}
+	if (lifecycle(d)) {
+		sbuf_printf(b, "%s %s: %s", d->action, d->outcome == REFLEX_OUTCOME_FAILED ? "failed" : "done",
+			    d->detail);
+		return;
+	}
 	snprintf(whom, sizeof(whom), "pid %d (%s)", t->pid, t->comm);
 	param_signal(d->params, sig, sizeof(sig));
 	if (!strcmp(d->action, "signal") && !strcmp(sig, "SIGKILL")) {
@@ -410,7 +471,6 @@ static void record_body(const struct decision *d, const char *event, struct sbuf
 	} else if (t->pid) {
 		snprintf(what, sizeof(what), "%s on %s", d->action, whom);
 	} else {
-		/* not about a process: a reload of the rules */
 		snprintf(what, sizeof(what), "%s", d->action);
 	}
 	switch (d->outcome) {
@@ -451,6 +511,11 @@ static Opentelemetry__Proto__Logs__V1__SeverityNumber severity(const struct deci
 		return cleared ? OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_INFO
 			       : OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_WARN;
 	}
+	/* a lifecycle step done is news, not a warning; one refused is an error */
+	if (lifecycle(d) && d->outcome != REFLEX_OUTCOME_FAILED) {
+		*text = "INFO";
+		return OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_INFO;
+	}
 	switch (d->outcome) {
 	case REFLEX_OUTCOME_FAILED:
 		*text = "ERROR";
@@ -474,7 +539,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	struct attrs l = { .a = a, .v = arena_alloc(a, OTLP_ATTRS_MAX * sizeof(pb_kv *)) };
 	const char *exe_name = strrchr(t->exe, '/');
 	bool verification = !strcmp(e->event, JOURNAL_EVENT_VERIFICATION);
-	char text[1024];
+	char text[1024], event[64], cgroup[sizeof(t->cgroup) + 3];
 	struct sbuf b;
 	const char *sev;
 
@@ -486,7 +551,13 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	r->observed_time_unix_nano = (uint64_t)e->queued_ns;
 	r->severity_number = severity(d, e->event, &sev);
 	r->severity_text = (char *)sev;
-	r->event_name = verification ? "reflex.verification" : "reflex.decision";
+	if (verification)
+		snprintf(event, sizeof(event), "reflex.verification");
+	else if (lifecycle(d))
+		snprintf(event, sizeof(event), "reflex.lifecycle.%s", d->action);
+	else
+		snprintf(event, sizeof(event), "reflex.decision");
+	r->event_name = arena_strdup(a, event);
 	sbuf_init(&b, text, sizeof(text));
 	record_body(d, e->event, &b);
 	body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
@@ -498,7 +569,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 		attr_int(&l, "process.pid", t->pid);
 		attr_str(&l, "process.executable.name", exe_name ? exe_name + 1 : t->comm);
 		attr_str(&l, "process.executable.path", t->exe);
-		attr_str(&l, "process.command", t->comm);
+		attr_str(&l, "process.command", t->command);
 		if (t->tid)
 			attr_int(&l, "thread.id", t->tid);
 	}
@@ -507,7 +578,11 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	attr_str(&l, "k8s.pod.uid", t->pod_uid);
 	attr_str(&l, "k8s.namespace.name", t->namespace);
 	attr_str(&l, "k8s.container.name", t->container);
-	attr_str(&l, "reflex.target.cgroup", t->cgroup);
+	/* as a line of /proc/PID/cgroup, which the convention asks for */
+	if (t->cgroup[0]) {
+		snprintf(cgroup, sizeof(cgroup), "0::%s", t->cgroup);
+		attr_str(&l, "process.linux.cgroup", cgroup);
+	}
 	attr_str(&l, "reflex.mode", decision_mode_name(d->mode));
 	attr_str(&l, "reflex.rule", d->rule);
 	attr_str(&l, "reflex.rule.file", d->rule_file);
@@ -527,7 +602,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	attr_str(&l, "reflex.explain", d->explain);
 	r->attributes = l.v;
 	r->n_attributes = l.n;
-	return body->string_value ? r : NULL;
+	return body->string_value && r->event_name ? r : NULL;
 }
 
 /* A batch being built: the records, and the outbox entries they carry. */
@@ -598,6 +673,8 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	scope.name = "reflexd";
 	scope.version = REFLEX_VERSION;
 	sl.scope = &scope;
+	sl.schema_url = OTLP_SCHEMA_URL;
+	rl.schema_url = OTLP_SCHEMA_URL;
 	sl.log_records = b.records;
 	sl.n_log_records = b.n;
 	rl.resource = &resource;
