@@ -88,7 +88,11 @@ $(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c -lm
 
-units: $(BUILD)/unit/leak_trend
+$(BUILD)/unit/metrics: tests/unit/metrics.c core/metrics.c core/metrics.h core/util.c core/log.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c core/metrics.c core/util.c core/log.c -lev -lbpf
+
+units: $(BUILD)/unit/leak_trend $(BUILD)/unit/metrics
 
 test: all workloads fuzz units
 	@sh tests/run.sh

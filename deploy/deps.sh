@@ -3,10 +3,13 @@
 # Idempotent and quick: one dpkg-query when everything is present.
 set -eu
 
+# prometheus: for promtool, which tests/t_otlp.sh checks /metrics with
+# (Debian ships promtool only in the server's package)
 PACKAGES="make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
-python3 python3-yaml openssl golang-go bpftrace iptables curl"
+python3 python3-yaml openssl golang-go bpftrace iptables curl
+prometheus"
 
 missing=""
 for p in $PACKAGES; do

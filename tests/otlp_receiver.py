@@ -15,9 +15,10 @@ then by the action in --control FILE if that file exists, else 200:
 With --tls DIR it serves HTTPS and requires a client certificate.
 
 Every request appends one JSON line to OUT/requests.jsonl: its number,
-status, method, path, content type and encoding, and (when the payload
-decoded) its records: time, severity, event name, body and attributes, and
-the resource attributes. Accepted requests' records also go to
+status, method, path, content type and encoding, the names of all its
+headers, and (when the payload
+decoded) its records: time, severity, event name, body and attributes, the
+resource attributes, and the schema URLs of the resource and scope. Accepted requests' records also go to
 OUT/records.jsonl, one a line.
 """
 import argparse
@@ -123,6 +124,8 @@ def summarize(req):
             scope = sl.get("scope", [{}])[0]
             for r in sl.get("log_records", []):
                 records.append({
+                    "resource_schema_url": rl.get("schema_url", [""])[0],
+                    "scope_schema_url": sl.get("schema_url", [""])[0],
                     "scope": scope.get("name", [""])[0],
                     "time_unix_nano": r.get("time_unix_nano", [0])[0],
                     "observed_time_unix_nano": r.get("observed_time_unix_nano", [0])[0],
@@ -224,6 +227,7 @@ class Handler(BaseHTTPRequestHandler):
                  "encoding": self.headers.get("Content-Encoding", ""),
                  "user_agent": self.headers.get("User-Agent", ""),
                  "x_test": self.headers.get("X-Test", ""), "bytes": len(raw),
+                 "header_names": sorted(k.lower() for k in self.headers.keys()),
                  "client_cn": client_cn(self.connection)}
         try:
             data = gzip.decompress(raw) if entry["encoding"] == "gzip" else raw
