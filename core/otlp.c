@@ -119,16 +119,20 @@ static int percent_decode(char *s)
 static int header_check(const char *from, const char *name, const char *value, char *err, size_t errlen)
 {
 	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t shown = 0;
 
+	/* a message shows the name up to a line break, never across it */
+	while (name[shown] && !iscntrl((unsigned char)name[shown]))
+		shown++;
 	for (const char *c = name; *c; c++) {
 		if (!isalnum((unsigned char)*c) && !strchr(tchar, *c)) {
-			snprintf(err, errlen, "%s: header name '%s' has a character HTTP does not allow in a name "
-				 "(0x%02x)", from, name, (unsigned char)*c);
+			snprintf(err, errlen, "%s: header name '%.*s' has a character HTTP does not allow in a name "
+				 "(0x%02x)", from, (int)shown, name, (unsigned char)*c);
 			return -EINVAL;
 		}
 	}
 	for (const char *c = value; *c; c++) {
-		if ((iscntrl((unsigned char)*c) && *c != '\t')) {
+		if (iscntrl((unsigned char)*c) && *c != '\t') {
 			snprintf(err, errlen, "%s: the value of header '%s' has a control character (0x%02x): "
 				 "refused, it could inject a header", from, name, (unsigned char)*c);
 			return -EINVAL;
