@@ -435,11 +435,17 @@ static void param_signal(const char *params, char *sig, size_t size)
 		snprintf(sig, size, "%.*s", (int)strcspn(p + 10, "\""), p + 10);
 }
 
-/* A record about reflexd itself (a reload of the rules), not about a
- * condition on a target: its event is reflex.lifecycle.<action>. */
-static bool lifecycle(const struct decision *d)
+/* A record about reflexd itself rather than a decision about a target:
+ * the step of its lifecycle (its event is reflex.lifecycle.<step>), or
+ * NULL. A reload of the rules is about no condition; a rule disabled
+ * (its function failed) says so in its detail. */
+static const char *lifecycle(const struct decision *d)
 {
-	return d->condition.kind >= REFLEX_COND_KIND_COUNT && !d->condition.target.pid;
+	if (d->condition.kind >= REFLEX_COND_KIND_COUNT && !d->condition.target.pid)
+		return d->action;
+	if (!strncmp(d->detail, DECISION_RULE_DISABLED, strlen(DECISION_RULE_DISABLED)))
+		return "rule_disabled";
+	return NULL;
 }
 
 /* The one sentence a person reads: what was done (or not) to whom, on
@@ -449,7 +455,7 @@ static void record_body(const struct decision *d, const char *event, struct sbuf
 	const struct target *t = &d->condition.target;
 	char sig[32], held[32], whom[64];
 	/* the action as a verb: base form, past form, and its object */
-	const char *base = "run", *past = "ran";
+	const char *base = "run", *past = "ran", *step;
 	char what[160];
 
 	if (!strcmp(event, JOURNAL_EVENT_VERIFICATION)) {
@@ -457,9 +463,15 @@ static void record_body(const struct decision *d, const char *event, struct sbuf
 			    d->action, t->pid, d->verify);
 		return;
 	}
-	if (lifecycle(d)) {
-		sbuf_printf(b, "%s %s: %s", d->action, d->outcome == REFLEX_OUTCOME_FAILED ? "failed" : "done",
-			    d->detail);
+	step = lifecycle(d);
+	if (step && !strcmp(step, "rule_disabled")) {
+		sbuf_printf(b, "rule %s disabled until the rules are reloaded, evaluating %s on pid %d (%s): %s",
+			    d->rule, condition_kind_name(d->condition.kind), t->pid, t->comm,
+			    d->detail + strlen(DECISION_RULE_DISABLED));
+		return;
+	}
+	if (step) {
+		sbuf_printf(b, "%s %s: %s", step, d->outcome == REFLEX_OUTCOME_FAILED ? "failed" : "done", d->detail);
 		return;
 	}
 	snprintf(whom, sizeof(whom), "pid %d (%s)", t->pid, t->comm);
@@ -558,7 +570,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	if (verification)
 		snprintf(event, sizeof(event), "reflex.verification");
 	else if (lifecycle(d))
-		snprintf(event, sizeof(event), "reflex.lifecycle.%s", d->action);
+		snprintf(event, sizeof(event), "reflex.lifecycle.%s", lifecycle(d));
 	else
 		snprintf(event, sizeof(event), "reflex.decision");
 	r->event_name = arena_strdup(a, event);

@@ -393,6 +393,23 @@ test_simulate_exports_marked_simulate() {
 		|| fail "$(cat "$T/sim.err")"
 }
 
+# A rule whose function fails is disabled: a lifecycle record (ERROR),
+# not a decision that reads as a failed kill.
+test_rule_disabled_is_a_lifecycle_record() {
+	mkdir -p "$T/simrules"
+	echo 'rule "errors" { when = function(c) return c.evidence.nope.deeper end, where = { comm = "e" }, act = signal { "SIGKILL" } }' \
+		> "$T/simrules/f.lua"
+	printf 'reflexd-trace 1 start=1700000000\n0 raise 1 deadlock pid=10 comm=e\n5 end\n' > "$T/f.trace"
+	receiver
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "$REFLEXD" simulate --otlp --trace "$T/f.trace" \
+		--rules "$T/simrules" > /dev/null 2>"$T/sim.err" || fail "$(cat "$T/sim.err")"
+	[ "$(records | wc -l)" = 1 ] || fail "records: $(records | jq -c .)"
+	records | holds '.event_name == "reflex.lifecycle.rule_disabled" and .severity_text == "ERROR"
+		and .attributes["reflex.rule"] == "errors" and .attributes["process.pid"] == 10
+		and (.body | test("^rule errors disabled until the rules are reloaded, evaluating deadlock on pid 10 \\(e\\): .*f.lua:1: attempt to index a nil value"))' \
+		|| fail "$(records | jq -c '[.event_name, .severity_text, .body]')"
+}
+
 # The exporter settings as the OTLP exporter specification words them.
 # Refused at start, naming the variable: a protocol reflexd does not speak,
 # a header that is not a valid HTTP header (CR/LF, raw or percent-encoded,
