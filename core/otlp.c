@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "core/http.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/otlp.h"
@@ -292,15 +293,18 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 		snprintf(err, errlen, "%s: '%s' is not an http:// or https:// URL", from, s->url);
 		return -EINVAL;
 	}
-	/* only OTLP/HTTP with protobuf: sending it to a gRPC port, or to a
-	 * collector that wants JSON, would fail every request */
+	/* OTLP/HTTP only: protobuf sent to a gRPC port would fail every request */
 	if ((v = pick(NULL, NULL, "PROTOCOL", &from)) && strcmp(v, "http/protobuf")) {
-		if (!strcmp(v, "grpc") || !strcmp(v, "http/json"))
-			snprintf(err, errlen, "%s: protocol '%s' is not supported: reflexd exports OTLP/HTTP with "
-				 "protobuf (http/protobuf; a collector's OTLP/HTTP port is 4318)", from, v);
-		else
+		if (!strcmp(v, "grpc")) {
+			snprintf(err, errlen, "%s: protocol 'grpc' is not supported: reflexd exports OTLP/HTTP "
+				 "(http/protobuf or http/json; a collector's OTLP/HTTP port is 4318)", from);
+			return -EINVAL;
+		}
+		if (strcmp(v, "http/json")) {
 			snprintf(err, errlen, "%s: protocol '%s' is not grpc, http/protobuf or http/json", from, v);
-		return -EINVAL;
+			return -EINVAL;
+		}
+		s->json = true;
 	}
 	s->timeout_ns = 10 * NSEC_PER_SEC;
 	if (cfg->otlp_timeout_ns) {
@@ -644,6 +648,110 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
 	return 0;
 }
 
+/* OTLP's JSON encoding (the proto3 JSON mapping, with OTLP's rules):
+ * lowerCamelCase field names, enums as numbers, 64-bit integers as
+ * strings. */
+static void json_text(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_any(FILE *f, const pb_any *v)
+{
+	if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
+		fprintf(f, "{\"intValue\":\"%lld\"}", (long long)v->int_value);
+	} else {
+		fputs("{\"stringValue\":", f);
+		json_text(f, v->string_value);
+		fputc('}', f);
+	}
+}
+
+static void json_attributes(FILE *f, pb_kv *const *kv, size_t n)
+{
+	fputs("\"attributes\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ",{\"key\":" : "{\"key\":", f);
+		json_text(f, kv[i]->key);
+		fputs(",\"value\":", f);
+		json_any(f, kv[i]->value);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static void json_record(FILE *f, const pb_record *r)
+{
+	fprintf(f, "{\"timeUnixNano\":\"%llu\",\"observedTimeUnixNano\":\"%llu\",\"severityNumber\":%d,"
+		"\"severityText\":", (unsigned long long)r->time_unix_nano,
+		(unsigned long long)r->observed_time_unix_nano, (int)r->severity_number);
+	json_text(f, r->severity_text);
+	fputs(",\"body\":", f);
+	json_any(f, r->body);
+	fputc(',', f);
+	json_attributes(f, r->attributes, r->n_attributes);
+	fputs(",\"eventName\":", f);
+	json_text(f, r->event_name);
+	fputc('}', f);
+}
+
+/* req as JSON in a new buffer: its length, or -ENOMEM. */
+static ssize_t json_request(const pb_request *req, unsigned char **out)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	if (!f)
+		return -ENOMEM;
+	fputs("{\"resourceLogs\":[", f);
+	for (size_t i = 0; i < req->n_resource_logs; i++) {
+		const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
+
+		fputs(i ? ",{\"resource\":{" : "{\"resource\":{", f);
+		json_attributes(f, rl->resource->attributes, rl->resource->n_attributes);
+		fputs("},\"scopeLogs\":[", f);
+		for (size_t k = 0; k < rl->n_scope_logs; k++) {
+			const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[k];
+
+			fputs(k ? ",{\"scope\":{\"name\":" : "{\"scope\":{\"name\":", f);
+			json_text(f, sl->scope->name);
+			fputs(",\"version\":", f);
+			json_text(f, sl->scope->version);
+			fputs("},\"logRecords\":[", f);
+			for (size_t r = 0; r < sl->n_log_records; r++) {
+				if (r)
+					fputc(',', f);
+				json_record(f, sl->log_records[r]);
+			}
+			fputs("],\"schemaUrl\":", f);
+			json_text(f, sl->schema_url);
+			fputc('}', f);
+		}
+		fputs("],\"schemaUrl\":", f);
+		json_text(f, rl->schema_url);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+	if (fclose(f)) {
+		free(text);
+		return -ENOMEM;
+	}
+	*out = (unsigned char *)text;
+	return (ssize_t)size;
+}
+
 /* The request for the oldest entries, packed (and gzipped when asked):
  * its length, 0 when nothing waits, or -errno. */
 static ssize_t build_request(struct otlp *o, unsigned char **out)
@@ -698,13 +806,19 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	rl.n_scope_logs = 1;
 	req.resource_logs = &rlp;
 	req.n_resource_logs = 1;
-	len = (ssize_t)opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&req);
-	packed = malloc((size_t)len ? (size_t)len : 1);
-	if (!packed) {
-		len = -ENOMEM;
-		goto out;
+	if (o->set.json) {
+		len = json_request(&req, &packed);
+		if (len < 0)
+			goto out;
+	} else {
+		len = (ssize_t)opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&req);
+		packed = malloc((size_t)len ? (size_t)len : 1);
+		if (!packed) {
+			len = -ENOMEM;
+			goto out;
+		}
+		opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, packed);
 	}
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, packed);
 	if (o->set.gzip) {
 		z_stream z = { 0 };
 		uLong bound;
@@ -829,11 +943,45 @@ static void body_excerpt(const struct http_response *res, char *out, size_t size
 	out[n] = '\0';
 }
 
-/* Partial success: how many of the records the collector refused, and why. */
+/* Partial success: n of the records the collector refused, and why. */
+static void partial_success(struct otlp *o, int64_t n, const char *why)
+{
+	if (n <= 0 && !*why)
+		return;
+	if (n > 0) {
+		o->st.rejected += (uint64_t)n;
+		metric_add(o->m_rejected, (double)n);
+	}
+	log_warn("otlp: %s: the collector rejected %lld of %zu records: %s", o->set.url, (long long)n, o->nseqs, why);
+}
+
+/* A JSON reply's partialSuccess (rejectedLogRecords is an int64: a string,
+ * or a number from a lenient encoder). */
+static void read_partial_success_json(struct otlp *o, const struct http_response *res)
+{
+	struct json_val doc, n;
+	char why[256], count[32];
+	double v = 0;
+
+	if (json_parse(res->body, res->body_len, &doc)) {
+		log_warn("otlp: %s: the reply to an export is not JSON", o->set.url);
+		return;
+	}
+	json_get_str(&doc, "partialSuccess.errorMessage", why, sizeof(why));
+	if (!json_get(&doc, "partialSuccess.rejectedLogRecords", &n) && json_num(&n, &v) &&
+	    !json_str(&n, count, sizeof(count)))
+		v = strtod(count, NULL);
+	partial_success(o, (int64_t)v, why);
+}
+
 static void read_partial_success(struct otlp *o, const struct http_response *res)
 {
 	pb_response *r;
 
+	if (res->body_len && strstr(res->content_type, "json")) {
+		read_partial_success_json(o, res);
+		return;
+	}
 	if (!res->body_len || !strstr(res->content_type, "protobuf"))
 		return;
 	r = opentelemetry__proto__collector__logs__v1__export_logs_service_response__unpack(
@@ -842,17 +990,9 @@ static void read_partial_success(struct otlp *o, const struct http_response *res
 		log_warn("otlp: %s: the reply to an export is not an ExportLogsServiceResponse", o->set.url);
 		return;
 	}
-	if (r->partial_success && (r->partial_success->rejected_log_records > 0 ||
-				   (r->partial_success->error_message && *r->partial_success->error_message))) {
-		int64_t n = r->partial_success->rejected_log_records;
-
-		if (n > 0) {
-			o->st.rejected += (uint64_t)n;
-			metric_add(o->m_rejected, (double)n);
-		}
-		log_warn("otlp: %s: the collector rejected %lld of %zu records: %s", o->set.url,
-			 (long long)n, o->nseqs, r->partial_success->error_message ? r->partial_success->error_message : "");
-	}
+	if (r->partial_success)
+		partial_success(o, r->partial_success->rejected_log_records,
+				r->partial_success->error_message ? r->partial_success->error_message : "");
 	opentelemetry__proto__collector__logs__v1__export_logs_service_response__free_unpacked(r, NULL);
 }
 
@@ -974,7 +1114,8 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 	memset(s, 0, sizeof(*s));
 	if (!o->set.batch)
 		o->set.batch = 512;
-	if (kv_set(&o->set.headers, "Content-Type", "application/x-protobuf", ": ") ||
+	if (kv_set(&o->set.headers, "Content-Type", o->set.json ? "application/json" : "application/x-protobuf",
+		   ": ") ||
 	    (o->set.gzip && kv_set(&o->set.headers, "Content-Encoding", "gzip", ": ")) ||
 	    kv_set(&o->set.headers, "User-Agent", "reflexd/" REFLEX_VERSION, ": "))
 		goto fail;

@@ -4,12 +4,13 @@
 set -eu
 
 # prometheus: for promtool, which tests/t_otlp.sh checks /metrics with
-# (Debian ships promtool only in the server's package)
+# (Debian ships promtool only in the server's package); python3-protobuf:
+# the test receiver reads OTLP/JSON with Google's parser
 PACKAGES="make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
 python3 python3-yaml openssl golang-go bpftrace iptables curl
-prometheus"
+prometheus python3-protobuf"
 
 missing=""
 for p in $PACKAGES; do
