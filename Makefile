@@ -97,7 +97,13 @@ $(BUILD)/unit/probe_capture: tests/unit/probe_capture.c $(LIB_OBJS) $(BUILD)/uni
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/probe_capture.c $(LIB_OBJS) $(LDLIBS)
 
-units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture
+
+$(BUILD)/unit/metrics: tests/unit/metrics.c core/metrics.c core/metrics.h core/util.c core/log.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c core/metrics.c core/util.c core/log.c -lev -lbpf
+
+
+units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics
 
 test: all workloads fuzz units
 	@sh tests/run.sh

@@ -22,19 +22,33 @@ const struct act_ops *act_find(const char *name)
 	return NULL;
 }
 
+/* reflexd_decisions_total{outcome}, made at first use. */
+static struct metric *decisions_counted(enum decision_outcome outcome)
+{
+	static struct metric *counted[REFLEX_OUTCOME_COUNT];
+
+	if (!counted[outcome])
+		counted[outcome] = metrics_counter("reflexd_decisions_total", "decisions recorded, by outcome",
+						   "outcome", decision_outcome_name(outcome));
+	return counted[outcome];
+}
+
+void act_count_init(void)
+{
+	for (int o = 0; o < REFLEX_OUTCOME_COUNT; o++)
+		if (o != REFLEX_OUTCOME_PENDING)
+			(void)decisions_counted((enum decision_outcome)o);
+}
+
 /* Every final decision passes here: logged, and counted for /metrics. */
 static void log_decision(const struct decision *d)
 {
-	static struct metric *counted[REFLEX_OUTCOME_COUNT];
 	const struct target *t = &d->condition.target;
 	enum log_level level = d->outcome == REFLEX_OUTCOME_FAILED ? LOG_ERROR
 			     : d->outcome == REFLEX_OUTCOME_ACTED ? LOG_WARN : LOG_INFO;
 
-	if (d->outcome < REFLEX_OUTCOME_COUNT && !counted[d->outcome])
-		counted[d->outcome] = metrics_counter("reflexd_decisions_total", "decisions recorded, by outcome",
-						      "outcome", decision_outcome_name(d->outcome));
 	if (d->outcome < REFLEX_OUTCOME_COUNT)
-		metric_add(counted[d->outcome], 1);
+		metric_add(decisions_counted(d->outcome), 1);
 	log_msg(level, "decision %s: rule %s, %s on pid %d (%s): %s %s: %s", d->id, d->rule,
 		condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
 		decision_outcome_name(d->outcome), d->detail);

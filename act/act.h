@@ -74,6 +74,10 @@ void act_finish(struct act_run *run);
 /* act_outcome, then act_finish. The arguments may point into run. */
 void act_end(struct act_run *run, enum decision_outcome outcome, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Makes reflexd_decisions_total{outcome} for every final outcome, at 0:
+ * a family that appears only at its first decision breaks rate() and
+ * alerts on absent series. */
+void act_count_init(void);
 /* Cancels the runs still going: each ends with its outcome recorded. */
 void act_shutdown(struct act_executor *x);
 

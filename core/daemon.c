@@ -531,8 +531,10 @@ static int start_sensors(struct daemon *d)
 		}
 		metric_set(metrics_gauge("reflexd_sensor_up", "1: the sensor runs; 0: it cannot run here "
 					 "(reflexd probe says why)", "sensor", name), c->up);
-		if (c->up)
+		if (c->up) {
+			sensor_drops(name, 0);
 			continue;
+		}
 		if (required(d, name)) {
 			log_error("run: --require %s: the %s sensor cannot run here: %s (it needs Linux %s)",
 				  name, name, c->why, sensors[i]->needs.kernel);
@@ -820,6 +822,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 					 "time spent evaluating rules", NULL, NULL);
 	d.evals = metrics_counter("reflexd_rule_evals_total", "rule evaluations (raises, updates, ticks)",
 				  NULL, NULL);
+	act_count_init();
 	/* before the recovery below, whose outcomes are exported too */
 	if (export) {
 		log_info("otlp: exporting decisions to %s%s", otlp.url, otlp.gzip ? " (gzip)" : "");

@@ -271,7 +271,8 @@ int http_send(struct http_client *c, const struct http_request *req, http_done_f
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-	rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+	/* curl's 0 is no limit */
+	rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ns == HTTP_TIMEOUT_NONE ? 0L :
 			       (long)((req->timeout_ns ? req->timeout_ns : DEFAULT_TIMEOUT_NS) / NSEC_PER_MSEC));
 	if (req->body) {
 		rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

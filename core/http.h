@@ -11,13 +11,15 @@
 
 #include "core/util.h"
 
+#define HTTP_TIMEOUT_NONE UINT64_MAX
+
 struct http_request {
 	const char *method;          /* "GET", "POST", "PUT", "PATCH", "DELETE" */
 	const char *url;
 	const struct strlist *headers; /* "Name: value" lines, or NULL */
 	const void *body;            /* NULL: none */
 	size_t body_len;
-	uint64_t timeout_ns;         /* the whole transfer; 0: 10 s */
+	uint64_t timeout_ns;         /* the whole transfer; 0: 10 s; HTTP_TIMEOUT_NONE: no limit */
 	size_t max_response;         /* keep at most this much body; 0: 1 MiB */
 	/* TLS (always verified): a CA bundle file or PEM text, and a client
 	 * certificate and key as files or PEM text; NULL: none/system */

@@ -24,9 +24,22 @@ struct journal {
 	uint64_t dropped;
 	void (*queued)(void *ctx);
 	void *queued_ctx;
+	int64_t (*clock)(void *ctx);  /* the time of queues and completions; NULL: the wall clock */
+	void *clock_ctx;
 };
 
-#define JOURNAL_SCHEMA_VERSION 4
+static int64_t journal_now(const struct journal *j)
+{
+	return j->clock ? j->clock(j->clock_ctx) : clock_real_ns();
+}
+
+void journal_set_clock(struct journal *j, int64_t (*clock)(void *ctx), void *ctx)
+{
+	j->clock = clock;
+	j->clock_ctx = ctx;
+}
+
+#define JOURNAL_SCHEMA_VERSION 5
 
 /* migrations[v] takes a journal from schema v to v + 1 */
 static const char *const migrations[] = {
@@ -41,6 +54,7 @@ static const char *const migrations[] = {
 	      " CREATE INDEX IF NOT EXISTS decisions_pod ON decisions(pod, time_ns);"
 	      " CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	      " id TEXT NOT NULL, event TEXT NOT NULL, queued_ns INTEGER NOT NULL);",
+	[4] = "ALTER TABLE decisions ADD COLUMN command TEXT NOT NULL DEFAULT '';",
 };
 
 static const char schema[] =
@@ -74,7 +88,8 @@ static const char schema[] =
 	" pod_uid TEXT NOT NULL DEFAULT '',"
 	" pod TEXT NOT NULL DEFAULT '',"
 	" namespace TEXT NOT NULL DEFAULT '',"
-	" container TEXT NOT NULL DEFAULT '');"
+	" container TEXT NOT NULL DEFAULT '',"
+	" command TEXT NOT NULL DEFAULT '');"
 	/* what the OTLP exporter has yet to see acknowledged, oldest first */
 	"CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" id TEXT NOT NULL, event TEXT NOT NULL, queued_ns INTEGER NOT NULL);"
@@ -87,8 +102,8 @@ static const char schema[] =
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
 		" params, outcome, detail, verify, rung, explain, container_id, pod_uid, pod," \
-		" namespace, container"
-#define JOURNAL_COLUMNS 29
+		" namespace, container, command"
+#define JOURNAL_COLUMNS 30
 
 const char *journal_errmsg(struct journal *j)
 {
@@ -195,7 +210,7 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 		}
 	}
 	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
 			       " WHERE id = ?", -1, &j->complete, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
@@ -230,7 +245,7 @@ static int queue_export(struct journal *j, const char *id, const char *event)
 {
 	sqlite3_bind_text(j->queue, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(j->queue, 2, event, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(j->queue, 3, clock_real_ns());
+	sqlite3_bind_int64(j->queue, 3, journal_now(j));
 	if (step_done(j->queue))
 		return -EIO;
 	if (++j->backlog > j->export_max) {
@@ -310,6 +325,7 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, t->pod, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, t->namespace, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->command, -1, SQLITE_STATIC);
 	/* an intent is exported with its outcome, by journal_complete */
 	return step_and_queue(j, st, d->id,
 			      d->outcome == REFLEX_OUTCOME_PENDING ? NULL : JOURNAL_EVENT_DECISION);
@@ -328,7 +344,7 @@ int journal_complete(struct journal *j, const struct decision *d)
 
 	sqlite3_bind_text(st, 1, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, d->detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, clock_real_ns());
+	sqlite3_bind_int64(st, 3, journal_now(j));
 	sqlite3_bind_text(st, 4, d->id, -1, SQLITE_STATIC);
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
@@ -383,6 +399,7 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	copy_col(t->pod, sizeof(t->pod), st, i++);
 	copy_col(t->namespace, sizeof(t->namespace), st, i++);
 	copy_col(t->container, sizeof(t->container), st, i++);
+	copy_col(t->command, sizeof(t->command), st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)

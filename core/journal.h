@@ -18,6 +18,12 @@ struct journal;
 struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen);
 void journal_free(struct journal *j);
 
+/* The clock that stamps queued exports and completions (nanoseconds
+ * since the epoch): clock(ctx), or the wall clock when NULL. The
+ * simulator sets its virtual clock, so every record it exports carries
+ * trace time. */
+void journal_set_clock(struct journal *j, int64_t (*clock)(void *ctx), void *ctx);
+
 /* Inserts d; durable when it returns 0. -EIO on failure. */
 int journal_write(struct journal *j, const struct decision *d);
 /* Records d's outcome and detail on its row; durable when it returns 0. */

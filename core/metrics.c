@@ -21,7 +21,8 @@ struct metric {
 	struct metric *next;
 };
 
-/* in the order of first use, which keeps each family's series together */
+/* in the order of first use; a family is written whole where its first
+ * series stands, however its series interleave with others' here */
 static struct metric *registry, **registry_tail = &registry;
 
 static struct metric *metric_get(const char *name, const char *help, const char *label,
@@ -94,25 +95,33 @@ static void label_value(struct sbuf *b, const char *s)
 	}
 }
 
+static void series(struct sbuf *b, const struct metric *m)
+{
+	sbuf_printf(b, "%s", m->name);
+	if (m->label) {
+		sbuf_printf(b, "{%s=\"", m->label);
+		label_value(b, m->value);
+		sbuf_printf(b, "\"}");
+	}
+	sbuf_printf(b, " %.17g\n", m->v);
+}
+
+/* The text format wants each family in one block (HELP, TYPE, then every
+ * series): quadratic in the series, of which there are a few dozen. */
 void metrics_format(struct sbuf *b)
 {
 	for (struct metric *m = registry; m; m = m->next) {
 		bool first = true;
 
-		/* a family's header comes with its first series */
-		for (struct metric *p = registry; p != m; p = p->next)
+		for (struct metric *p = registry; p != m && first; p = p->next)
+			first = strcmp(p->name, m->name) != 0;
+		if (!first)
+			continue;
+		sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+			    m->gauge ? "gauge" : "counter");
+		for (struct metric *p = m; p; p = p->next)
 			if (!strcmp(p->name, m->name))
-				first = false;
-		if (first)
-			sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-				    m->gauge ? "gauge" : "counter");
-		sbuf_printf(b, "%s", m->name);
-		if (m->label) {
-			sbuf_printf(b, "{%s=\"", m->label);
-			label_value(b, m->value);
-			sbuf_printf(b, "\"}");
-		}
-		sbuf_printf(b, " %.17g\n", m->v);
+				series(b, p);
 	}
 }
 
@@ -182,7 +191,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 static void respond(struct conn *c)
 {
 	char method[16] = "", path[256] = "", *body = NULL, head[256];
-	const char *status = "200 OK", *type = "text/plain; version=0.0.4; charset=utf-8";
+	const char *status = "200 OK", *type = "text/plain; version=0.0.4; charset=utf-8", *allow = "";
 	struct sbuf b;
 	size_t len = 0;
 
@@ -191,7 +200,9 @@ static void respond(struct conn *c)
 	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
 		status = "405 Method Not Allowed";
 		type = "text/plain";
-		body = strdup("only GET\n");
+		/* RFC 9110 15.5.6: a 405 lists the methods that would do */
+		allow = "Allow: GET, HEAD\r\n";
+		body = strdup("only GET and HEAD\n");
 	} else if (!strcmp(path, "/metrics")) {
 		body = malloc(METRICS_TEXT_MAX);
 		if (body) {
@@ -222,8 +233,8 @@ static void respond(struct conn *c)
 		return;
 	}
 	len = strlen(body);
-	snprintf(head, sizeof(head), "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		 "Connection: close\r\n\r\n", status, type, len);
+	snprintf(head, sizeof(head), "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+		 "Connection: close\r\n\r\n", status, type, len, allow);
 	if (!strcmp(method, "HEAD"))
 		len = 0;
 	c->outlen = strlen(head) + len;

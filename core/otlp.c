@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "core/http.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/otlp.h"
@@ -22,6 +24,8 @@ typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse pb_
 #define OTLP_RETRY_FIRST NSEC_PER_SEC
 #define OTLP_RETRY_AFTER_MAX (3600 * NSEC_PER_SEC)
 #define OTLP_ATTRS_MAX 32
+/* The semantic conventions the attribute names follow (docs/otlp.md). */
+#define OTLP_SCHEMA_URL "https://opentelemetry.io/schemas/1.27.0"
 
 struct otlp {
 	struct ev_loop *loop;
@@ -88,8 +92,9 @@ static void arena_free(struct arena *a)
 }
 
 
-/* Percent-decodes s in place (the W3C baggage form the OTEL_* lists use). */
-static void percent_decode(char *s)
+/* Percent-decodes s in place (the W3C baggage form the OTEL_* lists use):
+ * 0, or -EINVAL when a byte decodes to NUL, which would cut the value. */
+static int percent_decode(char *s)
 {
 	char *out = s;
 
@@ -97,13 +102,44 @@ static void percent_decode(char *s)
 		if (s[0] == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
 			char hex[3] = { s[1], s[2], 0 };
 
-			*out++ = (char)strtol(hex, NULL, 16);
+			*out = (char)strtol(hex, NULL, 16);
+			if (!*out++)
+				return -EINVAL;
 			s += 2;
 		} else {
 			*out++ = *s;
 		}
 	}
 	*out = '\0';
+	return 0;
+}
+
+/* An HTTP field name is a token (RFC 9110 5.1, tchar); a value has no
+ * control character but tab (5.5): a CR or LF would start a header of
+ * the caller's choosing. The reason in err, naming from. */
+static int header_check(const char *from, const char *name, const char *value, char *err, size_t errlen)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t shown = 0;
+
+	/* a message shows the name up to a line break, never across it */
+	while (name[shown] && !iscntrl((unsigned char)name[shown]))
+		shown++;
+	for (const char *c = name; *c; c++) {
+		if (!isalnum((unsigned char)*c) && !strchr(tchar, *c)) {
+			snprintf(err, errlen, "%s: header name '%.*s' has a character HTTP does not allow in a name "
+				 "(0x%02x)", from, (int)shown, name, (unsigned char)*c);
+			return -EINVAL;
+		}
+	}
+	for (const char *c = value; *c; c++) {
+		if (iscntrl((unsigned char)*c) && *c != '\t') {
+			snprintf(err, errlen, "%s: the value of header '%s' has a control character (0x%02x): "
+				 "refused, it could inject a header", from, name, (unsigned char)*c);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static char *trim(char *s)
@@ -142,9 +178,9 @@ static int kv_set(struct strlist *l, const char *key, const char *value, const c
 }
 
 /* "k1=v1,k2=v2" (values percent-encoded) into l as "k<sep>v": 0, or
- * -EINVAL naming what. */
+ * -EINVAL naming what. headers: each pair must make a valid HTTP header. */
 static int parse_pairs(const char *what, const char *text, struct strlist *l, const char *sep,
-		       char *err, size_t errlen)
+		       bool headers, char *err, size_t errlen)
 {
 	char *copy = strdup(text), *save = NULL;
 	int rc = 0;
@@ -164,12 +200,18 @@ static int parse_pairs(const char *what, const char *text, struct strlist *l, co
 		*eq = '\0';
 		key = trim(item);
 		value = trim(eq + 1);
-		percent_decode(value);
+		if (percent_decode(value)) {
+			snprintf(err, errlen, "%s: the value of '%s' decodes to a NUL byte (%%00)", what, key);
+			rc = -EINVAL;
+			break;
+		}
 		if (!*key) {
 			snprintf(err, errlen, "%s: an empty key in '%s'", what, text);
 			rc = -EINVAL;
 			break;
 		}
+		if (headers && (rc = header_check(what, key, value, err, errlen)))
+			break;
 		rc = kv_set(l, key, value, sep);
 	}
 	free(copy);
@@ -251,6 +293,19 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 		snprintf(err, errlen, "%s: '%s' is not an http:// or https:// URL", from, s->url);
 		return -EINVAL;
 	}
+	/* OTLP/HTTP only: protobuf sent to a gRPC port would fail every request */
+	if ((v = pick(NULL, NULL, "PROTOCOL", &from)) && strcmp(v, "http/protobuf")) {
+		if (!strcmp(v, "grpc")) {
+			snprintf(err, errlen, "%s: protocol 'grpc' is not supported: reflexd exports OTLP/HTTP "
+				 "(http/protobuf or http/json; a collector's OTLP/HTTP port is 4318)", from);
+			return -EINVAL;
+		}
+		if (strcmp(v, "http/json")) {
+			snprintf(err, errlen, "%s: protocol '%s' is not grpc, http/protobuf or http/json", from, v);
+			return -EINVAL;
+		}
+		s->json = true;
+	}
 	s->timeout_ns = 10 * NSEC_PER_SEC;
 	if (cfg->otlp_timeout_ns) {
 		s->timeout_ns = cfg->otlp_timeout_ns;
@@ -258,22 +313,23 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 		char *end;
 		long ms = strtol(v, &end, 10);
 
-		if (*end || ms <= 0 || ms > 600000) {
-			snprintf(err, errlen, "%s: timeout '%s' is not a number of milliseconds (1 to 600000)",
-				 from, v);
+		if (*end || ms < 0 || ms > 600000) {
+			snprintf(err, errlen, "%s: timeout '%s' is not a number of milliseconds (0: no limit, "
+				 "or 1 to 600000)", from, v);
 			return -EINVAL;
 		}
-		s->timeout_ns = (uint64_t)ms * NSEC_PER_MSEC;
+		/* the specification's 0: no limit */
+		s->timeout_ns = ms ? (uint64_t)ms * NSEC_PER_MSEC : HTTP_TIMEOUT_NONE;
 	}
 	if ((v = pick(cfg->otlp_compression, "--otlp-compression", "COMPRESSION", &from))) {
-		if (strcmp(v, "gzip") && strcmp(v, "none")) {
+		if (strcasecmp(v, "gzip") && strcasecmp(v, "none")) {
 			snprintf(err, errlen, "%s: compression '%s' is not gzip or none", from, v);
 			return -EINVAL;
 		}
-		s->gzip = !strcmp(v, "gzip");
+		s->gzip = !strcasecmp(v, "gzip");
 	}
 	if ((v = pick(cfg->otlp_headers, "--otlp-headers", "HEADERS", &from))) {
-		if ((rc = parse_pairs(from, v, &s->headers, ": ", err, errlen)))
+		if ((rc = parse_pairs(from, v, &s->headers, ": ", true, err, errlen)))
 			goto fail;
 	}
 	v = pick(cfg->otlp_certificate, "--otlp-certificate", "CERTIFICATE", &from);
@@ -298,10 +354,11 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 	    (node && *node && kv_set(&s->resource, "k8s.node.name", node, "=")))
 		goto nomem;
 	if ((v = getenv("OTEL_RESOURCE_ATTRIBUTES")) &&
-	    (rc = parse_pairs("OTEL_RESOURCE_ATTRIBUTES", v, &s->resource, "=", err, errlen)))
+	    (rc = parse_pairs("OTEL_RESOURCE_ATTRIBUTES", v, &s->resource, "=", false, err, errlen)))
 		goto fail;
 	if (cfg->resource_attributes &&
-	    (rc = parse_pairs("--resource-attributes", cfg->resource_attributes, &s->resource, "=", err, errlen)))
+	    (rc = parse_pairs("--resource-attributes", cfg->resource_attributes, &s->resource, "=", false,
+				      err, errlen)))
 		goto fail;
 	v = cfg->service_name ? cfg->service_name : getenv("OTEL_SERVICE_NAME");
 	if (v && *v && kv_set(&s->resource, "service.name", v, "="))
@@ -382,6 +439,19 @@ static void param_signal(const char *params, char *sig, size_t size)
 		snprintf(sig, size, "%.*s", (int)strcspn(p + 10, "\""), p + 10);
 }
 
+/* A record about reflexd itself rather than a decision about a target:
+ * the step of its lifecycle (its event is reflex.lifecycle.<step>), or
+ * NULL. A reload of the rules is about no condition; a rule disabled
+ * (its function failed) says so in its detail. */
+static const char *lifecycle(const struct decision *d)
+{
+	if (d->condition.kind >= REFLEX_COND_KIND_COUNT && !d->condition.target.pid)
+		return d->action;
+	if (!strncmp(d->detail, DECISION_RULE_DISABLED, strlen(DECISION_RULE_DISABLED)))
+		return "rule_disabled";
+	return NULL;
+}
+
 /* The one sentence a person reads: what was done (or not) to whom, on
  * what evidence, by which rule. */
 static void record_body(const struct decision *d, const char *event, struct sbuf *b)
@@ -389,12 +459,23 @@ static void record_body(const struct decision *d, const char *event, struct sbuf
 	const struct target *t = &d->condition.target;
 	char sig[32], held[32], whom[64];
 	/* the action as a verb: base form, past form, and its object */
-	const char *base = "run", *past = "ran";
+	const char *base = "run", *past = "ran", *step;
 	char what[160];
 
 	if (!strcmp(event, JOURNAL_EVENT_VERIFICATION)) {
 		sbuf_printf(b, "verification of decision %s (rule %s, %s on pid %d): %s", d->id, d->rule,
 			    d->action, t->pid, d->verify);
+		return;
+	}
+	step = lifecycle(d);
+	if (step && !strcmp(step, "rule_disabled")) {
+		sbuf_printf(b, "rule %s disabled until the rules are reloaded, evaluating %s on pid %d (%s): %s",
+			    d->rule, condition_kind_name(d->condition.kind), t->pid, t->comm,
+			    d->detail + strlen(DECISION_RULE_DISABLED));
+		return;
+	}
+	if (step) {
+		sbuf_printf(b, "%s %s: %s", step, d->outcome == REFLEX_OUTCOME_FAILED ? "failed" : "done", d->detail);
 		return;
 	}
 	snprintf(whom, sizeof(whom), "pid %d (%s)", t->pid, t->comm);
@@ -410,7 +491,6 @@ static void record_body(const struct decision *d, const char *event, struct sbuf
 	} else if (t->pid) {
 		snprintf(what, sizeof(what), "%s on %s", d->action, whom);
 	} else {
-		/* not about a process: a reload of the rules */
 		snprintf(what, sizeof(what), "%s", d->action);
 	}
 	switch (d->outcome) {
@@ -451,6 +531,11 @@ static Opentelemetry__Proto__Logs__V1__SeverityNumber severity(const struct deci
 		return cleared ? OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_INFO
 			       : OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_WARN;
 	}
+	/* a lifecycle step done is news, not a warning; one refused is an error */
+	if (lifecycle(d) && d->outcome != REFLEX_OUTCOME_FAILED) {
+		*text = "INFO";
+		return OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_INFO;
+	}
 	switch (d->outcome) {
 	case REFLEX_OUTCOME_FAILED:
 		*text = "ERROR";
@@ -474,7 +559,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	struct attrs l = { .a = a, .v = arena_alloc(a, OTLP_ATTRS_MAX * sizeof(pb_kv *)) };
 	const char *exe_name = strrchr(t->exe, '/');
 	bool verification = !strcmp(e->event, JOURNAL_EVENT_VERIFICATION);
-	char text[1024];
+	char text[1024], event[64], cgroup[sizeof(t->cgroup) + 3];
 	struct sbuf b;
 	const char *sev;
 
@@ -486,7 +571,13 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	r->observed_time_unix_nano = (uint64_t)e->queued_ns;
 	r->severity_number = severity(d, e->event, &sev);
 	r->severity_text = (char *)sev;
-	r->event_name = verification ? "reflex.verification" : "reflex.decision";
+	if (verification)
+		snprintf(event, sizeof(event), "reflex.verification");
+	else if (lifecycle(d))
+		snprintf(event, sizeof(event), "reflex.lifecycle.%s", lifecycle(d));
+	else
+		snprintf(event, sizeof(event), "reflex.decision");
+	r->event_name = arena_strdup(a, event);
 	sbuf_init(&b, text, sizeof(text));
 	record_body(d, e->event, &b);
 	body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
@@ -498,7 +589,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 		attr_int(&l, "process.pid", t->pid);
 		attr_str(&l, "process.executable.name", exe_name ? exe_name + 1 : t->comm);
 		attr_str(&l, "process.executable.path", t->exe);
-		attr_str(&l, "process.command", t->comm);
+		attr_str(&l, "process.command", t->command);
 		if (t->tid)
 			attr_int(&l, "thread.id", t->tid);
 	}
@@ -507,7 +598,11 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	attr_str(&l, "k8s.pod.uid", t->pod_uid);
 	attr_str(&l, "k8s.namespace.name", t->namespace);
 	attr_str(&l, "k8s.container.name", t->container);
-	attr_str(&l, "reflex.target.cgroup", t->cgroup);
+	/* as a line of /proc/PID/cgroup, which the convention asks for */
+	if (t->cgroup[0]) {
+		snprintf(cgroup, sizeof(cgroup), "0::%s", t->cgroup);
+		attr_str(&l, "process.linux.cgroup", cgroup);
+	}
 	attr_str(&l, "reflex.mode", decision_mode_name(d->mode));
 	attr_str(&l, "reflex.rule", d->rule);
 	attr_str(&l, "reflex.rule.file", d->rule_file);
@@ -527,7 +622,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	attr_str(&l, "reflex.explain", d->explain);
 	r->attributes = l.v;
 	r->n_attributes = l.n;
-	return body->string_value ? r : NULL;
+	return body->string_value && r->event_name ? r : NULL;
 }
 
 /* A batch being built: the records, and the outbox entries they carry. */
@@ -551,6 +646,111 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
 	b->records[b->n] = r;
 	b->o->seqs[b->n++] = e->seq;
 	return 0;
+}
+
+/* OTLP's JSON encoding (the proto3 JSON mapping, with OTLP's rules):
+ * lowerCamelCase field names, enums as numbers, 64-bit integers as
+ * strings. */
+static void json_text(FILE *f, const char *s)
+{
+	/* the stream is this request's own: no locking per character */
+	putc_unlocked('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			putc_unlocked(c, f);
+	}
+	putc_unlocked('"', f);
+}
+
+static void json_any(FILE *f, const pb_any *v)
+{
+	if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
+		fprintf(f, "{\"intValue\":\"%lld\"}", (long long)v->int_value);
+	} else {
+		fputs("{\"stringValue\":", f);
+		json_text(f, v->string_value);
+		fputc('}', f);
+	}
+}
+
+static void json_attributes(FILE *f, pb_kv *const *kv, size_t n)
+{
+	fputs("\"attributes\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ",{\"key\":" : "{\"key\":", f);
+		json_text(f, kv[i]->key);
+		fputs(",\"value\":", f);
+		json_any(f, kv[i]->value);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static void json_record(FILE *f, const pb_record *r)
+{
+	fprintf(f, "{\"timeUnixNano\":\"%llu\",\"observedTimeUnixNano\":\"%llu\",\"severityNumber\":%d,"
+		"\"severityText\":", (unsigned long long)r->time_unix_nano,
+		(unsigned long long)r->observed_time_unix_nano, (int)r->severity_number);
+	json_text(f, r->severity_text);
+	fputs(",\"body\":", f);
+	json_any(f, r->body);
+	fputc(',', f);
+	json_attributes(f, r->attributes, r->n_attributes);
+	fputs(",\"eventName\":", f);
+	json_text(f, r->event_name);
+	fputc('}', f);
+}
+
+/* req as JSON in a new buffer: its length, or -ENOMEM. */
+static ssize_t json_request(const pb_request *req, unsigned char **out)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	if (!f)
+		return -ENOMEM;
+	fputs("{\"resourceLogs\":[", f);
+	for (size_t i = 0; i < req->n_resource_logs; i++) {
+		const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
+
+		fputs(i ? ",{\"resource\":{" : "{\"resource\":{", f);
+		json_attributes(f, rl->resource->attributes, rl->resource->n_attributes);
+		fputs("},\"scopeLogs\":[", f);
+		for (size_t k = 0; k < rl->n_scope_logs; k++) {
+			const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[k];
+
+			fputs(k ? ",{\"scope\":{\"name\":" : "{\"scope\":{\"name\":", f);
+			json_text(f, sl->scope->name);
+			fputs(",\"version\":", f);
+			json_text(f, sl->scope->version);
+			fputs("},\"logRecords\":[", f);
+			for (size_t r = 0; r < sl->n_log_records; r++) {
+				if (r)
+					fputc(',', f);
+				json_record(f, sl->log_records[r]);
+			}
+			fputs("],\"schemaUrl\":", f);
+			json_text(f, sl->schema_url);
+			fputc('}', f);
+		}
+		fputs("],\"schemaUrl\":", f);
+		json_text(f, rl->schema_url);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+	if (fclose(f)) {
+		free(text);
+		return -ENOMEM;
+	}
+	*out = (unsigned char *)text;
+	return (ssize_t)size;
 }
 
 /* The request for the oldest entries, packed (and gzipped when asked):
@@ -598,6 +798,8 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	scope.name = "reflexd";
 	scope.version = REFLEX_VERSION;
 	sl.scope = &scope;
+	sl.schema_url = OTLP_SCHEMA_URL;
+	rl.schema_url = OTLP_SCHEMA_URL;
 	sl.log_records = b.records;
 	sl.n_log_records = b.n;
 	rl.resource = &resource;
@@ -605,13 +807,19 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	rl.n_scope_logs = 1;
 	req.resource_logs = &rlp;
 	req.n_resource_logs = 1;
-	len = (ssize_t)opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&req);
-	packed = malloc((size_t)len ? (size_t)len : 1);
-	if (!packed) {
-		len = -ENOMEM;
-		goto out;
+	if (o->set.json) {
+		len = json_request(&req, &packed);
+		if (len < 0)
+			goto out;
+	} else {
+		len = (ssize_t)opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&req);
+		packed = malloc((size_t)len ? (size_t)len : 1);
+		if (!packed) {
+			len = -ENOMEM;
+			goto out;
+		}
+		opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, packed);
 	}
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, packed);
 	if (o->set.gzip) {
 		z_stream z = { 0 };
 		uLong bound;
@@ -736,11 +944,45 @@ static void body_excerpt(const struct http_response *res, char *out, size_t size
 	out[n] = '\0';
 }
 
-/* Partial success: how many of the records the collector refused, and why. */
+/* Partial success: n of the records the collector refused, and why. */
+static void partial_success(struct otlp *o, int64_t n, const char *why)
+{
+	if (n <= 0 && !*why)
+		return;
+	if (n > 0) {
+		o->st.rejected += (uint64_t)n;
+		metric_add(o->m_rejected, (double)n);
+	}
+	log_warn("otlp: %s: the collector rejected %lld of %zu records: %s", o->set.url, (long long)n, o->nseqs, why);
+}
+
+/* A JSON reply's partialSuccess (rejectedLogRecords is an int64: a string,
+ * or a number from a lenient encoder). */
+static void read_partial_success_json(struct otlp *o, const struct http_response *res)
+{
+	struct json_val doc, n;
+	char why[256], count[32];
+	double v = 0;
+
+	if (json_parse(res->body, res->body_len, &doc)) {
+		log_warn("otlp: %s: the reply to an export is not JSON", o->set.url);
+		return;
+	}
+	json_get_str(&doc, "partialSuccess.errorMessage", why, sizeof(why));
+	if (!json_get(&doc, "partialSuccess.rejectedLogRecords", &n) && json_num(&n, &v) &&
+	    !json_str(&n, count, sizeof(count)))
+		v = strtod(count, NULL);
+	partial_success(o, (int64_t)v, why);
+}
+
 static void read_partial_success(struct otlp *o, const struct http_response *res)
 {
 	pb_response *r;
 
+	if (res->body_len && strstr(res->content_type, "json")) {
+		read_partial_success_json(o, res);
+		return;
+	}
 	if (!res->body_len || !strstr(res->content_type, "protobuf"))
 		return;
 	r = opentelemetry__proto__collector__logs__v1__export_logs_service_response__unpack(
@@ -749,17 +991,9 @@ static void read_partial_success(struct otlp *o, const struct http_response *res
 		log_warn("otlp: %s: the reply to an export is not an ExportLogsServiceResponse", o->set.url);
 		return;
 	}
-	if (r->partial_success && (r->partial_success->rejected_log_records > 0 ||
-				   (r->partial_success->error_message && *r->partial_success->error_message))) {
-		int64_t n = r->partial_success->rejected_log_records;
-
-		if (n > 0) {
-			o->st.rejected += (uint64_t)n;
-			metric_add(o->m_rejected, (double)n);
-		}
-		log_warn("otlp: %s: the collector rejected %lld of %zu records: %s", o->set.url,
-			 (long long)n, o->nseqs, r->partial_success->error_message ? r->partial_success->error_message : "");
-	}
+	if (r->partial_success)
+		partial_success(o, r->partial_success->rejected_log_records,
+				r->partial_success->error_message ? r->partial_success->error_message : "");
 	opentelemetry__proto__collector__logs__v1__export_logs_service_response__free_unpacked(r, NULL);
 }
 
@@ -881,7 +1115,8 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 	memset(s, 0, sizeof(*s));
 	if (!o->set.batch)
 		o->set.batch = 512;
-	if (kv_set(&o->set.headers, "Content-Type", "application/x-protobuf", ": ") ||
+	if (kv_set(&o->set.headers, "Content-Type", o->set.json ? "application/json" : "application/x-protobuf",
+		   ": ") ||
 	    (o->set.gzip && kv_set(&o->set.headers, "Content-Encoding", "gzip", ": ")) ||
 	    kv_set(&o->set.headers, "User-Agent", "reflexd/" REFLEX_VERSION, ": "))
 		goto fail;

@@ -1,5 +1,5 @@
-/* Every decision as an OTLP log record, over OTLP/HTTP (protobuf, POST
- * /v1/logs), from the journal's export outbox: a record leaves the outbox
+/* Every decision as an OTLP log record, over OTLP/HTTP (protobuf or JSON,
+ * POST /v1/logs), from the journal's export outbox: a record leaves the outbox
  * only when the collector has acknowledged it (or refused it for good), so
  * a collector outage or a restart loses nothing. Transfers run on the loop
  * (core/http.h); one request is in flight at a time. docs/otlp.md. */
@@ -21,6 +21,7 @@ struct otlp_settings {
 	struct strlist resource;  /* "key=value", in order */
 	uint64_t timeout_ns;
 	bool gzip;
+	bool json;                /* http/json: the same messages in OTLP's JSON encoding */
 	char *ca_file, *cert_file, *key_file;  /* TLS files; NULL: system CA store, no client certificate */
 	size_t batch;
 	uint64_t batch_delay_ns;

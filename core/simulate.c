@@ -60,6 +60,14 @@ static int64_t sim_wall_ns(uint64_t mono, void *ctx)
 	return sim->trace.start_ns + (int64_t)(mono - SIM_EPOCH);
 }
 
+/* The trace's wall clock now: the journal stamps exported records with it. */
+static int64_t sim_now_ns(void *ctx)
+{
+	struct simulation *sim = ctx;
+
+	return sim_wall_ns(decide_now(sim->engine), sim);
+}
+
 static void sim_new_id(char id[37], void *ctx)
 {
 	struct simulation *sim = ctx;
@@ -158,7 +166,7 @@ static void sim_verified(void *ctx, const char *id, bool cleared, const char *re
 {
 	struct simulation *sim = ctx;
 	char when[32], stamp[40];
-	int64_t wall = sim_wall_ns(decide_now(sim->engine), sim);
+	int64_t wall = sim_now_ns(sim);
 
 	for (size_t i = 0; i < sim->nawaiting; i++) {
 		struct awaiting *a = &sim->awaiting[i];
@@ -252,6 +260,8 @@ static int simulate(struct config *cfg, const char *trace, struct ruleset *rules
 	sim.engine = decide_new(rules, &sim.decide);
 	if (!sim.engine)
 		goto out;
+	if (export)
+		journal_set_clock(export, sim_now_ns, &sim);
 	if (format == SIM_TABLE)
 		print_row(out, "TIME", "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
 	while ((rc = trace_next(&sim.trace, ev)) != 0) {
@@ -285,6 +295,8 @@ static int simulate(struct config *cfg, const char *trace, struct ruleset *rules
 			(unsigned long long)skipped);
 	status = 0;
 out:
+	if (export)
+		journal_set_clock(export, NULL, NULL);
 	trace_close(&sim.trace);
 	decide_free(sim.engine);
 	free(sim.awaiting);

@@ -41,6 +41,10 @@ struct decision {
 	struct condition condition;
 };
 
+/* How the detail of the failed decision that disables a rule (its
+ * function failed) begins; the exporter names that event by it. */
+#define DECISION_RULE_DISABLED "rule disabled until the rules are reloaded: "
+
 const char *decision_mode_name(enum decision_mode mode);
 const char *decision_outcome_name(enum decision_outcome outcome);
 int decision_outcome_parse(const char *name);

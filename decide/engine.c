@@ -618,7 +618,7 @@ static void disable_rule(struct decide_engine *e, struct active *a, const struct
 	e->disabled[j / 64] |= 1ull << (j % 64);
 	str_copy(d->action, sizeof(d->action), r->ladder[0].ops ? r->ladder[0].ops->name : "function");
 	d->outcome = REFLEX_OUTCOME_FAILED;
-	snprintf(d->detail, sizeof(d->detail), "rule disabled until the rules are reloaded: %s", err);
+	snprintf(d->detail, sizeof(d->detail), DECISION_RULE_DISABLED "%s", err);
 	e->cfg->sink(e->cfg->ctx, d, NULL);
 }
 

@@ -33,7 +33,7 @@ static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX
 #define TEXT_FIELD(f) { #f, offsetof(struct target, f), sizeof(((struct target *)0)->f) }
 
 const struct target_text_field target_text_fields[] = {
-	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
+	TEXT_FIELD(comm), TEXT_FIELD(exe), TEXT_FIELD(command), TEXT_FIELD(cgroup), TEXT_FIELD(container_id),
 	TEXT_FIELD(pod_uid), TEXT_FIELD(pod), TEXT_FIELD(namespace), TEXT_FIELD(container),
 	TEXT_FIELD(labels),
 };

@@ -56,6 +56,7 @@ struct target {
 	bool kernel_thread;
 	char comm[16];
 	char exe[256];
+	char command[256];   /* argv[0], as the process was started (or renamed itself) */
 	char cgroup[256];    /* cgroup2 path, or the v1 name=systemd path */
 	/* from the cgroup path (identity_parse_cgroup); empty when not in one */
 	char container_id[72];

@@ -192,6 +192,12 @@ int identity_read(pid_t pid, struct target *t)
 		buf[n] = '\0';
 		snprintf(t->exe, sizeof(t->exe), "%.*s", (int)sizeof(t->exe) - 1, buf);
 	}
+	/* argv[0]: cmdline's first NUL-terminated string (empty for a
+	 * kernel thread or a zombie) */
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	n = read_file(path, buf, sizeof(buf));
+	if (n > 0)
+		snprintf(t->command, sizeof(t->command), "%.*s", (int)strnlen(buf, (size_t)n), buf);
 	read_cgroup(pid, t->cgroup, sizeof(t->cgroup));
 	identity_parse_cgroup(t->cgroup, t->container_id, t->pod_uid);
 	return 0;

@@ -68,9 +68,8 @@ void sensor_ring_close(struct sensor_ring *r)
 
 void sensor_drops(const char *sensor, uint64_t n)
 {
-	if (n)
-		metric_add(metrics_counter("reflexd_sensor_drops_total",
-					   "what sensors could not keep or attribute: full maps, lost ring-buffer records",
-					   "sensor", sensor),
-			   (double)n);
+	metric_add(metrics_counter("reflexd_sensor_drops_total",
+				   "what sensors could not keep or attribute: full maps, lost ring-buffer records",
+				   "sensor", sensor),
+		   (double)n);
 }

@@ -68,7 +68,8 @@ void sensor_ring_close(struct sensor_ring *r);
 
 /* n more things sensor could not keep (a full map, a lost ring-buffer
  * record): counted in /metrics as reflexd_sensor_drops_total. Sensors log
- * them too. */
+ * them too. n = 0 makes the series, at 0 (the daemon does so for each
+ * sensor it starts). */
 void sensor_drops(const char *sensor, uint64_t n);
 
 /* The sensor called name, or NULL. */

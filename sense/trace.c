@@ -183,7 +183,7 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 				str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
 				return 0;
 			}
-		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, cgroup, container_id, "
+		return bad(r, "unknown field '%s' (known: pid, tid, start, comm, exe, command, cgroup, container_id, "
 			   "pod_uid, pod, namespace, container, labels, kernel_thread, since, summary, evidence)", key);
 	}
 	switch ((enum raise_field)f) {

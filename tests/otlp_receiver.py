@@ -14,10 +14,18 @@ then by the action in --control FILE if that file exists, else 200:
 
 With --tls DIR it serves HTTPS and requires a client certificate.
 
+A JSON payload (Content-Type: application/json, OTLP's http/json) is read
+strictly by Google's protobuf JSON parser (python3-protobuf's json_format,
+unknown fields refused) into the message compiled from proto/, then goes
+the protoc way like any other; its keys must be lowerCamelCase and its
+64-bit integers strings, as the OTLP specification says. Replies to it
+are JSON.
+
 Every request appends one JSON line to OUT/requests.jsonl: its number,
-status, method, path, content type and encoding, and (when the payload
-decoded) its records: time, severity, event name, body and attributes, and
-the resource attributes. Accepted requests' records also go to
+status, method, path, content type and encoding, the names of all its
+headers, and (when the payload
+decoded) its records: time, severity, event name, body and attributes, the
+resource attributes, and the schema URLs of the resource and scope. Accepted requests' records also go to
 OUT/records.jsonl, one a line.
 """
 import argparse
@@ -123,6 +131,8 @@ def summarize(req):
             scope = sl.get("scope", [{}])[0]
             for r in sl.get("log_records", []):
                 records.append({
+                    "resource_schema_url": rl.get("schema_url", [""])[0],
+                    "scope_schema_url": sl.get("schema_url", [""])[0],
                     "scope": scope.get("name", [""])[0],
                     "time_unix_nano": r.get("time_unix_nano", [0])[0],
                     "observed_time_unix_nano": r.get("observed_time_unix_nano", [0])[0],
@@ -134,6 +144,49 @@ def summarize(req):
                     "resource": res,
                 })
     return records, resources
+
+
+_JSON_REQUEST = []
+
+
+def json_to_binary(raw, out):
+    """An http/json payload as the binary message, by Google's parser (its
+    Python classes compiled into the directory out at first use)."""
+    if not _JSON_REQUEST:
+        os.makedirs(out, exist_ok=True)
+        subprocess.run(["protoc", "-I", PROTO_DIR, "--python_out", out]
+                       + [os.path.relpath(os.path.join(d, f), PROTO_DIR)
+                          for d, _, fs in os.walk(PROTO_DIR) for f in fs if f.endswith(".proto")],
+                       check=True)
+        sys.path.insert(0, out)
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        _JSON_REQUEST.append(logs_service_pb2.ExportLogsServiceRequest)
+    from google.protobuf import json_format
+    try:
+        msg = json_format.Parse(raw, _JSON_REQUEST[0]())
+    except json_format.ParseError as e:
+        raise ValueError("json: %s" % e) from e
+    return msg.SerializeToString()
+
+
+INT64_FIELDS = ("timeUnixNano", "observedTimeUnixNano", "intValue")
+
+
+def json_problems(doc, where="$"):
+    """What in a parsed OTLP/JSON document breaks the OTLP encoding rules:
+    snake_case keys, 64-bit integers that are not strings."""
+    out = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if "_" in k:
+                out.append("%s.%s: not lowerCamelCase" % (where, k))
+            if k in INT64_FIELDS and not isinstance(v, str):
+                out.append("%s.%s: a 64-bit integer not as a string" % (where, k))
+            out += json_problems(v, "%s.%s" % (where, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += json_problems(v, "%s[%d]" % (where, i))
+    return out
 
 
 def varint(data, i):
@@ -173,6 +226,12 @@ def count_records(data):
     return sum(1 for f, rl in fields(data) if f == 1
                for g, sl in fields(rl) if g == 2
                for h, _ in fields(sl) if h == 2)
+
+
+def count_json_records(doc):
+    """LogRecords in an OTLP/JSON ExportLogsServiceRequest."""
+    return sum(len(sl.get("logRecords", [])) for rl in doc.get("resourceLogs", [])
+               for sl in rl.get("scopeLogs", []))
 
 
 class State:
@@ -224,13 +283,19 @@ class Handler(BaseHTTPRequestHandler):
                  "encoding": self.headers.get("Content-Encoding", ""),
                  "user_agent": self.headers.get("User-Agent", ""),
                  "x_test": self.headers.get("X-Test", ""), "bytes": len(raw),
+                 "header_names": sorted(k.lower() for k in self.headers.keys()),
                  "client_cn": client_cn(self.connection)}
+        is_json = entry["content_type"] == "application/json"
         try:
             data = gzip.decompress(raw) if entry["encoding"] == "gzip" else raw
             if st.count_only:
-                # benchmarks: a record count without the cost of protoc
-                entry["count"] = count_records(data)
+                # benchmarks: a record count without the cost of protoc or
+                # of the protobuf JSON parser
+                entry["count"] = count_json_records(json.loads(data)) if is_json else count_records(data)
             else:
+                if is_json:
+                    entry["json_problems"] = json_problems(json.loads(data))
+                    data = json_to_binary(data, os.path.join(st.out, "pb2"))
                 req = parse_text(protoc("decode", "ExportLogsServiceRequest", data).decode())
                 entry["records"], entry["resources"] = summarize(req)
         except (ValueError, OSError, EOFError) as e:
@@ -244,6 +309,10 @@ class Handler(BaseHTTPRequestHandler):
         elif kind == "429date":
             when = email.utils.formatdate(time.time() + float(arg), usegmt=True)
             status, headers = 429, [("Retry-After", when)]
+        elif kind == "partial" and is_json:
+            body = json.dumps({"partialSuccess": {"rejectedLogRecords": arg,
+                                                  "errorMessage": "test rejects %s" % arg}}).encode()
+            headers = [("Content-Type", "application/json")]
         elif kind == "partial":
             body = protoc("encode", "ExportLogsServiceResponse",
                           ('partial_success { rejected_log_records: %s error_message: "test rejects %s" }'
@@ -254,7 +323,9 @@ class Handler(BaseHTTPRequestHandler):
             if status >= 400:
                 body = b"receiver says %d" % status
                 headers = [("Content-Type", "text/plain")]
-        if status == 200 and not body:
+        if status == 200 and not body and is_json:
+            body, headers = b"{}", [("Content-Type", "application/json")]
+        elif status == 200 and not body:
             body = protoc("encode", "ExportLogsServiceResponse", b"")
             headers = [("Content-Type", "application/x-protobuf")]
         entry["status"] = status

@@ -142,7 +142,7 @@ test_journal_from_schema_1_is_migrated() {
 	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
 	start_daemon --rules "$T/rules"
 	stop_daemon
-	[ "$(sqlite3 "$T/journal.db" 'PRAGMA user_version')" = 4 ] || fail "not migrated"
+	[ "$(sqlite3 "$T/journal.db" 'PRAGMA user_version')" = 5 ] || fail "not migrated"
 	audit | holds '.id == "old-1" and .verify == "" and .detail == "SIGKILL sent to pid 42"' \
 		|| fail "old record lost: $(audit)"
 }

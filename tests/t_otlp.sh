@@ -13,7 +13,8 @@ RX_PID=""
 receiver() {
 	[ -n "$RX_KEEP" ] || rm -rf "$T/rx"
 	mkdir -p "$T/rx"
-	python3 tests/otlp_receiver.py --port "$PORT" --out "$T/rx" "$@" > "$T/rx.log" 2>&1 &
+	# Debian's python3, for which deploy/deps.sh installs python3-protobuf
+	/usr/bin/python3 tests/otlp_receiver.py --port "$PORT" --out "$T/rx" "$@" > "$T/rx.log" 2>&1 &
 	RX_PID=$!
 	STARTED="$STARTED $RX_PID"
 	wait_for "$T/rx.log" '^ready' 10
@@ -58,6 +59,15 @@ metric() {
 	curl -s "http://$METRICS/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
 
+# families_whole: stdin, a Prometheus text exposition, has each family in
+# one block (its HELP and TYPE, then all its samples) and each TYPE once.
+families_whole() {
+	awk '/^# TYPE / { if (seen[$3]++) { print "second TYPE for " $3; bad = 1 } fam = $3; next }
+	     /^#/ { next }
+	     { name = $1; sub(/\{.*/, "", name); if (name != fam) { print name " outside its family block (in " fam ")"; bad = 1 } }
+	     END { exit bad }'
+}
+
 quiet_rule() {
 	echo 'rule "quiet" { when = deadlock { }, where = { comm = "ot-none" }, act = signal { "SIGKILL" } }' | write_rule quiet
 }
@@ -72,6 +82,10 @@ rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200m
 		export_daemon --rules "$T/rules" --protect-comm ot-prot --metrics "$METRICS"
 	start_wl deadlock abba --comm ot-kill
 	kill_pid=$WL_PID
+	# what the conventions want: argv[0] (start_wl runs the workload by its
+	# path), and the cgroup2 line the workload inherited from this shell
+	argv0=$WL/deadlock
+	cgroup_line=$(grep '^0::' "/proc/$$/cgroup")
 	start_wl deadlock abba --comm ot-dry
 	dry_pid=$WL_PID
 	start_wl deadlock relock --comm ot-prot
@@ -88,11 +102,14 @@ rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200m
 	records | holds '.resource["service.name"] == "ot-svc" and .resource["deployment.environment"] == "test"
 		and .resource["k8s.node.name"] == "node-7" and .resource["host.name"] != null and .resource["service.version"] != null
 		and .scope == "reflexd"' || fail "resource: $(records | head -1 | jq -c .resource)"
+	records | jq -s -e 'all(.[]; .resource_schema_url == "https://opentelemetry.io/schemas/1.27.0"
+		and .scope_schema_url == .resource_schema_url)' >/dev/null || fail "schema_url: $(records | head -1 | jq -c '[.resource_schema_url, .scope_schema_url]')"
 	id=$(audit --pid "$kill_pid" | jq -r .id)
 	hash=$(audit --pid "$kill_pid" | jq -r .rule_hash)
 	records | holds ".event_name == \"reflex.decision\" and .severity_number == \"SEVERITY_NUMBER_WARN\"
 		and .severity_text == \"WARN\" and .attributes[\"reflex.decision.id\"] == \"$id\"
-		and .attributes[\"process.pid\"] == $kill_pid and .attributes[\"process.command\"] == \"ot-kill\"
+		and .attributes[\"process.pid\"] == $kill_pid and .attributes[\"process.command\"] == \"$argv0\"
+		and .attributes[\"process.linux.cgroup\"] == \"$cgroup_line\" and (.attributes | has(\"reflex.target.cgroup\") | not)
 		and .attributes[\"process.executable.name\"] == \"deadlock\" and .attributes[\"reflex.rule\"] == \"ot-kill\"
 		and .attributes[\"reflex.rule.hash\"] == \"$hash\" and .attributes[\"reflex.condition.kind\"] == \"deadlock\"
 		and .attributes[\"reflex.action\"] == \"signal\" and .attributes[\"reflex.outcome\"] == \"acted\"
@@ -122,6 +139,14 @@ test_metrics_and_healthz() {
 	quiet_rule
 	receiver
 	export_daemon --rules "$T/rules" --metrics "$METRICS"
+	# every counter family is there from the start, its known series at 0
+	text=$(curl -s "http://$METRICS/metrics")
+	for series in 'reflexd_decisions_total{outcome="acted"}' 'reflexd_decisions_total{outcome="failed"}' \
+		      'reflexd_decisions_total{outcome="dry-run"}' 'reflexd_decisions_total{outcome="suppressed"}' \
+		      'reflexd_decisions_total{outcome="unknown"}' 'reflexd_sensor_drops_total{sensor="deadlock"}' \
+		      reflexd_export_records_total reflexd_export_failed_total; do
+		echo "$text" | grep -qxF "$series 0" || fail "no '$series 0' at start: $text"
+	done
 	reloads 2
 	wait_records 2 10
 	[ "$(curl -s "http://$METRICS/healthz")" = ok ] || fail "healthz"
@@ -131,13 +156,56 @@ test_metrics_and_healthz() {
 	[ "$(metric reflexd_export_records_total)" = 2 ] || fail "exported: $text"
 	[ "$(metric reflexd_export_backlog)" = 0 ] || fail "backlog: $text"
 	echo "$text" | grep -q '^reflexd_rule_evals_total [1-9]' || fail "evals: $text"
+	# Prometheus' own parser and linter, and each family in one block
+	echo "$text" | promtool check metrics > "$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
+	echo "$text" | families_whole || fail "families split: $text"
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/nope")" = 404 ] || fail "404"
-	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$METRICS/metrics")" = 405 ] || fail "405"
+	head=$(curl -s -D - -o /dev/null -X POST "http://$METRICS/metrics" | tr -d '\r')
+	echo "$head" | grep -q '^HTTP/1.0 405 ' && echo "$head" | grep -qx 'Allow: GET, HEAD' || fail "405: $head"
 	stop_daemon
 	# off by default
 	export_daemon --rules "$T/rules"
 	curl -s "http://$METRICS/healthz" >/dev/null && fail "metrics served without --metrics"
 	stop_daemon
+}
+
+# Families first used interleaved (as sensors and the exporter register
+# theirs at run time) are still written whole, and the text parses.
+test_metric_families_written_whole() {
+	[ -x build/unit/metrics ] || fail "build/unit/metrics missing: make units"
+	build/unit/metrics > "$T/unit.txt"
+	families_whole < "$T/unit.txt" || fail "$(cat "$T/unit.txt")"
+	promtool check metrics < "$T/unit.txt" > "$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
+	[ "$(grep -c '^unit_drops_total' "$T/unit.txt")" = 3 ] || fail "$(cat "$T/unit.txt")"
+	grep -qxF 'unit_drops_total{sensor="a \"quoted\\ name\n"} 3' "$T/unit.txt" || fail "escaping: $(cat "$T/unit.txt")"
+	# the check itself catches a split family
+	printf '# TYPE a_total counter\na_total{k="x"} 1\n# TYPE b_total counter\nb_total 0\na_total{k="y"} 2\n' |
+		families_whole > /dev/null && fail "families_whole passed a split family"
+	true
+}
+
+# A reload is a lifecycle event: its own event name, INFO when taken,
+# ERROR when refused; never a reflex.decision.
+test_lifecycle_reload_records() {
+	quiet_rule
+	receiver
+	export_daemon --rules "$T/rules"
+	reloads 1
+	wait_records 1 10
+	echo 'rule "broken" { when = deadlock { }, act = signal { "SIGKIL" } }' | write_rule broken
+	kill -HUP "$DAEMON"
+	wait_for "$LOG" 'reload rejected: the running rules stay' 5
+	wait_records 2 10
+	stop_daemon
+	records | holds '.event_name == "reflex.lifecycle.reload" and .severity_text == "INFO"
+		and .severity_number == "SEVERITY_NUMBER_INFO" and .attributes["reflex.outcome"] == "acted"
+		and .body == "reload done: loaded 1 rules from 1 files after SIGHUP"' || fail "taken: $(records | jq -c .)"
+	records | holds '.event_name == "reflex.lifecycle.reload" and .severity_text == "ERROR"
+		and .severity_number == "SEVERITY_NUMBER_ERROR" and .attributes["reflex.outcome"] == "failed"
+		and (.body | test("^reload failed: rejected \\([0-9]+ errors; the running rules stay\\): .* after SIGHUP$"))' \
+		|| fail "refused: $(records | jq -c .)"
+	records | holds '.event_name == "reflex.decision"' && fail "a reload as a decision: $(records | jq -c .)"
+	true
 }
 
 test_retry_429_503_then_400_is_dropped() {
@@ -324,6 +392,141 @@ test_simulate_exports_marked_simulate() {
 	  "$(echo "$out" | jq -r 'select(.id) | .id' | sort)" ] || fail "ids differ"
 	grep -q "simulate: $((n + v)) records exported to http://127.0.0.1:$PORT/v1/logs, 0 rejected, 0 refused, 0 not sent" "$T/sim.err" \
 		|| fail "$(cat "$T/sim.err")"
+}
+
+# A rule whose function fails is disabled: a lifecycle record (ERROR),
+# not a decision that reads as a failed kill.
+test_rule_disabled_is_a_lifecycle_record() {
+	mkdir -p "$T/simrules"
+	echo 'rule "errors" { when = function(c) return c.evidence.nope.deeper end, where = { comm = "e" }, act = signal { "SIGKILL" } }' \
+		> "$T/simrules/f.lua"
+	printf 'reflexd-trace 1 start=1700000000\n0 raise 1 deadlock pid=10 comm=e\n5 end\n' > "$T/f.trace"
+	receiver
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "$REFLEXD" simulate --otlp --trace "$T/f.trace" \
+		--rules "$T/simrules" > /dev/null 2>"$T/sim.err" || fail "$(cat "$T/sim.err")"
+	[ "$(records | wc -l)" = 1 ] || fail "records: $(records | jq -c .)"
+	records | holds '.event_name == "reflex.lifecycle.rule_disabled" and .severity_text == "ERROR"
+		and .attributes["reflex.rule"] == "errors" and .attributes["process.pid"] == 10
+		and (.body | test("^rule errors disabled until the rules are reloaded, evaluating deadlock on pid 10 \\(e\\): .*f.lua:1: attempt to index a nil value"))' \
+		|| fail "$(records | jq -c '[.event_name, .severity_text, .body]')"
+}
+
+# The exporter settings as the OTLP exporter specification words them.
+# Refused at start, naming the variable: a protocol reflexd does not speak,
+# a header that is not a valid HTTP header (CR/LF, raw or percent-encoded,
+# would inject one of the user's choosing). Taken: TIMEOUT=0 (no limit: a
+# collector slower than the 10 s default is waited for, not retried),
+# compression in any case.
+test_exporter_settings_per_spec() {
+	quiet_rule
+	lf='
+'
+	for bad in "OTEL_EXPORTER_OTLP_PROTOCOL=grpc|OTEL_EXPORTER_OTLP_PROTOCOL: protocol 'grpc' is not supported: reflexd exports OTLP/HTTP (http/protobuf or http/json" \
+		   "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=grpc|OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: protocol 'grpc' is not supported" \
+		   "OTEL_EXPORTER_OTLP_PROTOCOL=thrift|OTEL_EXPORTER_OTLP_PROTOCOL: protocol 'thrift' is not grpc, http/protobuf or http/json" \
+		   "OTEL_EXPORTER_OTLP_TIMEOUT=-1|OTEL_EXPORTER_OTLP_TIMEOUT: timeout '-1' is not a number of milliseconds (0: no limit" \
+		   "OTEL_EXPORTER_OTLP_HEADERS=x-test=a%0D%0AX-Injected: 1|OTEL_EXPORTER_OTLP_HEADERS: the value of header 'x-test' has a control character (0x0d): refused" \
+		   "OTEL_EXPORTER_OTLP_LOGS_HEADERS=x-test=a%0AX-Injected: 1|OTEL_EXPORTER_OTLP_LOGS_HEADERS: the value of header 'x-test' has a control character (0x0a)" \
+		   "OTEL_EXPORTER_OTLP_HEADERS=x-test=a${lf}X-Injected: 1|OTEL_EXPORTER_OTLP_HEADERS: the value of header 'x-test' has a control character (0x0a)" \
+		   "OTEL_EXPORTER_OTLP_HEADERS=x-test=a%00b|OTEL_EXPORTER_OTLP_HEADERS: the value of 'x-test' decodes to a NUL byte (%00)" \
+		   "OTEL_EXPORTER_OTLP_HEADERS=x test=1|OTEL_EXPORTER_OTLP_HEADERS: header name 'x test' has a character HTTP does not allow in a name (0x20)" \
+		   "OTEL_EXPORTER_OTLP_HEADERS=x:y=1|OTEL_EXPORTER_OTLP_HEADERS: header name 'x:y' has a character HTTP does not allow"; do
+		set +e
+		out=$(env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "${bad%%|*}" \
+			"$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" 2>&1)
+		s=$?
+		set -e
+		[ "$s" = 2 ] && echo "$out" | grep -qF "${bad#*|}" || fail "$bad: $s $out"
+	done
+	# --otlp-headers goes through the same check
+	set +e
+	out=$("$REFLEXD" simulate --otlp --otlp-endpoint "http://127.0.0.1:$PORT" --otlp-headers 'x-test=a%0d%0ab: c' \
+		--trace rules/deadlock.test.trace --rules rules/ 2>&1)
+	s=$?
+	set -e
+	[ "$s" = 2 ] && echo "$out" | grep -qF -- "--otlp-headers: the value of header 'x-test' has a control character (0x0d)" \
+		|| fail "--otlp-headers: $s $out"
+	# the collector takes 11 s to answer: more than the 10 s default
+	receiver --schedule 'sleep:11'
+	set +e
+	out=$(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT OTEL_EXPORTER_OTLP_TIMEOUT=0 OTEL_EXPORTER_OTLP_COMPRESSION=GZIP \
+		OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf \
+		OTEL_EXPORTER_OTLP_HEADERS='x-test=tab%09and%20space' \
+		"$REFLEXD" simulate --otlp --json --trace rules/deadlock.test.trace --rules rules/ 2>"$T/sim.err")
+	s=$?
+	set -e
+	n=$(echo "$out" | jq -s '[.[] | select(.id or .verify_of)] | length')
+	[ "$s" = 0 ] && [ "$n" -gt 0 ] || fail "simulate: $s $(cat "$T/sim.err")"
+	[ "$(wc -l < "$T/rx/requests.jsonl")" = 1 ] || fail "retried: $(cat "$T/rx/requests.jsonl") $(cat "$T/sim.err")"
+	jq -e ".status == 200 and .encoding == \"gzip\" and .x_test == \"tab\tand space\" and (.records | length) == $n
+		and ([.header_names[] | select(startswith(\"x-\"))] == [\"x-test\"])" "$T/rx/requests.jsonl" >/dev/null \
+		|| fail "request: $(head -c 600 "$T/rx/requests.jsonl")"
+	grep -q "simulate: $n records exported .* 0 not sent" "$T/sim.err" || fail "$(cat "$T/sim.err")"
+	# --otlp-compression too is case-insensitive
+	"$REFLEXD" simulate --otlp --otlp-endpoint "http://127.0.0.1:$PORT" --otlp-compression Gzip \
+		--trace rules/deadlock.test.trace --rules rules/ > /dev/null 2>"$T/sim.err" || fail "$(cat "$T/sim.err")"
+	[ "$(jq -s -c '[.[].encoding]' "$T/rx/requests.jsonl")" = '["gzip","gzip"]' ] || fail "$(cat "$T/rx/requests.jsonl")"
+}
+
+# http/json: the same messages in OTLP's JSON encoding, read by Google's
+# protobuf JSON parser (strict) and checked for OTLP's rules (camelCase
+# keys, int64 as strings); the records equal the protobuf export's of the
+# same replay (bar the random decision ids), and a JSON partial success is
+# read.
+test_http_json_export() {
+	sim_json() {
+		"$REFLEXD" simulate --otlp --json --otlp-endpoint "http://127.0.0.1:$PORT" \
+			--trace rules/deadlock.test.trace --rules rules/ 2>"$T/sim.err"
+	}
+	receiver
+	sim_json > /dev/null || fail "$(cat "$T/sim.err")"
+	records | jq -c 'del(.attributes["reflex.decision.id"], .request)' > "$T/protobuf.jsonl"
+	receiver_stop
+	receiver --schedule 'partial:1'
+	set +e
+	OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/json OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
+		sim_json > /dev/null
+	s=$?
+	set -e
+	[ "$s" = 1 ] && grep -q 'the collector rejected 1 of [0-9]* records: test rejects 1' "$T/sim.err" \
+		|| fail "partial success: $s $(cat "$T/sim.err")"
+	jq -e '.content_type == "application/json" and .encoding == "gzip" and .json_problems == []
+		and (.decode_error | not) and .status == 200' "$T/rx/requests.jsonl" >/dev/null \
+		|| fail "request: $(head -c 800 "$T/rx/requests.jsonl")"
+	records | jq -c 'del(.attributes["reflex.decision.id"], .request)' > "$T/json.jsonl"
+	[ -s "$T/json.jsonl" ] && cmp -s "$T/protobuf.jsonl" "$T/json.jsonl" \
+		|| fail "json and protobuf differ: $(diff "$T/protobuf.jsonl" "$T/json.jsonl" | head -5)"
+}
+
+# simulate exports every record on the trace's clock: a verification as
+# well as its decision, observed times too; and the target's argv[0] and
+# cgroup from the trace under their convention names.
+test_simulate_records_on_trace_clock() {
+	cat > "$T/clock.trace" <<'TRACE'
+reflexd-trace 1 start=1700000000
+0.5 raise 1 deadlock pid=4242 start=100 comm=worker exe=/usr/bin/worker command=/opt/bin/worker-main cgroup=/kubepods/pod1/c1 summary="lock cycle" evidence={}
+4.0 clear 1
+30 end
+TRACE
+	mkdir -p "$T/simrules"
+	echo 'rule "sim-kill" { when = deadlock { }, where = { comm = "worker" }, hold = "1s", act = signal { "SIGKILL" }, verify = { within = "10s" } }' \
+		> "$T/simrules/k.lua"
+	receiver
+	out=$(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "$REFLEXD" simulate --otlp --json --trace "$T/clock.trace" \
+		--rules "$T/simrules" 2>"$T/sim.err") || fail "$(cat "$T/sim.err")"
+	vtime=$(echo "$out" | jq -r 'select(.verify_of) | .time_unix_nano')
+	[ -n "$vtime" ] || fail "no verification: $out"
+	[ "$(records | wc -l)" = 2 ] || fail "records: $(records | jq -c .)"
+	records | jq -s -e 'all(.[]; .time_unix_nano >= 1700000000000000000 and .time_unix_nano <= 1700000030000000000
+		and .observed_time_unix_nano >= .time_unix_nano and .observed_time_unix_nano <= 1700000030000000000)' >/dev/null \
+		|| fail "not the trace clock: $(records | jq -c '[.event_name, .time_unix_nano, .observed_time_unix_nano]')"
+	records | holds ".event_name == \"reflex.verification\" and .time_unix_nano == $vtime" \
+		|| fail "verification at $vtime: $(records | jq -c '[.event_name, .time_unix_nano]')"
+	records | holds '.event_name == "reflex.decision" and .time_unix_nano == 1700000001500000000' \
+		|| fail "decision: $(records | jq -c '[.event_name, .time_unix_nano]')"
+	records | jq -s -e 'all(.[]; .attributes["process.command"] == "/opt/bin/worker-main"
+		and .attributes["process.linux.cgroup"] == "0::/kubepods/pod1/c1" and .attributes["process.executable.name"] == "worker")' \
+		>/dev/null || fail "attributes: $(records | jq -c .attributes)"
 }
 
 test_audit_filters_show_and_summary() {
