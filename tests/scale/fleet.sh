@@ -11,7 +11,8 @@
 # SCALE_NODES (100 1000 5000), SCALE_PODS per node (10), SCALE_REFRESH (the
 # watch renewal, 4 s: short so that a minute shows renewals; the rate
 # scales as 1/refresh, docs/scale.md), SCALE_REST (30 s window), CHURN (50
-# pods/s), SCALE_BUDGET (the cluster budget's max, 5).
+# pods/s; 0: the incident only), SCALE_BUDGET (the cluster budget's max, 5),
+# FLEET (the driver, build/tests/k8s_fleet).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T=$(mktemp -d /tmp/reflexd-scale.XXXXXX)
@@ -22,7 +23,7 @@ fail() {
 	exit 1
 }
 . tests/pki.sh
-FLEET=build/tests/k8s_fleet
+FLEET=${FLEET:-build/tests/k8s_fleet}
 PORT=${SCALE_PORT:-48000}
 REFRESH=${SCALE_REFRESH:-4}
 REST=${SCALE_REST:-30}
@@ -93,6 +94,16 @@ for N in ${SCALE_NODES:-100 1000 5000}; do
 	while ! ask stats | grep -q "synced $N "; do sleep 1; done
 	t1=$(now)
 	start=$(echo "$t1 - $t0" | bc)
+	# the incident: every node wants a disruption of one DaemonSet within 1 s
+	line=$(ask "budget reflexd/DaemonSet/agent 1000")
+	echo "$N $BUDGET $line" >> "$T/incidents"
+	if [ "$REST" = 0 ]; then
+		exec 7>&-
+		kill "$FLEET_PID" "$API_PID" 2>/dev/null
+		wait "$FLEET_PID" "$API_PID" 2>/dev/null
+		PIDS=""
+		continue
+	fi
 	# rest: settle one renewal period, then count
 	sleep "$REFRESH"
 	a=$(now)
@@ -116,9 +127,6 @@ for N in ${SCALE_NODES:-100 1000 5000}; do
 		"$(echo "${churn%% *} / ($d - $c)" | bc -l)" "$(echo "($ev1 - $ev0) / ($d - $c + 2)" | bc -l)" \
 		"$rss_api" "$rss_fleet"
 	echo "N=$N rest: ${rest#* }; churn: ${churn#* }" >> "$T/detail"
-	# the incident: every node wants a disruption of one DaemonSet within 1 s
-	line=$(ask "budget reflexd/DaemonSet/agent 1000")
-	echo "$N $BUDGET $line" >> "$T/incidents"
 	exec 7>&-
 	kill "$FLEET_PID" "$API_PID" 2>/dev/null
 	wait "$FLEET_PID" "$API_PID" 2>/dev/null
@@ -126,7 +134,7 @@ for N in ${SCALE_NODES:-100 1000 5000}; do
 	sleep 1
 done
 echo
-cat "$T/detail"
+cat "$T/detail" 2>/dev/null
 echo
 echo "| N | budget | granted | refused | failed closed | calls | conflicts | p50 ms | p99 ms | last answer ms |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
