@@ -279,6 +279,15 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        # the TLS handshake here, in the connection's thread, not in the
+        # accept loop: a thousand clients connecting at once are not served
+        # one handshake at a time
+        self.request.settimeout(30)
+        self.request.do_handshake()
+        self.request.settimeout(None)
+        super().setup()
+
     def reply(self, code, obj, headers=None):
         data = json.dumps(obj).encode()
         self.send_response(code)
@@ -636,7 +645,7 @@ def main():
     ctx.load_cert_chain(CERT, KEY)
     ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.load_verify_locations(os.path.join(os.path.dirname(CERT), "ca.crt"))
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print("ready", flush=True)
     server.serve_forever()
 
