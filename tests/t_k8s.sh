@@ -301,6 +301,35 @@ test_pod_watch() {
 	[ "$(requests '.token != "tok-1"' | wc -l)" = 0 ] || fail "a request without the token"
 }
 
+# Twenty nodes' clients (the real code, one process) ask for one
+# workload's budget of 3 within the same 200 ms: exactly 3 granted, the
+# rest refused as spent, none left without an answer, conflicts resolved
+# by re-reading; the Lease holds a count of 3 (in one bucket, or two when
+# the takes straddle a bucket's edge).
+test_budget_contention() {
+	rm -rf "$T/api" && mkdir -p "$T/api"
+	echo '[]' > "$T/api/pods.json"
+	api 47521
+	mkfifo "$T/fleet.in"
+	build/tests/k8s_fleet --sa-dir "$T/sa" --nodes 20 --budget-max 3 --budget-window 600 \
+		< "$T/fleet.in" > "$T/fleet.out" 2> "$T/fleet.err" &
+	STARTED="$STARTED $!"
+	exec 7> "$T/fleet.in"
+	until_answer stats '^nodes 20 synced 20 ' 10
+	echo "budget k8-shop/DaemonSet/agent 200" >&7
+	end=$(( $(date +%s) + 40 ))
+	while ! grep -q '^budget' "$T/fleet.out"; do
+		[ "$(date +%s)" -le "$end" ] || { fail "no budget answer: $(tail -3 "$T/fleet.err")"; return 1; }
+		sleep 0.2
+	done
+	a=$(grep '^budget' "$T/fleet.out")
+	echo "$a" | grep -Eq '^budget granted 3 refused 17 failed 0 ' || fail "$a"
+	[ "$(requests '.method == "PUT" and .status == 200' | wc -l)" -le 3 ] || fail "more than 3 writes won"
+	requests '.path | test("/leases") and .method != "GET" and (.status == 200 or .status == 201)' | tail -1 |
+		jq -e '.body.metadata.annotations["reflexd.io/budget"] | fromjson | .["k8-shop/DaemonSet/agent"] | length <= 2 and (map(.[1]) | add) == 3' > /dev/null ||
+		fail "Lease: $(requests '.path | test("/leases") and .method != "GET"' | tail -1 | jq -c .body.metadata.annotations)"
+}
+
 # When the budget cannot be read, nothing is restarted: fail closed, recorded.
 test_budget_unreachable_fails_closed() {
 	RUN=closed
