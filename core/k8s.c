@@ -693,6 +693,11 @@ static int watch_event(struct k8s_client *k, const char *text, size_t len)
 		log_info("k8s: watch of node %s: %.0f %s", k->node, code, message);
 		return code == 410 ? -ESTALE : -EIO;
 	}
+	if (strcmp(type, "BOOKMARK") && strcmp(type, "ADDED") && strcmp(type, "MODIFIED") &&
+	    strcmp(type, "DELETED")) {
+		log_warn("k8s: watch of node %s: an event of type '%s'; listing again", k->node, type);
+		return -ESTALE;
+	}
 	if (strcmp(type, "BOOKMARK")) {
 		pod_read(&obj, &pod);
 		slot = pod.uid[0] ? pod_slot(k, pod.uid) : NULL;
@@ -743,8 +748,11 @@ static int on_watch_data(void *ctx, const char *data, size_t len)
 									: WATCH_LINE_MAX;
 			char *grown = realloc(k->line, cap);
 
-			if (!grown)
-				return -ENOMEM;
+			if (!grown) {
+				/* an event lost: only a list can be trusted now */
+				k->stop = -ESTALE;
+				return k->stop;
+			}
 			k->line = grown;
 			k->line_cap = cap;
 		}
