@@ -157,11 +157,12 @@ R
 		fail "unfinished decisions: $(jq -c 'select(.outcome == "pending")' "$T/decisions")"
 	stop_daemon
 }
-# fleet_start ARGS...: the real Kubernetes client of node $NODE alone
-# (build/tests/k8s_fleet), driven through a fifo; ask CMD prints the answer.
+# fleet_start ARGS...: the real Kubernetes client (build/tests/k8s_fleet,
+# one node or many), driven through a fifo; ask CMD prints the answer.
 fleet_start() {
+	rm -f "$T/fleet.in"
 	mkfifo "$T/fleet.in"
-	build/tests/k8s_fleet --sa-dir "$T/sa" --node "$NODE" "$@" < "$T/fleet.in" > "$T/fleet.out" 2> "$T/fleet.err" &
+	build/tests/k8s_fleet --sa-dir "$T/sa" "$@" < "$T/fleet.in" > "$T/fleet.out" 2> "$T/fleet.err" &
 	STARTED="$STARTED $!"
 	exec 7> "$T/fleet.in"
 }
@@ -227,7 +228,7 @@ test_pod_watch() {
 	echo "[$(pod wa), $(pod wb), $(pod wc other-node)]" > "$T/api/pods.json"
 	api 47520
 	set_faults '{"bookmark_every": 0.3, "watch_timeout": 4}'
-	fleet_start --refresh 300 --timeout 2
+	fleet_start --node "$NODE" --refresh 300 --timeout 2
 	wait_request '.path == "/api/v1/pods" and (.query | test("watch=true"))' 5
 	count_lists | grep -qx 1 || fail "lists at start: $(count_lists)"
 	requests '.query | test("watch=true")' | head -1 | jq -e '.query | test("fieldSelector=spec.nodeName%3Dk8-node&resourceVersion=[0-9]+&allowWatchBookmarks=true&timeoutSeconds=(3[0-9][0-9]|[45][0-9][0-9])&watch=true$")' > /dev/null ||
@@ -310,11 +311,7 @@ test_budget_contention() {
 	rm -rf "$T/api" && mkdir -p "$T/api"
 	echo '[]' > "$T/api/pods.json"
 	api 47521
-	mkfifo "$T/fleet.in"
-	build/tests/k8s_fleet --sa-dir "$T/sa" --nodes 20 --budget-max 3 --budget-window 600 \
-		< "$T/fleet.in" > "$T/fleet.out" 2> "$T/fleet.err" &
-	STARTED="$STARTED $!"
-	exec 7> "$T/fleet.in"
+	fleet_start --nodes 20 --budget-max 3 --budget-window 600
 	until_answer stats '^nodes 20 synced 20 ' 10
 	echo "budget k8-shop/DaemonSet/agent 200" >&7
 	end=$(( $(date +%s) + 40 ))
