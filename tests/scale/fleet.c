@@ -5,8 +5,10 @@
  *
  * usage: k8s_fleet --sa-dir DIR (--node NAME | --nodes N) [--refresh SEC]
  *                  [--budget-max M] [--budget-window SEC] [--timeout SEC]
+ *                  [--retries N] [--start-rate NODES_PER_SEC]
  * with KUBERNETES_SERVICE_HOST/PORT set. --nodes N names them node-0 ..
- * node-N-1. Commands on stdin, one a line, each answered by one line:
+ * node-N-1; --start-rate starts them as a rollout would, so many a
+ * second, rather than all at once. Commands on stdin, one a line, each answered by one line:
  *   resolve I UID      the pod node I knows by UID: "pod NS/NAME LABELS",
  *                      or "unknown"
  *   stats              "nodes N synced S pods P lists L watches W events E
@@ -38,7 +40,12 @@ struct take {
 struct fleet {
 	struct ev_loop *loop;
 	struct k8s_client **nodes;
-	size_t n;
+	size_t n;             /* started so far */
+	size_t want;          /* nodes in all */
+	struct k8s_options o;
+	const char *node;     /* --node: the one node's name */
+	double start_rate;    /* nodes started a second (a rollout); 0: all at once */
+	ev_timer starter;
 	ev_io input;
 	char line[1024];
 	size_t len;
@@ -201,57 +208,85 @@ static void on_input(struct ev_loop *loop, ev_io *w, int revents)
 		f->len = 0;
 }
 
+/* Starts the next nodes: all of them, or a tick's worth of a rollout.
+ * false when one cannot start. */
+static bool start_nodes(struct fleet *f, size_t upto)
+{
+	char name[64], err[512];
+
+	for (; f->n < upto && f->n < f->want; f->n++) {
+		snprintf(name, sizeof(name), "node-%zu", f->n);
+		f->o.node = f->node ? f->node : name;
+		f->nodes[f->n] = k8s_new(f->loop, &f->o, err, sizeof(err));
+		if (!f->nodes[f->n]) {
+			fprintf(stderr, "k8s_fleet: node %zu: %s\n", f->n, err);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void on_starter(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct fleet *f = w->data;
+
+	size_t step = f->start_rate >= 10 ? (size_t)(f->start_rate / 10) : 1;
+
+	if (!start_nodes(f, f->n + step))
+		ev_break(loop, EVBREAK_ALL);
+	if (f->n == f->want)
+		ev_timer_stop(loop, w);
+}
+
 int main(int argc, char **argv)
 {
-	struct k8s_options o = {
-		.timeout_ns = 10 * NSEC_PER_SEC, .retries = 3, .refresh_ns = 300 * NSEC_PER_SEC,
-		.budget_max = 2, .budget_window_ns = 600 * NSEC_PER_SEC,
+	struct fleet f = {
+		.loop = EV_DEFAULT,
+		.o = { .timeout_ns = 10 * NSEC_PER_SEC, .retries = 3, .refresh_ns = 300 * NSEC_PER_SEC,
+		       .budget_max = 2, .budget_window_ns = 600 * NSEC_PER_SEC },
 	};
-	struct fleet f = { .loop = EV_DEFAULT };
-	const char *node = NULL;
-	char name[64], err[512];
 	int rc = 1;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		double v = atof(argv[i + 1]);
 
 		if (!strcmp(argv[i], "--sa-dir"))
-			o.sa_dir = argv[i + 1];
+			f.o.sa_dir = argv[i + 1];
 		else if (!strcmp(argv[i], "--node"))
-			node = argv[i + 1];
+			f.node = argv[i + 1];
 		else if (!strcmp(argv[i], "--nodes"))
-			f.n = (size_t)v;
+			f.want = (size_t)v;
+		else if (!strcmp(argv[i], "--start-rate"))
+			f.start_rate = v;
 		else if (!strcmp(argv[i], "--refresh"))
-			o.refresh_ns = (uint64_t)(v * 1e9);
+			f.o.refresh_ns = (uint64_t)(v * 1e9);
 		else if (!strcmp(argv[i], "--budget-max"))
-			o.budget_max = (unsigned)v;
+			f.o.budget_max = (unsigned)v;
 		else if (!strcmp(argv[i], "--budget-window"))
-			o.budget_window_ns = (uint64_t)(v * 1e9);
+			f.o.budget_window_ns = (uint64_t)(v * 1e9);
 		else if (!strcmp(argv[i], "--timeout"))
-			o.timeout_ns = (uint64_t)(v * 1e9);
+			f.o.timeout_ns = (uint64_t)(v * 1e9);
 		else if (!strcmp(argv[i], "--retries"))
-			o.retries = (unsigned)v;
+			f.o.retries = (unsigned)v;
 		else
 			break;
 	}
-	if (node)
-		f.n = 1;
-	if (!o.sa_dir || !f.n) {
+	if (f.node)
+		f.want = 1;
+	if (!f.o.sa_dir || !f.want) {
 		fprintf(stderr, "usage: k8s_fleet --sa-dir DIR (--node NAME | --nodes N) [options]\n");
 		return 2;
 	}
 	srandom((unsigned)getpid());
-	f.nodes = calloc(f.n, sizeof(*f.nodes));
+	f.nodes = calloc(f.want, sizeof(*f.nodes));
 	if (!f.nodes)
 		return 1;
-	for (size_t i = 0; i < f.n; i++) {
-		snprintf(name, sizeof(name), "node-%zu", i);
-		o.node = node ? node : name;
-		f.nodes[i] = k8s_new(f.loop, &o, err, sizeof(err));
-		if (!f.nodes[i]) {
-			fprintf(stderr, "k8s_fleet: node %zu: %s\n", i, err);
-			goto out;
-		}
+	if (f.start_rate > 0) {
+		ev_timer_init(&f.starter, on_starter, 0, 0.1);
+		f.starter.data = &f;
+		ev_timer_start(f.loop, &f.starter);
+	} else if (!start_nodes(&f, f.want)) {
+		goto out;
 	}
 	ev_io_init(&f.input, on_input, 0, EV_READ);
 	f.input.data = &f;

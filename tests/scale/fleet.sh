@@ -12,7 +12,8 @@
 # watch renewal, 4 s: short so that a minute shows renewals; the rate
 # scales as 1/refresh, docs/scale.md), SCALE_REST (30 s window), CHURN (50
 # pods/s; 0: the incident only), SCALE_BUDGET (the cluster budget's max, 5),
-# FLEET (the driver, build/tests/k8s_fleet).
+# FLEET (the driver, build/tests/k8s_fleet), SCALE_START_RATE (nodes started
+# a second, as a rollout; 0: all at once).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T=$(mktemp -d /tmp/reflexd-scale.XXXXXX)
@@ -73,6 +74,7 @@ for N in ${SCALE_NODES:-100 1000 5000}; do
 	echo reflexd > "$T/sa/namespace"
 	cp "$T/pki/ca.crt" "$T/sa/ca.crt"
 	echo '{"bookmark_every": 60}' > "$T/api/faults.json"
+	: > "$T/api/out"
 	python3 tests/k8s/apiserver.py "$PORT" "$T/pki/server.crt" "$T/pki/server.key" "$T/api" \
 		--sim-nodes "$N" --sim-pods "${SCALE_PODS:-10}" > "$T/api/out" 2>&1 &
 	API_PID=$!
@@ -86,6 +88,7 @@ for N in ${SCALE_NODES:-100 1000 5000}; do
 	t0=$(now)
 	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$PORT \
 		"$FLEET" --sa-dir "$T/sa" --nodes "$N" --refresh "$REFRESH" --timeout 30 --retries 3 \
+		--start-rate "${SCALE_START_RATE:-0}" \
 		--budget-max "$BUDGET" --budget-window 600 < "$T/fleet.in" > "$T/fleet.out" 2> "$T/fleet.err" &
 	FLEET_PID=$!
 	PIDS="$PIDS $FLEET_PID"
