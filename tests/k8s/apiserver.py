@@ -108,6 +108,7 @@ class Store:
 
     def __init__(self):
         self.pods = {}          # uid -> Pod
+        self.by_node = {}       # node -> {uid: Pod}: a node's list without a scan
         self.history = []       # (rv, time, type, event line, node), oldest first
         self.compacted = 0      # watches from a resourceVersion below this get 410
         self.watchers = {}      # node -> set of Watcher
@@ -116,7 +117,15 @@ class Store:
     def load(self, pods):
         for p in pods:
             p["metadata"]["resourceVersion"] = next_rv()
-            self.pods[p["metadata"]["uid"]] = p
+            self.index(p)
+
+    def index(self, pod):
+        uid = pod["metadata"]["uid"]
+        old = self.pods.get(uid)
+        if old is not None:
+            self.by_node.get(old["spec"].get("nodeName"), {}).pop(uid, None)
+        self.pods[uid] = pod
+        self.by_node.setdefault(pod["spec"].get("nodeName"), {})[uid] = pod
 
     def event(self, kind, pod):
         pod["metadata"]["resourceVersion"] = rv_now = next_rv()
@@ -136,16 +145,17 @@ class Store:
 
     def put(self, pod):
         old = self.pods.get(pod["metadata"]["uid"])
-        self.pods[pod["metadata"]["uid"]] = pod
+        self.index(pod)
         self.event("MODIFIED" if old else "ADDED", pod)
 
     def delete(self, uid):
         pod = self.pods.pop(uid)
+        self.by_node.get(pod["spec"].get("nodeName"), {}).pop(uid, None)
         self.event("DELETED", pod)
         return pod
 
     def on_node(self, node):
-        return [p for p in self.pods.values() if node is None or p["spec"].get("nodeName") == node]
+        return list(self.pods.values()) if node is None else list(self.by_node.get(node, {}).values())
 
     def save(self):
         """pods.json follows the API's changes (tests read it)."""
