@@ -32,7 +32,7 @@ PB_HDRS := $(PB_SRCS:.c=.h)
 OBJS    += $(PB_SRCS:.c=.o)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads fuzz units test bench run image clean
+.PHONY: all deps workloads fuzz units test bench scale run image clean
 .SECONDARY:
 all: deps reflexd
 
@@ -74,7 +74,7 @@ $(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c -lm
 
-workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table
+workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
 # the daemon's objects, less main: what test and bench drivers link against
 LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(OBJS))
@@ -82,6 +82,15 @@ LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(OBJS))
 $(BUILD)/bench/engine_bench: tests/bench/engine_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/scale: many real Kubernetes clients on one loop (t_k8s.sh, make scale)
+$(BUILD)/tests/k8s_fleet: tests/scale/fleet.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the fleet simulation against the fixture API server (docs/scale.md)
+scale: all $(BUILD)/tests/k8s_fleet
+	@bash tests/scale/fleet.sh
 
 # unit drivers for pure code (tests/unit), no BPF
 $(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_trend.h

@@ -70,6 +70,8 @@ struct config {
 	uint64_t otlp_batch_delay_ns;
 	uint64_t otlp_retry_max_ns;
 	int64_t export_backlog_max;
+	int64_t otlp_rate_max;      /* dry-run and suppressed records a second; 0: no cap */
+	char *otlp_severity_floor;  /* dry-run and suppressed records below it are withheld */
 	bool otlp;                  /* simulate: export the decisions too */
 	char *metrics;              /* serve /metrics, /healthz and /readyz here */
 	/* simulate */

@@ -15,7 +15,9 @@ struct transfer {
 	CURL *easy;
 	struct curl_slist *headers;
 	http_done_fn done;
+	int (*on_data)(void *ctx, const char *data, size_t len);
 	void *ctx;
+	bool stopped;   /* on_data asked to end the transfer */
 	char *body;
 	size_t len, cap, max;
 	bool truncated;
@@ -54,7 +56,9 @@ static void finish(struct http_client *c)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
-		if (msg->data.result != CURLE_OK && !t->truncated) {
+		if (t->stopped) {
+			res.error = "stopped by the reader";
+		} else if (msg->data.result != CURLE_OK && !t->truncated) {
 			res.status = 0;
 			res.error = t->error[0] ? t->error : curl_easy_strerror(msg->data.result);
 		}
@@ -176,7 +180,15 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
 {
 	struct transfer *t = userp;
 	size_t len = size * n;
+	long status = 0;
 
+	if (t->on_data) {
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			t->stopped = t->on_data(t->ctx, data, len) != 0;
+			return t->stopped ? 0 : len;
+		}
+	}
 	if (t->len + len > t->max) {
 		/* stop reading: the status is known, the rest is not wanted */
 		t->truncated = true;
@@ -215,6 +227,17 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		t->retry_after[0] = t->content_type[0] = '\0';
 		return len;
 	}
+	if (t->on_data && (len == 2 || len == 1) && (data[0] == '\r' || data[0] == '\n')) {
+		long status = 0;
+
+		/* the headers' end: a stream's reader learns it started */
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300 && t->on_data(t->ctx, "", 0)) {
+			t->stopped = true;
+			return 0;
+		}
+		return len;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(wanted); i++) {
 		size_t k = strlen(wanted[i].name), end = len;
 		char *out = (char *)t + wanted[i].offset;
@@ -249,6 +272,7 @@ int http_send(struct http_client *c, const struct http_request *req, http_done_f
 		return -ENOMEM;
 	t->c = c;
 	t->done = done;
+	t->on_data = req->on_data;
 	t->ctx = ctx;
 	t->max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE;
 	t->started = clock_mono_ns();

@@ -21,6 +21,12 @@ struct http_request {
 	size_t body_len;
 	uint64_t timeout_ns;         /* the whole transfer; 0: 10 s; HTTP_TIMEOUT_NONE: no limit */
 	size_t max_response;         /* keep at most this much body; 0: 1 MiB */
+	/* a streamed reply (a watch): a 2xx body goes here piece by piece as
+	 * it arrives instead of being kept, after a first call with len 0
+	 * when the 2xx headers are in; non-zero from it ends the
+	 * transfer (done then sees the status and the error "stopped by the
+	 * reader"). Any other status is kept as usual. ctx is done's. */
+	int (*on_data)(void *ctx, const char *data, size_t len);
 	/* TLS (always verified): a CA bundle file or PEM text, and a client
 	 * certificate and key as files or PEM text; NULL: none/system */
 	const char *ca_file, *ca_pem;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -16,6 +17,7 @@
 const struct k8s_call_def k8s_calls[K8S_CALL_COUNT] = {
 	/* rbac-table-begin */
 	[K8S_LIST_PODS] = { "list", "", "pods" },
+	[K8S_WATCH_PODS] = { "watch", "", "pods" },
 	[K8S_DELETE_POD] = { "delete", "", "pods" },
 	[K8S_EVICT_POD] = { "create", "", "pods/eviction" },
 	[K8S_PATCH_POD] = { "patch", "", "pods" },
@@ -34,9 +36,15 @@ const struct k8s_call_def k8s_calls[K8S_CALL_COUNT] = {
 #define RETRY_PAUSE_NS (500 * NSEC_PER_MSEC)
 #define RETRY_AFTER_MAX_NS (30 * NSEC_PER_SEC)
 #define LIST_MAX_RESPONSE (16 << 20)
+/* one watch event (a Pod): a longer line ends the watch and relists */
+#define WATCH_LINE_MAX (1 << 20)
+/* a watch that ends cleanly sooner than this had trouble: back off */
+#define WATCH_MIN_NS (NSEC_PER_SEC)
+#define BACKOFF_BASE_NS (800 * NSEC_PER_MSEC)
+#define BACKOFF_MAX_NS (30 * NSEC_PER_SEC)
+#define WATCH_GRACE_NS (30 * NSEC_PER_SEC)
 #define LEASE_NAME "reflexd-budget"
 #define LEASE_ANNOTATION "reflexd.io/budget"
-#define LEASE_CONFLICT_RETRIES 8
 #define POD_CONTAINERS_MAX 16
 
 struct k8s_container {
@@ -74,9 +82,19 @@ struct k8s_client {
 	/* the pods on this node */
 	struct k8s_pod *pods;
 	size_t npods;
-	struct k8s_request *listing;
-	uint64_t listed_ns;
-	ev_timer refresh;
+	/* listed once, then watched from the list's resourceVersion */
+	struct k8s_request *listing, *watching;
+	char version[64];       /* the newest resourceVersion seen */
+	bool relist;            /* the next start lists (at start, on 410, after a failed resume) */
+	bool streamed;          /* the current watch got its 200 */
+	int stop;               /* why the reader ended the watch: -ESTALE relists */
+	unsigned failures;      /* starts that failed in a row: the backoff's exponent */
+	uint64_t watch_started_ns;
+	char *line;             /* the watch event being read */
+	size_t line_len, line_cap;
+	ev_timer restart;
+	uint64_t seed;          /* the jitter's */
+	struct k8s_stats stats;
 };
 
 struct k8s_request {
@@ -87,6 +105,8 @@ struct k8s_request {
 	char *content_type;
 	char *body;
 	k8s_done_fn done;
+	int (*on_data)(void *ctx, const char *data, size_t len);  /* a watch: no retries */
+	uint64_t timeout_ns;
 	void *ctx;
 	unsigned attempts;
 	bool in_flight;      /* http has it; its done is still to come */
@@ -342,7 +362,7 @@ static void on_http_done(void *ctx, const struct http_response *res)
 		attempt(req);
 		return;
 	}
-	if (retryable(&r) && req->attempts <= k->o.retries) {
+	if (retryable(&r) && !req->on_data && req->attempts <= k->o.retries) {
 		if (res->status == 429 && res->retry_after[0] &&
 		    http_retry_after(res->retry_after, clock_real_ns(), &pause) == 0 &&
 		    pause > RETRY_AFTER_MAX_NS)
@@ -357,6 +377,14 @@ static void on_http_done(void *ctx, const struct http_response *res)
 	request_free(req);
 }
 
+/* A watch's stream, passed on unless the request was cancelled. */
+static int on_request_data(void *ctx, const char *data, size_t len)
+{
+	struct k8s_request *req = ctx;
+
+	return req->cancelled ? -ECANCELED : req->on_data(req->ctx, data, len);
+}
+
 static void attempt(struct k8s_request *req)
 {
 	struct k8s_client *k = req->k;
@@ -366,8 +394,9 @@ static void attempt(struct k8s_request *req)
 	struct http_request hr = {
 		.method = req->method, .url = req->url, .headers = &headers,
 		.body = req->body, .body_len = req->body ? strlen(req->body) : 0,
-		.timeout_ns = k->o.timeout_ns,
+		.timeout_ns = req->timeout_ns,
 		.max_response = req->call == K8S_LIST_PODS ? LIST_MAX_RESPONSE : 0,
+		.on_data = req->on_data ? on_request_data : NULL,
 		.ca_file = k->ca_file, .ca_pem = k->ca_pem, .cert_file = k->cert_file,
 		.cert_pem = k->cert_pem, .key_file = k->key_file, .key_pem = k->key_pem,
 	};
@@ -394,11 +423,14 @@ static void attempt(struct k8s_request *req)
 	req->in_flight = true;
 }
 
-struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const char *path,
-			     const char *content_type, const char *body, k8s_done_fn done, void *ctx)
+/* k8s_send, and for a watch: on_data gets the stream, timeout_ns bounds it. */
+static struct k8s_request *request_start(struct k8s_client *k, enum k8s_call call, const char *path,
+					 const char *content_type, const char *body,
+					 int (*on_data)(void *, const char *, size_t), uint64_t timeout_ns,
+					 k8s_done_fn done, void *ctx)
 {
 	static const char *const methods[K8S_CALL_COUNT] = {
-		[K8S_LIST_PODS] = "GET", [K8S_DELETE_POD] = "DELETE", [K8S_EVICT_POD] = "POST",
+		[K8S_LIST_PODS] = "GET", [K8S_WATCH_PODS] = "GET", [K8S_DELETE_POD] = "DELETE", [K8S_EVICT_POD] = "POST",
 		[K8S_PATCH_POD] = "PATCH", [K8S_PATCH_NODE] = "PATCH",
 		[K8S_PATCH_DEPLOYMENT_SCALE] = "PATCH", [K8S_PATCH_STATEFULSET_SCALE] = "PATCH",
 		[K8S_CREATE_EVENT] = "POST", [K8S_GET_LEASE] = "GET", [K8S_CREATE_LEASE] = "POST",
@@ -406,6 +438,9 @@ struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const cha
 	};
 	struct k8s_request *req = calloc(1, sizeof(*req));
 	size_t n = strlen(k->server) + strlen(path) + 1;
+
+	if (req)
+		k->stats.calls[call]++;
 
 	if (!req)
 		return NULL;
@@ -426,6 +461,8 @@ struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const cha
 		return NULL;
 	}
 	req->done = done;
+	req->on_data = on_data;
+	req->timeout_ns = timeout_ns ? timeout_ns : k->o.timeout_ns;
 	req->ctx = ctx;
 	ev_timer_init(&req->pause, pause_over, 0, 0);
 	req->pause.data = req;
@@ -436,6 +473,19 @@ struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const cha
 	log_debug("k8s: %s %s", req->method, req->url);
 	attempt(req);
 	return req;
+}
+
+struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const char *path,
+			     const char *content_type, const char *body, k8s_done_fn done, void *ctx)
+{
+	return request_start(k, call, path, content_type, body, NULL, 0, done, ctx);
+}
+
+static struct k8s_request *k8s_stream(struct k8s_client *k, enum k8s_call call, const char *path,
+				      uint64_t timeout_ns, int (*on_data)(void *, const char *, size_t),
+				      k8s_done_fn done, void *ctx)
+{
+	return request_start(k, call, path, NULL, NULL, on_data, timeout_ns, done, ctx);
 }
 
 void k8s_cancel(struct k8s_request *req)
@@ -538,7 +588,48 @@ static void pod_read(const struct json_val *item, struct k8s_pod *p)
 	}
 }
 
-static void schedule_list(struct k8s_client *k, uint64_t after_ns);
+/* A uniform draw in [d/2, d): every node's pauses differ, so a fleet
+ * that lost the API server together does not come back in step. */
+static uint64_t jitter(struct k8s_client *k, uint64_t d)
+{
+	/* xorshift64: the seed came from getrandom */
+	k->seed ^= k->seed << 13;
+	k->seed ^= k->seed >> 7;
+	k->seed ^= k->seed << 17;
+	return d / 2 + (d / 2 ? k->seed % (d / 2) : 0);
+}
+
+static void pods_start(struct k8s_client *k);
+
+static void on_restart(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	pods_start(w->data);
+}
+
+static void schedule_start(struct k8s_client *k, uint64_t after_ns)
+{
+	ev_timer_stop(k->loop, &k->restart);
+	ev_timer_set(&k->restart, (double)after_ns / 1e9, 0);
+	ev_timer_start(k->loop, &k->restart);
+}
+
+/* After a failure: 0.8 s, 1.6 s, ... up to 30 s, jittered. */
+static void schedule_backoff(struct k8s_client *k)
+{
+	unsigned shift = k->failures < 6 ? k->failures : 6;
+	uint64_t d = BACKOFF_BASE_NS << shift;
+
+	k->failures++;
+	schedule_start(k, jitter(k, d < BACKOFF_MAX_NS ? d : BACKOFF_MAX_NS));
+}
+
+static struct k8s_pod *pod_slot(struct k8s_client *k, const char *uid)
+{
+	for (size_t i = 0; i < k->npods; i++)
+		if (!strcmp(k->pods[i].uid, uid))
+			return &k->pods[i];
+	return NULL;
+}
 
 static void on_pods_listed(void *ctx, const struct k8s_reply *r)
 {
@@ -549,12 +640,11 @@ static void on_pods_listed(void *ctx, const struct k8s_reply *r)
 	char why[512];
 
 	k->listing = NULL;
-	k->listed_ns = clock_mono_ns();
-	schedule_list(k, k->o.refresh_ns);
 	if (r->status != 200 || json_get(&r->json, "items", &items) || items.type != JSON_ARRAY) {
 		k8s_reply_explain(r, K8S_LIST_PODS, why, sizeof(why));
 		log_warn("k8s: listing the pods on node %s: %s; keeping the %zu known", k->node,
 			 r->status == 200 ? "the reply has no items" : why, k->npods);
+		schedule_backoff(k);
 		return;
 	}
 	while (json_next(&items, &it, NULL)) {
@@ -570,31 +660,181 @@ static void on_pods_listed(void *ctx, const struct k8s_reply *r)
 	free(k->pods);
 	k->pods = pods;
 	k->npods = n;
-	log_debug("k8s: %zu pods on node %s", n, k->node);
+	json_get_str(&r->json, "metadata.resourceVersion", k->version, sizeof(k->version));
+	k->relist = false;
+	log_debug("k8s: %zu pods on node %s at resourceVersion %s", n, k->node, k->version);
+	pods_start(k);
 }
 
-static void list_pods(struct k8s_client *k)
+/* One watch event: {"type": "ADDED", "object": {...}}. 0 to read on;
+ * -ESTALE ends the watch for a relist (410 Gone, or an event this
+ * reader cannot trust); -EIO ends it for a resume. */
+static int watch_event(struct k8s_client *k, const char *text, size_t len)
 {
-	char path[512];
+	struct json_val ev, obj;
+	char type[16], version[64];
+	struct k8s_pod pod, *slot;
+	double code = 0;
 
-	if (k->listing)
+	if (json_parse(text, len, &ev) || json_get(&ev, "object", &obj) || obj.type != JSON_OBJECT) {
+		log_warn("k8s: watch of node %s: an event that is not JSON; listing again", k->node);
+		return -ESTALE;
+	}
+	json_get_str(&ev, "type", type, sizeof(type));
+	json_get_str(&obj, "metadata.resourceVersion", version, sizeof(version));
+	k->stats.events++;
+	if (!strcmp(type, "ERROR")) {
+		struct json_val c;
+		char message[256];
+
+		if (json_get(&obj, "code", &c) == 0)
+			(void)json_num(&c, &code);
+		json_get_str(&obj, "message", message, sizeof(message));
+		log_info("k8s: watch of node %s: %.0f %s", k->node, code, message);
+		return code == 410 ? -ESTALE : -EIO;
+	}
+	if (strcmp(type, "BOOKMARK") && strcmp(type, "ADDED") && strcmp(type, "MODIFIED") &&
+	    strcmp(type, "DELETED")) {
+		log_warn("k8s: watch of node %s: an event of type '%s'; listing again", k->node, type);
+		return -ESTALE;
+	}
+	if (strcmp(type, "BOOKMARK")) {
+		pod_read(&obj, &pod);
+		slot = pod.uid[0] ? pod_slot(k, pod.uid) : NULL;
+		if (!pod.uid[0]) {
+			log_warn("k8s: watch of node %s: a %s event without a pod uid; listing again",
+				 k->node, type);
+			return -ESTALE;
+		}
+		if (!strcmp(type, "DELETED")) {
+			if (slot)
+				*slot = k->pods[--k->npods];
+		} else if (slot) {
+			*slot = pod;
+		} else {
+			struct k8s_pod *grown = realloc(k->pods, (k->npods + 1) * sizeof(*grown));
+
+			if (!grown)
+				return -ESTALE;
+			k->pods = grown;
+			k->pods[k->npods++] = pod;
+		}
+	}
+	if (version[0])
+		str_copy(k->version, sizeof(k->version), version);
+	return 0;
+}
+
+/* The watch's stream, cut into lines (newline-delimited JSON); a line is
+ * kept until it is whole, up to WATCH_LINE_MAX. Non-zero ends the watch. */
+static int on_watch_data(void *ctx, const char *data, size_t len)
+{
+	struct k8s_client *k = ctx;
+
+	k->streamed = true;
+	while (len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) : len;
+		int err;
+
+		if (k->line_len + take > WATCH_LINE_MAX) {
+			log_warn("k8s: watch of node %s: an event over %d bytes; listing again", k->node,
+				 WATCH_LINE_MAX);
+			k->stop = -ESTALE;
+			return k->stop;
+		}
+		if (k->line_len + take > k->line_cap) {
+			size_t cap = (k->line_len + take) * 2 < WATCH_LINE_MAX ? (k->line_len + take) * 2
+									: WATCH_LINE_MAX;
+			char *grown = realloc(k->line, cap);
+
+			if (!grown) {
+				/* an event lost: only a list can be trusted now */
+				k->stop = -ESTALE;
+				return k->stop;
+			}
+			k->line = grown;
+			k->line_cap = cap;
+		}
+		memcpy(k->line + k->line_len, data, take);
+		k->line_len += take;
+		data += take + (nl ? 1 : 0);
+		len -= take + (nl ? 1 : 0);
+		if (!nl)
+			break;
+		err = k->line_len ? watch_event(k, k->line, k->line_len) : 0;
+		k->line_len = 0;
+		if (err) {
+			k->stop = err;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The watch ended. A clean end (the server's timeout) resumes at once
+ * from the last resourceVersion; 410 Gone relists; a broken stream
+ * resumes after a pause; a resume that did not even start (no answer,
+ * or an error status) is followed by a relist after a pause. */
+static void on_watch_done(void *ctx, const struct k8s_reply *r)
+{
+	struct k8s_client *k = ctx;
+	char why[512];
+
+	k->watching = NULL;
+	k->line_len = 0;
+	if (k->stop == -ESTALE || r->status == 410) {
+		k->stats.gone++;
+		k->relist = true;
+		k->failures = 0;
+		/* a compaction hits every node at once: spread the relists */
+		schedule_start(k, jitter(k, NSEC_PER_SEC));
 		return;
-	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", k->node);
-	k->listing = k8s_send(k, K8S_LIST_PODS, path, NULL, NULL, on_pods_listed, k);
-	if (!k->listing)
-		schedule_list(k, k->o.refresh_ns);
+	}
+	if (k->streamed && !k->stop && !r->message[0] &&
+	    clock_mono_ns() - k->watch_started_ns >= WATCH_MIN_NS) {
+		k->failures = 0;
+		pods_start(k);
+		return;
+	}
+	k8s_reply_explain(r, K8S_WATCH_PODS, why, sizeof(why));
+	log_info("k8s: watch of node %s ended: %s", k->node,
+		 !k->streamed ? why : k->stop ? "an error event" : r->message[0] ? r->message : "too soon");
+	k->stats.broken++;
+	if (!k->streamed)
+		k->relist = true;
+	schedule_backoff(k);
 }
 
-static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
+/* Lists the pods on this node when there is no trusted resourceVersion,
+ * else watches from it. The watch asks the server to end it after
+ * --k8s-refresh to twice that (as client-go does), with bookmarks. */
+static void pods_start(struct k8s_client *k)
 {
-	list_pods(w->data);
-}
+	char path[768];
+	uint64_t timeout = jitter(k, 2 * k->o.refresh_ns);
 
-static void schedule_list(struct k8s_client *k, uint64_t after_ns)
-{
-	ev_timer_stop(k->loop, &k->refresh);
-	ev_timer_set(&k->refresh, (double)after_ns / 1e9, 0);
-	ev_timer_start(k->loop, &k->refresh);
+	ev_timer_stop(k->loop, &k->restart);
+	if (k->listing || k->watching)
+		return;
+	if (k->relist || !k->version[0]) {
+		snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s", k->node);
+		k->listing = k8s_send(k, K8S_LIST_PODS, path, NULL, NULL, on_pods_listed, k);
+		if (!k->listing)
+			schedule_backoff(k);
+		return;
+	}
+	/* the client's own timeout leaves the server time to end it first */
+	snprintf(path, sizeof(path), "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&resourceVersion=%s"
+		 "&allowWatchBookmarks=true&timeoutSeconds=%llu&watch=true", k->node, k->version,
+		 (unsigned long long)(timeout / NSEC_PER_SEC));
+	k->streamed = false;
+	k->stop = 0;
+	k->watch_started_ns = clock_mono_ns();
+	k->watching = k8s_stream(k, K8S_WATCH_PODS, path, timeout + WATCH_GRACE_NS, on_watch_data,
+				 on_watch_done, k);
+	if (!k->watching)
+		schedule_backoff(k);
 }
 
 static const struct k8s_pod *find_pod(const struct k8s_client *k, const char *uid)
@@ -612,12 +852,8 @@ bool k8s_resolve(struct k8s_client *k, struct target *t)
 	if (!t->pod_uid[0])
 		return false;
 	p = find_pod(k, t->pod_uid);
-	if (!p) {
-		/* a pod newer than the last list: list again soon, not on every miss */
-		if (!k->listing && clock_mono_ns() - k->listed_ns > NSEC_PER_SEC)
-			list_pods(k);
+	if (!p)
 		return false;
-	}
 	str_copy(t->namespace, sizeof(t->namespace), p->namespace);
 	str_copy(t->pod, sizeof(t->pod), p->name);
 	str_copy(t->labels, sizeof(t->labels), p->labels);
@@ -686,19 +922,43 @@ const char *k8s_node(const struct k8s_client *k)
 
 /* ---- the cluster-wide budget ---- */
 
-/* The Lease's annotation holds {"<workload>": [unix seconds, ...]}: every
- * reflexd of the cluster adds to it with optimistic concurrency, so two
- * nodes racing for the last unit of a budget cannot both take it. */
+/* The Lease's annotation holds each workload's disruptions counted in
+ * buckets of a sixteenth of the window: {"<workload>": [[<bucket start,
+ * unix s>, <count>], ...]}. Its size is bounded whatever the budget: at
+ * most BUDGET_BUCKETS + 1 pairs a workload (the buckets the window
+ * touches), at most BUDGET_WORKLOADS_MAX workloads. A bucket counts while
+ * any of it is inside the window, so a count can only be high (by
+ * disruptions up to one bucket older than the window): never an
+ * over-grant. Every reflexd adds to it with optimistic concurrency
+ * (resourceVersion, 409 Conflict), so two nodes racing for the last unit
+ * cannot both take it. A node that loses the race reads again after a
+ * jittered pause that grows with its conflicts, so a whole fleet asking
+ * at once spreads out instead of hammering one object, and it gives up
+ * (fail closed) BUDGET_DEADLINE_NS after it asked: every node has its
+ * answer by then (docs/scale.md has the measured times). */
+#define BUDGET_BUCKETS 16
+#define BUDGET_WORKLOADS_MAX 256
+/* the API server's limit on all of an object's annotations */
+#define BUDGET_TEXT_MAX (256 << 10)
+#define BUDGET_DEADLINE_NS (30 * NSEC_PER_SEC)
+#define BUDGET_PAUSE_NS (50 * NSEC_PER_MSEC)
+#define BUDGET_PAUSE_MAX_NS (4 * NSEC_PER_SEC)
+
 struct k8s_budget_op {
 	struct k8s_client *k;
 	char workload[256];
 	k8s_budget_fn done;
 	void *ctx;
 	struct k8s_request *req;
+	ev_timer pause;
+	uint64_t started_ns;
 	unsigned conflicts;
 };
 
-#define BUDGET_TEXT_MAX (64 << 10)
+struct budget_bucket {
+	int64_t start;
+	unsigned count;
+};
 
 static int budget_get(struct k8s_budget_op *op);
 
@@ -717,92 +977,173 @@ static void budget_fail(struct k8s_budget_op *op, const struct k8s_reply *r, enu
 	budget_end(op, false, why);
 }
 
+static void budget_pause_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct k8s_budget_op *op = w->data;
+
+	if (budget_get(op))
+		budget_end(op, false, "cluster budget: cannot read the Lease (fail closed)");
+}
+
 static void budget_written(void *ctx, const struct k8s_reply *r)
 {
 	struct k8s_budget_op *op = ctx;
+	struct k8s_client *k = op->k;
+	char why[256];
+	uint64_t pause;
 
 	op->req = NULL;
 	if (r->status == 200 || r->status == 201) {
 		budget_end(op, true, "");
 		return;
 	}
-	/* another node wrote first (or created it first): read again */
-	if (r->status == 409 && ++op->conflicts <= LEASE_CONFLICT_RETRIES) {
-		if (budget_get(op))
-			budget_end(op, false, "cluster budget: cannot read the Lease (fail closed)");
+	if (r->status != 409) {
+		budget_fail(op, r, K8S_UPDATE_LEASE);
 		return;
 	}
-	budget_fail(op, r, K8S_UPDATE_LEASE);
+	/* another node wrote first (or created it first): read again, later */
+	k->stats.conflicts++;
+	op->conflicts++;
+	if (clock_mono_ns() - op->started_ns > BUDGET_DEADLINE_NS) {
+		snprintf(why, sizeof(why), "cluster budget: %u write conflicts on the Lease in %llus, "
+			 "no answer (fail closed)", op->conflicts,
+			 (unsigned long long)(BUDGET_DEADLINE_NS / NSEC_PER_SEC));
+		budget_end(op, false, why);
+		return;
+	}
+	pause = BUDGET_PAUSE_NS << (op->conflicts < 8 ? op->conflicts : 8);
+	ev_timer_set(&op->pause, (double)jitter(k, pause < BUDGET_PAUSE_MAX_NS ? pause
+								   : BUDGET_PAUSE_MAX_NS) / 1e9, 0);
+	ev_timer_start(k->loop, &op->pause);
 }
 
-/* Opens "name":[ in the record being written. */
-static void open_entry(struct sbuf *out, const char *name)
+static int64_t bucket_width(const struct k8s_client *k)
+{
+	int64_t w = (int64_t)(k->o.budget_window_ns / NSEC_PER_SEC / BUDGET_BUCKETS);
+
+	return w > 0 ? w : 1;
+}
+
+/* One workload's entry (pairs, or the unix times of the older form) into
+ * b by bucket, keeping those still in the window: how many, or -E2BIG
+ * when there are more than fit (a record written with another window:
+ * fail closed rather than undercount). */
+static int entry_read(const struct json_val *v, int64_t width, int64_t since,
+		      struct budget_bucket *b, size_t max)
+{
+	struct json_val it = { 0 }, x;
+	size_t n = 0, i;
+
+	while (json_next(v, &it, NULL)) {
+		double t, c = 1;
+		int64_t start;
+
+		if (it.type == JSON_ARRAY) {
+			if (json_get(&it, "0", &x) || json_num(&x, &t) || json_get(&it, "1", &x) ||
+			    json_num(&x, &c))
+				continue;
+		} else if (json_num(&it, &t)) {
+			continue;
+		}
+		start = (int64_t)t / width * width;
+		if (start + width <= since || c < 1 || c > 1e6)
+			continue;
+		for (i = 0; i < n && b[i].start != start; i++)
+			;
+		if (i == n) {
+			if (n == max)
+				return -E2BIG;
+			b[n++] = (struct budget_bucket){ start, 0 };
+		}
+		b[i].count += (unsigned)c;
+	}
+	return (int)n;
+}
+
+static void entry_write(struct sbuf *out, const char *name, const struct budget_bucket *b, size_t n)
 {
 	sbuf_printf(out, "%s", out->len > 1 ? "," : "");
 	sbuf_json_str(out, name);
 	sbuf_printf(out, ":[");
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(out, "%s[%lld,%u]", i ? "," : "", (long long)b[i].start, b[i].count);
+	sbuf_printf(out, "]");
 }
 
-/* Writes the budget record old again into out with now added for op's
- * workload, dropping the entries older than the window: *count is how
- * many its workload had in the window (the record is only sent when
- * that is under the budget). */
-static void budget_rewrite(struct k8s_budget_op *op, const char *old, double now,
-			   struct sbuf *out, unsigned *count)
+/* Writes the budget record old again into out with one disruption of
+ * op's workload added now, dropping what left the window: *count is how
+ * many its workload had in the window (the record is only sent when that
+ * is under the budget). 0, or -errno with why in words. */
+static int budget_rewrite(struct k8s_budget_op *op, const char *old, int64_t now, struct sbuf *out,
+			  unsigned *count, char *why, size_t size)
 {
-	double since = now - (double)op->k->o.budget_window_ns / 1e9;
+	int64_t width = bucket_width(op->k), since = now - (int64_t)(op->k->o.budget_window_ns / NSEC_PER_SEC);
+	struct budget_bucket b[BUDGET_BUCKETS + 2], mine[BUDGET_BUCKETS + 2];
 	struct json_val doc, it = { 0 }, key;
-	char mine[4096] = "";
-	struct sbuf m;
+	size_t workloads = 1, i;
+	int n, nmine = 0;
 
 	*count = 0;
-	sbuf_init(&m, mine, sizeof(mine));
+	if (old[0] && json_parse(old, strlen(old), &doc)) {
+		snprintf(why, size, "the Lease's %s annotation is not JSON", LEASE_ANNOTATION);
+		return -EINVAL;
+	}
 	sbuf_printf(out, "{");
-	if (old[0] && json_parse(old, strlen(old), &doc) == 0) {
-		while (json_next(&doc, &it, &key)) {
-			struct json_val t = { 0 };
-			char name[256];
-			unsigned kept = 0;
-			double when;
+	while (old[0] && json_next(&doc, &it, &key)) {
+		char name[256];
+		bool ours;
 
-			if (json_str(&key, name, sizeof(name)) || it.type != JSON_ARRAY)
-				continue;
-			while (json_next(&it, &t, NULL)) {
-				if (json_num(&t, &when) || when < since)
-					continue;
-				if (!strcmp(name, op->workload)) {
-					sbuf_printf(&m, "%.3f,", when);
-					(*count)++;
-					continue;
-				}
-				if (!kept++)
-					open_entry(out, name);
-				else
-					sbuf_printf(out, ",");
-				sbuf_printf(out, "%.3f", when);
+		if (json_str(&key, name, sizeof(name)) || it.type != JSON_ARRAY)
+			continue;
+		ours = !strcmp(name, op->workload);
+		n = entry_read(&it, width, since, ours ? mine : b, ARRAY_SIZE(b));
+		if (n < 0) {
+			snprintf(why, size, "the Lease holds more buckets for %s than a %llus window has "
+				 "(is --k8s-budget-window the same on every node?)", name,
+				 (unsigned long long)(op->k->o.budget_window_ns / NSEC_PER_SEC));
+			return n;
+		}
+		if (ours) {
+			nmine = n;
+		} else if (n) {
+			if (++workloads > BUDGET_WORKLOADS_MAX) {
+				snprintf(why, size, "the Lease tracks %d workloads with disruptions in the "
+					 "window, its most", BUDGET_WORKLOADS_MAX);
+				return -ENOSPC;
 			}
-			if (kept)
-				sbuf_printf(out, "]");
+			entry_write(out, name, b, (size_t)n);
 		}
 	}
-	open_entry(out, op->workload);
-	sbuf_printf(out, "%s%.3f]}", mine, now);
-	out->truncated |= m.truncated;
+	for (i = 0; i < (size_t)nmine; i++)
+		*count += mine[i].count;
+	for (i = 0; i < (size_t)nmine && mine[i].start != now / width * width; i++)
+		;
+	if (i == (size_t)nmine) {
+		if (nmine == (int)ARRAY_SIZE(mine)) {
+			snprintf(why, size, "the Lease holds too many buckets for %s", op->workload);
+			return -E2BIG;
+		}
+		mine[nmine++] = (struct budget_bucket){ now / width * width, 0 };
+	}
+	mine[i].count++;
+	entry_write(out, op->workload, mine, (size_t)nmine);
+	sbuf_printf(out, "}");
+	return 0;
 }
 
 static void budget_read(void *ctx, const struct k8s_reply *r)
 {
 	struct k8s_budget_op *op = ctx;
 	struct k8s_client *k = op->k;
-	char *text = malloc(BUDGET_TEXT_MAX), *body = malloc(2 * BUDGET_TEXT_MAX), version[64] = "";
-	char path[512], why[512];
+	char *text = malloc(BUDGET_TEXT_MAX), *fresh = malloc(BUDGET_TEXT_MAX);
+	char *body = malloc(2 * BUDGET_TEXT_MAX), version[64] = "", path[512], why[512], what[400];
 	struct json_val ann, it = { 0 }, key;
 	struct sbuf t, b;
 	unsigned count;
 	bool create = r->status == 404;
 
 	op->req = NULL;
-	if (!text || !body) {
+	if (!text || !fresh || !body) {
 		budget_end(op, false, "cluster budget: out of memory (fail closed)");
 		goto out;
 	}
@@ -818,37 +1159,34 @@ static void budget_read(void *ctx, const struct k8s_reply *r)
 				if (json_str_eq(&key, LEASE_ANNOTATION))
 					(void)json_str(&it, text, BUDGET_TEXT_MAX);
 	}
-	{
-		char fresh[BUDGET_TEXT_MAX / 2];
-
-		sbuf_init(&t, fresh, sizeof(fresh));
-		budget_rewrite(op, text, (double)clock_real_ns() / 1e9, &t, &count);
-		if (t.truncated) {
-			budget_end(op, false, "cluster budget: the Lease record outgrew reflexd's buffer "
-				   "(fail closed)");
-			goto out;
-		}
-		if (count >= k->o.budget_max) {
-			snprintf(why, sizeof(why), "cluster budget spent: %u disruptions of %s across the "
-				 "cluster in the last %llus (max %u)", count, op->workload,
-				 (unsigned long long)(k->o.budget_window_ns / NSEC_PER_SEC), k->o.budget_max);
-			budget_end(op, false, why);
-			goto out;
-		}
-		sbuf_init(&b, body, 2 * BUDGET_TEXT_MAX);
-		sbuf_printf(&b, "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
-			    "\"metadata\":{\"name\":\"%s\",\"namespace\":", LEASE_NAME);
-		sbuf_json_str(&b, k->namespace);
-		if (version[0]) {
-			sbuf_printf(&b, ",\"resourceVersion\":");
-			sbuf_json_str(&b, version);
-		}
-		sbuf_printf(&b, ",\"annotations\":{\"%s\":", LEASE_ANNOTATION);
-		sbuf_json_str(&b, fresh);
-		sbuf_printf(&b, "}},\"spec\":{\"holderIdentity\":");
-		sbuf_json_str(&b, k->node);
-		sbuf_printf(&b, "}}");
+	sbuf_init(&t, fresh, BUDGET_TEXT_MAX);
+	if (budget_rewrite(op, text, clock_real_ns() / (int64_t)NSEC_PER_SEC, &t, &count, what,
+			   sizeof(what)) || t.truncated) {
+		snprintf(why, sizeof(why), "cluster budget: %s (fail closed)",
+			 t.truncated ? "the Lease record outgrew its limit" : what);
+		budget_end(op, false, why);
+		goto out;
 	}
+	if (count >= k->o.budget_max) {
+		snprintf(why, sizeof(why), "cluster budget spent: %u disruptions of %s across the "
+			 "cluster in the last %llus (max %u)", count, op->workload,
+			 (unsigned long long)(k->o.budget_window_ns / NSEC_PER_SEC), k->o.budget_max);
+		budget_end(op, false, why);
+		goto out;
+	}
+	sbuf_init(&b, body, 2 * BUDGET_TEXT_MAX);
+	sbuf_printf(&b, "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
+		    "\"metadata\":{\"name\":\"%s\",\"namespace\":", LEASE_NAME);
+	sbuf_json_str(&b, k->namespace);
+	if (version[0]) {
+		sbuf_printf(&b, ",\"resourceVersion\":");
+		sbuf_json_str(&b, version);
+	}
+	sbuf_printf(&b, ",\"annotations\":{\"%s\":", LEASE_ANNOTATION);
+	sbuf_json_str(&b, fresh);
+	sbuf_printf(&b, "}},\"spec\":{\"holderIdentity\":");
+	sbuf_json_str(&b, k->node);
+	sbuf_printf(&b, "}}");
 	if (create)
 		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases", k->namespace);
 	else
@@ -860,6 +1198,7 @@ static void budget_read(void *ctx, const struct k8s_reply *r)
 		budget_end(op, false, "cluster budget: cannot send the Lease update (fail closed)");
 out:
 	free(text);
+	free(fresh);
 	free(body);
 }
 
@@ -884,6 +1223,9 @@ struct k8s_budget_op *k8s_budget_take(struct k8s_client *k, const char *workload
 	str_copy(op->workload, sizeof(op->workload), workload);
 	op->done = done;
 	op->ctx = ctx;
+	op->started_ns = clock_mono_ns();
+	ev_timer_init(&op->pause, budget_pause_over, 0, 0);
+	op->pause.data = op;
 	if (budget_get(op)) {
 		free(op);
 		return NULL;
@@ -895,6 +1237,7 @@ void k8s_budget_cancel(struct k8s_budget_op *op)
 {
 	if (!op)
 		return;
+	ev_timer_stop(op->k->loop, &op->pause);
 	k8s_cancel(op->req);
 	free(op);
 }
@@ -938,6 +1281,13 @@ struct k8s_request *k8s_event(struct k8s_client *k, const char *kind, const char
 	return k8s_send(k, K8S_CREATE_EVENT, path, "application/json", body, done, ctx);
 }
 
+const struct k8s_stats *k8s_stats(struct k8s_client *k)
+{
+	k->stats.pods = k->npods;
+	k->stats.synced = k->version[0] && !k->relist;
+	return &k->stats;
+}
+
 /* ---- the client ---- */
 
 struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, char *err, size_t errlen)
@@ -953,8 +1303,10 @@ struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, ch
 	/* the strings are the caller's: what is kept is copied */
 	k->o = *o;
 	k->o.kubeconfig = k->o.sa_dir = k->o.node = k->o.namespace = NULL;
-	ev_timer_init(&k->refresh, on_refresh, 0, 0);
-	k->refresh.data = k;
+	ev_timer_init(&k->restart, on_restart, 0, 0);
+	k->restart.data = k;
+	if (getrandom(&k->seed, sizeof(k->seed), 0) != sizeof(k->seed) || !k->seed)
+		k->seed = clock_mono_ns() | 1;
 	rc = o->kubeconfig ? load_kubeconfig(k, o->kubeconfig, err, errlen)
 			   : load_in_cluster(k, o->sa_dir, err, errlen);
 	if (rc)
@@ -972,7 +1324,7 @@ struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, ch
 		goto fail;
 	}
 	(void)current_token(k, true);
-	list_pods(k);
+	pods_start(k);
 	return k;
 fail:
 	k8s_free(k);
@@ -983,12 +1335,13 @@ void k8s_free(struct k8s_client *k)
 {
 	if (!k)
 		return;
-	ev_timer_stop(k->loop, &k->refresh);
+	ev_timer_stop(k->loop, &k->restart);
 	/* http_free drops whatever is in flight without calling back */
 	http_free(k->http);
 	while (k->requests)
 		request_free(k->requests);
 	free(k->pods);
+	free(k->line);
 	free(k->ca_file);
 	free(k->ca_pem);
 	free(k->cert_file);

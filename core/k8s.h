@@ -19,6 +19,7 @@
  * (tests/k8s/check_deploy.py) read that same table. */
 enum k8s_call {
 	K8S_LIST_PODS,
+	K8S_WATCH_PODS,
 	K8S_DELETE_POD,
 	K8S_EVICT_POD,
 	K8S_PATCH_POD,
@@ -47,7 +48,7 @@ struct k8s_options {
 	const char *namespace;      /* where the budget Lease lives; NULL: ours */
 	uint64_t timeout_ns;        /* one attempt */
 	unsigned retries;           /* more attempts after a 429, 5xx or timeout */
-	uint64_t refresh_ns;        /* how often the pod list is refreshed */
+	uint64_t refresh_ns;        /* a pod watch lasts this to twice this, then resumes */
 	unsigned budget_max;        /* pod disruptions per workload ... */
 	uint64_t budget_window_ns;  /* ... across the cluster, per window; 0 max: no budget */
 };
@@ -97,8 +98,8 @@ struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const cha
 void k8s_cancel(struct k8s_request *req);
 
 /* The pod of t (from t->pod_uid, and t->container_id for the container's
- * name) filled in from the cache: true when known. An unknown uid asks
- * for a fresh list (at most once per second). */
+ * name) filled in from the cache of this node's pods (listed once, then
+ * kept by a watch): true when known. */
 bool k8s_resolve(struct k8s_client *k, struct target *t);
 
 /* t's pod is a static pod (a kubelet manifest): the API server only has
@@ -123,6 +124,18 @@ struct k8s_budget_op *k8s_budget_take(struct k8s_client *k, const char *workload
 				      k8s_budget_fn done, void *ctx);
 /* done will not run. */
 void k8s_budget_cancel(struct k8s_budget_op *op);
+
+/* What the client has done so far: for /metrics and the fleet simulation. */
+struct k8s_stats {
+	uint64_t calls[K8S_CALL_COUNT];  /* requests started (retries not counted) */
+	uint64_t events;                 /* watch events read */
+	uint64_t gone;                   /* watches ended by 410 Gone */
+	uint64_t broken;                 /* watches that broke or could not start */
+	uint64_t conflicts;              /* budget Lease writes refused with 409 */
+	size_t pods;                     /* pods known now */
+	bool synced;                     /* listed, and watched from there */
+};
+const struct k8s_stats *k8s_stats(struct k8s_client *k);
 
 /* Posts an Event on the object (kind "Pod" or "Node"), fire and forget
  * apart from done (may be NULL). */

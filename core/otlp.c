@@ -38,11 +38,16 @@ struct otlp {
 	unsigned failures;     /* in a row, for the backoff */
 	int64_t *seqs;         /* the outbox entries in flight */
 	size_t nseqs;
+	size_t nrecords;       /* of those, exported (the rest withheld) */
+	/* the rate cap's token bucket, refilled by the records' own time */
+	double tokens;
+	int64_t tokens_ns;
 	struct otlp_stats st;
 	void (*drained)(void *ctx);
 	void *drained_ctx;
 	uint64_t dropped_logged;  /* the drop count last said in the log */
 	struct metric *m_sent, *m_rejected, *m_failed, *m_retries, *m_backlog, *m_dropped;
+	struct metric *m_withheld_rate, *m_withheld_severity;
 };
 
 /* Memory for one request's messages, freed at once. */
@@ -367,6 +372,17 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 	s->batch_delay_ns = cfg->otlp_batch_delay_ns;
 	s->retry_max_ns = cfg->otlp_retry_max_ns;
 	s->backlog_max = (uint64_t)cfg->export_backlog_max;
+	s->rate_max = (uint64_t)cfg->otlp_rate_max;
+	v = cfg->otlp_severity_floor ? cfg->otlp_severity_floor : "INFO";
+	s->severity_floor = !strcasecmp(v, "INFO") ? OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_INFO
+			  : !strcasecmp(v, "WARN") ? OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_WARN
+			  : !strcasecmp(v, "ERROR") ? OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_ERROR
+			  : -1;
+	if (s->severity_floor < 0) {
+		snprintf(err, errlen, "--otlp-severity-floor: '%s' is not INFO, WARN or ERROR", v);
+		rc = -EINVAL;
+		goto fail;
+	}
 	return 1;
 nomem:
 	snprintf(err, errlen, "out of memory");
@@ -631,20 +647,60 @@ struct batch {
 	struct arena *a;
 	pb_record **records;
 	size_t n;
+	size_t nseqs;    /* entries taken, withheld ones included */
 	bool failed;
 };
+
+/* The export volume controls, the one place a record is withheld from
+ * export (the journal keeps it): dry-run and suppressed decisions below
+ * the severity floor, or over the rate cap. The cap is a token bucket of
+ * rate_max a second (as deep), refilled by the records' own queued times,
+ * so a backlog sent after an outage is capped as it happened, not as it
+ * is sent. Acted, failed and unknown outcomes and verifications always go. */
+static bool withhold(struct otlp *o, const struct journal_entry *e, const struct decision *d)
+{
+	const char *sev;
+	double rate = (double)o->set.rate_max;
+
+	if (strcmp(e->event, JOURNAL_EVENT_DECISION) ||
+	    (d->outcome != REFLEX_OUTCOME_DRY_RUN && d->outcome != REFLEX_OUTCOME_SUPPRESSED))
+		return false;
+	if ((int)severity(d, e->event, &sev) < o->set.severity_floor) {
+		o->st.withheld_severity++;
+		metric_add(o->m_withheld_severity, 1);
+		return true;
+	}
+	if (!o->set.rate_max)
+		return false;
+	if (e->queued_ns > o->tokens_ns) {
+		o->tokens += rate * (double)(e->queued_ns - o->tokens_ns) / 1e9;
+		o->tokens_ns = e->queued_ns;
+	}
+	if (o->tokens > rate)
+		o->tokens = rate;
+	if (o->tokens >= 1) {
+		o->tokens -= 1;
+		return false;
+	}
+	o->st.withheld_rate++;
+	metric_add(o->m_withheld_rate, 1);
+	return true;
+}
 
 static int add_entry(const struct journal_entry *e, const struct decision *d, void *ctx)
 {
 	struct batch *b = ctx;
-	pb_record *r = make_record(b->a, e, d);
+	pb_record *r;
 
+	b->o->seqs[b->nseqs++] = e->seq;
+	if (withhold(b->o, e, d))
+		return 0;
+	r = make_record(b->a, e, d);
 	if (!r) {
 		b->failed = true;
 		return 1;
 	}
-	b->records[b->n] = r;
-	b->o->seqs[b->n++] = e->seq;
+	b->records[b->n++] = r;
 	return 0;
 }
 
@@ -753,6 +809,8 @@ static ssize_t json_request(const pb_request *req, unsigned char **out)
 	return (ssize_t)size;
 }
 
+static void acknowledge(struct otlp *o);
+
 /* The request for the oldest entries, packed (and gzipped when asked):
  * its length, 0 when nothing waits, or -errno. */
 static ssize_t build_request(struct otlp *o, unsigned char **out)
@@ -780,9 +838,13 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	}
 	if (b.failed)
 		goto out;
-	o->nseqs = b.n;
+	o->nseqs = b.nseqs;
+	o->nrecords = b.n;
 	if (!b.n) {
-		len = 0;
+		/* nothing, or everything withheld: these leave the outbox now */
+		if (b.nseqs)
+			acknowledge(o);
+		len = b.nseqs ? -EAGAIN : 0;
 		goto out;
 	}
 	for (size_t i = 0; i < o->set.resource.n; i++) {
@@ -1017,9 +1079,9 @@ static void on_response(void *ctx, const struct http_response *res)
 			log_info("otlp: %s: exporting again after %u failed attempts", o->set.url, o->failures);
 		o->failures = 0;
 		read_partial_success(o, res);
-		o->st.sent += o->nseqs;
-		metric_add(o->m_sent, (double)o->nseqs);
-		log_debug("otlp: %zu records exported in %.1f ms", o->nseqs, (double)res->elapsed_ns / 1e6);
+		o->st.sent += o->nrecords;
+		metric_add(o->m_sent, (double)o->nrecords);
+		log_debug("otlp: %zu records exported in %.1f ms", o->nrecords, (double)res->elapsed_ns / 1e6);
 		acknowledge(o);
 		next_step(o, true);
 		return;
@@ -1028,8 +1090,8 @@ static void on_response(void *ctx, const struct http_response *res)
 	if (!retryable(res->status)) {
 		/* the collector will never take these: retrying would block
 		 * everything behind them */
-		o->st.failed += o->nseqs;
-		metric_add(o->m_failed, (double)o->nseqs);
+		o->st.failed += o->nrecords;
+		metric_add(o->m_failed, (double)o->nrecords);
 		log_error("otlp: %s: HTTP %ld: %zu records refused, not retried%s%s", o->set.url,
 			  res->status, o->nseqs, excerpt[0] ? ": " : "", excerpt);
 		o->failures = 0;
@@ -1066,8 +1128,11 @@ static void send_batch(struct otlp *o)
 		.ca_file = o->set.ca_file, .cert_file = o->set.cert_file, .key_file = o->set.key_file,
 	};
 	unsigned char *body = NULL;
-	ssize_t len = build_request(o, &body);
+	ssize_t len;
 	int rc;
+
+	while ((len = build_request(o, &body)) == -EAGAIN)
+		;
 
 	if (len <= 0) {
 		if (len < 0) {
@@ -1134,6 +1199,13 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 	o->m_backlog = metrics_gauge("reflexd_export_backlog", "records waiting in the journal for export", NULL, NULL);
 	o->m_dropped = metrics_counter("reflexd_export_dropped_total",
 				       "records dropped at --export-backlog-max", NULL, NULL);
+	o->m_withheld_rate = metrics_counter("reflexd_export_withheld_total",
+					     "dry-run and suppressed records not exported (the journal keeps them)",
+					     "reason", "rate");
+	o->m_withheld_severity = metrics_counter("reflexd_export_withheld_total",
+						 "dry-run and suppressed records not exported (the journal keeps them)",
+						 "reason", "severity");
+	o->tokens = (double)o->set.rate_max;
 	ev_timer_init(&o->timer, on_timer, 0, 0);
 	o->timer.data = o;
 	if (journal_export_start(j, o->set.backlog_max, on_queued, o)) {

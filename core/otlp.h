@@ -27,6 +27,10 @@ struct otlp_settings {
 	uint64_t batch_delay_ns;
 	uint64_t retry_max_ns;
 	uint64_t backlog_max;
+	/* volume controls for dry-run and suppressed records (acted and
+	 * failed ones, and verifications, always go) */
+	uint64_t rate_max;       /* a second, by the records' own time; 0: no cap */
+	int severity_floor;      /* an OTLP SeverityNumber */
 };
 
 /* Resolves the settings: an option wins over its variable, the logs
@@ -55,6 +59,7 @@ struct otlp_stats {
 	uint64_t retries;   /* requests that failed and will be tried again */
 	uint64_t backlog;   /* waiting in the journal */
 	uint64_t dropped;   /* dropped at the backlog bound */
+	uint64_t withheld_rate, withheld_severity;  /* not exported by the volume controls */
 };
 
 void otlp_stats(const struct otlp *o, struct otlp_stats *st);

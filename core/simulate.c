@@ -461,9 +461,10 @@ static int simulate_export(struct config *cfg, struct ruleset *rules)
 	ev_signal_stop(loop, &sigterm);
 	otlp_stats(o, &st);
 	fprintf(stderr, "reflexd: simulate: %llu records exported to %s, %llu rejected, %llu refused, "
-		"%llu not sent\n", (unsigned long long)st.sent, url,
+		"%llu not sent, %llu withheld\n", (unsigned long long)st.sent, url,
 		(unsigned long long)st.rejected, (unsigned long long)st.failed,
-		(unsigned long long)(st.backlog + st.dropped));
+		(unsigned long long)(st.backlog + st.dropped),
+		(unsigned long long)(st.withheld_rate + st.withheld_severity));
 	if (st.rejected || st.failed || st.backlog || st.dropped)
 		status = 1;
 out:

@@ -529,6 +529,48 @@ TRACE
 		>/dev/null || fail "attributes: $(records | jq -c .attributes)"
 }
 
+# Export volume controls: a fleet's dry-run and suppressed records are
+# capped per second (by their own time) and cut below a severity floor;
+# acted ones always go; the journal keeps everything.
+test_volume_controls() {
+	PORT=47950
+	mkdir -p "$T/vol"
+	cat > "$T/vol/vol.lua" <<'R'
+rule "vol-dry" { when = deadlock { }, where = { comm = "vol" }, hold = "1s", dry_run = true,
+  act = signal { "SIGKILL" } }
+rule "vol-act" { when = deadlock { }, where = { comm = "volact" }, hold = "1s",
+  act = signal { "SIGKILL" } }
+R
+	{
+		echo "reflexd-trace 1 start=1795300000"
+		for i in $(seq 1 12); do echo "0.5 raise $i deadlock pid=$((5000 + i)) start=1 comm=vol"; done
+		echo "0.5 raise 99 deadlock pid=6001 start=1 comm=volact"
+	} > "$T/vol/trace"
+	sim() {
+		receiver_stop
+		receiver
+		OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "$REFLEXD" simulate --otlp --json \
+			--trace "$T/vol/trace" --rules "$T/vol" "$@" > "$T/vol/out" 2> "$T/sim.err"
+	}
+	outcome() {
+		records | jq -s "[.[] | select(.event_name == \"reflex.decision\" and .attributes[\"reflex.outcome\"] == \"$1\")] | length"
+	}
+	sim
+	quiet=$(jq -s '[.[] | select(.outcome == "dry-run" or .outcome == "suppressed")] | length' "$T/vol/out")
+	[ "$quiet" -ge 12 ] && [ "$(outcome dry-run)" -ge 1 ] || fail "uncapped: $quiet decisions, $(outcome dry-run) dry-run records"
+	sim --otlp-rate-max 3
+	[ "$(( $(outcome dry-run) + $(outcome suppressed) ))" = 3 ] && [ "$(outcome acted)" = 1 ] ||
+		fail "rate 3: $(outcome dry-run) dry-run, $(outcome suppressed) suppressed, $(outcome acted) acted"
+	grep -q ", $((quiet - 3)) withheld$" "$T/sim.err" || fail "$(cat "$T/sim.err")"
+	sim --otlp-severity-floor WARN
+	[ "$(( $(outcome dry-run) + $(outcome suppressed) ))" = 0 ] && [ "$(outcome acted)" = 1 ] ||
+		fail "floor WARN: $(records | jq -c '.attributes["reflex.outcome"]' | sort | uniq -c)"
+	grep -q ", $quiet withheld$" "$T/sim.err" || fail "$(cat "$T/sim.err")"
+	out=$("$REFLEXD" simulate --otlp --otlp-endpoint http://127.0.0.1:1 --otlp-severity-floor LOUD \
+		--trace "$T/vol/trace" --rules "$T/vol" 2>&1) && fail "a bad floor passed"
+	echo "$out" | grep -q -- "--otlp-severity-floor: 'LOUD' is not INFO, WARN or ERROR" || fail "$out"
+}
+
 test_audit_filters_show_and_summary() {
 	quiet_rule
 	start_daemon --rules "$T/rules" --sensors deadlock
