@@ -70,9 +70,9 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
 # tests/k8s: the cgroup path table's driver
-$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c sense/identity.h
+$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c sense/identity.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c -lm
 
 workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table
 
@@ -106,13 +106,13 @@ clean:
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c \
-	core/util.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
+	core/util.c core/text.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
 	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
-FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
-FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
+FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c core/text.c
+FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c core/text.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
-FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c
-FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c core/text.c
+FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c core/text.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) $(SKELS)
 	@mkdir -p $(@D)
