@@ -88,7 +88,11 @@ $(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c -lm
 
-units: $(BUILD)/unit/leak_trend
+$(BUILD)/unit/text: tests/unit/text.c core/text.c core/util.c core/sha256.c core/text.h core/util.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/text.c core/text.c core/util.c core/sha256.c -lm
+
+units: $(BUILD)/unit/leak_trend $(BUILD)/unit/text
 
 test: all workloads fuzz units
 	@sh tests/run.sh

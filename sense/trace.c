@@ -64,19 +64,28 @@ static int parse_u64(const char *s, uint64_t *out)
 	return *s ? -EINVAL : 0;
 }
 
-/* Seconds with up to 9 decimals, "2.5" or "12": 0 or -EINVAL. */
+/* The largest time a trace may give, in whole seconds (a time, since=,
+ * start=): below 2^32, so that start plus a time, in nanoseconds, fits the
+ * int64 every clock is (year 2106 as a start, 136 years as a time). */
+#define TRACE_SECONDS_MAX 4294967295ULL
+
+/* Seconds with up to 9 decimals, "2.5" or "12": 0, -EINVAL, or -ERANGE
+ * past TRACE_SECONDS_MAX. */
 static int parse_seconds(const char *s, uint64_t *ns)
 {
 	uint64_t whole = 0, frac = 0;
 	const char *p = s;
 	int decimals = 0;
+	bool range = true;
 
 	if (*p < '0' || *p > '9')
 		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (whole > UINT64_MAX / 10 / NSEC_PER_SEC)
-			return -EINVAL;
 		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > TRACE_SECONDS_MAX) {
+			range = false;
+			whole = 0;
+		}
 	}
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
@@ -90,6 +99,8 @@ static int parse_seconds(const char *s, uint64_t *ns)
 		frac *= 10;
 	if (*p)
 		return -EINVAL;
+	if (!range)
+		return -ERANGE;
 	*ns = whole * NSEC_PER_SEC + frac;
 	return 0;
 }
@@ -206,8 +217,12 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		break;
 	case FIELD_SINCE: {
 		uint64_t since;
+		int rc;
 
-		if (parse_seconds(value + (*value == '-'), &since) || (*value != '-' && since > t_ns))
+		rc = parse_seconds(value + (*value == '-'), &since);
+		if (rc == -ERANGE)
+			return bad(r, "since=%s: time out of range (at most %llu seconds)", value, TRACE_SECONDS_MAX);
+		if (rc || (*value != '-' && since > t_ns))
 			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
 		*since_ns = *value == '-' ? -(int64_t)since : (int64_t)since;
 		break;
@@ -283,8 +298,11 @@ static int parse_header(struct trace_reader *r, char *line)
 			   REFLEX_TRACE_VERSION);
 	while ((word = next_word(&line, &open_quote))) {
 		uint64_t start;
+		int rc = strncmp(word, "start=", 6) ? -EINVAL : parse_seconds(word + 6, &start);
 
-		if (strncmp(word, "start=", 6) || parse_seconds(word + 6, &start))
+		if (rc == -ERANGE)
+			return bad(r, "%s: time out of range (at most %llu seconds)", word, TRACE_SECONDS_MAX);
+		if (rc)
 			return bad(r, "unknown header field '%s' (known: start=UNIX_SECONDS)", word);
 		r->start_ns = (int64_t)start;
 	}
@@ -301,6 +319,7 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		size_t len = strlen(line);
 		bool open_quote, cut = (!len || line[len - 1] != '\n') && !feof(r->f);
 		uint64_t id;
+		int rc;
 
 		r->line++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -323,7 +342,10 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		ev->t_ns = 0;
 		ev->since_ns = 0;
 		word = next_word(&p, &open_quote);
-		if (parse_seconds(word, &ev->t_ns))
+		rc = parse_seconds(word, &ev->t_ns);
+		if (rc == -ERANGE)
+			return bad(r, "time %s out of range (at most %llu seconds)", word, TRACE_SECONDS_MAX);
+		if (rc)
 			return bad(r, "expected a time in seconds, got '%s'", word);
 		if (ev->t_ns < r->last_t_ns)
 			return bad(r, "time %s is before the previous event's", word);
