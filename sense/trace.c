@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -156,6 +157,12 @@ static char *next_word(char **p, bool *unterminated)
 	for (; *s && (quoted || (*s != ' ' && *s != '\t')); s++) {
 		if (*s == '"') {
 			quoted = !quoted;
+		} else if (quoted && *s == '\\' && s[1] == 'x' && isxdigit((unsigned char)s[2]) &&
+			   isxdigit((unsigned char)s[3])) {
+			char hex[3] = { s[2], s[3], '\0' };
+
+			*out++ = (char)strtoul(hex, NULL, 16);
+			s += 3;
 		} else if (quoted && *s == '\\' && s[1]) {
 			*out++ = *++s;
 		} else {
@@ -392,15 +399,25 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 /* A value as a bare word when it can be one, else quoted with escapes. */
 static void write_value(FILE *f, const char *key, const char *v)
 {
-	if (*v && !strpbrk(v, " \t\"\\")) {
+	const unsigned char *u = (const unsigned char *)v;
+	bool bare = *v;
+
+	for (const unsigned char *p = u; *p && bare; p++)
+		bare = *p > ' ' && *p != 0x7f && *p != '"' && *p != '\\';
+	if (bare) {
 		fprintf(f, " %s=%s", key, v);
 		return;
 	}
+	/* a control character (a comm may hold a newline) as \xhh: the
+	 * line stays one line and the bytes come back as they were */
 	fprintf(f, " %s=\"", key);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fputc('\\', f);
-		fputc(*v == '\n' || *v == '\t' ? ' ' : *v, f);
+	for (; *u; u++) {
+		if (*u < ' ' || *u == 0x7f)
+			fprintf(f, "\\x%02x", *u);
+		else if (*u == '"' || *u == '\\')
+			fprintf(f, "\\%c", *u);
+		else
+			fputc(*u, f);
 	}
 	fputc('"', f);
 }

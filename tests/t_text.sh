@@ -87,6 +87,18 @@ print("checked %d inputs in 4 modes" % len(cases))
 PY
 }
 
+test_simulate_table_and_json() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" }, verify = { within = "1s" } }' | write_rule r
+	printf 'reflexd-trace 1\n0 raise 1 deadlock pid=42 comm="\\xff\\xfe\\x1b[2Jsim\\x0aX" summary="\\x1b]0;owned\\x07"\n2 end\n' > "$T/trace"
+	"$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" > "$T/table"
+	terminal_safe "$T/table" || fail "table: $(od -c "$T/table" | head)"
+	grep -qF '\xff\xfe\x1b[2Jsim\nX' "$T/table" || fail "table: $(cat "$T/table")"
+	"$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --json > "$T/json"
+	strict_json < "$T/json" || fail "simulate --json: $(od -c "$T/json" | head)"
+	holds '.comm == "\\xff\\xfe\u001b[2Jsim\nX" and .summary == "\u001b]0;owned\u0007"' < "$T/json" || fail "$(cat "$T/json")"
+	holds '.verify_of and .cleared == false' < "$T/json" || fail "no verification line: $(cat "$T/json")"
+}
+
 test_receiver_refuses_invalid_utf8() {
 	# the receiver stands in for a collector that validates UTF-8: a
 	# record with raw invalid bytes is refused whole, with 400
