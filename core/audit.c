@@ -286,7 +286,9 @@ static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
 		fprintf(stderr, "reflexd: bad value '%s' for --%s (a duration like 2h or 30m)\n", text, opt);
 		return -1;
 	}
-	*real_ns = clock_real_ns() - (int64_t)ago;
+	/* further back than the epoch: the epoch (0 would mean no bound),
+	 * before any record, never a wrapped time in the future */
+	*real_ns = ago < (uint64_t)clock_real_ns() ? clock_real_ns() - (int64_t)ago : 1;
 	return 0;
 }
 

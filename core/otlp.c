@@ -266,6 +266,10 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 	} else {
 		return 0;
 	}
+	if (strlen(s->url) == sizeof(s->url) - 1) {
+		snprintf(err, errlen, "%s: the URL is longer than %zu bytes", from, sizeof(s->url) - 2);
+		return -EINVAL;
+	}
 	if (!url_ok(s->url)) {
 		snprintf(err, errlen, "%s: '%s' is not an http:// or https:// URL", from, s->url);
 		return -EINVAL;

@@ -99,6 +99,18 @@ test_simulate_table_and_json() {
 	holds '.verify_of and .cleared == false' < "$T/json" || fail "no verification line: $(cat "$T/json")"
 }
 
+test_otlp_endpoint_too_long_is_refused() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 1\n0 raise 1 deadlock pid=42\n1 end\n' > "$T/trace"
+	set +e
+	out=$(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$PORT/$(printf '%01100d' 0)" \
+		"$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --otlp 2>&1)
+	status=$?
+	set -e
+	[ "$status" != 0 ] || fail "a cut URL was used: $out"
+	echo "$out" | grep -q "OTEL_EXPORTER_OTLP_ENDPOINT: the URL is longer than 1022 bytes" || fail "$out"
+}
+
 test_receiver_refuses_invalid_utf8() {
 	# the receiver stands in for a collector that validates UTF-8: a
 	# record with raw invalid bytes is refused whole, with 400
@@ -169,6 +181,9 @@ rule "bytes-plain" { when = deadlock { }, where = { comm = "bytes-plain" }, hold
 	# the daemon's log echoes the comm escaped
 	terminal_safe "$LOG" || fail "log: $(grep -a bytes-dl "$LOG")"
 	grep -qF "$COMM_TERM" "$LOG" || fail "log: $(grep -a bytes-dl "$LOG")"
+	# a time range further back than the epoch is everything, not nothing
+	[ "$(audit --since 1000000d | wc -l)" = "$(audit | wc -l)" ] || fail "--since 1000000d: $(audit --since 1000000d)"
+	[ "$(audit --until 1000000d | wc -l)" = 0 ] || fail "--until 1000000d: $(audit --until 1000000d)"
 	# the journal keeps the bytes as they were
 	[ "$(sqlite3 "$T/journal.db" "SELECT hex(comm) FROM decisions WHERE pid = $bad")" = \
 	  "$(printf '%s' "$COMM" | od -An -tx1 | tr -d ' \n' | tr a-f A-F)" ] || fail "journal: $(sqlite3 "$T/journal.db" "SELECT hex(comm) FROM decisions")"
