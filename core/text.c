@@ -59,18 +59,31 @@ static void text_put(struct sbuf *b, const unsigned char *s, size_t n)
 	b->s[b->len] = '\0';
 }
 
+/* The length of the run at s that is copied as it is. Printable ASCII,
+ * nearly all of what reflexd writes, is passed over a byte at a time. */
+static size_t text_plain(const unsigned char *s, unsigned flags)
+{
+	size_t plain = 0, n;
+
+	for (;;) {
+		while (s[plain] >= 0x20 && s[plain] < 0x7f)
+			plain++;
+		if (!s[plain] || text_escaped(s + plain, n = text_utf8_seq(s + plain), flags))
+			return plain;
+		plain += n;
+	}
+}
+
 void sbuf_text(struct sbuf *b, const char *str, unsigned flags)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
 
 	while (*s && !b->truncated) {
-		size_t plain = 0, n = 0;
+		size_t plain = text_plain(s, flags);
 		char esc[6];
 		size_t len = 0;
 
-		while (s[plain] && !text_escaped(s + plain, n = text_utf8_seq(s + plain), flags))
-			plain += n;
 		text_put(b, s, plain);
 		s += plain;
 		if (!*s || b->truncated)
@@ -101,40 +114,41 @@ void sbuf_text(struct sbuf *b, const char *str, unsigned flags)
 bool text_is_clean(const char *str, unsigned flags)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t n;
 
-	for (; *s; s += n)
-		if (text_escaped(s, n = text_utf8_seq(s), flags))
-			return false;
-	return true;
+	return !s[text_plain(s, flags)];
 }
 
 void text_print(FILE *f, const char *fmt, ...)
 {
-	char *line = NULL, *out;
+	char small[512], *line = small, *out = NULL;
 	struct sbuf b;
 	va_list ap;
 	int n;
 
+	/* a table row fits the stack: no allocation on the common path */
 	va_start(ap, fmt);
-	n = vasprintf(&line, fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(small)) {
+		va_start(ap, fmt);
+		n = vasprintf(&line, fmt, ap);
+		va_end(ap);
+	}
 	if (n < 0)
 		return;
 	if (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
 	if (text_is_clean(line, TEXT_CONTROLS)) {
-		fprintf(f, "%s\n", line);
-		free(line);
-		return;
-	}
-	/* at worst every byte becomes four; out of memory, nothing unsafe */
-	out = malloc(4 * (size_t)n + 1);
-	if (out) {
+		fputs(line, f);
+		fputc('\n', f);
+	} else if ((out = malloc(4 * (size_t)n + 1))) {
+		/* at worst every byte becomes four; out of memory, nothing unsafe */
 		sbuf_init(&b, out, 4 * (size_t)n + 1);
 		sbuf_text(&b, line, TEXT_CONTROLS);
-		fprintf(f, "%s\n", out);
+		fputs(out, f);
+		fputc('\n', f);
 	}
 	free(out);
-	free(line);
+	if (line != small)
+		free(line);
 }
