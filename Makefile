@@ -70,9 +70,9 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
 # tests/k8s: the cgroup path table's driver
-$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c sense/identity.h
+$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c sense/identity.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c -lm
 
 workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
@@ -106,13 +106,15 @@ $(BUILD)/unit/probe_capture: tests/unit/probe_capture.c $(LIB_OBJS) $(BUILD)/uni
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/probe_capture.c $(LIB_OBJS) $(LDLIBS)
 
-
-$(BUILD)/unit/metrics: tests/unit/metrics.c core/metrics.c core/metrics.h core/util.c core/log.c
+$(BUILD)/unit/metrics: tests/unit/metrics.c core/metrics.c core/metrics.h core/util.c core/text.c core/log.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c core/metrics.c core/util.c core/log.c -lev -lbpf
+	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c core/metrics.c core/util.c core/text.c core/log.c -lev -lbpf
 
+$(BUILD)/unit/text: tests/unit/text.c core/text.c core/util.c core/sha256.c core/text.h core/util.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/text.c core/text.c core/util.c core/sha256.c -lm
 
-units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics
+units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
 
 test: all workloads fuzz units
 	@sh tests/run.sh
@@ -134,7 +136,7 @@ clean:
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c \
-	core/util.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
+	core/util.c core/text.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
 	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
 # the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
 FUZZ_RULES_SRCS += decide/engine.c decide/protect.c sense/trace.c
@@ -142,11 +144,11 @@ FUZZ_ENGINE_SRCS := tests/fuzz/fuzz_engine.c $(filter-out tests/fuzz/fuzz_rules.
 # a rule file's load bounded by 1/50 of the daemon's: runaway seeds end sooner
 FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRUCTIONS=200000L \
 	-DREFLEX_SANDBOX_LOAD_WALL_NS=40000000ull
-FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c
-FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c
+FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c core/text.c
+FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c core/text.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
-FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c
-FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c core/text.c
+FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c core/text.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)

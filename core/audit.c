@@ -7,10 +7,12 @@
 #include "core/audit.h"
 #include "core/journal.h"
 #include "core/log.h"
+#include "core/text.h"
 
 /* ,"key":value with value as a JSON string, or JSON already (written by
- * reflexd: evidence, params, explain) with a default when empty. Inline:
- * each key is a literal, its length known when compiling. */
+ * reflexd: evidence, params, explain) with a default when empty; either
+ * way valid UTF-8 (core/text.h). Inline: each key is a literal, its
+ * length known when compiling. */
 static inline void put_str(struct sbuf *b, const char *key, const char *v)
 {
 	sbuf_puts(b, key);
@@ -34,7 +36,9 @@ static inline void put_name(struct sbuf *b, const char *key, const char *v)
 static inline void put_json(struct sbuf *b, const char *key, const char *json, const char *empty)
 {
 	sbuf_puts(b, key);
-	sbuf_puts(b, json[0] ? json : empty);
+	/* a journal written before reflexd escaped host bytes in evidence
+	 * may hold them raw, inside the JSON's strings */
+	sbuf_text(b, json[0] ? json : empty, TEXT_IN_JSON);
 }
 
 static inline void put_int(struct sbuf *b, const char *key, long long v)
@@ -110,7 +114,7 @@ static int print_row(const struct decision *d, void *ctx)
 		pod_name(t, pod, sizeof(pod) - 3);
 		strcat(pod, ": ");
 	}
-	printf("%-24s %-8s %-8s %-20s %-9s %7d %-15s %-7s %-10s %s%s\n", when,
+	text_print(stdout, "%-24s %-8s %-8s %-20s %-9s %7d %-15s %-7s %-10s %s%s\n", when,
 	       d->id + strlen(d->id) - 8, decision_mode_name(d->mode), d->rule,
 	       condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
 	       decision_outcome_name(d->outcome), pod, d->detail);
@@ -134,7 +138,7 @@ static int print_followup(const struct decision *d, void *ctx)
 	if (!strcmp(d->id, ch->first->id) || t->start_time != first->start_time)
 		return 0;
 	time_format(d->time_ns, when, sizeof(when));
-	printf("%-9s %s %s: %s (rung %d) %s: %s%s%s\n", d->rung > ch->first->rung ? "escalated" : "then",
+	text_print(stdout, "%-9s %s %s: %s (rung %d) %s: %s%s%s\n", d->rung > ch->first->rung ? "escalated" : "then",
 	       when, d->id, d->action, d->rung, decision_outcome_name(d->outcome), d->detail,
 	       d->verify[0] ? "; verified: " : "", d->verify);
 	return 0;
@@ -151,23 +155,23 @@ static int print_chain(const struct decision *d, void *ctx)
 	ch->found++;
 	time_format(d->time_ns, when, sizeof(when));
 	duration_format(d->held_ns, held, sizeof(held));
-	printf("decision  %s\n", d->id);
-	printf("time      %s on %s, mode %s\n", when, d->host, decision_mode_name(d->mode));
-	printf("evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
+	text_print(stdout, "decision  %s\n", d->id);
+	text_print(stdout, "time      %s on %s, mode %s\n", when, d->host, decision_mode_name(d->mode));
+	text_print(stdout, "evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
 	       t->comm, held, c->summary);
-	printf("          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
+	text_print(stdout, "          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
 	pod_name(t, pod, sizeof(pod));
 	if (t->pod[0] || t->container_id[0])
-		printf("          pod %s (uid %s), container %s (%s)\n", pod, t->pod_uid[0] ? t->pod_uid : "-",
+		text_print(stdout, "          pod %s (uid %s), container %s (%s)\n", pod, t->pod_uid[0] ? t->pod_uid : "-",
 		       t->container[0] ? t->container : "-", t->container_id[0] ? t->container_id : "-");
-	printf("          %s\n", c->evidence[0] ? c->evidence : "{}");
-	printf("rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
+	text_print(stdout, "          %s\n", c->evidence[0] ? c->evidence : "{}");
+	text_print(stdout, "rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
 	       d->rule_hash[0] ? d->rule_hash : "-");
-	printf("why       %s\n", d->explain[0] ? d->explain : "[]");
-	printf("action    %s %s%s\n", d->action, d->params[0] ? d->params : "{}",
+	text_print(stdout, "why       %s\n", d->explain[0] ? d->explain : "[]");
+	text_print(stdout, "action    %s %s%s\n", d->action, d->params[0] ? d->params : "{}",
 	       d->rung ? " (escalation)" : "");
-	printf("outcome   %s: %s\n", decision_outcome_name(d->outcome), d->detail);
-	printf("verified  %s\n", d->verify[0] ? d->verify : "-");
+	text_print(stdout, "outcome   %s: %s\n", decision_outcome_name(d->outcome), d->detail);
+	text_print(stdout, "verified  %s\n", d->verify[0] ? d->verify : "-");
 	if (t->pid && d->condition.kind < REFLEX_COND_KIND_COUNT) {
 		/* what the same rule did to the same process after this: the
 		 * ladder this decision started, if any */
@@ -183,7 +187,7 @@ static int print_chain(const struct decision *d, void *ctx)
 			free(first);
 		}
 	}
-	printf("\n");
+	text_print(stdout, "\n");
 	return 0;
 }
 
@@ -246,14 +250,13 @@ static int print_summary(struct journal *j, const struct journal_filter *f, bool
 	}
 	for (size_t i = 0; !rc && i < s.n; i++) {
 		uint64_t total = 0;
+		char line[512];
+		struct sbuf b;
 
 		for (size_t k = 0; k < ARRAY_SIZE(order); k++)
 			total += s.v[i].n[order[k]];
+		sbuf_init(&b, line, sizeof(line));
 		if (json) {
-			char line[512];
-			struct sbuf b;
-
-			sbuf_init(&b, line, sizeof(line));
 			sbuf_printf(&b, "{\"rule\":");
 			sbuf_json_str(&b, s.v[i].rule);
 			sbuf_printf(&b, ",\"mode\":\"%s\"", s.v[i].mode);
@@ -264,10 +267,10 @@ static int print_summary(struct journal *j, const struct journal_filter *f, bool
 			puts(line);
 			continue;
 		}
-		printf("%-24s %-8s", s.v[i].rule, s.v[i].mode);
+		sbuf_printf(&b, "%-24s %-8s", s.v[i].rule, s.v[i].mode);
 		for (size_t k = 0; k < ARRAY_SIZE(order); k++)
-			printf(" %10llu", (unsigned long long)s.v[i].n[order[k]]);
-		printf(" %10llu\n", (unsigned long long)total);
+			sbuf_printf(&b, " %10llu", (unsigned long long)s.v[i].n[order[k]]);
+		text_print(stdout, "%s %10llu", line, (unsigned long long)total);
 	}
 	free(s.v);
 	return rc;
@@ -283,7 +286,9 @@ static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
 		fprintf(stderr, "reflexd: bad value '%s' for --%s (a duration like 2h or 30m)\n", text, opt);
 		return -1;
 	}
-	*real_ns = clock_real_ns() - (int64_t)ago;
+	/* further back than the epoch: the epoch (0 would mean no bound),
+	 * before any record, never a wrapped time in the future */
+	*real_ns = ago < (uint64_t)clock_real_ns() ? clock_real_ns() - (int64_t)ago : 1;
 	return 0;
 }
 

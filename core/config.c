@@ -278,10 +278,14 @@ bad:
 	return -EINVAL;
 }
 
+/* Reads path line by line, each whole whatever its length (a long
+ * comment must never spill into a setting), and sets what it says. */
 static int config_parse_file(struct config *cfg, enum command cmd, const char *path)
 {
 	FILE *f = fopen(path, "re");
-	char line[4096], where[4200];
+	char *line = NULL, where[4200];
+	size_t cap = 0;
+	ssize_t len;
 	int lineno = 0, rc = 0;
 
 	if (!f) {
@@ -290,13 +294,18 @@ static int config_parse_file(struct config *cfg, enum command cmd, const char *p
 	}
 	free(cfg->config_file);
 	cfg->config_file = strdup(path);
-	while (!rc && fgets(line, sizeof(line), f)) {
+	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
 		char *name = line, *value, *end;
 		const struct option_def *o;
 
 		lineno++;
 		snprintf(where, sizeof(where), "%s:%d", path, lineno);
-		line[strcspn(line, "#\n")] = '\0';
+		if (strlen(line) != (size_t)len) {
+			fprintf(stderr, "%s: a NUL byte in the line (not a text file?)\n", where);
+			rc = -EINVAL;
+			break;
+		}
+		line[strcspn(line, "#\r\n")] = '\0';
 		name += strspn(name, " \t");
 		if (!*name)
 			continue;
@@ -316,6 +325,11 @@ static int config_parse_file(struct config *cfg, enum command cmd, const char *p
 			rc = set_option(cfg, cmd, o, *value ? value : NULL, where);
 		}
 	}
+	if (!rc && ferror(f)) {
+		fprintf(stderr, "reflexd: %s: %s\n", path, strerror(errno));
+		rc = -EIO;
+	}
+	free(line);
 	fclose(f);
 	return rc;
 }

@@ -68,6 +68,13 @@ struct daemon {
 	uint64_t trace_start; /* CLOCK_MONOTONIC of the trace's t = 0 */
 	int inotify_fd;       /* watching the rule paths and files, or -1 */
 	ev_io watch;
+	/* the directories holding the rule paths, and the names in them
+	 * that matter: a rules directory deleted and made again */
+	struct rules_parent {
+		int wd;
+		char name[NAME_MAX + 1];
+	} *parents;
+	size_t nparents;
 	ev_signal sigterm, sigint, sighup;
 };
 
@@ -336,6 +343,9 @@ static void report_rule_needs(struct daemon *d);
 
 static void unwatch_rules(struct daemon *d)
 {
+	free(d->parents);
+	d->parents = NULL;
+	d->nparents = 0;
 	if (d->inotify_fd < 0)
 		return;
 	ev_io_stop(d->loop, &d->watch);
@@ -343,30 +353,70 @@ static void unwatch_rules(struct daemon *d)
 	d->inotify_fd = -1;
 }
 
+/* Watches the directory holding path for its entry: a rules directory (or
+ * file) deleted and created again is a new inode, which the watch on the
+ * old one never sees. Only events naming it count (on_rules_changed). */
+static void watch_parent(struct daemon *d, const char *path, const int *rule_wds, size_t n)
+{
+	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR | IN_MASK_ADD;
+	char dir[PATH_MAX], *slash;
+	const char *parent = ".", *name = dir;
+	size_t len;
+	int wd;
+
+	str_copy(dir, sizeof(dir), path);
+	for (len = strlen(dir); len > 1 && dir[len - 1] == '/';)
+		dir[--len] = '\0';
+	if ((slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		parent = slash == dir ? "/" : dir;
+		name = slash + 1;
+	}
+	if (!*name)
+		return; /* "/" has no parent */
+	wd = inotify_add_watch(d->inotify_fd, parent, mask);
+	if (wd < 0)
+		return;
+	/* a parent that is itself a rules path: all its events count */
+	for (size_t i = 0; i < n; i++)
+		if (rule_wds[i] == wd)
+			return;
+	d->parents[d->nparents].wd = wd;
+	str_copy(d->parents[d->nparents].name, sizeof(d->parents[0].name), name);
+	d->nparents++;
+}
+
 /* Watches every rules path and every file loaded from them: a file edited
  * in place, or a directory whose entries change (a Kubernetes ConfigMap
- * volume swaps its ..data symlink). Any event counts: comparing stat
- * results would miss a same-size edit within the same second. */
+ * volume swaps its ..data symlink); and the parent of each rules path, for
+ * one deleted and made again. Any event counts: comparing stat results
+ * would miss a same-size edit within the same second. */
 static void watch_rules(struct daemon *d)
 {
 	const uint32_t mask = IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE | IN_DELETE |
 			      IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
 	size_t n = d->cfg->rules.n + d->rules->nfiles;
+	int *wds = calloc(n + 1, sizeof(*wds));
 
 	unwatch_rules(d);
-	d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	d->parents = calloc(d->cfg->rules.n + 1, sizeof(*d->parents));
+	d->inotify_fd = wds && d->parents ? inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
 	if (d->inotify_fd < 0) {
 		log_warn("rules: cannot watch the rule files (%s); SIGHUP still reloads",
 			 strerror(errno));
+		free(wds);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *path = i < d->cfg->rules.n ? d->cfg->rules.v[i]
 				 : d->rules->files[i - d->cfg->rules.n];
 
-		if (inotify_add_watch(d->inotify_fd, path, mask) < 0)
+		if ((wds[i] = inotify_add_watch(d->inotify_fd, path, mask)) < 0)
 			log_warn("rules: cannot watch %s: %s", path, strerror(errno));
 	}
+	for (size_t i = 0; i < d->cfg->rules.n; i++)
+		watch_parent(d, d->cfg->rules.v[i], wds, n);
+	free(wds);
 	ev_io_init(&d->watch, on_rules_changed, d->inotify_fd, EV_READ);
 	d->watch.data = d;
 	ev_io_start(d->loop, &d->watch);
@@ -386,7 +436,7 @@ static void reload(struct daemon *d, const char *why)
 		log_error("reload rejected: bad options; the running rules stay");
 		record_reload(d, false, why, "rejected: bad options; the running rules stay");
 		config_free(&fresh);
-		return;
+		goto watch;
 	}
 	rules = rules_load(fresh.rules.v, fresh.rules.n, &errs);
 	if (!rules) {
@@ -396,7 +446,7 @@ static void reload(struct daemon *d, const char *why)
 		log_rule_errors(&errs);
 		log_error("reload rejected: the running rules stay");
 		config_free(&fresh);
-		return;
+		goto watch;
 	}
 	warn_shadowed(rules);
 	/* the watchers hold the old paths, which the swap frees */
@@ -409,13 +459,16 @@ static void reload(struct daemon *d, const char *why)
 	decide_set_rules(d->engine, rules);
 	rules_free(d->rules);
 	d->rules = rules;
-	watch_rules(d);
 	report_rule_needs(d);
 	snprintf(detail, sizeof(detail), "loaded %zu rules from %zu files%s", rules->n,
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
 	log_info("reloaded: %s", detail);
 	(void)notify_send("STATUS=running: reloaded: %s", detail);
+watch:
+	/* taken or refused, watch what is there now: a deleted rules
+	 * directory's watch is gone, and its parent's waits for it */
+	watch_rules(d);
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
@@ -428,10 +481,29 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 static void on_rules_changed(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
-	char events[4096];
+	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool changed = false;
+	ssize_t len;
 
-	while (read(d->inotify_fd, events, sizeof(events)) > 0)
-		;
+	while ((len = read(d->inotify_fd, events, sizeof(events))) > 0) {
+		const struct inotify_event *ev;
+
+		for (char *p = events; p < events + len; p += sizeof(*ev) + ev->len) {
+			bool parent = false, named = false;
+
+			ev = (const struct inotify_event *)p;
+			for (size_t i = 0; i < d->nparents; i++) {
+				if (d->parents[i].wd != ev->wd)
+					continue;
+				parent = true;
+				named |= ev->len && !strcmp(ev->name, d->parents[i].name);
+			}
+			/* in a parent, only the rules path's own entry */
+			changed |= !parent || named;
+		}
+	}
+	if (!changed)
+		return;
 	ev_timer_stop(loop, &d->settle);
 	ev_timer_set(&d->settle, 0.3, 0.);
 	ev_timer_start(loop, &d->settle);

@@ -143,13 +143,53 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
+/* The journal's schema version into *version (0: not a reflexd journal):
+ * an SQLite result code, the reason in db's message. */
+static int journal_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Opens path read-only as an immutable file: "file:" and the path
+ * percent-encoded where a URI needs it, "?immutable=1". */
+static int open_immutable(const char *path, sqlite3 **db)
+{
+	static const char hex[] = "0123456789abcdef";
+	char uri[3 * PATH_MAX + 32];
+	struct sbuf b;
+
+	sbuf_init(&b, uri, sizeof(uri));
+	sbuf_puts(&b, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7f) {
+			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+
+			sbuf_put(&b, esc, 3);
+		} else {
+			sbuf_put(&b, (const char *)p, 1);
+		}
+	}
+	sbuf_puts(&b, "?immutable=1");
+	if (b.truncated)
+		return SQLITE_CANTOPEN;
+	return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+}
+
 struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen)
 {
 	int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	struct journal *j = calloc(1, sizeof(*j));
 	char *msg = NULL;
 	int version = 0, rc;
-	sqlite3_stmt *st;
 
 	if (!j) {
 		snprintf(err, errlen, "%s: out of memory", path);
@@ -162,11 +202,31 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 	if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK)
 		goto sqlite_fail;
 	sqlite3_busy_timeout(j->db, 2000);
-	if (sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+	rc = journal_version(j->db, &version);
+	if (read_only && (rc == SQLITE_CANTOPEN ||
+			  sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY)) {
+		/* A WAL journal in a directory this user cannot write: SQLite
+		 * cannot make the -shm file readers share. Without a -wal file
+		 * no writer is at work (a daemon keeps one while it runs), so
+		 * the file is the whole journal and reads as immutable. */
+		char wal[PATH_MAX];
+		struct stat sb;
+
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		if (!stat(wal, &sb)) {
+			snprintf(err, errlen, "%s: cannot read a journal that is being written from a "
+				 "directory this user cannot write (SQLite needs to create %s-shm): run "
+				 "audit as the daemon's user, or copy the journal", path, path);
+			goto fail;
+		}
+		sqlite3_close(j->db);
+		j->db = NULL;
+		if (open_immutable(path, &j->db) != SQLITE_OK)
+			goto sqlite_fail;
+		rc = journal_version(j->db, &version);
+	}
+	if (rc != SQLITE_OK)
 		goto sqlite_fail;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
 	if (version > JOURNAL_SCHEMA_VERSION) {
 		snprintf(err, errlen, "%s: journal schema %d is newer than this reflexd (%d)",
 			 path, version, JOURNAL_SCHEMA_VERSION);

@@ -133,6 +133,10 @@ static int load_kubeconfig(struct k8s_client *k, const char *file, char *err, si
 		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror((int)-n));
 		goto out;
 	}
+	if (n == (1 << 20) - 1) {
+		snprintf(err, errlen, "kubeconfig %s: larger than 1 MiB", file);
+		goto out;
+	}
 	if (kubeconfig_parse(text, &kc, file, err, errlen))
 		goto out;
 	str_copy(dir, sizeof(dir), file);

@@ -81,16 +81,30 @@ int kubeconfig_parse(const char *text, struct kubeconfig *kc, const char *file,
 		int indent;
 		char key[48];
 	} stack[8];
-	char section[16] = "", line[16384];
-	int depth = 0, item = -1, lineno = 0;
+	char section[16] = "", *line = NULL;
+	size_t cap = 0;
+	int depth = 0, item = -1, lineno = 0, rc = 0;
 
 	while (*text) {
 		size_t n = strcspn(text, "\n");
-		char *key = line, *value, path[96] = "";
+		char *key, *value, path[96] = "";
 		int indent;
 
 		lineno++;
-		snprintf(line, sizeof(line), "%.*s", (int)n, text);
+		/* each line whole: certificate data is one long base64 line */
+		if (n + 1 > cap) {
+			char *grown = realloc(line, n + 1);
+
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			line = grown;
+			cap = n + 1;
+		}
+		memcpy(line, text, n);
+		line[n] = '\0';
+		key = line;
 		text += n + (text[n] == '\n');
 		line[strcspn(line, "\r")] = '\0';
 		key += strspn(key, " ");
@@ -110,7 +124,8 @@ int kubeconfig_parse(const char *text, struct kubeconfig *kc, const char *file,
 			value = key + strlen(key) - 1;
 		if (!value) {
 			snprintf(err, errlen, "%s:%d: not a 'key: value' line", file, lineno);
-			return -EINVAL;
+			rc = -EINVAL;
+			break;
 		}
 		*value++ = '\0';
 		value += strspn(value, " ");
@@ -118,8 +133,10 @@ int kubeconfig_parse(const char *text, struct kubeconfig *kc, const char *file,
 			str_copy(section, sizeof(section), key);
 			depth = 0;
 			item = -1;
-			if (*value && kubeconfig_add(kc, "", 0, key, value))
-				return -ENOMEM;
+			if (*value && kubeconfig_add(kc, "", 0, key, value)) {
+				rc = -ENOMEM;
+				break;
+			}
 			continue;
 		}
 		while (depth > 0 && stack[depth - 1].indent >= indent)
@@ -128,15 +145,18 @@ int kubeconfig_parse(const char *text, struct kubeconfig *kc, const char *file,
 			snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s.", stack[i].key);
 		snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s", key);
 		if (*value) {
-			if (kubeconfig_add(kc, section, item, path, value))
-				return -ENOMEM;
+			if (kubeconfig_add(kc, section, item, path, value)) {
+				rc = -ENOMEM;
+				break;
+			}
 		} else if (depth < (int)ARRAY_SIZE(stack)) {
 			stack[depth].indent = indent;
 			str_copy(stack[depth].key, sizeof(stack[depth].key), key);
 			depth++;
 		}
 	}
-	return 0;
+	free(line);
+	return rc;
 }
 
 const char *kubeconfig_get(const struct kubeconfig *kc, const char *section,

@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/log.h"
+#include "core/text.h"
 
 enum log_level log_threshold = LOG_INFO;
 
@@ -26,9 +27,14 @@ static struct {
 	size_t len;
 } held;
 
-static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+/* A message may echo bytes from the host (a comm, a rule name): unless
+ * raw (libbpf's own text, whose verifier log spans lines), it is written
+ * as text, control characters escaped, so that it stays one line and
+ * cannot drive the reader's terminal. */
+static void log_vmsg(enum log_level level, bool raw, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[2048], text[2048];
+	struct sbuf b;
 	size_t n;
 
 	if (level > log_threshold)
@@ -37,13 +43,18 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
+	if (!raw) {
+		sbuf_init(&b, text, sizeof(text));
+		sbuf_text(&b, line, TEXT_CONTROLS);
+		n = strlen(text);
+	}
 	if (held.on && held.len + n + 2 <= sizeof(held.buf)) {
 		held.buf[held.len++] = (char)level;
-		memcpy(held.buf + held.len, line, n + 1);
+		memcpy(held.buf + held.len, raw ? line : text, n + 1);
 		held.len += n + 1;
 		return;
 	}
-	fprintf(stderr, "reflexd: %s: %s\n", level_names[level], line);
+	fprintf(stderr, "reflexd: %s: %s\n", level_names[level], raw ? line : text);
 }
 
 void log_hold(void)
@@ -75,7 +86,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(level, fmt, ap);
+	log_vmsg(level, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -87,7 +98,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		[LIBBPF_DEBUG] = LOG_DEBUG,
 	};
 
-	log_vmsg(map[level], fmt, ap);
+	log_vmsg(map[level], true, fmt, ap);
 	return 0;
 }
 

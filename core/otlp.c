@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/otlp.h"
+#include "core/text.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
@@ -84,6 +85,24 @@ static char *arena_strdup(struct arena *a, const char *s)
 	char *p = arena_alloc(a, strlen(s) + 1);
 
 	return p ? strcpy(p, s) : NULL;
+}
+
+/* s as the text of a protobuf string field, which must be valid UTF-8 (a
+ * collector refuses the whole request otherwise): bytes that are not
+ * become \xhh (core/text.h, docs/otlp.md). */
+static char *arena_text(struct arena *a, const char *s)
+{
+	size_t size = 4 * strlen(s) + 1;
+	char *p;
+	struct sbuf b;
+
+	if (text_is_clean(s, 0))
+		return arena_strdup(a, s);
+	if (!(p = arena_alloc(a, size)))
+		return NULL;
+	sbuf_init(&b, p, size);
+	sbuf_text(&b, s, 0);
+	return p;
 }
 
 static void arena_free(struct arena *a)
@@ -294,6 +313,10 @@ int otlp_settings(const struct config *cfg, const char *host, struct otlp_settin
 	} else {
 		return 0;
 	}
+	if (strlen(s->url) == sizeof(s->url) - 1) {
+		snprintf(err, errlen, "%s: the URL is longer than %zu bytes", from, sizeof(s->url) - 2);
+		return -EINVAL;
+	}
 	if (!url_ok(s->url)) {
 		snprintf(err, errlen, "%s: '%s' is not an http:// or https:// URL", from, s->url);
 		return -EINVAL;
@@ -429,7 +452,7 @@ static void attr_str(struct attrs *l, const char *key, const char *value)
 	if (!value || !*value || l->n == OTLP_ATTRS_MAX || !(kv = attr(l->a, key)))
 		return;
 	kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	kv->value->string_value = arena_strdup(l->a, value);
+	kv->value->string_value = arena_text(l->a, value);
 	if (kv->value->string_value)
 		l->v[l->n++] = kv;
 }
@@ -597,7 +620,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	sbuf_init(&b, text, sizeof(text));
 	record_body(d, e->event, &b);
 	body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	body->string_value = arena_strdup(a, text);
+	body->string_value = arena_text(a, text);
 	r->body = body;
 
 	attr_str(&l, "reflex.decision.id", d->id);
@@ -848,7 +871,7 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 		goto out;
 	}
 	for (size_t i = 0; i < o->set.resource.n; i++) {
-		char *kv = arena_strdup(&a, o->set.resource.v[i]), *eq = kv ? strchr(kv, '=') : NULL;
+		char *kv = arena_text(&a, o->set.resource.v[i]), *eq = kv ? strchr(kv, '=') : NULL;
 
 		if (!eq)
 			goto out;

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/otlp.h"
 #include "core/simulate.h"
+#include "core/text.h"
 #include "decide/engine.h"
 #include "sense/trace.h"
 
@@ -85,8 +86,8 @@ static void print_row(FILE *out, const char *when, const char *rule, const char 
 		      const char *pid, const char *comm, const char *action, const char *outcome,
 		      const char *detail)
 {
-	fprintf(out, "%-11s %-20s %-9s %7s %-15s %-7s %-10s %s\n", when, rule, kind, pid, comm,
-		action, outcome, detail);
+	text_print(out, "%-11s %-20s %-9s %7s %-15s %-7s %-10s %s", when, rule, kind, pid, comm,
+		   action, outcome, detail);
 }
 
 static void trace_time(const struct simulation *sim, int64_t wall_ns, char *buf, size_t size)
@@ -149,8 +150,8 @@ static void sim_decision(void *ctx, struct decision *d, const struct rule_action
 	}
 	trace_time(sim, d->time_ns, when, sizeof(when));
 	if (sim->format == SIM_COMPACT) {
-		fprintf(sim->out, "%s %s %d %s\n", when, d->rule, d->condition.target.pid,
-			decision_outcome_name(d->outcome));
+		text_print(sim->out, "%s %s %d %s", when, d->rule, d->condition.target.pid,
+			   decision_outcome_name(d->outcome));
 	} else {
 		char pid[16];
 
@@ -158,7 +159,7 @@ static void sim_decision(void *ctx, struct decision *d, const struct rule_action
 		print_row(sim->out, when, d->rule, condition_kind_name(d->condition.kind), pid,
 			  d->condition.target.comm, d->action, decision_outcome_name(d->outcome), d->detail);
 		if (sim->cfg->explain)
-			fprintf(sim->out, "            why: %s\n", d->explain);
+			text_print(sim->out, "            why: %s", d->explain);
 	}
 }
 
@@ -178,12 +179,20 @@ static void sim_verified(void *ctx, const char *id, bool cleared, const char *re
 				id, journal_errmsg(sim->journal));
 		trace_time(sim, wall, when, sizeof(when));
 		if (sim->format == SIM_JSON) {
+			char line[1024];
+			struct sbuf b;
+
 			time_format(wall, stamp, sizeof(stamp));
-			fprintf(sim->out, "{\"verify_of\":\"%s\",\"time\":\"%s\",\"time_unix_nano\":%lld,"
-				"\"rule\":\"%s\",\"pid\":%d,\"cleared\":%s,\"verify\":\"%s\"}\n", id, stamp,
-				(long long)wall, a->rule, a->pid, cleared ? "true" : "false", result);
+			sbuf_init(&b, line, sizeof(line));
+			sbuf_printf(&b, "{\"verify_of\":\"%s\",\"time\":\"%s\",\"time_unix_nano\":%lld,"
+				    "\"rule\":", id, stamp, (long long)wall);
+			sbuf_json_str(&b, a->rule);
+			sbuf_printf(&b, ",\"pid\":%d,\"cleared\":%s,\"verify\":", a->pid,
+				    cleared ? "true" : "false");
+			sbuf_json_str(&b, result);
+			fprintf(sim->out, "%s}\n", line);
 		} else if (sim->format == SIM_COMPACT) {
-			fprintf(sim->out, "%s %s %d verify: %s\n", when, a->rule, a->pid, result);
+			text_print(sim->out, "%s %s %d verify: %s", when, a->rule, a->pid, result);
 		} else {
 			char pid[16];
 
@@ -210,8 +219,8 @@ static void explain_undecided(struct simulation *sim, uint64_t cond_id, uint64_t
 		return;
 	}
 	trace_time(sim, sim_wall_ns(now, sim), when, sizeof(when));
-	fprintf(sim->out, "%-11s condition %llu cleared; no rule decided\n            why: %s\n", when,
-		(unsigned long long)cond_id, why);
+	fprintf(sim->out, "%-11s condition %llu cleared; no rule decided\n", when, (unsigned long long)cond_id);
+	text_print(sim->out, "            why: %s", why);
 }
 
 /* Runs every engine deadline up to `until` (0: until none is left). */

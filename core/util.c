@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/text.h"
 #include "core/util.h"
 
 int duration_parse(const char *s, uint64_t *ns)
@@ -266,15 +267,18 @@ void sbuf_int(struct sbuf *b, long long v)
 	sbuf_put(b, p, (size_t)(digits + sizeof(digits) - p));
 }
 
-/* The bytes a JSON string cannot hold as they are, and the NUL that ends
- * the C string: everything between them is copied in runs. */
-static const bool json_special[256] = { [0 ... 0x1f] = true, ['"'] = true, ['\\'] = true };
+/* The bytes a JSON string cannot hold as they are, the bytes of UTF-8
+ * sequences (checked one by one), and the NUL that ends the C string:
+ * everything between them is copied in runs. */
+static const bool json_special[256] = {
+	[0 ... 0x1f] = true, ['"'] = true, ['\\'] = true, [0x80 ... 0xff] = true,
+};
 
 void sbuf_json_str(struct sbuf *b, const char *s)
 {
 	sbuf_put(b, "\"", 1);
 	for (;;) {
-		size_t plain = 0;
+		size_t plain = 0, n;
 		unsigned char c;
 
 		while (!json_special[(unsigned char)s[plain]])
@@ -283,6 +287,16 @@ void sbuf_json_str(struct sbuf *b, const char *s)
 		s += plain;
 		if (!(c = (unsigned char)*s))
 			break;
+		if (c >= 0x80) {
+			/* JSON is UTF-8: a byte that is not part of a valid
+			 * sequence becomes the text \xhh (core/text.h) */
+			if ((n = text_utf8_seq((const unsigned char *)s)))
+				sbuf_put(b, s, n);
+			else
+				sbuf_printf(b, "\\\\x%02x", c);
+			s += n ? n : 1;
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			sbuf_printf(b, "\\%c", c);
 		else if (c == '\n')

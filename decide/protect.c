@@ -5,10 +5,12 @@
 #include "decide/protect.h"
 
 /* What keeps a node alive and reachable: init and its managers, remote
- * access, the kubelet and every container runtime, and reflexd itself.
- * Each begins with a plain character (see protect_reason). */
+ * access (OpenSSH 9.8 runs each session as sshd-session, 10.0 its
+ * authentication as sshd-auth), the kubelet and every container runtime,
+ * and reflexd itself. Each begins with a plain character (see
+ * protect_reason). */
 static const char *const builtin_comm[] = {
-	"systemd", "systemd-*", "(sd-pam)", "init", "sshd", "kubelet", "containerd",
+	"systemd", "systemd-*", "(sd-pam)", "init", "sshd", "sshd-session", "sshd-auth", "kubelet", "containerd",
 	"containerd-shim*", "dockerd", "docker-proxy", "crio", "conmon", "runc", "crun",
 	"reflexd",
 };

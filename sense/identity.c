@@ -182,8 +182,10 @@ int identity_read(pid_t pid, struct target *t)
 		return err;
 	t->kernel_thread = flags & PF_KTHREAD;
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	if (read_file(path, buf, sizeof(buf)) > 0) {
-		buf[strcspn(buf, "\n")] = '\0';
+	if ((n = read_file(path, buf, sizeof(buf))) > 0) {
+		/* the kernel ends it with one newline; a comm may hold others */
+		if (buf[n - 1] == '\n')
+			buf[n - 1] = '\0';
 		snprintf(t->comm, sizeof(t->comm), "%.*s", (int)sizeof(t->comm) - 1, buf);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -64,19 +65,28 @@ static int parse_u64(const char *s, uint64_t *out)
 	return *s ? -EINVAL : 0;
 }
 
-/* Seconds with up to 9 decimals, "2.5" or "12": 0 or -EINVAL. */
+/* The largest time a trace may give, in whole seconds (a time, since=,
+ * start=): below 2^32, so that start plus a time, in nanoseconds, fits the
+ * int64 every clock is (year 2106 as a start, 136 years as a time). */
+#define TRACE_SECONDS_MAX 4294967295ULL
+
+/* Seconds with up to 9 decimals, "2.5" or "12": 0, -EINVAL, or -ERANGE
+ * past TRACE_SECONDS_MAX. */
 static int parse_seconds(const char *s, uint64_t *ns)
 {
 	uint64_t whole = 0, frac = 0;
 	const char *p = s;
 	int decimals = 0;
+	bool range = true;
 
 	if (*p < '0' || *p > '9')
 		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (whole > UINT64_MAX / 10 / NSEC_PER_SEC)
-			return -EINVAL;
 		whole = whole * 10 + (uint64_t)(*p - '0');
+		if (whole > TRACE_SECONDS_MAX) {
+			range = false;
+			whole = 0;
+		}
 	}
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
@@ -90,6 +100,8 @@ static int parse_seconds(const char *s, uint64_t *ns)
 		frac *= 10;
 	if (*p)
 		return -EINVAL;
+	if (!range)
+		return -ERANGE;
 	*ns = whole * NSEC_PER_SEC + frac;
 	return 0;
 }
@@ -145,6 +157,12 @@ static char *next_word(char **p, bool *unterminated)
 	for (; *s && (quoted || (*s != ' ' && *s != '\t')); s++) {
 		if (*s == '"') {
 			quoted = !quoted;
+		} else if (quoted && *s == '\\' && s[1] == 'x' && isxdigit((unsigned char)s[2]) &&
+			   isxdigit((unsigned char)s[3])) {
+			char hex[3] = { s[2], s[3], '\0' };
+
+			*out++ = (char)strtoul(hex, NULL, 16);
+			s += 3;
 		} else if (quoted && *s == '\\' && s[1]) {
 			*out++ = *++s;
 		} else {
@@ -206,8 +224,12 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 		break;
 	case FIELD_SINCE: {
 		uint64_t since;
+		int rc;
 
-		if (parse_seconds(value + (*value == '-'), &since) || (*value != '-' && since > t_ns))
+		rc = parse_seconds(value + (*value == '-'), &since);
+		if (rc == -ERANGE)
+			return bad(r, "since=%s: time out of range (at most %llu seconds)", value, TRACE_SECONDS_MAX);
+		if (rc || (*value != '-' && since > t_ns))
 			return bad(r, "since=%s must be seconds on the trace clock, not after the event", value);
 		*since_ns = *value == '-' ? -(int64_t)since : (int64_t)since;
 		break;
@@ -283,8 +305,11 @@ static int parse_header(struct trace_reader *r, char *line)
 			   REFLEX_TRACE_VERSION);
 	while ((word = next_word(&line, &open_quote))) {
 		uint64_t start;
+		int rc = strncmp(word, "start=", 6) ? -EINVAL : parse_seconds(word + 6, &start);
 
-		if (strncmp(word, "start=", 6) || parse_seconds(word + 6, &start))
+		if (rc == -ERANGE)
+			return bad(r, "%s: time out of range (at most %llu seconds)", word, TRACE_SECONDS_MAX);
+		if (rc)
 			return bad(r, "unknown header field '%s' (known: start=UNIX_SECONDS)", word);
 		r->start_ns = (int64_t)start;
 	}
@@ -301,6 +326,7 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		size_t len = strlen(line);
 		bool open_quote, cut = (!len || line[len - 1] != '\n') && !feof(r->f);
 		uint64_t id;
+		int rc;
 
 		r->line++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -323,7 +349,10 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 		ev->t_ns = 0;
 		ev->since_ns = 0;
 		word = next_word(&p, &open_quote);
-		if (parse_seconds(word, &ev->t_ns))
+		rc = parse_seconds(word, &ev->t_ns);
+		if (rc == -ERANGE)
+			return bad(r, "time %s out of range (at most %llu seconds)", word, TRACE_SECONDS_MAX);
+		if (rc)
 			return bad(r, "expected a time in seconds, got '%s'", word);
 		if (ev->t_ns < r->last_t_ns)
 			return bad(r, "time %s is before the previous event's", word);
@@ -370,15 +399,25 @@ int trace_next(struct trace_reader *r, struct trace_event *ev)
 /* A value as a bare word when it can be one, else quoted with escapes. */
 static void write_value(FILE *f, const char *key, const char *v)
 {
-	if (*v && !strpbrk(v, " \t\"\\")) {
+	const unsigned char *u = (const unsigned char *)v;
+	bool bare = *v;
+
+	for (const unsigned char *p = u; *p && bare; p++)
+		bare = *p > ' ' && *p != 0x7f && *p != '"' && *p != '\\';
+	if (bare) {
 		fprintf(f, " %s=%s", key, v);
 		return;
 	}
+	/* a control character (a comm may hold a newline) as \xhh: the
+	 * line stays one line and the bytes come back as they were */
 	fprintf(f, " %s=\"", key);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fputc('\\', f);
-		fputc(*v == '\n' || *v == '\t' ? ' ' : *v, f);
+	for (; *u; u++) {
+		if (*u < ' ' || *u == 0x7f)
+			fprintf(f, "\\x%02x", *u);
+		else if (*u == '"' || *u == '\\')
+			fprintf(f, "\\%c", *u);
+		else
+			fputc(*u, f);
 	}
 	fputc('"', f);
 }

@@ -165,6 +165,28 @@ test_config_file_errors_name_file_and_line() {
 	echo "$out" | grep -q "bad.conf:3: unknown option 'scan-intervall'" || fail "$out"
 }
 
+# A line is read whole, however long: the tail of a long comment is still
+# the comment, never a setting; a long value is the value.
+test_config_long_lines_are_read_whole() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 1\n0 raise 1 deadlock pid=42 comm=worker\n1 end\n' > "$T/trace"
+	# (4095 bytes: what a 4 KiB fgets buffer once took for the whole line)
+	printf '# %04093d dry-run = true\n' 0 > "$T/comment.conf"
+	out=$("$REFLEXD" simulate --config "$T/comment.conf" --trace "$T/trace" --rules "$T/rules" --json)
+	[ "$(echo "$out" | jq -r .outcome)" = acted ] || fail "the comment's tail was applied: $out"
+	# the value after 9000 blanks is still this line's
+	printf 'protect-comm =%9000sworker\n' '' > "$T/value.conf"
+	out=$("$REFLEXD" simulate --config "$T/value.conf" --trace "$T/trace" --rules "$T/rules" --json)
+	[ "$(echo "$out" | jq -r .outcome)" = suppressed ] || fail "the long line's value was lost: $out"
+	printf '# a\nprotect-comm = x\000y\n' > "$T/nul.conf"
+	set +e
+	out=$("$REFLEXD" simulate --config "$T/nul.conf" --trace "$T/trace" --rules "$T/rules" 2>&1)
+	status=$?
+	set -e
+	[ "$status" = 2 ] || fail "exit $status: $out"
+	echo "$out" | grep -q "nul.conf:2: a NUL byte in the line" || fail "$out"
+}
+
 test_daemon_refuses_bad_rules() {
 	write_rule broken <<'R'
 rule "x" { when = deadlock { }, act = signal { "SIGKILL" }, hold = "soon" }

@@ -121,6 +121,83 @@ test_rule_files_reload_when_they_change() {
 	stop_daemon
 }
 
+# wait_reloads N SECONDS: until the log shows N successful reloads.
+wait_reloads() {
+	reload_end=$(( $(date +%s) + $2 ))
+	until [ "$(grep -c 'reloaded: loaded' "$LOG")" -ge "$1" ]; do
+		[ "$(date +%s)" -le "$reload_end" ] || { fail "fewer than $1 reloads in $2 s: $(grep reload "$LOG")"; return 1; }
+		sleep 0.05
+	done
+}
+
+test_rules_directory_deleted_and_made_again_is_watched() {
+	echo 'rule "d1" { when = deadlock { }, where = { comm = "rx-again*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		| write_rule r
+	start_daemon --rules "$T/rules"
+	rm -rf "$T/rules"
+	wait_for "$LOG" 'reload rejected' 5
+	mkdir "$T/rules"
+	echo 'rule "d2" { when = deadlock { }, where = { comm = "rx-again*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		> "$T/rules/r.lua"
+	wait_reloads 1 5
+	start_wl deadlock abba --comm rx-again1
+	wait_record ".pid == $WL_PID and .rule == \"d2\"" 3
+	# the new directory is itself watched: an edit in it reloads
+	echo 'rule "d3" { when = deadlock { }, where = { comm = "rx-again*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		> "$T/rules/r.lua"
+	wait_reloads 2 5
+	start_wl deadlock abba --comm rx-again2
+	wait_record ".pid == $WL_PID and .rule == \"d3\"" 3
+	# moved away and replaced, as a deployment tool might
+	mv "$T/rules" "$T/rules.old"
+	mkdir "$T/rules"
+	sed 's/"d3"/"d4"/' "$T/rules.old/r.lua" > "$T/rules/r.lua"
+	wait_reloads 3 5
+	start_wl deadlock abba --comm rx-again3
+	wait_record ".pid == $WL_PID and .rule == \"d4\"" 5
+	# the parent's other entries (the journal beside the rules) are not
+	# changes to the rules: no reload came of the decisions' writes
+	n=$(grep -c 'reloading after' "$LOG")
+	touch "$T/unrelated"
+	sleep 1
+	[ "$(grep -c 'reloading after' "$LOG")" = "$n" ] || fail "a change beside the rules reloaded them"
+	stop_daemon
+}
+
+# `audit` as a user who cannot write the journal's directory (as SQLite
+# needs for a WAL journal's -shm file): it reads the journal, running
+# daemon or not, and says so plainly when it cannot.
+test_audit_reads_a_journal_in_a_directory_it_cannot_write() {
+	echo 'rule "q" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' | write_rule r
+	ro=$T/ro
+	mkdir -p "$ro"
+	chmod 755 "$T" "$ro"
+	as_nobody() { setpriv --reuid nobody --regid nogroup --clear-groups "$@"; }
+	start_daemon --rules "$T/rules" --journal "$ro/journal.db"
+	kill -HUP "$DAEMON"
+	wait_for "$LOG" 'reloaded: loaded 1 rules' 5
+	chmod 644 "$ro"/journal.db*
+	# while the daemon writes: -wal and -shm are there to read through
+	as_nobody "$REFLEXD" audit --journal "$ro/journal.db" --json > "$T/live.json" 2> "$T/live.err" \
+		|| fail "audit of a live journal as nobody: $(cat "$T/live.err")"
+	holds '.action == "reload"' < "$T/live.json" || fail "live: $(cat "$T/live.json")"
+	stop_daemon
+	[ ! -e "$ro/journal.db-wal" ] || fail "the daemon left its -wal behind"
+	# stopped: nothing but the file, in a directory nobody cannot write
+	as_nobody touch "$ro/probe" 2>/dev/null && fail "nobody can write $ro"
+	as_nobody "$REFLEXD" audit --journal "$ro/journal.db" --json > "$T/ro.json" 2> "$T/ro.err" \
+		|| fail "audit as nobody: $(cat "$T/ro.err")"
+	[ ! -e "$ro/journal.db-shm" ] || fail "audit wrote beside the journal"
+	"$REFLEXD" audit --journal "$ro/journal.db" --json > "$T/root.json"
+	[ -s "$T/root.json" ] && cmp -s "$T/ro.json" "$T/root.json" || fail "nobody read $(wc -l < "$T/ro.json") records, root $(wc -l < "$T/root.json")"
+	# a -wal file with no -shm to share it through: the reason, not a wrong one
+	rm -f "$ro/journal.db-shm"
+	: > "$ro/journal.db-wal"
+	as_nobody "$REFLEXD" audit --journal "$ro/journal.db" > /dev/null 2> "$T/wal.err" && fail "read past a -wal"
+	grep -q "cannot read a journal that is being written from a directory this user cannot write" "$T/wal.err" \
+		|| fail "$(cat "$T/wal.err")"
+}
+
 test_configmap_symlink_swap_reloads() {
 	# how the kubelet updates a ConfigMap volume: files are links through
 	# ..data, and ..data is swapped atomically to a new directory

@@ -174,6 +174,9 @@ test_protected_targets() {
 0 raise 4 deadlock pid=4 comm=x exe=/usr/sbin/important-daemon
 0 raise 5 deadlock pid=5 comm=x cgroup=/system.slice/db.service
 0 raise 6 deadlock pid=6 comm=ordinary
+0 raise 7 deadlock pid=7 comm=sshd-session
+0 raise 8 deadlock pid=8 comm=sshd-auth
+0 raise 9 deadlock pid=9 comm=sshd-sessionx
 E
 )
 	echo "$out" | grep -q "^1:suppressed:protected target: pid 1 (init)$" || fail "$out"
@@ -182,6 +185,10 @@ E
 	echo "$out" | grep -q "^4:suppressed:protected target: exe '/usr/sbin/important-daemon' matches" || fail "$out"
 	echo "$out" | grep -q "^5:suppressed:protected target: cgroup '/system.slice/db.service' matches" || fail "$out"
 	echo "$out" | grep -q "^6:acted:" || fail "$out"
+	# OpenSSH 9.8 and later: the session and authentication processes
+	echo "$out" | grep -q "^7:suppressed:protected target: comm 'sshd-session' is protected by default" || fail "$out"
+	echo "$out" | grep -q "^8:suppressed:protected target: comm 'sshd-auth' is protected by default" || fail "$out"
+	echo "$out" | grep -q "^9:acted:" || fail "$out"
 }
 
 test_dry_run_global_and_per_rule() {
@@ -449,6 +456,15 @@ test_bad_traces_name_file_and_line() {
 	bad_trace "$T/json" "json:2: evidence must be a JSON object and the last field"
 	printf 'reflexd-trace 1\nsoon raise 1 deadlock pid=1\n' > "$T/time"
 	bad_trace "$T/time" "time:2: expected a time in seconds, got 'soon'"
+	# a time whose nanoseconds do not fit 64 bits is refused, not wrapped
+	printf 'reflexd-trace 1\n9223372037 raise 1 deadlock pid=1\n' > "$T/big"
+	bad_trace "$T/big" "big:2: time 9223372037 out of range \\(at most 4294967295 seconds\\)"
+	printf 'reflexd-trace 1\n18446744074.5 raise 1 deadlock pid=1\n' > "$T/wrap"
+	bad_trace "$T/wrap" "wrap:2: time 18446744074.5 out of range"
+	printf 'reflexd-trace 1 start=9223372037\n1 raise 1 deadlock pid=1\n' > "$T/start"
+	bad_trace "$T/start" "start:1: start=9223372037: time out of range"
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=1 since=-18446744074\n' > "$T/sincebig"
+	bad_trace "$T/sincebig" "sincebig:2: since=-18446744074: time out of range"
 	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=1 since=2\n' > "$T/since"
 	bad_trace "$T/since" "since:2: since=2 must be seconds on the trace clock, not after the event"
 	# decisions made before the bad line are still printed

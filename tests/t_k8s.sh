@@ -514,6 +514,15 @@ K
 	start_daemon --rules "$T/rules" --kubeconfig "$T/kc" --node-name "$NODE"
 	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
 	stop_daemon
+	# a CA bundle is one base64 line, here past 16 KiB: it is read whole
+	for _ in $(seq 24); do cat "$T/pki/other.crt"; done > "$T/bundle.crt"
+	cat "$T/pki/ca.crt" >> "$T/bundle.crt"
+	kubeconfig "$T/bundle.crt" "" "    token: tok-kc" > "$T/kc-bundle"
+	[ "$(wc -L < "$T/kc-bundle")" -gt 16384 ] || fail "the bundle's line is only $(wc -L < "$T/kc-bundle") bytes"
+	: > "$T/api/requests.log"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kc-bundle" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
+	stop_daemon
 	# a server certificate from another CA: no request gets through
 	# a client certificate instead of a token, files relative to the kubeconfig
 	mkdir -p "$T/kcdir/certs"
@@ -540,6 +549,12 @@ K
 		fail "started with a bad kubeconfig"
 	fi
 	grep -q "$T/kc-bad:2: not a 'key: value' line" "$T/out" || fail "$(cat "$T/out")"
+	# past the 1 MiB read: refused, not cut
+	{ kubeconfig "$T/pki/ca.crt" "" "    token: tok-kc"; head -c 1100000 /dev/zero | tr '\0' '#'; echo; } > "$T/kc-big"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-big" > "$T/out" 2>&1; then
+		fail "started with a kubeconfig cut short"
+	fi
+	grep -q "kubeconfig $T/kc-big: larger than 1 MiB" "$T/out" || fail "$(cat "$T/out")"
 }
 
 # Rules filter on the pod (namespace, pod glob, container, labels) and

@@ -33,6 +33,9 @@ R
 }
 
 test_record_command_writes_the_stream_and_stops() {
+	# a comm with a newline, ESC and an invalid byte stays on its line
+	start_wl deadlock abba --comm $'rx\nrec\x1b\xff'
+	odd=$WL_PID
 	start_wl deadlock abba --comm rx-rec-old
 	sleep 0.3
 	"$REFLEXD" record --out "$T/rec.trace" --duration 2s --journal "$T/journal.db" > "$T/rec.log" 2>&1
@@ -42,6 +45,11 @@ test_record_command_writes_the_stream_and_stops() {
 	echo 'rule "r" { when = deadlock { }, where = { comm = "rx-rec-old" }, act = signal { "SIGKILL" } }' | write_rule r
 	"$REFLEXD" simulate --trace "$T/rec.trace" --rules "$T/rules" --json | holds ".pid == $WL_PID" \
 		|| fail "the recorded trace does not replay"
+	LC_ALL=C grep -aqF "pid=$odd start=" "$T/rec.trace" || fail "no raise for pid $odd"
+	LC_ALL=C grep -aqF $'comm="rx\\x0arec\\x1b\xff"' "$T/rec.trace" || fail "$(grep -a "pid=$odd" "$T/rec.trace")"
+	echo 'rule "odd" { when = deadlock { }, where = { comm = "rx?rec*" }, act = signal { "SIGKILL" } }' | write_rule odd
+	"$REFLEXD" simulate --trace "$T/rec.trace" --rules "$T/rules" --json |
+		holds ".pid == $odd and .comm == \"rx\\nrec\\u001b\\\\xff\"" || fail "the odd comm does not replay"
 	set +e
 	out=$("$REFLEXD" record 2>&1)
 	status=$?
