@@ -6,7 +6,8 @@ set -eu
 PACKAGES="make clang llvm gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
 protobuf-c-compiler protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
-python3 python3-yaml openssl golang-go bpftrace iptables curl"
+python3 python3-yaml openssl golang-go bpftrace iptables curl
+qemu-system-x86 busybox-static kmod xz-utils"
 
 missing=""
 for p in $PACKAGES; do
