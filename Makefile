@@ -32,7 +32,7 @@ PB_HDRS := $(PB_SRCS:.c=.h)
 OBJS    += $(PB_SRCS:.c=.o)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads fuzz units test bench run clean
+.PHONY: all deps workloads fuzz units test test-kernels bench run clean
 .SECONDARY:
 all: deps reflexd
 
@@ -92,6 +92,11 @@ units: $(BUILD)/unit/leak_trend
 
 test: all workloads fuzz units
 	@sh tests/run.sh
+
+# the live tests inside Debian's stock 6.1 and 6.12 kernels under qemu
+# (tests/kernels/, docs/kernels.md); about 12 minutes
+test-kernels: all workloads
+	@bash tests/kernels/matrix.sh
 
 bench: all workloads $(BUILD)/bench/engine_bench
 	@bash tests/bench/run.sh

@@ -8,4 +8,9 @@
  * btf_trace_<name> typedef is, a kfunc when its FUNC is. */
 int kernel_btf_has(const char *name, int kind);
 
+/* How many arguments the running kernel's tracepoint `name` passes a
+ * tp_btf program (its prototype has grown on some kernels), or -errno:
+ * -ENOENT when there is no such tracepoint. */
+int kernel_tp_args(const char *name);
+
 #endif
