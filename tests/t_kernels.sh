@@ -14,7 +14,7 @@ t_traffic.sh:shift_drain_restore_on_deadlock"
 
 test_debian_6_1_live_smoke() {
 	want=$(echo "$SMOKE" | wc -l)
-	KERNEL_TESTS=$SMOKE KERNEL_TIMEOUT=600 bash tests/kernels/matrix.sh 6.1 > "$T/matrix" 2>&1 || true
+	KERNEL_TESTS=$SMOKE KERNEL_TIMEOUT=900 FILE_TIMEOUT=200 bash tests/kernels/matrix.sh 6.1 > "$T/matrix" 2>&1 || true
 	cat "$T/matrix" >&2
 	grep -q "^$want passed, 0 failed\$" "$T/matrix" ||
 		fail "6.1: $(grep -E '^not ok' "$T/matrix" | head -1) ($(tail -1 "$T/matrix"))"
