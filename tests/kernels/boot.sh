@@ -52,9 +52,13 @@ for m in $wanted; do
 done | sed 's/\.xz//g' > "$ird/lib/modules/$KVER/modules.dep"
 (cd "$ird" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1) > "$out/initramfs.cpio.gz" || exit 1
 
+# thread=single: 2 vCPUs run in turn. With one host thread per vCPU, a
+# vCPU can run a stale translation of code another is patching (a static
+# key flipped when a tracepoint gets its first program) and the guest dies
+# of "Oops: int3" in __schedule (seen on 6.12).
 start=$(date +%s%N)
 timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp 2 -m "${REFLEXD_GUEST_MEM:-3G}" \
+	-accel tcg,thread=single -cpu max -smp 2 -m "${REFLEXD_GUEST_MEM:-3G}" \
 	-kernel "$KIMAGE" -initrd "$out/initramfs.cpio.gz" \
 	-append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 mitigations=off" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
