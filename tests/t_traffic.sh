@@ -25,7 +25,8 @@ client() {
 	secs=$1
 	shift
 	C=$T/client
-	"$WL/connclient" $SVC "$secs" --comm ts-client "$@" > "$C" 2>&1 &
+	# a reply slower than the timeout is a failure: as slow as the machine
+	"$WL/connclient" $SVC "$secs" --comm ts-client --timeout-ms $((1000 * SLOW)) "$@" > "$C" 2>&1 &
 	C_PID=$!
 	STARTED="$STARTED $C_PID"
 	wait_for "$C" '^ready' 10
