@@ -32,7 +32,7 @@ PB_HDRS := $(PB_SRCS:.c=.h)
 OBJS    += $(PB_SRCS:.c=.o)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads fuzz units test bench scale run image clean
+.PHONY: all deps workloads fuzz units test test-kernels bench scale run image clean
 .SECONDARY:
 all: deps reflexd
 
@@ -48,7 +48,7 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(BUILD)/vmlinux.h
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h bpf/core_fixes.bpf.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
@@ -119,6 +119,11 @@ units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metric
 test: all workloads fuzz units
 	@sh tests/run.sh
 
+# the live tests inside Debian's stock 6.1 and 6.12 kernels under qemu
+# (tests/kernels/, docs/kernels.md); about 12 minutes
+test-kernels: all workloads
+	@bash tests/kernels/matrix.sh
+
 bench: all workloads $(BUILD)/bench/engine_bench
 	@bash tests/bench/run.sh
 
@@ -135,7 +140,7 @@ clean:
 # libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
-FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c \
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c core/kernel.c \
 	core/util.c core/text.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
 	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
 # the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)

@@ -33,10 +33,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "act/act.h"
 #include "act/traffic.h"
+#include "core/kernel.h"
 #include "core/log.h"
 #include "sense/identity.h"
 #include "bpf/traffic.h"
@@ -73,6 +75,7 @@ struct traffic {
 	struct ev_loop *loop;
 	struct traffic_bpf *skel;
 	struct bpf_link *steer, *steer_connect;
+	bool can_drain;   /* the kernel has bpf_sock_destroy */
 	ev_timer refresh;
 	size_t n;
 	struct service services[REFLEX_TRAFFIC_SERVICES_MAX];
@@ -468,9 +471,22 @@ int traffic_open(struct ev_loop *loop, const struct strlist *specs)
 		}
 		traffic->n++;
 	}
-	traffic->skel = traffic_bpf__open_and_load();
+	traffic->skel = traffic_bpf__open();
 	if (!traffic->skel) {
 		rc = -errno;
+		log_error("traffic: opening the steering program: %s", strerror(-rc));
+		goto fail;
+	}
+	/* draining closes sockets with the bpf_sock_destroy kfunc (6.5+);
+	 * without it a shift still steers new connections */
+	traffic->can_drain = kernel_btf_has("bpf_sock_destroy", BTF_KIND_FUNC) == 1;
+	if (!traffic->can_drain) {
+		log_warn("traffic: this kernel has no bpf_sock_destroy (Linux 6.5+): shifts steer new "
+			 "connections, never drain existing ones");
+		(void)bpf_program__set_autoload(traffic->skel->progs.drain, false);
+	}
+	rc = traffic_bpf__load(traffic->skel);
+	if (rc) {
 		log_error("traffic: loading the steering program: %s", strerror(-rc));
 		goto fail;
 	}
@@ -849,6 +865,8 @@ static void shift_start(struct act_run *run)
 	}
 	if (p->drain && s->remote)
 		snprintf(drained, sizeof(drained), "; not drained: draining is for local backends");
+	else if (p->drain && !traffic->can_drain)
+		snprintf(drained, sizeof(drained), "; not drained: needs bpf_sock_destroy (Linux 6.5+)");
 	else if (p->drain && (rc = drain(t->pid, s, b, &n)))
 		snprintf(drained, sizeof(drained), "; draining its connections failed: %s", strerror(-rc));
 	else if (p->drain)

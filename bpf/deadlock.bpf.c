@@ -24,6 +24,9 @@ const volatile __u64 long_wait_ns = 100000000;
 const volatile __u64 min_wait_ns = 100000000;
 /* futex(2)'s number on this architecture, set by the loader */
 const volatile long futex_nr = -1;
+/* sched_switch passes prev_state (5.18+), set by the loader; before, it
+ * is read from prev itself (the verifier prunes the branch not taken) */
+const volatile bool switch_has_prev_state = true;
 /* set for the first scan only: adopt threads that were asleep before */
 bool seeding = false;
 /* waits with no task storage to go in (out of memory), and long-wait ends
@@ -101,11 +104,12 @@ static __always_inline void begin_wait(struct task_struct *task)
 }
 
 /* sched_switch(bool preempt, struct task_struct *prev,
- *              struct task_struct *next, unsigned int prev_state) */
+ *              struct task_struct *next, unsigned int prev_state);
+ * prev_state came in 5.18 */
 SEC("tp_btf/sched_switch")
-int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev,
-	     struct task_struct *next, unsigned int prev_state)
+int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	unsigned int prev_state = switch_has_prev_state ? (unsigned int)ctx[3] : prev->__state;
 	struct reflex_futex_wait *w;
 	struct reflex_deadlock_event *e;
 	__u64 now;

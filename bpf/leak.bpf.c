@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "leak.h"
+#include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -35,9 +36,9 @@ __u64 procs_dropped = 0;
  * mm: other mms change from reclaim or fork, and their owner's next own
  * change brings the whole picture anyway. Exiting tasks and kernel threads
  * never create an entry (an exit's unmaps must not bring back the entry
- * sched_process_exit removed). Each counter's shared total lags its
- * per-CPU parts by at most the percpu_counter batch per CPU, as what
- * get_mm_counter() and /proc read. */
+ * sched_process_exit removed). The counters read as get_mm_counter() and
+ * /proc read them (mm_counter_pages). Before 6.2 the tracepoint has a
+ * third argument, the counter's new value: not needed, not read. */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 {
@@ -61,11 +62,10 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 		if (!p)
 			return 0;
 	}
-	/* plain loads: mm is a BTF pointer, no helper call per field */
-	p->rss[REFLEX_LEAK_FILE] = mm->rss_stat[MM_FILEPAGES].count << page_shift;
-	p->rss[REFLEX_LEAK_ANON] = mm->rss_stat[MM_ANONPAGES].count << page_shift;
-	p->rss[REFLEX_LEAK_SWAP] = mm->rss_stat[MM_SWAPENTS].count << page_shift;
-	p->rss[REFLEX_LEAK_SHMEM] = mm->rss_stat[MM_SHMEMPAGES].count << page_shift;
+	p->rss[REFLEX_LEAK_FILE] = mm_counter_pages(mm, MM_FILEPAGES) << page_shift;
+	p->rss[REFLEX_LEAK_ANON] = mm_counter_pages(mm, MM_ANONPAGES) << page_shift;
+	p->rss[REFLEX_LEAK_SWAP] = mm_counter_pages(mm, MM_SWAPENTS) << page_shift;
+	p->rss[REFLEX_LEAK_SHMEM] = mm_counter_pages(mm, MM_SHMEMPAGES) << page_shift;
 	p->data_vm = mm->data_vm << page_shift;
 	return 0;
 }

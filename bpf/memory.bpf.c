@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "memory.h"
+#include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -35,19 +36,16 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } crossings SEC(".maps");
 
-/* Resident pages as /proc/<pid>/statm counts them: file + anon + shmem.
- * Each counter's shared total lags its per-CPU parts by at most the
- * percpu_counter batch per CPU (what get_mm_counter() reads, too). */
+/* Resident pages as /proc/<pid>/statm counts them: file + anon + shmem,
+ * with get_mm_counter()'s lag (mm_counter_pages). */
 static __always_inline __s64 resident_pages(struct mm_struct *mm)
 {
-	__s64 file = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count);
-	__s64 anon = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count);
-	__s64 shmem = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count);
-
-	return file + anon + shmem;
+	return mm_counter_pages(mm, MM_FILEPAGES) + mm_counter_pages(mm, MM_ANONPAGES) +
+	       mm_counter_pages(mm, MM_SHMEMPAGES);
 }
 
-/* rss_stat(struct mm_struct *mm, int member) */
+/* rss_stat(struct mm_struct *mm, int member); before 6.2 also long count,
+ * the counter's new value, not read: the threshold is on their sum */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(reflex_rss, struct mm_struct *mm, int member)
 {

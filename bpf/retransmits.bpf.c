@@ -8,7 +8,8 @@
  *   - sock_send_length: the process that sends on it, when that is someone
  *     else (an accepted socket, whose storage is cloned from the listener;
  *     a socket handed to another process or inherited across fork; a
- *     socket older than reflexd).
+ *     socket older than reflexd). That tracepoint came in 6.3; before,
+ *     the loader picks fentry/tcp_sendmsg, the same place in the sender.
  * tcp_retransmit_skb then reads the owner off the socket and counts into a
  * bounded flow table, which userspace reads on its scan. */
 #include "vmlinux.h"
@@ -17,6 +18,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "retransmits.h"
+#include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -86,36 +88,52 @@ int sock_create(struct bpf_sock *ctx)
 	return 1;
 }
 
-/* sock_send_length(struct sock *sk, int ret, int flags): after every
- * sendmsg, in the sender's context. The common case (the owner sends
- * again) is one storage lookup and a compare. */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
+/* sk is being sent on, in the sender's context. The common case (the
+ * owner sends again) is one storage lookup and a compare. */
+static __always_inline void sender_seen(struct sock *sk)
 {
 	struct reflex_sock_owner *o;
 	__u64 id;
 
 	if (!sk || sk->sk_protocol != IPPROTO_TCP)
-		return 0;
+		return;
 	id = bpf_get_current_pid_tgid();
 	o = bpf_sk_storage_get(&owners, sk, 0, 0);
 	if (o && o->pid == id >> 32)
-		return 0;
+		return;
 	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
-		return 0;
+		return;
 	if (!o)
 		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (o)
 		owner_set(o, id);
 	else
 		count(REFLEX_RETRANS_NO_STORAGE);
+}
+
+/* sock_send_length(struct sock *sk, int ret, int flags): after every
+ * sendmsg (6.3+) */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
+{
+	sender_seen(sk);
+	return 0;
+}
+
+/* int tcp_sendmsg(struct sock *sk, struct msghdr *msg, size_t size): the
+ * same, on kernels before 6.3 (the loader loads one of the two) */
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(sock_sendmsg, struct sock *sk, struct msghdr *msg, size_t size)
+{
+	sender_seen(sk);
 	return 0;
 }
 
 /* tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb,
- *                    int err): a segment was retransmitted (err 0) */
+ *                    int err): a segment was retransmitted (err 0); the
+ * kernels without err fire only for those (tcp_retransmit_err) */
 SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
 	struct reflex_flow_key key = {};
 	struct reflex_sock_owner *o;
@@ -124,7 +142,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, i
 	__u64 now;
 	__u8 one = 1;
 
-	if (err || !sk)
+	if (tcp_retransmit_err(ctx) || !sk)
 		return 0;
 	o = bpf_sk_storage_get(&owners, (struct sock *)sk, 0, 0);
 	if (!o) {

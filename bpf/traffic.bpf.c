@@ -19,7 +19,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define TCP_LISTEN 10
 #define PROTO_TCP 6
 
-extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+/* 6.5+: weak, so the object loads without it; the loader then leaves the
+ * drain program out (act/traffic.c) */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -12,7 +12,8 @@ protobuf-c-compiler"
 # reads OTLP/JSON with Google's parser
 PACKAGES="$BUILD llvm protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
 python3 python3-yaml openssl golang-go bpftrace iptables curl systemd strace
-podman runc debootstrap prometheus python3-protobuf"
+podman runc debootstrap prometheus python3-protobuf
+qemu-system-x86 busybox-static kmod xz-utils"
 [ "${1:-}" = build ] && PACKAGES=$BUILD
 
 missing=""

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "core/kernel.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "sense/deadlock.h"
@@ -429,6 +430,7 @@ static void *deadlock_start(const struct sensor_env *env)
 	s->skel->rodata->long_wait_ns = s->min_wait_ns;
 	s->skel->rodata->min_wait_ns = s->min_wait_ns;
 	s->skel->rodata->futex_nr = SYS_futex;
+	s->skel->rodata->switch_has_prev_state = kernel_tp_args("sched_switch") >= 4;
 	err = deadlock_bpf__load(s->skel);
 	if (err) {
 		log_error("deadlock: loading the BPF programs: %s", strerror(-err));

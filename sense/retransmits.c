@@ -19,7 +19,9 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
+#include "core/kernel.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "sense/identity.h"
@@ -578,10 +580,40 @@ static int open_cgroup2_root(const char **path)
 
 static void retransmits_stop(void *state);
 
+/* Where a socket's sender is seen (bpf/retransmits.bpf.c) */
+enum send_hook {
+	SEND_TRACEPOINT,   /* tp_btf/sock_send_length, Linux 6.3+ */
+	SEND_FENTRY,       /* fentry/tcp_sendmsg, where fentry works */
+	SEND_NONE,         /* neither: sockets keep their creator as owner */
+};
+
+/* Opens, sizes, loads and attaches the programs with one send hook. */
+static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env,
+			    enum send_hook hook)
+{
+	int err;
+
+	s->skel = retransmits_bpf__open();
+	if (!s->skel)
+		return -errno;
+	(void)bpf_map__set_max_entries(s->skel->maps.flows, (__u32)env->cfg->retrans_flows);
+	(void)bpf_program__set_autoload(s->skel->progs.sock_send, hook == SEND_TRACEPOINT);
+	(void)bpf_program__set_autoload(s->skel->progs.sock_sendmsg, hook == SEND_FENTRY);
+	err = retransmits_bpf__load(s->skel);
+	if (!err)
+		err = retransmits_bpf__attach(s->skel);
+	if (err) {
+		retransmits_bpf__destroy(s->skel);
+		s->skel = NULL;
+	}
+	return err;
+}
+
 static void *retransmits_start(const struct sensor_env *env)
 {
 	struct sense_retransmits *s = calloc(1, sizeof(*s));
 	const char *root = NULL;
+	enum send_hook hook;
 	struct bpf_link *link;
 	int err;
 
@@ -598,22 +630,18 @@ static void *retransmits_start(const struct sensor_env *env)
 		err = -ENOMEM;
 		goto fail;
 	}
-	s->skel = retransmits_bpf__open();
-	if (!s->skel) {
-		err = -errno;
-		log_error("retransmits: opening the BPF object: %s", strerror(-err));
-		goto fail;
+	hook = kernel_btf_has("btf_trace_sock_send_length", BTF_KIND_TYPEDEF) == 1 ? SEND_TRACEPOINT
+										 : SEND_FENTRY;
+	err = retransmits_load(s, env, hook);
+	if (err && hook == SEND_FENTRY) {
+		log_warn("retransmits: no sock_send_length tracepoint (Linux 6.3+) and fentry/tcp_sendmsg "
+			 "does not load (%s): a socket's retransmits go to the process that created it "
+			 "(an accepted one's to its listener's)", strerror(-err));
+		err = retransmits_load(s, env, SEND_NONE);
 	}
-	(void)bpf_map__set_max_entries(s->skel->maps.flows, (__u32)env->cfg->retrans_flows);
-	err = retransmits_bpf__load(s->skel);
 	if (err) {
-		log_error("retransmits: loading the BPF programs: %s", strerror(-err));
-		goto fail;
-	}
-	err = retransmits_bpf__attach(s->skel);
-	if (err) {
-		log_error("retransmits: attaching to tcp_retransmit_skb, sock_send_length and "
-			  "sched_process_exit/exec: %s", strerror(-err));
+		log_error("retransmits: loading and attaching the BPF programs (tcp_retransmit_skb, "
+			  "sched_process_exit/exec): %s", strerror(-err));
 		goto fail;
 	}
 	/* without it, sockets get their owner at their first send: only a

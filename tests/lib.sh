@@ -8,6 +8,9 @@ REFLEXD=$PWD/reflexd
 WL=$PWD/build/workloads
 T=$(mktemp -d /tmp/reflexd-test.XXXXXX)
 STARTED=""
+# waits last this many times longer: the kernel matrix runs the tests in a
+# guest that qemu's TCG slows down (tests/kernels/matrix.sh)
+SLOW=${REFLEXD_TEST_SLOW:-1}
 
 kill_started() {
 	for p in $STARTED; do
@@ -30,7 +33,7 @@ fail() {
 
 # wait_for FILE PATTERN SECONDS: until an extended regex shows up in FILE.
 wait_for() {
-	end=$(( $(date +%s%N) / 1000000 + $3 * 1000 ))
+	end=$(( $(date +%s%N) / 1000000 + $3 * 1000 * SLOW ))
 	while [ "$(( $(date +%s%N) / 1000000 ))" -lt "$end" ]; do
 		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
@@ -99,7 +102,7 @@ audit() {
 
 # wait_record JQ_FILTER SECONDS: until a decision matching the filter exists.
 wait_record() {
-	end=$(( $(date +%s) + $2 ))
+	end=$(( $(date +%s) + $2 * SLOW ))
 	while [ "$(date +%s)" -le "$end" ]; do
 		[ -n "$(audit 2>/dev/null | jq -c "select($1)")" ] && return 0
 		sleep 0.1
@@ -109,7 +112,7 @@ wait_record() {
 
 # wait_gone PID SECONDS
 wait_gone() {
-	end=$(( $(date +%s) + $2 ))
+	end=$(( $(date +%s) + $2 * SLOW ))
 	while alive "$1"; do
 		[ "$(date +%s)" -le "$end" ] || { fail "pid $1 still alive after $2 s"; return 1; }
 		sleep 0.05

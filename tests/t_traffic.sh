@@ -25,7 +25,8 @@ client() {
 	secs=$1
 	shift
 	C=$T/client
-	"$WL/connclient" $SVC "$secs" --comm ts-client "$@" > "$C" 2>&1 &
+	# a reply slower than the timeout is a failure: as slow as the machine
+	"$WL/connclient" $SVC "$secs" --comm ts-client --timeout-ms $((1000 * SLOW)) "$@" > "$C" 2>&1 &
 	C_PID=$!
 	STARTED="$STARTED $C_PID"
 	wait_for "$C" '^ready' 10
@@ -48,6 +49,16 @@ rule "shift-web" {
 R
 }
 
+# Draining closes sockets with bpf_sock_destroy (Linux 6.5+); on an older
+# kernel a shift steers and says it did not drain (docs/kernels.md).
+if bpftool btf dump file /sys/kernel/btf/vmlinux 2> /dev/null | grep -q "FUNC 'bpf_sock_destroy'"; then
+	CAN_DRAIN=true
+	DRAINED='[0-9]+ of its connections drained'
+else
+	CAN_DRAIN=false
+	DRAINED='not drained: needs bpf_sock_destroy'
+fi
+
 field_of() { # FILE KEY: the value of KEY=... on its line
 	sed -n "s/.*$2=\([0-9]*\).*/\1/p" "$1" | head -1
 }
@@ -68,7 +79,7 @@ test_shift_drain_restore_on_deadlock() {
 	restore=$(audit | jq -r 'select(.action == "traffic.restore") | .time_unix_nano')
 	sid=$(audit | jq -r 'select(.action == "traffic.shift") | .id')
 	audit | holds ".action == \"traffic.shift\" and .outcome == \"acted\" and .pid == $A_PID and
-		(.detail | test(\"away from :$PORT_A .pid $A_PID.; [0-9]+ of its connections drained\"))" ||
+		(.detail | test(\"away from :$PORT_A .pid $A_PID.; $DRAINED\"))" ||
 		fail "shift record: $(audit | head -1)"
 	audit | holds ".action == \"traffic.restore\" and .outcome == \"acted\" and
 		(.detail | test(\"clear for 1.0s: undoing decision $sid; .*reach :$PORT_A .pid $A_PID. again\"))" ||
@@ -88,7 +99,10 @@ test_shift_drain_restore_on_deadlock() {
 	[ "$(count "$after" 9999999999999999999 A)" -gt 5 ] || fail "A did not get traffic back after the restore"
 	[ "$(count "$restore" 9999999999999999999 fail)" = 0 ] || fail "failures after the restore"
 	# drained: the connections held on A were closed, those on B were not
-	[ "$(grep -c '^closed [0-9]* A ' "$C")" = 3 ] || fail "held connections to A not all closed: $(grep -E '^(closed|ready)' "$C")"
+	if $CAN_DRAIN; then
+		[ "$(grep -c '^closed [0-9]* A ' "$C")" = 3 ] ||
+			fail "held connections to A not all closed: $(grep -E '^(closed|ready)' "$C")"
+	fi
 	! grep -q '^closed [0-9]* B ' "$C" || fail "a connection to B was closed"
 	stop_daemon
 	rm -f "$PIN"
