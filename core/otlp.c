@@ -40,9 +40,16 @@ struct otlp {
 	int64_t *seqs;         /* the outbox entries in flight */
 	size_t nseqs;
 	size_t nrecords;       /* of those, exported (the rest withheld) */
-	/* the rate cap's token bucket, refilled by the records' own time */
-	double tokens;
-	int64_t tokens_ns;
+	/* of those, withheld: counted once the batch is acknowledged */
+	uint64_t withheld_rate, withheld_severity;
+	/* the rate cap's token bucket, refilled by the records' own time, and
+	 * as it was before the batch in flight took from it: a batch whose
+	 * rows will be read again puts it back, so that each row's verdict
+	 * is the same on every attempt */
+	struct bucket {
+		double tokens;
+		int64_t ns;
+	} bucket, bucket_before;
 	struct otlp_stats st;
 	void (*drained)(void *ctx);
 	void *drained_ctx;
@@ -671,6 +678,7 @@ struct batch {
 	pb_record **records;
 	size_t n;
 	size_t nseqs;    /* entries taken, withheld ones included */
+	uint64_t withheld_rate, withheld_severity;
 	bool failed;
 };
 
@@ -680,8 +688,9 @@ struct batch {
  * rate_max a second (as deep), refilled by the records' own queued times,
  * so a backlog sent after an outage is capped as it happened, not as it
  * is sent. Acted, failed and unknown outcomes and verifications always go. */
-static bool withhold(struct otlp *o, const struct journal_entry *e, const struct decision *d)
+static bool withhold(struct batch *b, const struct journal_entry *e, const struct decision *d)
 {
+	struct otlp *o = b->o;
 	const char *sev;
 	double rate = (double)o->set.rate_max;
 
@@ -689,24 +698,22 @@ static bool withhold(struct otlp *o, const struct journal_entry *e, const struct
 	    (d->outcome != REFLEX_OUTCOME_DRY_RUN && d->outcome != REFLEX_OUTCOME_SUPPRESSED))
 		return false;
 	if ((int)severity(d, e->event, &sev) < o->set.severity_floor) {
-		o->st.withheld_severity++;
-		metric_add(o->m_withheld_severity, 1);
+		b->withheld_severity++;
 		return true;
 	}
 	if (!o->set.rate_max)
 		return false;
-	if (e->queued_ns > o->tokens_ns) {
-		o->tokens += rate * (double)(e->queued_ns - o->tokens_ns) / 1e9;
-		o->tokens_ns = e->queued_ns;
+	if (e->queued_ns > o->bucket.ns) {
+		o->bucket.tokens += rate * (double)(e->queued_ns - o->bucket.ns) / 1e9;
+		o->bucket.ns = e->queued_ns;
 	}
-	if (o->tokens > rate)
-		o->tokens = rate;
-	if (o->tokens >= 1) {
-		o->tokens -= 1;
+	if (o->bucket.tokens > rate)
+		o->bucket.tokens = rate;
+	if (o->bucket.tokens >= 1) {
+		o->bucket.tokens -= 1;
 		return false;
 	}
-	o->st.withheld_rate++;
-	metric_add(o->m_withheld_rate, 1);
+	b->withheld_rate++;
 	return true;
 }
 
@@ -716,7 +723,7 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
 	pb_record *r;
 
 	b->o->seqs[b->nseqs++] = e->seq;
-	if (withhold(b->o, e, d))
+	if (withhold(b, e, d))
 		return 0;
 	r = make_record(b->a, e, d);
 	if (!r) {
@@ -729,113 +736,112 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
 
 /* OTLP's JSON encoding (the proto3 JSON mapping, with OTLP's rules):
  * lowerCamelCase field names, enums as numbers, 64-bit integers as
- * strings. */
-static void json_text(FILE *f, const char *s)
-{
-	/* the stream is this request's own: no locking per character */
-	putc_unlocked('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			putc_unlocked(c, f);
-	}
-	putc_unlocked('"', f);
-}
-
-static void json_any(FILE *f, const pb_any *v)
+ * strings. Every string goes through sbuf_json_str, so the request is
+ * valid UTF-8 whatever bytes a record holds. */
+static void json_any(struct sbuf *b, const pb_any *v)
 {
 	if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
-		fprintf(f, "{\"intValue\":\"%lld\"}", (long long)v->int_value);
+		sbuf_puts(b, "{\"intValue\":\"");
+		sbuf_int(b, (long long)v->int_value);
+		sbuf_puts(b, "\"}");
 	} else {
-		fputs("{\"stringValue\":", f);
-		json_text(f, v->string_value);
-		fputc('}', f);
+		sbuf_puts(b, "{\"stringValue\":");
+		sbuf_json_str(b, v->string_value);
+		sbuf_puts(b, "}");
 	}
 }
 
-static void json_attributes(FILE *f, pb_kv *const *kv, size_t n)
+static void json_attributes(struct sbuf *b, pb_kv *const *kv, size_t n)
 {
-	fputs("\"attributes\":[", f);
+	sbuf_puts(b, "\"attributes\":[");
 	for (size_t i = 0; i < n; i++) {
-		fputs(i ? ",{\"key\":" : "{\"key\":", f);
-		json_text(f, kv[i]->key);
-		fputs(",\"value\":", f);
-		json_any(f, kv[i]->value);
-		fputc('}', f);
+		sbuf_puts(b, i ? ",{\"key\":" : "{\"key\":");
+		sbuf_json_str(b, kv[i]->key);
+		sbuf_puts(b, ",\"value\":");
+		json_any(b, kv[i]->value);
+		sbuf_puts(b, "}");
 	}
-	fputc(']', f);
+	sbuf_puts(b, "]");
 }
 
-static void json_record(FILE *f, const pb_record *r)
+static void json_record(struct sbuf *b, const pb_record *r)
 {
-	fprintf(f, "{\"timeUnixNano\":\"%llu\",\"observedTimeUnixNano\":\"%llu\",\"severityNumber\":%d,"
-		"\"severityText\":", (unsigned long long)r->time_unix_nano,
-		(unsigned long long)r->observed_time_unix_nano, (int)r->severity_number);
-	json_text(f, r->severity_text);
-	fputs(",\"body\":", f);
-	json_any(f, r->body);
-	fputc(',', f);
-	json_attributes(f, r->attributes, r->n_attributes);
-	fputs(",\"eventName\":", f);
-	json_text(f, r->event_name);
-	fputc('}', f);
+	sbuf_printf(b, "{\"timeUnixNano\":\"%llu\",\"observedTimeUnixNano\":\"%llu\",\"severityNumber\":%d,"
+		    "\"severityText\":", (unsigned long long)r->time_unix_nano,
+		    (unsigned long long)r->observed_time_unix_nano, (int)r->severity_number);
+	sbuf_json_str(b, r->severity_text);
+	sbuf_puts(b, ",\"body\":");
+	json_any(b, r->body);
+	sbuf_puts(b, ",");
+	json_attributes(b, r->attributes, r->n_attributes);
+	sbuf_puts(b, ",\"eventName\":");
+	sbuf_json_str(b, r->event_name);
+	sbuf_puts(b, "}");
 }
 
-/* req as JSON in a new buffer: its length, or -ENOMEM. */
-static ssize_t json_request(const pb_request *req, unsigned char **out)
+static void json_write_request(struct sbuf *b, const pb_request *req)
 {
-	char *text = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&text, &size);
-
-	if (!f)
-		return -ENOMEM;
-	fputs("{\"resourceLogs\":[", f);
+	sbuf_puts(b, "{\"resourceLogs\":[");
 	for (size_t i = 0; i < req->n_resource_logs; i++) {
 		const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
 
-		fputs(i ? ",{\"resource\":{" : "{\"resource\":{", f);
-		json_attributes(f, rl->resource->attributes, rl->resource->n_attributes);
-		fputs("},\"scopeLogs\":[", f);
+		sbuf_puts(b, i ? ",{\"resource\":{" : "{\"resource\":{");
+		json_attributes(b, rl->resource->attributes, rl->resource->n_attributes);
+		sbuf_puts(b, "},\"scopeLogs\":[");
 		for (size_t k = 0; k < rl->n_scope_logs; k++) {
 			const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[k];
 
-			fputs(k ? ",{\"scope\":{\"name\":" : "{\"scope\":{\"name\":", f);
-			json_text(f, sl->scope->name);
-			fputs(",\"version\":", f);
-			json_text(f, sl->scope->version);
-			fputs("},\"logRecords\":[", f);
+			sbuf_puts(b, k ? ",{\"scope\":{\"name\":" : "{\"scope\":{\"name\":");
+			sbuf_json_str(b, sl->scope->name);
+			sbuf_puts(b, ",\"version\":");
+			sbuf_json_str(b, sl->scope->version);
+			sbuf_puts(b, "},\"logRecords\":[");
 			for (size_t r = 0; r < sl->n_log_records; r++) {
 				if (r)
-					fputc(',', f);
-				json_record(f, sl->log_records[r]);
+					sbuf_puts(b, ",");
+				json_record(b, sl->log_records[r]);
 			}
-			fputs("],\"schemaUrl\":", f);
-			json_text(f, sl->schema_url);
-			fputc('}', f);
+			sbuf_puts(b, "],\"schemaUrl\":");
+			sbuf_json_str(b, sl->schema_url);
+			sbuf_puts(b, "}");
 		}
-		fputs("],\"schemaUrl\":", f);
-		json_text(f, rl->schema_url);
-		fputc('}', f);
+		sbuf_puts(b, "],\"schemaUrl\":");
+		sbuf_json_str(b, rl->schema_url);
+		sbuf_puts(b, "}");
 	}
-	fputs("]}", f);
-	if (fclose(f)) {
-		free(text);
-		return -ENOMEM;
-	}
-	*out = (unsigned char *)text;
-	return (ssize_t)size;
+	sbuf_puts(b, "]}");
 }
 
-static void acknowledge(struct otlp *o);
+/* req as JSON in a new buffer: its length, or -ENOMEM. The buffer starts
+ * at a few times the protobuf form's size (JSON repeats the field names)
+ * and doubles until the request fits. */
+static ssize_t json_request(const pb_request *req, unsigned char **out)
+{
+	size_t size = 4 * opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(req) +
+		      4096;
+	struct sbuf b;
+	char *text;
+
+	for (;; size *= 2) {
+		if (!(text = malloc(size)))
+			return -ENOMEM;
+		sbuf_init(&b, text, size);
+		json_write_request(&b, req);
+		if (!b.truncated)
+			break;
+		free(text);
+	}
+	*out = (unsigned char *)text;
+	return (ssize_t)b.len;
+}
+
+static int acknowledge(struct otlp *o);
+static void batch_undo(struct otlp *o);
 
 /* The request for the oldest entries, packed (and gzipped when asked):
- * its length, 0 when nothing waits, or -errno. */
+ * its length, 0 when nothing waits, -EAGAIN when all it took were
+ * withheld (acknowledged: more may wait), or -errno (-EIO: the journal
+ * failed). On an error the rows are left to be read again. */
 static ssize_t build_request(struct otlp *o, unsigned char **out)
 {
 	Opentelemetry__Proto__Resource__V1__Resource resource = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
@@ -855,6 +861,7 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	if (!b.records || !res.v)
 		goto out;
 	o->nseqs = 0;
+	o->bucket_before = o->bucket;
 	if (journal_export_next(o->journal, o->set.batch, add_entry, &b)) {
 		len = -EIO;
 		goto out;
@@ -863,11 +870,14 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 		goto out;
 	o->nseqs = b.nseqs;
 	o->nrecords = b.n;
+	o->withheld_rate = b.withheld_rate;
+	o->withheld_severity = b.withheld_severity;
 	if (!b.n) {
 		/* nothing, or everything withheld: these leave the outbox now */
 		if (b.nseqs)
-			acknowledge(o);
-		len = b.nseqs ? -EAGAIN : 0;
+			len = acknowledge(o) ? -EIO : -EAGAIN;
+		else
+			len = 0;
 		goto out;
 	}
 	for (size_t i = 0; i < o->set.resource.n; i++) {
@@ -935,6 +945,8 @@ static ssize_t build_request(struct otlp *o, unsigned char **out)
 	*out = packed;
 	packed = NULL;
 out:
+	if (len < 0 && len != -EAGAIN)
+		batch_undo(o);
 	free(packed);
 	arena_free(&a);
 	return len;
@@ -1038,7 +1050,8 @@ static void partial_success(struct otlp *o, int64_t n, const char *why)
 		o->st.rejected += (uint64_t)n;
 		metric_add(o->m_rejected, (double)n);
 	}
-	log_warn("otlp: %s: the collector rejected %lld of %zu records: %s", o->set.url, (long long)n, o->nseqs, why);
+	log_warn("otlp: %s: the collector rejected %lld of %zu records: %s", o->set.url, (long long)n, o->nrecords,
+		 why);
 }
 
 /* A JSON reply's partialSuccess (rejectedLogRecords is an int64: a string,
@@ -1082,12 +1095,36 @@ static void read_partial_success(struct otlp *o, const struct http_response *res
 	opentelemetry__proto__collector__logs__v1__export_logs_service_response__free_unpacked(r, NULL);
 }
 
-static void acknowledge(struct otlp *o)
+/* The batch in flight will not be sent as it is: its rows will be read
+ * again, from the bucket as it was, and its withheld ones not counted. */
+static void batch_undo(struct otlp *o)
 {
-	if (journal_export_ack(o->journal, o->seqs, o->nseqs))
+	o->bucket = o->bucket_before;
+	o->nseqs = 0;
+	o->nrecords = 0;
+	o->withheld_rate = 0;
+	o->withheld_severity = 0;
+}
+
+/* The batch in flight leaves the outbox, its withheld records counted
+ * now, once: 0, or -EIO (logged) when the journal cannot mark it, and
+ * its rows will be read again. */
+static int acknowledge(struct otlp *o)
+{
+	if (journal_export_ack(o->journal, o->seqs, o->nseqs)) {
 		log_error("otlp: journal: cannot mark %zu records exported: %s (they will be sent again)",
 			  o->nseqs, journal_errmsg(o->journal));
+		batch_undo(o);
+		return -EIO;
+	}
+	o->st.withheld_rate += o->withheld_rate;
+	o->st.withheld_severity += o->withheld_severity;
+	metric_add(o->m_withheld_rate, (double)o->withheld_rate);
+	metric_add(o->m_withheld_severity, (double)o->withheld_severity);
 	o->nseqs = 0;
+	o->withheld_rate = 0;
+	o->withheld_severity = 0;
+	return 0;
 }
 
 static void on_response(void *ctx, const struct http_response *res)
@@ -1105,7 +1142,7 @@ static void on_response(void *ctx, const struct http_response *res)
 		o->st.sent += o->nrecords;
 		metric_add(o->m_sent, (double)o->nrecords);
 		log_debug("otlp: %zu records exported in %.1f ms", o->nrecords, (double)res->elapsed_ns / 1e6);
-		acknowledge(o);
+		(void)acknowledge(o);
 		next_step(o, true);
 		return;
 	}
@@ -1116,9 +1153,9 @@ static void on_response(void *ctx, const struct http_response *res)
 		o->st.failed += o->nrecords;
 		metric_add(o->m_failed, (double)o->nrecords);
 		log_error("otlp: %s: HTTP %ld: %zu records refused, not retried%s%s", o->set.url,
-			  res->status, o->nseqs, excerpt[0] ? ": " : "", excerpt);
+			  res->status, o->nrecords, excerpt[0] ? ": " : "", excerpt);
 		o->failures = 0;
-		acknowledge(o);
+		(void)acknowledge(o);
 		next_step(o, true);
 		return;
 	}
@@ -1137,8 +1174,8 @@ static void on_response(void *ctx, const struct http_response *res)
 		snprintf(why, sizeof(why), "%s", res->error);
 	/* the first failure says so; the rest of an outage is quieter */
 	log_msg(o->failures == 1 ? LOG_WARN : LOG_DEBUG, "otlp: %s: %s; %zu records kept, retry in %.1fs",
-		o->set.url, why, o->nseqs, (double)delay / 1e9);
-	o->nseqs = 0;
+		o->set.url, why, o->nrecords, (double)delay / 1e9);
+	batch_undo(o);
 	o->backing_off = true;
 	schedule(o, delay);
 }
@@ -1154,9 +1191,12 @@ static void send_batch(struct otlp *o)
 	ssize_t len;
 	int rc;
 
-	while ((len = build_request(o, &body)) == -EAGAIN)
-		;
-
+	len = build_request(o, &body);
+	if (len == -EAGAIN) {
+		/* a batch all withheld: the next one after the loop's other work */
+		schedule(o, 0);
+		return;
+	}
 	if (len <= 0) {
 		if (len < 0) {
 			o->failures++;
@@ -1174,6 +1214,7 @@ static void send_batch(struct otlp *o)
 	rc = http_send(o->http, &req, on_response, o);
 	free(body);
 	if (rc) {
+		batch_undo(o);
 		o->backing_off = true;
 		o->failures++;
 		schedule(o, backoff(o));
@@ -1228,7 +1269,7 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 	o->m_withheld_severity = metrics_counter("reflexd_export_withheld_total",
 						 "dry-run and suppressed records not exported (the journal keeps them)",
 						 "reason", "severity");
-	o->tokens = (double)o->set.rate_max;
+	o->bucket.tokens = (double)o->set.rate_max;
 	ev_timer_init(&o->timer, on_timer, 0, 0);
 	o->timer.data = o;
 	if (journal_export_start(j, o->set.backlog_max, on_queued, o)) {

@@ -548,7 +548,7 @@ R
 	} > "$T/vol/trace"
 	sim() {
 		receiver_stop
-		receiver
+		receiver $RX_ARGS
 		OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "$REFLEXD" simulate --otlp --json \
 			--trace "$T/vol/trace" --rules "$T/vol" "$@" > "$T/vol/out" 2> "$T/sim.err"
 	}
@@ -562,6 +562,14 @@ R
 	[ "$(( $(outcome dry-run) + $(outcome suppressed) ))" = 3 ] && [ "$(outcome acted)" = 1 ] ||
 		fail "rate 3: $(outcome dry-run) dry-run, $(outcome suppressed) suppressed, $(outcome acted) acted"
 	grep -q ", $((quiet - 3)) withheld$" "$T/sim.err" || fail "$(cat "$T/sim.err")"
+	# a retry sends the records the cap let through the first time, and
+	# the withheld ones are counted once
+	RX_ARGS="--schedule 503" sim --otlp-rate-max 3 --otlp-retry-max 1s
+	jq -s -e '[.[].status] == [503, 200] and .[0].records == .[1].records' "$T/rx/requests.jsonl" >/dev/null ||
+		fail "retry: $(jq -c '[.status, (.records | length)]' "$T/rx/requests.jsonl")"
+	[ "$(( $(outcome dry-run) + $(outcome suppressed) ))" = 3 ] && [ "$(outcome acted)" = 1 ] ||
+		fail "rate 3 after a retry: $(outcome dry-run) dry-run, $(outcome suppressed) suppressed, $(outcome acted) acted"
+	grep -q ", $((quiet - 3)) withheld$" "$T/sim.err" || fail "after a retry: $(cat "$T/sim.err")"
 	sim --otlp-severity-floor WARN
 	[ "$(( $(outcome dry-run) + $(outcome suppressed) ))" = 0 ] && [ "$(outcome acted)" = 1 ] ||
 		fail "floor WARN: $(records | jq -c '.attributes["reflex.outcome"]' | sort | uniq -c)"
