@@ -317,11 +317,16 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Every reload, taken or refused, is a record in the journal too. */
+/* Every reload, taken or refused, is a record in the journal too, and
+ * systemd's status line says which rules run. */
 static void record_reload(struct daemon *d, bool ok, const char *why, const char *detail)
 {
 	struct decision *dec = calloc(1, sizeof(*dec));
 
+	if (ok)
+		(void)notify_send("STATUS=running: reloaded: %s", detail);
+	else
+		(void)notify_send("STATUS=running: reload rejected, the running rules stay");
 	if (!dec)
 		return;
 	uuid_v7(dec->id);
@@ -464,7 +469,6 @@ static void reload(struct daemon *d, const char *why)
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
 	log_info("reloaded: %s", detail);
-	(void)notify_send("STATUS=running: reloaded: %s", detail);
 watch:
 	/* taken or refused, watch what is there now: a deleted rules
 	 * directory's watch is gone, and its parent's waits for it */
