@@ -597,9 +597,7 @@ static int start_sensors(struct daemon *d)
 		}
 		if (!c->on)
 			continue;
-		if (probe_forced_down(name)) {
-			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
-		} else {
+		if (!probe_forced_down(name, c->why, sizeof(c->why))) {
 			component_begin(c);
 			d->sensor_state[i] = sensors[i]->start(&env);
 			err = d->sensor_state[i] ? 0 : errno ? -errno : -EINVAL;
@@ -635,8 +633,8 @@ static void start_actuators(struct daemon *d)
 		int err;
 
 		c->on = true;
-		if (probe_forced_down(a->name)) {
-			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
+		if (probe_forced_down(a->name, c->why, sizeof(c->why))) {
+			c->up = false;
 		} else if (!strcmp(a->name, "traffic")) {
 			/* with no services: takes away the steering a previous run left */
 			component_begin(c);

@@ -98,14 +98,16 @@ void probe_capture_end(void)
 	capture.why = NULL;
 }
 
-bool probe_forced_down(const char *name)
+bool probe_forced_down(const char *name, char *why, size_t size)
 {
 	const char *list = getenv(REFLEX_TEST_FAIL_ENV);
 	size_t n = strlen(name);
 
 	for (const char *p = list; p && *p; p += strcspn(p, ","), p += *p == ',') {
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n]))
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n])) {
+			snprintf(why, size, "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
 			return true;
+		}
 	}
 	return false;
 }
@@ -218,10 +220,8 @@ static void judge_bpf(struct verdict *v, const char *name, const struct kernel_n
 
 	v->name = name;
 	v->bpf = n;
-	if (probe_forced_down(name)) {
-		snprintf(v->why, sizeof(v->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
+	if (probe_forced_down(name, v->why, sizeof(v->why)))
 		return;
-	}
 	probe_capture_begin(v->why, sizeof(v->why));
 	err = probe_load(n);
 	probe_capture_end();
@@ -411,10 +411,7 @@ int probe_main(const struct config *cfg)
 		}
 		v[n].name = a->name;
 		v[n].needs = a->needs;
-		if (probe_forced_down(a->name))
-			snprintf(v[n].why, sizeof(v[n].why), "forced down by %s (a test hook)",
-				 REFLEX_TEST_FAIL_ENV);
-		else
+		if (!probe_forced_down(a->name, v[n].why, sizeof(v[n].why)))
 			v[n].works = a->check(v[n].why, sizeof(v[n].why)) == 0;
 	}
 	vmlinux = btf__load_vmlinux_btf();

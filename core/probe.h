@@ -48,7 +48,8 @@ void probe_capture_end(void);
 /* The test hook: REFLEX_TEST_FAIL_SENSORS=leak,traffic makes the sensors
  * and actuators it names fail to start, as an old kernel would, so tests
  * can show what a degraded daemon does. Read here and nowhere else. */
-bool probe_forced_down(const char *name);
+/* When name is forced down, why gets the reason and it returns true. */
+bool probe_forced_down(const char *name, char *why, size_t size);
 #define REFLEX_TEST_FAIL_ENV "REFLEX_TEST_FAIL_SENSORS"
 
 /* An actuator: what its actions (name, name.*) need, and whether this
