@@ -708,6 +708,7 @@ static int journal_writable(const char *path, char *why, size_t size)
 	char dir[4096];
 	struct statvfs st;
 	char *slash;
+	int err;
 
 	str_copy(dir, sizeof(dir), path);
 	slash = strrchr(dir, '/');
@@ -715,13 +716,16 @@ static int journal_writable(const char *path, char *why, size_t size)
 		str_copy(dir, sizeof(dir), ".");
 	else
 		slash[slash == dir] = '\0';
+	/* errno first: snprintf and strerror may change it */
 	if (access(path, W_OK) || access(dir, W_OK)) {
-		snprintf(why, size, "journal %s is not writable: %s", path, strerror(errno));
-		return -errno;
+		err = errno;
+		snprintf(why, size, "journal %s is not writable: %s", path, strerror(err));
+		return -err;
 	}
 	if (statvfs(dir, &st)) {
-		snprintf(why, size, "journal %s: %s", path, strerror(errno));
-		return -errno;
+		err = errno;
+		snprintf(why, size, "journal %s: %s", path, strerror(err));
+		return -err;
 	}
 	if (st.f_flag & ST_RDONLY || !st.f_bfree) {
 		snprintf(why, size, "journal %s is not writable: %s", path,
