@@ -93,7 +93,7 @@ static const struct option_def options[] = {
 	  "GLOB", "never touch pods in namespaces that match (repeatable; kube-system always)" },
 	{ "protect-labels", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_labels), NULL, 0, 0, true,
 	  "SELECTOR", "never touch pods with this label, key=value or key (repeatable)" },
-	{ "kubeconfig", OPT_STRING, CMD_RUN, OFF(kubeconfig), NULL, 0, 0, false,
+	{ "kubeconfig", OPT_STRING, CMD_RUN | CMD_PROBE, OFF(kubeconfig), NULL, 0, 0, false,
 	  "FILE", "Kubernetes credentials outside a cluster (default: the in-cluster service account)" },
 	{ "node-name", OPT_STRING, CMD_RUN, OFF(node_name), NULL, 0, 0, false,
 	  "NAME", "this node's name in the cluster (default: $NODE_NAME, else the hostname)" },

@@ -645,9 +645,9 @@ static void start_actuators(struct daemon *d)
 		} else if (!strcmp(a->name, "k8s")) {
 			c->up = d->k8s != NULL;
 			if (!c->up)
-				snprintf(c->why, sizeof(c->why), "not in a cluster and no --kubeconfig");
+				snprintf(c->why, sizeof(c->why), "%s", K8S_NOT_CONFIGURED);
 		} else {
-			c->up = a->check(c->why, sizeof(c->why)) == 0;
+			c->up = a->check(d->cfg, c->why, sizeof(c->why)) == 0;
 		}
 		metric_set(metrics_gauge("reflexd_actuator_up", "1: the actuator can act; 0: it cannot here "
 					 "(reflexd probe says why)", "actuator", a->name), c->up);
@@ -788,8 +788,8 @@ static int start_k8s(struct daemon *d)
 	};
 	char err[512];
 
-	if (!cfg->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST")) {
-		log_info("kubernetes: not in a cluster and no --kubeconfig: k8s.* actions are off");
+	if (!k8s_configured(cfg->kubeconfig)) {
+		log_info("kubernetes: %s: k8s.* actions are off", K8S_NOT_CONFIGURED);
 		return 0;
 	}
 	d->k8s = k8s_new(d->loop, &o, err, sizeof(err));

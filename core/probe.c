@@ -15,6 +15,7 @@
 #include <bpf/btf.h>
 
 #include "act/traffic.h"
+#include "core/k8s.h"
 #include "core/log.h"
 #include "core/probe.h"
 #include "core/util.h"
@@ -22,7 +23,6 @@
 
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define TMPFS_MAGIC 0x01021994
-#define K8S_TOKEN "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 static struct {
 	char *why;
@@ -127,7 +127,7 @@ int probe_load(const struct kernel_needs *n)
 	return err;
 }
 
-static int signal_check(char *why, size_t size)
+static int signal_check(const struct config *cfg, char *why, size_t size)
 {
 	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 
@@ -139,12 +139,11 @@ static int signal_check(char *why, size_t size)
 	return 0;
 }
 
-static int k8s_check(char *why, size_t size)
+static int k8s_check(const struct config *cfg, char *why, size_t size)
 {
-	if (getenv("KUBERNETES_SERVICE_HOST") && access(K8S_TOKEN, R_OK) == 0)
+	if (k8s_configured(cfg->kubeconfig))
 		return 0;
-	snprintf(why, size, "not in a cluster (no KUBERNETES_SERVICE_HOST and service account "
-		 "token) and no --kubeconfig");
+	snprintf(why, size, "%s", K8S_NOT_CONFIGURED);
 	return -ENOENT;
 }
 
@@ -412,7 +411,7 @@ int probe_main(const struct config *cfg)
 		v[n].name = a->name;
 		v[n].needs = a->needs;
 		if (!probe_forced_down(a->name, v[n].why, sizeof(v[n].why)))
-			v[n].works = a->check(v[n].why, sizeof(v[n].why)) == 0;
+			v[n].works = a->check(cfg, v[n].why, sizeof(v[n].why)) == 0;
 	}
 	vmlinux = btf__load_vmlinux_btf();
 	if (cfg->json)

@@ -59,7 +59,7 @@ struct actuator {
 	const char *name;
 	const char *needs;
 	const struct kernel_needs *bpf;  /* NULL: no BPF */
-	int (*check)(char *why, size_t size);
+	int (*check)(const struct config *cfg, char *why, size_t size);
 };
 
 #define REFLEX_ACTUATORS_MAX 4
