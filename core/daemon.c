@@ -578,11 +578,6 @@ static int start_sensors(struct daemon *d)
 		.rules = &d->rules, .protect = &d->protect, .engine = d->engine,
 	};
 
-	for (size_t i = 0; i < want->n; i++)
-		if (!sensor_find(want->v[i])) {
-			log_error("run: --sensors: no sensor called '%s'", want->v[i]);
-			return -1;
-		}
 	for (size_t i = 0; i < sensors_count; i++) {
 		struct component *c = &d->sensor[i];
 		const char *name = sensors[i]->name;
