@@ -443,7 +443,7 @@ static void reload(struct daemon *d, const char *why)
 		config_free(&fresh);
 		goto watch;
 	}
-	rules = rules_load(fresh.rules.v, fresh.rules.n, &errs);
+	rules = rules_load(fresh.rules.v, fresh.rules.n, fresh.rule_timeout_ns, &errs);
 	if (!rules) {
 		snprintf(detail, sizeof(detail), "rejected (%zu errors; the running rules stay): %s",
 			 errs.n, errs.n ? errs.v[0] : "?");
@@ -458,7 +458,6 @@ static void reload(struct daemon *d, const char *why)
 	unwatch_rules(d);
 	config_apply_reloadable(d->cfg, &fresh);
 	config_free(&fresh);
-	rules->eval_wall_ns = d->cfg->rule_timeout_ns;
 	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
 	configure_engine(d);
 	decide_set_rules(d->engine, rules);
@@ -845,13 +844,12 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		log_error("run: no rules given (--rules DIR|FILE)");
 		return 2;
 	}
-	d.rules = rules_load(cfg->rules.v, cfg->rules.n, &errs);
+	d.rules = rules_load(cfg->rules.v, cfg->rules.n, cfg->rule_timeout_ns, &errs);
 	if (!d.rules) {
 		log_rule_errors(&errs);
 		log_error("run: not starting: the rule files have errors");
 		return 1;
 	}
-	d.rules->eval_wall_ns = cfg->rule_timeout_ns;
 	warn_shadowed(d.rules);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");

@@ -1064,7 +1064,7 @@ static void collect_files(struct ruleset *rs, struct strlist *errs, const char *
 	free(entries);
 }
 
-struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs)
+struct ruleset *rules_load(char *const *paths, size_t npaths, uint64_t eval_wall_ns, struct strlist *errs)
 {
 	struct ruleset *rs = calloc(1, sizeof(*rs));
 	struct loader ld = {
@@ -1076,7 +1076,7 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *er
 		add_error(errs, "loading rules: out of memory");
 		return NULL;
 	}
-	rs->eval_wall_ns = REFLEX_SANDBOX_EVAL_WALL_NS;
+	rs->eval_wall_ns = eval_wall_ns ? eval_wall_ns : REFLEX_SANDBOX_EVAL_WALL_NS;
 	for (size_t i = 0; i < npaths; i++)
 		collect_files(rs, errs, paths[i]);
 	rs->luas = calloc(rs->nfiles + 1, sizeof(*rs->luas));
