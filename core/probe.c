@@ -129,11 +129,11 @@ int probe_load(const struct kernel_needs *n)
 
 static int signal_check(const struct config *cfg, char *why, size_t size)
 {
-	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0), err = errno;
 
 	if (fd < 0) {
-		snprintf(why, size, "pidfd_open: %s (needs Linux 5.3)", strerror(errno));
-		return -errno;
+		snprintf(why, size, "pidfd_open: %s (needs Linux 5.3)", strerror(err));
+		return -err;
 	}
 	close(fd);
 	return 0;
