@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "core/journal.h"
-#include "core/probe.h"
+#include "core/needs.h"
 #include "core/util.h"
 
 /* Where the steering program stays attached while reflexd is away. */
@@ -29,7 +29,7 @@ int traffic_open(struct ev_loop *loop, const struct strlist *services);
  * served while reflexd is away. */
 void traffic_close(struct journal *journal, const char *host);
 
-/* What the steering programs need from the kernel (core/probe.h). */
+/* What the steering programs need from the kernel (core/needs.h). */
 extern const struct kernel_needs traffic_needs;
 
 #endif

@@ -51,7 +51,7 @@ static const struct option_def options[] = {
 	{ "scan-interval", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(scan_interval_ns), "100ms", 10 * MS, 10 * SEC, false,
 	  "DURATION", "how often sensors rescan their maps" },
 	{ "sensors", OPT_LIST, CMD_RUN | CMD_RECORD, OFF(sensors), NULL, 0, 0, false,
-	  "NAME", "start only these sensors (repeatable; default: all of deadlock, leak, retransmits, goroutines, memory)" },
+	  "NAME,...", "start only these sensors (a comma list, or repeated; default: all of deadlock, leak, retransmits, goroutines, memory)" },
 	{ "require", OPT_LIST, CMD_RUN | CMD_RECORD, OFF(require), NULL, 0, 0, false,
 	  "NAME,...", "these sensors must start: one that cannot run here stops reflexd (default: a sensor "
 	  "that cannot run is reported and the others run; docs/architecture.md)" },
@@ -93,7 +93,7 @@ static const struct option_def options[] = {
 	  "GLOB", "never touch pods in namespaces that match (repeatable; kube-system always)" },
 	{ "protect-labels", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(protect_labels), NULL, 0, 0, true,
 	  "SELECTOR", "never touch pods with this label, key=value or key (repeatable)" },
-	{ "kubeconfig", OPT_STRING, CMD_RUN, OFF(kubeconfig), NULL, 0, 0, false,
+	{ "kubeconfig", OPT_STRING, CMD_RUN | CMD_PROBE, OFF(kubeconfig), NULL, 0, 0, false,
 	  "FILE", "Kubernetes credentials outside a cluster (default: the in-cluster service account)" },
 	{ "node-name", OPT_STRING, CMD_RUN, OFF(node_name), NULL, 0, 0, false,
 	  "NAME", "this node's name in the cluster (default: $NODE_NAME, else the hostname)" },
@@ -194,8 +194,10 @@ static const struct option_def *find_option(const char *name, enum command cmd)
 
 static int config_parse_file(struct config *cfg, enum command cmd, const char *path);
 
-/* --require leak,deadlock: each name one entry, each a sensor. */
-static int add_sensor_names(struct strlist *l, const char *value, const char *where)
+/* --sensors and --require take names as a comma list, repeated, or both
+ * (--require leak,deadlock --require memory): each name one entry, each a
+ * sensor. */
+static int add_sensor_names(struct strlist *l, const char *opt, const char *value, const char *where)
 {
 	char name[64];
 
@@ -205,8 +207,8 @@ static int add_sensor_names(struct strlist *l, const char *value, const char *wh
 		snprintf(name, sizeof(name), "%.*s", (int)n, p);
 		p += n;
 		if (!sensor_find(name)) {
-			fprintf(stderr, "%s: bad value '%s' for --require: no sensor called '%s'\n",
-				where, value, name);
+			fprintf(stderr, "%s: bad value '%s' for --%s: no sensor called '%s'\n",
+				where, value, opt, name);
 			return -EINVAL;
 		}
 		if (strlist_add(l, name))
@@ -247,8 +249,8 @@ static int set_option(struct config *cfg, enum command cmd, const struct option_
 			fprintf(stderr, "%s: bad value '%s' for --%s: %s\n", where, value, o->name, why);
 			return -EINVAL;
 		}
-		if (o->offset == OFF(require))
-			return add_sensor_names(field, value, where);
+		if (o->offset == OFF(require) || o->offset == OFF(sensors))
+			return add_sensor_names(field, o->name, value, where);
 		return strlist_add(field, value);
 	case OPT_DURATION:
 		if (duration_parse(value, &ns) || ns < o->min || ns > o->max)

@@ -317,11 +317,16 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Every reload, taken or refused, is a record in the journal too. */
+/* Every reload, taken or refused, is a record in the journal too, and
+ * systemd's status line says which rules run. */
 static void record_reload(struct daemon *d, bool ok, const char *why, const char *detail)
 {
 	struct decision *dec = calloc(1, sizeof(*dec));
 
+	if (ok)
+		(void)notify_send("STATUS=running: reloaded: %s", detail);
+	else
+		(void)notify_send("STATUS=running: reload rejected, the running rules stay");
 	if (!dec)
 		return;
 	uuid_v7(dec->id);
@@ -438,7 +443,7 @@ static void reload(struct daemon *d, const char *why)
 		config_free(&fresh);
 		goto watch;
 	}
-	rules = rules_load(fresh.rules.v, fresh.rules.n, &errs);
+	rules = rules_load(fresh.rules.v, fresh.rules.n, fresh.rule_timeout_ns, &errs);
 	if (!rules) {
 		snprintf(detail, sizeof(detail), "rejected (%zu errors; the running rules stay): %s",
 			 errs.n, errs.n ? errs.v[0] : "?");
@@ -453,7 +458,6 @@ static void reload(struct daemon *d, const char *why)
 	unwatch_rules(d);
 	config_apply_reloadable(d->cfg, &fresh);
 	config_free(&fresh);
-	rules->eval_wall_ns = d->cfg->rule_timeout_ns;
 	log_threshold = (enum log_level)log_level_parse(d->cfg->log_level);
 	configure_engine(d);
 	decide_set_rules(d->engine, rules);
@@ -464,7 +468,6 @@ static void reload(struct daemon *d, const char *why)
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
 	log_info("reloaded: %s", detail);
-	(void)notify_send("STATUS=running: reloaded: %s", detail);
 watch:
 	/* taken or refused, watch what is there now: a deleted rules
 	 * directory's watch is gone, and its parent's waits for it */
@@ -574,11 +577,6 @@ static int start_sensors(struct daemon *d)
 		.rules = &d->rules, .protect = &d->protect, .engine = d->engine,
 	};
 
-	for (size_t i = 0; i < want->n; i++)
-		if (!sensor_find(want->v[i])) {
-			log_error("run: --sensors: no sensor called '%s'", want->v[i]);
-			return -1;
-		}
 	for (size_t i = 0; i < sensors_count; i++) {
 		struct component *c = &d->sensor[i];
 		const char *name = sensors[i]->name;
@@ -593,9 +591,7 @@ static int start_sensors(struct daemon *d)
 		}
 		if (!c->on)
 			continue;
-		if (probe_forced_down(name)) {
-			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
-		} else {
+		if (!probe_forced_down(name, c->why, sizeof(c->why))) {
 			component_begin(c);
 			d->sensor_state[i] = sensors[i]->start(&env);
 			err = d->sensor_state[i] ? 0 : errno ? -errno : -EINVAL;
@@ -631,8 +627,8 @@ static void start_actuators(struct daemon *d)
 		int err;
 
 		c->on = true;
-		if (probe_forced_down(a->name)) {
-			snprintf(c->why, sizeof(c->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
+		if (probe_forced_down(a->name, c->why, sizeof(c->why))) {
+			c->up = false;
 		} else if (!strcmp(a->name, "traffic")) {
 			/* with no services: takes away the steering a previous run left */
 			component_begin(c);
@@ -643,9 +639,9 @@ static void start_actuators(struct daemon *d)
 		} else if (!strcmp(a->name, "k8s")) {
 			c->up = d->k8s != NULL;
 			if (!c->up)
-				snprintf(c->why, sizeof(c->why), "not in a cluster and no --kubeconfig");
+				snprintf(c->why, sizeof(c->why), "%s", K8S_NOT_CONFIGURED);
 		} else {
-			c->up = a->check(c->why, sizeof(c->why)) == 0;
+			c->up = a->check(d->cfg, c->why, sizeof(c->why)) == 0;
 		}
 		metric_set(metrics_gauge("reflexd_actuator_up", "1: the actuator can act; 0: it cannot here "
 					 "(reflexd probe says why)", "actuator", a->name), c->up);
@@ -706,6 +702,7 @@ static int journal_writable(const char *path, char *why, size_t size)
 	char dir[4096];
 	struct statvfs st;
 	char *slash;
+	int err;
 
 	str_copy(dir, sizeof(dir), path);
 	slash = strrchr(dir, '/');
@@ -713,13 +710,16 @@ static int journal_writable(const char *path, char *why, size_t size)
 		str_copy(dir, sizeof(dir), ".");
 	else
 		slash[slash == dir] = '\0';
+	/* errno first: snprintf and strerror may change it */
 	if (access(path, W_OK) || access(dir, W_OK)) {
-		snprintf(why, size, "journal %s is not writable: %s", path, strerror(errno));
-		return -errno;
+		err = errno;
+		snprintf(why, size, "journal %s is not writable: %s", path, strerror(err));
+		return -err;
 	}
 	if (statvfs(dir, &st)) {
-		snprintf(why, size, "journal %s: %s", path, strerror(errno));
-		return -errno;
+		err = errno;
+		snprintf(why, size, "journal %s: %s", path, strerror(err));
+		return -err;
 	}
 	if (st.f_flag & ST_RDONLY || !st.f_bfree) {
 		snprintf(why, size, "journal %s is not writable: %s", path,
@@ -782,8 +782,8 @@ static int start_k8s(struct daemon *d)
 	};
 	char err[512];
 
-	if (!cfg->kubeconfig && !getenv("KUBERNETES_SERVICE_HOST")) {
-		log_info("kubernetes: not in a cluster and no --kubeconfig: k8s.* actions are off");
+	if (!k8s_configured(cfg->kubeconfig)) {
+		log_info("kubernetes: %s: k8s.* actions are off", K8S_NOT_CONFIGURED);
 		return 0;
 	}
 	d->k8s = k8s_new(d->loop, &o, err, sizeof(err));
@@ -844,13 +844,12 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		log_error("run: no rules given (--rules DIR|FILE)");
 		return 2;
 	}
-	d.rules = rules_load(cfg->rules.v, cfg->rules.n, &errs);
+	d.rules = rules_load(cfg->rules.v, cfg->rules.n, cfg->rule_timeout_ns, &errs);
 	if (!d.rules) {
 		log_rule_errors(&errs);
 		log_error("run: not starting: the rule files have errors");
 		return 1;
 	}
-	d.rules->eval_wall_ns = cfg->rule_timeout_ns;
 	warn_shadowed(d.rules);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");

@@ -1294,6 +1294,13 @@ const struct k8s_stats *k8s_stats(struct k8s_client *k)
 
 /* ---- the client ---- */
 
+bool k8s_configured(const char *kubeconfig)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+
+	return kubeconfig || (host && *host);
+}
+
 struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, char *err, size_t errlen)
 {
 	struct k8s_client *k = calloc(1, sizeof(*k));

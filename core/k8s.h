@@ -81,6 +81,13 @@ typedef void (*k8s_done_fn)(void *ctx, const struct k8s_reply *r);
 struct k8s_client;
 struct k8s_request;
 
+/* Whether reflexd is to act on Kubernetes: in a cluster (the
+ * KUBERNETES_SERVICE_HOST a pod is given) or given a kubeconfig. The daemon
+ * starts a client then, and `reflexd probe` says the actuator is there;
+ * bad credentials are k8s_new's to find. */
+bool k8s_configured(const char *kubeconfig);
+#define K8S_NOT_CONFIGURED "not in a cluster and no --kubeconfig"
+
 /* Reads the credentials (NULL and the reason in err when there are none
  * or they are bad) and starts the pod list. */
 struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, char *err, size_t errlen);

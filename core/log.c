@@ -20,11 +20,13 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
-/* Lines logged while held, each its level byte, its text and a NUL. */
+/* Lines logged while held, each its level byte, its text and a NUL;
+ * lines past the buffer are counted, not printed out of order. */
 static struct {
 	bool on;
 	char buf[16384];
 	size_t len;
+	unsigned overflow;
 } held;
 
 /* A message may echo bytes from the host (a comm, a rule name): unless
@@ -48,7 +50,11 @@ static void log_vmsg(enum log_level level, bool raw, const char *fmt, va_list ap
 		sbuf_text(&b, line, TEXT_CONTROLS);
 		n = strlen(text);
 	}
-	if (held.on && held.len + n + 2 <= sizeof(held.buf)) {
+	if (held.on) {
+		if (held.len + n + 2 > sizeof(held.buf)) {
+			held.overflow++;
+			return;
+		}
 		held.buf[held.len++] = (char)level;
 		memcpy(held.buf + held.len, raw ? line : text, n + 1);
 		held.len += n + 1;
@@ -61,6 +67,7 @@ void log_hold(void)
 {
 	held.on = true;
 	held.len = 0;
+	held.overflow = 0;
 }
 
 void log_release(bool failed, char *first_error, size_t size)
@@ -79,6 +86,9 @@ void log_release(bool failed, char *first_error, size_t size)
 		i += strlen(line) + 2;
 	}
 	held.len = 0;
+	if (held.overflow)
+		log_msg(LOG_DEBUG, "(%u lines not kept)", held.overflow);
+	held.overflow = 0;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -50,7 +50,7 @@ static int check_main(struct config *cfg)
 		fprintf(stderr, "reflexd: check: which rule files? (reflexd check RULES...)\n");
 		return 2;
 	}
-	rs = rules_load(cfg->rules.v, cfg->rules.n, &errs);
+	rs = rules_load(cfg->rules.v, cfg->rules.n, 0, &errs);
 	if (rs)
 		rules_lint(rs, &errs);
 	for (size_t i = 0; i < errs.n; i++)

@@ -15,6 +15,7 @@
 #include <bpf/btf.h>
 
 #include "act/traffic.h"
+#include "core/k8s.h"
 #include "core/log.h"
 #include "core/probe.h"
 #include "core/util.h"
@@ -22,7 +23,6 @@
 
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define TMPFS_MAGIC 0x01021994
-#define K8S_TOKEN "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 static struct {
 	char *why;
@@ -98,14 +98,16 @@ void probe_capture_end(void)
 	capture.why = NULL;
 }
 
-bool probe_forced_down(const char *name)
+bool probe_forced_down(const char *name, char *why, size_t size)
 {
 	const char *list = getenv(REFLEX_TEST_FAIL_ENV);
 	size_t n = strlen(name);
 
 	for (const char *p = list; p && *p; p += strcspn(p, ","), p += *p == ',') {
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n]))
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || !p[n])) {
+			snprintf(why, size, "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
 			return true;
+		}
 	}
 	return false;
 }
@@ -125,24 +127,23 @@ int probe_load(const struct kernel_needs *n)
 	return err;
 }
 
-static int signal_check(char *why, size_t size)
+static int signal_check(const struct config *cfg, char *why, size_t size)
 {
-	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0), err = errno;
 
 	if (fd < 0) {
-		snprintf(why, size, "pidfd_open: %s (needs Linux 5.3)", strerror(errno));
-		return -errno;
+		snprintf(why, size, "pidfd_open: %s (needs Linux 5.3)", strerror(err));
+		return -err;
 	}
 	close(fd);
 	return 0;
 }
 
-static int k8s_check(char *why, size_t size)
+static int k8s_check(const struct config *cfg, char *why, size_t size)
 {
-	if (getenv("KUBERNETES_SERVICE_HOST") && access(K8S_TOKEN, R_OK) == 0)
+	if (k8s_configured(cfg->kubeconfig))
 		return 0;
-	snprintf(why, size, "not in a cluster (no KUBERNETES_SERVICE_HOST and service account "
-		 "token) and no --kubeconfig");
+	snprintf(why, size, "%s", K8S_NOT_CONFIGURED);
 	return -ENOENT;
 }
 
@@ -218,10 +219,8 @@ static void judge_bpf(struct verdict *v, const char *name, const struct kernel_n
 
 	v->name = name;
 	v->bpf = n;
-	if (probe_forced_down(name)) {
-		snprintf(v->why, sizeof(v->why), "forced down by %s (a test hook)", REFLEX_TEST_FAIL_ENV);
+	if (probe_forced_down(name, v->why, sizeof(v->why)))
 		return;
-	}
 	probe_capture_begin(v->why, sizeof(v->why));
 	err = probe_load(n);
 	probe_capture_end();
@@ -411,11 +410,8 @@ int probe_main(const struct config *cfg)
 		}
 		v[n].name = a->name;
 		v[n].needs = a->needs;
-		if (probe_forced_down(a->name))
-			snprintf(v[n].why, sizeof(v[n].why), "forced down by %s (a test hook)",
-				 REFLEX_TEST_FAIL_ENV);
-		else
-			v[n].works = a->check(v[n].why, sizeof(v[n].why)) == 0;
+		if (!probe_forced_down(a->name, v[n].why, sizeof(v[n].why)))
+			v[n].works = a->check(cfg, v[n].why, sizeof(v[n].why)) == 0;
 	}
 	vmlinux = btf__load_vmlinux_btf();
 	if (cfg->json)

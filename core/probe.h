@@ -1,8 +1,6 @@
-/* What this host's kernel can run: the needs of each BPF component (a
- * sensor, the traffic actuator) in one description that the daemon's log
- * line, `reflexd probe` and docs/architecture.md all read, and the checks
- * behind them: libbpf's probing API and, the authority, loading the
- * component's own BPF objects (then unloading them). */
+/* What this host's kernel can run: the checks behind each BPF component's
+ * needs (core/needs.h): libbpf's probing API and, the authority, loading
+ * the component's own BPF objects (then unloading them). */
 #ifndef REFLEX_CORE_PROBE_H
 #define REFLEX_CORE_PROBE_H
 
@@ -11,29 +9,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/config.h"
-
-/* A helper, and a program type libbpf can probe it from (tracing programs
- * cannot be probed by type: libbpf needs a BTF target for those). */
-struct kernel_helper {
-	enum bpf_prog_type prog;
-	enum bpf_func_id id;
-	const char *name;
-};
-#define KERNEL_HELPER(type, fn) { BPF_PROG_TYPE_##type, BPF_FUNC_##fn, "bpf_" #fn }
-
-#define KERNEL_NEEDS_MAX 12
-
-/* Each list ends at its first zero entry. */
-struct kernel_needs {
-	const char *kernel;  /* the oldest kernel with all of it, and what sets that */
-	const char *attach;  /* where its programs attach, for people */
-	enum bpf_prog_type progs[KERNEL_NEEDS_MAX];
-	enum bpf_map_type maps[KERNEL_NEEDS_MAX];
-	struct kernel_helper helpers[KERNEL_NEEDS_MAX];
-	const char *kfuncs[4];
-	/* the ELF of each of its BPF objects (the skeletons' __elf_bytes) */
-	const void *(*objects[3])(size_t *size);
-};
+#include "core/needs.h"
 
 /* Opens and loads every object of n, attaching nothing, then unloads
  * them: 0 or -errno (libbpf says why: capture it, below). */
@@ -47,8 +23,9 @@ void probe_capture_end(void);
 
 /* The test hook: REFLEX_TEST_FAIL_SENSORS=leak,traffic makes the sensors
  * and actuators it names fail to start, as an old kernel would, so tests
- * can show what a degraded daemon does. Read here and nowhere else. */
-bool probe_forced_down(const char *name);
+ * can show what a degraded daemon does. Read here and nowhere else.
+ * When name is forced down, why gets the reason and it returns true. */
+bool probe_forced_down(const char *name, char *why, size_t size);
 #define REFLEX_TEST_FAIL_ENV "REFLEX_TEST_FAIL_SENSORS"
 
 /* An actuator: what its actions (name, name.*) need, and whether this
@@ -58,7 +35,7 @@ struct actuator {
 	const char *name;
 	const char *needs;
 	const struct kernel_needs *bpf;  /* NULL: no BPF */
-	int (*check)(char *why, size_t size);
+	int (*check)(const struct config *cfg, char *why, size_t size);
 };
 
 #define REFLEX_ACTUATORS_MAX 4

@@ -248,8 +248,6 @@ static int simulate(struct config *cfg, const char *trace, struct ruleset *rules
 
 	if (!ev)
 		return 1;
-	if (cfg->rule_timeout_ns)
-		rules->eval_wall_ns = cfg->rule_timeout_ns;
 	if (trace_open(&sim.trace, trace)) {
 		fprintf(stderr, "reflexd: simulate: %s\n", sim.trace.err);
 		goto out;
@@ -313,10 +311,10 @@ out:
 	return status;
 }
 
-static struct ruleset *load_rules(char *const *paths, size_t n)
+static struct ruleset *load_rules(const struct config *cfg, char *const *paths, size_t n)
 {
 	struct strlist errs = { 0 };
-	struct ruleset *rules = rules_load(paths, n, &errs);
+	struct ruleset *rules = rules_load(paths, n, cfg->rule_timeout_ns, &errs);
 
 	for (size_t i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.v[i]);
@@ -360,13 +358,13 @@ static void line_key(const char *line, char *key, size_t size)
  * or changes. 0 when both decide alike, 1 when they differ, 2 on error. */
 static int simulate_diff(struct config *cfg)
 {
-	struct ruleset *old = load_rules(&cfg->rules.v[0], 1), *new = NULL;
+	struct ruleset *old = load_rules(cfg, &cfg->rules.v[0], 1), *new = NULL;
 	struct strlist old_lines = { 0 }, new_lines = { 0 };
 	size_t same = 0, changed = 0, gone = 0, added = 0, na, nb;
 	char **a, **b;
 	int status = 2;
 
-	if (!old || !(new = load_rules(&cfg->rules.v[1], 1)))
+	if (!old || !(new = load_rules(cfg, &cfg->rules.v[1], 1)))
 		goto out;
 	if (compact_lines(cfg, cfg->trace, old, &old_lines) ||
 	    compact_lines(cfg, cfg->trace, new, &new_lines))
@@ -505,7 +503,7 @@ int simulate_main(struct config *cfg)
 		}
 		return simulate_diff(cfg);
 	}
-	rules = load_rules(cfg->rules.v, cfg->rules.n);
+	rules = load_rules(cfg, cfg->rules.v, cfg->rules.n);
 	if (!rules)
 		return 1;
 	if (cfg->otlp)
@@ -545,7 +543,7 @@ static int trace_file(const struct dirent *e)
  * NAME.test.expect. Counts into passed and failed. */
 static void test_dir(struct config *cfg, const char *dir, int *passed, int *failed)
 {
-	struct ruleset *rules = load_rules((char *const *)&dir, 1);
+	struct ruleset *rules = load_rules(cfg, (char *const *)&dir, 1);
 	struct dirent **traces;
 	int n;
 

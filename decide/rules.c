@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/text.h"
 #include "core/util.h"
 #include "decide/rules.h"
 #include "decide/sandbox.h"
@@ -675,35 +676,6 @@ static int rule_body(lua_State *L)
 	return 0;
 }
 
-/* Whether s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF). */
-static bool valid_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-	while (p < end) {
-		unsigned c = *p++, need = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 :
-					  c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : 4;
-		unsigned lo = 0x80, hi = 0xbf;
-
-		if (need == 4 || (size_t)(end - p) < need)
-			return false;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-		else if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-		for (unsigned i = 0; i < need; i++, lo = 0x80, hi = 0xbf)
-			if (p[i] < lo || p[i] > hi)
-				return false;
-		p += need;
-	}
-	return true;
-}
-
 /* A rule's name goes into records, logs and terminals: printable UTF-8
  * (no control characters, no NUL), at most RULE_NAME_MAX bytes. */
 static const char *bad_name(const char *name, size_t len)
@@ -712,10 +684,12 @@ static const char *bad_name(const char *name, size_t len)
 		return "a rule needs a name: rule \"name\" { ... }";
 	if (len > RULE_NAME_MAX)
 		return "a rule name is at most 127 bytes";
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return "a rule name cannot hold control characters or NUL";
-	return valid_utf8(name, len) ? NULL : "a rule name must be valid UTF-8";
+	if (strlen(name) == len && text_is_clean(name, TEXT_CONTROLS))
+		return NULL;
+	/* an embedded NUL, or a control character in valid UTF-8 */
+	if (strlen(name) != len || text_is_clean(name, 0))
+		return "a rule name cannot hold control characters or NUL";
+	return "a rule name must be valid UTF-8";
 }
 
 /* rule "name" returns the function that takes the body table. */
@@ -1090,7 +1064,7 @@ static void collect_files(struct ruleset *rs, struct strlist *errs, const char *
 	free(entries);
 }
 
-struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs)
+struct ruleset *rules_load(char *const *paths, size_t npaths, uint64_t eval_wall_ns, struct strlist *errs)
 {
 	struct ruleset *rs = calloc(1, sizeof(*rs));
 	struct loader ld = {
@@ -1102,7 +1076,7 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *er
 		add_error(errs, "loading rules: out of memory");
 		return NULL;
 	}
-	rs->eval_wall_ns = REFLEX_SANDBOX_EVAL_WALL_NS;
+	rs->eval_wall_ns = eval_wall_ns ? eval_wall_ns : REFLEX_SANDBOX_EVAL_WALL_NS;
 	for (size_t i = 0; i < npaths; i++)
 		collect_files(rs, errs, paths[i]);
 	rs->luas = calloc(rs->nfiles + 1, sizeof(*rs->luas));

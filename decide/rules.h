@@ -80,15 +80,17 @@ struct ruleset {
 	/* per file, kept while one of its rules has a function (else NULL) */
 	struct rule_lua **luas;
 	/* the wall-clock bound of one rule function call: past it the rule is
-	 * disabled (REFLEX_SANDBOX_EVAL_WALL_NS unless set after loading) */
+	 * disabled (--rule-timeout, given to rules_load) */
 	uint64_t eval_wall_ns;
 	struct fit_cache *fits;  /* see ruleset_fitting */
 };
 
 /* Loads the rules in paths, each a file or a directory whose *.lua files
  * load in name order. NULL when anything is wrong: errs then lists every
- * problem found, each "file:line: message", and nothing is half-loaded. */
-struct ruleset *rules_load(char *const *paths, size_t npaths, struct strlist *errs);
+ * problem found, each "file:line: message", and nothing is half-loaded.
+ * eval_wall_ns bounds each rule function call (0:
+ * REFLEX_SANDBOX_EVAL_WALL_NS). */
+struct ruleset *rules_load(char *const *paths, size_t npaths, uint64_t eval_wall_ns, struct strlist *errs);
 void rules_free(struct ruleset *rs);
 /* Finds rules that load but can never act: each shadowed rule (an earlier
  * one always fires first) adds "file:line: message" to errs. */

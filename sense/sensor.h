@@ -10,7 +10,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/config.h"
-#include "core/probe.h"
+#include "core/needs.h"
 #include "sense/condition.h"
 
 struct ruleset;

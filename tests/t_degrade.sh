@@ -144,8 +144,12 @@ test_require_makes_a_missing_sensor_fatal() {
 	status=$?
 	out2=$("$REFLEXD" run --rules "$T/rules" --journal "$T/journal.db" --sensors deadlock --require leak 2>&1)
 	status2=$?
+	out3=$("$REFLEXD" run --rules "$T/rules" --journal "$T/journal.db" --sensors deadlock,leek 2>&1)
+	status3=$?
 	set -e
 	[ "$status" = 2 ] && echo "$out" | grep -q "no sensor called 'leek'" || fail "$status $out"
+	[ "$status3" = 2 ] && echo "$out3" | grep -q "bad value 'deadlock,leek' for --sensors: no sensor called 'leek'" \
+		|| fail "$status3 $out3"
 	[ "$status2" = 1 ] && echo "$out2" | grep -q -- "--require leak, but --sensors leaves the leak sensor out" \
 		|| fail "$status2 $out2"
 }

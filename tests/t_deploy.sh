@@ -236,7 +236,7 @@ R
 
 # READY=1 comes once the sensors are attached and the rules loaded, after a
 # STATUS= of the start; WATCHDOG=1 every half of WATCHDOG_USEC from then on;
-# a reload shows in STATUS=; SIGTERM says STOPPING=1.
+# a reload, taken or rejected, shows in STATUS=; SIGTERM says STOPPING=1.
 test_notify_ready_after_sensors_and_watchdog() {
 	notify_run "$T/notify.sock" WATCHDOG_USEC=1000000
 	wait_for "$NOTES" 'READY=1' 30
@@ -256,6 +256,11 @@ test_notify_ready_after_sensors_and_watchdog() {
 	kill -CONT "$DAEMON"
 	kill -HUP "$DAEMON"
 	wait_for "$NOTES" 'STATUS=running: reloaded' 5
+	write_rule broken <<'R'
+rule "n-broken" { when = deadlock { }, act = signal { "SIGKILL" }, hold = "soon" }
+R
+	kill -HUP "$DAEMON"
+	wait_for "$NOTES" 'STATUS=running: reload rejected, the running rules stay' 5
 	kill -TERM "$DAEMON"
 	wait_for "$NOTES" 'STOPPING=1' 5
 	wait "$DAEMON" || fail "reflexd exited $? on SIGTERM"

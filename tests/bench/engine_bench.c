@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 				i, i, i);
 	}
 	fclose(f);
-	rs = rules_load(paths, 1, &errs);
+	rs = rules_load(paths, 1, 0, &errs);
 	unlink(path);
 	if (!rs) {
 		fprintf(stderr, "engine_bench: %s\n", errs.v[0]);

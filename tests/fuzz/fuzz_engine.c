@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    size - rules_size - (sizeof(SEPARATOR) - 1));
 	else
 		drive_write(trace, 6, drive_default_trace, sizeof(drive_default_trace) - 1);
-	rs = rules_load(paths, 1, &errs);
+	rs = rules_load(paths, 1, 0, &errs);
 	if (rs)
 		drive_engine(rs, trace);
 	else if (!errs.n)

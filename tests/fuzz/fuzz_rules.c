@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *paths[] = { path };
 
 	drive_write(path, 4, data, size);
-	rs = rules_load(paths, 1, &errs);
+	rs = rules_load(paths, 1, 0, &errs);
 	if (rs) {
 		rules_lint(rs, &errs);
 		drive_write(trace, 6, drive_default_trace, sizeof(drive_default_trace) - 1);
