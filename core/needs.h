@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <linux/bpf.h>
 
+struct bpf_object;
+
 /* A helper, and a program type libbpf can probe it from (tracing programs
  * cannot be probed by type: libbpf needs a BTF target for those). */
 struct kernel_helper {
@@ -29,6 +31,11 @@ struct kernel_needs {
 	const char *kfuncs[4];
 	/* the ELF of each of its BPF objects (the skeletons' __elf_bytes) */
 	const void *(*objects[3])(size_t *size);
+	/* Optional: chooses, for try number `attempt` (0, 1, ...), which of an
+	 * object's alternative programs load, as the component itself does;
+	 * -ENOENT when there is no further choice. Without it every program
+	 * of the object loads. */
+	int (*configure)(struct bpf_object *obj, int attempt);
 };
 
 #endif

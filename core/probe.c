@@ -112,18 +112,36 @@ bool probe_forced_down(const char *name, char *why, size_t size)
 	return false;
 }
 
+/* One object loaded as its component would load it: each of configure's
+ * choices in turn until one loads; the last refusal otherwise. */
+static int probe_load_object(const struct kernel_needs *n, const void *(*object)(size_t *size))
+{
+	int err = -ENOENT;
+
+	for (int attempt = 0;; attempt++) {
+		size_t len;
+		const void *elf = object(&len);
+		struct bpf_object *obj = bpf_object__open_mem(elf, len, NULL);
+
+		if (!obj)
+			return -errno;
+		if (n->configure && n->configure(obj, attempt)) {
+			bpf_object__close(obj);
+			return err;
+		}
+		err = bpf_object__load(obj);
+		bpf_object__close(obj);
+		if (!err || !n->configure)
+			return err;
+	}
+}
+
 int probe_load(const struct kernel_needs *n)
 {
 	int err = 0;
 
-	for (size_t i = 0; !err && i < ARRAY_SIZE(n->objects) && n->objects[i]; i++) {
-		size_t len;
-		const void *elf = n->objects[i](&len);
-		struct bpf_object *obj = bpf_object__open_mem(elf, len, NULL);
-
-		err = obj ? bpf_object__load(obj) : -errno;
-		bpf_object__close(obj);
-	}
+	for (size_t i = 0; !err && i < ARRAY_SIZE(n->objects) && n->objects[i]; i++)
+		err = probe_load_object(n, n->objects[i]);
 	return err;
 }
 

@@ -587,9 +587,45 @@ enum send_hook {
 	SEND_NONE,         /* neither: sockets keep their creator as owner */
 };
 
-/* Opens, sizes, loads and attaches the programs with one send hook. */
-static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env,
-			    enum send_hook hook)
+/* The send hook of try number `attempt` on this kernel: the tracepoint
+ * where the kernel has it, else fentry and then none; -ENOENT past the
+ * last. The sensor and `reflexd probe` (through .needs.configure) both
+ * follow it, so the probe loads what the sensor would. */
+static int send_hook_of(int attempt, enum send_hook *hook)
+{
+	bool tracepoint = kernel_btf_has("btf_trace_sock_send_length", BTF_KIND_TYPEDEF) == 1;
+
+	if (attempt == 0)
+		*hook = tracepoint ? SEND_TRACEPOINT : SEND_FENTRY;
+	else if (attempt == 1 && !tracepoint)
+		*hook = SEND_NONE;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+static void set_autoload(struct bpf_object *obj, const char *prog, bool on)
+{
+	struct bpf_program *p = bpf_object__find_program_by_name(obj, prog);
+
+	if (p)
+		(void)bpf_program__set_autoload(p, on);
+}
+
+static int retransmits_configure(struct bpf_object *obj, int attempt)
+{
+	enum send_hook hook;
+	int err = send_hook_of(attempt, &hook);
+
+	if (err)
+		return err;
+	set_autoload(obj, "sock_send", hook == SEND_TRACEPOINT);
+	set_autoload(obj, "sock_sendmsg", hook == SEND_FENTRY);
+	return 0;
+}
+
+/* Opens, sizes, loads and attaches the programs of try `attempt`. */
+static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env, int attempt)
 {
 	int err;
 
@@ -597,9 +633,9 @@ static int retransmits_load(struct sense_retransmits *s, const struct sensor_env
 	if (!s->skel)
 		return -errno;
 	(void)bpf_map__set_max_entries(s->skel->maps.flows, (__u32)env->cfg->retrans_flows);
-	(void)bpf_program__set_autoload(s->skel->progs.sock_send, hook == SEND_TRACEPOINT);
-	(void)bpf_program__set_autoload(s->skel->progs.sock_sendmsg, hook == SEND_FENTRY);
-	err = retransmits_bpf__load(s->skel);
+	err = retransmits_configure(s->skel->obj, attempt);
+	if (!err)
+		err = retransmits_bpf__load(s->skel);
 	if (!err)
 		err = retransmits_bpf__attach(s->skel);
 	if (err) {
@@ -630,14 +666,12 @@ static void *retransmits_start(const struct sensor_env *env)
 		err = -ENOMEM;
 		goto fail;
 	}
-	hook = kernel_btf_has("btf_trace_sock_send_length", BTF_KIND_TYPEDEF) == 1 ? SEND_TRACEPOINT
-										 : SEND_FENTRY;
-	err = retransmits_load(s, env, hook);
-	if (err && hook == SEND_FENTRY) {
+	err = retransmits_load(s, env, 0);
+	if (err && !send_hook_of(1, &hook)) {
 		log_warn("retransmits: no sock_send_length tracepoint (Linux 6.3+) and fentry/tcp_sendmsg "
 			 "does not load (%s): a socket's retransmits go to the process that created it "
 			 "(an accepted one's to its listener's)", strerror(-err));
-		err = retransmits_load(s, env, SEND_NONE);
+		err = retransmits_load(s, env, 1);
 	}
 	if (err) {
 		log_error("retransmits: loading and attaching the BPF programs (tcp_retransmit_skb, "
@@ -699,6 +733,7 @@ const struct sensor sensor_retransmits = {
 		.helpers = { KERNEL_HELPER(KPROBE, sk_storage_get), KERNEL_HELPER(KPROBE, skc_to_tcp_sock),
 			     KERNEL_HELPER(KPROBE, get_current_cgroup_id), KERNEL_HELPER(KPROBE, ringbuf_reserve) },
 		.objects = { retransmits_bpf__elf_bytes },
+		.configure = retransmits_configure,
 	},
 	.start = retransmits_start,
 	.scan = retransmits_scan,

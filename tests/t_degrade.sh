@@ -105,15 +105,15 @@ test_kernel_refusal_is_reported_with_libbpfs_reason() {
 	STARTED="$STARTED $DAEMON"
 	wait_for "$LOG" 'reflexd: info: ready|reflexd: error' 20
 	! grep -q 'reflexd: error' "$LOG" || fail "an error line: $(grep 'reflexd: error' "$LOG")"
-	grep -q "warn: sensor retransmits cannot run here, the others run without it: loading the BPF programs: Operation not permitted; libbpf: prog 'sock_create': BPF program load failed: Operation not permitted (it needs Linux " "$LOG" \
+	grep -Eq "warn: sensor retransmits cannot run here, the others run without it: loading (and attaching )?the BPF programs[^:]*: Operation not permitted; libbpf: prog 'sock_create': BPF program load failed: Operation not permitted \(it needs Linux " "$LOG" \
 		|| fail "$(grep retransmits "$LOG")"
 	grep -q "warn: actuator traffic cannot act here.*libbpf: map '[a-z_]*': failed to create: Operation not permitted" "$LOG" \
 		|| fail "$(grep traffic "$LOG")"
-	grep -q "rule 'rt' needs the retransmits sensor, which cannot run here: loading the BPF programs: Operation not permitted" "$LOG" \
+	grep -Eq "rule 'rt' needs the retransmits sensor, which cannot run here: loading (and attaching )?the BPF programs[^:]*: Operation not permitted" "$LOG" \
 		|| fail "rule not reported"
 	[ "$(metric 'reflexd_sensor_up{sensor="retransmits"}')" = 0 ] && [ "$(metric 'reflexd_sensor_up{sensor="deadlock"}')" = 1 ] \
 		|| fail "$(curl -s "http://$METRICS/metrics" | grep _up)"
-	curl -s "http://$METRICS/readyz" | grep -q "^degraded: sensor retransmits is down: loading the BPF programs" \
+	curl -s "http://$METRICS/readyz" | grep -Eq "^degraded: sensor retransmits is down: loading (and attaching )?the BPF programs" \
 		|| fail "$(curl -s "http://$METRICS/readyz")"
 	start_wl deadlock abba --comm rx-dg
 	wait_record '.rule == "dg-deadlock" and .outcome == "acted"' 6
