@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
 
@@ -20,14 +21,36 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
-/* Lines logged while held, each its level byte, its text and a NUL;
- * lines past the buffer are counted, not printed out of order. */
+/* Lines logged while held, each its level byte, its text and a NUL. The
+ * buffer grows as needed (a component's start at --log-level debug holds
+ * libbpf's whole account of it) up to LOG_HELD_MAX; lines past that are
+ * counted, never printed out of order. */
+#define LOG_HELD_MAX (8u << 20)
 static struct {
 	bool on;
-	char buf[16384];
-	size_t len;
+	char *buf;
+	size_t len, size;
 	unsigned overflow;
 } held;
+
+static bool held_fits(size_t n)
+{
+	size_t size = held.size ? held.size : 16384;
+	char *grown;
+
+	if (held.len + n <= held.size)
+		return true;
+	if (held.len + n > LOG_HELD_MAX)
+		return false;
+	while (size < held.len + n)
+		size *= 2;
+	grown = realloc(held.buf, size);
+	if (!grown)
+		return false;
+	held.buf = grown;
+	held.size = size;
+	return true;
+}
 
 /* A message may echo bytes from the host (a comm, a rule name): unless
  * raw (libbpf's own text, whose verifier log spans lines), it is written
@@ -51,7 +74,7 @@ static void log_vmsg(enum log_level level, bool raw, const char *fmt, va_list ap
 		n = strlen(text);
 	}
 	if (held.on) {
-		if (held.len + n + 2 > sizeof(held.buf)) {
+		if (!held_fits(n + 2)) {
 			held.overflow++;
 			return;
 		}
@@ -85,7 +108,9 @@ void log_release(bool failed, char *first_error, size_t size)
 			fprintf(stderr, "reflexd: %s: %s\n", level_names[failed ? LOG_DEBUG : level], line);
 		i += strlen(line) + 2;
 	}
-	held.len = 0;
+	free(held.buf);
+	held.buf = NULL;
+	held.len = held.size = 0;
 	if (held.overflow)
 		log_msg(LOG_DEBUG, "(%u lines not kept)", held.overflow);
 	held.overflow = 0;
