@@ -107,6 +107,22 @@ in_sd() {
 	podman exec "$CTR" "$@"
 }
 
+# start_sd_container: the systemd image with the unit, $T/dropin as its
+# drop-ins and $T/rules.d as its rules; waits until systemd is up.
+start_sd_container() {
+	podman run -d --name "$CTR" --systemd=always --privileged --network=host \
+		-v "$PWD/deploy/reflexd.service:/etc/systemd/system/reflexd.service:ro" \
+		-v "$T/dropin:/etc/systemd/system/reflexd.service.d:ro" \
+		-v "$T/rules.d:/etc/reflexd/rules.d:ro" \
+		-v /sys/fs/bpf:/sys/fs/bpf -v /sys/kernel/tracing:/sys/kernel/tracing \
+		"$IMAGE-systemd" > /dev/null || fail "podman run (systemd)"
+	end=$(( $(date +%s) + 30 ))
+	until in_sd systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do
+		[ "$(date +%s)" -le "$end" ] || fail "systemd did not come up: $(in_sd systemctl is-system-running 2>&1)"
+		sleep 0.2
+	done
+}
+
 # deploy/reflexd.service under a real systemd (PID 1 of a container, which
 # is privileged so that systemd can set up the unit's own sandbox; reflexd
 # runs inside that sandbox): the unit is "activating" until reflexd sends
@@ -121,17 +137,7 @@ test_unit_reaches_active_only_after_ready() {
 	cp rules/deadlock.lua "$T/rules.d/"
 	# a short watchdog, to see it act within the test
 	printf '[Service]\nWatchdogSec=2s\n' > "$T/dropin/watchdog.conf"
-	podman run -d --name "$CTR" --systemd=always --privileged --network=host \
-		-v "$PWD/deploy/reflexd.service:/etc/systemd/system/reflexd.service:ro" \
-		-v "$T/dropin:/etc/systemd/system/reflexd.service.d:ro" \
-		-v "$T/rules.d:/etc/reflexd/rules.d:ro" \
-		-v /sys/fs/bpf:/sys/fs/bpf -v /sys/kernel/tracing:/sys/kernel/tracing \
-		"$IMAGE-systemd" > /dev/null || fail "podman run (systemd)"
-	end=$(( $(date +%s) + 30 ))
-	until in_sd systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do
-		[ "$(date +%s)" -le "$end" ] || fail "systemd did not come up: $(in_sd systemctl is-system-running 2>&1)"
-		sleep 0.2
-	done
+	start_sd_container
 	in_sd systemctl start reflexd 2>/dev/null ||
 		fail "systemctl start: $(in_sd journalctl -u reflexd --no-pager -o cat | grep -v libbpf | tail -4 | paste -sd"|")"
 	[ "$(in_sd systemctl show -p ActiveState --value reflexd)" = active ] || fail "not active after start"
@@ -184,17 +190,7 @@ test_unit_without_ready_never_activates() {
 	cp rules/deadlock.lua "$T/rules.d/"
 	printf '[Service]\nExecStart=\nExecStart=/usr/bin/env -u NOTIFY_SOCKET %s\nTimeoutStartSec=4s\nRestart=no\n' \
 		"$(sed -n 's/^ExecStart=//p' deploy/reflexd.service)" > "$T/dropin/no-notify.conf"
-	podman run -d --name "$CTR" --systemd=always --privileged --network=host \
-		-v "$PWD/deploy/reflexd.service:/etc/systemd/system/reflexd.service:ro" \
-		-v "$T/dropin:/etc/systemd/system/reflexd.service.d:ro" \
-		-v "$T/rules.d:/etc/reflexd/rules.d:ro" \
-		-v /sys/fs/bpf:/sys/fs/bpf -v /sys/kernel/tracing:/sys/kernel/tracing \
-		"$IMAGE-systemd" > /dev/null || fail "podman run (systemd)"
-	end=$(( $(date +%s) + 30 ))
-	until in_sd systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do
-		[ "$(date +%s)" -le "$end" ] || fail "systemd did not come up"
-		sleep 0.2
-	done
+	start_sd_container
 	in_sd systemctl start --no-block reflexd
 	sleep 2
 	in_sd journalctl -u reflexd --no-pager -o cat | grep -q 'reflexd: info: ready' || fail "reflexd did not start"
