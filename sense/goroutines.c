@@ -271,8 +271,11 @@ static int runtime_live(pid_t pid, const struct gr_binary *b, uint64_t bias, int
 	    (err = read_process_memory(pid, bias + g->addr_allp, allp, sizeof(allp))))
 		return err;
 	*live = (int64_t)allglen - n;
-	/* allp is a slice: pointer, length, capacity */
-	if (allp[1] == 0 || allp[1] > GR_MAX_PS)
+	/* allp is a slice: pointer, length, capacity; empty until the runtime
+	 * starts (a process seen at its exec), when it has no goroutines yet */
+	if (allp[1] == 0)
+		return allglen == 0 ? 0 : -EAGAIN;
+	if (allp[1] > GR_MAX_PS)
 		return -EINVAL;
 	ps = calloc(allp[1], sizeof(*ps));
 	if (!ps)
@@ -290,19 +293,23 @@ static int runtime_live(pid_t pid, const struct gr_binary *b, uint64_t bias, int
 
 /* Counting p from attach: add the goroutines it had then, from its
  * runtime's state, so its count is whole. The counters are read
- * before and after the runtime; a read during which none moved is exact. */
+ * before and after the runtime; a read during which none moved is exact.
+ * A read that fails or moved is tried again: the runtime may be changing
+ * its lists (or starting) right then. */
 static void recover_base(struct sense_goroutines *s, struct gr_proc *p)
 {
 	int fd = bpf_map__fd(s->skel->maps.counts);
 	__u32 key = (__u32)p->pid;
 
-	for (int try = 0; try < 5; try++) {
+	for (int try = 0; try < 20; try++) {
 		struct reflex_gr_counts before = { 0 }, after = { 0 };
 		int64_t live;
 
+		if (try)
+			usleep(1000);
 		(void)bpf_map_lookup_elem(fd, &key, &before);
 		if (runtime_live(p->pid, p->bin, p->bias, &live))
-			return;
+			continue;
 		(void)bpf_map_lookup_elem(fd, &key, &after);
 		if (before.created == after.created && before.exited == after.exited) {
 			p->base = live - (int64_t)(after.created - after.exited);
