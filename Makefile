@@ -9,7 +9,7 @@ BUILD   := build
 VERSION := 0.1.0
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c
+PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c yaml-0.1 libcrypto
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -70,9 +70,9 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
 # tests/k8s: the cgroup path table's driver
-$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c sense/identity.h
+$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c sense/identity.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c -lm
 
 workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
@@ -110,9 +110,9 @@ $(BUILD)/unit/metrics: tests/unit/metrics.c core/metrics.c core/metrics.h core/u
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c core/metrics.c core/util.c core/text.c core/log.c -lev -lbpf
 
-$(BUILD)/unit/text: tests/unit/text.c core/text.c core/util.c core/sha256.c core/text.h core/util.h
+$(BUILD)/unit/text: tests/unit/text.c core/text.c core/util.c core/text.h core/util.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/text.c core/text.c core/util.c core/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/unit/text.c core/text.c core/util.c -lm
 
 units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
 
@@ -152,18 +152,18 @@ FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRU
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c core/text.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c core/text.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
-FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c core/text.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/json.c core/util.c core/text.c
 FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c core/text.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_RULES_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl yaml-0.1 libcrypto) -lev -lm
 
 $(BUILD)/fuzz/fuzz_engine: $(FUZZ_ENGINE_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_ENGINE_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl yaml-0.1 libcrypto) -lev -lm
 
 $(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -177,9 +177,9 @@ $(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) core/json.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRCS)
 
-$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) core/kubeconfig.h core/util.h
+$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) core/kubeconfig.h core/json.h core/util.h
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS) $(shell pkg-config --libs yaml-0.1 libcrypto)
 
 $(BUILD)/fuzz/fuzz_go_elf: $(FUZZ_GO_ELF_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)

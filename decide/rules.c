@@ -975,10 +975,13 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 			  "source text", path);
 		goto fail;
 	}
+	if (sha256_hex(src, (size_t)n, ld->hash)) {
+		add_error(ld->errs, "%s: cannot hash it (libcrypto's SHA-256 failed)", path);
+		goto fail;
+	}
 	ld->file = path;
 	ld->src = src;
 	ld->len = (size_t)n;
-	sha256_hex(src, (size_t)n, ld->hash);
 	lua_pushcfunction(lua->L, run_file);
 	lua_pushlightuserdata(lua->L, ld);
 	if (sandbox_call(lua->L, 1, 0, &bounds, err, sizeof(err)) != LUA_OK) {
