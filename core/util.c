@@ -357,6 +357,8 @@ int strlist_add(struct strlist *l, const char *s)
 
 void strlist_free(struct strlist *l)
 {
+	if (!l)
+		return;
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
