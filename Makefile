@@ -152,6 +152,8 @@ FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRU
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c core/text.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c core/text.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
+FUZZ_TIME_SRCS := tests/fuzz/fuzz_time.c core/util.c core/text.c
+FUZZ_INT_SRCS := tests/fuzz/fuzz_int.c core/util.c core/text.c
 FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/json.c core/util.c core/text.c
 FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c core/text.c
 
@@ -173,6 +175,14 @@ $(BUILD)/fuzz/fuzz_glob: $(FUZZ_GLOB_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GLOB_SRCS)
 
+$(BUILD)/fuzz/fuzz_time: $(FUZZ_TIME_SRCS) core/util.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_TIME_SRCS)
+
+$(BUILD)/fuzz/fuzz_int: $(FUZZ_INT_SRCS) core/util.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_INT_SRCS)
+
 $(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) core/json.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRCS)
@@ -186,4 +196,4 @@ $(BUILD)/fuzz/fuzz_go_elf: $(FUZZ_GO_ELF_SRCS) $(wildcard */*.h)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GO_ELF_SRCS) -lelf
 
 fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
-	$(BUILD)/fuzz/fuzz_kubeconfig $(BUILD)/fuzz/fuzz_go_elf
+	$(BUILD)/fuzz/fuzz_kubeconfig $(BUILD)/fuzz/fuzz_go_elf $(BUILD)/fuzz/fuzz_time $(BUILD)/fuzz/fuzz_int
