@@ -1242,9 +1242,9 @@ static size_t key_text(char *key, size_t len, const char *v)
 /* What rule_fits looks at, as bytes: the kind, the pid when a rule names
  * one, and each field a where can name, with its NUL. Processes alike in
  * these (the workers of one program) share an entry, which then stays in
- * the CPU's cache. Returns the length; *hash gets the key's hash: FNV-1a
- * over 8-byte words (the key padded with zeros, so key has 7 bytes to
- * spare), folded, as buckets are told apart by the low bits. */
+ * the CPU's cache. Returns the length; *hash gets the key's FNV-1a hash
+ * (8 bytes a step measured 1.98 % fewer of the simulator benchmark's
+ * instructions, under the 2 % a hand-tuned form must save). */
 static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 		      const struct target *t, char *key, uint64_t *hash)
 {
@@ -1260,14 +1260,9 @@ static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 	for (size_t i = 0; i < ARRAY_SIZE(where_globs); i++)
 		len = key_text(key, len, (const char *)t + where_globs[i].in_target);
 	len = key_text(key, len, t->labels);
-	memset(key + len, 0, 7);
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, key + i, sizeof(w));
-		h = (h ^ w) * 0x100000001b3ull;
-	}
-	*hash = h ^ h >> 32;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+	*hash = h;
 	return len;
 }
 
@@ -1298,7 +1293,7 @@ void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct 
 		     uint64_t *bits)
 {
 	size_t words = (rs->n + 63) / 64, len;
-	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target) + 7];
+	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target)];
 	uint64_t h;
 	struct fit_entry *e, **bucket;
 
