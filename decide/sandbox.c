@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/json.h"
-#include "core/log.h"
+#include "lib/json.h"
+#include "lib/log.h"
 #include "decide/sandbox.h"
 
 struct sandbox {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/util.h"
+#include "lib/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
