@@ -442,7 +442,7 @@ int kubeconfig_exec_run(const struct kubeconfig_exec *x, uint64_t timeout_ns,
 {
 	char **argv = NULL, **envp = NULL, *info = NULL, *text = malloc(EXEC_OUTPUT_MAX);
 	posix_spawn_file_actions_t fa;
-	int pipefd[2] = { -1, -1 }, rc, status;
+	int pipefd[2] = { -1, -1 }, rc, status = 0;
 	bool actions = false;
 	pid_t pid = -1;
 	size_t len;
@@ -470,8 +470,13 @@ int kubeconfig_exec_run(const struct kubeconfig_exec *x, uint64_t timeout_ns,
 	rc = read_output(pipefd[0], clock_mono_ns() + timeout_ns, text, EXEC_OUTPUT_MAX, &len);
 	if (rc)
 		(void)kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* reaped here, on the loop, before libev's SIGCHLD watcher can run */
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			rc = rc ? rc : -errno;
+			break;
+		}
+	}
 	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		out->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		rc = -EPROTO;
