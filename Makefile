@@ -9,7 +9,7 @@ BUILD   := build
 VERSION := 0.1.0
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c
+PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c yaml-0.1 libcrypto
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -70,9 +70,9 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
 # tests/k8s: the cgroup path table's driver
-$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c lib/sha256.c sense/identity.h
+$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c sense/identity.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c lib/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c -lm
 
 workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
@@ -110,9 +110,9 @@ $(BUILD)/unit/metrics: tests/unit/metrics.c lib/metrics.c lib/metrics.h lib/util
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c lib/metrics.c lib/util.c lib/text.c lib/log.c -lev -lbpf
 
-$(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/sha256.c lib/text.h lib/util.h
+$(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c lib/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c -lm
 
 units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
 
@@ -152,18 +152,20 @@ FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRU
 FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c record/trace.c model/condition.c lib/util.c lib/text.c
 FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c lib/util.c lib/text.c
 FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c lib/json.c
-FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c k8s/kubeconfig.c lib/util.c lib/text.c
+FUZZ_TIME_SRCS := tests/fuzz/fuzz_time.c lib/util.c lib/text.c
+FUZZ_INT_SRCS := tests/fuzz/fuzz_int.c lib/util.c lib/text.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c k8s/kubeconfig.c lib/json.c lib/util.c lib/text.c
 FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c lib/util.c lib/text.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_RULES_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl yaml-0.1 libcrypto) -lev -lm
 
 $(BUILD)/fuzz/fuzz_engine: $(FUZZ_ENGINE_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_ENGINE_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl) -lev -lm
+		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl yaml-0.1 libcrypto) -lev -lm
 
 $(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -173,17 +175,25 @@ $(BUILD)/fuzz/fuzz_glob: $(FUZZ_GLOB_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GLOB_SRCS)
 
+$(BUILD)/fuzz/fuzz_time: $(FUZZ_TIME_SRCS) lib/util.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_TIME_SRCS)
+
+$(BUILD)/fuzz/fuzz_int: $(FUZZ_INT_SRCS) lib/util.h
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_INT_SRCS)
+
 $(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) lib/json.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRCS)
 
-$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) k8s/kubeconfig.h lib/util.h
+$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) k8s/kubeconfig.h lib/json.h lib/util.h
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS) $(shell pkg-config --libs yaml-0.1 libcrypto)
 
 $(BUILD)/fuzz/fuzz_go_elf: $(FUZZ_GO_ELF_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GO_ELF_SRCS) -lelf
 
 fuzz: $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_glob $(BUILD)/fuzz/fuzz_json \
-	$(BUILD)/fuzz/fuzz_kubeconfig $(BUILD)/fuzz/fuzz_go_elf
+	$(BUILD)/fuzz/fuzz_kubeconfig $(BUILD)/fuzz/fuzz_go_elf $(BUILD)/fuzz/fuzz_time $(BUILD)/fuzz/fuzz_int

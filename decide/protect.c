@@ -7,8 +7,7 @@
 /* What keeps a node alive and reachable: init and its managers, remote
  * access (OpenSSH 9.8 runs each session as sshd-session, 10.0 its
  * authentication as sshd-auth), the kubelet and every container runtime,
- * and reflexd itself. Each begins with a plain character (see
- * protect_reason). */
+ * and reflexd itself. */
 static const char *const builtin_comm[] = {
 	"systemd", "systemd-*", "(sd-pam)", "init", "sshd", "sshd-session", "sshd-auth", "kubelet", "containerd",
 	"containerd-shim*", "dockerd", "docker-proxy", "crio", "conmon", "runc", "crun",
@@ -70,9 +69,8 @@ const char *protect_reason(const struct protect *p, const struct target *t,
 				return buf;
 			}
 		}
-		/* asked for every decision: most comms differ at the first character */
 		for (size_t i = 0; i < ARRAY_SIZE(builtin_comm); i++) {
-			if (builtin_comm[i][0] == t->comm[0] && glob_match(builtin_comm[i], t->comm)) {
+			if (glob_match(builtin_comm[i], t->comm)) {
 				snprintf(buf, size, "comm '%s' is protected by default ('%s')",
 					 t->comm, builtin_comm[i]);
 				return buf;

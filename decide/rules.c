@@ -975,10 +975,13 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 			  "source text", path);
 		goto fail;
 	}
+	if (sha256_hex(src, (size_t)n, ld->hash)) {
+		add_error(ld->errs, "%s: cannot hash it (libcrypto's SHA-256 failed)", path);
+		goto fail;
+	}
 	ld->file = path;
 	ld->src = src;
 	ld->len = (size_t)n;
-	sha256_hex(src, (size_t)n, ld->hash);
 	lua_pushcfunction(lua->L, run_file);
 	lua_pushlightuserdata(lua->L, ld);
 	if (sandbox_call(lua->L, 1, 0, &bounds, err, sizeof(err)) != LUA_OK) {
@@ -1239,9 +1242,9 @@ static size_t key_text(char *key, size_t len, const char *v)
 /* What rule_fits looks at, as bytes: the kind, the pid when a rule names
  * one, and each field a where can name, with its NUL. Processes alike in
  * these (the workers of one program) share an entry, which then stays in
- * the CPU's cache. Returns the length; *hash gets the key's hash: FNV-1a
- * over 8-byte words (the key padded with zeros, so key has 7 bytes to
- * spare), folded, as buckets are told apart by the low bits. */
+ * the CPU's cache. Returns the length; *hash gets the key's FNV-1a hash
+ * (8 bytes a step measured 1.98 % fewer of the simulator benchmark's
+ * instructions, under the 2 % a hand-tuned form must save). */
 static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 		      const struct target *t, char *key, uint64_t *hash)
 {
@@ -1257,14 +1260,9 @@ static size_t fit_key(const struct fit_cache *fc, enum condition_kind kind,
 	for (size_t i = 0; i < ARRAY_SIZE(where_globs); i++)
 		len = key_text(key, len, (const char *)t + where_globs[i].in_target);
 	len = key_text(key, len, t->labels);
-	memset(key + len, 0, 7);
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, key + i, sizeof(w));
-		h = (h ^ w) * 0x100000001b3ull;
-	}
-	*hash = h ^ h >> 32;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+	*hash = h;
 	return len;
 }
 
@@ -1295,7 +1293,7 @@ void ruleset_fitting(struct ruleset *rs, enum condition_kind kind, const struct 
 		     uint64_t *bits)
 {
 	size_t words = (rs->n + 63) / 64, len;
-	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target) + 7];
+	char key[sizeof(int) + sizeof(pid_t) + sizeof(struct target)];
 	uint64_t h;
 	struct fit_entry *e, **bucket;
 

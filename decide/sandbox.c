@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/json.h"
 #include "lib/log.h"
 #include "decide/sandbox.h"
 
@@ -562,134 +563,59 @@ int sandbox_call(lua_State *L, int nargs, int nresults, const struct sandbox_bou
 
 #define JSON_DEPTH_MAX 32
 
-static const char *skip_space(const char *p)
+/* v as a Lua value: objects and arrays as tables, numbers as Lua reads
+ * them (integers stay integers). 0, or -EINVAL past JSON_DEPTH_MAX. */
+static int push_json(lua_State *L, const struct json_val *v, int depth)
 {
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-static void push_utf8(luaL_Buffer *b, unsigned long cp)
-{
-	if (cp < 0x80) {
-		luaL_addchar(b, (char)cp);
-	} else if (cp < 0x800) {
-		luaL_addchar(b, (char)(0xc0 | cp >> 6));
-		luaL_addchar(b, (char)(0x80 | (cp & 0x3f)));
-	} else {
-		luaL_addchar(b, (char)(0xe0 | cp >> 12));
-		luaL_addchar(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-		luaL_addchar(b, (char)(0x80 | (cp & 0x3f)));
-	}
-}
-
-/* A JSON string at p (after its opening quote): pushed, and the text after
- * its closing quote returned; NULL when malformed. */
-static const char *json_string(lua_State *L, const char *p)
-{
+	struct json_val it = { 0 }, key;
+	lua_Integer i = 1;
 	luaL_Buffer b;
+	char num[64], *buf;
 
-	luaL_buffinit(L, &b);
-	for (; *p != '"'; p++) {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p != '\\') {
-			luaL_addchar(&b, *p);
-			continue;
-		}
-		switch (*++p) {
-		case '"': case '\\': case '/': luaL_addchar(&b, *p); break;
-		case 'b': luaL_addchar(&b, '\b'); break;
-		case 'f': luaL_addchar(&b, '\f'); break;
-		case 'n': luaL_addchar(&b, '\n'); break;
-		case 'r': luaL_addchar(&b, '\r'); break;
-		case 't': luaL_addchar(&b, '\t'); break;
-		case 'u': {
-			char hex[5] = { 0 };
-			char *end;
-
-			memcpy(hex, p + 1, 4);
-			if (strlen(hex) != 4)
-				return NULL;
-			push_utf8(&b, strtoul(hex, &end, 16));
-			if (*end)
-				return NULL;
-			p += 4;
-			break;
-		}
-		default:
-			return NULL;
-		}
-	}
-	luaL_pushresult(&b);
-	return p + 1;
-}
-
-static const char *json_value(lua_State *L, const char *p, int depth)
-{
-	p = skip_space(p);
 	if (depth > JSON_DEPTH_MAX || !lua_checkstack(L, 3))
-		return NULL;
-	if (*p == '"')
-		return json_string(L, p + 1);
-	if (*p == '{' || *p == '[') {
-		bool object = *p == '{';
-		lua_Integer i = 1;
-
+		return -EINVAL;
+	switch (v->type) {
+	case JSON_STRING:
+		/* unescaped, a string is shorter than its text with quotes */
+		buf = luaL_buffinitsize(L, &b, v->n);
+		(void)json_str(v, buf, v->n);
+		luaL_pushresultsize(&b, strlen(buf));
+		return 0;
+	case JSON_NUMBER:
+		if (v->n >= sizeof(num))
+			return -EINVAL;
+		memcpy(num, v->p, v->n);
+		num[v->n] = '\0';
+		return lua_stringtonumber(L, num) ? 0 : -EINVAL;
+	case JSON_BOOL:
+		lua_pushboolean(L, v->p[0] == 't');
+		return 0;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
 		lua_newtable(L);
-		p = skip_space(p + 1);
-		if (*p == (object ? '}' : ']'))
-			return p + 1;
-		for (;;) {
-			if (object) {
-				if (*p != '"' || !(p = json_string(L, p + 1)))
-					return NULL;
-				p = skip_space(p);
-				if (*p++ != ':')
-					return NULL;
-			}
-			if (!(p = json_value(L, p, depth + 1)))
-				return NULL;
-			if (object)
+		while (json_next(v, &it, &key)) {
+			if (v->type == JSON_OBJECT && push_json(L, &key, depth + 1))
+				return -EINVAL;
+			if (push_json(L, &it, depth + 1))
+				return -EINVAL;
+			if (v->type == JSON_OBJECT)
 				lua_rawset(L, -3);
 			else
 				lua_rawseti(L, -2, i++);
-			p = skip_space(p);
-			if (*p == ',') {
-				p = skip_space(p + 1);
-				continue;
-			}
-			return *p == (object ? '}' : ']') ? p + 1 : NULL;
 		}
-	}
-	if (!strncmp(p, "true", 4) || !strncmp(p, "false", 5)) {
-		lua_pushboolean(L, *p == 't');
-		return p + (*p == 't' ? 4 : 5);
-	}
-	if (!strncmp(p, "null", 4)) {
+		return 0;
+	default:
 		lua_pushnil(L);
-		return p + 4;
-	}
-	{
-		char num[64];
-		size_t n = strspn(p, "+-0123456789.eE");
-
-		if (!n || n >= sizeof(num))
-			return NULL;
-		memcpy(num, p, n);
-		num[n] = '\0';
-		if (!lua_stringtonumber(L, num))
-			return NULL;
-		return p + n;
+		return 0;
 	}
 }
 
 int sandbox_push_json(lua_State *L, const char *json)
 {
 	int top = lua_gettop(L);
-	const char *end = json_value(L, json, 0);
+	struct json_val doc;
 
-	if (!end || *skip_space(end)) {
+	if (json_parse(json, strlen(json), &doc) || push_json(L, &doc, 0)) {
 		lua_settop(L, top);
 		return -EINVAL;
 	}

@@ -5,7 +5,7 @@
 set -eu
 
 BUILD="make clang gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev
+liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev libyaml-dev libssl-dev
 protobuf-c-compiler"
 # prometheus: for promtool, which the tests check /metrics with (Debian ships
 # promtool only in the server's package); python3-protobuf: the test receiver

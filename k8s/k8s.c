@@ -33,6 +33,10 @@ const struct k8s_call_def k8s_calls[K8S_CALL_COUNT] = {
 
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
 #define TOKEN_REREAD_NS (60 * NSEC_PER_SEC)
+/* an exec plugin runs on the loop (kubectl waits for it too): bounded */
+#define EXEC_TIMEOUT_NS (10 * NSEC_PER_SEC)
+/* a plugin's token is renewed this long before its expirationTimestamp */
+#define EXEC_RENEW_NS (60 * NSEC_PER_SEC)
 #define RETRY_PAUSE_NS (500 * NSEC_PER_MSEC)
 #define RETRY_AFTER_MAX_NS (30 * NSEC_PER_SEC)
 #define LIST_MAX_RESPONSE (16 << 20)
@@ -77,6 +81,9 @@ struct k8s_client {
 	char token_file[512];
 	struct timespec token_mtime;
 	uint64_t token_read_ns;
+	/* or from an exec plugin, run again before the token expires */
+	struct kubeconfig_exec exec;
+	int64_t token_expires_ns;
 	char *ca_file, *ca_pem, *cert_file, *cert_pem, *key_file, *key_pem;
 	struct k8s_request *requests;
 	/* the pods on this node */
@@ -118,83 +125,127 @@ struct k8s_request {
 
 /* ---- credentials ---- */
 
+/* Runs the kubeconfig's exec plugin for a token: 0 or its -errno, with
+ * the reason in err. */
+static int exec_token(struct k8s_client *k, char *err, size_t errlen)
+{
+	struct kubeconfig_cred cred = { 0 };
+	int rc = kubeconfig_exec_run(&k->exec, EXEC_TIMEOUT_NS, &cred);
+
+	if (rc == -EPROTO)
+		snprintf(err, errlen, "exec plugin %s: exit status %d", k->exec.command, cred.exit_status);
+	else if (rc == -EBADMSG)
+		snprintf(err, errlen, "exec plugin %s: its output is not an ExecCredential (%s) "
+			 "with a status.token", k->exec.command, k->exec.api_version);
+	else if (rc == -ETIMEDOUT)
+		snprintf(err, errlen, "exec plugin %s: no answer in %llus, killed", k->exec.command,
+			 EXEC_TIMEOUT_NS / NSEC_PER_SEC);
+	else if (rc)
+		snprintf(err, errlen, "exec plugin %s: %s", k->exec.command, strerror(-rc));
+	if (rc)
+		return rc;
+	str_copy(k->token, sizeof(k->token), cred.token);
+	k->token_expires_ns = cred.expires_ns;
+	return 0;
+}
+
+/* The kubeconfig's current context: server, CA, and a token, token file,
+ * client certificate or exec plugin. */
 static int load_kubeconfig(struct k8s_client *k, const char *file, char *err, size_t errlen)
 {
-	struct kubeconfig kc = { 0 };
+	struct kubeconfig *kc = NULL;
+	struct kubeconfig_error why = { 0 };
 	char *text = malloc(1 << 20), dir[512], *slash;
-	const char *ctx, *cluster, *user, *v;
+	const char *ctx, *cluster, *user, *v, *what = "";
+	int cnode, unode, rc = -EINVAL;
 	ssize_t n;
-	int rc = -EINVAL;
 
 	if (!text)
 		return -ENOMEM;
 	n = read_file(file, text, 1 << 20);
 	if (n < 0) {
 		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror((int)-n));
-		goto out;
+		goto cleanup;
 	}
 	if (n == (1 << 20) - 1) {
 		snprintf(err, errlen, "kubeconfig %s: larger than 1 MiB", file);
-		goto out;
+		goto cleanup;
 	}
-	if (kubeconfig_parse(text, &kc, file, err, errlen))
-		goto out;
+	kc = kubeconfig_parse(text, (size_t)n, &why);
+	if (!kc && errno == EINVAL) {
+		snprintf(err, errlen, "kubeconfig %s:%d: %s", file, why.line, why.problem);
+		goto cleanup;
+	}
+	if (!kc) {
+		rc = -errno;
+		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror(errno));
+		goto cleanup;
+	}
 	str_copy(dir, sizeof(dir), file);
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
 	else
 		str_copy(dir, sizeof(dir), ".");
-	ctx = kubeconfig_get(&kc, "", NULL, "current-context");
+	ctx = kubeconfig_get(kc, NULL, NULL, "current-context");
 	if (!ctx) {
 		snprintf(err, errlen, "kubeconfig %s: no current-context", file);
-		goto out;
+		goto cleanup;
 	}
-	cluster = kubeconfig_get(&kc, "contexts", ctx, "context.cluster");
-	user = kubeconfig_get(&kc, "contexts", ctx, "context.user");
-	v = kubeconfig_get(&kc, "contexts", ctx, "context.namespace");
+	cluster = kubeconfig_get(kc, "contexts", ctx, "context.cluster");
+	user = kubeconfig_get(kc, "contexts", ctx, "context.user");
+	v = kubeconfig_get(kc, "contexts", ctx, "context.namespace");
 	str_copy(k->namespace, sizeof(k->namespace), v ? v : "default");
 	if (!cluster || !user) {
 		snprintf(err, errlen, "kubeconfig %s: context '%s' has no cluster and user", file, ctx);
-		goto out;
+		goto cleanup;
 	}
-	v = kubeconfig_get(&kc, "clusters", cluster, "cluster.server");
+	cnode = kubeconfig_at(kc, kubeconfig_find(kc, "clusters", cluster), "cluster");
+	unode = kubeconfig_find(kc, "users", user);
+	v = kubeconfig_str(kc, kubeconfig_at(kc, cnode, "server"));
 	if (!v || strncmp(v, "https://", 8)) {
 		snprintf(err, errlen, "kubeconfig %s: cluster '%s' has no https:// server", file, cluster);
-		goto out;
+		goto cleanup;
 	}
 	str_copy(k->server, sizeof(k->server), v);
-	v = kubeconfig_get(&kc, "clusters", cluster, "cluster.insecure-skip-tls-verify");
-	if (v && !strcmp(v, "true")) {
+	if (kubeconfig_true(kubeconfig_str(kc, kubeconfig_at(kc, cnode, "insecure-skip-tls-verify")))) {
 		snprintf(err, errlen, "kubeconfig %s: cluster '%s' skips TLS verification; reflexd "
 			 "always verifies (give certificate-authority-data)", file, cluster);
-		goto out;
+		goto cleanup;
 	}
-	if (kubeconfig_file_or_data(&kc, "clusters", cluster, "cluster.certificate-authority", dir,
-				    &k->ca_file, &k->ca_pem) ||
-	    kubeconfig_file_or_data(&kc, "users", user, "user.client-certificate", dir, &k->cert_file,
-				    &k->cert_pem) ||
-	    kubeconfig_file_or_data(&kc, "users", user, "user.client-key", dir, &k->key_file,
-				    &k->key_pem)) {
+	if (kubeconfig_file_or_data(kc, cnode, "certificate-authority", dir, &k->ca_file, &k->ca_pem) ||
+	    kubeconfig_file_or_data(kc, kubeconfig_at(kc, unode, "user"), "client-certificate", dir,
+				    &k->cert_file, &k->cert_pem) ||
+	    kubeconfig_file_or_data(kc, kubeconfig_at(kc, unode, "user"), "client-key", dir,
+				    &k->key_file, &k->key_pem)) {
 		snprintf(err, errlen, "kubeconfig %s: bad certificate data for '%s'", file, ctx);
-		goto out;
+		goto cleanup;
 	}
-	v = kubeconfig_get(&kc, "users", user, "user.token");
+	v = kubeconfig_str(kc, kubeconfig_at(kc, unode, "user.token"));
 	if (v)
 		str_copy(k->token, sizeof(k->token), v);
-	v = kubeconfig_get(&kc, "users", user, "user.tokenFile");
+	v = kubeconfig_str(kc, kubeconfig_at(kc, unode, "user.tokenFile"));
 	if (v && kubeconfig_path(dir, v, k->token_file, sizeof(k->token_file))) {
 		snprintf(err, errlen, "kubeconfig %s: tokenFile path too long", file);
-		goto out;
+		goto cleanup;
 	}
+	n = kubeconfig_exec_load(kc, unode, cnode, dir, &k->exec, &what);
+	if (n < 0) {
+		rc = (int)n;
+		snprintf(err, errlen, "kubeconfig %s: user '%s': bad %s", file, user, what);
+		goto cleanup;
+	}
+	/* a plugin that cannot give a token is a start error, as a bad file is */
+	if (n > 0 && exec_token(k, err, errlen))
+		goto cleanup;
 	if (!k->token[0] && !k->token_file[0] && !k->cert_file && !k->cert_pem) {
-		snprintf(err, errlen, "kubeconfig %s: user '%s' has no token and no client "
-			 "certificate (exec plugins are not supported)", file, user);
-		goto out;
+		snprintf(err, errlen, "kubeconfig %s: user '%s' has no token, token file, client "
+			 "certificate or exec plugin", file, user);
+		goto cleanup;
 	}
 	rc = 0;
-out:
-	kubeconfig_free(&kc);
+cleanup:
+	kubeconfig_free(kc);
 	free(text);
 	return rc;
 }
@@ -229,8 +280,9 @@ static int load_in_cluster(struct k8s_client *k, const char *sa_dir, char *err, 
 	return k->ca_file ? 0 : -ENOMEM;
 }
 
-/* The token, re-read from its file when the file changed (a projected
- * token rotates) and at least once a minute. */
+/* The token: an exec plugin's, renewed before it expires; or re-read
+ * from its file when the file changed (a projected token rotates) and at
+ * least once a minute. force: the server refused the one we have. */
 static const char *current_token(struct k8s_client *k, bool force)
 {
 	struct stat st;
@@ -238,6 +290,12 @@ static const char *current_token(struct k8s_client *k, bool force)
 	char buf[sizeof(k->token)];
 	ssize_t n;
 
+	if (k->exec.command && (force || (k->token_expires_ns &&
+					  clock_real_ns() + (int64_t)EXEC_RENEW_NS >= k->token_expires_ns))) {
+		if (exec_token(k, buf, sizeof(buf)))
+			log_warn("k8s: %s; using the last token", buf);
+		return k->token;
+	}
 	if (!k->token_file[0])
 		return k->token;
 	if (stat(k->token_file, &st) == 0 && !force && k->token[0] &&
@@ -360,7 +418,7 @@ static void on_http_done(void *ctx, const struct http_response *res)
 	if (json_parse(res->body, res->body_len, &r.json))
 		memset(&r.json, 0, sizeof(r.json));
 	read_status(&r, res);
-	if (res->status == 401 && req->attempts == 1 && k->token_file[0]) {
+	if (res->status == 401 && req->attempts == 1 && (k->token_file[0] || k->exec.command)) {
 		/* the token may have rotated just now: read it again, once */
 		(void)current_token(k, true);
 		attempt(req);
@@ -1334,7 +1392,7 @@ struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, ch
 		snprintf(err, errlen, "cannot start the HTTP client");
 		goto fail;
 	}
-	(void)current_token(k, true);
+	(void)current_token(k, false);
 	pods_start(k);
 	return k;
 fail:
@@ -1359,5 +1417,6 @@ void k8s_free(struct k8s_client *k)
 	free(k->cert_pem);
 	free(k->key_file);
 	free(k->key_pem);
+	kubeconfig_exec_free(&k->exec);
 	free(k);
 }

@@ -156,7 +156,10 @@ void time_format(int64_t real_ns, char *buf, size_t size)
 	char out[32], *p = out;
 
 	/* "%Y-%m-%dT%H:%M:%S.mmmZ" by hand, without gmtime_r (it takes a
-	 * lock): audit and simulate print one per decision */
+	 * lock): audit and simulate print one per decision. Measured: the
+	 * simulator benchmark (100k conditions, --json) takes 845 M
+	 * instructions, 947 M (+12 %) with gmtime_r and strftime (callgrind,
+	 * docs/benchmarks.md). tests/fuzz/fuzz_time checks it against them. */
 	days = secs / 86400 - (secs % 86400 < 0);
 	in_day = (unsigned)(secs - days * 86400);
 	utc_date(days, &year, &month, &mday);
@@ -244,7 +247,10 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 
 void sbuf_int(struct sbuf *b, long long v)
 {
-	/* two digits a step: a time in nanoseconds has nineteen */
+	/* two digits a step: a time in nanoseconds has nineteen. Measured:
+	 * the simulator benchmark takes 845 M instructions, 1107 M (+31 %)
+	 * with snprintf("%lld") (callgrind, docs/benchmarks.md).
+	 * tests/fuzz/fuzz_int checks it against snprintf. */
 	static const char pairs[201] =
 		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
 		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
@@ -357,6 +363,8 @@ int strlist_add(struct strlist *l, const char *s)
 
 void strlist_free(struct strlist *l)
 {
+	if (!l)
+		return;
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);

@@ -26,7 +26,8 @@ void time_format(int64_t real_ns, char *buf, size_t size);
 /* A time-ordered unique id (UUIDv7 text form, 36 chars). */
 void uuid_v7(char out[37]);
 
-void sha256_hex(const void *data, size_t len, char out[65]);
+/* The hex SHA-256 of data (libcrypto): 0 or -EIO. */
+int sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Appends into a fixed buffer; text past the end is cut and remembered. */
 struct sbuf {

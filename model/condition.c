@@ -240,7 +240,9 @@ void condition_copy(struct condition *dst, const struct condition *src)
 
 void condition_reset(struct condition *c)
 {
-	/* every text is read up to its NUL: emptying one takes one byte */
+	/* every text is read up to its NUL: emptying one takes one byte.
+	 * Measured: the simulator benchmark takes 845 M instructions, 865 M
+	 * (+2.3 %) with one memset of the whole (callgrind, docs/benchmarks.md). */
 	c->id = 0;
 	c->kind = 0;
 	memset(&c->target, 0, offsetof(struct target, comm));

@@ -193,11 +193,11 @@ static int set_field(struct trace_reader *r, struct condition *c, uint64_t t_ns,
 	size_t f = 0;
 	uint64_t n;
 
-	while (f < ARRAY_SIZE(raise_fields) && (key[0] != raise_fields[f][0] || !is_word(key, raise_fields[f])))
+	while (f < ARRAY_SIZE(raise_fields) && !is_word(key, raise_fields[f]))
 		f++;
 	if (f == ARRAY_SIZE(raise_fields)) {
 		for (size_t i = 0; i < target_text_fields_count; i++)
-			if (key[0] == target_text_fields[i].key[0] && is_word(key, target_text_fields[i].key)) {
+			if (is_word(key, target_text_fields[i].key)) {
 				str_copy((char *)tg + target_text_fields[i].offset, target_text_fields[i].size, value);
 				return 0;
 			}

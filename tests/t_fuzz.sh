@@ -51,6 +51,27 @@ test_glob_match_agrees_with_fnmatch() {
 	fuzz fuzz_glob "$T"/globs/*
 }
 
+# time_format's own calendar against gmtime_r and strftime, seeded with
+# 1970, a leap day, 2000's and 2100's ends of February and the last
+# nanosecond an int64_t holds
+test_time_format_agrees_with_gmtime() {
+	mkdir -p "$T/times"
+	for ns in 0 951782400000000000 951868799999999999 4107542399999000000 9223372036854775807; do
+		python3 -c "import sys; sys.stdout.buffer.write(($ns).to_bytes(8, 'little'))" > "$T/times/$ns"
+	done
+	fuzz fuzz_time "$T"/times/*
+}
+
+# sbuf_int's two-digits-a-step writer against snprintf, seeded with 0,
+# -1, the extremes and a buffer too small for the number
+test_int_writer_agrees_with_snprintf() {
+	mkdir -p "$T/ints"
+	for v in 0 -1 9223372036854775807 -9223372036854775808 1234567890123; do
+		python3 -c "import sys; sys.stdout.buffer.write(($v).to_bytes(8, 'little', signed=True) + bytes([5]))" > "$T/ints/$v"
+	done
+	fuzz fuzz_int "$T"/ints/*
+}
+
 # Seeds: a Go binary as built (PIE: symbols, DWARF), a stripped one
 # (.gopclntab), and a C one.
 test_go_binary_reader_survives_fuzzing() {

@@ -544,17 +544,139 @@ K
 		fail "started with TLS verification off"
 	fi
 	grep -q "kubeconfig $T/kc-insecure: cluster 'fixture' skips TLS verification" "$T/out" || fail "$(cat "$T/out")"
-	printf 'apiVersion: v1\nclusters\n' > "$T/kc-bad"
+	# bad YAML: the line libyaml stopped at, and its reason
+	printf 'apiVersion: v1\nclusters: [a, b\nusers: []\n' > "$T/kc-bad"
 	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-bad" > "$T/out" 2>&1; then
 		fail "started with a bad kubeconfig"
 	fi
-	grep -q "$T/kc-bad:2: not a 'key: value' line" "$T/out" || fail "$(cat "$T/out")"
+	grep -q "kubeconfig $T/kc-bad:3: did not find expected ',' or ']'" "$T/out" || fail "$(cat "$T/out")"
+	printf 'apiVersion: v1\nclusters:\n- cluster:\n\tserver: x\n' > "$T/kc-tab"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-tab" > "$T/out" 2>&1; then
+		fail "started with a tab-indented kubeconfig"
+	fi
+	grep -q "kubeconfig $T/kc-tab:4: found character that cannot start any token" "$T/out" || fail "$(cat "$T/out")"
+	printf -- '- just\n- a list\n' > "$T/kc-list"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-list" > "$T/out" 2>&1; then
+		fail "started with a kubeconfig that is a list"
+	fi
+	grep -q "kubeconfig $T/kc-list:1: not a mapping" "$T/out" || fail "$(cat "$T/out")"
 	# past the 1 MiB read: refused, not cut
 	{ kubeconfig "$T/pki/ca.crt" "" "    token: tok-kc"; head -c 1100000 /dev/zero | tr '\0' '#'; echo; } > "$T/kc-big"
 	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-big" > "$T/out" 2>&1; then
 		fail "started with a kubeconfig cut short"
 	fi
 	grep -q "kubeconfig $T/kc-big: larger than 1 MiB" "$T/out" || fail "$(cat "$T/out")"
+}
+
+# The kubeconfig forms kubectl reads (docs/k8s.md): an exec credential
+# plugin (EKS, GKE: nested args and env lists; run as kubectl runs it,
+# again when the server refuses its token), JSON, and comments anywhere.
+test_kubeconfig_forms() {
+	RUN=kcf
+	rm -rf "$T/api" "$T/kcf" && mkdir -p "$T/api" "$T/rules" "$T/kcf/bin"
+	echo "[$(pod kcf)]" > "$T/api/pods.json"
+	api 48210
+	unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+	echo tok-exec > "$T/api/tokens"
+	touch "$T/rules/none.lua"
+	ca=$(base64 -w0 "$T/pki/ca.crt")
+	# the plugin: its first token is refused, the next is good
+	cat > "$T/kcf/bin/get-token" <<'P'
+#!/bin/sh
+dir=$(dirname "$0")
+n=$(cat "$dir/runs" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$dir/runs"
+{ printf 'args:'; printf ' [%s]' "$@"; echo; echo "from=$TOKEN_FROM"; echo "info=$KUBERNETES_EXEC_INFO"; } >> "$dir/calls"
+[ "$n" = 0 ] && tok=wrong || tok=tok-exec
+cat <<J
+{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+ "status": {"token": "$tok", "expirationTimestamp": "2099-01-01T00:00:00Z"}}
+J
+P
+	chmod +x "$T/kcf/bin/get-token"
+	cat > "$T/kcf/config" <<K
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: $ca
+    server: https://127.0.0.1:48210
+  name: eks
+contexts:
+- context: {cluster: eks, user: aws}
+  name: eks
+current-context: eks
+users:
+- name: aws
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: bin/get-token
+      args:
+        - --cluster
+        - "fixture one"
+      env:
+        - name: TOKEN_FROM
+          value: kubeconfig
+      interactiveMode: Never
+      provideClusterInfo: true
+K
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kcf/config" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "tok-exec" and .status == 200' 5
+	stop_daemon
+	[ -n "$(requests '.token == "wrong" and .status == 401')" ] || fail "the first token was never refused"
+	[ "$(cat "$T/kcf/bin/runs")" -ge 2 ] || fail "the plugin ran $(cat "$T/kcf/bin/runs") times"
+	grep -qx 'args: \[--cluster\] \[fixture one\]' "$T/kcf/bin/calls" || fail "args: $(cat "$T/kcf/bin/calls")"
+	grep -qx 'from=kubeconfig' "$T/kcf/bin/calls" || fail "env: $(cat "$T/kcf/bin/calls")"
+	sed -n 's/^info=//p' "$T/kcf/bin/calls" | head -1 > "$T/kcf/info"
+	jq -e '.apiVersion == "client.authentication.k8s.io/v1" and .kind == "ExecCredential" and
+		.spec.interactive == false and .spec.cluster.server == "https://127.0.0.1:48210"' \
+		"$T/kcf/info" > /dev/null || fail "KUBERNETES_EXEC_INFO: $(cat "$T/kcf/info")"
+	# a plugin that fails or answers nonsense stops the start, saying so
+	printf '#!/bin/sh\necho "no credentials" >&2\nexit 3\n' > "$T/kcf/bin/get-token"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/kcf/j.db" --kubeconfig "$T/kcf/config" > "$T/out" 2>&1; then
+		fail "started with a failing exec plugin"
+	fi
+	grep -q "exec plugin $T/kcf/bin/get-token: exit status 3" "$T/out" || fail "$(cat "$T/out")"
+	printf '#!/bin/sh\necho "{}"\n' > "$T/kcf/bin/get-token"
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/kcf/j.db" --kubeconfig "$T/kcf/config" > "$T/out" 2>&1; then
+		fail "started with an exec plugin that gives no token"
+	fi
+	grep -q "get-token: its output is not an ExecCredential" "$T/out" || fail "$(cat "$T/out")"
+	# JSON (what `kubectl config view -o json` writes)
+	echo tok-kc > "$T/api/tokens"
+	: > "$T/api/requests.log"
+	jq -n --arg ca "$ca" '{apiVersion: "v1", kind: "Config", "current-context": "j",
+		clusters: [{name: "j", cluster: {server: "https://127.0.0.1:48210", "certificate-authority-data": $ca}}],
+		contexts: [{name: "j", context: {cluster: "j", user: "u"}}],
+		users: [{name: "u", user: {token: "tok-kc"}}]}' > "$T/kcf/config.json"
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kcf/config.json" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
+	stop_daemon
+	# comments on their own lines and after values, the server's included
+	: > "$T/api/requests.log"
+	cat > "$T/kcf/commented" <<K
+# written by hand
+apiVersion: v1
+clusters:
+- cluster:
+    # the fixture's CA
+    certificate-authority-data: $ca
+    server: https://127.0.0.1:48210 # the fixture
+  name: c   # one cluster
+contexts:
+- context:
+    cluster: c
+    user: u
+  name: x
+current-context: x # this one
+users:
+- name: u
+  user:
+    token: tok-kc # a static token
+K
+	start_daemon --rules "$T/rules" --kubeconfig "$T/kcf/commented" --node-name "$NODE"
+	wait_request '.path == "/api/v1/pods" and .token == "tok-kc" and .status == 200' 5
+	stop_daemon
 }
 
 # Rules filter on the pod (namespace, pod glob, container, labels) and
