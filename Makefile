@@ -9,7 +9,7 @@ BUILD   := build
 VERSION := 0.1.0
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c
+PKGS := libbpf lua5.4 sqlite3 libelf libdw zlib libcurl libprotobuf-c
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -69,12 +69,25 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
+# the deadlock and stall workloads as users build programs: with frame
+# pointers, without, and without debug info (symbols kept, as strip -g does)
+LOCK_WORKLOADS := $(foreach w,deadlock stall,$(foreach v,fp nofp nodebug,$(BUILD)/workloads/$(w)-$(v)))
+$(BUILD)/workloads/%-fp: tests/workloads/%.c $(wildcard tests/workloads/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -fno-omit-frame-pointer -Wall -Wextra -pthread -o $@ $<
+$(BUILD)/workloads/%-nofp: tests/workloads/%.c $(wildcard tests/workloads/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -fomit-frame-pointer -Wall -Wextra -pthread -o $@ $<
+$(BUILD)/workloads/%-nodebug: tests/workloads/%.c $(wildcard tests/workloads/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -fomit-frame-pointer -Wall -Wextra -pthread -o $@ $< && strip --strip-debug $@
+
 # tests/k8s: the cgroup path table's driver
 $(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c sense/identity.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c -lm
 
-workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
+workloads: $(WORKLOADS) $(LOCK_WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
 # the daemon's objects, less main: what test and bench drivers link against
 LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(OBJS))

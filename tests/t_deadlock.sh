@@ -188,4 +188,55 @@ R
 	stop_daemon
 }
 
+# named_record SHAPE BUILD: the decision on workload SHAPE built as BUILD.
+named_record() {
+	audit | jq -c "select(.pid == $(cat "$T/pid.$1.$2"))"
+}
+
+# The finding names the functions and the global mutexes, on every build a
+# user runs: with frame pointers, without, and without debug info.
+test_deadlocks_and_stalls_named_by_function_and_lock() {
+	write_rule live <<'R'
+rule "named-deadlock" { when = deadlock { }, where = { comm = "rx-named" }, hold = "300ms", act = signal { "SIGKILL" } }
+rule "named-stall" { when = stall { }, where = { comm = "rx-named" }, hold = "300ms", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --dry-run --stall-after 500ms
+	for b in fp nofp nodebug; do
+		for shape in abba ring3 relock; do
+			start_wl "deadlock-$b" "$shape" --comm rx-named
+			echo "$WL_PID" > "$T/pid.$shape.$b"
+		done
+		start_wl "stall-$b" --comm rx-named
+		echo "$WL_PID" > "$T/pid.stall.$b"
+	done
+	for b in fp nofp nodebug; do
+		for shape in abba ring3 relock stall; do
+			pid=$(cat "$T/pid.$shape.$b")
+			wait_record ".pid == $pid" 6
+		done
+		want_abba="transfer_funds() holds account_lock, waits for ledger_lock; audit_ledger() holds ledger_lock, waits for account_lock"
+		want_ring3="take_order() holds orders_lock, waits for stock_lock; ship_stock() holds stock_lock, waits for billing_lock; bill_customer() holds billing_lock, waits for orders_lock"
+		want_relock="refresh_cache() holds cache_lock, waits for cache_lock, which it holds itself"
+		for shape in abba ring3 relock; do
+			rec=$(named_record "$shape" "$b")
+			eval "want=\$want_$shape"
+			echo "$rec" | holds ".summary == \"$want\"" || fail "$shape ($b): $(echo "$rec" | jq -r .summary)"
+			# each member's stack reaches its function, with file:line where there is debug info
+			echo "$rec" | holds '[.evidence.cycle[] | .function as $f | .stack | any(startswith($f + "+0x"))] | all' \
+				|| fail "$shape ($b): a stack without its function: $rec"
+			if [ "$b" != nodebug ]; then
+				echo "$rec" | holds '[.evidence.cycle[] | .function as $f | .stack | any(startswith($f + "+0x") and test(" deadlock\\.c:[0-9]+ "))] | all' \
+					|| fail "$shape ($b): no file:line: $rec"
+			fi
+		done
+		rec=$(named_record stall "$b")
+		echo "$rec" | holds '.kind == "stall"' || fail "stall ($b): $rec"
+		echo "$rec" | holds '.summary | test(": wait_for_reload\\(\\) holds config_lock, waits on reload_cond(\\+0x[0-9a-f]+)? \\(no owner: not a lock\\); apply_config\\(\\) waits for config_lock; apply_config\\(\\) waits for config_lock$")' \
+			|| fail "stall ($b): $(echo "$rec" | jq -r .summary)"
+		echo "$rec" | holds '[.evidence.waits[] | select(.function == "apply_config") | .lock_name] == ["config_lock", "config_lock"]' \
+			|| fail "stall ($b): $rec"
+	done
+	stop_daemon
+}
+
 run_tests
