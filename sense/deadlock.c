@@ -153,11 +153,15 @@ static void blocking_function(const struct frame *f, int n, char *name, size_t s
 static struct thread_names *name_threads(const struct waiter *g, const int *members, int n)
 {
 	struct thread_names *names = calloc((size_t)n, sizeof(*names));
+	uint64_t start = clock_mono_ns();
 	struct symbols *sym;
 
 	if (!names)
 		return NULL;
 	sym = symbols_open((pid_t)g[members[0]].w.pid);
+	if (!sym)
+		log_warn("deadlock: pid %u's objects cannot be read, its threads stay unnamed: %s",
+			 g[members[0]].w.pid, strerror(errno));
 	for (int i = 0; i < n; i++) {
 		const struct waiter *wt = &g[members[i]];
 		struct thread_names *t = &names[i];
@@ -170,6 +174,8 @@ static struct thread_names *name_threads(const struct waiter *g, const int *memb
 		symbols_data_name(sym, wt->w.uaddr, t->lock, sizeof(t->lock));
 	}
 	symbols_close(sym);
+	log_debug("deadlock: named %d threads of pid %u in %.1f ms", n, g[members[0]].w.pid,
+		  (double)(clock_mono_ns() - start) / 1e6);
 	return names;
 }
 

@@ -200,7 +200,7 @@ test_deadlocks_and_stalls_named_by_function_and_lock() {
 rule "named-deadlock" { when = deadlock { }, where = { comm = "rx-named" }, hold = "300ms", act = signal { "SIGKILL" } }
 rule "named-stall" { when = stall { }, where = { comm = "rx-named" }, hold = "300ms", act = signal { "SIGKILL" } }
 R
-	start_daemon --rules "$T/rules" --dry-run --stall-after 500ms
+	start_daemon --rules "$T/rules" --dry-run --stall-after 500ms --record "$T/named.trace"
 	for b in fp nofp nodebug; do
 		for shape in abba ring3 relock; do
 			start_wl "deadlock-$b" "$shape" --comm rx-named
@@ -229,6 +229,7 @@ R
 					|| fail "$shape ($b): no file:line: $rec"
 			fi
 		done
+		echo "abba ($b): $(named_record abba "$b" | jq -c '.evidence.cycle[0] | {function, lock_name, holds, stack}')"
 		rec=$(named_record stall "$b")
 		echo "$rec" | holds '.kind == "stall"' || fail "stall ($b): $rec"
 		echo "$rec" | holds '.summary | test(": wait_for_reload\\(\\) holds config_lock, waits on reload_cond(\\+0x[0-9a-f]+)? \\(no owner: not a lock\\); apply_config\\(\\) waits for config_lock; apply_config\\(\\) waits for config_lock$")' \
@@ -237,6 +238,12 @@ R
 			|| fail "stall ($b): $rec"
 	done
 	stop_daemon
+	# the names travel with the evidence: into traces, and out of a replay
+	pid=$(cat "$T/pid.abba.nofp")
+	"$REFLEXD" simulate --trace "$T/named.trace" --rules "$T/rules" --json |
+		holds "select(.pid == $pid) | .summary == \"$want_abba\" and
+			([.evidence.cycle[].function] | sort) == [\"audit_ledger\", \"transfer_funds\"]" \
+		|| fail "the replay lost the names: $(grep "pid=$pid" "$T/named.trace" | head -2)"
 }
 
 run_tests
