@@ -29,8 +29,6 @@
 #define GLIBC_MUTEX_KIND_BITS 0x3ff
 #define CYCLE_EVIDENCE_MAX 16
 #define STACK_FRAMES 12
-/* evidence kept for each member not written yet, so the JSON always closes */
-#define EVIDENCE_PER_THREAD 240
 
 enum lock_type { LOCK_NONE, LOCK_MUTEX, LOCK_PI_MUTEX };
 
@@ -257,10 +255,9 @@ static void describe_frame(struct sbuf *ev, const struct frame *f)
 }
 
 /* The waits of members as evidence: who waits on what, held by whom, and,
- * once named, in which function, with the stack. Stacks are cut so the
- * evidence stays within REFLEX_EVIDENCE_MAX for 16 members. */
+ * once named, in which function, with up to frames of the stack. */
 static void describe_waits(struct sbuf *ev, const struct waiter *g, const int *members, int n,
-			   const struct thread_names *names, uint64_t now)
+			   const struct thread_names *names, int frames, uint64_t now)
 {
 	for (int i = 0; i < n && i < CYCLE_EVIDENCE_MAX; i++) {
 		const struct waiter *wt = &g[members[i]];
@@ -280,9 +277,7 @@ static void describe_waits(struct sbuf *ev, const struct waiter *g, const int *m
 			sbuf_puts(ev, ",\"holds\":[");
 			describe_holds(ev, g, members, n, i, names, "", true);
 			sbuf_puts(ev, "],\"stack\":[");
-			for (int f = 0; f < t->nframes; f++) {
-				if (ev->len + 100 + (size_t)(n - i) * EVIDENCE_PER_THREAD > ev->size)
-					break;
+			for (int f = 0; f < t->nframes && f < frames; f++) {
 				if (f)
 					sbuf_puts(ev, ",");
 				describe_frame(ev, &t->frames[f]);
@@ -306,7 +301,6 @@ static void describe(const struct waiter *g, const int *members, int n, enum con
 			since = g[members[i]].w.since_ns;
 	cond->since_ns = since;
 	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
-	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
 	if (kind == REFLEX_COND_STALL) {
 		duration_format(now - since, blocked, sizeof(blocked));
 		sbuf_printf(&sum, "all %d threads asleep in futex waits for %s, no lock cycle", n, blocked);
@@ -314,13 +308,7 @@ static void describe(const struct waiter *g, const int *members, int n, enum con
 			sbuf_puts(&sum, ": ");
 			describe_finding(&sum, g, members, n, names);
 		}
-		sbuf_printf(&ev, "{\"threads\":%d,\"blocked_ms\":%llu,\"waits\":[", n,
-			    (unsigned long long)((now - since) / NSEC_PER_MSEC));
-		describe_waits(&ev, g, members, n, names, now);
-		sbuf_printf(&ev, "]}");
-		return;
-	}
-	if (names)
+	} else if (names)
 		describe_finding(&sum, g, members, n, names);
 	else if (n == 1)
 		sbuf_printf(&sum, "thread %u waits on %s 0x%llx that it already holds",
@@ -332,10 +320,26 @@ static void describe(const struct waiter *g, const int *members, int n, enum con
 			sbuf_printf(&sum, "%s%u", i ? "\u2192" : "", g[members[i % n]].w.tid);
 		sbuf_printf(&sum, " (%d threads)", n);
 	}
-	sbuf_printf(&ev, "{\"threads\":%d,\"self_deadlock\":%s,\"formed_ms_ago\":%llu,\"cycle\":[",
-		    n, n == 1 ? "true" : "false", (unsigned long long)((now - since) / NSEC_PER_MSEC));
-	describe_waits(&ev, g, members, n, names, now);
-	sbuf_printf(&ev, "]}");
+	/* whole stacks while they fit, then shorter ones, then no names: the
+	 * evidence is always whole JSON */
+	static const int frames[] = { STACK_FRAMES, 4, 1, 0 };
+
+	for (size_t k = 0; k <= sizeof(frames) / sizeof(frames[0]); k++) {
+		const struct thread_names *named = k < sizeof(frames) / sizeof(frames[0]) ? names : NULL;
+
+		sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
+		if (kind == REFLEX_COND_STALL)
+			sbuf_printf(&ev, "{\"threads\":%d,\"blocked_ms\":%llu,\"waits\":[", n,
+				    (unsigned long long)((now - since) / NSEC_PER_MSEC));
+		else
+			sbuf_printf(&ev, "{\"threads\":%d,\"self_deadlock\":%s,\"formed_ms_ago\":%llu,"
+				    "\"cycle\":[", n, n == 1 ? "true" : "false",
+				    (unsigned long long)((now - since) / NSEC_PER_MSEC));
+		describe_waits(&ev, g, members, n, named, named ? frames[k] : 0, now);
+		sbuf_printf(&ev, "]}");
+		if (!ev.truncated || !named)
+			return;
+	}
 }
 
 /* members of g, one process's waiters, are a deadlock or a stall: raise it
