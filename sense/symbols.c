@@ -213,7 +213,7 @@ struct symbols {
 static char *debuginfo_path;
 
 static const Dwfl_Callbacks symbols_dwfl_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
+	.find_elf = dwfl_build_id_find_elf,
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 	.debuginfo_path = &debuginfo_path,
 };
@@ -263,6 +263,29 @@ static const Dwfl_Thread_Callbacks symbols_thread_callbacks = {
 	.set_initial_registers = symbols_initial_registers,
 };
 
+/* Reports each object where it is loaded (its mapping at file offset 0),
+ * opened as the process sees it (as symbols_resolve does): a process in a
+ * container is named from its own files, not the host's at the same path. */
+static int symbols_report(const struct mapping *m, void *ctx)
+{
+	struct symbols *s = ctx;
+	char path[320];
+	int fd;
+
+	if (m->offset)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, s->pid, m->start,
+		 m->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/root%s", s->pid, m->path);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* an object that cannot be read is left out: its frames stay addresses */
+	if (fd >= 0 && !dwfl_report_elf(s->dwfl, m->path, path, fd, m->start, false))
+		close(fd);
+	return 0;
+}
+
 struct symbols *symbols_open(pid_t pid)
 {
 	struct symbols *s = calloc(1, sizeof(*s));
@@ -274,11 +297,9 @@ struct symbols *symbols_open(pid_t pid)
 	s->dwfl = dwfl_begin(&symbols_dwfl_callbacks);
 	if (!s->dwfl)
 		goto fail;
-	err = dwfl_linux_proc_report(s->dwfl, pid);
-	if (err) {
-		err = err > 0 ? -err : -ESRCH;
+	err = symbols_each_mapping(pid, symbols_report, s);
+	if (err < 0)
 		goto fail;
-	}
 	err = -EINVAL;
 	if (dwfl_report_end(s->dwfl, NULL, NULL) ||
 	    !dwfl_attach_state(s->dwfl, NULL, pid, &symbols_thread_callbacks, s))
