@@ -294,6 +294,10 @@ struct symbols *symbols_open(pid_t pid)
 	if (!s)
 		goto fail;
 	s->pid = pid;
+	/* debug info comes from this host's files only: with DEBUGINFOD_URLS
+	 * set (Debian's profile does), libdw would fetch it over the network,
+	 * on the loop */
+	(void)unsetenv("DEBUGINFOD_URLS");
 	s->dwfl = dwfl_begin(&symbols_dwfl_callbacks);
 	if (!s->dwfl)
 		goto fail;
