@@ -123,11 +123,15 @@ $(BUILD)/unit/metrics: tests/unit/metrics.c lib/metrics.c lib/metrics.h lib/util
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c lib/metrics.c lib/util.c lib/text.c lib/log.c -lev -lbpf
 
+$(BUILD)/unit/symbols: tests/unit/symbols.c sense/symbols.c sense/symbols.h lib/util.c lib/text.c lib/sha256.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/symbols.c sense/symbols.c lib/util.c lib/text.c lib/sha256.c -ldw -lelf -lm
+
 $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/sha256.c lib/text.h lib/util.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c lib/sha256.c -lm
 
-units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
+units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
 
 test: all workloads fuzz units
 	@sh tests/run.sh

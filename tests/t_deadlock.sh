@@ -188,6 +188,32 @@ R
 	stop_daemon
 }
 
+# The naming itself, without BPF or a daemon: tests/unit/symbols reads the
+# registers with ptrace (the sensor gets them from its scan) and prints
+# what the sensor would name, on each build of the workload.
+test_symbols_name_functions_and_globals_on_every_build() {
+	[ -x build/unit/symbols ] || fail "build/unit/symbols missing: make units"
+	for b in fp nofp nodebug; do
+		start_wl "deadlock-$b" abba
+		base=$(awk '$3 == "00000000" && $6 ~ /deadlock-/ { split($1, a, "-"); print a[1]; exit }' "/proc/$WL_PID/maps")
+		heap=$(awk '$6 == "[heap]" { split($1, a, "-"); print a[1]; exit }' "/proc/$WL_PID/maps")
+		addr() { printf '0x%x' $(( 0x$base + 0x$(nm "$WL/deadlock-$b" | awk -v s="$1" '$3 == s { print $1 }') + $2 )); }
+		out=$(build/unit/symbols "$WL_PID" $(field tids | tr , ' ') -- account_lock="$(addr account_lock 0)" \
+			ledger_word="$(addr ledger_lock 8)" heap="$(printf '0x%x' $(( 0x$heap + 16 )))") || fail "$b: $out"
+		for t in $(field tids | tr , ' '); do
+			echo "$out" | grep -Eq "^$t (transfer_funds|audit_ledger)\+0x[0-9a-f]+ " || fail "$b: tid $t unnamed: $out"
+			if [ "$b" != nodebug ]; then
+				echo "$out" | grep -Eq "^$t (transfer_funds|audit_ledger)\+0x[0-9a-f]+ deadlock\.c:[0-9]+ " \
+					|| fail "$b: tid $t has no file:line: $out"
+			fi
+		done
+		echo "$out" | grep -qx "data account_lock=account_lock" || fail "$b: $out"
+		echo "$out" | grep -qx "data ledger_word=ledger_lock+0x8" || fail "$b: $out"
+		echo "$out" | grep -qx "data heap=\[heap\]+0x10" || fail "$b: $out"
+		kill -KILL "$WL_PID"
+	done
+}
+
 # named_record SHAPE BUILD: the decision on workload SHAPE built as BUILD.
 named_record() {
 	audit | jq -c "select(.pid == $(cat "$T/pid.$1.$2"))"
