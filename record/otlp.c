@@ -511,7 +511,7 @@ static pb_any *thread_value(struct arena *a, const struct json_val *t)
 	if (!m.v || !v || !kvl || json_get(t, "tid", &list) || json_num(&list, &tid))
 		return NULL;
 	attr_int(&m, "thread.id", (int64_t)tid);
-	json_get_str(t, "function", text, sizeof(text));
+	json_get_str(t, "blocked_in", text, sizeof(text));
 	attr_str(&m, "code.function", text);
 	json_get_str(t, "lock_name", text, sizeof(text));
 	attr_str(&m, "reflex.lock", text);

@@ -272,7 +272,7 @@ static void describe_waits(struct sbuf *ev, const struct waiter *g, const int *m
 
 			sbuf_puts(ev, ",\"lock_name\":");
 			sbuf_json_str(ev, t->lock);
-			sbuf_puts(ev, ",\"function\":");
+			sbuf_puts(ev, ",\"blocked_in\":");
 			sbuf_json_str(ev, t->function);
 			sbuf_puts(ev, ",\"holds\":[");
 			describe_holds(ev, g, members, n, i, names, "", true);

@@ -248,19 +248,19 @@ R
 			eval "want=\$want_$shape"
 			echo "$rec" | holds ".summary == \"$want\"" || fail "$shape ($b): $(echo "$rec" | jq -r .summary)"
 			# each member's stack reaches its function, with file:line where there is debug info
-			echo "$rec" | holds '[.evidence.cycle[] | .function as $f | .stack | any(startswith($f + "+0x"))] | all' \
+			echo "$rec" | holds '[.evidence.cycle[] | .blocked_in as $f | .stack | any(startswith($f + "+0x"))] | all' \
 				|| fail "$shape ($b): a stack without its function: $rec"
 			if [ "$b" != nodebug ]; then
-				echo "$rec" | holds '[.evidence.cycle[] | .function as $f | .stack | any(startswith($f + "+0x") and test(" deadlock\\.c:[0-9]+ "))] | all' \
+				echo "$rec" | holds '[.evidence.cycle[] | .blocked_in as $f | .stack | any(startswith($f + "+0x") and test(" deadlock\\.c:[0-9]+ "))] | all' \
 					|| fail "$shape ($b): no file:line: $rec"
 			fi
 		done
-		echo "abba ($b): $(named_record abba "$b" | jq -c '.evidence.cycle[0] | {function, lock_name, holds, stack}')"
+		echo "abba ($b): $(named_record abba "$b" | jq -c '.evidence.cycle[0] | {blocked_in, lock_name, holds, stack}')"
 		rec=$(named_record stall "$b")
 		echo "$rec" | holds '.kind == "stall"' || fail "stall ($b): $rec"
 		echo "$rec" | holds '.summary | test(": wait_for_reload\\(\\) holds config_lock, waits on reload_cond(\\+0x[0-9a-f]+)? \\(no owner: not a lock\\); apply_config\\(\\) waits for config_lock; apply_config\\(\\) waits for config_lock$")' \
 			|| fail "stall ($b): $(echo "$rec" | jq -r .summary)"
-		echo "$rec" | holds '[.evidence.waits[] | select(.function == "apply_config") | .lock_name] == ["config_lock", "config_lock"]' \
+		echo "$rec" | holds '[.evidence.waits[] | select(.blocked_in == "apply_config") | .lock_name] == ["config_lock", "config_lock"]' \
 			|| fail "stall ($b): $rec"
 	done
 	stop_daemon
@@ -268,7 +268,7 @@ R
 	pid=$(cat "$T/pid.abba.nofp")
 	"$REFLEXD" simulate --trace "$T/named.trace" --rules "$T/rules" --json |
 		holds "select(.pid == $pid) | .summary == \"$want_abba\" and
-			([.evidence.cycle[].function] | sort) == [\"audit_ledger\", \"transfer_funds\"]" \
+			([.evidence.cycle[].blocked_in] | sort) == [\"audit_ledger\", \"transfer_funds\"]" \
 		|| fail "the replay lost the names: $(grep "pid=$pid" "$T/named.trace" | head -2)"
 }
 
