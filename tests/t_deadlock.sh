@@ -198,6 +198,7 @@ test_symbols_name_functions_and_globals_on_every_build() {
 		base=$(awk '$3 == "00000000" && $6 ~ /deadlock-/ { split($1, a, "-"); print a[1]; exit }' "/proc/$WL_PID/maps")
 		heap=$(awk '$6 == "[heap]" { split($1, a, "-"); print a[1]; exit }' "/proc/$WL_PID/maps")
 		addr() { printf '0x%x' $(( 0x$base + 0x$(nm "$WL/deadlock-$b" | awk -v s="$1" '$3 == s { print $1 }') + $2 )); }
+		# shellcheck disable=SC2046 # one argument a thread
 		out=$(build/unit/symbols "$WL_PID" $(field tids | tr , ' ') -- account_lock="$(addr account_lock 0)" \
 			ledger_word="$(addr ledger_lock 8)" heap="$(printf '0x%x' $(( 0x$heap + 16 )))") || fail "$b: $out"
 		for t in $(field tids | tr , ' '); do
@@ -212,6 +213,15 @@ test_symbols_name_functions_and_globals_on_every_build() {
 		echo "$out" | grep -qx "data heap=\[heap\]+0x10" || fail "$b: $out"
 		kill -KILL "$WL_PID"
 	done
+}
+
+# finding SHAPE: the summary a deadlock of the workload's SHAPE must have.
+finding() {
+	case $1 in
+	abba) echo "transfer_funds() holds account_lock, waits for ledger_lock; audit_ledger() holds ledger_lock, waits for account_lock" ;;
+	ring3) echo "take_order() holds orders_lock, waits for stock_lock; ship_stock() holds stock_lock, waits for billing_lock; bill_customer() holds billing_lock, waits for orders_lock" ;;
+	relock) echo "refresh_cache() holds cache_lock, waits for cache_lock, which it holds itself" ;;
+	esac
 }
 
 # named_record SHAPE BUILD: the decision on workload SHAPE built as BUILD.
@@ -240,13 +250,9 @@ R
 			pid=$(cat "$T/pid.$shape.$b")
 			wait_record ".pid == $pid" 6
 		done
-		want_abba="transfer_funds() holds account_lock, waits for ledger_lock; audit_ledger() holds ledger_lock, waits for account_lock"
-		want_ring3="take_order() holds orders_lock, waits for stock_lock; ship_stock() holds stock_lock, waits for billing_lock; bill_customer() holds billing_lock, waits for orders_lock"
-		want_relock="refresh_cache() holds cache_lock, waits for cache_lock, which it holds itself"
 		for shape in abba ring3 relock; do
 			rec=$(named_record "$shape" "$b")
-			eval "want=\$want_$shape"
-			echo "$rec" | holds ".summary == \"$want\"" || fail "$shape ($b): $(echo "$rec" | jq -r .summary)"
+			echo "$rec" | holds ".summary == \"$(finding "$shape")\"" || fail "$shape ($b): $(echo "$rec" | jq -r .summary)"
 			# each member's stack reaches its function, with file:line where there is debug info
 			echo "$rec" | holds '[.evidence.cycle[] | .blocked_in as $f | .stack | any(startswith($f + "+0x"))] | all' \
 				|| fail "$shape ($b): a stack without its function: $rec"
@@ -267,7 +273,7 @@ R
 	# the names travel with the evidence: into traces, and out of a replay
 	pid=$(cat "$T/pid.abba.nofp")
 	"$REFLEXD" simulate --trace "$T/named.trace" --rules "$T/rules" --json |
-		holds "select(.pid == $pid) | .summary == \"$want_abba\" and
+		holds "select(.pid == $pid) | .summary == \"$(finding abba)\" and
 			([.evidence.cycle[].blocked_in] | sort) == [\"audit_ledger\", \"transfer_funds\"]" \
 		|| fail "the replay lost the names: $(grep "pid=$pid" "$T/named.trace" | head -2)"
 }
