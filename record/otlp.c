@@ -836,22 +836,41 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
  * lowerCamelCase field names, enums as numbers, 64-bit integers as
  * strings. Every string goes through sbuf_json_str, so the request is
  * valid UTF-8 whatever bytes a record holds. */
+static void json_attributes(struct sbuf *b, const char *field, pb_kv *const *kv, size_t n);
+
 static void json_any(struct sbuf *b, const pb_any *v)
 {
-	if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
+	switch (v->value_case) {
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
 		sbuf_puts(b, "{\"intValue\":\"");
 		sbuf_int(b, (long long)v->int_value);
 		sbuf_puts(b, "\"}");
-	} else {
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
+		sbuf_puts(b, "{\"arrayValue\":{\"values\":[");
+		for (size_t i = 0; i < v->array_value->n_values; i++) {
+			if (i)
+				sbuf_puts(b, ",");
+			json_any(b, v->array_value->values[i]);
+		}
+		sbuf_puts(b, "]}}");
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE:
+		sbuf_puts(b, "{\"kvlistValue\":{");
+		json_attributes(b, "values", v->kvlist_value->values, v->kvlist_value->n_values);
+		sbuf_puts(b, "}}");
+		break;
+	default:
 		sbuf_puts(b, "{\"stringValue\":");
 		sbuf_json_str(b, v->string_value);
 		sbuf_puts(b, "}");
 	}
 }
 
-static void json_attributes(struct sbuf *b, pb_kv *const *kv, size_t n)
+/* key-value pairs as the JSON array field: "attributes", or a map's "values" */
+static void json_attributes(struct sbuf *b, const char *field, pb_kv *const *kv, size_t n)
 {
-	sbuf_puts(b, "\"attributes\":[");
+	sbuf_printf(b, "\"%s\":[", field);
 	for (size_t i = 0; i < n; i++) {
 		sbuf_puts(b, i ? ",{\"key\":" : "{\"key\":");
 		sbuf_json_str(b, kv[i]->key);
@@ -871,7 +890,7 @@ static void json_record(struct sbuf *b, const pb_record *r)
 	sbuf_puts(b, ",\"body\":");
 	json_any(b, r->body);
 	sbuf_puts(b, ",");
-	json_attributes(b, r->attributes, r->n_attributes);
+	json_attributes(b, "attributes", r->attributes, r->n_attributes);
 	sbuf_puts(b, ",\"eventName\":");
 	sbuf_json_str(b, r->event_name);
 	sbuf_puts(b, "}");
@@ -884,7 +903,7 @@ static void json_write_request(struct sbuf *b, const pb_request *req)
 		const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
 
 		sbuf_puts(b, i ? ",{\"resource\":{" : "{\"resource\":{");
-		json_attributes(b, rl->resource->attributes, rl->resource->n_attributes);
+		json_attributes(b, "attributes", rl->resource->attributes, rl->resource->n_attributes);
 		sbuf_puts(b, "},\"scopeLogs\":[");
 		for (size_t k = 0; k < rl->n_scope_logs; k++) {
 			const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[k];

@@ -123,8 +123,8 @@ rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200m
 	# the threads as a structured attribute, as protoc decodes it
 	records | holds "select(.attributes[\"reflex.decision.id\"] == \"$id\") | .attributes[\"reflex.condition.threads\"]
 		| length == 2 and ([.[][\"code.function\"]] | sort) == [\"audit_ledger\", \"transfer_funds\"]
-		and all(.[]; (.[\"thread.id\"] | type) == \"number\" and (.[\"reflex.lock.holds\"] | length) == 1
-			and (.[\"code.stacktrace\"] | contains(.[\"code.function\"] + \"+0x\")))
+		and all(.[]; . as \$t | (\$t[\"thread.id\"] | type) == \"number\" and (\$t[\"reflex.lock.holds\"] | length) == 1
+			and (\$t[\"code.stacktrace\"] | contains(\$t[\"code.function\"] + \"+0x\")))
 		and ([.[][\"reflex.lock\"]] | sort) == [\"account_lock\", \"ledger_lock\"]" \
 		|| fail "threads attribute: $(records | jq -c "select(.attributes[\"reflex.decision.id\"] == \"$id\") | .attributes[\"reflex.condition.threads\"]")"
 	records | holds ".event_name == \"reflex.verification\" and .attributes[\"reflex.decision.id\"] == \"$id\"
