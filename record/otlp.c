@@ -17,8 +17,6 @@
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
 typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
-typedef Opentelemetry__Proto__Common__V1__ArrayValue pb_array;
-typedef Opentelemetry__Proto__Common__V1__KeyValueList pb_kvlist;
 typedef Opentelemetry__Proto__Logs__V1__LogRecord pb_record;
 typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest pb_request;
 typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse pb_response;
@@ -27,8 +25,6 @@ typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse pb_
 #define OTLP_RETRY_FIRST NSEC_PER_SEC
 #define OTLP_RETRY_AFTER_MAX (3600 * NSEC_PER_SEC)
 #define OTLP_ATTRS_MAX 32
-/* the most threads a deadlock's evidence lists (sense/deadlock.c) */
-#define CONDITION_THREADS_MAX 16
 /* The semantic conventions the attribute names follow (docs/otlp.md). */
 #define OTLP_SCHEMA_URL "https://opentelemetry.io/schemas/1.27.0"
 
@@ -479,99 +475,6 @@ static void attr_int(struct attrs *l, const char *key, int64_t value)
 	l->v[l->n++] = kv;
 }
 
-/* An array attribute value with room for n elements, or NULL. */
-static pb_any *any_array(struct arena *a, size_t n)
-{
-	pb_any *v = arena_alloc(a, sizeof(*v));
-	pb_array *arr = arena_alloc(a, sizeof(*arr));
-
-	if (!v || !arr || !(arr->values = arena_alloc(a, (n ? n : 1) * sizeof(pb_any *))))
-		return NULL;
-	opentelemetry__proto__common__v1__any_value__init(v);
-	opentelemetry__proto__common__v1__array_value__init(arr);
-	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
-	v->array_value = arr;
-	return v;
-}
-
-/* One member of a deadlock or stall, from its evidence, as a map:
- * thread.id, code.function, reflex.lock, reflex.lock.holds (an array) and
- * code.stacktrace (the frames, one a line). */
-static pb_any *thread_value(struct arena *a, const struct json_val *t)
-{
-	struct attrs m = { .a = a, .v = arena_alloc(a, OTLP_ATTRS_MAX * sizeof(pb_kv *)) };
-	pb_any *v = arena_alloc(a, sizeof(*v)), *holds = NULL;
-	pb_kvlist *kvl = arena_alloc(a, sizeof(*kvl));
-	struct json_val list, it = { 0 };
-	char text[REFLEX_EVIDENCE_MAX], item[512];
-	struct sbuf b;
-	double tid;
-	pb_kv *kv;
-
-	if (!m.v || !v || !kvl || json_get(t, "tid", &list) || json_num(&list, &tid))
-		return NULL;
-	attr_int(&m, "thread.id", (int64_t)tid);
-	json_get_str(t, "blocked_in", text, sizeof(text));
-	attr_str(&m, "code.function", text);
-	json_get_str(t, "lock_name", text, sizeof(text));
-	attr_str(&m, "reflex.lock", text);
-	if (!json_get(t, "holds", &list) && list.type == JSON_ARRAY &&
-	    (holds = any_array(a, CONDITION_THREADS_MAX)) && (kv = attr(a, "reflex.lock.holds"))) {
-		while (holds->array_value->n_values < CONDITION_THREADS_MAX && json_next(&list, &it, NULL)) {
-			pb_any *s = arena_alloc(a, sizeof(*s));
-
-			if (!s || json_str(&it, item, sizeof(item)) == -EINVAL)
-				continue;
-			opentelemetry__proto__common__v1__any_value__init(s);
-			s->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-			s->string_value = arena_text(a, item);
-			holds->array_value->values[holds->array_value->n_values++] = s;
-		}
-		kv->value = holds;
-		m.v[m.n++] = kv;
-	}
-	sbuf_init(&b, text, sizeof(text));
-	memset(&it, 0, sizeof(it));
-	if (!json_get(t, "stack", &list))
-		while (json_next(&list, &it, NULL))
-			if (json_str(&it, item, sizeof(item)) != -EINVAL)
-				sbuf_printf(&b, "%s%s", b.len ? "\n" : "", item);
-	attr_str(&m, "code.stacktrace", text);
-	opentelemetry__proto__common__v1__any_value__init(v);
-	opentelemetry__proto__common__v1__key_value_list__init(kvl);
-	kvl->values = m.v;
-	kvl->n_values = m.n;
-	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
-	v->kvlist_value = kvl;
-	return v;
-}
-
-/* The threads of a deadlock or stall as a structured attribute, so a
- * backend can query the function and the locks without parsing the
- * evidence string: bounded as the evidence is (16 threads, 4 KiB). */
-static void attr_threads(struct attrs *l, const struct condition *c)
-{
-	struct json_val doc, list, it = { 0 };
-	pb_any *arr;
-	pb_kv *kv;
-
-	if ((c->kind != REFLEX_COND_DEADLOCK && c->kind != REFLEX_COND_STALL) ||
-	    l->n == OTLP_ATTRS_MAX || json_parse(c->evidence, strlen(c->evidence), &doc) ||
-	    (json_get(&doc, "cycle", &list) && json_get(&doc, "waits", &list)) ||
-	    !(arr = any_array(l->a, CONDITION_THREADS_MAX)))
-		return;
-	while (arr->array_value->n_values < CONDITION_THREADS_MAX && json_next(&list, &it, NULL)) {
-		pb_any *t = thread_value(l->a, &it);
-
-		if (t)
-			arr->array_value->values[arr->array_value->n_values++] = t;
-	}
-	if (!arr->array_value->n_values || !(kv = attr(l->a, "reflex.condition.threads")))
-		return;
-	kv->value = arr;
-	l->v[l->n++] = kv;
-}
-
 /* The signal a signal action sends, from its parameters' JSON. */
 static void param_signal(const char *params, char *sig, size_t size)
 {
@@ -754,7 +657,6 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 		attr_str(&l, "reflex.condition.kind", condition_kind_name(d->condition.kind));
 		attr_str(&l, "reflex.condition.summary", d->condition.summary);
 		attr_str(&l, "reflex.condition.evidence", d->condition.evidence);
-		attr_threads(&l, &d->condition);
 		attr_int(&l, "reflex.condition.held_ms", (int64_t)(d->held_ns / NSEC_PER_MSEC));
 	}
 	attr_str(&l, "reflex.action", d->action);
@@ -836,41 +738,22 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
  * lowerCamelCase field names, enums as numbers, 64-bit integers as
  * strings. Every string goes through sbuf_json_str, so the request is
  * valid UTF-8 whatever bytes a record holds. */
-static void json_attributes(struct sbuf *b, const char *field, pb_kv *const *kv, size_t n);
-
 static void json_any(struct sbuf *b, const pb_any *v)
 {
-	switch (v->value_case) {
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+	if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
 		sbuf_puts(b, "{\"intValue\":\"");
 		sbuf_int(b, (long long)v->int_value);
 		sbuf_puts(b, "\"}");
-		break;
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
-		sbuf_puts(b, "{\"arrayValue\":{\"values\":[");
-		for (size_t i = 0; i < v->array_value->n_values; i++) {
-			if (i)
-				sbuf_puts(b, ",");
-			json_any(b, v->array_value->values[i]);
-		}
-		sbuf_puts(b, "]}}");
-		break;
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE:
-		sbuf_puts(b, "{\"kvlistValue\":{");
-		json_attributes(b, "values", v->kvlist_value->values, v->kvlist_value->n_values);
-		sbuf_puts(b, "}}");
-		break;
-	default:
+	} else {
 		sbuf_puts(b, "{\"stringValue\":");
 		sbuf_json_str(b, v->string_value);
 		sbuf_puts(b, "}");
 	}
 }
 
-/* key-value pairs as the JSON array field: "attributes", or a map's "values" */
-static void json_attributes(struct sbuf *b, const char *field, pb_kv *const *kv, size_t n)
+static void json_attributes(struct sbuf *b, pb_kv *const *kv, size_t n)
 {
-	sbuf_printf(b, "\"%s\":[", field);
+	sbuf_puts(b, "\"attributes\":[");
 	for (size_t i = 0; i < n; i++) {
 		sbuf_puts(b, i ? ",{\"key\":" : "{\"key\":");
 		sbuf_json_str(b, kv[i]->key);
@@ -890,7 +773,7 @@ static void json_record(struct sbuf *b, const pb_record *r)
 	sbuf_puts(b, ",\"body\":");
 	json_any(b, r->body);
 	sbuf_puts(b, ",");
-	json_attributes(b, "attributes", r->attributes, r->n_attributes);
+	json_attributes(b, r->attributes, r->n_attributes);
 	sbuf_puts(b, ",\"eventName\":");
 	sbuf_json_str(b, r->event_name);
 	sbuf_puts(b, "}");
@@ -903,7 +786,7 @@ static void json_write_request(struct sbuf *b, const pb_request *req)
 		const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
 
 		sbuf_puts(b, i ? ",{\"resource\":{" : "{\"resource\":{");
-		json_attributes(b, "attributes", rl->resource->attributes, rl->resource->n_attributes);
+		json_attributes(b, rl->resource->attributes, rl->resource->n_attributes);
 		sbuf_puts(b, "},\"scopeLogs\":[");
 		for (size_t k = 0; k < rl->n_scope_logs; k++) {
 			const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[k];

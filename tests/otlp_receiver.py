@@ -115,11 +115,6 @@ def any_value(v):
     for k in ("string_value", "int_value", "bool_value", "double_value"):
         if k in v:
             return v[k][0]
-    if "array_value" in v:
-        return [any_value(x) for x in v["array_value"][0].get("values", [])]
-    if "kvlist_value" in v:
-        return {kv["key"][0]: any_value(kv.get("value", [{}])[0])
-                for kv in v["kvlist_value"][0].get("values", [])}
     return None
 
 

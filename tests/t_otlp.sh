@@ -120,13 +120,6 @@ rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200m
 	body=$(records | jq -r "select(.attributes[\"reflex.decision.id\"] == \"$id\" and .event_name == \"reflex.decision\") | .body")
 	echo "$body" | grep -Eq "^killed pid $kill_pid \(ot-kill\) with SIGKILL: deadlock, transfer_funds\(\) holds account_lock, waits for ledger_lock; audit_ledger\(\) holds ledger_lock, waits for account_lock, held [0-9.]+m?s; rule ot-kill$" \
 		|| fail "body: $body"
-	# the threads as a structured attribute, as protoc decodes it
-	records | holds "select(.attributes[\"reflex.decision.id\"] == \"$id\") | .attributes[\"reflex.condition.threads\"]
-		| length == 2 and ([.[][\"code.function\"]] | sort) == [\"audit_ledger\", \"transfer_funds\"]
-		and all(.[]; . as \$t | (\$t[\"thread.id\"] | type) == \"number\" and (\$t[\"reflex.lock.holds\"] | length) == 1
-			and (\$t[\"code.stacktrace\"] | contains(\$t[\"code.function\"] + \"+0x\")))
-		and ([.[][\"reflex.lock\"]] | sort) == [\"account_lock\", \"ledger_lock\"]" \
-		|| fail "threads attribute: $(records | jq -c "select(.attributes[\"reflex.decision.id\"] == \"$id\") | .attributes[\"reflex.condition.threads\"]")"
 	records | holds ".event_name == \"reflex.verification\" and .attributes[\"reflex.decision.id\"] == \"$id\"
 		and (.attributes[\"reflex.verification\"] | startswith(\"cleared\")) and .severity_text == \"INFO\"" \
 		|| fail "no verification record"
