@@ -9,7 +9,7 @@ BUILD   := build
 VERSION := 0.1.0
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-PKGS := libbpf lua5.4 sqlite3 libelf zlib libcurl libprotobuf-c yaml-0.1 libcrypto
+PKGS := libbpf lua5.4 sqlite3 libelf libdw zlib libcurl libprotobuf-c yaml-0.1 libcrypto
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
@@ -69,12 +69,25 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
+# the deadlock and stall workloads as users build programs: with frame
+# pointers, without, and without debug info (symbols kept, as strip -g does)
+LOCK_WORKLOADS := $(foreach w,deadlock stall,$(foreach v,fp nofp nodebug,$(BUILD)/workloads/$(w)-$(v)))
+$(BUILD)/workloads/%-fp: tests/workloads/%.c $(wildcard tests/workloads/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -fno-omit-frame-pointer -Wall -Wextra -pthread -o $@ $<
+$(BUILD)/workloads/%-nofp: tests/workloads/%.c $(wildcard tests/workloads/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -fomit-frame-pointer -Wall -Wextra -pthread -o $@ $<
+$(BUILD)/workloads/%-nodebug: tests/workloads/%.c $(wildcard tests/workloads/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -fomit-frame-pointer -Wall -Wextra -pthread -o $@ $< && strip --strip-debug $@
+
 # tests/k8s: the cgroup path table's driver
 $(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c sense/identity.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c -lm
 
-workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
+workloads: $(WORKLOADS) $(LOCK_WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
 # the daemon's objects, less main: what test and bench drivers link against
 LIB_OBJS := $(filter-out $(BUILD)/cmd/main.o,$(OBJS))
@@ -110,11 +123,15 @@ $(BUILD)/unit/metrics: tests/unit/metrics.c lib/metrics.c lib/metrics.h lib/util
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c lib/metrics.c lib/util.c lib/text.c lib/log.c -lev -lbpf
 
+$(BUILD)/unit/symbols: tests/unit/symbols.c sense/symbols.c sense/symbols.h lib/util.c lib/text.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/symbols.c sense/symbols.c lib/util.c lib/text.c -ldw -lelf -lm
+
 $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c -lm
 
-units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
+units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
 
 test: all workloads fuzz units
 	@sh tests/run.sh

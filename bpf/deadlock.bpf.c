@@ -40,11 +40,42 @@ __u64 ends_dropped = 0;
 #define SYSCALL_ARG1(regs) ((regs)->di)
 #define SYSCALL_ARG2(regs) ((regs)->si)
 #define SYSCALL_ARG3(regs) ((regs)->dx)
+#define UREGS 16
+/* pt_regs in DWARF order: ax dx cx bx si di bp sp r8..r15 */
+static __always_inline void user_regs(struct pt_regs *r, struct reflex_wait_record *rec)
+{
+	rec->pc = r->ip;
+	rec->regs[0] = r->ax;
+	rec->regs[1] = r->dx;
+	rec->regs[2] = r->cx;
+	rec->regs[3] = r->bx;
+	rec->regs[4] = r->si;
+	rec->regs[5] = r->di;
+	rec->regs[6] = r->bp;
+	rec->regs[7] = r->sp;
+	rec->regs[8] = r->r8;
+	rec->regs[9] = r->r9;
+	rec->regs[10] = r->r10;
+	rec->regs[11] = r->r11;
+	rec->regs[12] = r->r12;
+	rec->regs[13] = r->r13;
+	rec->regs[14] = r->r14;
+	rec->regs[15] = r->r15;
+	rec->nregs = UREGS;
+}
 #elif defined(__TARGET_ARCH_arm64)
 #define SYSCALL_NR(regs) ((long)(regs)->syscallno)
 #define SYSCALL_ARG1(regs) ((regs)->orig_x0)
 #define SYSCALL_ARG2(regs) ((regs)->regs[1])
 #define SYSCALL_ARG3(regs) ((regs)->regs[2])
+static __always_inline void user_regs(struct pt_regs *r, struct reflex_wait_record *rec)
+{
+	rec->pc = r->pc;
+	for (int i = 0; i < 31; i++)
+		rec->regs[i] = r->regs[i];
+	rec->regs[31] = r->sp;
+	rec->nregs = 32;
+}
 #else
 #error "SYSCALL_NR: unsupported architecture"
 #endif
@@ -154,10 +185,11 @@ int scan_waits(struct bpf_iter__task *ctx)
 		return 0;
 	}
 	if (w && w->active && bpf_ktime_get_ns() - w->since_ns >= min_wait_ns) {
-		struct reflex_futex_wait rec = *w;
+		struct reflex_wait_record rec = { .w = *w };
 
 		/* a stall is every thread of the process asleep */
-		rec.threads = BPF_CORE_READ(task, signal, nr_threads);
+		rec.w.threads = BPF_CORE_READ(task, signal, nr_threads);
+		user_regs((struct pt_regs *)bpf_task_pt_regs(task), &rec);
 		bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	}
 	return 0;

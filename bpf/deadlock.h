@@ -32,6 +32,19 @@ struct reflex_futex_wait {
 	__u32 pad;
 };
 
+/* The scan's record of a wait: the wait, and the waiter's user registers
+ * as its syscall saved them (stable while it sleeps), in DWARF register
+ * order, so userspace can unwind its stack with the CFI when a deadlock is
+ * confirmed: x86-64 rax..r15 (0-15), arm64 x0..x30 and sp (0-31). */
+#define REFLEX_UREGS_MAX 32
+struct reflex_wait_record {
+	struct reflex_futex_wait w;
+	__u64 pc;
+	__u64 regs[REFLEX_UREGS_MAX];
+	__u32 nregs;
+	__u32 pad;
+};
+
 /* Sent when a wait longer than long_wait_ns ends, so the sensor clears a
  * condition at once instead of at the next scan. */
 struct reflex_deadlock_event {

@@ -4,7 +4,7 @@
 # Idempotent and quick: one dpkg-query when everything is present.
 set -eu
 
-BUILD="make clang gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+BUILD="make clang gcc pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev
 liblua5.4-dev libev-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev libyaml-dev libssl-dev
 protobuf-c-compiler"
 # prometheus: for promtool, which the tests check /metrics with (Debian ships

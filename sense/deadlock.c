@@ -18,6 +18,7 @@
 #include "lib/util.h"
 #include "sense/deadlock.h"
 #include "sense/identity.h"
+#include "sense/symbols.h"
 #include "bpf/deadlock.h"
 #include "deadlock.skel.h"
 
@@ -27,6 +28,7 @@
 #define GLIBC_MUTEX_ROBUST 0x10
 #define GLIBC_MUTEX_KIND_BITS 0x3ff
 #define CYCLE_EVIDENCE_MAX 16
+#define STACK_FRAMES 12
 
 enum lock_type { LOCK_NONE, LOCK_MUTEX, LOCK_PI_MUTEX };
 
@@ -36,6 +38,16 @@ struct waiter {
 	__u32 owner_ns_tid;  /* as the process sees it */
 	int next;            /* index of the waiting owner, or -1 */
 	int color;
+	struct user_regs regs; /* where its syscall left user space */
+};
+
+/* A member of a confirmed cycle or stall, by name: found once, when it is
+ * confirmed (its threads sleep for good, so their stacks do not change). */
+struct thread_names {
+	char function[96];   /* the blocking function: the first caller outside the C library */
+	char lock[96];       /* what it waits on: "ledger_lock", "[heap]+0x2a0" */
+	struct frame frames[STACK_FRAMES];
+	int nframes;
 };
 
 /* A cycle seen in a scan. Reported once seen twice with the same members
@@ -49,6 +61,7 @@ struct cycle {
 	__u64 since[CYCLE_EVIDENCE_MAX];
 	uint64_t cond_id;    /* 0 until raised */
 	struct target target;
+	struct thread_names *names; /* n of them, once raised; NULL if unreadable */
 	bool seen;
 };
 
@@ -58,7 +71,7 @@ struct sense_deadlock {
 	struct ev_loop *loop;
 	uint64_t min_wait_ns, stall_after_ns;
 	struct condition_sink sink;
-	struct reflex_futex_wait *records; /* what the scan iterator wrote */
+	struct reflex_wait_record *records; /* what the scan iterator wrote */
 	struct waiter *waiters;
 	size_t cap;                        /* of both */
 	struct cycle *cycles;
@@ -119,23 +132,164 @@ static struct cycle *find_cycle(struct sense_deadlock *s, const struct cycle *c)
 	return NULL;
 }
 
-/* The waits of members as evidence: who waits on what, held by whom. */
+/* The blocking function of a stack: the first frame outside the object the
+ * wait is in (the C library's lock code), else the innermost one. */
+static void blocking_function(const struct frame *f, int n, char *name, size_t size)
+{
+	int i = 0;
+
+	while (i < n && !strcmp(f[i].object, f[0].object))
+		i++;
+	if (i == n || !f[i].function[0])
+		i = 0;
+	str_copy(name, size, n ? f[i].function : "");
+}
+
+/* Names members' functions, stacks and locks: once, when they are
+ * confirmed, from the registers the scan read (no thread is stopped). NULL
+ * when out of memory; a process that cannot be read gives empty names. */
+static struct thread_names *name_threads(const struct waiter *g, const int *members, int n)
+{
+	struct thread_names *names = calloc((size_t)n, sizeof(*names));
+	uint64_t start = clock_mono_ns();
+	struct symbols *sym;
+
+	if (!names)
+		return NULL;
+	sym = symbols_open((pid_t)g[members[0]].w.pid);
+	if (!sym)
+		log_warn("deadlock: pid %u's objects cannot be read, its threads stay unnamed: %s",
+			 g[members[0]].w.pid, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		const struct waiter *wt = &g[members[i]];
+		struct thread_names *t = &names[i];
+
+		snprintf(t->lock, sizeof(t->lock), "0x%llx", (unsigned long long)wt->w.uaddr);
+		if (!sym)
+			continue;
+		t->nframes = symbols_unwind(sym, (pid_t)wt->w.tid, &wt->regs, t->frames, STACK_FRAMES);
+		blocking_function(t->frames, t->nframes, t->function, sizeof(t->function));
+		symbols_data_name(sym, wt->w.uaddr, t->lock, sizeof(t->lock));
+	}
+	symbols_close(sym);
+	log_debug("deadlock: named %d threads of pid %u in %.1f ms", n, g[members[0]].w.pid,
+		  (double)(clock_mono_ns() - start) / 1e6);
+	return names;
+}
+
+/* member i as the finding's subject: "transfer_funds()", or its thread */
+static void thread_name(struct sbuf *b, const struct waiter *g, const int *members, int i,
+			const struct thread_names *names)
+{
+	if (names && names[i].function[0])
+		sbuf_printf(b, "%s()", names[i].function);
+	else
+		sbuf_printf(b, "thread %u", g[members[i]].w.tid);
+}
+
+/* The locks member i holds that other members wait for: written as
+ * "holds a, b" (prefix before the first), and how many. */
+static int describe_holds(struct sbuf *b, const struct waiter *g, const int *members, int n, int i,
+			  const struct thread_names *names, const char *prefix, bool json)
+{
+	int held = 0;
+
+	for (int k = 0; k < n; k++) {
+		if (g[members[k]].next != members[i] || g[members[k]].lock == LOCK_NONE)
+			continue;
+		/* the same lock, waited for by several, once */
+		bool seen = false;
+
+		for (int j = 0; j < k; j++)
+			seen |= g[members[j]].next == members[i] && g[members[j]].lock != LOCK_NONE &&
+				g[members[j]].w.uaddr == g[members[k]].w.uaddr;
+		if (seen)
+			continue;
+		sbuf_puts(b, held++ ? (json ? "," : ", ") : prefix);
+		if (json)
+			sbuf_json_str(b, names[k].lock);
+		else
+			sbuf_puts(b, names[k].lock);
+	}
+	return held;
+}
+
+/* The finding, one clause a member: "transfer_funds() holds account_lock,
+ * waits for ledger_lock; audit_ledger() holds ...". */
+static void describe_finding(struct sbuf *sum, const struct waiter *g, const int *members, int n,
+			     const struct thread_names *names)
+{
+	for (int i = 0; i < n; i++) {
+		const struct waiter *wt = &g[members[i]];
+
+		if (i)
+			sbuf_puts(sum, "; ");
+		thread_name(sum, g, members, i, names);
+		if (describe_holds(sum, g, members, n, i, names, " holds ", false))
+			sbuf_puts(sum, ",");
+		if (n == 1)
+			sbuf_printf(sum, " waits for %s, which it holds itself", names[i].lock);
+		else if (wt->lock == LOCK_NONE)
+			sbuf_printf(sum, " waits on %s (no owner: not a lock)", names[i].lock);
+		else
+			sbuf_printf(sum, " waits for %s", names[i].lock);
+	}
+}
+
+/* A frame as one string: "transfer_funds+0x1f deadlock.c:62 (deadlock)". */
+static void describe_frame(struct sbuf *ev, const struct frame *f)
+{
+	char text[320];
+	struct sbuf b;
+
+	sbuf_init(&b, text, sizeof(text));
+	if (f->function[0])
+		sbuf_printf(&b, "%s+0x%llx", f->function, (unsigned long long)f->offset);
+	else
+		sbuf_printf(&b, "0x%llx", (unsigned long long)f->pc);
+	if (f->file[0])
+		sbuf_printf(&b, " %s:%d", f->file, f->line);
+	if (f->object[0])
+		sbuf_printf(&b, " (%s)", f->object);
+	sbuf_json_str(ev, text);
+}
+
+/* The waits of members as evidence: who waits on what, held by whom, and,
+ * once named, in which function, with up to frames of the stack. */
 static void describe_waits(struct sbuf *ev, const struct waiter *g, const int *members, int n,
-			   uint64_t now)
+			   const struct thread_names *names, int frames, uint64_t now)
 {
 	for (int i = 0; i < n && i < CYCLE_EVIDENCE_MAX; i++) {
 		const struct waiter *wt = &g[members[i]];
 
 		sbuf_printf(ev, "%s{\"tid\":%u,\"ns_tid\":%u,\"waits_on\":\"0x%llx\",\"lock\":\"%s\","
-			    "\"held_by_tid\":%u,\"blocked_ms\":%llu}",
+			    "\"held_by_tid\":%u,\"blocked_ms\":%llu",
 			    i ? "," : "", wt->w.tid, wt->w.ns_tid, (unsigned long long)wt->w.uaddr,
 			    lock_type_name(wt->lock), wt->next >= 0 ? g[wt->next].w.tid : wt->owner_ns_tid,
 			    (unsigned long long)((now - wt->w.since_ns) / NSEC_PER_MSEC));
+		if (names) {
+			const struct thread_names *t = &names[i];
+
+			sbuf_puts(ev, ",\"lock_name\":");
+			sbuf_json_str(ev, t->lock);
+			sbuf_puts(ev, ",\"blocked_in\":");
+			sbuf_json_str(ev, t->function);
+			sbuf_puts(ev, ",\"holds\":[");
+			describe_holds(ev, g, members, n, i, names, "", true);
+			sbuf_puts(ev, "],\"stack\":[");
+			for (int f = 0; f < t->nframes && f < frames; f++) {
+				if (f)
+					sbuf_puts(ev, ",");
+				describe_frame(ev, &t->frames[f]);
+			}
+			sbuf_puts(ev, "]");
+		}
+		sbuf_puts(ev, "}");
 	}
 }
 
 static void describe(const struct waiter *g, const int *members, int n, enum condition_kind kind,
-		     uint64_t now, struct condition *cond)
+		     const struct thread_names *names, uint64_t now, struct condition *cond)
 {
 	struct sbuf ev, sum;
 	uint64_t since = 0;
@@ -147,17 +301,16 @@ static void describe(const struct waiter *g, const int *members, int n, enum con
 			since = g[members[i]].w.since_ns;
 	cond->since_ns = since;
 	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
-	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
 	if (kind == REFLEX_COND_STALL) {
 		duration_format(now - since, blocked, sizeof(blocked));
 		sbuf_printf(&sum, "all %d threads asleep in futex waits for %s, no lock cycle", n, blocked);
-		sbuf_printf(&ev, "{\"threads\":%d,\"blocked_ms\":%llu,\"waits\":[", n,
-			    (unsigned long long)((now - since) / NSEC_PER_MSEC));
-		describe_waits(&ev, g, members, n, now);
-		sbuf_printf(&ev, "]}");
-		return;
-	}
-	if (n == 1)
+		if (names) {
+			sbuf_puts(&sum, ": ");
+			describe_finding(&sum, g, members, n, names);
+		}
+	} else if (names)
+		describe_finding(&sum, g, members, n, names);
+	else if (n == 1)
 		sbuf_printf(&sum, "thread %u waits on %s 0x%llx that it already holds",
 			    g[members[0]].w.tid, lock_type_name(g[members[0]].lock),
 			    (unsigned long long)g[members[0]].w.uaddr);
@@ -167,10 +320,26 @@ static void describe(const struct waiter *g, const int *members, int n, enum con
 			sbuf_printf(&sum, "%s%u", i ? "\u2192" : "", g[members[i % n]].w.tid);
 		sbuf_printf(&sum, " (%d threads)", n);
 	}
-	sbuf_printf(&ev, "{\"threads\":%d,\"self_deadlock\":%s,\"formed_ms_ago\":%llu,\"cycle\":[",
-		    n, n == 1 ? "true" : "false", (unsigned long long)((now - since) / NSEC_PER_MSEC));
-	describe_waits(&ev, g, members, n, now);
-	sbuf_printf(&ev, "]}");
+	/* whole stacks while they fit, then shorter ones, then no names: the
+	 * evidence is always whole JSON */
+	static const int frames[] = { STACK_FRAMES, 4, 1, 0 };
+
+	for (size_t k = 0; k <= sizeof(frames) / sizeof(frames[0]); k++) {
+		const struct thread_names *named = k < sizeof(frames) / sizeof(frames[0]) ? names : NULL;
+
+		sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
+		if (kind == REFLEX_COND_STALL)
+			sbuf_printf(&ev, "{\"threads\":%d,\"blocked_ms\":%llu,\"waits\":[", n,
+				    (unsigned long long)((now - since) / NSEC_PER_MSEC));
+		else
+			sbuf_printf(&ev, "{\"threads\":%d,\"self_deadlock\":%s,\"formed_ms_ago\":%llu,"
+				    "\"cycle\":[", n, n == 1 ? "true" : "false",
+				    (unsigned long long)((now - since) / NSEC_PER_MSEC));
+		describe_waits(&ev, g, members, n, named, named ? frames[k] : 0, now);
+		sbuf_printf(&ev, "]}");
+		if (!ev.truncated || !named)
+			return;
+	}
 }
 
 /* members of g, one process's waiters, are a deadlock or a stall: raise it
@@ -196,14 +365,19 @@ static void report(struct sense_deadlock *s, struct waiter *g, const int *member
 		cond = calloc(1, sizeof(*cond));
 		if (!cond)
 			return;
-		/* first confirmation: who it is; then fresh evidence each scan */
-		if (!prev->cond_id && identity_read((pid_t)c.pid, &prev->target)) {
-			free(cond);
-			return;
+		/* first confirmation: who it is, and its names; then fresh
+		 * evidence each scan */
+		if (!prev->cond_id) {
+			if (identity_read((pid_t)c.pid, &prev->target)) {
+				free(cond);
+				return;
+			}
+			free(prev->names);
+			prev->names = name_threads(g, members, n);
 		}
 		cond->kind = kind;
 		cond->target = prev->target;
-		describe(g, members, n, kind, now, cond);
+		describe(g, members, n, kind, prev->names, now, cond);
 		if (prev->cond_id) {
 			cond->id = prev->cond_id;
 			s->sink.update(s->sink.ctx, cond);
@@ -299,6 +473,7 @@ static void clear_cycle(struct sense_deadlock *s, size_t i)
 {
 	if (s->cycles[i].cond_id)
 		s->sink.clear(s->sink.ctx, s->cycles[i].cond_id);
+	free(s->cycles[i].names);
 	s->cycles[i] = s->cycles[--s->ncycles];
 }
 
@@ -364,8 +539,15 @@ static void deadlock_scan(void *state, uint64_t now)
 		log_warn("deadlock: scanning the waits: %s", strerror(-n));
 		return;
 	}
-	for (int i = 0; i < n; i++)
-		s->waiters[i].w = s->records[i];
+	for (int i = 0; i < n; i++) {
+		const struct reflex_wait_record *r = &s->records[i];
+		struct user_regs *u = &s->waiters[i].regs;
+
+		s->waiters[i].w = r->w;
+		u->pc = r->pc;
+		u->nregs = r->nregs < REFLEX_UREGS_MAX ? r->nregs : REFLEX_UREGS_MAX;
+		memcpy(u->regs, r->regs, sizeof(u->regs));
+	}
 	qsort(s->waiters, (size_t)n, sizeof(s->waiters[0]), by_pid_tid);
 	for (size_t i = 0; i < s->ncycles; i++)
 		s->cycles[i].seen = false;
@@ -472,6 +654,8 @@ static void deadlock_stop(void *state)
 	deadlock_bpf__destroy(s->skel);
 	free(s->records);
 	free(s->waiters);
+	for (size_t i = 0; i < s->ncycles; i++)
+		free(s->cycles[i].names);
 	free(s->cycles);
 	free(s);
 }

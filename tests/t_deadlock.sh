@@ -188,4 +188,94 @@ R
 	stop_daemon
 }
 
+# The naming itself, without BPF or a daemon: tests/unit/symbols reads the
+# registers with ptrace (the sensor gets them from its scan) and prints
+# what the sensor would name, on each build of the workload.
+test_symbols_name_functions_and_globals_on_every_build() {
+	[ -x build/unit/symbols ] || fail "build/unit/symbols missing: make units"
+	for b in fp nofp nodebug; do
+		start_wl "deadlock-$b" abba
+		base=$(awk '$3 == "00000000" && $6 ~ /deadlock-/ { split($1, a, "-"); print a[1]; exit }' "/proc/$WL_PID/maps")
+		heap=$(awk '$6 == "[heap]" { split($1, a, "-"); print a[1]; exit }' "/proc/$WL_PID/maps")
+		addr() { printf '0x%x' $(( 0x$base + 0x$(nm "$WL/deadlock-$b" | awk -v s="$1" '$3 == s { print $1 }') + $2 )); }
+		# shellcheck disable=SC2046 # one argument a thread
+		out=$(build/unit/symbols "$WL_PID" $(field tids | tr , ' ') -- account_lock="$(addr account_lock 0)" \
+			ledger_word="$(addr ledger_lock 8)" heap="$(printf '0x%x' $(( 0x$heap + 16 )))") || fail "$b: $out"
+		for t in $(field tids | tr , ' '); do
+			echo "$out" | grep -Eq "^$t (transfer_funds|audit_ledger)\+0x[0-9a-f]+ " || fail "$b: tid $t unnamed: $out"
+			if [ "$b" != nodebug ]; then
+				echo "$out" | grep -Eq "^$t (transfer_funds|audit_ledger)\+0x[0-9a-f]+ deadlock\.c:[0-9]+ " \
+					|| fail "$b: tid $t has no file:line: $out"
+			fi
+		done
+		echo "$out" | grep -qx "data account_lock=account_lock" || fail "$b: $out"
+		echo "$out" | grep -qx "data ledger_word=ledger_lock+0x8" || fail "$b: $out"
+		echo "$out" | grep -qx "data heap=\[heap\]+0x10" || fail "$b: $out"
+		kill -KILL "$WL_PID"
+	done
+}
+
+# finding SHAPE: the summary a deadlock of the workload's SHAPE must have.
+finding() {
+	case $1 in
+	abba) echo "transfer_funds() holds account_lock, waits for ledger_lock; audit_ledger() holds ledger_lock, waits for account_lock" ;;
+	ring3) echo "take_order() holds orders_lock, waits for stock_lock; ship_stock() holds stock_lock, waits for billing_lock; bill_customer() holds billing_lock, waits for orders_lock" ;;
+	relock) echo "refresh_cache() holds cache_lock, waits for cache_lock, which it holds itself" ;;
+	esac
+}
+
+# named_record SHAPE BUILD: the decision on workload SHAPE built as BUILD.
+named_record() {
+	audit | jq -c "select(.pid == $(cat "$T/pid.$1.$2"))"
+}
+
+# The finding names the functions and the global mutexes, on every build a
+# user runs: with frame pointers, without, and without debug info.
+test_deadlocks_and_stalls_named_by_function_and_lock() {
+	write_rule live <<'R'
+rule "named-deadlock" { when = deadlock { }, where = { comm = "rx-named" }, hold = "300ms", act = signal { "SIGKILL" } }
+rule "named-stall" { when = stall { }, where = { comm = "rx-named" }, hold = "300ms", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --dry-run --stall-after 500ms --record "$T/named.trace"
+	for b in fp nofp nodebug; do
+		for shape in abba ring3 relock; do
+			start_wl "deadlock-$b" "$shape" --comm rx-named
+			echo "$WL_PID" > "$T/pid.$shape.$b"
+		done
+		start_wl "stall-$b" --comm rx-named
+		echo "$WL_PID" > "$T/pid.stall.$b"
+	done
+	for b in fp nofp nodebug; do
+		for shape in abba ring3 relock stall; do
+			pid=$(cat "$T/pid.$shape.$b")
+			wait_record ".pid == $pid" 6
+		done
+		for shape in abba ring3 relock; do
+			rec=$(named_record "$shape" "$b")
+			echo "$rec" | holds ".summary == \"$(finding "$shape")\"" || fail "$shape ($b): $(echo "$rec" | jq -r .summary)"
+			# each member's stack reaches its function, with file:line where there is debug info
+			echo "$rec" | holds '[.evidence.cycle[] | .blocked_in as $f | .stack | any(startswith($f + "+0x"))] | all' \
+				|| fail "$shape ($b): a stack without its function: $rec"
+			if [ "$b" != nodebug ]; then
+				echo "$rec" | holds '[.evidence.cycle[] | .blocked_in as $f | .stack | any(startswith($f + "+0x") and test(" deadlock\\.c:[0-9]+ "))] | all' \
+					|| fail "$shape ($b): no file:line: $rec"
+			fi
+		done
+		echo "abba ($b): $(named_record abba "$b" | jq -c '.evidence.cycle[0] | {blocked_in, lock_name, holds, stack}')"
+		rec=$(named_record stall "$b")
+		echo "$rec" | holds '.kind == "stall"' || fail "stall ($b): $rec"
+		echo "$rec" | holds '.summary | test(": wait_for_reload\\(\\) holds config_lock, waits on reload_cond(\\+0x[0-9a-f]+)? \\(no owner: not a lock\\); apply_config\\(\\) waits for config_lock; apply_config\\(\\) waits for config_lock$")' \
+			|| fail "stall ($b): $(echo "$rec" | jq -r .summary)"
+		echo "$rec" | holds '[.evidence.waits[] | select(.blocked_in == "apply_config") | .lock_name] == ["config_lock", "config_lock"]' \
+			|| fail "stall ($b): $rec"
+	done
+	stop_daemon
+	# the names travel with the evidence: into traces, and out of a replay
+	pid=$(cat "$T/pid.abba.nofp")
+	"$REFLEXD" simulate --trace "$T/named.trace" --rules "$T/rules" --json |
+		holds "select(.pid == $pid) | .summary == \"$(finding abba)\" and
+			([.evidence.cycle[].blocked_in] | sort) == [\"audit_ledger\", \"transfer_funds\"]" \
+		|| fail "the replay lost the names: $(grep "pid=$pid" "$T/named.trace" | head -2)"
+}
+
 run_tests

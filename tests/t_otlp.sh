@@ -118,7 +118,7 @@ rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200m
 		and .time_unix_nano > 0 and .observed_time_unix_nano >= .time_unix_nano" \
 		|| fail "acted record: $(records | jq -c "select(.attributes[\"process.pid\"] == $kill_pid)")"
 	body=$(records | jq -r "select(.attributes[\"reflex.decision.id\"] == \"$id\" and .event_name == \"reflex.decision\") | .body")
-	echo "$body" | grep -Eq "^killed pid $kill_pid \(ot-kill\) with SIGKILL: deadlock, lock cycle [0-9→]+.*, held [0-9.]+m?s; rule ot-kill$" \
+	echo "$body" | grep -Eq "^killed pid $kill_pid \(ot-kill\) with SIGKILL: deadlock, transfer_funds\(\) holds account_lock, waits for ledger_lock; audit_ledger\(\) holds ledger_lock, waits for account_lock, held [0-9.]+m?s; rule ot-kill$" \
 		|| fail "body: $body"
 	records | holds ".event_name == \"reflex.verification\" and .attributes[\"reflex.decision.id\"] == \"$id\"
 		and (.attributes[\"reflex.verification\"] | startswith(\"cleared\")) and .severity_text == \"INFO\"" \

@@ -3,9 +3,12 @@
  * for reflexd's detector to find.
  *
  * Usage: deadlock MODE [--comm NAME]
- *   MODE abba   two threads: T1 locks A then B, T2 locks B then A
- *   MODE ring3  three threads: Ti locks L[i] then L[(i+1)%3]
- *   MODE relock one thread locks a default mutex, then locks it again
+ *   MODE abba   transfer_funds() locks account_lock then ledger_lock,
+ *               audit_ledger() ledger_lock then account_lock
+ *   MODE ring3  take_order(), ship_stock(), bill_customer(): each locks its
+ *               own lock (orders_lock, stock_lock, billing_lock), then the
+ *               next one's
+ *   MODE relock refresh_cache() locks cache_lock, then locks it again
  *   --comm NAME set the process (and thread) comm via PR_SET_NAME
  *
  * Once the deadlock is certain, prints exactly one line to stdout:
@@ -26,52 +29,65 @@
 
 #define MAX_THREADS 3
 
-/* Plain default mutexes: the detector must see ordinary futex waits. */
-static pthread_mutex_t lock_a = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t lock_b = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t ring[3] = {
-	PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER,
-};
-static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Plain default mutexes, each a named global, as in a real program: the
+ * detector must see ordinary futex waits, and name the locks by their
+ * symbols and the threads by their functions. */
+static pthread_mutex_t account_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ledger_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t orders_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t stock_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t billing_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_barrier_t formed_barrier;
 
 struct worker {
 	pthread_t thread;
 	pid_t tid;
-	pthread_mutex_t *first;
-	pthread_mutex_t *second;
 };
 
 static struct worker workers[MAX_THREADS];
 
-static void *lock_pair(void *arg)
+/* Takes first, and once every thread holds its first lock (the cycle is
+ * certain), second: blocks forever. Inlined, so each thread blocks in its
+ * own function, as in a real program. */
+static inline __attribute__((always_inline)) void lock_in_order(struct worker *w, pthread_mutex_t *first, pthread_mutex_t *second)
 {
-	struct worker *w = arg;
-
 	w->tid = (pid_t)syscall(SYS_gettid);
-	CHECK(pthread_mutex_lock(w->first));
-	/* Everyone holds its first lock past this point: the cycle is certain. */
+	CHECK(pthread_mutex_lock(first));
 	barrier_wait(&formed_barrier);
-	CHECK(pthread_mutex_lock(w->second));
+	CHECK(pthread_mutex_lock(second));
 
 	/* Unreachable unless the deadlock somehow broke. */
-	fprintf(stderr, "deadlock: thread %d acquired its second lock?!\n",
-		(int)w->tid);
+	fprintf(stderr, "deadlock: thread %d acquired its second lock?!\n", (int)w->tid);
 	abort();
 }
 
-static void *relock_self(void *arg)
+/* Each thread's function is its own, so the stack names it. */
+#define LOCKER(fn, first, second)                                  \
+	static __attribute__((noinline)) void *fn(void *arg)       \
+	{                                                          \
+		lock_in_order(arg, &(first), &(second));           \
+		return NULL;                                       \
+	}
+
+/* abba */
+LOCKER(transfer_funds, account_lock, ledger_lock)
+LOCKER(audit_ledger, ledger_lock, account_lock)
+/* ring3 */
+LOCKER(take_order, orders_lock, stock_lock)
+LOCKER(ship_stock, stock_lock, billing_lock)
+LOCKER(bill_customer, billing_lock, orders_lock)
+
+static __attribute__((noinline)) void *refresh_cache(void *arg)
 {
 	struct worker *w = arg;
 
 	w->tid = (pid_t)syscall(SYS_gettid);
-	CHECK(pthread_mutex_lock(&self_lock));
+	CHECK(pthread_mutex_lock(&cache_lock));
 	barrier_wait(&formed_barrier);
 	/* A normal mutex does not detect self-deadlock: this blocks forever. */
-	CHECK(pthread_mutex_lock(&self_lock));
+	CHECK(pthread_mutex_lock(&cache_lock));
 
 	fprintf(stderr, "deadlock: relock of a held mutex returned?!\n");
 	abort();
@@ -87,7 +103,7 @@ int main(int argc, char **argv)
 {
 	const char *mode = NULL;
 	const char *comm = NULL;
-	void *(*fn)(void *) = lock_pair;
+	void *(*fn[MAX_THREADS])(void *) = { 0 };
 	int nthreads;
 	struct timespec now;
 
@@ -106,19 +122,16 @@ int main(int argc, char **argv)
 
 	if (strcmp(mode, "abba") == 0) {
 		nthreads = 2;
-		workers[0].first = &lock_a;
-		workers[0].second = &lock_b;
-		workers[1].first = &lock_b;
-		workers[1].second = &lock_a;
+		fn[0] = transfer_funds;
+		fn[1] = audit_ledger;
 	} else if (strcmp(mode, "ring3") == 0) {
 		nthreads = 3;
-		for (int i = 0; i < 3; i++) {
-			workers[i].first = &ring[i];
-			workers[i].second = &ring[(i + 1) % 3];
-		}
+		fn[0] = take_order;
+		fn[1] = ship_stock;
+		fn[2] = bill_customer;
 	} else if (strcmp(mode, "relock") == 0) {
 		nthreads = 1;
-		fn = relock_self;
+		fn[0] = refresh_cache;
 	} else {
 		usage();
 	}
@@ -129,7 +142,7 @@ int main(int argc, char **argv)
 
 	CHECK(pthread_barrier_init(&formed_barrier, NULL, nthreads + 1));
 	for (int i = 0; i < nthreads; i++)
-		CHECK(pthread_create(&workers[i].thread, NULL, fn, &workers[i]));
+		CHECK(pthread_create(&workers[i].thread, NULL, fn[i], &workers[i]));
 
 	barrier_wait(&formed_barrier);
 	/* Taken just before the threads' second lock attempts. */
