@@ -232,6 +232,13 @@ struct wanted {
 	size_t flow;
 };
 
+static int pid_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int wanted_cmp(const void *a, const void *b)
 {
 	const struct wanted *x = a, *y = b;
@@ -292,29 +299,36 @@ static size_t owners_in(struct sense_retransmits *s, const struct wanted *want, 
 static void resolve_owners(struct sense_retransmits *s)
 {
 	struct wanted *want;
-	size_t n = 0, left;
+	__u32 *hints;
+	size_t n = 0, left = 0;
+	struct dirent *e;
+	DIR *d;
 	__u8 one = 1;
 
 	for (size_t i = 0; i < s->nflows; i++)
 		n += !s->flows[i].resolved;
-	if (!n || !(want = calloc(n, sizeof(*want))))
+	if (!n)
 		return;
-	/* a closed socket (inode 0) matches no fd */
+	want = calloc(n, sizeof(*want));
+	hints = calloc(n, sizeof(*hints));
+	if (!want || !hints)
+		goto cleanup;
 	for (size_t i = 0, j = 0; i < s->nflows; i++) {
-		if (!s->flows[i].resolved)
-			want[j++] = (struct wanted){ s->flows[i].k.inode, i };
+		if (s->flows[i].resolved)
+			continue;
+		hints[j] = s->flows[i].key.pid;
+		want[j++] = (struct wanted){ s->flows[i].k.inode, i };
+		/* a closed socket (inode 0) matches no fd */
+		left += s->flows[i].k.inode != 0;
 	}
 	qsort(want, n, sizeof(*want), wanted_cmp);
-	left = n;
+	qsort(hints, n, sizeof(*hints), pid_cmp);
+	/* each creator's fds read once */
 	for (size_t i = 0; i < n && left; i++) {
-		__u32 hint = s->flows[want[i].flow].key.pid;
-
-		if (hint && !s->flows[want[i].flow].owner)
-			left -= owners_in(s, want, n, (pid_t)hint, true);
+		if (hints[i] && (!i || hints[i] != hints[i - 1]))
+			left -= owners_in(s, want, n, (pid_t)hints[i], true);
 	}
-	DIR *d = left ? opendir("/proc") : NULL;
-	struct dirent *e;
-
+	d = left ? opendir("/proc") : NULL;
 	while (d && left && (e = readdir(d))) {
 		char *end;
 		long pid = strtol(e->d_name, &end, 10);
@@ -334,7 +348,9 @@ static void resolve_owners(struct sense_retransmits *s)
 		if (f->owner && f->owner != f->key.pid)
 			(void)bpf_map_update_elem(bpf_map__fd(s->skel->maps.procs), &f->owner, &one, BPF_ANY);
 	}
+cleanup:
 	free(want);
+	free(hints);
 }
 
 /* One slot on: what f did over the window. A flow younger than the window
