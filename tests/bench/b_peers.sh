@@ -21,7 +21,7 @@ TRACER=""
 kill_tracer() { if [ -n "$TRACER" ]; then kill -KILL "$TRACER" 2>/dev/null || true; fi; }
 BENCH_CLEANUP=kill_tracer
 
-command -v bpftrace > /dev/null || sh deploy/deps.sh || { echo "b_peers: no bpftrace" >&2; exit 1; }
+command -v bpftrace > /dev/null || sh deploy/deps.sh bench || { echo "b_peers: no bpftrace" >&2; exit 1; }
 
 # lock|malloc [TRACER_SCRIPT OPS]: ns per operation of one run, bare or
 # under bpftrace -c (the tracer attached to that process alone)
