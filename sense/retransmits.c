@@ -23,8 +23,8 @@
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 
-#include "core/log.h"
-#include "core/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/retransmits.h"
 #include "bpf/retransmits.h"
