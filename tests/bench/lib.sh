@@ -80,8 +80,8 @@ tcp_rr() {
 	RR_PORT=$((RR_PORT == base + 9 ? base : RR_PORT + 1))
 }
 
-# The ids of the BPF programs loaded now, one a line.
-bpf_prog_ids() { bpftool prog show -j | jq -r '.[].id' | sort -n; }
+# The ids of the BPF programs loaded now, one a line, sorted for comm(1).
+bpf_prog_ids() { bpftool prog show -j | jq -r '.[].id' | sort; }
 
 # bpf_run_time IDS...: "RUN_TIME_NS RUN_COUNT" summed over those programs
 # (kernel.bpf_stats_enabled must be on while they ran).
