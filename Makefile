@@ -142,6 +142,7 @@ test-kernels: all workloads
 	@bash tests/kernels/matrix.sh
 
 bench: all workloads $(BUILD)/bench/engine_bench
+	@sh deploy/deps.sh bench
 	@bash tests/bench/run.sh
 
 run: all

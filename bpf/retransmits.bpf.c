@@ -1,17 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* TCP retransmit sensor, kernel side. Retransmits happen in softirq or on
- * another task's stack, so the current task says nothing about whose they
- * are. Instead each TCP socket carries its owner in socket storage, written
- * where the owner itself runs:
- *   - cgroup/sock_create: the process that creates the socket (clients,
- *     listeners; a SYN retransmitted before the first send is theirs);
- *   - sock_send_length: the process that sends on it, when that is someone
- *     else (an accepted socket, whose storage is cloned from the listener;
- *     a socket handed to another process or inherited across fork; a
- *     socket older than reflexd). That tracepoint came in 6.3; before,
- *     the loader picks fentry/tcp_sendmsg, the same place in the sender.
- * tcp_retransmit_skb then reads the owner off the socket and counts into a
- * bounded flow table, which userspace reads on its scan. */
+/* TCP retransmit sensor, kernel side. Nothing runs per segment or per
+ * send: only at a retransmit, at socket creation, and at exec/exit.
+ * Retransmits happen in softirq or on another task's stack, so the current
+ * task says nothing about whose they are. tcp_retransmit_skb counts into a
+ * bounded flow table keyed by the socket's creator (socket storage written
+ * by cgroup/sock_create; an accepted socket's is cloned from its
+ * listener) and records the socket's inode; userspace finds which process
+ * holds that inode, once per flow, and that process is the owner. The
+ * ratio's counts are the socket's own (tcp_sock), read at the retransmit. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -88,47 +84,6 @@ int sock_create(struct bpf_sock *ctx)
 	return 1;
 }
 
-/* sk is being sent on, in the sender's context. The common case (the
- * owner sends again) is one storage lookup and a compare. */
-static __always_inline void sender_seen(struct sock *sk)
-{
-	struct reflex_sock_owner *o;
-	__u64 id;
-
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
-		return;
-	id = bpf_get_current_pid_tgid();
-	o = bpf_sk_storage_get(&owners, sk, 0, 0);
-	if (o && o->pid == id >> 32)
-		return;
-	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
-		return;
-	if (!o)
-		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (o)
-		owner_set(o, id);
-	else
-		count(REFLEX_RETRANS_NO_STORAGE);
-}
-
-/* sock_send_length(struct sock *sk, int ret, int flags): after every
- * sendmsg (6.3+) */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
-{
-	sender_seen(sk);
-	return 0;
-}
-
-/* int tcp_sendmsg(struct sock *sk, struct msghdr *msg, size_t size): the
- * same, on kernels before 6.3 (the loader loads one of the two) */
-SEC("fentry/tcp_sendmsg")
-int BPF_PROG(sock_sendmsg, struct sock *sk, struct msghdr *msg, size_t size)
-{
-	sender_seen(sk);
-	return 0;
-}
-
 /* tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb,
  *                    int err): a segment was retransmitted (err 0); the
  * kernels without err fire only for those (tcp_retransmit_err) */
@@ -144,12 +99,11 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 
 	if (tcp_retransmit_err(ctx) || !sk)
 		return 0;
+	/* the creator, a hint for userspace; none for a socket older than
+	 * reflexd (key.pid 0) */
 	o = bpf_sk_storage_get(&owners, (struct sock *)sk, 0, 0);
-	if (!o) {
-		count(REFLEX_RETRANS_NO_OWNER);
-		return 0;
-	}
-	key.pid = o->pid;
+	if (o)
+		key.pid = o->pid;
 	key.family = sk->__sk_common.skc_family;
 	key.sport = sk->__sk_common.skc_num;
 	key.dport = bpf_ntohs(sk->__sk_common.skc_dport);
@@ -163,7 +117,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	now = bpf_ktime_get_ns();
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (!f) {
-		struct reflex_flow init = { .first_ns = now, .cgroup_id = o->cgroup_id };
+		struct reflex_flow init = { .first_ns = now, .cgroup_id = o ? o->cgroup_id : 0 };
 
 		if (bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&flows, &key)) {
@@ -173,10 +127,13 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 		f = bpf_map_lookup_elem(&flows, &key);
 		if (!f)
 			return 0;
-		(void)bpf_map_update_elem(&procs, &key.pid, &one, BPF_ANY);
+		if (key.pid)
+			(void)bpf_map_update_elem(&procs, &key.pid, &one, BPF_ANY);
 	}
 	__sync_fetch_and_add(&f->retransmits, 1);
 	f->last_ns = now;
+	/* NULL once the socket is closed (orphaned): then the hint stands */
+	f->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
 		f->total_retrans = tp->total_retrans;

@@ -3,8 +3,8 @@
 #ifndef REFLEX_BPF_RETRANSMITS_H
 #define REFLEX_BPF_RETRANSMITS_H
 
-/* Who a TCP socket belongs to: socket storage, written in the owner's own
- * context (when it creates the socket, and whenever it sends on it). */
+/* Who created a TCP socket: socket storage, written in the creator's
+ * context (an accepted socket inherits its listener's). */
 struct reflex_sock_owner {
 	__u64 cgroup_id;  /* cgroup2 id of the owner */
 	__u32 pid;        /* thread group id, global */
@@ -14,7 +14,7 @@ struct reflex_sock_owner {
 /* One flow of one process: the key of the kernel's flow table. Addresses
  * are 16 bytes for both families (IPv4 in the first 4); ports host order. */
 struct reflex_flow_key {
-	__u32 pid;
+	__u32 pid;        /* the socket's creator; 0 when not known */
 	__u16 family;     /* AF_INET or AF_INET6 */
 	__u16 sport;
 	__u16 dport;
@@ -27,7 +27,8 @@ struct reflex_flow {
 	__u64 retransmits;    /* tcp_retransmit_skb events counted here */
 	__u64 first_ns;       /* CLOCK_MONOTONIC of the first and last one */
 	__u64 last_ns;
-	__u64 cgroup_id;
+	__u64 cgroup_id;      /* the creator's */
+	__u64 inode;          /* the socket's inode at the last one; 0 if closed */
 	/* the socket's own counters at the last one (tcp_sock) */
 	__u32 total_retrans;  /* segments retransmitted over its life */
 	__u32 data_segs_out;  /* data segments sent over its life */
@@ -43,7 +44,7 @@ struct reflex_retrans_event {
 };
 
 /* Indexes of the kernel's counters of what it could not count. */
-#define REFLEX_RETRANS_NO_OWNER 0    /* on a socket with no known owner */
+#define REFLEX_RETRANS_NO_OWNER 0    /* on a socket with no known owner (userspace) */
 #define REFLEX_RETRANS_FLOWS_FULL 1  /* the flow table was full */
 #define REFLEX_RETRANS_EVENTS_LOST 2 /* the ring buffer was full */
 #define REFLEX_RETRANS_NO_STORAGE 3  /* socket storage could not be allocated */

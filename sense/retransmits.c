@@ -7,8 +7,10 @@
  * when it falls below half of that. Rates and ratios are per flow, per
  * remote peer (address) and per process; the ratio is segments
  * retransmitted over data segments sent, from the socket's own counters
- * (tcp_sock) as of its last retransmit. */
+ * (tcp_sock) as of its last retransmit. A flow's process is the one that
+ * holds its socket, found in /proc once, when the flow first appears. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +23,6 @@
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 
-#include "lib/kernel.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sense/identity.h"
@@ -44,6 +45,9 @@ struct sample {
 struct flow {
 	struct reflex_flow_key key; /* first: sorting compares it */
 	struct reflex_flow k;       /* the kernel's entry, as last read */
+	__u32 owner;                /* the process it belongs to; 0: not known */
+	bool resolved;              /* owner looked for */
+	__u64 unowned;              /* retransmits counted as having no owner */
 	struct sample ring[RETRANS_SLOTS];
 	unsigned age;               /* slots seen */
 	bool drop;                  /* delete from the kernel and forget */
@@ -86,6 +90,7 @@ struct sense_retransmits {
 	struct proc *procs;          /* sorted by pid */
 	size_t nprocs;
 	__u64 procs_full;             /* over the threshold, but RETRANS_PROCS raised */
+	__u64 no_owner;               /* retransmits of flows whose owner is not known */
 	__u64 reported[REFLEX_RETRANS_COUNTERS], reported_procs_full;
 	uint64_t reported_at;
 };
@@ -97,6 +102,16 @@ static int flow_cmp(const void *a, const void *b)
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	return memcmp(x, y, sizeof(*x));
+}
+
+/* flows grouped by process */
+static int flow_owner_cmp(const void *a, const void *b)
+{
+	const struct flow *x = a, *y = b;
+
+	if (x->owner != y->owner)
+		return x->owner < y->owner ? -1 : 1;
+	return flow_cmp(a, b);
 }
 
 static int proc_cmp(const void *a, const void *b)
@@ -191,12 +206,16 @@ static int read_flows(struct sense_retransmits *s)
 	if (errno != ENOENT)
 		return -errno;
 	qsort(s->fresh, n, sizeof(*s->fresh), flow_cmp);
+	qsort(s->flows, s->nflows, sizeof(*s->flows), flow_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct flow *old = bsearch(&s->fresh[i], s->flows, s->nflows, sizeof(*s->flows), flow_cmp);
 
 		if (old) {
 			memcpy(s->fresh[i].ring, old->ring, sizeof(old->ring));
 			s->fresh[i].age = old->age;
+			s->fresh[i].owner = old->owner;
+			s->fresh[i].resolved = old->resolved;
+			s->fresh[i].unowned = old->unowned;
 		}
 	}
 	struct flow *t = s->flows;
@@ -205,6 +224,133 @@ static int read_flows(struct sense_retransmits *s)
 	s->fresh = t;
 	s->nflows = n;
 	return (int)n;
+}
+
+/* A socket a new flow is on, and where that flow is in s->flows. */
+struct wanted {
+	__u64 inode;
+	size_t flow;
+};
+
+static int pid_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int wanted_cmp(const void *a, const void *b)
+{
+	const struct wanted *x = a, *y = b;
+
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/* Gives each flow in want[0..n) whose socket process pid holds (an fd
+ * "socket:[inode]") pid as its owner; with hint_only, only the flows pid
+ * created. How many it gave. */
+static size_t owners_in(struct sense_retransmits *s, const struct wanted *want, size_t n, pid_t pid,
+			bool hint_only)
+{
+	char path[48], link[48];
+	struct dirent *e;
+	size_t found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d))) {
+		ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		struct wanted key;
+		size_t lo = 0, hi = n;
+
+		if (len <= 8 || memcmp(link, "socket:[", 8))
+			continue;
+		link[len] = 0;
+		key.inode = strtoull(link + 8, NULL, 10);
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (want[mid].inode < key.inode)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < n && want[lo].inode == key.inode; lo++) {
+			struct flow *f = &s->flows[want[lo].flow];
+
+			if (f->owner || (hint_only && f->key.pid != (__u32)pid))
+				continue;
+			f->owner = (__u32)pid;
+			found++;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Finds the process of each flow seen for the first time: the one holding
+ * its socket (an accepted socket's acceptor, not its listener's creator;
+ * a socket older than reflexd). The creator first, when it still holds
+ * it; else one /proc walk for all of this slot's new flows (so it costs
+ * only when new sockets start retransmitting). A socket no one holds any
+ * more (closed) stays its creator's. */
+static void resolve_owners(struct sense_retransmits *s)
+{
+	struct wanted *want;
+	__u32 *hints;
+	size_t n = 0, left = 0;
+	struct dirent *e;
+	DIR *d;
+	__u8 one = 1;
+
+	for (size_t i = 0; i < s->nflows; i++)
+		n += !s->flows[i].resolved;
+	if (!n)
+		return;
+	want = calloc(n, sizeof(*want));
+	hints = calloc(n, sizeof(*hints));
+	if (!want || !hints)
+		goto cleanup;
+	for (size_t i = 0, j = 0; i < s->nflows; i++) {
+		if (s->flows[i].resolved)
+			continue;
+		hints[j] = s->flows[i].key.pid;
+		want[j++] = (struct wanted){ s->flows[i].k.inode, i };
+		/* a closed socket (inode 0) matches no fd */
+		left += s->flows[i].k.inode != 0;
+	}
+	qsort(want, n, sizeof(*want), wanted_cmp);
+	qsort(hints, n, sizeof(*hints), pid_cmp);
+	/* each creator's fds read once */
+	for (size_t i = 0; i < n && left; i++) {
+		if (hints[i] && (!i || hints[i] != hints[i - 1]))
+			left -= owners_in(s, want, n, (pid_t)hints[i], true);
+	}
+	d = left ? opendir("/proc") : NULL;
+	while (d && left && (e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (pid > 0 && !*end)
+			left -= owners_in(s, want, n, (pid_t)pid, false);
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		struct flow *f = &s->flows[want[i].flow];
+
+		f->resolved = true;
+		if (!f->owner)
+			f->owner = f->key.pid;
+		/* its exit and exec are reported (the kernel added the creator) */
+		if (f->owner && f->owner != f->key.pid)
+			(void)bpf_map_update_elem(bpf_map__fd(s->skel->maps.procs), &f->owner, &one, BPF_ANY);
+	}
+cleanup:
+	free(want);
+	free(hints);
 }
 
 /* One slot on: what f did over the window. A flow younger than the window
@@ -229,6 +375,10 @@ static void flow_step(struct sense_retransmits *s, struct flow *f, uint64_t now)
 	f->span_ns = now > since + s->slot_ns ? now - since : s->slot_ns;
 	/* a whole window without one: forget it */
 	f->drop = !f->retransmits && f->age > RETRANS_SLOTS;
+	if (!f->owner) {
+		s->no_owner += f->k.retransmits - f->unowned;
+		f->unowned = f->k.retransmits;
+	}
 }
 
 static double per_s(__u64 n, uint64_t span_ns)
@@ -400,7 +550,7 @@ static bool started_after(const struct target *t, uint64_t first_ns)
 /* One process's flows g[0..n): raise, refresh or clear its condition. */
 static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_t now)
 {
-	struct proc *p = find_proc(s, g[0].key.pid);
+	struct proc *p = find_proc(s, g[0].owner);
 	__u64 retransmits = 0;
 	uint64_t span_ns = s->slot_ns, first_ns = UINT64_MAX;
 	struct condition *cond;
@@ -429,7 +579,7 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 		return;
 	cond->kind = REFLEX_COND_RETRANSMITS;
 	if (!p) {
-		struct proc fresh = { .pid = g[0].key.pid, .seen = true };
+		struct proc fresh = { .pid = g[0].owner, .seen = true };
 
 		if (identity_read((pid_t)fresh.pid, &fresh.target) ||
 		    started_after(&fresh.target, first_ns)) {
@@ -470,11 +620,13 @@ static void report_drops(struct sense_retransmits *s, uint64_t now)
 		[REFLEX_RETRANS_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
 		[REFLEX_RETRANS_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
 	};
-	const __u64 *c = s->skel->bss->counters;
+	__u64 c[REFLEX_RETRANS_COUNTERS];
 	char line[512];
 	struct sbuf b;
 	bool grew = s->procs_full > s->reported_procs_full;
 
+	memcpy(c, s->skel->bss->counters, sizeof(c));
+	c[REFLEX_RETRANS_NO_OWNER] = s->no_owner;
 	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++)
 		grew |= c[i] > s->reported[i];
 	if (!grew || (s->reported_at && now - s->reported_at < s->window_ns))
@@ -511,12 +663,15 @@ static void retransmits_scan(void *state, uint64_t now)
 	}
 	for (size_t i = 0; i < s->nprocs; i++)
 		s->procs[i].seen = false;
+	resolve_owners(s);
+	qsort(s->flows, s->nflows, sizeof(*s->flows), flow_owner_cmp);
 	for (size_t i = 0; i < s->nflows; i++)
 		flow_step(s, &s->flows[i], now);
 	for (size_t i = 0, j; i < s->nflows; i = j) {
-		for (j = i + 1; j < s->nflows && s->flows[j].key.pid == s->flows[i].key.pid; j++)
+		for (j = i + 1; j < s->nflows && s->flows[j].owner == s->flows[i].owner; j++)
 			;
-		judge(s, s->flows + i, j - i, now);
+		if (s->flows[i].owner)
+			judge(s, s->flows + i, j - i, now);
 	}
 	/* processes whose flows all went quiet */
 	size_t kept = 0;
@@ -552,7 +707,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 	if (e.what != REFLEX_RETRANS_EXIT)
 		return 0;
 	for (size_t i = 0; i < s->nflows; i++)
-		s->flows[i].drop = s->flows[i].key.pid == e.pid;
+		s->flows[i].drop = s->flows[i].owner == e.pid;
 	drop_flows(s);
 	return 0;
 }
@@ -580,52 +735,8 @@ static int open_cgroup2_root(const char **path)
 
 static void retransmits_stop(void *state);
 
-/* Where a socket's sender is seen (bpf/retransmits.bpf.c) */
-enum send_hook {
-	SEND_TRACEPOINT,   /* tp_btf/sock_send_length, Linux 6.3+ */
-	SEND_FENTRY,       /* fentry/tcp_sendmsg, where fentry works */
-	SEND_NONE,         /* neither: sockets keep their creator as owner */
-};
-
-/* The send hook of try number `attempt` on this kernel: the tracepoint
- * where the kernel has it, else fentry and then none; -ENOENT past the
- * last. The sensor and `reflexd probe` (through .needs.configure) both
- * follow it, so the probe loads what the sensor would. */
-static int send_hook_of(int attempt, enum send_hook *hook)
-{
-	bool tracepoint = kernel_btf_has("btf_trace_sock_send_length", BTF_KIND_TYPEDEF) == 1;
-
-	if (attempt == 0)
-		*hook = tracepoint ? SEND_TRACEPOINT : SEND_FENTRY;
-	else if (attempt == 1 && !tracepoint)
-		*hook = SEND_NONE;
-	else
-		return -ENOENT;
-	return 0;
-}
-
-static void set_autoload(struct bpf_object *obj, const char *prog, bool on)
-{
-	struct bpf_program *p = bpf_object__find_program_by_name(obj, prog);
-
-	if (p)
-		(void)bpf_program__set_autoload(p, on);
-}
-
-static int retransmits_configure(struct bpf_object *obj, int attempt)
-{
-	enum send_hook hook;
-	int err = send_hook_of(attempt, &hook);
-
-	if (err)
-		return err;
-	set_autoload(obj, "sock_send", hook == SEND_TRACEPOINT);
-	set_autoload(obj, "sock_sendmsg", hook == SEND_FENTRY);
-	return 0;
-}
-
-/* Opens, sizes, loads and attaches the programs of try `attempt`. */
-static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env, int attempt)
+/* Opens, sizes, loads and attaches the programs. */
+static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env)
 {
 	int err;
 
@@ -633,9 +744,7 @@ static int retransmits_load(struct sense_retransmits *s, const struct sensor_env
 	if (!s->skel)
 		return -errno;
 	(void)bpf_map__set_max_entries(s->skel->maps.flows, (__u32)env->cfg->retrans_flows);
-	err = retransmits_configure(s->skel->obj, attempt);
-	if (!err)
-		err = retransmits_bpf__load(s->skel);
+	err = retransmits_bpf__load(s->skel);
 	if (!err)
 		err = retransmits_bpf__attach(s->skel);
 	if (err) {
@@ -649,7 +758,6 @@ static void *retransmits_start(const struct sensor_env *env)
 {
 	struct sense_retransmits *s = calloc(1, sizeof(*s));
 	const char *root = NULL;
-	enum send_hook hook;
 	struct bpf_link *link;
 	int err;
 
@@ -666,24 +774,18 @@ static void *retransmits_start(const struct sensor_env *env)
 		err = -ENOMEM;
 		goto fail;
 	}
-	err = retransmits_load(s, env, 0);
-	if (err && !send_hook_of(1, &hook)) {
-		log_warn("retransmits: no sock_send_length tracepoint (Linux 6.3+) and fentry/tcp_sendmsg "
-			 "does not load (%s): a socket's retransmits go to the process that created it "
-			 "(an accepted one's to its listener's)", strerror(-err));
-		err = retransmits_load(s, env, 1);
-	}
+	err = retransmits_load(s, env);
 	if (err) {
 		log_error("retransmits: loading and attaching the BPF programs (tcp_retransmit_skb, "
 			  "sched_process_exit/exec): %s", strerror(-err));
 		goto fail;
 	}
-	/* without it, sockets get their owner at their first send: only a
-	 * SYN retransmitted before it goes unattributed */
+	/* without it, a flow's owner is found in /proc only: a socket
+	 * closed before its first retransmit was read goes unattributed */
 	s->cgroup_fd = open_cgroup2_root(&root);
 	if (s->cgroup_fd < 0) {
 		log_warn("retransmits: no cgroup2 hierarchy at [/host]/sys/fs/cgroup[/unified] "
-			 "(%s): sockets get their owner at their first send", strerror(-s->cgroup_fd));
+			 "(%s): sockets have no creator recorded", strerror(-s->cgroup_fd));
 	} else if (!(link = bpf_program__attach_cgroup(s->skel->progs.sock_create, s->cgroup_fd))) {
 		err = -errno;
 		log_error("retransmits: attaching cgroup/sock_create to %s: %s", root, strerror(-err));
@@ -725,15 +827,14 @@ const struct sensor sensor_retransmits = {
 	.name = "retransmits",
 	.kinds = 1u << REFLEX_COND_RETRANSMITS,
 	.needs = {
-		.kernel = "6.3 (tp_btf/sock_send_length; socket storage from tracing programs 5.11)",
-		.attach = "tp_btf/tcp_retransmit_skb, tp_btf/sock_send_length, tp_btf/sched_process_exec "
-			  "and _exit, cgroup/sock_create on the cgroup2 root",
+		.kernel = "5.11 (socket storage from tracing programs)",
+		.attach = "tp_btf/tcp_retransmit_skb, tp_btf/sched_process_exec and _exit, "
+			  "cgroup/sock_create on the cgroup2 root",
 		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_CGROUP_SOCK },
 		.maps = { BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_RINGBUF },
 		.helpers = { KERNEL_HELPER(KPROBE, sk_storage_get), KERNEL_HELPER(KPROBE, skc_to_tcp_sock),
 			     KERNEL_HELPER(KPROBE, get_current_cgroup_id), KERNEL_HELPER(KPROBE, ringbuf_reserve) },
 		.objects = { retransmits_bpf__elf_bytes },
-		.configure = retransmits_configure,
 	},
 	.start = retransmits_start,
 	.scan = retransmits_scan,

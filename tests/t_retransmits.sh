@@ -175,7 +175,8 @@ test_ipv6_flow() {
 }
 
 # reflexd (re)started while a process is already losing packets on a
-# socket it opened before: the socket gets its owner at its next send.
+# socket it opened before: the process holding the socket is found in
+# /proc when the flow first retransmits.
 test_sockets_older_than_reflexd() {
 	drop --dport 47117 0.1
 	write_rule rt <<< "$RULE"

@@ -42,3 +42,54 @@ iqr() {
 }
 # columns: benchmark, without, with reflexd, change, noise, target
 row() { printf '%-42s %12s %12s %9s %9s %9s\n' "$@"; }
+
+# One 64-byte request/response run over loopback TCP (tcp_stream, client
+# and server pinned to one CPU, RR_OPS round trips, port RR_PORT, the next
+# run on the next port of ten): "WALL_NS CPU_NS" per round trip on stdout,
+# CPU being what client and server used (getrusage), which other jobs do
+# not inflate; nothing if it could not run.
+RR_OPS=${RR_OPS:-30000}
+RR_PORT=${RR_PORT:-47190}
+tcp_rr() {
+	local srv wall srv_cpu cli_cpu base=$((RR_PORT / 10 * 10))
+	taskset -c 1 build/workloads/tcp_stream listen "$RR_PORT" --echo --comm rr-bench-srv --seconds 60 \
+		> "$T/srv" 2>&1 &
+	srv=$!
+	for _ in $(seq 200); do
+		grep -q '^ready' "$T/srv" && break
+		sleep 0.05
+	done
+	if grep -q '^ready' "$T/srv"; then
+		taskset -c 1 build/workloads/tcp_stream connect "$RR_PORT" --rr "$RR_OPS" --comm rr-bench-cli > "$T/cli"
+		# the server ends when the client hangs up
+		for _ in $(seq 100); do
+			grep -q '^cpu_ns' "$T/srv" && break
+			sleep 0.05
+		done
+		wall=$(sed -n 's/.*ns_per_op=//p' "$T/cli")
+		cli_cpu=$(sed -n 's/^cpu_ns=//p' "$T/cli")
+		srv_cpu=$(sed -n 's/^cpu_ns=//p' "$T/srv")
+		if [ -n "$wall" ] && [ -n "$cli_cpu" ] && [ -n "$srv_cpu" ]; then
+			echo "$wall $(awk -v a="$cli_cpu" -v b="$srv_cpu" -v n="$RR_OPS" 'BEGIN {printf "%.0f", (a + b) / n}')"
+		fi
+	else
+		echo "rr server on port $RR_PORT did not start: $(cat "$T/srv")" >&2
+	fi
+	kill -KILL "$srv" 2>/dev/null || true
+	wait "$srv" 2>/dev/null || true
+	RR_PORT=$((RR_PORT == base + 9 ? base : RR_PORT + 1))
+}
+
+# The ids of the BPF programs loaded now, one a line, sorted for comm(1).
+bpf_prog_ids() { bpftool prog show -j | jq -r '.[].id' | sort; }
+
+# bpf_run_time IDS...: "RUN_TIME_NS RUN_COUNT" summed over those programs
+# (kernel.bpf_stats_enabled must be on while they ran).
+bpf_run_time() {
+	local id t=0 n=0 a b
+	for id in "$@"; do
+		read -r a b <<< "$(bpftool prog show id "$id" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"')"
+		t=$((t + a)) n=$((n + b))
+	done
+	echo "$t $n"
+}
