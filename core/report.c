@@ -54,7 +54,7 @@ void report_note(const char *key, double v, char *buf, size_t size)
 	bool rate = n > 4 && !strcmp(key + n - 4, "_bps");
 
 	buf[0] = '\0';
-	if (n > 3 && !strcmp(key + n - 3, "_ms") && v >= 0) {
+	if (((n > 3 && !strcmp(key + n - 3, "_ms")) || (n > 7 && !strcmp(key + n - 7, "_ms_ago"))) && v >= 0) {
 		duration_format((uint64_t)(v * NSEC_PER_MSEC), buf, size);
 		return;
 	}
@@ -279,7 +279,7 @@ static void plot(FILE *f, const struct report *r, const char *id, const struct l
 	double span = r->t1 > r->t0 ? (double)(r->t1 - r->t0) : 1;
 	char when[40];
 
-	fprintf(f, "<svg id=\"%s\" class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" "
+	fprintf(f, "<svg id=\"%s\" class=\"plot\" "
 		"viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n", id,
 		left + width + 10, height, left + width + 10, height);
 	for (size_t l = 0; l < nlanes; l++) {
