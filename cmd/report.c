@@ -98,8 +98,10 @@ static char *json_text(const struct json_val *v)
 {
 	char *s = malloc(v->n + 1);
 
-	if (s && json_str(v, s, v->n + 1))
-		memcpy(s, v->p, v->n), s[v->n] = '\0';
+	if (s && json_str(v, s, v->n + 1)) {
+		free(s);
+		s = strndup(v->p, v->n);
+	}
 	return s;
 }
 
@@ -297,9 +299,12 @@ static void plot(FILE *f, const struct report *r, const char *id, const struct l
 		int y = top + (int)lane_of[i] * lane_h + lane_h / 2;
 
 		time_format(d->time_ns, when, sizeof(when));
-		fprintf(f, "<a href=\"#d-%s\"><circle class=\"mark o-%s\" cx=\"%.1f\" cy=\"%d\" r=\"4\">"
-			"<title>%s %s pid %d ", d->id, decision_outcome_name(d->outcome), x, y, when,
-			d->id, d->condition.target.pid);
+		fputs("<a href=\"#d-", f);
+		html(f, d->id);
+		fprintf(f, "\"><circle class=\"mark o-%s\" cx=\"%.1f\" cy=\"%d\" r=\"4\"><title>%s ",
+			decision_outcome_name(d->outcome), x, y, when);
+		html(f, d->id);
+		fprintf(f, " pid %d ", d->condition.target.pid);
 		html(f, d->condition.target.comm);
 		fprintf(f, " %s</title></circle></a>\n", decision_outcome_name(d->outcome));
 	}
@@ -449,25 +454,54 @@ static void row(FILE *f, const char *name, const char *value)
 	fputs("</td></tr>", f);
 }
 
+/* A link to the section of decision id. */
+static void link(FILE *f, const char *id)
+{
+	fputs("<a href=\"#d-", f);
+	html(f, id);
+	fputs("\">", f);
+	html(f, id);
+	fputs("</a>", f);
+}
+
+/* "(action, rung n)" of a neighbour in the chain. */
+static void step(FILE *f, const struct decision *d, const char *also)
+{
+	fputs(" (", f);
+	html(f, d->action);
+	fprintf(f, ", rung %d%s)", d->rung, also);
+}
+
 /* The chain of v[i]: the decisions of its rule on its target, v[from, to),
  * in time order (ladder rungs, repeats, the undo), as links. */
 static void chain(FILE *f, struct decision *const *v, size_t i, size_t from, size_t to)
 {
 	const char *undoes = strstr(v[i]->detail, "undoing decision ");
+	char id[37];
 
 	fprintf(f, "<p class=\"chain\">step %zu of %zu of this rule on this target", i - from + 1,
 		to - from);
-	if (i > from)
-		fprintf(f, "; before: <a href=\"#d-%s\">%s</a> (%s, rung %d)", v[i - 1]->id, v[i - 1]->id,
-			v[i - 1]->action, v[i - 1]->rung);
-	if (i + 1 < to)
-		fprintf(f, "; after: <a href=\"#d-%s\">%s</a> (%s, rung %d%s)", v[i + 1]->id, v[i + 1]->id,
-			v[i + 1]->action, v[i + 1]->rung, v[i + 1]->rung > v[i]->rung ? ", escalated" : "");
-	if (undoes && strlen(undoes) >= 17 + 36)
-		fprintf(f, "; undoes <a href=\"#d-%.36s\">%.36s</a>", undoes + 17, undoes + 17);
+	if (i > from) {
+		fputs("; before: ", f);
+		link(f, v[i - 1]->id);
+		step(f, v[i - 1], "");
+	}
+	if (i + 1 < to) {
+		fputs("; after: ", f);
+		link(f, v[i + 1]->id);
+		step(f, v[i + 1], v[i + 1]->rung > v[i]->rung ? ", escalated" : "");
+	}
+	if (undoes) {
+		str_copy(id, sizeof(id), undoes + strlen("undoing decision "));
+		fputs("; undoes ", f);
+		link(f, id);
+	}
+	/* the undo comes once the condition is gone for good: soon after */
 	for (size_t k = i + 1; k < to && k < i + 64; k++)
-		if (strstr(v[k]->detail, v[i]->id))
-			fprintf(f, "; undone by <a href=\"#d-%s\">%s</a>", v[k]->id, v[k]->id);
+		if (strstr(v[k]->detail, v[i]->id)) {
+			fputs("; undone by ", f);
+			link(f, v[k]->id);
+		}
 	fputs("</p>\n", f);
 }
 
@@ -482,9 +516,13 @@ static void decision(FILE *f, struct decision *const *v, size_t i, size_t from, 
 
 	time_format(d->time_ns, when, sizeof(when));
 	duration_format(d->held_ns, held, sizeof(held));
-	fprintf(f, "<details class=\"decision\" id=\"d-%s\"%s><summary>%s <code>%s</code> %s: %s "
-		"<span class=\"o-%s\">%s</span> ", d->id, open ? " open" : "", when, d->id,
-		condition_kind_name(c->kind), d->action, decision_outcome_name(d->outcome),
+	fputs("<details class=\"decision\" id=\"d-", f);
+	html(f, d->id);
+	fprintf(f, "\"%s><summary>%s <code>", open ? " open" : "", when);
+	html(f, d->id);
+	fprintf(f, "</code> %s: ", condition_kind_name(c->kind));
+	html(f, d->action);
+	fprintf(f, " <span class=\"o-%s\">%s</span> ", decision_outcome_name(d->outcome),
 		decision_outcome_name(d->outcome));
 	html(f, c->summary);
 	fputs("</summary>\n<h4>Seen</h4><table class=\"kv\">", f);
