@@ -179,6 +179,23 @@ test_report_thousands_of_decisions() {
 	want=$(sql "$T/big.db" "SELECT count(*) FROM decisions WHERE rule = 'now-0'")
 	grep -q "id=\"total\">$want<" "$T/one.html" || fail "--rule now-0: not $want decisions"
 	[ "$(grep -c '<details class="rule"' "$T/one.html")" = 1 ] || fail "--rule now-0: other rules shown"
+	"$REFLEXD" audit --journal "$T/big.db" report --rule nosuch --html "$T/none.html" || fail "empty report failed"
+	grep -q '<b id="count">0</b> decisions\.' "$T/none.html" || fail "empty report: $(grep about "$T/none.html")"
+}
+
+test_report_keeps_the_newest() {
+	sh tests/bench/gen_trace.sh 10100 > "$T/huge.trace"
+	"$REFLEXD" simulate --trace "$T/huge.trace" --rules rules --journal-out "$T/huge.db" > /dev/null ||
+		fail "simulate failed"
+	n=$(sql "$T/huge.db" "SELECT count(*) FROM decisions")
+	[ "$n" -gt 10000 ] || fail "only $n decisions"
+	"$REFLEXD" audit --journal "$T/huge.db" report --html "$T/huge.html" || fail "report failed"
+	grep -q '<b id="count">10000</b> decisions' "$T/huge.html" || fail "$(grep about "$T/huge.html")"
+	grep -q 'More decisions matched: these are the newest' "$T/huge.html" || fail "no word of the rest"
+	oldest=$(sql "$T/huge.db" "SELECT id FROM decisions ORDER BY time_ns, id LIMIT 1")
+	newest=$(sql "$T/huge.db" "SELECT id FROM decisions ORDER BY time_ns DESC, id DESC LIMIT 1")
+	! grep -q "id=\"d-$oldest\"" "$T/huge.html" || fail "the oldest is in"
+	grep -q "id=\"d-$newest\"" "$T/huge.html" || fail "the newest is not in"
 }
 
 test_report_bad_input() {
