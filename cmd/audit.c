@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "cmd/audit.h"
-#include "record/journal.h"
+#include "cmd/report.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "record/journal.h"
 
 /* ,"key":value with value as a JSON string, or JSON already (written by
  * reflexd: evidence, params, explain) with a default when empty; either
@@ -144,34 +146,148 @@ static int print_followup(const struct decision *d, void *ctx)
 	return 0;
 }
 
-/* `audit show ID`: the whole chain of one decision, for a person. */
+/* One line of `audit show`: "key: text" at indent, lead ("- " for the
+ * first line of an array's item) written into the indent. */
+static void show_line(int indent, const char *lead, const char *key, const char *text)
+{
+	int pad = indent - (int)strlen(lead);
+
+	text_print(stdout, "%*s%s%s%s%s", pad > 0 ? pad : 0, "", lead, key,
+		   key[0] ? (text[0] ? ": " : ":") : "", text);
+}
+
+/* A JSON value for a person, one "key: value" a line: objects indented,
+ * an array of scalars on one line, of strings (a stack's frames) one a
+ * line, of objects one "- " item each; numbers with a reading aid by
+ * their key's unit (report_note). */
+static void show_json(const struct json_val *v, const char *key, int indent, const char *lead)
+{
+	struct json_val it = { 0 }, k;
+	bool scalars = true, strings = true;
+	char text[1024], note[64];
+	struct sbuf b;
+	double num;
+
+	switch (v->type) {
+	case JSON_OBJECT:
+		if (key[0]) {
+			show_line(indent, lead, key, "");
+			indent += 2;
+			lead = "";
+		}
+		while (json_next(v, &it, &k)) {
+			char name[64];
+
+			(void)json_str(&k, name, sizeof(name));
+			show_json(&it, name, indent, lead);
+			lead = "";
+		}
+		return;
+	case JSON_ARRAY:
+		while (json_next(v, &it, NULL)) {
+			scalars &= it.type != JSON_OBJECT && it.type != JSON_ARRAY;
+			strings &= it.type == JSON_STRING;
+		}
+		memset(&it, 0, sizeof(it));
+		if (scalars && !strings) {
+			sbuf_init(&b, text, sizeof(text));
+			for (bool first = true; json_next(v, &it, NULL); first = false) {
+				if (!first)
+					sbuf_puts(&b, ", ");
+				sbuf_put(&b, it.p, it.n);
+			}
+			show_line(indent, lead, key, text);
+			return;
+		}
+		show_line(indent, lead, key, "");
+		while (json_next(v, &it, NULL))
+			show_json(&it, "", it.type == JSON_OBJECT ? indent + 4 : indent + 2,
+				  it.type == JSON_OBJECT ? "- " : "");
+		return;
+	case JSON_STRING: {
+		char *s = malloc(v->n + 1);
+
+		if (s && !json_str(v, s, v->n + 1))
+			show_line(indent, lead, key, s);
+		free(s);
+		return;
+	}
+	default:
+		sbuf_init(&b, text, sizeof(text));
+		sbuf_put(&b, v->p, v->n);
+		if (v->type == JSON_NUMBER && !json_num(v, &num)) {
+			report_note(key, num, note, sizeof(note));
+			if (note[0])
+				sbuf_printf(&b, " (%s)", note);
+		}
+		show_line(indent, lead, key, text);
+	}
+}
+
+/* JSON text from the journal under a heading: rendered, or as it is when
+ * it does not parse (a cut or older record). */
+static void show_json_text(const char *heading, const char *json)
+{
+	struct json_val v;
+
+	if (!json[0] || json_parse(json, strlen(json), &v) || (v.type != JSON_OBJECT && v.type != JSON_ARRAY)) {
+		text_print(stdout, "%-9s %s", heading, json[0] ? json : "-");
+		return;
+	}
+	text_print(stdout, "%s", heading);
+	show_json(&v, "", 10, "");
+}
+
+/* `audit show ID`: one decision as a person reads an incident: what was
+ * seen, which rule decided and why, what was done, what verification
+ * found, and the chain (the ladder after it, the decision it undoes). */
 static int print_chain(const struct decision *d, void *ctx)
 {
 	const struct condition *c = &d->condition;
 	const struct target *t = &c->target;
 	struct chain *ch = ctx;
 	char when[40], held[32], pod[200];
+	const char *undoes = strstr(d->detail, "undoing decision ");
+	struct json_val why, it = { 0 };
 
 	ch->found++;
 	time_format(d->time_ns, when, sizeof(when));
 	duration_format(d->held_ns, held, sizeof(held));
-	text_print(stdout, "decision  %s\n", d->id);
-	text_print(stdout, "time      %s on %s, mode %s\n", when, d->host, decision_mode_name(d->mode));
-	text_print(stdout, "evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
-	       t->comm, held, c->summary);
-	text_print(stdout, "          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
+	text_print(stdout, "decision  %s", d->id);
+	text_print(stdout, "time      %s on %s, mode %s", when, d->host, decision_mode_name(d->mode));
+	printf("\nSEEN\n");
+	text_print(stdout, "what      %s, held %s: %s", condition_kind_name(c->kind), held, c->summary);
+	text_print(stdout, "target    pid %d (tid %d) %s", t->pid, t->tid, t->comm);
+	text_print(stdout, "          exe %s, cgroup %s", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
 	pod_name(t, pod, sizeof(pod));
 	if (t->pod[0] || t->container_id[0])
-		text_print(stdout, "          pod %s (uid %s), container %s (%s)\n", pod, t->pod_uid[0] ? t->pod_uid : "-",
+		text_print(stdout, "          pod %s (uid %s), container %s (%s)", pod, t->pod_uid[0] ? t->pod_uid : "-",
 		       t->container[0] ? t->container : "-", t->container_id[0] ? t->container_id : "-");
-	text_print(stdout, "          %s\n", c->evidence[0] ? c->evidence : "{}");
-	text_print(stdout, "rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
+	show_json_text("evidence", c->evidence);
+	printf("\nDECIDED\n");
+	text_print(stdout, "rule      %s (%s, sha256 %.12s)", d->rule, d->rule_file[0] ? d->rule_file : "-",
 	       d->rule_hash[0] ? d->rule_hash : "-");
-	text_print(stdout, "why       %s\n", d->explain[0] ? d->explain : "[]");
-	text_print(stdout, "action    %s %s%s\n", d->action, d->params[0] ? d->params : "{}",
-	       d->rung ? " (escalation)" : "");
-	text_print(stdout, "outcome   %s: %s\n", decision_outcome_name(d->outcome), d->detail);
-	text_print(stdout, "verified  %s\n", d->verify[0] ? d->verify : "-");
+	/* the explanation: each rule considered, and why it did or did not decide */
+	if (d->explain[0] && !json_parse(d->explain, strlen(d->explain), &why) && why.type == JSON_ARRAY) {
+		for (bool first = true; json_next(&why, &it, NULL); first = false) {
+			char rule[128], reason[512];
+
+			json_get_str(&it, "rule", rule, sizeof(rule));
+			json_get_str(&it, "why", reason, sizeof(reason));
+			text_print(stdout, "%-9s %s%s%s", first ? "why" : "", rule, rule[0] ? ": " : "", reason);
+		}
+	} else {
+		text_print(stdout, "why       %s", d->explain[0] ? d->explain : "-");
+	}
+	printf("\nDONE\n");
+	text_print(stdout, "action    %s%s", d->action, d->rung ? " (escalation)" : "");
+	show_json_text("params", d->params);
+	text_print(stdout, "rung      %d", d->rung);
+	text_print(stdout, "outcome   %s: %s", decision_outcome_name(d->outcome), d->detail);
+	text_print(stdout, "verified  %s", d->verify[0] ? d->verify : "-");
+	printf("\nCHAIN\n");
+	if (undoes && strlen(undoes) >= 17 + 36)
+		text_print(stdout, "undoes    %.36s", undoes + 17);
 	if (t->pid && d->condition.kind < REFLEX_COND_KIND_COUNT) {
 		/* what the same rule did to the same process after this: the
 		 * ladder this decision started, if any */
@@ -189,6 +305,41 @@ static int print_chain(const struct decision *d, void *ctx)
 	}
 	text_print(stdout, "\n");
 	return 0;
+}
+
+static int count_match(const struct decision *d, void *ctx)
+{
+	struct strlist *ids = ctx;
+
+	return strlist_add(ids, d->id) ? 1 : 0;
+}
+
+/* `audit show ID`: the one decision whose id is ID, or starts or ends
+ * with it: 0, 1 when none or several match (said on stderr). */
+static int show(struct journal *j, struct journal_filter *f, const char *id, bool json)
+{
+	struct strlist ids = { 0 };
+	struct chain ch = { .journal = j };
+	int rc;
+
+	f->id = id;
+	rc = journal_query(j, f, count_match, &ids);
+	if (!rc && ids.n == 1) {
+		f->id = ids.v[0];
+		rc = journal_query(j, f, json ? print_row : print_chain, json ? (void *)&json : (void *)&ch);
+	}
+	if (rc)
+		fprintf(stderr, "reflexd: audit show: %s\n", journal_errmsg(j));
+	else if (!ids.n)
+		fprintf(stderr, "reflexd: audit show: no decision %s\n", id);
+	else if (ids.n > 1) {
+		fprintf(stderr, "reflexd: audit show: %zu decisions match %s; give more of the id:\n", ids.n, id);
+		for (size_t i = 0; i < ids.n && i < 10; i++)
+			fprintf(stderr, "  %s\n", ids.v[i]);
+	}
+	rc = rc || ids.n != 1;
+	strlist_free(&ids);
+	return rc;
 }
 
 struct tally {
@@ -331,16 +482,20 @@ int audit_main(struct config *cfg)
 		return rc ? 1 : 0;
 	}
 	if (cfg->show) {
-		struct chain ch = { .journal = j };
-
-		f.id = cfg->show;
-		rc = journal_query(j, &f, cfg->json ? print_row : print_chain,
-				   cfg->json ? (void *)&cfg->json : (void *)&ch);
+		rc = show(j, &f, cfg->show, cfg->json);
 		journal_free(j);
-		if (!cfg->json && !rc && !ch.found) {
-			fprintf(stderr, "reflexd: audit show: no decision %s\n", cfg->show);
-			return 1;
+		return rc;
+	}
+	if (cfg->report) {
+		if (!cfg->html) {
+			fprintf(stderr, "reflexd: audit report: where to? (--html FILE)\n");
+			journal_free(j);
+			return 2;
 		}
+		rc = report_write(j, &f, cfg->html, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "reflexd: audit report: %s\n", err);
+		journal_free(j);
 		return rc ? 1 : 0;
 	}
 	if (!cfg->json)

@@ -38,6 +38,8 @@ static const struct option_def options[] = {
 	  NULL, "--diff OLD NEW: what changes between two rule sets on the trace" },
 	{ "explain", OPT_FLAG, CMD_SIMULATE, OFF(explain), "false", 0, 0, false,
 	  NULL, "for every condition, which rules matched or not, and why" },
+	{ "journal-out", OPT_STRING, CMD_SIMULATE, OFF(journal_out), NULL, 0, 0, false,
+	  "PATH", "also write the decisions into this journal (SQLite), for `reflexd audit --journal PATH`" },
 	{ "skip-bad", OPT_FLAG, CMD_SIMULATE, OFF(skip_bad), "false", 0, 0, false,
 	  NULL, "skip bad trace lines (each reported) instead of stopping" },
 	{ "rules", OPT_LIST, CMD_RUN | CMD_SIMULATE, OFF(rules), NULL, 0, 0, true,
@@ -182,6 +184,8 @@ static const struct option_def options[] = {
 	{ "until", OPT_STRING, CMD_AUDIT, OFF(until), NULL, 0, 0, false,
 	  "AGO", "only decisions older than this long ago" },
 	{ "limit", OPT_INT, CMD_AUDIT, OFF(limit), NULL, 1, 1000000000, false, "N", "the newest N only" },
+	{ "html", OPT_STRING, CMD_AUDIT, OFF(html), NULL, 0, 0, false,
+	  "FILE", "audit report: write the report to FILE, one self-contained HTML page" },
 };
 
 static const struct option_def *find_option(const char *name, enum command cmd)
@@ -365,14 +369,20 @@ int config_parse(struct config *cfg, enum command cmd, int argc, char **argv)
 				rc = strlist_add(&cfg->rules, arg);
 				continue;
 			}
-			/* audit show ID, audit summary */
+			/* audit show ID, audit summary, audit report */
 			if (cmd == CMD_AUDIT && !cfg->show && !strcmp(arg, "show") && i + 1 < argc) {
 				cfg->show = strdup(argv[++i]);
 				rc = cfg->show ? 0 : -ENOMEM;
 				continue;
 			}
-			if (cmd == CMD_AUDIT && !cfg->summary && !cfg->show && !strcmp(arg, "summary")) {
+			if (cmd == CMD_AUDIT && !cfg->summary && !cfg->show && !cfg->report &&
+			    !strcmp(arg, "summary")) {
 				cfg->summary = true;
+				continue;
+			}
+			if (cmd == CMD_AUDIT && !cfg->summary && !cfg->show && !cfg->report &&
+			    !strcmp(arg, "report")) {
+				cfg->report = true;
 				continue;
 			}
 			fprintf(stderr, "reflexd: unexpected argument '%s' (see reflexd --help)\n", arg);

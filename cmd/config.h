@@ -79,6 +79,7 @@ struct config {
 	bool skip_bad;
 	bool explain;
 	bool diff;
+	char *journal_out;        /* simulate: also write the decisions here */
 	/* audit show ID */
 	char *show;
 	/* audit, simulate */
@@ -86,6 +87,8 @@ struct config {
 	char *rule, *kind, *comm, *outcome, *since, *until;
 	char *pod, *namespace, *action, *mode;
 	bool summary;             /* audit summary */
+	bool report;              /* audit report --html FILE */
+	char *html;
 	int64_t pid;
 	int64_t limit;
 };

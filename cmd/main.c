@@ -19,8 +19,9 @@ static const struct {
 	{ "run", CMD_RUN, "--rules DIR|FILE... [--dry-run] [--journal PATH]",
 	  "run the daemon in the foreground until SIGTERM/SIGINT; SIGHUP reloads" },
 	{ "check", CMD_CHECK, "RULES...", "validate rule files; errors as file:line: message" },
-	{ "audit", CMD_AUDIT, "[show ID | summary] [--journal PATH] [filters] [--json]",
-	  "print recorded decisions; `show ID` the whole chain of one; `summary` counts per rule and outcome" },
+	{ "audit", CMD_AUDIT, "[show ID | summary | report --html FILE] [--journal PATH] [filters] [--json]",
+	  "print recorded decisions; `show ID` the whole chain of one; `summary` counts per rule and outcome; "
+	  "`report` one HTML page for a handover or a post-mortem" },
 	{ "record", CMD_RECORD, "--out FILE [--duration D]",
 	  "write the live condition stream to a trace, decide nothing" },
 	{ "test", CMD_TEST, "DIR...", "run the rule tests in each DIR (NAME.test.trace + NAME.test.expect)" },

@@ -142,7 +142,7 @@ static void sim_decision(void *ctx, struct decision *d, const struct rule_action
 	}
 	d->mode = REFLEX_MODE_SIMULATE;
 	if (sim->journal && journal_write(sim->journal, d))
-		fprintf(stderr, "reflexd: simulate: cannot queue decision %s for export: %s\n", d->id,
+		fprintf(stderr, "reflexd: simulate: cannot journal decision %s: %s\n", d->id,
 			journal_errmsg(sim->journal));
 	if (sim->format == SIM_JSON) {
 		audit_print_json(d);
@@ -175,7 +175,7 @@ static void sim_verified(void *ctx, const char *id, bool cleared, const char *re
 		if (strcmp(a->id, id))
 			continue;
 		if (sim->journal && journal_verify(sim->journal, id, result))
-			fprintf(stderr, "reflexd: simulate: cannot queue the verification of %s for export: %s\n",
+			fprintf(stderr, "reflexd: simulate: cannot journal the verification of %s: %s\n",
 				id, journal_errmsg(sim->journal));
 		trace_time(sim, wall, when, sizeof(when));
 		if (sim->format == SIM_JSON) {
@@ -446,7 +446,7 @@ static int simulate_export(struct config *cfg, struct ruleset *rules)
 		return 2;
 	}
 	str_copy(url, sizeof(url), set.url);
-	j = journal_open(":memory:", false, err, sizeof(err));
+	j = journal_open(cfg->journal_out ? cfg->journal_out : ":memory:", false, err, sizeof(err));
 	if (!j) {
 		fprintf(stderr, "reflexd: simulate --otlp: %s\n", err);
 		goto out;
@@ -481,6 +481,25 @@ out:
 	return status;
 }
 
+/* --journal-out: the simulation's decisions also into a journal file, for
+ * `audit`, `audit show` and `audit report` to read. */
+static int simulate_journal(struct config *cfg, struct ruleset *rules)
+{
+	struct journal *j;
+	char err[512];
+	int status;
+
+	j = journal_open(cfg->journal_out, false, err, sizeof(err));
+	if (!j || journal_unsynced(j)) {
+		fprintf(stderr, "reflexd: simulate --journal-out: %s\n", j ? journal_errmsg(j) : err);
+		journal_free(j);
+		return 1;
+	}
+	status = simulate(cfg, cfg->trace, rules, stdout, cfg->json ? SIM_JSON : SIM_TABLE, j);
+	journal_free(j);
+	return status;
+}
+
 int simulate_main(struct config *cfg)
 {
 	static char out_buffer[SIM_OUT_BUFFER];
@@ -506,10 +525,13 @@ int simulate_main(struct config *cfg)
 	rules = load_rules(cfg, cfg->rules.v, cfg->rules.n);
 	if (!rules)
 		return 1;
-	if (cfg->otlp)
+	if (cfg->otlp) {
 		status = simulate_export(cfg, rules);
-	else
+	} else if (cfg->journal_out) {
+		status = simulate_journal(cfg, rules);
+	} else {
 		status = simulate(cfg, cfg->trace, rules, stdout, cfg->json ? SIM_JSON : SIM_TABLE, NULL);
+	}
 	rules_free(rules);
 	return status;
 }

@@ -13,11 +13,12 @@ protobuf-c-compiler"
 BENCH="bpftrace"
 # prometheus: for promtool, which the tests check /metrics with (Debian ships
 # promtool only in the server's package); python3-protobuf: the test receiver
-# reads OTLP/JSON with Google's parser
+# reads OTLP/JSON with Google's parser; chromium: tests/t_audit_report.sh
+# opens the HTML report in it, headless
 PACKAGES="$BUILD llvm protobuf-compiler sqlite3 jq linux-perf procps libclang-rt-14-dev util-linux time
 python3 python3-yaml openssl golang-go $BENCH iptables curl systemd strace
 podman runc debootstrap prometheus python3-protobuf
-qemu-system-x86 busybox-static kmod xz-utils"
+qemu-system-x86 busybox-static kmod xz-utils chromium"
 [ "${1:-}" = build ] && PACKAGES=$BUILD
 [ "${1:-}" = bench ] && PACKAGES=$BENCH
 

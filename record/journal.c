@@ -105,6 +105,11 @@ static const char schema[] =
 		" namespace, container, command"
 #define JOURNAL_COLUMNS 30
 
+int journal_unsynced(struct journal *j)
+{
+	return sqlite3_exec(j->db, "PRAGMA synchronous=OFF", NULL, NULL, NULL) ? -EIO : 0;
+}
+
 const char *journal_errmsg(struct journal *j)
 {
 	return j && j->db ? sqlite3_errmsg(j->db) : "out of memory";
@@ -504,7 +509,7 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	sbuf_init(&q, sql, sizeof(sql));
 	sbuf_printf(&q, "SELECT * FROM (SELECT " COLUMNS " FROM decisions WHERE 1");
 	if (f->id) {
-		sbuf_printf(&q, " AND (id = ?%d OR id LIKE '%%' || ?%d)", i, i);
+		sbuf_printf(&q, " AND (id = ?%d OR id LIKE '%%' || ?%d OR id LIKE ?%d || '%%')", i, i, i);
 		i++;
 	}
 	if (f->rule)

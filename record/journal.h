@@ -35,7 +35,7 @@ int journal_verify(struct journal *j, const char *id, const char *result);
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx);
 
 struct journal_filter {
-	const char *id;    /* a decision id, or its last characters */
+	const char *id;    /* a decision id, or its first or last characters */
 	const char *rule;
 	const char *kind;
 	const char *action;
@@ -56,6 +56,9 @@ struct journal_filter {
 int journal_query(struct journal *j, const struct journal_filter *f,
 		  int (*cb)(const struct decision *d, void *ctx), void *ctx);
 const char *journal_errmsg(struct journal *j);
+/* Stop fsyncing each record: for a journal whose records can be made again
+ * (a simulation's), where a crash may lose the last ones. 0, or -EIO. */
+int journal_unsynced(struct journal *j);
 
 /* The export outbox: what the OTLP exporter has yet to see acknowledged,
  * kept in the journal so that a collector outage or a restart loses

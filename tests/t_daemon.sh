@@ -238,8 +238,8 @@ rule "b" { when = deadlock { }, where = { comm = "rx-audit-b" }, hold = "200ms",
 	# the whole chain of one decision, by the id's tail as the table shows it
 	id=$(audit --pid "$a" | jq -r .id)
 	chain=$("$REFLEXD" audit --journal "$T/journal.db" show "${id#"${id%????????}"}")
-	for line in "decision  $id" "evidence  deadlock on pid $a (rx-audit-a)" "rule      a (" \
-		    'why       [{"rule":"a","why":"decides"}' "outcome   dry-run: would have run signal"; do
+	for line in "decision  $id" "what      deadlock, held " "target    pid $a (tid" ") rx-audit-a" "rule      a (" \
+		    'why       a: decides' "outcome   dry-run: would have run signal"; do
 		echo "$chain" | grep -qF "$line" || fail "audit show lacks '$line': $chain"
 	done
 	set +e

@@ -615,8 +615,9 @@ SQL
 	audit --pod api-7f | holds '.pod == "api-7f" and .namespace == "shop" and .pod_uid == "uid-1" and .container == "api" and .container_id == "c0ffee"' \
 		|| fail "json pod fields"
 	chain=$("$REFLEXD" audit --journal "$T/journal.db" show 0000000b)
-	for line in "evidence  deadlock on pid 20 (api)" "pod shop/api-7f (uid uid-1), container api (c0ffee)" \
-		    'rule      web (r.lua, sha256 bb)' '"why":"where comm does not match"' 'action    signal {"signal":"SIGABRT"}' \
+	for line in "target    pid 20 (tid 0) api" "what      deadlock, held 0ms: lock cycle 1→2→1" "          threads: 2" \
+		    "pod shop/api-7f (uid uid-1), container api (c0ffee)" 'rule      web (r.lua, sha256 bb)' \
+		    'why       web: decides' '          other: where comm does not match' 'action    signal' '          signal: SIGABRT' \
 		    'outcome   acted: sent SIGABRT' 'verified  not cleared within 10s' \
 		    'escalated' '00000000-0000-7000-8000-00000000000c: signal (rung 1) acted: killed; verified: cleared after 1.0s'; do
 		echo "$chain" | grep -qF -- "$line" || fail "show lacks '$line': $chain"

@@ -179,7 +179,7 @@ rule "bytes-plain" { when = deadlock { }, where = { comm = "bytes-plain" }, hold
 	id=$(jq -r "select(.pid == $bad) | .id" "$T/audit.json")
 	"$REFLEXD" audit --journal "$T/journal.db" show "$id" > "$T/show"
 	terminal_safe "$T/show" || fail "show: $(od -c "$T/show" | head)"
-	grep -qF "($COMM_TERM)" "$T/show" || fail "show: $(cat "$T/show")"
+	grep -qF "target    pid $bad (tid" "$T/show" && grep -qF ") $COMM_TERM" "$T/show" || fail "show: $(cat "$T/show")"
 	# the daemon's log echoes the comm escaped
 	terminal_safe "$LOG" || fail "log: $(grep -a bytes-dl "$LOG")"
 	grep -qF "$COMM_TERM" "$LOG" || fail "log: $(grep -a bytes-dl "$LOG")"
