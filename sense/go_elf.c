@@ -540,7 +540,15 @@ static void read_pclntab(Elf *elf, int fd, Elf_Scn *scn, const GElf_Shdr *text, 
 		read_gtable(elf, fd, &t, text, g);
 }
 
-/* The sections go_elf_read and go_elf_symbolize look at. */
+/* .gopclntab, or .data.rel.ro.gopclntab in a PIE */
+static bool is_pclntab(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 10 && !strcmp(name + len - 10, ".gopclntab");
+}
+
+/* The sections go_elf_read looks at. */
 struct go_sections {
 	Elf_Scn *info, *abbrev, *pcln;
 	GElf_Shdr info_sh, abbrev_sh, text_sh;
@@ -565,7 +573,7 @@ int go_elf_symbolize(int fd, uint64_t pc, struct go_site *site)
 	Elf *elf;
 	Elf_Scn *scn = NULL, *pscn = NULL;
 	GElf_Shdr sh, text = { 0 };
-	size_t shstrndx, len;
+	size_t shstrndx;
 	struct pcln t;
 	uint64_t lo = 0, hi, entry, end, func;
 	int64_t fileno, line;
@@ -582,7 +590,7 @@ int go_elf_symbolize(int fd, uint64_t pc, struct go_site *site)
 			continue;
 		if (!strcmp(name, ".text"))
 			text = sh;
-		else if ((len = strlen(name)) >= 10 && !strcmp(name + len - 10, ".gopclntab"))
+		else if (is_pclntab(name))
 			pscn = scn;
 	}
 	err = -ENOENT;
@@ -628,7 +636,7 @@ int go_elf_read(int fd, struct go_elf *g)
 	struct go_sections s = { 0 };
 	GElf_Shdr sh;
 	GElf_Ehdr eh;
-	size_t shstrndx, len;
+	size_t shstrndx;
 	bool ehdr_ok, x86_64;
 	int err;
 
@@ -652,7 +660,7 @@ int go_elf_read(int fd, struct go_elf *g)
 			read_symtab(elf, scn, &sh, g);
 		} else if (!strcmp(name, ".text")) {
 			s.text_sh = sh;
-		} else if ((len = strlen(name)) >= 10 && !strcmp(name + len - 10, ".gopclntab")) {
+		} else if (is_pclntab(name)) {
 			s.pcln = scn;
 		} else if (!strcmp(name, ".debug_info")) {
 			s.info = scn;
