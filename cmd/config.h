@@ -34,7 +34,7 @@ struct config {
 	uint64_t leak_attribution_ns;
 	uint64_t goroutine_window_ns;
 	int64_t goroutine_min_rate, goroutine_min_count;
-	bool goroutine_sample;
+	bool goroutine_probes;
 	uint64_t retrans_window_ns;
 	int64_t retrans_min;
 	int64_t retrans_flows;

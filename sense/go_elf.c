@@ -1,11 +1,14 @@
 /* Go binaries, read with libelf: a Go program has a .go.buildinfo section
  * (Go 1.13+) or at least the runtime.buildVersion symbol; the functions the
  * goroutine sensor attaches to, and the runtime's globals, are found in the
- * symbol table, which `go build -ldflags=-s` strips; the layout of the
- * runtime's structures in the DWARF, which `-w` strips. */
+ * symbol table, which `go build -ldflags=-s` strips, and then in the
+ * runtime's own function table (.gopclntab) and code; the layout of a
+ * goroutine in the DWARF, which `-w` strips, and then in a table of the Go
+ * releases known here. */
 #include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,16 +100,16 @@ static void read_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct go_e
 			g->is_go = true;
 		else if (!strcmp(name, "runtime.allglen"))
 			g->addr_allglen = sym.st_value;
-		else if (!strcmp(name, "runtime.sched"))
-			g->addr_sched = sym.st_value;
-		else if (!strcmp(name, "runtime.allp"))
-			g->addr_allp = sym.st_value;
+		else if (!strcmp(name, "runtime.allgptr"))
+			g->addr_allgptr = sym.st_value;
 	}
+	if (g->addr_allglen && g->addr_allgptr)
+		g->table_from = GO_TABLE_SYMTAB;
 }
 
 /* The runtime's layout, from the binary's DWARF (Go writes version 4, its
  * sections zlib-compressed, names inline, type references absolute): the
- * offsets of the free lists' lengths. Only the few forms Go's linker writes, and the
+ * offsets of a goroutine's status and creation site. Only the few forms Go's linker writes, and the
  * common fixed-size ones, are known; anything else ends the walk. */
 #define DW_TAG_member 0x0d
 #define DW_TAG_structure_type 0x13
@@ -292,13 +295,10 @@ out:
 	free(ab);
 }
 
-/* What the walks look for: members of runtime.schedt and runtime.p, then
- * the n of the structs their gFree members are. */
+/* What the walk looks for: members of runtime.g. */
 struct layout_walk {
-	const char *parent;          /* the struct being read, or NULL */
-	uint64_t sched_gfree_type, p_gfree_type;
-	int64_t sched_gfree, p_gfree;
-	int64_t sched_gfree_n, p_gfree_n;
+	bool in_g;
+	int64_t status, gopc;
 };
 
 static bool find_members(const struct dw_die *d, void *ctx)
@@ -307,43 +307,17 @@ static bool find_members(const struct dw_die *d, void *ctx)
 
 	/* types are children of their compile unit: depth 1, members 2 */
 	if (d->depth <= 1) {
-		w->parent = NULL;
-		if (d->depth == 1 && d->tag == DW_TAG_structure_type && d->name &&
-		    (!strcmp(d->name, "runtime.schedt") || !strcmp(d->name, "runtime.p")))
-			w->parent = d->name;
+		w->in_g = d->depth == 1 && d->tag == DW_TAG_structure_type && d->name &&
+			  !strcmp(d->name, "runtime.g");
 		return false;
 	}
-	if (!w->parent || d->depth != 2 || d->tag != DW_TAG_member || !d->name)
+	if (!w->in_g || d->depth != 2 || d->tag != DW_TAG_member || !d->name)
 		return false;
-	if (!strcmp(w->parent, "runtime.schedt") && !strcmp(d->name, "gFree")) {
-		w->sched_gfree = d->location;
-		w->sched_gfree_type = d->type;
-	} else if (!strcmp(w->parent, "runtime.p") && !strcmp(d->name, "gFree")) {
-		w->p_gfree = d->location;
-		w->p_gfree_type = d->type;
-	}
-	return false;
-}
-
-static bool find_gfree_n(const struct dw_die *d, void *ctx)
-{
-	struct layout_walk *w = ctx;
-
-	if (d->depth <= 1) {
-		w->parent = NULL;
-		if (d->off == w->sched_gfree_type)
-			w->parent = "sched";
-		else if (d->off == w->p_gfree_type)
-			w->parent = "p";
-		return false;
-	}
-	if (w->parent && d->depth == 2 && d->tag == DW_TAG_member && d->name && !strcmp(d->name, "n")) {
-		if (w->parent[0] == 's')
-			w->sched_gfree_n = d->location;
-		else
-			w->p_gfree_n = d->location;
-	}
-	return w->sched_gfree_n >= 0 && w->p_gfree_n >= 0;
+	if (!strcmp(d->name, "atomicstatus"))
+		w->status = d->location;
+	else if (!strcmp(d->name, "gopc"))
+		w->gopc = d->location;
+	return w->status >= 0 && w->gopc >= 0;
 }
 
 static Elf_Data *section_data(Elf_Scn *scn, const GElf_Shdr *sh)
@@ -356,96 +330,321 @@ static Elf_Data *section_data(Elf_Scn *scn, const GElf_Shdr *sh)
 static void read_layout(Elf_Scn *info_scn, const GElf_Shdr *info_sh, Elf_Scn *abbrev_scn,
 			const GElf_Shdr *abbrev_sh, struct go_elf *g)
 {
-	struct layout_walk w = { .sched_gfree = -1, .p_gfree = -1,
-				 .sched_gfree_n = -1, .p_gfree_n = -1 };
+	struct layout_walk w = { .status = -1, .gopc = -1 };
 	Elf_Data *info = section_data(info_scn, info_sh), *abbrev = section_data(abbrev_scn, abbrev_sh);
 
 	if (!info || !abbrev || !info->d_buf || !abbrev->d_buf)
 		return;
 	dw_walk(info->d_buf, info->d_size, abbrev->d_buf, abbrev->d_size, find_members, &w);
-	if (w.sched_gfree < 0 || w.p_gfree < 0)
+	if (w.status < 0 || w.gopc < 0 || w.status > UINT16_MAX || w.gopc > UINT16_MAX)
 		return;
-	w.parent = NULL;
-	dw_walk(info->d_buf, info->d_size, abbrev->d_buf, abbrev->d_size, find_gfree_n, &w);
-	if (w.sched_gfree_n < 0 || w.p_gfree_n < 0)
+	g->g_layout.status = (uint32_t)w.status;
+	g->g_layout.gopc = (uint32_t)w.gopc;
+	g->g_layout.known = g->g_layout.from_dwarf = true;
+}
+
+/* Offsets in runtime.g (amd64 and every 64-bit port: the fields before
+ * them are pointers and fixed-size integers) by Go release, for binaries
+ * without DWARF. Each was read from a binary of that release: its DWARF,
+ * or a stripped one's live goroutines (docs/goroutines.md). A release not
+ * here is read only with DWARF. */
+static const struct {
+	int minor;
+	uint32_t status, gopc;
+} go_g_layouts[] = {
+	{ 19, 144, 296 },  /* go1.19.8, DWARF */
+	{ 22, 144, 280 },  /* go1.22.5, stripped kubectl 1.27 */
+	{ 23, 152, 288 },  /* go1.23.8, kubectl 1.30 (syscallbp came before) */
+	{ 24, 152, 288 },  /* go1.24.2, kubectl 1.33 */
+};
+
+static void version_layout(struct go_elf *g)
+{
+	int minor;
+
+	if (g->g_layout.known || sscanf(g->version, "go1.%d", &minor) != 1)
 		return;
-	g->layout.sched_gfree_n = (uint32_t)(w.sched_gfree + w.sched_gfree_n);
-	g->layout.p_gfree_n = (uint32_t)(w.p_gfree + w.p_gfree_n);
-	g->layout.known = true;
+	for (size_t i = 0; i < sizeof(go_g_layouts) / sizeof(go_g_layouts[0]); i++)
+		if (go_g_layouts[i].minor == minor) {
+			g->g_layout.status = go_g_layouts[i].status;
+			g->g_layout.gopc = go_g_layouts[i].gopc;
+			g->g_layout.known = true;
+		}
 }
 
 /* A stripped binary keeps the runtime's own function table, .gopclntab
  * (.data.rel.ro.gopclntab in a PIE): the runtime needs it for stack traces.
- * Go 1.18+ layout: a header (magic, quantum, pointer size, nfunc, nfiles,
- * then the text start and offsets of the function names and of the
- * function table), the table of (entry - text start, _func offset) pairs,
- * and each _func opening with its entry offset and name offset. Older
+ * Go 1.18+ layout: a header (magic, pc quantum, pointer size, nfunc,
+ * nfiles, the text start, then the offsets of the function names, of the
+ * compile units' file lists, of the file names, of the pc-value tables and
+ * of the function table), the function table of nfunc + 1 (entry - text
+ * start, _func offset) pairs, sorted, and each _func opening with entry
+ * offset, name offset, args, deferreturn, then the offsets of its pc-to-sp,
+ * pc-to-file and pc-to-line tables, npcdata and its compile unit. Older
  * layouts are not read. */
 #define GO_PCLN_MAGIC_118 0xfffffff0u
 #define GO_PCLN_MAGIC_120 0xfffffff1u
 
-static void read_pclntab(Elf_Scn *scn, const GElf_Shdr *text, struct go_elf *g)
+struct pcln {
+	const uint8_t *p;
+	uint64_t size, nfunc, text_start, names, cus, files, pctab, ftab;
+	uint8_t quantum;
+};
+
+/* 0, or -ENOEXEC when the section is not a table this reads. A zero text
+ * start (a PIE's, filled in by a relocation) is .text's address: the
+ * runtime's text symbol is where .text begins. */
+static int pcln_open(Elf_Scn *scn, const GElf_Shdr *text, struct pcln *t)
 {
 	Elf_Data *d = elf_getdata(scn, NULL);
-	const uint8_t *p, *names, *ftab;
-	uint64_t nfunc, text_start, names_off, ftab_off, size;
 	uint32_t magic;
 
 	if (!d || !d->d_buf || d->d_size < 8 + 8 * 8)
-		return;
-	p = d->d_buf;
-	size = d->d_size;
-	memcpy(&magic, p, sizeof(magic));
-	if ((magic != GO_PCLN_MAGIC_118 && magic != GO_PCLN_MAGIC_120) || p[7] != 8)
-		return;
-	nfunc = le(p + 8, 8);
-	text_start = le(p + 8 + 2 * 8, 8);
-	names_off = le(p + 8 + 3 * 8, 8);
-	ftab_off = le(p + 8 + 7 * 8, 8);
-	if (names_off >= size || ftab_off >= size || nfunc > (size - ftab_off) / 8)
-		return;
-	names = p + names_off;
-	ftab = p + ftab_off;
-	for (uint64_t i = 0; i < nfunc && (!g->off_create || !g->off_exit); i++) {
-		uint64_t entry = le(ftab + 8 * i, 4), func = ftab_off + le(ftab + 8 * i + 4, 4), name, vaddr;
+		return -ENOEXEC;
+	t->p = d->d_buf;
+	t->size = d->d_size;
+	memcpy(&magic, t->p, sizeof(magic));
+	if ((magic != GO_PCLN_MAGIC_118 && magic != GO_PCLN_MAGIC_120) || t->p[7] != 8 || !t->p[6])
+		return -ENOEXEC;
+	t->quantum = t->p[6];
+	t->nfunc = le(t->p + 8, 8);
+	t->text_start = le(t->p + 24, 8);
+	if (!t->text_start)
+		t->text_start = text->sh_addr;
+	t->names = le(t->p + 32, 8);
+	t->cus = le(t->p + 40, 8);
+	t->files = le(t->p + 48, 8);
+	t->pctab = le(t->p + 56, 8);
+	t->ftab = le(t->p + 64, 8);
+	if (t->names >= t->size || t->cus >= t->size || t->files >= t->size || t->pctab >= t->size ||
+	    t->ftab >= t->size || t->nfunc >= (t->size - t->ftab) / 8)
+		return -ENOEXEC;
+	return 0;
+}
+
+/* The NUL-terminated string at off in the table, or NULL. */
+static const char *pcln_str(const struct pcln *t, uint64_t off)
+{
+	if (off >= t->size || !memchr(t->p + off, '\0', t->size - off))
+		return NULL;
+	return (const char *)t->p + off;
+}
+
+/* Function i's entry address and the offset of its _func (at least 40
+ * bytes in the table); false when out of bounds. */
+static bool pcln_func(const struct pcln *t, uint64_t i, uint64_t *entry, uint64_t *func)
+{
+	*entry = t->text_start + le(t->p + t->ftab + 8 * i, 4);
+	*func = t->ftab + le(t->p + t->ftab + 8 * i + 4, 4);
+	return *func <= t->size - 40;
+}
+
+/* The entry address of the function called name; 0 when none is. */
+static uint64_t pcln_lookup(const struct pcln *t, const char *name)
+{
+	for (uint64_t i = 0; i < t->nfunc; i++) {
+		uint64_t entry, func;
 		const char *fn;
 
-		if (func + 8 > size)
-			return;
-		name = le(p + func + 4, 4);
-		if (names_off + name >= size || !memchr(names + name, '\0', size - names_off - name))
-			continue;
-		fn = (const char *)names + name;
-		vaddr = text_start + entry;
-		if (vaddr < text->sh_addr || vaddr >= text->sh_addr + text->sh_size)
-			continue;
-		if (!strcmp(fn, GO_SYM_CREATE))
-			g->off_create = vaddr - text->sh_addr + text->sh_offset;
-		else if (!strcmp(fn, GO_SYM_EXIT))
-			g->off_exit = vaddr - text->sh_addr + text->sh_offset;
+		if (!pcln_func(t, i, &entry, &func))
+			return 0;
+		fn = pcln_str(t, t->names + le(t->p + func + 4, 4));
+		if (fn && !strcmp(fn, name))
+			return entry;
 	}
+	return 0;
+}
+
+/* The value of the pc-value table at off for pc, in the function starting
+ * at entry (the runtime's pcvalue: zigzag value deltas and pc deltas in
+ * quanta, from -1 at the entry). False when pc is past its end. */
+static bool pcln_value(const struct pcln *t, uint64_t off, uint64_t entry, uint64_t pc, int64_t *val)
+{
+	const uint8_t *p, *end = t->p + t->size;
+	uint64_t at = entry, uv, dpc;
+	bool first = true;
+
+	if (t->pctab + off >= t->size)
+		return false;
+	p = t->p + t->pctab + off;
+	*val = -1;
+	for (;;) {
+		if (!uleb(&p, end, &uv) || (!uv && !first))
+			return false;
+		first = false;
+		*val += (uv & 1) ? -(int64_t)((uv >> 1) + 1) : (int64_t)(uv >> 1);
+		if (!uleb(&p, end, &dpc))
+			return false;
+		at += dpc * t->quantum;
+		if (pc < at)
+			return true;
+	}
+}
+
+/* The two globals runtime.forEachGRace loads first, in order: allglen,
+ * then allgptr (atomicAllG, inlined; atomic loads keep their order). On
+ * x86-64 a load of a global is `mov disp32(%rip),%r64`: REX.W (0x48 or
+ * 0x4c), 0x8b, a ModRM of mod 00 and r/m 101; the global is at the next
+ * instruction's address plus disp32. Each must be in a writable section:
+ * a misread is then refused rather than read from. */
+static void read_gtable(Elf *elf, int fd, const struct pcln *t, const GElf_Shdr *text, struct go_elf *g)
+{
+	uint64_t entry = pcln_lookup(t, "runtime.forEachGRace"), found[2];
+	unsigned char code[96];
+	int n = 0;
+
+	if (!entry || entry < text->sh_addr || entry >= text->sh_addr + text->sh_size ||
+	    pread(fd, code, sizeof(code), (off_t)(entry - text->sh_addr + text->sh_offset)) != (ssize_t)sizeof(code))
+		return;
+	for (size_t i = 0; i + 7 <= sizeof(code) && n < 2; i++) {
+		int32_t disp;
+
+		if ((code[i] != 0x48 && code[i] != 0x4c) || code[i + 1] != 0x8b || (code[i + 2] & 0xc7) != 0x05)
+			continue;
+		memcpy(&disp, code + i + 3, sizeof(disp));
+		found[n++] = entry + i + 7 + (uint64_t)(int64_t)disp;
+		i += 6;
+	}
+	if (n < 2)
+		return;
+	for (int k = 0; k < 2; k++) {
+		Elf_Scn *scn = NULL;
+		GElf_Shdr sh;
+		bool ok = false;
+
+		while (!ok && (scn = elf_nextscn(elf, scn)))
+			ok = gelf_getshdr(scn, &sh) && (sh.sh_flags & (SHF_WRITE | SHF_ALLOC)) == (SHF_WRITE | SHF_ALLOC) &&
+			     found[k] % 8 == 0 && found[k] >= sh.sh_addr && found[k] + 8 <= sh.sh_addr + sh.sh_size;
+		if (!ok)
+			return;
+	}
+	g->addr_allglen = found[0];
+	g->addr_allgptr = found[1];
+	g->table_from = GO_TABLE_CODE;
+}
+
+static void read_pclntab(Elf *elf, int fd, Elf_Scn *scn, const GElf_Shdr *text, bool x86_64, struct go_elf *g)
+{
+	struct pcln t;
+	uint64_t vaddr;
+
+	if (pcln_open(scn, text, &t))
+		return;
+	if (!g->off_create && (vaddr = pcln_lookup(&t, GO_SYM_CREATE)) && vaddr >= text->sh_addr &&
+	    vaddr < text->sh_addr + text->sh_size)
+		g->off_create = vaddr - text->sh_addr + text->sh_offset;
+	if (!g->off_exit && (vaddr = pcln_lookup(&t, GO_SYM_EXIT)) && vaddr >= text->sh_addr &&
+	    vaddr < text->sh_addr + text->sh_size)
+		g->off_exit = vaddr - text->sh_addr + text->sh_offset;
+	if (g->table_from == GO_TABLE_NONE && x86_64)
+		read_gtable(elf, fd, &t, text, g);
+}
+
+/* .gopclntab, or .data.rel.ro.gopclntab in a PIE */
+static bool is_pclntab(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len >= 10 && !strcmp(name + len - 10, ".gopclntab");
+}
+
+/* The sections go_elf_read looks at. */
+struct go_sections {
+	Elf_Scn *info, *abbrev, *pcln;
+	GElf_Shdr info_sh, abbrev_sh, text_sh;
+};
+
+static int open_elf(int fd, Elf **elf, size_t *shstrndx)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	*elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!*elf)
+		return -ENOEXEC;
+	if (elf_kind(*elf) != ELF_K_ELF || elf_getshdrstrndx(*elf, shstrndx)) {
+		elf_end(*elf);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+int go_elf_symbolize(int fd, uint64_t pc, struct go_site *site)
+{
+	Elf *elf;
+	Elf_Scn *scn = NULL, *pscn = NULL;
+	GElf_Shdr sh, text = { 0 };
+	size_t shstrndx;
+	struct pcln t;
+	uint64_t lo = 0, hi, entry, end, func;
+	int64_t fileno, line;
+	const char *s;
+	int err;
+
+	memset(site, 0, sizeof(*site));
+	if ((err = open_elf(fd, &elf, &shstrndx)))
+		return err;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
+			continue;
+		if (!strcmp(name, ".text"))
+			text = sh;
+		else if (is_pclntab(name))
+			pscn = scn;
+	}
+	err = -ENOENT;
+	if (!pscn || !text.sh_size || pcln_open(pscn, &text, &t) || !t.nfunc)
+		goto cleanup;
+	/* the last function whose entry is at or before pc; the table's
+	 * extra last entry is the end of the text */
+	hi = t.nfunc;
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (!pcln_func(&t, mid, &entry, &func))
+			goto cleanup;
+		if (entry <= pc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (!pcln_func(&t, lo + 1, &end, &func) || !pcln_func(&t, lo, &entry, &func) || pc < entry || pc >= end)
+		goto cleanup;
+	if (!(s = pcln_str(&t, t.names + le(t.p + func + 4, 4))))
+		goto cleanup;
+	str_copy(site->function, sizeof(site->function), s);
+	err = 0;
+	if (pcln_value(&t, le(t.p + func + 24, 4), entry, pc, &line) && line > 0 && line <= INT32_MAX)
+		site->line = (int)line;
+	if (pcln_value(&t, le(t.p + func + 20, 4), entry, pc, &fileno) && fileno >= 0 &&
+	    t.cus + 4 * (le(t.p + func + 32, 4) + (uint64_t)fileno) + 4 <= t.size) {
+		uint64_t off = le(t.p + t.cus + 4 * (le(t.p + func + 32, 4) + (uint64_t)fileno), 4);
+
+		if (off != 0xffffffffu && (s = pcln_str(&t, t.files + off)))
+			str_copy(site->file, sizeof(site->file), s);
+	}
+cleanup:
+	elf_end(elf);
+	return err;
 }
 
 int go_elf_read(int fd, struct go_elf *g)
 {
 	Elf *elf;
-	Elf_Scn *scn = NULL, *info = NULL, *abbrev = NULL, *pcln = NULL;
-	GElf_Shdr sh, info_sh = { 0 }, abbrev_sh = { 0 }, text_sh = { 0 };
-	size_t len;
+	Elf_Scn *scn = NULL;
+	struct go_sections s = { 0 };
+	GElf_Shdr sh;
 	GElf_Ehdr eh;
 	size_t shstrndx;
-	bool ehdr_ok;
+	bool ehdr_ok, x86_64;
+	int err;
 
 	memset(g, 0, sizeof(*g));
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf)
-		return -ENOEXEC;
-	if (elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
-		elf_end(elf);
-		return -ENOEXEC;
-	}
+	if ((err = open_elf(fd, &elf, &shstrndx)))
+		return err;
+	ehdr_ok = gelf_getehdr(elf, &eh) != NULL;
+	x86_64 = ehdr_ok && eh.e_machine == EM_X86_64;
 	while ((scn = elf_nextscn(elf, scn))) {
 		const char *name;
 
@@ -460,22 +659,26 @@ int go_elf_read(int fd, struct go_elf *g)
 		} else if (sh.sh_type == SHT_SYMTAB) {
 			read_symtab(elf, scn, &sh, g);
 		} else if (!strcmp(name, ".text")) {
-			text_sh = sh;
-		} else if ((len = strlen(name)) >= 10 && !strcmp(name + len - 10, ".gopclntab")) {
-			pcln = scn;
+			s.text_sh = sh;
+		} else if (is_pclntab(name)) {
+			s.pcln = scn;
 		} else if (!strcmp(name, ".debug_info")) {
-			info = scn;
-			info_sh = sh;
+			s.info = scn;
+			s.info_sh = sh;
 		} else if (!strcmp(name, ".debug_abbrev")) {
-			abbrev = scn;
-			abbrev_sh = sh;
+			s.abbrev = scn;
+			s.abbrev_sh = sh;
 		}
 	}
-	if (g->is_go && (!g->off_create || !g->off_exit) && pcln && text_sh.sh_size)
-		read_pclntab(pcln, &text_sh, g);
-	if (g->is_go && info && abbrev && g->addr_allglen && g->addr_sched && g->addr_allp)
-		read_layout(info, &info_sh, abbrev, &abbrev_sh, g);
-	ehdr_ok = gelf_getehdr(elf, &eh) != NULL;
+	if (g->is_go && (!g->off_create || !g->off_exit || g->table_from == GO_TABLE_NONE) && s.pcln &&
+	    s.text_sh.sh_size)
+		read_pclntab(elf, fd, s.pcln, &s.text_sh, x86_64, g);
+	if (g->is_go && s.info && s.abbrev)
+		read_layout(s.info, &s.info_sh, s.abbrev, &s.abbrev_sh, g);
+	if (g->is_go && !g->version[0])
+		str_copy(g->version, sizeof(g->version), "go (unknown version)");
+	if (g->is_go)
+		version_layout(g);
 	g->pie = ehdr_ok && eh.e_type == ET_DYN;
 	for (size_t i = 0, n = 0; g->pie && !elf_getphdrnum(elf, &n) && i < n; i++) {
 		GElf_Phdr ph;
@@ -485,10 +688,8 @@ int go_elf_read(int fd, struct go_elf *g)
 			break;
 		}
 	}
-	g->off_create = probe_offset(fd, g->off_create, ehdr_ok && eh.e_machine == EM_X86_64);
-	g->off_exit = probe_offset(fd, g->off_exit, ehdr_ok && eh.e_machine == EM_X86_64);
-	if (g->is_go && !g->version[0])
-		str_copy(g->version, sizeof(g->version), "go (unknown version)");
+	g->off_create = probe_offset(fd, g->off_create, x86_64);
+	g->off_exit = probe_offset(fd, g->off_exit, x86_64);
 	elf_end(elf);
 	return 0;
 }

@@ -1,10 +1,19 @@
-/* Goroutines per Go process, from entry uprobes on the runtime's goroutine
- * create (runtime.newproc1) and exit (runtime.goexit1). A Go program is
- * recognised by its ELF: a .go.buildinfo section (its Go version) or the
- * runtime.buildVersion symbol; the two functions are found in its symbol
- * table or, in a stripped binary (-ldflags=-s), in the runtime's own
- * function table (.gopclntab). A binary where neither has them is said so,
- * once per process.
+/* Goroutines per Go process, read from its runtime's own table of
+ * goroutines every sample: nothing runs when a goroutine is made or ends.
+ * A Go program is recognised by its ELF: a .go.buildinfo section (its Go
+ * version) or the runtime.buildVersion symbol. The table (runtime.allgptr
+ * and allglen) is found in its symbol table or, stripped, through the two
+ * loads that open runtime.forEachGRace (found in the runtime's function
+ * table, .gopclntab); a goroutine's layout (status, creation site) in its
+ * DWARF or, without, in a table of Go releases. Each live goroutine's
+ * creation site is counted too, and the top ones, symbolized through
+ * .gopclntab, go in the evidence.
+ *
+ * Where the runtime cannot be read (a Go release not known here and no
+ * DWARF, not x86-64), or with --goroutine-probes, entry uprobes on the
+ * runtime's goroutine create (runtime.newproc1) and exit (runtime.goexit1)
+ * count instead, found the same two ways. A binary where neither works is
+ * said so, once per process.
  *
  * One uprobe pair per binary (inode), not per process: the kernel fires it
  * in every process mapping that file, those started later included, and
@@ -16,9 +25,6 @@
  * (recover_base), and where that cannot be done (no DWARF for the layout)
  * the count is the change since attach, and the evidence says so.
  *
- * With --goroutine-sample, a binary whose runtime can be read gets no
- * probes: each sample reads the live count from the runtime instead.
- *
  * The growth rate is the least-squares slope of the count over the last
  * window (--goroutine-window), sampled 20 times a window. */
 #include <dirent.h>
@@ -28,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -43,10 +50,19 @@
 #define GR_BINARIES_MAX 256
 #define GR_SAMPLES_PER_WINDOW 20
 #define GR_SAMPLES 32  /* a window's samples and some slack */
+#define GR_SITES 5            /* creation sites in the evidence */
+#define GR_SITES_KEPT 8       /* per process, from sample to sample */
+#define GR_SITES_SEEN 512     /* distinct sites counted in one walk */
+#define GR_WALK_BATCH 512     /* goroutines per process_vm_readv */
+#define GR_WALK_MAX (1 << 22) /* goroutines walked at most */
+#define GO_GSCAN 0x1000       /* runtime's _Gscan bit */
+#define GO_GIDLE 0
+#define GO_GDEAD 6
 
-/* WATCHED: probed; SAMPLED: its runtime's state read instead
- * (--goroutine-sample); NO_FUNCS: Go, but the two functions are in neither
- * its symbol table nor its .gopclntab (stripped and older than Go 1.18) */
+/* SAMPLED: its runtime's table read every sample; WATCHED: probed
+ * (--goroutine-probes, or its runtime cannot be read); NO_FUNCS: Go, but
+ * neither works (the two functions are in neither its symbol table nor its
+ * .gopclntab: stripped and older than Go 1.18) */
 enum gr_binary_kind { BIN_NOT_GO, BIN_NO_FUNCS, BIN_WATCHED, BIN_SAMPLED, BIN_FAILED };
 
 /* A binary seen at an exec or in the startup scan, Go or not, so each one
@@ -68,6 +84,21 @@ struct gr_sample {
 	int64_t count;
 };
 
+/* Creation sites seen in one walk. */
+struct gr_site_count {
+	uint64_t pc;
+	int64_t count;
+};
+
+/* Where live goroutines were made (the go statement's pc, g.gopc) and how
+ * many; marks: the count half a window and a window ago, or so. */
+struct gr_site {
+	uint64_t pc;
+	int64_t count, mark_new, mark_old;
+	bool resolved;
+	struct go_site where;
+};
+
 struct gr_proc {
 	pid_t pid;
 	bool absolute;             /* its count is whole: from its first goroutine, */
@@ -83,6 +114,9 @@ struct gr_proc {
 	uint64_t cond_id;          /* 0 while no condition */
 	uint64_t cond_since;       /* when it began, or began growing */
 	bool growing;
+	struct gr_site *sites;     /* GR_SITES_KEPT, the most goroutines first */
+	unsigned nsites;
+	uint64_t mark_ns;          /* when the sites' marks last moved */
 };
 
 struct sense_goroutines {
@@ -93,7 +127,7 @@ struct sense_goroutines {
 	uint64_t window_ns, sample_ns, last_sample_ns;
 	double min_rate;
 	int64_t min_count;
-	bool sample;               /* --goroutine-sample */
+	bool probes;               /* --goroutine-probes */
 	struct gr_binary bins[GR_BINARIES_MAX];
 	size_t nbins;
 	struct gr_proc *procs;
@@ -101,6 +135,7 @@ struct sense_goroutines {
 	/* overflows: the kernel's (stats map) as last logged, and our own */
 	uint64_t kernel_drops[REFLEX_GR_STAT_COUNT];
 	uint64_t procs_dropped, bins_dropped;
+	struct gr_site_count seen[GR_SITES_SEEN]; /* one walk's sites */
 };
 
 static void binary_detach(struct gr_binary *b)
@@ -187,7 +222,7 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	b->elf = g;
 	if (err || !g.is_go)
 		b->kind = BIN_NOT_GO;
-	else if (s->sample && g.layout.known)
+	else if (!s->probes && g.table_from != GO_TABLE_NONE && g.g_layout.known)
 		b->kind = BIN_SAMPLED;
 	else if (!g.off_create || !g.off_exit)
 		b->kind = BIN_NO_FUNCS;
@@ -251,44 +286,79 @@ static int load_bias(pid_t pid, const struct gr_binary *b, uint64_t *bias)
 	return err;
 }
 
-#define GR_MAX_PS 4096 /* GOMAXPROCS is at most 1024 today */
+/* Counts pc in seen (open addressing); a site that finds the table full
+ * is not counted by site. */
+static void site_add(struct gr_site_count *seen, uint64_t pc)
+{
+	size_t h = (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 32) % GR_SITES_SEEN;
 
-/* The goroutines alive in pid, from its runtime's own state: every g ever
- * allocated (allglen) less the dead ones waiting for reuse on the
- * scheduler's free list and on each P's. That is gcount() without leaving
- * out the runtime's own goroutines, which the uprobes count as well.
- * Read while the process runs, so off by the goroutines made or ended
- * during the read. 0 or -errno. */
-static int runtime_live(pid_t pid, const struct gr_binary *b, uint64_t bias, int64_t *live)
+	for (size_t i = 0; i < GR_SITES_SEEN; i++, h = (h + 1) % GR_SITES_SEEN) {
+		if (!seen[h].count)
+			seen[h].pc = pc;
+		if (seen[h].pc == pc) {
+			seen[h].count++;
+			return;
+		}
+	}
+}
+
+/* The goroutines alive in pid, from its runtime's table of every g ever
+ * made (allgptr, allglen; read in that order, the runtime's atomicAllG):
+ * those neither idle (just allocated) nor dead (kept for reuse). With
+ * seen, each one's creation site (g.gopc) is counted there. Read while
+ * the process runs, so off by the goroutines made or ended during the
+ * read. 0 or -errno. */
+static int runtime_walk(pid_t pid, const struct gr_binary *b, uint64_t bias, int64_t *live,
+			struct gr_site_count *seen)
 {
 	const struct go_elf *g = &b->elf;
-	uint64_t allglen, allp[3], *ps = NULL;
-	int32_t n;
+	struct iovec local[2 * GR_WALK_BATCH], remote[2 * GR_WALK_BATCH];
+	struct { uint32_t status; uint64_t gopc; } vals[GR_WALK_BATCH];
+	uint64_t n, array, *gs = NULL;
 	int err;
 
-	if ((err = read_process_memory(pid, bias + g->addr_allglen, &allglen, sizeof(allglen))) ||
-	    (err = read_process_memory(pid, bias + g->addr_sched + g->layout.sched_gfree_n, &n, sizeof(n))) ||
-	    (err = read_process_memory(pid, bias + g->addr_allp, allp, sizeof(allp))))
+	*live = 0;
+	if ((err = read_process_memory(pid, bias + g->addr_allglen, &n, sizeof(n))) ||
+	    (err = read_process_memory(pid, bias + g->addr_allgptr, &array, sizeof(array))))
 		return err;
-	*live = (int64_t)allglen - n;
-	/* allp is a slice: pointer, length, capacity; empty until the runtime
-	 * starts (a process seen at its exec), when it has no goroutines yet */
-	if (allp[1] == 0)
-		return allglen == 0 ? 0 : -EAGAIN;
-	if (allp[1] > GR_MAX_PS)
-		return -EINVAL;
-	ps = calloc(allp[1], sizeof(*ps));
-	if (!ps)
+	if (n == 0)
+		return 0; /* a process seen at its exec: its runtime has not started */
+	if (n > GR_WALK_MAX || !array)
+		return -ERANGE;
+	gs = malloc(n * sizeof(*gs));
+	if (!gs)
 		return -ENOMEM;
-	err = read_process_memory(pid, allp[0], ps, allp[1] * sizeof(*ps));
-	for (uint64_t i = 0; !err && i < allp[1]; i++) {
-		if (!ps[i])
-			continue;
-		err = read_process_memory(pid, ps[i] + g->layout.p_gfree_n, &n, sizeof(n));
-		*live -= n;
+	if ((err = read_process_memory(pid, array, gs, n * sizeof(*gs))))
+		goto cleanup;
+	for (uint64_t i = 0; i < n; i += GR_WALK_BATCH) {
+		size_t k = n - i < GR_WALK_BATCH ? n - i : GR_WALK_BATCH, iov = 0, want = 0;
+
+		for (size_t j = 0; j < k; j++) {
+			local[iov] = (struct iovec){ &vals[j].status, sizeof(vals[j].status) };
+			remote[iov++] = (struct iovec){ (void *)(uintptr_t)(gs[i + j] + g->g_layout.status), sizeof(vals[j].status) };
+			if (seen) {
+				local[iov] = (struct iovec){ &vals[j].gopc, sizeof(vals[j].gopc) };
+				remote[iov++] = (struct iovec){ (void *)(uintptr_t)(gs[i + j] + g->g_layout.gopc), sizeof(vals[j].gopc) };
+			}
+			want += sizeof(vals[j].status) + (seen ? sizeof(vals[j].gopc) : 0);
+		}
+		if (process_vm_readv(pid, local, iov, remote, iov, 0) != (ssize_t)want) {
+			err = -EFAULT;
+			goto cleanup;
+		}
+		for (size_t j = 0; j < k; j++) {
+			uint32_t st = vals[j].status & ~(uint32_t)GO_GSCAN;
+
+			if (st == GO_GIDLE || st == GO_GDEAD)
+				continue;
+			++*live;
+			if (seen)
+				site_add(seen, vals[j].gopc - bias);
+		}
 	}
-	free(ps);
-	return err ? err : *live >= 0 ? 0 : -ERANGE;
+cleanup:
+	free(gs);
+	return err;
 }
 
 /* Counting p from attach: add the goroutines it had then, from its
@@ -308,7 +378,7 @@ static void recover_base(struct sense_goroutines *s, struct gr_proc *p)
 		if (try)
 			usleep(1000);
 		(void)bpf_map_lookup_elem(fd, &key, &before);
-		if (runtime_live(p->pid, p->bin, p->bias, &live))
+		if (runtime_walk(p->pid, p->bin, p->bias, &live, NULL))
 			continue;
 		(void)bpf_map_lookup_elem(fd, &key, &after);
 		if (before.created == after.created && before.exited == after.exited) {
@@ -325,6 +395,7 @@ static void proc_drop(struct sense_goroutines *s, struct gr_proc *p)
 	if (p->cond_id)
 		s->sink.clear(s->sink.ctx, p->cond_id);
 	p->bin->procs--;
+	free(p->sites);
 	*p = s->procs[--s->nprocs];
 }
 
@@ -385,7 +456,8 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	if (identity_read(pid, &p->target))
 		return;
 	/* its runtime's state can be read where the binary says where it is */
-	readable = b->elf.layout.known && (!b->elf.pie || !load_bias(pid, b, &p->bias));
+	readable = b->elf.table_from != GO_TABLE_NONE && b->elf.g_layout.known &&
+		   (!b->elf.pie || !load_bias(pid, b, &p->bias));
 	if (b->kind == BIN_SAMPLED && !readable)
 		return; /* gone, or not mapped as its ELF file says */
 	/* an entry of our own, so its exit is reported even if it never
@@ -459,6 +531,111 @@ static bool growing(const struct sense_goroutines *s, const struct gr_proc *p, u
 	       slope(p, mid, now, &last) && last >= s->min_rate;
 }
 
+/* Keeps p's top creation sites from this walk's counts, carrying over what
+ * is known of each (marks, name). The marks move every half window, so
+ * count - mark_old is a site's growth over half a window to a window. */
+static void sites_update(struct sense_goroutines *s, struct gr_proc *p, uint64_t now)
+{
+	struct gr_site kept[GR_SITES_KEPT];
+	bool move = now - p->mark_ns >= s->window_ns / 2;
+	unsigned n;
+
+	if (!p->sites && !(p->sites = calloc(GR_SITES_KEPT, sizeof(*p->sites))))
+		return;
+	for (n = 0; n < GR_SITES_KEPT; n++) {
+		struct gr_site_count *best = NULL;
+
+		for (size_t i = 0; i < GR_SITES_SEEN; i++)
+			if (s->seen[i].count > 0 && (!best || s->seen[i].count > best->count))
+				best = &s->seen[i];
+		if (!best)
+			break;
+		kept[n] = (struct gr_site){ .pc = best->pc, .count = best->count };
+		best->count = -best->count; /* taken */
+		for (unsigned j = 0; j < p->nsites; j++)
+			if (p->sites[j].pc == kept[n].pc) {
+				kept[n] = p->sites[j];
+				kept[n].count = -best->count;
+			}
+		if (move) {
+			kept[n].mark_old = kept[n].mark_new;
+			kept[n].mark_new = kept[n].count;
+		}
+	}
+	if (move)
+		p->mark_ns = now;
+	memcpy(p->sites, kept, n * sizeof(*kept));
+	p->nsites = n;
+}
+
+/* Names the first GR_SITES sites not named yet, from the binary's
+ * .gopclntab (opened through the process: its mount namespace). gopc is
+ * the return address of the go statement's call: the line is pc - 1's. */
+static void sites_resolve(struct gr_proc *p)
+{
+	char path[64];
+	int fd = -1;
+
+	for (unsigned i = 0; i < p->nsites && i < GR_SITES; i++) {
+		struct gr_site *x = &p->sites[i];
+
+		if (x->resolved)
+			continue;
+		if (fd < 0) {
+			snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				return;
+		}
+		if (go_elf_symbolize(fd, x->pc - 1, &x->where))
+			snprintf(x->where.function, sizeof(x->where.function), "0x%llx", (unsigned long long)x->pc);
+		x->resolved = true;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The site whose count grew most since its old mark, or NULL. */
+static const struct gr_site *site_growing(const struct gr_proc *p)
+{
+	const struct gr_site *top = NULL;
+
+	for (unsigned i = 0; i < p->nsites && i < GR_SITES; i++)
+		if (p->sites[i].count > p->sites[i].mark_old &&
+		    (!top || p->sites[i].count - p->sites[i].mark_old > top->count - top->mark_old))
+			top = &p->sites[i];
+	return top;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* The sites' part of the evidence: "sites":[{function, file, line, count,
+ * grown}], and "growing_site" when the count grows. */
+static void sites_evidence(struct sbuf *ev, const struct gr_proc *p, const struct gr_site *grower)
+{
+	sbuf_printf(ev, "\"sites\":[");
+	for (unsigned i = 0; i < p->nsites && i < GR_SITES; i++) {
+		const struct gr_site *x = &p->sites[i];
+
+		sbuf_printf(ev, "%s{\"function\":", i ? "," : "");
+		sbuf_json_str(ev, x->where.function);
+		sbuf_printf(ev, ",\"file\":");
+		sbuf_json_str(ev, x->where.file);
+		sbuf_printf(ev, ",\"line\":%d,\"count\":%lld,\"grown\":%lld}", x->where.line, (long long)x->count,
+			    (long long)(x->count - x->mark_old));
+	}
+	sbuf_printf(ev, "],");
+	if (grower) {
+		sbuf_printf(ev, "\"growing_site\":");
+		sbuf_json_str(ev, grower->where.function);
+		sbuf_printf(ev, ",");
+	}
+}
+
 /* Raises, refreshes or clears p's condition from its newest sample, count;
  * c: the probes' counters behind it, NULL when sampled from the runtime. */
 static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t count,
@@ -467,6 +644,7 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t coun
 	double rate;
 	bool grows = growing(s, p, now, &rate);
 	struct condition *cond;
+	const struct gr_site *grower;
 	struct sbuf ev, sum;
 
 	if (!grows && count < s->min_count) {
@@ -482,6 +660,8 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t coun
 	cond = calloc(1, sizeof(*cond));
 	if (!cond)
 		return;
+	sites_resolve(p);
+	grower = grows ? site_growing(p) : NULL;
 	cond->kind = REFLEX_COND_GOROUTINES;
 	cond->target = p->target;
 	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
@@ -494,6 +674,9 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t coun
 		sbuf_printf(&sum, "%s%lld goroutines", p->absolute ? "" : "+", (long long)count);
 	if (!p->absolute)
 		sbuf_printf(&sum, " since attach");
+	if (grower)
+		sbuf_printf(&sum, ", made in %s (%s:%d)", grower->where.function, base_name(grower->where.file),
+			    grower->where.line);
 	sbuf_printf(&ev, "{\"count\":%lld,\"rate\":%.1f,\"growing\":%s,\"absolute\":%s,\"since_attach\":%s,"
 		    "\"recovered\":%s,\"source\":\"%s\",",
 		    (long long)count, rate, grows ? "true" : "false", p->absolute ? "true" : "false",
@@ -501,6 +684,12 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t coun
 	if (c)
 		sbuf_printf(&ev, "\"created\":%llu,\"exited\":%llu,", (unsigned long long)c->created,
 			    (unsigned long long)c->exited);
+	else
+		sbuf_printf(&ev, "\"table_from\":\"%s\",\"layout_from\":\"%s\",",
+			    p->bin->elf.table_from == GO_TABLE_SYMTAB ? "symtab" : "code",
+			    p->bin->elf.g_layout.from_dwarf ? "dwarf" : "go release");
+	if (p->nsites)
+		sites_evidence(&ev, p, grower);
 	sbuf_printf(&ev, "\"window_ms\":%llu,\"go_version\":", (unsigned long long)(s->window_ns / NSEC_PER_MSEC));
 	sbuf_json_str(&ev, p->bin->elf.version);
 	sbuf_printf(&ev, "}");
@@ -571,10 +760,14 @@ static void goroutines_scan(void *state, uint64_t now)
 			continue;
 		}
 		count = p->base + (int64_t)(c.created - c.exited);
-		if (!counted || (sampled && runtime_live(p->pid, p->bin, p->bias, &count))) {
+		if (sampled)
+			memset(s->seen, 0, sizeof(s->seen));
+		if (!counted || (sampled && runtime_walk(p->pid, p->bin, p->bias, &count, s->seen))) {
 			i++;
 			continue;
 		}
+		if (sampled)
+			sites_update(s, p, now);
 		if (!p->nsamples)
 			p->first_ns = now;
 		p->samples[p->head] = (struct gr_sample){ now, count };
@@ -640,7 +833,7 @@ static void *goroutines_start(const struct sensor_env *env)
 	s->sample_ns = s->window_ns / GR_SAMPLES_PER_WINDOW;
 	s->min_rate = (double)env->cfg->goroutine_min_rate;
 	s->min_count = env->cfg->goroutine_min_count;
-	s->sample = env->cfg->goroutine_sample;
+	s->probes = env->cfg->goroutine_probes;
 	s->skel = goroutines_bpf__open_and_load();
 	if (!s->skel) {
 		err = -errno;
@@ -678,6 +871,8 @@ static void goroutines_stop(void *state)
 	for (size_t i = 0; i < s->nbins; i++)
 		binary_detach(&s->bins[i]);
 	goroutines_bpf__destroy(s->skel);
+	for (size_t i = 0; i < s->nprocs; i++)
+		free(s->procs[i].sites);
 	free(s->procs);
 	free(s);
 }

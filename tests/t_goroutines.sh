@@ -1,8 +1,10 @@
 # The goroutine sensor on real Go programs, built here with the toolchain
 # deploy/deps.sh installs: a leak is caught by the shipped rule with the
-# right rate, a steady program is counted exactly and not called growing,
-# a stripped binary is skipped with a clear message, and a process that
-# exits is forgotten.
+# right rate and its creation site named, stripped or not, read from the
+# runtime without a probe; a steady program is counted exactly and not
+# called growing; the uprobes (--goroutine-probes) count the same; a binary
+# that can be neither read nor probed is skipped with a clear message, and
+# a process that exits is forgotten.
 . "$(dirname "$0")/lib.sh"
 
 # The workloads: one program, under several names (comm is the file's name;
@@ -41,8 +43,10 @@ test_leak_caught_by_the_shipped_rule() {
 	rate=$(echo "$rec" | jq .evidence.rate)
 	in_pct "$rate" 200 10 || fail "rate $rate/s, want 200/s within 10%"
 	echo "$rec" | holds ".evidence.growing == true and .evidence.go_version == \"$GO_VERSION\" and
-		.evidence.absolute == true and .evidence.recovered == true and .evidence.window_ms == 10000" \
+		.evidence.absolute == true and .evidence.window_ms == 10000 and .evidence.source == \"runtime\" and
+		.evidence.table_from == \"symtab\" and .evidence.layout_from == \"dwarf\"" \
 		|| fail "evidence: $rec"
+	leak_site_named "$rec"
 	late=$(( ($(echo "$rec" | jq .time_unix_nano) - leak_start) / 1000000 ))
 	echo "rate $rate/s; decided ${late} ms after the leak began (window 10 s + hold 10 s)"
 	[ "$late" -le 26000 ] || fail "decided ${late} ms after the leak began"
@@ -51,8 +55,21 @@ test_leak_caught_by_the_shipped_rule() {
 	stop_daemon
 }
 
-# --goroutine-sample: no probes on binaries whose runtime can be read; the
-# same counts and rates, read from the runtime every sample.
+# leak_site_named RECORD: the leak's creation site, main.leakyHandler, is
+# the top one and the growing one, with its file and line, in the evidence
+# and the summary; the count it has is most of the process's.
+leak_site_named() {
+	echo "$1" | holds '.evidence.sites[0].function == "main.leakyHandler" and
+		(.evidence.sites[0].file | endswith("gr_work.go")) and .evidence.sites[0].line > 0 and
+		.evidence.sites[0].count > .evidence.count / 2 and (.evidence.sites | length) <= 5 and
+		.evidence.growing_site == "main.leakyHandler" and
+		(.summary | test("made in main.leakyHandler \\(gr_work.go:[0-9]+\\)"))' \
+		|| fail "creation site: $(echo "$1" | jq -c '{summary, sites: .evidence.sites, growing_site: .evidence.growing_site}')"
+	echo "$1" | jq -r '"top site: \(.evidence.sites[0].function) \(.evidence.sites[0].file):\(.evidence.sites[0].line) \(.evidence.sites[0].count) of \(.evidence.count)"'
+}
+
+# By default, no probes on binaries whose runtime can be read: counts and
+# rates read from the runtime every sample.
 test_sampled_from_the_runtime() {
 	write_rule count <<'R'
 rule "gr-any" {
@@ -60,8 +77,7 @@ rule "gr-any" {
   act = signal { "SIGQUIT" }, dry_run = true,
 }
 R
-	start_daemon --rules "$T/rules" --sensors goroutines --goroutine-sample --goroutine-window 4s \
-		--goroutine-min-count 2000
+	start_daemon --rules "$T/rules" --sensors goroutines --goroutine-window 4s --goroutine-min-count 2000
 	start_wl gr-steady steady 5000
 	steady=$WL_PID
 	truth=$(field numgoroutine)
@@ -96,10 +112,10 @@ test_growth_that_stops_clears() {
 	stop_daemon
 }
 
-# Two steady programs of one binary: the first is counted from its runtime's
-# state (the binary was attached after it started), the second from its
-# start (the binary was watched when it exec'd). Their parked goroutines
-# start a second after exec.
+# With the uprobes (--goroutine-probes), two steady programs of one binary:
+# the first is counted from its runtime's state (the binary was attached
+# after it started), the second from its start (the binary was watched when
+# it exec'd). Their parked goroutines start a second after exec.
 test_steady_count_exact_and_not_growing() {
 	write_rule count <<'R'
 rule "gr-many" {
@@ -108,7 +124,7 @@ rule "gr-many" {
 }
 R
 	start_daemon --rules rules/ --rules "$T/rules" --dry-run --goroutine-window 4s \
-		--goroutine-min-count 2000
+		--goroutine-min-count 2000 --goroutine-probes
 	start_wl gr-steady steady 5000
 	first=$WL_PID
 	truth=$(field numgoroutine)
@@ -122,7 +138,8 @@ R
 		in_pct "$count" "$truth" 1 || fail "pid $p: $count goroutines, the program has $truth"
 		echo "pid $p: $count goroutines counted, runtime.NumGoroutine() = $truth"
 	done
-	audit --pid "$first" | holds '.evidence.absolute == true and .evidence.recovered == true' \
+	audit --pid "$first" | holds '.evidence.absolute == true and .evidence.recovered == true and
+		.evidence.source == "probes"' \
 		|| fail "first: $(audit --pid "$first")"
 	audit --pid "$second" | holds '.evidence.absolute == true and .evidence.recovered == false' \
 		|| fail "second: $(audit --pid "$second")"
@@ -137,25 +154,34 @@ R
 	stop_daemon
 }
 
-# A stripped binary (no symbol table) is watched through the runtime's own
-# function table; counted since attach (its globals are not known), which
-# its parked goroutines, made after that, are in.
-test_stripped_binary_counted() {
+# A stripped binary (no symbol table, no DWARF): its runtime's table found
+# through its code, the goroutine's layout from its Go release; counted
+# whole, and its leak's creation site named through .gopclntab; no probe.
+test_stripped_binary_read_and_its_leak_named() {
 	write_rule count <<'R'
 rule "gr-many" {
   when = goroutines { count = 2000 }, where = { comm = "gr-stripped" }, hold = "1s",
   act = signal { "SIGQUIT" }, dry_run = true,
 }
 R
-	start_daemon --rules "$T/rules" --sensors goroutines --goroutine-min-count 2000
+	start_daemon --rules "$T/rules" --sensors goroutines --goroutine-min-count 2000 --goroutine-window 4s
 	start_wl gr-stripped steady 3000
+	steady=$WL_PID
 	truth=$(field numgoroutine)
-	wait_for "$LOG" "watching pid $WL_PID \\(gr-stripped\\), $GO_VERSION, counting from now" 3
-	wait_record ".pid == $WL_PID" 5
-	count=$(audit --pid "$WL_PID" | jq .evidence.count)
+	wait_for "$LOG" "watching pid $steady \\(gr-stripped\\), $GO_VERSION, counting by sampling its runtime's state" 3
+	wait_record ".pid == $steady" 5
+	count=$(audit --pid "$steady" | jq .evidence.count)
 	in_pct "$count" "$truth" 1 || fail "$count goroutines, the program has $truth"
-	audit --pid "$WL_PID" | holds '.evidence.since_attach == true' || fail "$(audit)"
-	echo "stripped: $count goroutines counted since attach, runtime.NumGoroutine() = $truth"
+	audit --pid "$steady" | holds '.evidence.absolute == true and .evidence.source == "runtime" and
+		.evidence.table_from == "code" and .evidence.layout_from == "go release" and
+		.evidence.sites[0].function == "main.steady"' || fail "$(audit --pid "$steady")"
+	echo "stripped: $count goroutines counted, runtime.NumGoroutine() = $truth"
+	start_wl gr-stripped leak 400 1
+	leak=$WL_PID
+	wait_record ".pid == $leak and .evidence.growing == true" 10
+	leak_site_named "$(audit --pid "$leak" | jq -c 'select(.evidence.growing)' | tail -1)"
+	probes=$(ls -l "/proc/$DAEMON/fd" | grep -c perf_event || true)
+	[ "$probes" = 0 ] || fail "$probes uprobes attached"
 	stop_daemon
 }
 
@@ -171,9 +197,9 @@ test_functions_not_found_skipped_clearly() {
 	stop_daemon
 }
 
-# Found by the startup scan: counted whole from the runtime's state when
-# the binary has DWARF, from attach when not (-ldflags=-w); then gone, and
-# their state with them.
+# Found by the startup scan: counted whole from the runtime's state, with
+# DWARF or without (-ldflags=-w: the layout of its Go release); then gone,
+# and their state with them.
 test_running_before_start_then_exit() {
 	write_rule count <<'R'
 rule "gr-many" {
@@ -186,17 +212,19 @@ R
 	truth=$(field numgoroutine)
 	start_wl gr-nodwarf steady 3000
 	nodwarf=$WL_PID
+	truth_nodwarf=$(field numgoroutine)
 	start_daemon --rules "$T/rules" --sensors goroutines --log-level debug --goroutine-min-count 2000
-	wait_for "$LOG" "watching pid $steady \\(gr-steady\\), $GO_VERSION, counting from its runtime's state" 3
-	wait_for "$LOG" "watching pid $nodwarf \\(gr-nodwarf\\), $GO_VERSION, counting from now" 3
+	wait_for "$LOG" "watching pid $steady \\(gr-steady\\), $GO_VERSION, counting by sampling its runtime's state" 3
+	wait_for "$LOG" "watching pid $nodwarf \\(gr-nodwarf\\), $GO_VERSION, counting by sampling its runtime's state" 3
 	wait_record ".pid == $steady" 5
+	wait_record ".pid == $nodwarf" 5
 	count=$(audit --pid "$steady" | jq .evidence.count)
 	in_pct "$count" "$truth" 1 || fail "$count goroutines, the program has $truth"
-	echo "started before reflexd: $count goroutines counted, runtime.NumGoroutine() = $truth"
-	audit --pid "$steady" | holds '.evidence.recovered == true' || fail "$(audit --pid "$steady")"
-	# the goroutines it had at attach are not in a count since attach
-	sleep 1.5
-	! audit | holds ".pid == $nodwarf" || fail "a count since attach has the earlier goroutines: $(audit)"
+	count_nodwarf=$(audit --pid "$nodwarf" | jq .evidence.count)
+	in_pct "$count_nodwarf" "$truth_nodwarf" 1 || fail "-w: $count_nodwarf goroutines, the program has $truth_nodwarf"
+	echo "started before reflexd: $count and $count_nodwarf goroutines counted, runtime.NumGoroutine() = $truth and $truth_nodwarf"
+	audit --pid "$nodwarf" | holds '.evidence.table_from == "symtab" and .evidence.layout_from == "go release"' \
+		|| fail "$(audit --pid "$nodwarf")"
 	kill -KILL "$steady" "$nodwarf"
 	wait_for "$LOG" "goroutines: pid $steady \\(gr-steady\\) exited, its state freed" 5
 	wait_for "$LOG" "goroutines: pid $nodwarf \\(gr-nodwarf\\) exited, its state freed" 5
@@ -206,7 +234,7 @@ R
 # The first process of a binary is often gone by the time its exec is read:
 # the binary is still attached (from an open file, not the process's exe).
 test_short_lived_processes_then_a_long_one() {
-	start_daemon --rules rules/ --dry-run --sensors goroutines
+	start_daemon --rules rules/ --dry-run --sensors goroutines --goroutine-probes
 	for _ in 1 2 3 4 5; do "$WL/gr-steady" spawn 1000 > /dev/null; done
 	start_wl gr-steady steady 10
 	wait_for "$LOG" "watching pid $WL_PID \\(gr-steady\\)" 5

@@ -1,4 +1,5 @@
-/* libFuzzer target: the Go binary reader (symbols, .gopclntab, DWARF) on
+/* libFuzzer target: the Go binary reader (symbols, .gopclntab, DWARF, the
+ * code it reads the runtime's table from, and the symbolizer) on
  * arbitrary bytes. The daemon reads every binary that runs on the host,
  * as root, so no file may crash, leak or hang it. */
 #include <stdint.h>
@@ -12,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int fd = memfd_create("reflexd-fuzz-go-elf", MFD_CLOEXEC);
 	struct go_elf g;
+	struct go_site site;
 
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
@@ -19,6 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* what it found must fit what it was given */
 	if ((g.off_create && g.off_create >= size) || (g.off_exit && g.off_exit >= size))
 		abort();
+	/* an address in the text of the seeds, and one from the input */
+	(void)go_elf_symbolize(fd, 0x434f05, &site);
+	if (size >= 8)
+		(void)go_elf_symbolize(fd, *(const uint64_t *)(const void *)data, &site);
 	close(fd);
 	return 0;
 }

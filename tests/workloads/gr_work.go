@@ -3,7 +3,9 @@
 //
 //	gr_work leak RATE [DELAY [FOR]]  after DELAY seconds (default 1), start
 //	                           RATE goroutines a second that never return,
-//	                           for FOR seconds (default: for ever)
+//	                           for FOR seconds (default: for ever), each
+//	                           made by leakyHandler, the creation site the
+//	                           sensor must name
 //	gr_work steady N           N parked goroutines, and short-lived ones
 //	                           started and finished all the time
 //	gr_work spawn N            create N goroutines that return at once,
@@ -33,6 +35,14 @@ func arg(i int, def int) int {
 	return v
 }
 
+// The leak's one creation site: kept a function of its own (not inlined)
+// so that its go statement's pc is in it, as in a real handler.
+//
+//go:noinline
+func leakyHandler() {
+	go func() { <-block }()
+}
+
 // Paced by the clock, not by a ticker, so the rate holds whatever the
 // scheduler's timer granularity.
 func leak(rate, delay, secs int) {
@@ -47,7 +57,7 @@ func leak(rate, delay, secs int) {
 		}
 		due := int(elapsed * float64(rate))
 		for ; made < due; made++ {
-			go func() { <-block }()
+			leakyHandler()
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
