@@ -156,6 +156,12 @@ test_metrics_and_healthz() {
 	[ "$(metric reflexd_export_records_total)" = 2 ] || fail "exported: $text"
 	[ "$(metric reflexd_export_backlog)" = 0 ] || fail "backlog: $text"
 	echo "$text" | grep -q '^reflexd_rule_evals_total [1-9]' || fail "evals: $text"
+	# the loop-lag histogram: one observation every 97 ms, cumulative
+	# buckets ending in +Inf equal to the count
+	echo "$text" | grep -q '^# TYPE reflexd_loop_lag_seconds histogram$' || fail "$text"
+	echo "$text" | awk '/^reflexd_loop_lag_seconds_bucket\{le="\+Inf"\}/ {inf = $2}
+		/^reflexd_loop_lag_seconds_count/ {n = $2} END {exit !(n > 0 && inf == n)}' \
+		|| fail "loop lag: $(echo "$text" | grep loop_lag)"
 	# Prometheus' own parser and linter, and each family in one block
 	echo "$text" | promtool check metrics > "$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
 	echo "$text" | families_whole || fail "families split: $text"
