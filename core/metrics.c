@@ -134,7 +134,7 @@ static void histogram_series(struct sbuf *b, const struct metric *m)
 	for (size_t i = 0; i <= m->nbounds; i++) {
 		n += m->counts[i];
 		if (i < m->nbounds)
-			sbuf_printf(b, "%s_bucket{le=\"%.17g\"} %llu\n", m->name, m->bounds[i],
+			sbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", m->name, m->bounds[i],
 				    (unsigned long long)n);
 		else
 			sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", m->name, (unsigned long long)n);
