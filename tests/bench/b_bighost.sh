@@ -10,7 +10,7 @@
 # Run alone: flock /tmp/reflexd-bench.lock flock /tmp/reflexd-live.lock \
 #            bash tests/bench/b_bighost.sh
 set -eu
-. tests/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CROWD_PROCS=${CROWD_PROCS:-10000}
 CROWD_THREADS=${CROWD_THREADS:-50000}
 WINDOW=${WINDOW:-10}          # seconds; three windows make the 30 s
