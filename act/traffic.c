@@ -5,7 +5,8 @@
  * A service is declared with --service web=8080:8081,8082: clients connect
  * to port 8080; the instances (backends) are whatever listens on 8081 and
  * 8082 on this host. Each backend's listening socket is found through
- * /proc/net/tcp{,6} (its inode), the process holding it (/proc/PID/fd),
+ * sock_diag (its inode), the process holding it (/proc/PID/fd, looked at
+ * only when the listener changed),
  * and pidfd_getfd(2), and goes into a sockmap. The sk_lookup program in
  * bpf/traffic.bpf.c then hands each new connection to port 8080 to one of
  * them, by weight: 1 for a healthy backend, 0 for one shifted away from.
@@ -25,9 +26,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -214,32 +219,56 @@ static const char *service_at(const struct service *s, char buf[ENDPOINT_MAX])
 	return endpoint(s->addr, s->port, buf);
 }
 
-/* The inode of the TCP socket listening on port (any local address), from
- * this namespace's /proc/net/tcp and tcp6: 0 when nothing listens. */
+/* The inode of the TCP socket of family listening on port (any local
+ * address), asked of sock_diag for listening sockets only: the kernel
+ * walks its listening table, not every connection on the host as
+ * /proc/net/tcp does. 0 when nothing listens (or the kernel cannot say). */
+static uint64_t family_listener(int family, uint16_t port)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = (__u8)family, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = 1u << TCP_LISTEN },
+	};
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	uint64_t inode = 0;
+	bool done = false;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+
+	if (fd < 0)
+		return 0;
+	if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
+		done = true;
+	while (!done && !inode) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+
+		if (n <= 0)
+			break;
+		for (; !done && !inode && NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				done = true;
+			else if (ntohs(m->id.idiag_sport) == port && m->idiag_state == TCP_LISTEN)
+				inode = m->idiag_inode;
+		}
+	}
+	close(fd);
+	return inode;
+}
+
+/* The inode of the TCP socket listening on port, IPv4 or IPv6: 0 when
+ * nothing listens. */
 static uint64_t listener_inode(uint16_t port)
 {
-	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
-	unsigned long long inode;
-	unsigned lport, state;
-	char line[512];
+	uint64_t inode = family_listener(AF_INET, port);
 
-	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
-		FILE *f = fopen(tables[i], "re");
-
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*u %*u %llu",
-				   &lport, &state, &inode) == 3 &&
-			    lport == port && state == TCP_LISTEN && inode) {
-				fclose(f);
-				return inode;
-			}
-		}
-		fclose(f);
-	}
-	return 0;
+	return inode ? inode : family_listener(AF_INET6, port);
 }
 
 /* The fd through which process pid holds the socket with this inode, or

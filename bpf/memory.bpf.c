@@ -98,3 +98,71 @@ int BPF_PROG(reflex_rss, struct mm_struct *mm, int member)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
+
+/* Process tracking for arming: exec, rename and exit reported to
+ * userspace, so that it never walks /proc but at start and when the rules
+ * change. Quiet while no memory rule is loaded (userspace sets watching). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} task_events SEC(".maps");
+
+bool watching = false;
+__u64 task_events_lost = 0;  /* ring full: userspace walks /proc again */
+
+static __always_inline void task_event(struct task_struct *p, __u32 what)
+{
+	struct reflex_task_event *e;
+
+	if (!watching)
+		return;
+	e = bpf_ringbuf_reserve(&task_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&task_events_lost, 1);
+		return;
+	}
+	e->tgid = p->tgid;
+	e->what = what;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->group_leader->comm);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* sched_process_exec(struct task_struct *p, pid_t old_pid,
+ *                    struct linux_binprm *bprm) */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(memory_exec, struct task_struct *p)
+{
+	task_event(p, REFLEX_TASK_EXEC);
+	return 0;
+}
+
+/* sched_process_exit(struct task_struct *p), with bool group_dead since
+ * 6.16 (not read): the leader's exit stands for the process's */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(memory_exit, struct task_struct *p)
+{
+	if (p->pid == p->tgid)
+		task_event(p, REFLEX_TASK_EXIT);
+	return 0;
+}
+
+/* task_rename(struct task_struct *task, const char *comm): fires before
+ * the new name is copied, so the event carries the new one */
+SEC("tp_btf/task_rename")
+int BPF_PROG(memory_rename, struct task_struct *task, const char *comm)
+{
+	struct reflex_task_event *e;
+
+	if (!watching || task->pid != task->tgid)
+		return 0;
+	e = bpf_ringbuf_reserve(&task_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&task_events_lost, 1);
+		return 0;
+	}
+	e->tgid = task->tgid;
+	e->what = REFLEX_TASK_RENAME;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -36,4 +36,17 @@ struct reflex_crossing {
 	__u32 pad;
 };
 
+/* What a process did that changes which memory rule may watch it: its
+ * comm is what rules match first (sense/memory.c re-judges it). */
+#define REFLEX_TASK_EXEC   1
+#define REFLEX_TASK_RENAME 2
+#define REFLEX_TASK_EXIT   3
+#define REFLEX_TASK_COMM_LEN 16
+
+struct reflex_task_event {
+	__u32 tgid;
+	__u32 what;                        /* REFLEX_TASK_* */
+	char comm[REFLEX_TASK_COMM_LEN];   /* the leader's, after the change */
+};
+
 #endif

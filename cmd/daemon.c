@@ -64,6 +64,10 @@ struct daemon {
 	ev_timer deadline;
 	ev_timer settle;      /* rule files changed: reload when they settle */
 	ev_timer stop_after;  /* record --duration */
+	ev_timer lag;         /* the loop-lag probe */
+	uint64_t lag_due;     /* CLOCK_MONOTONIC when it should run */
+	struct metric *loop_lag;
+	uint64_t synced_at;   /* the journal's last group commit */
 	FILE *trace;          /* recording the condition stream, or NULL */
 	uint64_t trace_start; /* CLOCK_MONOTONIC of the trace's t = 0 */
 	int inotify_fd;       /* watching the rule paths and files, or -1 */
@@ -212,6 +216,8 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	schedule_deadline(d);
 }
 
+#define JOURNAL_SYNC_INTERVAL_NS NSEC_PER_SEC
+
 static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
@@ -224,6 +230,13 @@ static void on_cron(struct ev_loop *loop, ev_timer *w, int revents)
 	decide_tick(d->engine, now);
 	count_eval(d, now);
 	schedule_deadline(d);
+	/* the group commit: what dry-run and outcome records committed since
+	 * is fsynced at most a second later (docs/journal.md) */
+	if (now - d->synced_at >= JOURNAL_SYNC_INTERVAL_NS) {
+		if (journal_sync(d->journal))
+			log_error("journal: cannot sync: %s", journal_errmsg(d->journal));
+		d->synced_at = now;
+	}
 }
 
 /* A condition in a pod gets the pod's namespace, name, container and
@@ -275,6 +288,34 @@ static void on_clear(void *ctx, uint64_t id)
 	if (d->trace)
 		trace_write_clear(d->trace, now - d->trace_start, id);
 	decide_clear(d->engine, id, now);
+}
+
+/* The loop's lag: how late a timer runs, measured on a probe timer of its
+ * own. Its period is off the scan interval's multiples so that over time
+ * it lands at every phase of the cron's work, and sees what that work
+ * makes the other watchers wait. */
+#define LOOP_LAG_PERIOD 0.097
+static const double loop_lag_bounds[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+};
+
+static void lag_arm(struct daemon *d)
+{
+	/* libev counts the timer from the loop's cached time: refresh it so
+	 * that time spent since the loop woke is not taken for lag */
+	ev_now_update(d->loop);
+	d->lag_due = clock_mono_ns() + (uint64_t)(LOOP_LAG_PERIOD * 1e9);
+	ev_timer_set(&d->lag, LOOP_LAG_PERIOD, 0);
+	ev_timer_start(d->loop, &d->lag);
+}
+
+static void on_lag(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	uint64_t now = clock_mono_ns();
+
+	metric_observe(d->loop_lag, now > d->lag_due ? (double)(now - d->lag_due) / 1e9 : 0);
+	lag_arm(d);
 }
 
 static void on_duration(struct ev_loop *loop, ev_timer *w, int revents)
@@ -808,6 +849,7 @@ static void daemon_stop(struct daemon *d)
 		ev_signal_stop(d->loop, &d->sighup);
 		ev_timer_stop(d->loop, &d->settle);
 		ev_timer_stop(d->loop, &d->stop_after);
+		ev_timer_stop(d->loop, &d->lag);
 		unwatch_rules(d);
 	}
 	if (d->executor.journal)
@@ -893,6 +935,9 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 					 "time spent evaluating rules", NULL, NULL);
 	d.evals = metrics_counter("reflexd_rule_evals_total", "rule evaluations (raises, updates, ticks)",
 				  NULL, NULL);
+	d.loop_lag = metrics_histogram("reflexd_loop_lag_seconds",
+				       "how late the event loop runs a timer that is due",
+				       loop_lag_bounds, ARRAY_SIZE(loop_lag_bounds));
 	act_count_init();
 	/* before the recovery below, whose outcomes are exported too */
 	if (export) {
@@ -951,7 +996,9 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 		ev_timer_init(&d.stop_after, on_duration, (double)cfg->duration_ns / 1e9, 0);
 		ev_timer_start(d.loop, &d.stop_after);
 	}
-	d.cron.data = d.deadline.data = d.settle.data = &d;
+	d.cron.data = d.deadline.data = d.settle.data = d.lag.data = &d;
+	ev_init(&d.lag, on_lag);
+	lag_arm(&d);
 	watch_rules(&d);
 	ev_timer_again(d.loop, &d.cron);
 	ev_signal_init(&d.sigterm, on_stop, SIGTERM);

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,10 @@
 struct metric {
 	char *name, *help, *label, *value;
 	bool gauge;
-	double v;
+	double v;                /* a histogram's sum */
+	const double *bounds;    /* a histogram's upper bounds, ascending; else NULL */
+	uint64_t *counts;        /* per bound, not cumulative, then +Inf */
+	size_t nbounds;
 	struct metric *next;
 };
 
@@ -65,6 +69,33 @@ struct metric *metrics_gauge(const char *name, const char *help, const char *lab
 	return metric_get(name, help, label, value, true);
 }
 
+struct metric *metrics_histogram(const char *name, const char *help, const double *bounds,
+				 size_t nbounds)
+{
+	struct metric *m = metric_get(name, help, NULL, NULL, false);
+
+	if (m && !m->counts) {
+		m->counts = calloc(nbounds + 1, sizeof(*m->counts));
+		if (!m->counts)
+			return NULL;
+		m->bounds = bounds;
+		m->nbounds = nbounds;
+	}
+	return m;
+}
+
+void metric_observe(struct metric *m, double v)
+{
+	size_t i = 0;
+
+	if (!m || !m->counts)
+		return;
+	while (i < m->nbounds && v > m->bounds[i])
+		i++;
+	m->counts[i]++;
+	m->v += v;
+}
+
 void metric_add(struct metric *m, double v)
 {
 	if (m)
@@ -95,8 +126,29 @@ static void label_value(struct sbuf *b, const char *s)
 	}
 }
 
+/* name_bucket{le="..."} cumulative, then +Inf, name_sum, name_count. */
+static void histogram_series(struct sbuf *b, const struct metric *m)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i <= m->nbounds; i++) {
+		n += m->counts[i];
+		if (i < m->nbounds)
+			sbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", m->name, m->bounds[i],
+				    (unsigned long long)n);
+		else
+			sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", m->name, (unsigned long long)n);
+	}
+	sbuf_printf(b, "%s_sum %.17g\n%s_count %llu\n", m->name, m->v, m->name,
+		    (unsigned long long)n);
+}
+
 static void series(struct sbuf *b, const struct metric *m)
 {
+	if (m->counts) {
+		histogram_series(b, m);
+		return;
+	}
 	sbuf_printf(b, "%s", m->name);
 	if (m->label) {
 		sbuf_printf(b, "{%s=\"", m->label);
@@ -118,7 +170,7 @@ void metrics_format(struct sbuf *b)
 		if (!first)
 			continue;
 		sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-			    m->gauge ? "gauge" : "counter");
+			    m->counts ? "histogram" : m->gauge ? "gauge" : "counter");
 		for (struct metric *p = m; p; p = p->next)
 			if (!strcmp(p->name, m->name))
 				series(b, p);

@@ -27,6 +27,11 @@ struct metric;
  * gauge; help describes the family. NULL when out of memory. */
 struct metric *metrics_counter(const char *name, const char *help, const char *label, const char *value);
 struct metric *metrics_gauge(const char *name, const char *help, const char *label, const char *value);
+/* A histogram without labels; bounds (ascending, static storage) are the
+ * buckets' upper bounds, +Inf is added. */
+struct metric *metrics_histogram(const char *name, const char *help, const double *bounds,
+				 size_t nbounds);
+void metric_observe(struct metric *m, double v);
 void metric_add(struct metric *m, double v);
 void metric_set(struct metric *m, double v);
 double metric_value(const struct metric *m);

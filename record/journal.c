@@ -26,6 +26,7 @@ struct journal {
 	void *queued_ctx;
 	int64_t (*clock)(void *ctx);  /* the time of queues and completions; NULL: the wall clock */
 	void *clock_ctx;
+	bool unsynced;  /* commits since the last fsync (journal_sync) */
 };
 
 static int64_t journal_now(const struct journal *j)
@@ -125,6 +126,7 @@ void journal_free(struct journal *j)
 	sqlite3_finalize(j->queue);
 	sqlite3_finalize(j->trim);
 	sqlite3_finalize(j->ack);
+	(void)journal_sync(j);
 	sqlite3_close(j->db);
 	free(j);
 }
@@ -249,9 +251,10 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 		}
 		return j;
 	}
-	/* WAL with synchronous=FULL: each committed record is fsynced, so an
-	 * intent survives a crash or power loss before its action runs. */
-	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg))
+	/* Group commit (docs/journal.md): WAL with synchronous=NORMAL, so a
+	 * commit is a write to the WAL that a crash of reflexd cannot lose,
+	 * fsynced by journal_sync; only an intent is fsynced as it commits. */
+	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg))
 		goto sqlite_fail;
 	if (version == 0) {
 		/* a new journal: the current schema (IF NOT EXISTS: safe to redo) */
@@ -354,6 +357,25 @@ static int step_and_queue(struct journal *j, sqlite3_stmt *st, const char *id, c
 	return 0;
 }
 
+/* Runs st as its own transaction, fsynced before it returns: the WAL is
+ * synced whole, so every record batched before it is durable too. */
+static int step_durably(struct journal *j, sqlite3_stmt *st)
+{
+	int rc;
+
+	if (sqlite3_exec(j->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL)) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return -EIO;
+	}
+	rc = step_done(st);
+	if (sqlite3_exec(j->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL))
+		rc = -EIO;
+	if (!rc)
+		j->unsynced = false;
+	return rc;
+}
+
 int journal_write(struct journal *j, const struct decision *d)
 {
 	const struct condition *c = &d->condition;
@@ -392,14 +414,28 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, t->command, -1, SQLITE_STATIC);
 	/* an intent is exported with its outcome, by journal_complete */
-	return step_and_queue(j, st, d->id,
-			      d->outcome == REFLEX_OUTCOME_PENDING ? NULL : JOURNAL_EVENT_DECISION);
+	if (d->outcome == REFLEX_OUTCOME_PENDING)
+		return step_durably(j, st);
+	j->unsynced = true;
+	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
+}
+
+int journal_sync(struct journal *j)
+{
+	if (!j || !j->unsynced)
+		return 0;
+	/* a checkpoint fsyncs the WAL, then the database it copies it into */
+	if (sqlite3_wal_checkpoint_v2(j->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	j->unsynced = false;
+	return 0;
 }
 
 int journal_verify(struct journal *j, const char *id, const char *result)
 {
 	sqlite3_bind_text(j->verify, 1, result, -1, SQLITE_STATIC);
 	sqlite3_bind_text(j->verify, 2, id, -1, SQLITE_STATIC);
+	j->unsynced = true;
 	return step_and_queue(j, j->verify, id, JOURNAL_EVENT_VERIFICATION);
 }
 
@@ -411,6 +447,7 @@ int journal_complete(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, 2, d->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, journal_now(j));
 	sqlite3_bind_text(st, 4, d->id, -1, SQLITE_STATIC);
+	j->unsynced = true;
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
 

@@ -24,10 +24,17 @@ void journal_free(struct journal *j);
  * trace time. */
 void journal_set_clock(struct journal *j, int64_t (*clock)(void *ctx), void *ctx);
 
-/* Inserts d; durable when it returns 0. -EIO on failure. */
+/* Inserts d: 0, or -EIO on failure. An intent (outcome pending) is
+ * durable when it returns, with every record before it; other records are
+ * committed (a crash of reflexd keeps them) and durable at the next
+ * journal_sync (group commit: docs/journal.md). */
 int journal_write(struct journal *j, const struct decision *d);
-/* Records d's outcome and detail on its row; durable when it returns 0. */
+/* Records d's outcome and detail on its row, committed as above. */
 int journal_complete(struct journal *j, const struct decision *d);
+/* Makes every committed record durable (a WAL checkpoint, fsynced) when
+ * some are not yet: 0, or -EIO. The daemon calls it each second;
+ * journal_free calls it too. */
+int journal_sync(struct journal *j);
 /* Records whether the action of decision id helped (verify.within). */
 int journal_verify(struct journal *j, const char *id, const char *result);
 /* Marks every pending row (a stop between intent and outcome) as unknown

@@ -1,10 +1,16 @@
-/* Arming is userspace's half of the reflex arc: a walk of /proc (at start,
- * then every REARM_INTERVAL, and at once when the rules, dry-run or the
- * kill switch change) decides for each process which memory rule, if any,
- * watches it, and writes that into the armed map. Every guard that can be
- * judged before the crossing is judged there: protected targets are never
- * armed; an in_kernel rule whose cooldown, budget or the global budget
- * refuses it now is not armed, since the kernel would act alone. */
+/* Arming is userspace's half of the reflex arc: it decides for each
+ * process which memory rule, if any, watches it, and writes that into the
+ * armed map. Every guard that can be judged before the crossing is judged
+ * there: protected targets are never armed; an in_kernel rule whose
+ * cooldown, budget or the global budget refuses it now is not armed, since
+ * the kernel would act alone.
+ *
+ * Cost follows what changes, not what exists: /proc is walked at start,
+ * when the rules change, and after the kernel lost a process event; else
+ * the BPF programs report each exec, rename and exit, and only the
+ * candidates (processes whose comm a memory rule may match) are judged,
+ * as they change and again each REARM_INTERVAL for the guards that move
+ * with time (cooldown, budgets, a condition that cleared). */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -61,6 +67,11 @@ struct sense_memory {
 	struct watched *procs;
 	size_t n, cap;
 	uint64_t overflows;      /* processes that did not fit in the armed map */
+	struct sensor_ring tasks; /* exec, rename, exit */
+	pid_t *cands;            /* processes a memory rule may match by comm */
+	size_t ncands, capcands;
+	bool walk_proc;          /* the candidates must come from /proc again */
+	uint64_t lost_seen;      /* task events the kernel lost, as last read */
 };
 
 /* The live entry for pid (retired ones are a process already gone). */
@@ -282,18 +293,12 @@ static bool has_memory_rules(const struct ruleset *rs)
 	return false;
 }
 
-/* Whether a memory rule could match pid, judging by its comm alone: one
- * small read instead of identity_read's four, for the many processes that
- * a rule's `where = { comm = ... }` rules out. */
-static bool comm_may_match(const struct ruleset *rs, pid_t pid)
+/* Whether a memory rule could match a process by its comm alone: no read
+ * at all for the many processes that a rule's `where = { comm = ... }`
+ * rules out. */
+static bool comm_may_match(const struct ruleset *rs, const char *comm)
 {
-	char path[64], comm[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	if (read_file(path, comm, sizeof(comm)) <= 0)
-		return false;
-	comm[strcspn(comm, "\n")] = '\0';
-	for (size_t j = 0; j < rs->n; j++) {
+	for (size_t j = 0; rs && j < rs->n; j++) {
 		const struct rule *r = &rs->rules[j];
 
 		if (r->any_kind || r->kind != REFLEX_COND_MEMORY)
@@ -307,12 +312,83 @@ static bool comm_may_match(const struct ruleset *rs, pid_t pid)
 	return false;
 }
 
-/* Walks /proc: arms what the rules now say, lets go of the dead. */
+static bool comm_of(pid_t pid, char *comm, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (read_file(path, comm, size) <= 0)
+		return false;
+	comm[strcspn(comm, "\n")] = '\0';
+	return true;
+}
+
+static ssize_t cand_find(const struct sense_memory *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->ncands; i++)
+		if (s->cands[i] == pid)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void cand_add(struct sense_memory *s, pid_t pid)
+{
+	if (cand_find(s, pid) >= 0)
+		return;
+	if (s->ncands == s->capcands) {
+		size_t cap = s->capcands ? 2 * s->capcands : 64;
+		pid_t *grown = realloc(s->cands, cap * sizeof(*grown));
+
+		if (!grown) {
+			s->walk_proc = true;  /* try again from /proc */
+			return;
+		}
+		s->cands = grown;
+		s->capcands = cap;
+	}
+	s->cands[s->ncands++] = pid;
+}
+
+/* Judges a process whose comm a memory rule may match: armed, re-armed or
+ * let go by walk_one. False when it is gone or a kernel thread. */
+static bool judge(struct sense_memory *s, pid_t pid, bool dry, uint64_t now)
+{
+	struct target t;
+
+	if (identity_read(pid, &t) || t.kernel_thread)
+		return false;
+	walk_one(s, &t, dry, now);
+	return true;
+}
+
+/* The candidates from a walk of /proc. */
+static void walk_proc(struct sense_memory *s, bool dry, uint64_t now)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+	char comm[64];
+
+	s->ncands = 0;
+	s->walk_proc = !dir;
+	while (dir && (de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		/* a process ruled out by comm is let go like a dead one */
+		if (comm_of((pid_t)pid, comm, sizeof(comm)) && comm_may_match(*s->env.rules, comm) &&
+		    judge(s, (pid_t)pid, dry, now))
+			cand_add(s, (pid_t)pid);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+/* Arms what the rules now say, lets go of the dead. */
 static void walk(struct sense_memory *s, bool dry, uint64_t now)
 {
-	DIR *dir;
-	struct dirent *de;
-	struct target t;
+	bool rules = has_memory_rules(*s->env.rules);
 
 	/* crossings first, while their processes are still in the table;
 	 * one retired at the last walk and still not reported was lost */
@@ -330,21 +406,20 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		w->seen = false;
 		i++;
 	}
-	dir = has_memory_rules(*s->env.rules) ? opendir("/proc") : NULL;
-	while (dir && (de = readdir(dir))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0)
-			continue;
-		/* a process ruled out by comm is let go like a dead one */
-		if (!comm_may_match(*s->env.rules, (pid_t)pid) || identity_read((pid_t)pid, &t) ||
-		    t.kernel_thread)
-			continue;
-		walk_one(s, &t, dry, now);
+	/* watching first: a process that starts during the walk is told */
+	s->skel->bss->watching = rules;
+	if (!rules) {
+		s->ncands = 0;
+	} else if (s->walk_proc || *s->env.rules != s->walked_rules) {
+		walk_proc(s, dry, now);
+	} else {
+		for (size_t i = 0; i < s->ncands;) {
+			if (judge(s, s->cands[i], dry, now))
+				i++;
+			else
+				s->cands[i] = s->cands[--s->ncands];
+		}
 	}
-	if (dir)
-		closedir(dir);
 	for (size_t i = 0; i < s->n;) {
 		if (s->procs[i].seen || s->procs[i].retired || !disarm(s, &s->procs[i]))
 			i++;
@@ -358,8 +433,17 @@ static void memory_scan(void *state, uint64_t now)
 {
 	struct sense_memory *s = state;
 	bool dry = dry_run_now(s);
+	uint64_t lost = s->skel->bss->task_events_lost;
 
-	if (now - s->last_walk >= REARM_INTERVAL_NS || *s->env.rules != s->walked_rules ||
+	/* a lost exec may be a process to arm: counted, and /proc walked */
+	if (lost != s->lost_seen) {
+		sensor_drops("memory", lost - s->lost_seen);
+		log_warn("memory: %llu process events lost (%llu so far): walking /proc",
+			 (unsigned long long)(lost - s->lost_seen), (unsigned long long)lost);
+		s->lost_seen = lost;
+		s->walk_proc = true;
+	}
+	if (s->walk_proc || now - s->last_walk >= REARM_INTERVAL_NS || *s->env.rules != s->walked_rules ||
 	    dry != s->walked_dry)
 		walk(s, dry, now);
 }
@@ -484,6 +568,29 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* A process executed, renamed itself or ended: its place among the
+ * candidates follows; one that may now match is judged at once. */
+static int handle_task(void *ctx, void *data, size_t len)
+{
+	struct sense_memory *s = ctx;
+	struct reflex_task_event e;
+	ssize_t i;
+
+	if (len < sizeof(e))
+		return 0;
+	memcpy(&e, data, sizeof(e));
+	e.comm[sizeof(e.comm) - 1] = '\0';
+	i = cand_find(s, (pid_t)e.tgid);
+	if (i >= 0)
+		s->cands[i] = s->cands[--s->ncands];
+	/* one that leaves the candidates is let go at the next walk */
+	if (e.what == REFLEX_TASK_EXIT || !comm_may_match(*s->env.rules, e.comm))
+		return 0;
+	if (judge(s, (pid_t)e.tgid, dry_run_now(s), clock_mono_ns()))
+		cand_add(s, (pid_t)e.tgid);
+	return 0;
+}
+
 static void memory_stop(void *state);
 
 static void *memory_start(const struct sensor_env *env)
@@ -520,8 +627,12 @@ static void *memory_start(const struct sensor_env *env)
 	}
 	err = sensor_ring_open(&s->ring, s->env.loop, bpf_map__fd(s->skel->maps.crossings), handle_crossing, s,
 			       "memory");
+	if (!err)
+		err = sensor_ring_open(&s->tasks, s->env.loop, bpf_map__fd(s->skel->maps.task_events),
+				       handle_task, s, "memory");
 	if (err)
 		goto fail;
+	s->walk_proc = true;
 	walk(s, dry_run_now(s), clock_mono_ns());
 	return s;
 fail:
@@ -537,8 +648,10 @@ static void memory_stop(void *state)
 	if (!s)
 		return;
 	sensor_ring_close(&s->ring);
+	sensor_ring_close(&s->tasks);
 	memory_bpf__destroy(s->skel);
 	free(s->procs);
+	free(s->cands);
 	free(s);
 }
 
@@ -547,7 +660,8 @@ const struct sensor sensor_memory = {
 	.kinds = 1u << REFLEX_COND_MEMORY,
 	.needs = {
 		.kernel = "5.11 (bpf_get_current_task_btf; bpf_send_signal 5.3, ring buffers 5.8)",
-		.attach = "tp_btf/rss_stat",
+		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec, tp_btf/sched_process_exit, "
+			  "tp_btf/task_rename",
 		.progs = { BPF_PROG_TYPE_TRACING },
 		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF },
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, send_signal),

@@ -78,6 +78,28 @@ test_kill_9_between_intent_and_outcome_is_recorded() {
 	stop_daemon
 }
 
+# Group commit: a dry-run record is committed to the WAL at once (a kill -9
+# keeps it), made durable by the periodic checkpoint, and a clean stop
+# leaves it in the database itself, the WAL checkpointed away.
+test_dry_run_records_batched_but_kept() {
+	echo 'rule "gc" { when = deadlock { }, where = { comm = "rx-gc*" }, hold = "200ms", act = signal { "SIGKILL" }, dry_run = true }' \
+		| write_rule gc
+	start_daemon --rules "$T/rules"
+	start_wl deadlock abba --comm rx-gc-1
+	wait_record '.outcome == "dry-run" and .comm == "rx-gc-1"' 3
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" || true
+	audit | holds '.comm == "rx-gc-1" and .outcome == "dry-run"' || fail "lost at kill -9: $(audit)"
+	kill -KILL "$WL_PID"
+	start_daemon --rules "$T/rules"
+	start_wl deadlock abba --comm rx-gc-2
+	wait_record '.outcome == "dry-run" and .comm == "rx-gc-2"' 3
+	stop_daemon
+	[ ! -s "$T/journal.db-wal" ] || fail "the WAL still holds $(stat -c %s "$T/journal.db-wal") bytes after a clean stop"
+	[ "$(audit --outcome dry-run --comm 'rx-gc-*' | jq -s 'map(.comm) | unique | length')" = 2 ] \
+		|| fail "$(audit)"
+}
+
 test_sighup_reload_good_and_bad() {
 	echo 'rule "before" { when = deadlock { }, where = { comm = "rx-reload*" }, hold = "300ms", act = signal { "SIGKILL" }, dry_run = true }' \
 		| write_rule r

@@ -62,9 +62,10 @@ metric() {
 # families_whole: stdin, a Prometheus text exposition, has each family in
 # one block (its HELP and TYPE, then all its samples) and each TYPE once.
 families_whole() {
-	awk '/^# TYPE / { if (seen[$3]++) { print "second TYPE for " $3; bad = 1 } fam = $3; next }
+	awk '/^# TYPE / { if (seen[$3]++) { print "second TYPE for " $3; bad = 1 } fam = $3; hist = $4 == "histogram"; next }
 	     /^#/ { next }
-	     { name = $1; sub(/\{.*/, "", name); if (name != fam) { print name " outside its family block (in " fam ")"; bad = 1 } }
+	     { name = $1; sub(/\{.*/, "", name); if (hist) sub(/_(bucket|sum|count)$/, "", name)
+	       if (name != fam) { print name " outside its family block (in " fam ")"; bad = 1 } }
 	     END { exit bad }'
 }
 
@@ -156,6 +157,12 @@ test_metrics_and_healthz() {
 	[ "$(metric reflexd_export_records_total)" = 2 ] || fail "exported: $text"
 	[ "$(metric reflexd_export_backlog)" = 0 ] || fail "backlog: $text"
 	echo "$text" | grep -q '^reflexd_rule_evals_total [1-9]' || fail "evals: $text"
+	# the loop-lag histogram: one observation every 97 ms, cumulative
+	# buckets ending in +Inf equal to the count
+	echo "$text" | grep -q '^# TYPE reflexd_loop_lag_seconds histogram$' || fail "$text"
+	echo "$text" | awk '/^reflexd_loop_lag_seconds_bucket\{le="\+Inf"\}/ {inf = $2}
+		/^reflexd_loop_lag_seconds_count/ {n = $2} END {exit !(n > 0 && inf == n)}' \
+		|| fail "loop lag: $(echo "$text" | grep loop_lag)"
 	# Prometheus' own parser and linter, and each family in one block
 	echo "$text" | promtool check metrics > "$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
 	echo "$text" | families_whole || fail "families split: $text"
@@ -178,6 +185,9 @@ test_metric_families_written_whole() {
 	promtool check metrics < "$T/unit.txt" > "$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
 	[ "$(grep -c '^unit_drops_total' "$T/unit.txt")" = 3 ] || fail "$(cat "$T/unit.txt")"
 	grep -qxF 'unit_drops_total{sensor="a \"quoted\\ name\n"} 3' "$T/unit.txt" || fail "escaping: $(cat "$T/unit.txt")"
+	# a histogram: cumulative buckets, +Inf, sum and count
+	[ "$(grep '^unit_lag_seconds' "$T/unit.txt" | tr '\n' ' ')" = 'unit_lag_seconds_bucket{le="0.001"} 1 unit_lag_seconds_bucket{le="0.01"} 1 unit_lag_seconds_bucket{le="0.1"} 2 unit_lag_seconds_bucket{le="+Inf"} 3 unit_lag_seconds_sum 3.0510000000000002 unit_lag_seconds_count 3 ' ] \
+		|| fail "histogram: $(grep unit_lag "$T/unit.txt")"
 	# the check itself catches a split family
 	printf '# TYPE a_total counter\na_total{k="x"} 1\n# TYPE b_total counter\nb_total 0\na_total{k="y"} 2\n' |
 		families_whole > /dev/null && fail "families_whole passed a split family"
