@@ -1,13 +1,13 @@
 /* Arming is userspace's half of the reflex arc: a walk of /proc (at start,
  * then every REARM_INTERVAL, and at once when the rules, dry-run or the
- * kill switch change) decides for each process which memory rule, if any,
- * watches it, and writes that into the armed map. Every guard that can be
- * judged before the crossing is judged there: protected targets are never
- * armed; an in_kernel rule whose cooldown, budget or the global budget
- * refuses it now is not armed, since the kernel would act alone. */
+ * kill switch change) asks decide's arming policy (model/arming.h, from the
+ * sensor's environment) which memory rule, if any, watches each process,
+ * and writes that into the armed map. Every guard that can be judged before
+ * the crossing is judged there: protected targets are never armed; an
+ * in_kernel rule whose cooldown, budget or the global budget refuses it
+ * now is not armed, since the kernel would act alone. */
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,29 +15,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "act/act.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "decide/engine.h"
 #include "sense/identity.h"
 #include "sense/memory.h"
 #include "bpf/memory.h"
 #include "memory.skel.h"
 
 #define REARM_INTERVAL_NS NSEC_PER_SEC
-
-/* What a process is armed with: the rule's part that a record needs is
- * copied, so a crossing reported after a reload is still recorded. */
-struct arming {
-	uint64_t threshold;
-	uint32_t flags;          /* REFLEX_ARM_* */
-	int signal;
-	char rule[128];
-	char file[256];
-	char hash[65];
-	char json[256];
-	uint64_t cooldown_ns;
-};
 
 struct watched {
 	struct target target;
@@ -53,9 +38,8 @@ struct watched {
 struct sense_memory {
 	struct memory_bpf *skel;
 	struct sensor_ring ring;
-	struct sensor_env env;   /* the loop, options, sink, rules, protected, engine */
-	const struct ruleset *walked_rules; /* what the last walk armed from */
-	bool walked_dry;
+	struct sensor_env env;   /* the loop, options, sink, arming policy */
+	uint64_t walked;         /* the policy's generation the last walk armed from */
 	uint64_t last_walk;
 	long page_size;
 	struct watched *procs;
@@ -98,56 +82,12 @@ static uint64_t rss_now(const struct sense_memory *s, pid_t pid)
 	return (uint64_t)resident * (uint64_t)s->page_size;
 }
 
-static bool dry_run_now(const struct sense_memory *s)
-{
-	return s->env.cfg->dry_run || (s->env.cfg->kill_switch && access(s->env.cfg->kill_switch, F_OK) == 0);
-}
-
-/* The rule that watches t: among the memory rules with an rss threshold
- * whose where matches, the lowest threshold, skipping in_kernel rules the
- * guards refuse now. False when none does. */
-static bool choose(struct sense_memory *s, const struct target *t, bool dry, uint64_t now,
-		   struct arming *a)
-{
-	const struct ruleset *rs = *s->env.rules;
-	const struct rule *best = NULL;
-	char why[256];
-
-	for (size_t j = 0; rs && j < rs->n; j++) {
-		const struct rule *r = &rs->rules[j];
-
-		if (r->any_kind || r->kind != REFLEX_COND_MEMORY || isnan(r->at_least[0]) ||
-		    !rule_fits(r, REFLEX_COND_MEMORY, t, NULL, 0))
-			continue;
-		if (best && r->at_least[0] >= best->at_least[0])
-			continue;
-		if (r->in_kernel && decide_refuses(s->env.engine, r, t, dry || r->dry_run, now, why,
-						   sizeof(why))) {
-			log_debug("memory: pid %d (%s) not armed for %s: %s", t->pid, t->comm, r->name, why);
-			continue;
-		}
-		best = r;
-	}
-	if (!best)
-		return false;
-	memset(a, 0, sizeof(*a));
-	a->threshold = (uint64_t)best->at_least[0];
-	a->flags = (best->in_kernel ? REFLEX_ARM_IN_KERNEL : 0) |
-		   (dry || best->dry_run ? REFLEX_ARM_DRY_RUN : 0);
-	a->signal = best->in_kernel ? act_signal_single(best->ladder[0].ops, best->ladder[0].params) : 0;
-	str_copy(a->rule, sizeof(a->rule), best->name);
-	str_copy(a->file, sizeof(a->file), best->file);
-	memcpy(a->hash, best->hash, sizeof(a->hash));
-	str_copy(a->json, sizeof(a->json), best->ladder[0].json);
-	a->cooldown_ns = best->cooldown_ns;
-	return true;
-}
-
 static int write_arm(struct sense_memory *s, const struct watched *w)
 {
 	struct reflex_arm v = {
 		.threshold_bytes = w->arm.threshold, .start_time = w->target.start_time,
-		.signal = (__u32)w->arm.signal, .flags = w->arm.flags,
+		.signal = (__u32)w->arm.signal,
+		.flags = (w->arm.in_kernel ? REFLEX_ARM_IN_KERNEL : 0) | (w->arm.dry_run ? REFLEX_ARM_DRY_RUN : 0),
 	};
 	__u32 key = (__u32)w->target.pid;
 
@@ -202,23 +142,23 @@ static int arm(struct sense_memory *s, struct watched *w, const struct arming *a
 
 static bool same_arming(const struct arming *a, const struct arming *b)
 {
-	return a->threshold == b->threshold && a->flags == b->flags && a->signal == b->signal &&
+	return a->threshold == b->threshold && a->in_kernel == b->in_kernel && a->dry_run == b->dry_run &&
+	       a->signal == b->signal &&
 	       !strcmp(a->rule, b->rule);
 }
 
 /* One process seen in the walk: armed, re-armed, or let go. */
-static void walk_one(struct sense_memory *s, const struct target *t, bool dry, uint64_t now)
+static void walk_one(struct sense_memory *s, const struct target *t, uint64_t now)
 {
 	struct watched *w = find_proc(s, t->pid);
 	struct arming a;
-	char why[256];
 	bool wanted;
 
 	if (w && w->target.start_time != t->start_time) {
 		(void)disarm(s, w);  /* the pid was reused */
 		w = NULL;
 	}
-	wanted = !protect_reason(s->env.protect, t, why, sizeof(why)) && choose(s, t, dry, now, &a);
+	wanted = s->env.arming.choose(s->env.arming.ctx, t, now, &a);
 	if (w)
 		w->seen = true;
 	if (w && w->fired) {
@@ -232,7 +172,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 		}
 		/* an in_kernel firing is armed again only once its rule's
 		 * cooldown allows it (no cooldown: never on this process) */
-		if ((w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
+		if (w->arm.in_kernel &&
 		    (!w->arm.cooldown_ns || !wanted || strcmp(a.rule, w->arm.rule)))
 			return;
 		if (!wanted) {
@@ -271,21 +211,13 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 	else
 		log_debug("memory: pid %d (%s) armed: %s at %llu bytes%s", t->pid, t->comm, a.rule,
 			  (unsigned long long)a.threshold,
-			  a.flags & REFLEX_ARM_IN_KERNEL ? ", in the kernel" : "");
-}
-
-static bool has_memory_rules(const struct ruleset *rs)
-{
-	for (size_t j = 0; rs && j < rs->n; j++)
-		if (!rs->rules[j].any_kind && rs->rules[j].kind == REFLEX_COND_MEMORY)
-			return true;
-	return false;
+			  a.in_kernel ? ", in the kernel" : "");
 }
 
 /* Whether a memory rule could match pid, judging by its comm alone: one
  * small read instead of identity_read's four, for the many processes that
  * a rule's `where = { comm = ... }` rules out. */
-static bool comm_may_match(const struct ruleset *rs, pid_t pid)
+static bool comm_may_match(const struct sense_memory *s, pid_t pid)
 {
 	char path[64], comm[64];
 
@@ -293,22 +225,11 @@ static bool comm_may_match(const struct ruleset *rs, pid_t pid)
 	if (read_file(path, comm, sizeof(comm)) <= 0)
 		return false;
 	comm[strcspn(comm, "\n")] = '\0';
-	for (size_t j = 0; j < rs->n; j++) {
-		const struct rule *r = &rs->rules[j];
-
-		if (r->any_kind || r->kind != REFLEX_COND_MEMORY)
-			continue;
-		if (!r->comm.n)
-			return true;
-		for (size_t g = 0; g < r->comm.n; g++)
-			if (glob_match(r->comm.v[g], comm))
-				return true;
-	}
-	return false;
+	return s->env.arming.comm_may_match(s->env.arming.ctx, comm);
 }
 
 /* Walks /proc: arms what the rules now say, lets go of the dead. */
-static void walk(struct sense_memory *s, bool dry, uint64_t now)
+static void walk(struct sense_memory *s, uint64_t generation, uint64_t now)
 {
 	DIR *dir;
 	struct dirent *de;
@@ -330,7 +251,7 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		w->seen = false;
 		i++;
 	}
-	dir = has_memory_rules(*s->env.rules) ? opendir("/proc") : NULL;
+	dir = s->env.arming.any(s->env.arming.ctx) ? opendir("/proc") : NULL;
 	while (dir && (de = readdir(dir))) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
@@ -338,10 +259,10 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		if (*end || pid <= 0)
 			continue;
 		/* a process ruled out by comm is let go like a dead one */
-		if (!comm_may_match(*s->env.rules, (pid_t)pid) || identity_read((pid_t)pid, &t) ||
+		if (!comm_may_match(s, (pid_t)pid) || identity_read((pid_t)pid, &t) ||
 		    t.kernel_thread)
 			continue;
-		walk_one(s, &t, dry, now);
+		walk_one(s, &t, now);
 	}
 	if (dir)
 		closedir(dir);
@@ -349,19 +270,17 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		if (s->procs[i].seen || s->procs[i].retired || !disarm(s, &s->procs[i]))
 			i++;
 	}
-	s->walked_rules = *s->env.rules;
-	s->walked_dry = dry;
+	s->walked = generation;
 	s->last_walk = now;
 }
 
 static void memory_scan(void *state, uint64_t now)
 {
 	struct sense_memory *s = state;
-	bool dry = dry_run_now(s);
+	uint64_t generation = s->env.arming.generation(s->env.arming.ctx);
 
-	if (now - s->last_walk >= REARM_INTERVAL_NS || *s->env.rules != s->walked_rules ||
-	    dry != s->walked_dry)
-		walk(s, dry, now);
+	if (now - s->last_walk >= REARM_INTERVAL_NS || generation != s->walked)
+		walk(s, generation, now);
 }
 
 /* The condition a crossing is: the process, when, and how much. */
@@ -390,14 +309,10 @@ static void describe(const struct watched *w, const struct reflex_crossing *e,
 static void record_kernel(struct sense_memory *s, const struct watched *w,
 			  const struct reflex_crossing *e, struct condition *c)
 {
-	const char *sig = act_signal_name(w->arm.signal);
+	const char *sig = w->arm.signal_name;
 	enum decision_outcome outcome;
-	struct rule r = { .name = (char *)w->arm.rule, .file = (char *)w->arm.file };
 	char rss[32], limit[32], detail[256];
 
-	memcpy(r.hash, w->arm.hash, sizeof(r.hash));
-	r.ladder[0].ops = &act_signal_ops;
-	str_copy(r.ladder[0].json, sizeof(r.ladder[0].json), w->arm.json);
 	format_mib(e->rss_bytes, rss, sizeof(rss));
 	format_mib(e->threshold_bytes, limit, sizeof(limit));
 	if (e->flags & REFLEX_ARM_DRY_RUN) {
@@ -417,7 +332,7 @@ static void record_kernel(struct sense_memory *s, const struct watched *w,
 		snprintf(detail, sizeof(detail), "signalled in the kernel: %s at rss %s >= %s", sig,
 			 rss, limit);
 	}
-	decide_record_external(s->env.engine, c, &r, outcome, detail, clock_mono_ns());
+	s->env.arming.record(s->env.arming.ctx, c, &w->arm, outcome, detail);
 }
 
 /* After the kernel acted: disarm every in-kernel arming that the guards now
@@ -429,13 +344,10 @@ static void recheck_guards(struct sense_memory *s, uint64_t now)
 
 	for (size_t i = 0; i < s->n;) {
 		struct watched *w = &s->procs[i];
-		const struct rule *r = ruleset_find(*s->env.rules, w->arm.rule);
 
-		if (!w->fired && !w->retired && (w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
-		    (!r || decide_refuses(s->env.engine, r, &w->target,
-					  w->arm.flags & REFLEX_ARM_DRY_RUN, now, why, sizeof(why)))) {
-			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm,
-				  r ? why : "its rule is gone");
+		if (!w->fired && !w->retired && w->arm.in_kernel &&
+		    s->env.arming.refuses(s->env.arming.ctx, &w->arm, &w->target, now, why, sizeof(why))) {
+			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm, why);
 			if (disarm(s, w))
 				continue;
 		}
@@ -495,7 +407,7 @@ static void *memory_start(const struct sensor_env *env)
 		return NULL;
 	s->env = *env;
 	s->page_size = sysconf(_SC_PAGESIZE);
-	if (!s->env.rules || !s->env.engine) {
+	if (!s->env.arming.choose) {
 		err = -EINVAL;
 		log_error("memory: started without the rules and the engine");
 		goto fail;
@@ -522,7 +434,7 @@ static void *memory_start(const struct sensor_env *env)
 			       "memory");
 	if (err)
 		goto fail;
-	walk(s, dry_run_now(s), clock_mono_ns());
+	walk(s, s->env.arming.generation(s->env.arming.ctx), clock_mono_ns());
 	return s;
 fail:
 	memory_stop(s);
