@@ -32,7 +32,7 @@ PB_HDRS := $(PB_SRCS:.c=.h)
 OBJS    += $(PB_SRCS:.c=.o)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 
-.PHONY: all deps workloads fuzz units test test-kernels bench scale run image clean
+.PHONY: all deps workloads fuzz units check test test-kernels bench scale run image clean
 .SECONDARY:
 all: deps reflexd
 
@@ -61,9 +61,15 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PB_HDRS)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.c $(SKELS) $(PB_HDRS) $(wildcard */*.h)
+# Each object depends on what it includes (the compiler's -MMD list): its
+# own skeleton and headers, not every one. The skeletons and protobuf
+# headers are made first (order-only), since which object includes which
+# is known only once it has compiled.
+$(BUILD)/%.o: %.c | $(SKELS) $(PB_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(OBJS:.o=.d)
 
 $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	@mkdir -p $(@D)
@@ -132,6 +138,23 @@ $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.
 	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c -lm
 
 units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
+
+# Without root, in seconds once built: the include check (folders and the
+# dependency rule, docs/architecture.md) and its own test, the unit
+# drivers, and the fuzzers' corpora replayed once.
+check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
+	$(BUILD)/fuzz/fuzz_trace
+	@python3 tests/include_graph.py
+	@bash tests/t_includes.sh
+	@$(BUILD)/unit/leak_trend
+	@ONLY=escape_matches_python_strict_decoder bash tests/t_text.sh
+	@$(BUILD)/fuzz/fuzz_rules tests/corpus/rules/*.lua tests/corpus/hostile/*.lua rules/*.lua 2>$(BUILD)/fuzz/replay.log \
+		|| { tail -20 $(BUILD)/fuzz/replay.log; exit 1; }
+	@$(BUILD)/fuzz/fuzz_engine tests/corpus/rules/*.lua rules/*.lua 2>$(BUILD)/fuzz/replay.log \
+		|| { tail -20 $(BUILD)/fuzz/replay.log; exit 1; }
+	@$(BUILD)/fuzz/fuzz_trace tests/corpus/traces/* 2>$(BUILD)/fuzz/replay.log \
+		|| { tail -20 $(BUILD)/fuzz/replay.log; exit 1; }
+	@echo "ok - the fuzz corpora replayed"
 
 test: all workloads fuzz units
 	@sh tests/run.sh

@@ -8,6 +8,8 @@
 #include <stdio.h>
 
 #include "lib/util.h"
+#include "record/otlp.h"
+#include "sense/sensor.h"
 
 enum command {
 	CMD_RUN = 1 << 0,
@@ -27,17 +29,7 @@ struct config {
 	char *config_file;
 	char *log_level;
 	uint64_t scan_interval_ns;
-	uint64_t min_wait_ns;
-	uint64_t stall_after_ns;
-	uint64_t leak_window_ns;
-	uint64_t leak_min_rate;   /* bytes/s */
-	uint64_t leak_attribution_ns;
-	uint64_t goroutine_window_ns;
-	int64_t goroutine_min_rate, goroutine_min_count;
-	bool goroutine_probes;
-	uint64_t retrans_window_ns;
-	int64_t retrans_min;
-	int64_t retrans_flows;
+	struct sensor_config sense;
 	struct strlist sensors;   /* which sensors to start; empty: all */
 	struct strlist require;   /* sensors that must start, or reflexd does not run */
 	uint64_t act_delay_ns;
@@ -60,18 +52,7 @@ struct config {
 	uint64_t k8s_refresh_ns;
 	int64_t k8s_budget_max;
 	uint64_t k8s_budget_window_ns;
-	/* OTLP export (docs/otlp.md): unset options fall back to the OTEL_*
-	 * variables */
-	char *otlp_endpoint, *otlp_logs_endpoint, *otlp_headers, *otlp_compression;
-	char *otlp_certificate, *otlp_client_certificate, *otlp_client_key;
-	char *resource_attributes, *service_name;
-	uint64_t otlp_timeout_ns;   /* 0: unset */
-	int64_t otlp_batch;
-	uint64_t otlp_batch_delay_ns;
-	uint64_t otlp_retry_max_ns;
-	int64_t export_backlog_max;
-	int64_t otlp_rate_max;      /* dry-run and suppressed records a second; 0: no cap */
-	char *otlp_severity_floor;  /* dry-run and suppressed records below it are withheld */
+	struct otlp_config export;
 	bool otlp;                  /* simulate: export the decisions too */
 	char *metrics;              /* serve /metrics, /healthz and /readyz here */
 	/* simulate */

@@ -24,6 +24,7 @@
 #include "lib/notify.h"
 #include "record/otlp.h"
 #include "cmd/probe.h"
+#include "decide/arming.h"
 #include "decide/engine.h"
 #include "sense/identity.h"
 #include "sense/sensor.h"
@@ -48,6 +49,7 @@ struct daemon {
 	struct protect protect;
 	struct decide_config decide;
 	struct decide_engine *engine;
+	struct decide_arming arming;  /* what the memory sensor is armed with */
 	struct journal *journal;
 	struct act_executor executor;
 	struct k8s_client *k8s;  /* NULL: not on Kubernetes */
@@ -613,9 +615,9 @@ static int start_sensors(struct daemon *d)
 {
 	const struct strlist *want = &d->cfg->sensors;
 	struct sensor_env env = {
-		.loop = d->loop, .cfg = d->cfg,
+		.loop = d->loop, .cfg = &d->cfg->sense,
 		.sink = { .raise = on_raise, .update = on_update, .clear = on_clear, .ctx = d },
-		.rules = &d->rules, .protect = &d->protect, .engine = d->engine,
+		.arming = decide_arming_policy(&d->arming),
 	};
 
 	for (size_t i = 0; i < sensors_count; i++) {
@@ -895,7 +897,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	warn_shadowed(d.rules);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");
-	export = cfg->command == CMD_RUN ? otlp_settings(cfg, d.host, &otlp, err, sizeof(err)) : 0;
+	export = cfg->command == CMD_RUN ? otlp_settings(&cfg->export, d.host, &otlp, err, sizeof(err)) : 0;
 	if (export < 0) {
 		log_error("run: OTLP export: %s", err);
 		status = 2;
@@ -962,6 +964,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	d.engine = decide_new(d.rules, &d.decide);
 	if (!d.engine)
 		goto out;
+	d.arming = (struct decide_arming){ .engine = d.engine, .rules = &d.rules, .protect = &d.protect };
 	{
 		struct journal_filter recent = {
 			.outcome = -1,

@@ -439,7 +439,7 @@ static int simulate_export(struct config *cfg, struct ruleset *rules)
 
 	if (gethostname(host, sizeof(host)))
 		snprintf(host, sizeof(host), "unknown");
-	rc = otlp_settings(cfg, host, &set, err, sizeof(err));
+	rc = otlp_settings(&cfg->export, host, &set, err, sizeof(err));
 	if (rc <= 0) {
 		fprintf(stderr, "reflexd: simulate --otlp: %s\n", rc ? err :
 			"no endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint)");

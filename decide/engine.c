@@ -459,6 +459,11 @@ static bool kill_switch_on(const struct decide_engine *e)
 	return e->cfg->kill_switch && access(e->cfg->kill_switch, F_OK) == 0;
 }
 
+bool decide_dry_run_now(const struct decide_engine *e)
+{
+	return e->cfg->dry_run || kill_switch_on(e);
+}
+
 /* Why the guards refuse r on t in mode, into why; false when they allow.
  * Written without a format: a refusal is the common outcome under load
  * (the global budget allows 20 actions an hour by default). */

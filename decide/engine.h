@@ -69,6 +69,9 @@ bool decide_refuses(struct decide_engine *e, const struct rule *r, const struct 
 void decide_record_external(struct decide_engine *e, const struct condition *c,
 			    const struct rule *r, enum decision_outcome outcome,
 			    const char *detail, uint64_t now);
+/* Whether nothing acts now: dry-run for every rule, or the kill switch's
+ * file exists. */
+bool decide_dry_run_now(const struct decide_engine *e);
 /* The engine's clock: the latest time it was given. */
 uint64_t decide_now(const struct decide_engine *e);
 /* When decide_tick next has something to do, or 0 when nothing waits. */

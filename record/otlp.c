@@ -296,7 +296,7 @@ static int url_ok(const char *url)
 	return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
 }
 
-int otlp_settings(const struct config *cfg, const char *host, struct otlp_settings *s,
+int otlp_settings(const struct otlp_config *cfg, const char *host, struct otlp_settings *s,
 		  char *err, size_t errlen)
 {
 	const char *v, *from = "", *node = getenv("NODE_NAME");

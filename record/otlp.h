@@ -10,9 +10,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cmd/config.h"
 #include "record/journal.h"
 #include "lib/util.h"
+
+/* The export's options (docs/otlp.md; cmd/config.c's table fills them):
+ * unset options fall back to the OTEL_* variables. */
+struct otlp_config {
+	char *otlp_endpoint, *otlp_logs_endpoint, *otlp_headers, *otlp_compression;
+	char *otlp_certificate, *otlp_client_certificate, *otlp_client_key;
+	char *resource_attributes, *service_name;
+	uint64_t otlp_timeout_ns;   /* 0: unset */
+	int64_t otlp_batch;
+	uint64_t otlp_batch_delay_ns;
+	uint64_t otlp_retry_max_ns;
+	int64_t export_backlog_max;
+	int64_t otlp_rate_max;      /* dry-run and suppressed records a second; 0: no cap */
+	char *otlp_severity_floor;  /* dry-run and suppressed records below it are withheld */
+};
 
 /* Where and how to export, from the options and the OTEL_* variables. */
 struct otlp_settings {
@@ -37,7 +51,7 @@ struct otlp_settings {
  * variable over the general one. 1 and s filled, 0 when no endpoint is
  * configured (no export), -EINVAL with the reason in err (naming the
  * option or variable). host is the resource's host.name. */
-int otlp_settings(const struct config *cfg, const char *host, struct otlp_settings *s,
+int otlp_settings(const struct otlp_config *cfg, const char *host, struct otlp_settings *s,
 		  char *err, size_t errlen);
 void otlp_settings_free(struct otlp_settings *s);
 

@@ -1,6 +1,6 @@
-/* Arming is userspace's half of the reflex arc: it decides for each
- * process which memory rule, if any, watches it, and writes that into the
- * armed map. Every guard that can be judged before the crossing is judged
+/* Arming is userspace's half of the reflex arc: it asks decide's arming
+ * policy (model/arming.h, from the sensor's environment) which memory rule,
+ * if any, watches each process, and writes that into the armed map. Every guard that can be judged before the crossing is judged
  * there: protected targets are never armed; an in_kernel rule whose
  * cooldown, budget or the global budget refuses it now is not armed, since
  * the kernel would act alone.
@@ -13,7 +13,6 @@
  * with time (cooldown, budgets, a condition that cleared). */
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,29 +20,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "act/act.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "decide/engine.h"
 #include "sense/identity.h"
 #include "sense/memory.h"
 #include "bpf/memory.h"
 #include "memory.skel.h"
 
 #define REARM_INTERVAL_NS NSEC_PER_SEC
-
-/* What a process is armed with: the rule's part that a record needs is
- * copied, so a crossing reported after a reload is still recorded. */
-struct arming {
-	uint64_t threshold;
-	uint32_t flags;          /* REFLEX_ARM_* */
-	int signal;
-	char rule[128];
-	char file[256];
-	char hash[65];
-	char json[256];
-	uint64_t cooldown_ns;
-};
 
 struct watched {
 	struct target target;
@@ -60,8 +44,7 @@ struct sense_memory {
 	struct memory_bpf *skel;
 	struct sensor_ring ring;
 	struct sensor_env env;   /* the loop, options, sink, rules, protected, engine */
-	const struct ruleset *walked_rules; /* what the last walk armed from */
-	bool walked_dry;
+	uint64_t walked;         /* the policy's generation the last walk armed from */
 	uint64_t last_walk;
 	long page_size;
 	struct watched *procs;
@@ -109,56 +92,12 @@ static uint64_t rss_now(const struct sense_memory *s, pid_t pid)
 	return (uint64_t)resident * (uint64_t)s->page_size;
 }
 
-static bool dry_run_now(const struct sense_memory *s)
-{
-	return s->env.cfg->dry_run || (s->env.cfg->kill_switch && access(s->env.cfg->kill_switch, F_OK) == 0);
-}
-
-/* The rule that watches t: among the memory rules with an rss threshold
- * whose where matches, the lowest threshold, skipping in_kernel rules the
- * guards refuse now. False when none does. */
-static bool choose(struct sense_memory *s, const struct target *t, bool dry, uint64_t now,
-		   struct arming *a)
-{
-	const struct ruleset *rs = *s->env.rules;
-	const struct rule *best = NULL;
-	char why[256];
-
-	for (size_t j = 0; rs && j < rs->n; j++) {
-		const struct rule *r = &rs->rules[j];
-
-		if (r->any_kind || r->kind != REFLEX_COND_MEMORY || isnan(r->at_least[0]) ||
-		    !rule_fits(r, REFLEX_COND_MEMORY, t, NULL, 0))
-			continue;
-		if (best && r->at_least[0] >= best->at_least[0])
-			continue;
-		if (r->in_kernel && decide_refuses(s->env.engine, r, t, dry || r->dry_run, now, why,
-						   sizeof(why))) {
-			log_debug("memory: pid %d (%s) not armed for %s: %s", t->pid, t->comm, r->name, why);
-			continue;
-		}
-		best = r;
-	}
-	if (!best)
-		return false;
-	memset(a, 0, sizeof(*a));
-	a->threshold = (uint64_t)best->at_least[0];
-	a->flags = (best->in_kernel ? REFLEX_ARM_IN_KERNEL : 0) |
-		   (dry || best->dry_run ? REFLEX_ARM_DRY_RUN : 0);
-	a->signal = best->in_kernel ? act_signal_single(best->ladder[0].ops, best->ladder[0].params) : 0;
-	str_copy(a->rule, sizeof(a->rule), best->name);
-	str_copy(a->file, sizeof(a->file), best->file);
-	memcpy(a->hash, best->hash, sizeof(a->hash));
-	str_copy(a->json, sizeof(a->json), best->ladder[0].json);
-	a->cooldown_ns = best->cooldown_ns;
-	return true;
-}
-
 static int write_arm(struct sense_memory *s, const struct watched *w)
 {
 	struct reflex_arm v = {
 		.threshold_bytes = w->arm.threshold, .start_time = w->target.start_time,
-		.signal = (__u32)w->arm.signal, .flags = w->arm.flags,
+		.signal = (__u32)w->arm.signal,
+		.flags = (w->arm.in_kernel ? REFLEX_ARM_IN_KERNEL : 0) | (w->arm.dry_run ? REFLEX_ARM_DRY_RUN : 0),
 	};
 	__u32 key = (__u32)w->target.pid;
 
@@ -213,23 +152,23 @@ static int arm(struct sense_memory *s, struct watched *w, const struct arming *a
 
 static bool same_arming(const struct arming *a, const struct arming *b)
 {
-	return a->threshold == b->threshold && a->flags == b->flags && a->signal == b->signal &&
+	return a->threshold == b->threshold && a->in_kernel == b->in_kernel && a->dry_run == b->dry_run &&
+	       a->signal == b->signal &&
 	       !strcmp(a->rule, b->rule);
 }
 
 /* One process seen in the walk: armed, re-armed, or let go. */
-static void walk_one(struct sense_memory *s, const struct target *t, bool dry, uint64_t now)
+static void walk_one(struct sense_memory *s, const struct target *t, uint64_t now)
 {
 	struct watched *w = find_proc(s, t->pid);
 	struct arming a;
-	char why[256];
 	bool wanted;
 
 	if (w && w->target.start_time != t->start_time) {
 		(void)disarm(s, w);  /* the pid was reused */
 		w = NULL;
 	}
-	wanted = !protect_reason(s->env.protect, t, why, sizeof(why)) && choose(s, t, dry, now, &a);
+	wanted = s->env.arming.choose(s->env.arming.ctx, t, now, &a);
 	if (w)
 		w->seen = true;
 	if (w && w->fired) {
@@ -243,7 +182,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 		}
 		/* an in_kernel firing is armed again only once its rule's
 		 * cooldown allows it (no cooldown: never on this process) */
-		if ((w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
+		if (w->arm.in_kernel &&
 		    (!w->arm.cooldown_ns || !wanted || strcmp(a.rule, w->arm.rule)))
 			return;
 		if (!wanted) {
@@ -282,34 +221,7 @@ static void walk_one(struct sense_memory *s, const struct target *t, bool dry, u
 	else
 		log_debug("memory: pid %d (%s) armed: %s at %llu bytes%s", t->pid, t->comm, a.rule,
 			  (unsigned long long)a.threshold,
-			  a.flags & REFLEX_ARM_IN_KERNEL ? ", in the kernel" : "");
-}
-
-static bool has_memory_rules(const struct ruleset *rs)
-{
-	for (size_t j = 0; rs && j < rs->n; j++)
-		if (!rs->rules[j].any_kind && rs->rules[j].kind == REFLEX_COND_MEMORY)
-			return true;
-	return false;
-}
-
-/* Whether a memory rule could match a process by its comm alone: no read
- * at all for the many processes that a rule's `where = { comm = ... }`
- * rules out. */
-static bool comm_may_match(const struct ruleset *rs, const char *comm)
-{
-	for (size_t j = 0; rs && j < rs->n; j++) {
-		const struct rule *r = &rs->rules[j];
-
-		if (r->any_kind || r->kind != REFLEX_COND_MEMORY)
-			continue;
-		if (!r->comm.n)
-			return true;
-		for (size_t g = 0; g < r->comm.n; g++)
-			if (glob_match(r->comm.v[g], comm))
-				return true;
-	}
-	return false;
+			  a.in_kernel ? ", in the kernel" : "");
 }
 
 static bool comm_of(pid_t pid, char *comm, size_t size)
@@ -351,18 +263,18 @@ static void cand_add(struct sense_memory *s, pid_t pid)
 
 /* Judges a process whose comm a memory rule may match: armed, re-armed or
  * let go by walk_one. False when it is gone or a kernel thread. */
-static bool judge(struct sense_memory *s, pid_t pid, bool dry, uint64_t now)
+static bool judge(struct sense_memory *s, pid_t pid, uint64_t now)
 {
 	struct target t;
 
 	if (identity_read(pid, &t) || t.kernel_thread)
 		return false;
-	walk_one(s, &t, dry, now);
+	walk_one(s, &t, now);
 	return true;
 }
 
 /* The candidates from a walk of /proc. */
-static void walk_proc(struct sense_memory *s, bool dry, uint64_t now)
+static void walk_proc(struct sense_memory *s, uint64_t now)
 {
 	DIR *dir = opendir("/proc");
 	struct dirent *de;
@@ -377,8 +289,8 @@ static void walk_proc(struct sense_memory *s, bool dry, uint64_t now)
 		if (*end || pid <= 0)
 			continue;
 		/* a process ruled out by comm is let go like a dead one */
-		if (comm_of((pid_t)pid, comm, sizeof(comm)) && comm_may_match(*s->env.rules, comm) &&
-		    judge(s, (pid_t)pid, dry, now))
+		if (comm_of((pid_t)pid, comm, sizeof(comm)) && s->env.arming.comm_may_match(s->env.arming.ctx, comm) &&
+		    judge(s, (pid_t)pid, now))
 			cand_add(s, (pid_t)pid);
 	}
 	if (dir)
@@ -386,9 +298,9 @@ static void walk_proc(struct sense_memory *s, bool dry, uint64_t now)
 }
 
 /* Arms what the rules now say, lets go of the dead. */
-static void walk(struct sense_memory *s, bool dry, uint64_t now)
+static void walk(struct sense_memory *s, uint64_t generation, uint64_t now)
 {
-	bool rules = has_memory_rules(*s->env.rules);
+	bool rules = s->env.arming.any(s->env.arming.ctx);
 
 	/* crossings first, while their processes are still in the table;
 	 * one retired at the last walk and still not reported was lost */
@@ -410,11 +322,11 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 	s->skel->bss->watching = rules;
 	if (!rules) {
 		s->ncands = 0;
-	} else if (s->walk_proc || *s->env.rules != s->walked_rules) {
-		walk_proc(s, dry, now);
+	} else if (s->walk_proc || generation != s->walked) {
+		walk_proc(s, now);
 	} else {
 		for (size_t i = 0; i < s->ncands;) {
-			if (judge(s, s->cands[i], dry, now))
+			if (judge(s, s->cands[i], now))
 				i++;
 			else
 				s->cands[i] = s->cands[--s->ncands];
@@ -424,15 +336,14 @@ static void walk(struct sense_memory *s, bool dry, uint64_t now)
 		if (s->procs[i].seen || s->procs[i].retired || !disarm(s, &s->procs[i]))
 			i++;
 	}
-	s->walked_rules = *s->env.rules;
-	s->walked_dry = dry;
+	s->walked = generation;
 	s->last_walk = now;
 }
 
 static void memory_scan(void *state, uint64_t now)
 {
 	struct sense_memory *s = state;
-	bool dry = dry_run_now(s);
+	uint64_t generation = s->env.arming.generation(s->env.arming.ctx);
 	uint64_t lost = s->skel->bss->task_events_lost;
 
 	/* a lost exec may be a process to arm: counted, and /proc walked */
@@ -443,9 +354,8 @@ static void memory_scan(void *state, uint64_t now)
 		s->lost_seen = lost;
 		s->walk_proc = true;
 	}
-	if (s->walk_proc || now - s->last_walk >= REARM_INTERVAL_NS || *s->env.rules != s->walked_rules ||
-	    dry != s->walked_dry)
-		walk(s, dry, now);
+	if (s->walk_proc || now - s->last_walk >= REARM_INTERVAL_NS || generation != s->walked)
+		walk(s, generation, now);
 }
 
 /* The condition a crossing is: the process, when, and how much. */
@@ -474,14 +384,10 @@ static void describe(const struct watched *w, const struct reflex_crossing *e,
 static void record_kernel(struct sense_memory *s, const struct watched *w,
 			  const struct reflex_crossing *e, struct condition *c)
 {
-	const char *sig = act_signal_name(w->arm.signal);
+	const char *sig = w->arm.signal_name;
 	enum decision_outcome outcome;
-	struct rule r = { .name = (char *)w->arm.rule, .file = (char *)w->arm.file };
 	char rss[32], limit[32], detail[256];
 
-	memcpy(r.hash, w->arm.hash, sizeof(r.hash));
-	r.ladder[0].ops = &act_signal_ops;
-	str_copy(r.ladder[0].json, sizeof(r.ladder[0].json), w->arm.json);
 	format_mib(e->rss_bytes, rss, sizeof(rss));
 	format_mib(e->threshold_bytes, limit, sizeof(limit));
 	if (e->flags & REFLEX_ARM_DRY_RUN) {
@@ -501,7 +407,7 @@ static void record_kernel(struct sense_memory *s, const struct watched *w,
 		snprintf(detail, sizeof(detail), "signalled in the kernel: %s at rss %s >= %s", sig,
 			 rss, limit);
 	}
-	decide_record_external(s->env.engine, c, &r, outcome, detail, clock_mono_ns());
+	s->env.arming.record(s->env.arming.ctx, c, &w->arm, outcome, detail);
 }
 
 /* After the kernel acted: disarm every in-kernel arming that the guards now
@@ -513,13 +419,10 @@ static void recheck_guards(struct sense_memory *s, uint64_t now)
 
 	for (size_t i = 0; i < s->n;) {
 		struct watched *w = &s->procs[i];
-		const struct rule *r = ruleset_find(*s->env.rules, w->arm.rule);
 
-		if (!w->fired && !w->retired && (w->arm.flags & REFLEX_ARM_IN_KERNEL) &&
-		    (!r || decide_refuses(s->env.engine, r, &w->target,
-					  w->arm.flags & REFLEX_ARM_DRY_RUN, now, why, sizeof(why)))) {
-			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm,
-				  r ? why : "its rule is gone");
+		if (!w->fired && !w->retired && w->arm.in_kernel &&
+		    s->env.arming.refuses(s->env.arming.ctx, &w->arm, &w->target, now, why, sizeof(why))) {
+			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm, why);
 			if (disarm(s, w))
 				continue;
 		}
@@ -584,9 +487,9 @@ static int handle_task(void *ctx, void *data, size_t len)
 	if (i >= 0)
 		s->cands[i] = s->cands[--s->ncands];
 	/* one that leaves the candidates is let go at the next walk */
-	if (e.what == REFLEX_TASK_EXIT || !comm_may_match(*s->env.rules, e.comm))
+	if (e.what == REFLEX_TASK_EXIT || !s->env.arming.comm_may_match(s->env.arming.ctx, e.comm))
 		return 0;
-	if (judge(s, (pid_t)e.tgid, dry_run_now(s), clock_mono_ns()))
+	if (judge(s, (pid_t)e.tgid, clock_mono_ns()))
 		cand_add(s, (pid_t)e.tgid);
 	return 0;
 }
@@ -602,7 +505,7 @@ static void *memory_start(const struct sensor_env *env)
 		return NULL;
 	s->env = *env;
 	s->page_size = sysconf(_SC_PAGESIZE);
-	if (!s->env.rules || !s->env.engine) {
+	if (!s->env.arming.choose) {
 		err = -EINVAL;
 		log_error("memory: started without the rules and the engine");
 		goto fail;
@@ -633,7 +536,7 @@ static void *memory_start(const struct sensor_env *env)
 	if (err)
 		goto fail;
 	s->walk_proc = true;
-	walk(s, dry_run_now(s), clock_mono_ns());
+	walk(s, s->env.arming.generation(s->env.arming.ctx), clock_mono_ns());
 	return s;
 fail:
 	memory_stop(s);

@@ -9,24 +9,32 @@
 #include <stddef.h>
 #include <bpf/libbpf.h>
 
-#include "cmd/config.h"
+#include "model/arming.h"
 #include "model/needs.h"
 #include "model/condition.h"
 
-struct ruleset;
-struct protect;
-struct decide_engine;
+/* The sensors' options (cmd/config.c's table fills them). */
+struct sensor_config {
+	uint64_t min_wait_ns;
+	uint64_t stall_after_ns;
+	uint64_t leak_window_ns;
+	uint64_t leak_min_rate;   /* bytes/s */
+	uint64_t leak_attribution_ns;
+	uint64_t goroutine_window_ns;
+	int64_t goroutine_min_rate, goroutine_min_count;
+	bool goroutine_probes;
+	uint64_t retrans_window_ns;
+	int64_t retrans_min;
+	int64_t retrans_flows;
+};
 
 struct sensor_env {
 	struct ev_loop *loop;
-	const struct config *cfg;
+	const struct sensor_config *cfg;
 	struct condition_sink sink;
-	/* for a sensor whose BPF side acts by itself (sense/memory.c): the
-	 * rules in force (the daemon's pointer, so a reload is seen), the
-	 * protected targets, and the engine that records what the kernel did */
-	struct ruleset *const *rules;
-	const struct protect *protect;
-	struct decide_engine *engine;
+	/* for a sensor whose BPF side acts by itself (sense/memory.c): decide's
+	 * choice of what arms a process, and its record of what the kernel did */
+	struct arming_policy arming;
 };
 
 struct sensor {
