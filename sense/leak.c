@@ -477,6 +477,31 @@ static int by_outstanding(const void *x, const void *y)
 	return a->v.outstanding < b->v.outstanding ? 1 : a->v.outstanding > b->v.outstanding ? -1 : 0;
 }
 
+/* Sums the per-CPU values of key in a PERCPU map of __u64 fields (the
+ * stats, a site) into sum, n fields of them. */
+static int percpu_sum(int fd, const void *key, __u64 *sum, size_t n)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	__u64 *v;
+
+	if (ncpus < 0)
+		return ncpus;
+	v = calloc((size_t)ncpus * n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, v)) {
+		err = -errno;
+		goto cleanup;
+	}
+	memset(sum, 0, n * sizeof(*sum));
+	for (int c = 0; c < ncpus; c++)
+		for (size_t i = 0; i < n; i++)
+			sum[i] += v[(size_t)c * n + i];
+cleanup:
+	free(v);
+	return err;
+}
+
 /* The window is over: the top sites, what it cost, into p's evidence. */
 static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t now)
 {
@@ -492,14 +517,15 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 	char json[2048], logline[1024], took[32];
 	struct sbuf b, l;
 
-	(void)bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.allocs_stats), &zero, &st);
+	(void)percpu_sum(bpf_map__fd(a->skel->maps.allocs_stats), &zero, (__u64 *)&st,
+			 sizeof(st) / sizeof(__u64));
 	/* the TOP_SITES largest, by insertion into a small sorted array */
 	while (!bpf_map_get_next_key(bpf_map__fd(a->skel->maps.sites), prev, &key)) {
 		struct site cand = { .addr = key };
 
 		prev = &key;
-		if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.sites), &key, &cand.v) ||
-		    cand.v.outstanding <= 0)
+		if (percpu_sum(bpf_map__fd(a->skel->maps.sites), &key, (__u64 *)&cand.v,
+			       sizeof(cand.v) / sizeof(__u64)) || cand.v.outstanding <= 0)
 			continue;
 		if (ntop < TOP_SITES)
 			top[ntop++] = cand;
@@ -862,7 +888,7 @@ const struct sensor sensor_leak = {
 		.kernel = "5.11 (bpf_get_current_task_btf; tp_btf/rss_stat 5.5; uprobes for attribution)",
 		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec and _exit; malloc/free uprobes on demand",
 		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_KPROBE },
-		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY },
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, probe_read_user),
 			     KERNEL_HELPER(KPROBE, get_current_pid_tgid) },
 		.objects = { leak_bpf__elf_bytes, allocs_bpf__elf_bytes },
