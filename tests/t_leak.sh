@@ -114,6 +114,33 @@ R
 		fail "message: $out"
 }
 
+# The eta threshold is a ceiling, in the simulator as live: a leak whose
+# time to OOM falls from 90 s to 40 s is decided when it reaches 60 s
+# (each refresh judged again), not before.
+test_eta_threshold_simulated() {
+	write_rule eta <<'R'
+rule "oom-soon" {
+  when = leak { eta = "1m" },
+  act = signal { "SIGTERM" },
+  dry_run = true,
+}
+R
+	cat > "$T/eta.trace" <<'TR'
+reflexd-trace 1 start=1795300000
+10 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":100000000,"eta_ms":90000}
+15 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":140000000,"eta_ms":70000}
+20 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":180000000,"eta_ms":50000}
+25 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":220000000,"eta_ms":40000}
+40 end
+TR
+	out=$("$REFLEXD" simulate --trace "$T/eta.trace" --rules "$T/rules" --json 2>&1) ||
+		fail "simulate: $out"
+	echo "$out" | grep -v '^#' | holds '.rule == "oom-soon" and .outcome == "dry-run" and .evidence.eta_ms == 50000' ||
+		fail "no decision at eta 50 s: $out"
+	[ "$(echo "$out" | grep -v '^#' | jq -s '[.[] | select(.rule == "oom-soon")] | length')" = 1 ] ||
+		fail "want exactly one decision: $out"
+}
+
 # memory_cgroup BYTES: a new cgroup limited to BYTES (cgroup2 when its
 # memory controller is there, else v1's memory hierarchy, under this
 # shell's own). Sets CG (its directory), CG_PATH (as /proc/PID/cgroup
