@@ -20,8 +20,12 @@ restore_stats() { sysctl -qw kernel.bpf_stats_enabled="$stats_was"; }
 BENCH_CLEANUP="kill_wl restore_stats"
 sysctl -qw kernel.bpf_stats_enabled=1
 
-prog_ns() {
-	bpftool prog show name "$1" -j 2>/dev/null | jq -r 'if .run_cnt > 0 then .run_time_ns / .run_cnt else 0 end | floor'
+# ns per run of the attribution programs, summed over the three a
+# malloc+free pair runs (0 when bpftool cannot tell)
+progs_ns() {
+	bpftool prog show -j 2>/dev/null | jq -r '[.[] | select(.name == "malloc_enter" or
+		.name == "alloc_return" or .name == "free_enter") | select(.run_cnt > 0) |
+		.run_time_ns / .run_cnt] | add // 0 | floor'
 }
 
 # one_round BIN: prints "pair_ns progs_ns" for one traced window.
@@ -34,7 +38,7 @@ one_round() {
 	for _ in $(seq 900); do
 		if [ -z "$attached" ] && grep -q "pid $WL (lk-bench): tracing" "$T/d.log"; then attached=$(date +%s%N); fi
 		if [ -n "$attached" ] && [ -z "$progs" ] && [ $(( $(date +%s%N) - attached )) -gt 8000000000 ]; then
-			progs=$(( $(prog_ns malloc_enter) + $(prog_ns alloc_return) + $(prog_ns free_enter) ))
+			progs=$(progs_ns)
 		fi
 		if grep -q "pid $WL (lk-bench): [0-9]* calls" "$T/d.log"; then detached=$(date +%s%N); break; fi
 		sleep 0.05
