@@ -22,7 +22,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD
 
 SENSORS := deadlock leak allocs goroutines memory retransmits
 ACTUATORS := traffic
-SRCS    := $(wildcard core/*.c sense/*.c decide/*.c act/*.c)
+SRCS    := $(wildcard lib/*.c model/*.c sense/*.c decide/*.c act/*.c record/*.c k8s/*.c cmd/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 SKELS   := $(SENSORS:%=$(BUILD)/%.skel.h) $(ACTUATORS:%=$(BUILD)/%.skel.h)
 # OTLP messages (proto/, written from the specification), C by protoc-c
@@ -70,14 +70,14 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
 # tests/k8s: the cgroup path table's driver
-$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c sense/identity.h
+$(BUILD)/tests/cgroup_table: tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c lib/sha256.c sense/identity.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c core/util.c core/text.c core/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/k8s/cgroup_table.c sense/identity.c lib/util.c lib/text.c lib/sha256.c -lm
 
 workloads: $(WORKLOADS) $(BUILD)/tests/cgroup_table $(BUILD)/tests/k8s_fleet
 
 # the daemon's objects, less main: what test and bench drivers link against
-LIB_OBJS := $(filter-out $(BUILD)/core/main.o,$(OBJS))
+LIB_OBJS := $(filter-out $(BUILD)/cmd/main.o,$(OBJS))
 
 $(BUILD)/bench/engine_bench: tests/bench/engine_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -106,13 +106,13 @@ $(BUILD)/unit/probe_capture: tests/unit/probe_capture.c $(LIB_OBJS) $(BUILD)/uni
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/probe_capture.c $(LIB_OBJS) $(LDLIBS)
 
-$(BUILD)/unit/metrics: tests/unit/metrics.c core/metrics.c core/metrics.h core/util.c core/text.c core/log.c
+$(BUILD)/unit/metrics: tests/unit/metrics.c lib/metrics.c lib/metrics.h lib/util.c lib/text.c lib/log.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c core/metrics.c core/util.c core/text.c core/log.c -lev -lbpf
+	$(CC) $(CFLAGS) -o $@ tests/unit/metrics.c lib/metrics.c lib/util.c lib/text.c lib/log.c -lev -lbpf
 
-$(BUILD)/unit/text: tests/unit/text.c core/text.c core/util.c core/sha256.c core/text.h core/util.h
+$(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/sha256.c lib/text.h lib/util.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/text.c core/text.c core/util.c core/sha256.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c lib/sha256.c -lm
 
 units: $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
 
@@ -140,20 +140,20 @@ clean:
 # libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
-FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c core/kernel.c \
-	core/util.c core/text.c core/sha256.c core/log.c core/journal.c core/metrics.c sense/condition.c sense/identity.c \
-	decide/decision.c core/k8s.c core/http.c core/json.c core/kubeconfig.c
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c lib/kernel.c \
+	lib/util.c lib/text.c lib/sha256.c lib/log.c record/journal.c lib/metrics.c model/condition.c sense/identity.c \
+	model/decision.c k8s/k8s.c lib/http.c lib/json.c k8s/kubeconfig.c
 # the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
-FUZZ_RULES_SRCS += decide/engine.c decide/protect.c sense/trace.c
+FUZZ_RULES_SRCS += decide/engine.c decide/protect.c record/trace.c
 FUZZ_ENGINE_SRCS := tests/fuzz/fuzz_engine.c $(filter-out tests/fuzz/fuzz_rules.c,$(FUZZ_RULES_SRCS))
 # a rule file's load bounded by 1/50 of the daemon's: runaway seeds end sooner
 FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRUCTIONS=200000L \
 	-DREFLEX_SANDBOX_LOAD_WALL_NS=40000000ull
-FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c sense/trace.c sense/condition.c core/util.c core/text.c
-FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c core/util.c core/text.c
-FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c core/json.c
-FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c core/kubeconfig.c core/util.c core/text.c
-FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c core/util.c core/text.c
+FUZZ_TRACE_SRCS := tests/fuzz/fuzz_trace.c record/trace.c model/condition.c lib/util.c lib/text.c
+FUZZ_GLOB_SRCS := tests/fuzz/fuzz_glob.c lib/util.c lib/text.c
+FUZZ_JSON_SRCS := tests/fuzz/fuzz_json.c lib/json.c
+FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c k8s/kubeconfig.c lib/util.c lib/text.c
+FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c lib/util.c lib/text.c
 
 $(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
 	@mkdir -p $(@D)
@@ -173,11 +173,11 @@ $(BUILD)/fuzz/fuzz_glob: $(FUZZ_GLOB_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_GLOB_SRCS)
 
-$(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) core/json.h
+$(BUILD)/fuzz/fuzz_json: $(FUZZ_JSON_SRCS) lib/json.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_JSON_SRCS)
 
-$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) core/kubeconfig.h core/util.h
+$(BUILD)/fuzz/fuzz_kubeconfig: $(FUZZ_KUBECONFIG_SRCS) k8s/kubeconfig.h lib/util.h
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_KUBECONFIG_SRCS)
 

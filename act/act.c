@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "act/act.h"
-#include "core/log.h"
-#include "core/metrics.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
 
 const struct act_ops *const act_all[] = {
 	&act_signal_ops, &act_traffic_shift_ops, &act_traffic_restore_ops,

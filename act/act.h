@@ -8,9 +8,9 @@
 #include <ev.h>
 #include <lua.h>
 
-#include "core/journal.h"
-#include "core/util.h"
-#include "decide/decision.h"
+#include "record/journal.h"
+#include "lib/util.h"
+#include "model/decision.h"
 
 #define REFLEX_ACT_PARAMS_MAX 256
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "act/act.h"
-#include "core/k8s.h"
+#include "k8s/k8s.h"
 
 enum k8s_op { OP_RESTART, OP_EVICT, OP_CORDON, OP_SCALE, OP_LABEL, OP_ANNOTATE };
 

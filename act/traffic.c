@@ -38,8 +38,8 @@
 
 #include "act/act.h"
 #include "act/traffic.h"
-#include "core/kernel.h"
-#include "core/log.h"
+#include "lib/kernel.h"
+#include "lib/log.h"
 #include "sense/identity.h"
 #include "bpf/traffic.h"
 #include "traffic.skel.h"

@@ -8,9 +8,9 @@
 #include <ev.h>
 #include <stddef.h>
 
-#include "core/journal.h"
-#include "core/needs.h"
-#include "core/util.h"
+#include "record/journal.h"
+#include "model/needs.h"
+#include "lib/util.h"
 
 /* Where the steering program stays attached while reflexd is away. */
 #define REFLEX_TRAFFIC_PIN "/sys/fs/bpf/reflexd-traffic"
@@ -29,7 +29,7 @@ int traffic_open(struct ev_loop *loop, const struct strlist *services);
  * served while reflexd is away. */
 void traffic_close(struct journal *journal, const char *host);
 
-/* What the steering programs need from the kernel (core/needs.h). */
+/* What the steering programs need from the kernel (model/needs.h). */
 extern const struct kernel_needs traffic_needs;
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "lib/util.h"
 #include "decide/engine.h"
 
 /* An action to undo once its condition is gone for good (a traffic shift

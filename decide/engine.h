@@ -7,7 +7,7 @@
 #ifndef REFLEX_DECIDE_ENGINE_H
 #define REFLEX_DECIDE_ENGINE_H
 
-#include "decide/decision.h"
+#include "model/decision.h"
 #include "decide/protect.h"
 #include "decide/rules.h"
 

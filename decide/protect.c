@@ -1,7 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "lib/util.h"
 #include "decide/protect.h"
 
 /* What keeps a node alive and reachable: init and its managers, remote

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/text.h"
-#include "core/util.h"
+#include "lib/text.h"
+#include "lib/util.h"
 #include "decide/rules.h"
 #include "decide/sandbox.h"
 

@@ -16,7 +16,7 @@
 #include <lauxlib.h>
 
 #include "act/act.h"
-#include "sense/condition.h"
+#include "model/condition.h"
 
 #define REFLEX_LADDER_MAX 4
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
+#include "lib/log.h"
 #include "decide/sandbox.h"
 
 struct sandbox {

@@ -13,9 +13,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "core/kernel.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "lib/kernel.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "sense/deadlock.h"
 #include "sense/identity.h"
 #include "bpf/deadlock.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "lib/util.h"
 #include "sense/go_elf.h"
 
 /* Go 1.18+ writes its version inline in .go.buildinfo: a 14-byte magic,

@@ -32,8 +32,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "core/log.h"
-#include "core/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "sense/go_elf.h"
 #include "sense/goroutines.h"
 #include "sense/identity.h"

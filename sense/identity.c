@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "lib/util.h"
 #include "sense/identity.h"
 
 #define PF_KTHREAD 0x00200000

@@ -2,7 +2,7 @@
 #ifndef REFLEX_SENSE_IDENTITY_H
 #define REFLEX_SENSE_IDENTITY_H
 
-#include "sense/condition.h"
+#include "model/condition.h"
 
 /* Fills t for pid: 0, or -ESRCH when it is gone. */
 int identity_read(pid_t pid, struct target *t);

@@ -16,8 +16,8 @@
 #include <bpf/libbpf.h>
 
 #include "act/act.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "decide/engine.h"
 #include "sense/identity.h"
 #include "sense/memory.h"

@@ -21,9 +21,9 @@
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 
-#include "core/kernel.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "lib/kernel.h"
+#include "lib/log.h"
+#include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/retransmits.h"
 #include "bpf/retransmits.h"

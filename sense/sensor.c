@@ -1,9 +1,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/log.h"
-#include "core/metrics.h"
-#include "core/util.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/util.h"
 #include "sense/deadlock.h"
 #include "sense/goroutines.h"
 #include "sense/leak.h"

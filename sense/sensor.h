@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <bpf/libbpf.h>
 
-#include "core/config.h"
-#include "core/needs.h"
-#include "sense/condition.h"
+#include "cmd/config.h"
+#include "model/needs.h"
+#include "model/condition.h"
 
 struct ruleset;
 struct protect;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "lib/util.h"
 #include "sense/symbols.h"
 
 int symbols_each_mapping(pid_t pid, int (*fn)(const struct mapping *m, void *ctx), void *ctx)

@@ -121,9 +121,9 @@ PY
 
 # Every manifest a message of the code points at exists.
 test_403_hint_names_a_real_file() {
-	grep -q 'see deploy/reflexd.yaml' core/k8s.c || fail "the 403 hint does not name deploy/reflexd.yaml"
-	for f in $(grep -ho 'deploy/[a-z.-]*\.yaml' core/*.c core/*.h | sort -u); do
-		[ -f "$f" ] || fail "core/ names $f, which does not exist"
+	grep -q 'see deploy/reflexd.yaml' k8s/k8s.c || fail "the 403 hint does not name deploy/reflexd.yaml"
+	for f in $(grep -ho 'deploy/[a-z.-]*\.yaml' */*.c */*.h | sort -u); do
+		[ -f "$f" ] || fail "the code names $f, which does not exist"
 	done
 }
 

@@ -662,13 +662,14 @@ R
 }
 
 # The manifests: parsed, required fields, and RBAC exactly the calls in
-# core/k8s.c; the shipped ConfigMap rules pass `reflexd check`. A role
+# k8s/k8s.c; the shipped ConfigMap rules pass `reflexd check`. A role
 # missing a verb, or a subPath rules mount, is caught.
 test_deploy_manifests() {
 	python3 tests/k8s/check_deploy.py . "$T/cm-rules"
 	"$REFLEXD" check "$T/cm-rules" | grep -q ': ok$'
-	mkdir -p "$T/root/deploy" "$T/root/core"
-	cp core/k8s.c core/k8s.h core/daemon.c "$T/root/core/"
+	mkdir -p "$T/root/deploy" "$T/root/k8s" "$T/root/cmd"
+	cp k8s/k8s.c k8s/k8s.h "$T/root/k8s/"
+	cp cmd/daemon.c "$T/root/cmd/"
 	sed -e 's/verbs: \["patch"\]$/verbs: ["get"]/' -e 's|mountPath: /etc/reflexd/rules$|&\n              subPath: deadlock.lua|' \
 		deploy/reflexd.yaml > "$T/root/deploy/reflexd.yaml"
 	out=$(python3 tests/k8s/check_deploy.py "$T/root" "$T/cm2" 2>&1) && fail "bad manifests passed: $out"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "decide/engine.h"
-#include "sense/trace.h"
+#include "record/trace.h"
 
 #define DRIVE_EPOCH (1000ull * NSEC_PER_SEC)
 #define DRIVE_EVENTS_MAX 200

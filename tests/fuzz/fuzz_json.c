@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/json.h"
+#include "lib/json.h"
 
 static void walk(const struct json_val *v, int depth)
 {

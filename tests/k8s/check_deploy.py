@@ -4,7 +4,7 @@ it parses, every object has its required fields, the DaemonSet has what
 reflexd needs (hostPID, the node name, the BPF and tracefs mounts, the
 capabilities daemon.c checks for, the rules ConfigMap mounted as a
 directory), and the RBAC granted to reflexd's ServiceAccount is exactly
-the (verb, group, resource) table in core/k8s.c: every call covered,
+the (verb, group, resource) table in k8s/k8s.c: every call covered,
 nothing more. Prints one line per problem; exits 1 if any.
 
 usage: check_deploy.py REPO_ROOT RULES_OUT_DIR
@@ -69,12 +69,12 @@ if env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldP
     problem("DaemonSet: NODE_NAME must come from the downward API (spec.nodeName)")
 sc = c.get("securityContext", {})
 if not sc.get("privileged"):
-    with open(os.path.join(root, "core/daemon.c")) as f:
+    with open(os.path.join(root, "cmd/daemon.c")) as f:
         needed = re.findall(r'\{ CAP_(\w+), "CAP_\w+" \}', f.read())
     added = set(sc.get("capabilities", {}).get("add", []))
     for cap in needed:
         if cap not in added:
-            problem("DaemonSet: capability %s (checked by core/daemon.c) not added" % cap)
+            problem("DaemonSet: capability %s (checked by cmd/daemon.c) not added" % cap)
 volumes = {v["name"]: v for v in spec.get("volumes", [])}
 mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
 for path in ("/sys/fs/bpf", "/sys/kernel/tracing"):
@@ -102,18 +102,18 @@ if "--dry-run" not in args:
     problem("DaemonSet: ships without --dry-run")
 
 # ---- RBAC: granted == used ----
-with open(os.path.join(root, "core/k8s.c")) as f:
+with open(os.path.join(root, "k8s/k8s.c")) as f:
     src = f.read()
 table = src[src.index("rbac-table-begin"):src.index("rbac-table-end")]
 used = set(re.findall(r'\] = \{ "(\w+)", "([\w.]*)", "([\w/]+)" \}', table))
 enum = re.findall(r"^\t(K8S_\w+),", src, re.M)
-with open(os.path.join(root, "core/k8s.h")) as f:
+with open(os.path.join(root, "k8s/k8s.h")) as f:
     calls = [c for c in re.findall(r"^\t(K8S_\w+),", f.read(), re.M) if c != "K8S_CALL_COUNT"]
 entries = re.findall(r"\[(K8S_\w+)\] = \{", table)
 if sorted(calls) != sorted(entries):
-    problem("core/k8s.c: the RBAC table does not list every call in core/k8s.h")
+    problem("k8s/k8s.c: the RBAC table does not list every call in k8s/k8s.h")
 if not used:
-    problem("core/k8s.c: no RBAC table found")
+    problem("k8s/k8s.c: no RBAC table found")
 
 
 def bound(binding):

@@ -1,5 +1,5 @@
 /* A fleet of reflexd Kubernetes clients on one loop: the real client
- * (core/k8s.c on core/http.c), one instance per simulated node, each with
+ * (k8s/k8s.c on lib/http.c), one instance per simulated node, each with
  * its own node name, its own connections and its own pod cache. Used by
  * tests/t_k8s.sh (one node) and tests/scale/fleet.sh (thousands).
  *
@@ -24,8 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/k8s.h"
-#include "core/log.h"
+#include "k8s/k8s.h"
+#include "lib/log.h"
 
 struct take {
 	struct fleet *f;

@@ -1,6 +1,6 @@
 # The fleet simulation (make scale): N simulated nodes, each the real
-# Kubernetes client of reflexd (build/tests/k8s_fleet: core/k8s.c on
-# core/http.c, one instance per node, all on one loop), against the fixture
+# Kubernetes client of reflexd (build/tests/k8s_fleet: k8s/k8s.c on
+# lib/http.c, one instance per node, all on one loop), against the fixture
 # API server (tests/k8s/apiserver.py --sim-nodes N) over TLS. For each N:
 #   start    time until every node has listed and watches
 #   rest     API calls per second with nothing happening (watch renewals)

@@ -4,7 +4,7 @@
  * promtool and that each family is one block. */
 #include <stdio.h>
 
-#include "core/metrics.h"
+#include "lib/metrics.h"
 
 int main(void)
 {

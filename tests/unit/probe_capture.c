@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/probe.h"
-#include "core/util.h"
+#include "cmd/probe.h"
+#include "lib/util.h"
 
 static char elf[1 << 20];
 static size_t elf_size;

@@ -1,4 +1,4 @@
-/* core/text.c driven from stdin, for a differential test against Python's
+/* lib/text.c driven from stdin, for a differential test against Python's
  * strict UTF-8 decoder (tests/t_text.sh). Each input line is "MODE HEX":
  * MODE is t (sbuf_text), c (sbuf_text with TEXT_CONTROLS), j
  * (sbuf_json_str) or s (sbuf_text into a buffer of HEX's first byte's
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/text.h"
+#include "lib/text.h"
 
 static void put_hex(const char *s, size_t n)
 {

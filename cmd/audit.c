@@ -1,0 +1,354 @@
+/* `reflexd audit`: what the robot did, from the journal. A table for a
+ * person, or one JSON object per line for a script. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/audit.h"
+#include "record/journal.h"
+#include "lib/log.h"
+#include "lib/text.h"
+
+/* ,"key":value with value as a JSON string, or JSON already (written by
+ * reflexd: evidence, params, explain) with a default when empty; either
+ * way valid UTF-8 (lib/text.h). Inline: each key is a literal, its
+ * length known when compiling. */
+static inline void put_str(struct sbuf *b, const char *key, const char *v)
+{
+	sbuf_puts(b, key);
+	/* most of a target's fields are empty */
+	if (!*v)
+		sbuf_puts(b, "\"\"");
+	else
+		sbuf_json_str(b, v);
+}
+
+/* ,"key":"v" for a v reflexd writes itself (a time, a name from its own
+ * tables): nothing in it needs escaping. */
+static inline void put_name(struct sbuf *b, const char *key, const char *v)
+{
+	sbuf_puts(b, key);
+	sbuf_puts(b, "\"");
+	sbuf_puts(b, v);
+	sbuf_puts(b, "\"");
+}
+
+static inline void put_json(struct sbuf *b, const char *key, const char *json, const char *empty)
+{
+	sbuf_puts(b, key);
+	/* a journal written before reflexd escaped host bytes in evidence
+	 * may hold them raw, inside the JSON's strings */
+	sbuf_text(b, json[0] ? json : empty, TEXT_IN_JSON);
+}
+
+static inline void put_int(struct sbuf *b, const char *key, long long v)
+{
+	sbuf_puts(b, key);
+	sbuf_int(b, v);
+}
+
+void audit_print_json(const struct decision *d)
+{
+	const struct target *t = &d->condition.target;
+	char line[16384], when[40];
+	struct sbuf b;
+
+	time_format(d->time_ns, when, sizeof(when));
+	sbuf_init(&b, line, sizeof(line));
+	put_str(&b, "{\"id\":", d->id);
+	put_name(&b, ",\"time\":", when);
+	put_int(&b, ",\"time_unix_nano\":", d->time_ns);
+	put_name(&b, ",\"mode\":", decision_mode_name(d->mode));
+	put_str(&b, ",\"host\":", d->host);
+	put_str(&b, ",\"rule\":", d->rule);
+	put_str(&b, ",\"rule_file\":", d->rule_file);
+	put_str(&b, ",\"rule_hash\":", d->rule_hash);
+	put_name(&b, ",\"kind\":", condition_kind_name(d->condition.kind));
+	put_int(&b, ",\"held_ms\":", (long long)(d->held_ns / NSEC_PER_MSEC));
+	put_int(&b, ",\"pid\":", t->pid);
+	put_int(&b, ",\"tid\":", t->tid);
+	put_str(&b, ",\"comm\":", t->comm);
+	put_str(&b, ",\"exe\":", t->exe);
+	put_str(&b, ",\"cgroup\":", t->cgroup);
+	put_str(&b, ",\"container_id\":", t->container_id);
+	put_str(&b, ",\"pod_uid\":", t->pod_uid);
+	put_str(&b, ",\"pod\":", t->pod);
+	put_str(&b, ",\"namespace\":", t->namespace);
+	put_str(&b, ",\"container\":", t->container);
+	put_str(&b, ",\"summary\":", d->condition.summary);
+	put_json(&b, ",\"evidence\":", d->condition.evidence, "{}");
+	put_str(&b, ",\"action\":", d->action);
+	put_json(&b, ",\"params\":", d->params, "{}");
+	put_name(&b, ",\"outcome\":", decision_outcome_name(d->outcome));
+	put_str(&b, ",\"detail\":", d->detail);
+	put_str(&b, ",\"verify\":", d->verify);
+	put_int(&b, ",\"rung\":", d->rung);
+	put_json(&b, ",\"explain\":", d->explain, "[]");
+	sbuf_put(&b, "}\n", 2);
+	fwrite(line, 1, b.len, stdout);
+}
+
+/* "namespace/pod", or "-" when the target is not in a known pod. */
+static void pod_name(const struct target *t, char *buf, size_t size)
+{
+	if (t->pod[0])
+		snprintf(buf, size, "%s/%s", t->namespace[0] ? t->namespace : "?", t->pod);
+	else
+		snprintf(buf, size, "-");
+}
+
+static int print_row(const struct decision *d, void *ctx)
+{
+	const struct target *t = &d->condition.target;
+	bool json = *(bool *)ctx;
+	char when[40], pod[200];
+
+	if (json) {
+		audit_print_json(d);
+		return 0;
+	}
+	time_format(d->time_ns, when, sizeof(when));
+	/* the pod, when known, leads the detail: the columns stay as they were */
+	pod[0] = '\0';
+	if (t->pod[0]) {
+		pod_name(t, pod, sizeof(pod) - 3);
+		strcat(pod, ": ");
+	}
+	text_print(stdout, "%-24s %-8s %-8s %-20s %-9s %7d %-15s %-7s %-10s %s%s\n", when,
+	       d->id + strlen(d->id) - 8, decision_mode_name(d->mode), d->rule,
+	       condition_kind_name(d->condition.kind), t->pid, t->comm, d->action,
+	       decision_outcome_name(d->outcome), pod, d->detail);
+	return 0;
+}
+
+struct chain {
+	struct journal *journal;
+	const struct decision *first; /* the decision shown */
+	int found;
+};
+
+/* A later decision on the same target by the same rule: an escalation
+ * when it climbed a rung, else what happened next. */
+static int print_followup(const struct decision *d, void *ctx)
+{
+	struct chain *ch = ctx;
+	const struct target *t = &d->condition.target, *first = &ch->first->condition.target;
+	char when[40];
+
+	if (!strcmp(d->id, ch->first->id) || t->start_time != first->start_time)
+		return 0;
+	time_format(d->time_ns, when, sizeof(when));
+	text_print(stdout, "%-9s %s %s: %s (rung %d) %s: %s%s%s\n", d->rung > ch->first->rung ? "escalated" : "then",
+	       when, d->id, d->action, d->rung, decision_outcome_name(d->outcome), d->detail,
+	       d->verify[0] ? "; verified: " : "", d->verify);
+	return 0;
+}
+
+/* `audit show ID`: the whole chain of one decision, for a person. */
+static int print_chain(const struct decision *d, void *ctx)
+{
+	const struct condition *c = &d->condition;
+	const struct target *t = &c->target;
+	struct chain *ch = ctx;
+	char when[40], held[32], pod[200];
+
+	ch->found++;
+	time_format(d->time_ns, when, sizeof(when));
+	duration_format(d->held_ns, held, sizeof(held));
+	text_print(stdout, "decision  %s\n", d->id);
+	text_print(stdout, "time      %s on %s, mode %s\n", when, d->host, decision_mode_name(d->mode));
+	text_print(stdout, "evidence  %s on pid %d (%s), held %s: %s\n", condition_kind_name(c->kind), t->pid,
+	       t->comm, held, c->summary);
+	text_print(stdout, "          exe %s, cgroup %s\n", t->exe[0] ? t->exe : "-", t->cgroup[0] ? t->cgroup : "-");
+	pod_name(t, pod, sizeof(pod));
+	if (t->pod[0] || t->container_id[0])
+		text_print(stdout, "          pod %s (uid %s), container %s (%s)\n", pod, t->pod_uid[0] ? t->pod_uid : "-",
+		       t->container[0] ? t->container : "-", t->container_id[0] ? t->container_id : "-");
+	text_print(stdout, "          %s\n", c->evidence[0] ? c->evidence : "{}");
+	text_print(stdout, "rule      %s (%s, sha256 %.12s)\n", d->rule, d->rule_file[0] ? d->rule_file : "-",
+	       d->rule_hash[0] ? d->rule_hash : "-");
+	text_print(stdout, "why       %s\n", d->explain[0] ? d->explain : "[]");
+	text_print(stdout, "action    %s %s%s\n", d->action, d->params[0] ? d->params : "{}",
+	       d->rung ? " (escalation)" : "");
+	text_print(stdout, "outcome   %s: %s\n", decision_outcome_name(d->outcome), d->detail);
+	text_print(stdout, "verified  %s\n", d->verify[0] ? d->verify : "-");
+	if (t->pid && d->condition.kind < REFLEX_COND_KIND_COUNT) {
+		/* what the same rule did to the same process after this: the
+		 * ladder this decision started, if any */
+		struct journal_filter next = {
+			.rule = d->rule, .pid = t->pid, .outcome = -1, .since_ns = d->time_ns,
+		};
+		struct decision *first = malloc(sizeof(*first));
+		struct chain follow = { .journal = ch->journal, .first = first };
+
+		if (first) {
+			*first = *d;
+			(void)journal_query(ch->journal, &next, print_followup, &follow);
+			free(first);
+		}
+	}
+	text_print(stdout, "\n");
+	return 0;
+}
+
+struct tally {
+	char rule[128];
+	char mode[16];
+	uint64_t n[REFLEX_OUTCOME_COUNT];
+};
+
+struct summary {
+	struct tally *v;
+	size_t n, cap;
+};
+
+static int count_decision(const struct decision *d, void *ctx)
+{
+	struct summary *s = ctx;
+	const char *mode = decision_mode_name(d->mode);
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].rule, d->rule) && !strcmp(s->v[i].mode, mode))
+			break;
+	if (i == s->n) {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 16;
+			struct tally *grown = realloc(s->v, cap * sizeof(*grown));
+
+			if (!grown)
+				return 1;
+			s->v = grown;
+			s->cap = cap;
+		}
+		memset(&s->v[i], 0, sizeof(s->v[i]));
+		str_copy(s->v[i].rule, sizeof(s->v[i].rule), d->rule);
+		str_copy(s->v[i].mode, sizeof(s->v[i].mode), mode);
+		s->n++;
+	}
+	if (d->outcome < REFLEX_OUTCOME_COUNT)
+		s->v[i].n[d->outcome]++;
+	return 0;
+}
+
+/* `audit summary`: per rule and mode, how many decisions of each outcome:
+ * "what would it have done this week" is `audit summary --since 7d`. */
+static int print_summary(struct journal *j, const struct journal_filter *f, bool json)
+{
+	static const enum decision_outcome order[] = {
+		REFLEX_OUTCOME_ACTED, REFLEX_OUTCOME_FAILED, REFLEX_OUTCOME_DRY_RUN,
+		REFLEX_OUTCOME_SUPPRESSED, REFLEX_OUTCOME_UNKNOWN, REFLEX_OUTCOME_PENDING,
+	};
+	struct summary s = { 0 };
+	int rc = journal_query(j, f, count_decision, &s);
+
+	if (!json) {
+		printf("%-24s %-8s", "RULE", "MODE");
+		for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+			printf(" %10s", decision_outcome_name(order[k]));
+		printf(" %10s\n", "total");
+	}
+	for (size_t i = 0; !rc && i < s.n; i++) {
+		uint64_t total = 0;
+		char line[512];
+		struct sbuf b;
+
+		for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+			total += s.v[i].n[order[k]];
+		sbuf_init(&b, line, sizeof(line));
+		if (json) {
+			sbuf_printf(&b, "{\"rule\":");
+			sbuf_json_str(&b, s.v[i].rule);
+			sbuf_printf(&b, ",\"mode\":\"%s\"", s.v[i].mode);
+			for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+				sbuf_printf(&b, ",\"%s\":%llu", decision_outcome_name(order[k]),
+					    (unsigned long long)s.v[i].n[order[k]]);
+			sbuf_printf(&b, ",\"total\":%llu}", (unsigned long long)total);
+			puts(line);
+			continue;
+		}
+		sbuf_printf(&b, "%-24s %-8s", s.v[i].rule, s.v[i].mode);
+		for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+			sbuf_printf(&b, " %10llu", (unsigned long long)s.v[i].n[order[k]]);
+		text_print(stdout, "%s %10llu", line, (unsigned long long)total);
+	}
+	free(s.v);
+	return rc;
+}
+
+static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
+{
+	uint64_t ago;
+
+	if (!text)
+		return 0;
+	if (duration_parse(text, &ago)) {
+		fprintf(stderr, "reflexd: bad value '%s' for --%s (a duration like 2h or 30m)\n", text, opt);
+		return -1;
+	}
+	/* further back than the epoch: the epoch (0 would mean no bound),
+	 * before any record, never a wrapped time in the future */
+	*real_ns = ago < (uint64_t)clock_real_ns() ? clock_real_ns() - (int64_t)ago : 1;
+	return 0;
+}
+
+int audit_main(struct config *cfg)
+{
+	struct journal_filter f = {
+		.rule = cfg->rule, .kind = cfg->kind, .comm = cfg->comm, .action = cfg->action,
+		.mode = cfg->mode, .pod = cfg->pod, .namespace = cfg->namespace,
+		.pid = (pid_t)cfg->pid, .outcome = -1, .limit = cfg->limit,
+	};
+	struct journal *j;
+	char err[512];
+	int rc;
+
+	if (cfg->outcome && (f.outcome = decision_outcome_parse(cfg->outcome)) < 0) {
+		fprintf(stderr, "reflexd: unknown outcome '%s' (acted, failed, dry-run, suppressed, "
+			"unknown, pending)\n", cfg->outcome);
+		return 2;
+	}
+	if (cfg->mode && decision_mode_parse(cfg->mode) < 0) {
+		fprintf(stderr, "reflexd: unknown mode '%s' (live, dry-run, simulate)\n", cfg->mode);
+		return 2;
+	}
+	if (cfg->kind && condition_kind_parse(cfg->kind) < 0) {
+		fprintf(stderr, "reflexd: unknown condition kind '%s'\n", cfg->kind);
+		return 2;
+	}
+	if (parse_ago("since", cfg->since, &f.since_ns) || parse_ago("until", cfg->until, &f.until_ns))
+		return 2;
+	j = journal_open(cfg->journal, true, err, sizeof(err));
+	if (!j) {
+		fprintf(stderr, "reflexd: audit: %s\n", err);
+		return 1;
+	}
+	if (cfg->summary) {
+		rc = print_summary(j, &f, cfg->json);
+		if (rc)
+			fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
+		journal_free(j);
+		return rc ? 1 : 0;
+	}
+	if (cfg->show) {
+		struct chain ch = { .journal = j };
+
+		f.id = cfg->show;
+		rc = journal_query(j, &f, cfg->json ? print_row : print_chain,
+				   cfg->json ? (void *)&cfg->json : (void *)&ch);
+		journal_free(j);
+		if (!cfg->json && !rc && !ch.found) {
+			fprintf(stderr, "reflexd: audit show: no decision %s\n", cfg->show);
+			return 1;
+		}
+		return rc ? 1 : 0;
+	}
+	if (!cfg->json)
+		printf("%-24s %-8s %-8s %-20s %-9s %7s %-15s %-7s %-10s %s\n", "TIME", "ID", "MODE",
+		       "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
+	rc = journal_query(j, &f, print_row, &cfg->json);
+	if (rc)
+		fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
+	journal_free(j);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,660 @@
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "record/journal.h"
+#include "lib/util.h"
+
+struct journal {
+	sqlite3 *db;
+	sqlite3_stmt *insert;
+	sqlite3_stmt *complete;
+	sqlite3_stmt *verify;
+	sqlite3_stmt *queue;    /* into the export outbox */
+	sqlite3_stmt *trim;     /* the outbox's oldest, past its bound */
+	sqlite3_stmt *ack;
+	/* export: 0 keeps nothing for it; otherwise the outbox's bound */
+	uint64_t export_max;
+	uint64_t backlog;
+	uint64_t dropped;
+	void (*queued)(void *ctx);
+	void *queued_ctx;
+	int64_t (*clock)(void *ctx);  /* the time of queues and completions; NULL: the wall clock */
+	void *clock_ctx;
+};
+
+static int64_t journal_now(const struct journal *j)
+{
+	return j->clock ? j->clock(j->clock_ctx) : clock_real_ns();
+}
+
+void journal_set_clock(struct journal *j, int64_t (*clock)(void *ctx), void *ctx)
+{
+	j->clock = clock;
+	j->clock_ctx = ctx;
+}
+
+#define JOURNAL_SCHEMA_VERSION 5
+
+/* migrations[v] takes a journal from schema v to v + 1 */
+static const char *const migrations[] = {
+	[1] = "ALTER TABLE decisions ADD COLUMN verify TEXT NOT NULL DEFAULT '';",
+	[2] = "ALTER TABLE decisions ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;"
+	      " ALTER TABLE decisions ADD COLUMN explain TEXT NOT NULL DEFAULT '[]';",
+	[3] = "ALTER TABLE decisions ADD COLUMN container_id TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN pod_uid TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN pod TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN namespace TEXT NOT NULL DEFAULT '';"
+	      " ALTER TABLE decisions ADD COLUMN container TEXT NOT NULL DEFAULT '';"
+	      " CREATE INDEX IF NOT EXISTS decisions_pod ON decisions(pod, time_ns);"
+	      " CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	      " id TEXT NOT NULL, event TEXT NOT NULL, queued_ns INTEGER NOT NULL);",
+	[4] = "ALTER TABLE decisions ADD COLUMN command TEXT NOT NULL DEFAULT '';",
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS decisions ("
+	" id TEXT PRIMARY KEY,"
+	" time_ns INTEGER NOT NULL,"
+	" mode TEXT NOT NULL,"
+	" host TEXT NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" rule_file TEXT NOT NULL,"
+	" rule_hash TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" held_ns INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" tid INTEGER NOT NULL,"
+	" start_time INTEGER NOT NULL,"
+	" comm TEXT NOT NULL,"
+	" exe TEXT NOT NULL,"
+	" cgroup TEXT NOT NULL,"
+	" summary TEXT NOT NULL,"
+	" evidence TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" params TEXT NOT NULL,"
+	" outcome TEXT NOT NULL,"
+	" detail TEXT NOT NULL,"
+	" completed_ns INTEGER,"
+	" verify TEXT NOT NULL DEFAULT '',"
+	" rung INTEGER NOT NULL DEFAULT 0,"
+	" explain TEXT NOT NULL DEFAULT '[]',"
+	" container_id TEXT NOT NULL DEFAULT '',"
+	" pod_uid TEXT NOT NULL DEFAULT '',"
+	" pod TEXT NOT NULL DEFAULT '',"
+	" namespace TEXT NOT NULL DEFAULT '',"
+	" container TEXT NOT NULL DEFAULT '',"
+	" command TEXT NOT NULL DEFAULT '');"
+	/* what the OTLP exporter has yet to see acknowledged, oldest first */
+	"CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id TEXT NOT NULL, event TEXT NOT NULL, queued_ns INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS decisions_pod ON decisions(pod, time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_time ON decisions(time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_rule ON decisions(rule, time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
+	"CREATE INDEX IF NOT EXISTS decisions_outcome ON decisions(outcome);";
+
+#define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
+		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
+		" params, outcome, detail, verify, rung, explain, container_id, pod_uid, pod," \
+		" namespace, container, command"
+#define JOURNAL_COLUMNS 30
+
+const char *journal_errmsg(struct journal *j)
+{
+	return j && j->db ? sqlite3_errmsg(j->db) : "out of memory";
+}
+
+void journal_free(struct journal *j)
+{
+	if (!j)
+		return;
+	sqlite3_finalize(j->insert);
+	sqlite3_finalize(j->complete);
+	sqlite3_finalize(j->verify);
+	sqlite3_finalize(j->queue);
+	sqlite3_finalize(j->trim);
+	sqlite3_finalize(j->ack);
+	sqlite3_close(j->db);
+	free(j);
+}
+
+static int mkdir_parents(const char *path)
+{
+	char dir[PATH_MAX], *p;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	p = dirname(dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The journal's schema version into *version (0: not a reflexd journal):
+ * an SQLite result code, the reason in db's message. */
+static int journal_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Opens path read-only as an immutable file: "file:" and the path
+ * percent-encoded where a URI needs it, "?immutable=1". */
+static int open_immutable(const char *path, sqlite3 **db)
+{
+	static const char hex[] = "0123456789abcdef";
+	char uri[3 * PATH_MAX + 32];
+	struct sbuf b;
+
+	sbuf_init(&b, uri, sizeof(uri));
+	sbuf_puts(&b, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7f) {
+			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+
+			sbuf_put(&b, esc, 3);
+		} else {
+			sbuf_put(&b, (const char *)p, 1);
+		}
+	}
+	sbuf_puts(&b, "?immutable=1");
+	if (b.truncated)
+		return SQLITE_CANTOPEN;
+	return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+}
+
+struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen)
+{
+	int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	struct journal *j = calloc(1, sizeof(*j));
+	char *msg = NULL;
+	int version = 0, rc;
+
+	if (!j) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (!read_only && (rc = mkdir_parents(path))) {
+		snprintf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK)
+		goto sqlite_fail;
+	sqlite3_busy_timeout(j->db, 2000);
+	rc = journal_version(j->db, &version);
+	if (read_only && (rc == SQLITE_CANTOPEN ||
+			  sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY)) {
+		/* A WAL journal in a directory this user cannot write: SQLite
+		 * cannot make the -shm file readers share. Without a -wal file
+		 * no writer is at work (a daemon keeps one while it runs), so
+		 * the file is the whole journal and reads as immutable. */
+		char wal[PATH_MAX];
+		struct stat sb;
+
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		if (!stat(wal, &sb)) {
+			snprintf(err, errlen, "%s: cannot read a journal that is being written from a "
+				 "directory this user cannot write (SQLite needs to create %s-shm): run "
+				 "audit as the daemon's user, or copy the journal", path, path);
+			goto fail;
+		}
+		sqlite3_close(j->db);
+		j->db = NULL;
+		if (open_immutable(path, &j->db) != SQLITE_OK)
+			goto sqlite_fail;
+		rc = journal_version(j->db, &version);
+	}
+	if (rc != SQLITE_OK)
+		goto sqlite_fail;
+	if (version > JOURNAL_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: journal schema %d is newer than this reflexd (%d)",
+			 path, version, JOURNAL_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (read_only) {
+		if (version == 0) {
+			snprintf(err, errlen, "%s: not a reflexd journal", path);
+			goto fail;
+		}
+		if (version < JOURNAL_SCHEMA_VERSION) {
+			snprintf(err, errlen, "%s: journal schema %d is older than this reflexd's (%d): "
+				 "`reflexd run` upgrades it", path, version, JOURNAL_SCHEMA_VERSION);
+			goto fail;
+		}
+		return j;
+	}
+	/* WAL with synchronous=FULL: each committed record is fsynced, so an
+	 * intent survives a crash or power loss before its action runs. */
+	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg))
+		goto sqlite_fail;
+	if (version == 0) {
+		/* a new journal: the current schema (IF NOT EXISTS: safe to redo) */
+		char set[64];
+
+		snprintf(set, sizeof(set), "PRAGMA user_version = %d", JOURNAL_SCHEMA_VERSION);
+		if (sqlite3_exec(j->db, schema, NULL, NULL, &msg) ||
+		    sqlite3_exec(j->db, set, NULL, NULL, &msg))
+			goto sqlite_fail;
+		version = JOURNAL_SCHEMA_VERSION;
+	}
+	/* an older journal: each step commits together with its version */
+	for (; version < JOURNAL_SCHEMA_VERSION; version++) {
+		char step[2048];
+
+		snprintf(step, sizeof(step), "BEGIN; %s PRAGMA user_version = %d; COMMIT;",
+			 migrations[version], version + 1);
+		if (sqlite3_exec(j->db, step, NULL, NULL, &msg)) {
+			(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+			goto sqlite_fail;
+		}
+	}
+	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
+			       " WHERE id = ?", -1, &j->complete, NULL) ||
+	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
+			       &j->verify, NULL) ||
+	    sqlite3_prepare_v2(j->db, "INSERT INTO outbox (id, event, queued_ns) VALUES (?, ?, ?)", -1, &j->queue, NULL) ||
+	    sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq IN"
+			       " (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", -1, &j->trim, NULL) ||
+	    sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq = ?", -1, &j->ack, NULL))
+		goto sqlite_fail;
+	return j;
+
+sqlite_fail:
+	snprintf(err, errlen, "%s: %s", path, msg ? msg : j->db ? sqlite3_errmsg(j->db) : "cannot open");
+	sqlite3_free(msg);
+fail:
+	journal_free(j);
+	return NULL;
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Queues event about decision id for export, within the caller's
+ * transaction; past the bound, the oldest entries go and are counted. */
+static int queue_export(struct journal *j, const char *id, const char *event)
+{
+	sqlite3_bind_text(j->queue, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(j->queue, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(j->queue, 3, journal_now(j));
+	if (step_done(j->queue))
+		return -EIO;
+	if (++j->backlog > j->export_max) {
+		sqlite3_bind_int64(j->trim, 1, (sqlite3_int64)(j->backlog - j->export_max));
+		if (step_done(j->trim))
+			return -EIO;
+		j->dropped += (uint64_t)sqlite3_changes(j->db);
+		j->backlog -= (uint64_t)sqlite3_changes(j->db);
+	}
+	return 0;
+}
+
+/* Runs st (bound by the caller) and, when exporting, queues event for id
+ * in the same transaction: the record and its place in the outbox are
+ * durable together or not at all. */
+static int step_and_queue(struct journal *j, sqlite3_stmt *st, const char *id, const char *event)
+{
+	uint64_t backlog = j->backlog, dropped = j->dropped;
+	int rc;
+
+	if (!j->export_max || !event)
+		return step_done(st);
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return -EIO;
+	}
+	rc = step_done(st);
+	if (!rc)
+		rc = queue_export(j, id, event);
+	if (!rc && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL))
+		rc = -EIO;
+	if (rc) {
+		(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		j->backlog = backlog;
+		j->dropped = dropped;
+		return rc;
+	}
+	if (j->queued)
+		j->queued(j->queued_ctx);
+	return 0;
+}
+
+int journal_write(struct journal *j, const struct decision *d)
+{
+	const struct condition *c = &d->condition;
+	const struct target *t = &c->target;
+	sqlite3_stmt *st = j->insert;
+	int i = 1;
+
+	sqlite3_bind_text(st, i++, d->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, d->time_ns);
+	sqlite3_bind_text(st, i++, decision_mode_name(d->mode), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->rule_file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->rule_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, condition_kind_name(c->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)d->held_ns);
+	sqlite3_bind_int(st, i++, t->pid);
+	sqlite3_bind_int(st, i++, t->tid);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)t->start_time);
+	sqlite3_bind_text(st, i++, t->comm, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->exe, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->cgroup, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, c->summary, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, c->evidence[0] ? c->evidence : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->params[0] ? d->params : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, i++, d->rung);
+	sqlite3_bind_text(st, i++, d->explain[0] ? d->explain : "[]", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->container_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->pod_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->pod, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->namespace, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, t->command, -1, SQLITE_STATIC);
+	/* an intent is exported with its outcome, by journal_complete */
+	return step_and_queue(j, st, d->id,
+			      d->outcome == REFLEX_OUTCOME_PENDING ? NULL : JOURNAL_EVENT_DECISION);
+}
+
+int journal_verify(struct journal *j, const char *id, const char *result)
+{
+	sqlite3_bind_text(j->verify, 1, result, -1, SQLITE_STATIC);
+	sqlite3_bind_text(j->verify, 2, id, -1, SQLITE_STATIC);
+	return step_and_queue(j, j->verify, id, JOURNAL_EVENT_VERIFICATION);
+}
+
+int journal_complete(struct journal *j, const struct decision *d)
+{
+	sqlite3_stmt *st = j->complete;
+
+	sqlite3_bind_text(st, 1, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, journal_now(j));
+	sqlite3_bind_text(st, 4, d->id, -1, SQLITE_STATIC);
+	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", s ? (const char *)s : "");
+}
+
+static void row_to_decision(sqlite3_stmt *st, struct decision *d)
+{
+	struct condition *c = &d->condition;
+	struct target *t = &c->target;
+	char buf[32];
+	int i = 0, v;
+
+	memset(d, 0, sizeof(*d));
+	copy_col(d->id, sizeof(d->id), st, i++);
+	d->time_ns = sqlite3_column_int64(st, i++);
+	copy_col(buf, sizeof(buf), st, i++);
+	v = decision_mode_parse(buf);
+	d->mode = v < 0 ? REFLEX_MODE_LIVE : (enum decision_mode)v;
+	copy_col(d->host, sizeof(d->host), st, i++);
+	copy_col(d->rule, sizeof(d->rule), st, i++);
+	copy_col(d->rule_file, sizeof(d->rule_file), st, i++);
+	copy_col(d->rule_hash, sizeof(d->rule_hash), st, i++);
+	copy_col(buf, sizeof(buf), st, i++);
+	v = condition_kind_parse(buf);
+	c->kind = v < 0 ? REFLEX_COND_KIND_COUNT : (enum condition_kind)v;
+	d->held_ns = (uint64_t)sqlite3_column_int64(st, i++);
+	t->pid = sqlite3_column_int(st, i++);
+	t->tid = sqlite3_column_int(st, i++);
+	t->start_time = (uint64_t)sqlite3_column_int64(st, i++);
+	copy_col(t->comm, sizeof(t->comm), st, i++);
+	copy_col(t->exe, sizeof(t->exe), st, i++);
+	copy_col(t->cgroup, sizeof(t->cgroup), st, i++);
+	copy_col(c->summary, sizeof(c->summary), st, i++);
+	copy_col(c->evidence, sizeof(c->evidence), st, i++);
+	copy_col(d->action, sizeof(d->action), st, i++);
+	copy_col(d->params, sizeof(d->params), st, i++);
+	copy_col(buf, sizeof(buf), st, i++);
+	v = decision_outcome_parse(buf);
+	d->outcome = v < 0 ? REFLEX_OUTCOME_UNKNOWN : (enum decision_outcome)v;
+	copy_col(d->detail, sizeof(d->detail), st, i++);
+	copy_col(d->verify, sizeof(d->verify), st, i++);
+	d->rung = sqlite3_column_int(st, i++);
+	copy_col(d->explain, sizeof(d->explain), st, i++);
+	copy_col(t->container_id, sizeof(t->container_id), st, i++);
+	copy_col(t->pod_uid, sizeof(t->pod_uid), st, i++);
+	copy_col(t->pod, sizeof(t->pod), st, i++);
+	copy_col(t->namespace, sizeof(t->namespace), st, i++);
+	copy_col(t->container, sizeof(t->container), st, i++);
+	copy_col(t->command, sizeof(t->command), st, i++);
+}
+
+int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	struct decision *d = malloc(sizeof(*d));
+	int n = 0, rc;
+
+	if (!d)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(j->db, "SELECT " COLUMNS " FROM decisions WHERE outcome = 'pending'"
+			       " ORDER BY time_ns", -1, &st, NULL) != SQLITE_OK) {
+		free(d);
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_decision(st, d);
+		d->outcome = REFLEX_OUTCOME_UNKNOWN;
+		snprintf(d->detail, sizeof(d->detail),
+			 "outcome unknown: reflexd stopped after recording the intent");
+		if (journal_complete(j, d) == 0) {
+			n++;
+			if (cb)
+				cb(d, ctx);
+		}
+	}
+	sqlite3_finalize(st);
+	free(d);
+	return rc == SQLITE_DONE ? n : -EIO;
+}
+
+int journal_query(struct journal *j, const struct journal_filter *f,
+		  int (*cb)(const struct decision *d, void *ctx), void *ctx)
+{
+	char sql[1024];
+	struct sbuf q;
+	sqlite3_stmt *st;
+	struct decision *d;
+	int rc, i = 1;
+
+	/* the newest `limit` matches, returned oldest first */
+	sbuf_init(&q, sql, sizeof(sql));
+	sbuf_printf(&q, "SELECT * FROM (SELECT " COLUMNS " FROM decisions WHERE 1");
+	if (f->id) {
+		sbuf_printf(&q, " AND (id = ?%d OR id LIKE '%%' || ?%d)", i, i);
+		i++;
+	}
+	if (f->rule)
+		sbuf_printf(&q, " AND rule = ?%d", i++);
+	if (f->kind)
+		sbuf_printf(&q, " AND kind = ?%d", i++);
+	if (f->action)
+		sbuf_printf(&q, " AND action = ?%d", i++);
+	if (f->mode)
+		sbuf_printf(&q, " AND mode = ?%d", i++);
+	if (f->comm)
+		sbuf_printf(&q, " AND comm GLOB ?%d", i++);
+	if (f->pod)
+		sbuf_printf(&q, " AND pod GLOB ?%d", i++);
+	if (f->namespace)
+		sbuf_printf(&q, " AND namespace GLOB ?%d", i++);
+	if (f->pid)
+		sbuf_printf(&q, " AND pid = ?%d", i++);
+	if (f->outcome >= 0)
+		sbuf_printf(&q, " AND outcome = ?%d", i++);
+	if (f->since_ns)
+		sbuf_printf(&q, " AND time_ns >= ?%d", i++);
+	if (f->until_ns)
+		sbuf_printf(&q, " AND time_ns < ?%d", i++);
+	sbuf_printf(&q, " ORDER BY time_ns DESC, id DESC");
+	if (f->limit > 0)
+		sbuf_printf(&q, " LIMIT %ld", f->limit);
+	sbuf_printf(&q, ") ORDER BY time_ns, id");
+	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	i = 1;
+	if (f->id)
+		sqlite3_bind_text(st, i++, f->id, -1, SQLITE_STATIC);
+	if (f->rule)
+		sqlite3_bind_text(st, i++, f->rule, -1, SQLITE_STATIC);
+	if (f->kind)
+		sqlite3_bind_text(st, i++, f->kind, -1, SQLITE_STATIC);
+	if (f->action)
+		sqlite3_bind_text(st, i++, f->action, -1, SQLITE_STATIC);
+	if (f->mode)
+		sqlite3_bind_text(st, i++, f->mode, -1, SQLITE_STATIC);
+	if (f->comm)
+		sqlite3_bind_text(st, i++, f->comm, -1, SQLITE_STATIC);
+	if (f->pod)
+		sqlite3_bind_text(st, i++, f->pod, -1, SQLITE_STATIC);
+	if (f->namespace)
+		sqlite3_bind_text(st, i++, f->namespace, -1, SQLITE_STATIC);
+	if (f->pid)
+		sqlite3_bind_int(st, i++, f->pid);
+	if (f->outcome >= 0)
+		sqlite3_bind_text(st, i++, decision_outcome_name((enum decision_outcome)f->outcome), -1, SQLITE_STATIC);
+	if (f->since_ns)
+		sqlite3_bind_int64(st, i++, f->since_ns);
+	if (f->until_ns)
+		sqlite3_bind_int64(st, i++, f->until_ns);
+	d = malloc(sizeof(*d));
+	if (!d) {
+		sqlite3_finalize(st);
+		return -ENOMEM;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_decision(st, d);
+		if (cb(d, ctx))
+			break;
+	}
+	sqlite3_finalize(st);
+	free(d);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int journal_export_start(struct journal *j, uint64_t max, void (*queued)(void *ctx), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* an entry whose decision is gone (the journal was edited) has
+	 * nothing to send */
+	if (sqlite3_exec(j->db, "DELETE FROM outbox WHERE id NOT IN (SELECT id FROM decisions)",
+			 NULL, NULL, NULL) ||
+	    sqlite3_prepare_v2(j->db, "SELECT count(*) FROM outbox", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	rc = sqlite3_step(st);
+	j->backlog = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return -EIO;
+	j->export_max = max ? max : 1;
+	j->queued = queued;
+	j->queued_ctx = ctx;
+	return 0;
+}
+
+void journal_export_counts(const struct journal *j, uint64_t *backlog, uint64_t *dropped)
+{
+	*backlog = j->backlog;
+	*dropped = j->dropped;
+}
+
+int journal_export_next(struct journal *j, size_t max,
+			int (*cb)(const struct journal_entry *e, const struct decision *d, void *ctx),
+			void *ctx)
+{
+	sqlite3_stmt *st;
+	struct decision *d = malloc(sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(j->db, "SELECT " COLUMNS ", o.seq, o.event, o.queued_ns FROM outbox o"
+			       " JOIN decisions USING (id) ORDER BY o.seq LIMIT ?", -1, &st, NULL) != SQLITE_OK) {
+		free(d);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *event = sqlite3_column_text(st, JOURNAL_COLUMNS + 1);
+		struct journal_entry e = {
+			.seq = sqlite3_column_int64(st, JOURNAL_COLUMNS),
+			.event = event ? (const char *)event : "",
+			.queued_ns = sqlite3_column_int64(st, JOURNAL_COLUMNS + 2),
+		};
+
+		row_to_decision(st, d);
+		if (cb(&e, d, ctx))
+			break;
+	}
+	sqlite3_finalize(st);
+	free(d);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int journal_export_ack(struct journal *j, const int64_t *seqs, size_t n)
+{
+	uint64_t gone = 0;
+	int rc = 0;
+
+	if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL))
+		return -EIO;
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_bind_int64(j->ack, 1, seqs[i]);
+		rc = step_done(j->ack);
+		gone += (uint64_t)sqlite3_changes(j->db);
+	}
+	if (!rc && sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL))
+		rc = -EIO;
+	if (rc) {
+		(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	/* entries trimmed meanwhile were counted as dropped already */
+	j->backlog = gone < j->backlog ? j->backlog - gone : 0;
+	return 0;
+}
