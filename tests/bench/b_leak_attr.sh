@@ -28,7 +28,9 @@ progs_ns() {
 		.run_time_ns / .run_cnt] | add // 0 | floor'
 }
 
-# one_round BIN: prints "pair_ns progs_ns" for one traced window.
+# one_round BIN: one traced window; sets PAIR (ns per malloc+free while
+# traced) and PROGS (the programs' ns per pair). Runs in this shell, so
+# that the cleanup knows its daemon and workload.
 one_round() {
 	REFLEXD_BIN=$1 start_daemon --rules rules/ --dry-run --leak-window 4s --leak-attribution 10s
 	taskset -c 0,1 build/workloads/memgrow leakloop --rate 16 --ops 20000 --threads "$THREADS" \
@@ -50,13 +52,13 @@ one_round() {
 	[ -n "$attached" ] && [ -n "$detached" ] || { echo "b_leak_attr: attribution never ran: $(tail -3 "$T/d.log")" >&2; exit 1; }
 	pair=$(awk -v a=$((attached + 500000000)) -v b=$((detached - 500000000)) '/^batch/ {
 		split($2, t, "="); split($3, n, "="); if (t[2] > a && t[2] < b) print n[2] }' "$T/ll" | median)
-	echo "$pair ${progs:-0}"
+	PAIR=$pair PROGS=${progs:-0}
 }
 
 pb="" pa="" gb="" ga=""
 for _ in $(seq "$ROUNDS"); do
-	read -r p g < <(one_round "$BEFORE"); pb="$pb $p"; gb="$gb $g"
-	read -r p g < <(one_round ./reflexd); pa="$pa $p"; ga="$ga $g"
+	one_round "$BEFORE"; pb="$pb $PAIR"; gb="$gb $PROGS"
+	one_round ./reflexd; pa="$pa $PAIR"; ga="$ga $PROGS"
 done
 echo "rounds: before pairs [$pb ] progs [$gb ]; after pairs [$pa ] progs [$ga ]" >&2
 b=$(echo "$pb" | median); a=$(echo "$pa" | median)
