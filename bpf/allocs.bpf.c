@@ -5,7 +5,9 @@
  * after). An allocation is remembered by address with its size and call
  * site; a free forgets it; each site keeps the bytes its allocations still
  * hold. Every call costs the process a uprobe trap (two for the
- * allocating ones), which is why this is never on in the steady state. */
+ * allocating ones), which is why this is never on in the steady state.
+ * The counters are per CPU (the atomics below stay for a program preempted
+ * on its CPU, but touch that CPU's own line only). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -22,8 +24,12 @@ struct {
 	__type(value, struct reflex_alloc);
 } allocs SEC(".maps");
 
+/* Per CPU, as the stats below: a hot site's counters on one shared cache
+ * line would bounce between the CPUs of every thread that allocates there
+ * (a free may subtract on another CPU than its malloc added: userspace
+ * sums the CPUs). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, REFLEX_ALLOC_SITES_MAX);
 	__type(key, __u64);   /* return address of the call */
 	__type(value, struct reflex_alloc_site);
@@ -48,7 +54,7 @@ struct {
 } calls SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct reflex_alloc_stats);

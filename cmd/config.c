@@ -262,7 +262,7 @@ static int set_option(struct config *cfg, enum command cmd, const struct option_
 		*(uint64_t *)field = ns;
 		return 0;
 	case OPT_BYTES_RATE: {
-		static const struct measure rate = { "rate", "rate_bps", UNIT_BYTES_PER_S };
+		static const struct measure rate = { .param = "rate", .key = "rate_bps", .unit = UNIT_BYTES_PER_S };
 		double v;
 
 		if (measure_parse(&rate, value, &v) || v < (double)o->min || v > (double)o->max)

@@ -1192,15 +1192,14 @@ bool rule_fits(const struct rule *r, enum condition_kind kind, const struct targ
 
 bool rule_meets(const struct rule *r, const struct condition *c, char *why, size_t size)
 {
-	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
-		if (!isnan(r->at_least[i]) && !(c->measure[i] >= r->at_least[i])) {
-			if (why) {
-				size_t n;
-				const struct measure *m = condition_measures(c->kind, &n);
+	size_t n;
+	const struct measure *m = condition_measures(c->kind, &n);
 
-				snprintf(why, size, "%s %g is below %g", m[i].key, c->measure[i],
-					 r->at_least[i]);
-			}
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(r->at_least[i]) && !measure_meets(&m[i], c->measure[i], r->at_least[i])) {
+			if (why)
+				snprintf(why, size, "%s %g is %s %g", m[i].key, c->measure[i],
+					 m[i].at_most ? "above" : "below", r->at_least[i]);
 			return false;
 		}
 	return true;
@@ -1564,8 +1563,12 @@ static bool covers(const struct strlist *a, const struct strlist *b)
  * never decides anything (one decision per condition, first to fire). */
 static bool shadows(const struct rule *a, const struct rule *b)
 {
-	for (size_t i = 0; i < REFLEX_MEASURES_MAX; i++)
-		if (!isnan(a->at_least[i]) && !(a->at_least[i] <= b->at_least[i]))
+	size_t n;
+	const struct measure *m = condition_measures(a->kind, &n);
+
+	/* b's threshold is at least as strict as a's (NAN: none, never) */
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(a->at_least[i]) && !measure_meets(&m[i], b->at_least[i], a->at_least[i]))
 			return false;
 	return a->when_fn == LUA_NOREF && !a->any_kind && (b->any_kind || a->kind == b->kind) &&
 	       !b->any_kind && a->hold_ns <= b->hold_ns && (!a->pid || a->pid == b->pid) &&

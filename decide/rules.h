@@ -35,7 +35,8 @@ struct rule {
 	char *description;
 	enum condition_kind kind;
 	/* when = kind { param = threshold }: the kind's measures must reach
-	 * these (NAN: no threshold) */
+	 * these (NAN: no threshold); a ceiling for an at_most measure
+	 * (measure_meets) */
 	double at_least[REFLEX_MEASURES_MAX];
 	/* where: every given field must match; a list matches if any glob does */
 	struct strlist comm, exe, cgroup;

@@ -22,7 +22,8 @@ static const struct measure measures[REFLEX_COND_KIND_COUNT][REFLEX_MEASURES_MAX
 	[REFLEX_COND_STALL] = { { "threads", "threads", UNIT_COUNT },
 				{ "blocked", "blocked_ms", UNIT_MS } },
 	[REFLEX_COND_LEAK] = { { "rate", "rate_bps", UNIT_BYTES_PER_S },
-			       { "rss", "rss_bytes", UNIT_BYTES } },
+			       { "rss", "rss_bytes", UNIT_BYTES },
+			       { "eta", "eta_ms", UNIT_MS, .at_most = true } },
 	[REFLEX_COND_RETRANSMITS] = { { "rate", "rate", UNIT_PER_S },
 				      { "ratio", "ratio", UNIT_RATIO } },
 	[REFLEX_COND_GOROUTINES] = { { "count", "count", UNIT_COUNT },
@@ -135,6 +136,11 @@ int measure_parse(const struct measure *m, const char *text, double *value)
 	}
 	*value = v * mul;
 	return 0;
+}
+
+bool measure_meets(const struct measure *m, double value, double threshold)
+{
+	return m->at_most ? value <= threshold : value >= threshold;
 }
 
 /* Past the JSON value at p (a string, number, literal, object or array). */

@@ -24,7 +24,8 @@ int condition_kind_parse(const char *name);
 
 /* What a kind measures: numbers at the top level of its evidence, which
  * rules can put thresholds on (`leak { rate = "8MiB/s" }`: the condition
- * counts only while evidence.rate_bps >= 8 MiB/s). */
+ * counts only while evidence.rate_bps >= 8 MiB/s; `leak { eta = "10m" }`,
+ * an at_most measure: while evidence.eta_ms <= 10 minutes). */
 enum measure_unit {
 	UNIT_COUNT,        /* 200 */
 	UNIT_PER_S,        /* 200, "200/s" */
@@ -40,6 +41,7 @@ struct measure {
 	const char *param;  /* in the rule: leak { rate = ... } */
 	const char *key;    /* in the evidence: "rate_bps" */
 	enum measure_unit unit;
+	bool at_most;       /* the threshold is a ceiling, not a floor */
 };
 
 /* The measures of kind, in order; *n of them. */
@@ -47,6 +49,9 @@ const struct measure *condition_measures(enum condition_kind kind, size_t *n);
 /* Parses a threshold for m ("8MiB/s", "5%", "10s", 200) into the
  * evidence's unit: 0, or -EINVAL. */
 int measure_parse(const struct measure *m, const char *text, double *value);
+/* Whether value reaches m's threshold: >= it, or <= it for at_most.
+ * NAN (no such evidence) reaches none. */
+bool measure_meets(const struct measure *m, double value, double threshold);
 
 /* Who a condition is about. A process is (pid, start_time): pids recycle. */
 struct target {

@@ -9,13 +9,19 @@
  * The first time a process is judged leaking, its glibc malloc/free calls
  * are traced for --leak-attribution (one process at a time): a second of
  * CPU baseline, then uprobes; the sites holding the most outstanding bytes
- * go into the condition's evidence, with what the tracing cost. */
+ * go into the condition's evidence, with what the tracing cost.
+ *
+ * A leak's evidence also says when it meets the OOM killer at its rate:
+ * the tightest memory limit over the process's cgroup and its ancestors
+ * (v2 memory.max, v1 memory.limit_in_bytes), or the host's MemAvailable. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -75,8 +81,20 @@ struct attribution {
 	int nlinks;
 };
 
+/* What a leaking process runs out of first: a cgroup's limit (the one of
+ * its own and its ancestors with the least left under it), or the host. */
+struct oom_limit {
+	const char *by;          /* "cgroup" or "host" */
+	char cgroup[256];        /* the cgroup's path, for "cgroup" */
+	const char *file;        /* the limit read: memory.max, memory.limit_in_bytes, MemAvailable */
+	double limit_bytes;      /* the limit, or the host's MemTotal */
+	double free_bytes;       /* what is left under it */
+};
+
 struct sense_leak {
 	struct leak_bpf *skel;
+	/* the cgroup mounts that hold memory limits ("" where none) */
+	char cgroup2_root[32], memory_v1_root[40];
 	struct condition_sink sink;
 	uint64_t window_ns, sample_ns, attribution_ns;
 	double min_rate;
@@ -138,13 +156,120 @@ static const struct point *window_start(const struct sense_leak *s, const struct
 	return point_at(p, p->n - 1);
 }
 
+/* The first of roots that is a filesystem of type magic, into root. */
+static void find_root(const char *const *roots, size_t n, long magic, char *root, size_t size)
+{
+	struct statfs st;
+
+	for (size_t i = 0; i < n; i++)
+		if (!statfs(roots[i], &st) && st.f_type == magic) {
+			snprintf(root, size, "%s", roots[i]);
+			return;
+		}
+	root[0] = '\0';
+}
+
+/* The cgroup2 mount (/sys/fs/cgroup, or its unified part on a hybrid host)
+ * and v1's memory controller mount, the host's first in a container
+ * (deploy/reflexd.yaml mounts them under /host). */
+static void find_cgroup_roots(struct sense_leak *s)
+{
+	static const char *const v2[] = { "/host/sys/fs/cgroup", "/host/sys/fs/cgroup/unified",
+					  "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	static const char *const v1[] = { "/host/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory" };
+
+	find_root(v2, ARRAY_SIZE(v2), CGROUP2_SUPER_MAGIC, s->cgroup2_root, sizeof(s->cgroup2_root));
+	find_root(v1, ARRAY_SIZE(v1), CGROUP_SUPER_MAGIC, s->memory_v1_root, sizeof(s->memory_v1_root));
+}
+
+/* A byte count from a cgroup file: -ERANGE for "max" (no limit). */
+static int read_bytes(const char *dir, const char *file, double *v)
+{
+	char path[512], buf[32], *end;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return -ENOENT;
+	if (!strncmp(buf, "max", 3))
+		return -ERANGE;
+	*v = strtod(buf, &end);
+	return end == buf ? -EINVAL : 0;
+}
+
+/* Lowers o to the tightest limit on cgroup (a path under root) and its
+ * ancestors up to the root, which has none. */
+static void cgroup_limits(const char *root, const char *cgroup, const char *limit_file,
+			  const char *usage_file, struct oom_limit *o)
+{
+	char dir[512], *slash;
+	size_t base = strlen(root);
+	double limit, used;
+
+	if (!root[0] || strstr(cgroup, ".."))
+		return;
+	snprintf(dir, sizeof(dir), "%s%s", root, cgroup);
+	while (strlen(dir) > base) {
+		if (!read_bytes(dir, limit_file, &limit) && !read_bytes(dir, usage_file, &used) &&
+		    limit - used < o->free_bytes) {
+			o->by = "cgroup";
+			snprintf(o->cgroup, sizeof(o->cgroup), "%s", dir[base] ? dir + base : "/");
+			o->file = limit_file;
+			o->limit_bytes = limit;
+			o->free_bytes = limit - used;
+		}
+		slash = strrchr(dir + base, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+	}
+}
+
+/* The limit pid meets first: the host's available memory, or a cgroup's
+ * limit with less left under it. -errno when even the host's is unknown. */
+static int oom_limit_find(const struct sense_leak *s, uint32_t pid, struct oom_limit *o)
+{
+	char path[64], buf[4096], *line, *save = NULL, *p;
+	double total = -1, avail = -1;
+
+	if (read_file("/proc/meminfo", buf, sizeof(buf)) < 0)
+		return -EIO;
+	if ((p = strstr(buf, "MemTotal:")))
+		total = strtod(p + strlen("MemTotal:"), NULL) * 1024;
+	if ((p = strstr(buf, "MemAvailable:")))
+		avail = strtod(p + strlen("MemAvailable:"), NULL) * 1024;
+	if (total < 0 || avail < 0)
+		return -EIO;
+	*o = (struct oom_limit){ .by = "host", .file = "MemAvailable", .limit_bytes = total,
+				 .free_bytes = avail };
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return 0;
+	/* "0::/path" (v2), "4:memory:/path" or "4:cpu,memory:/path" (v1) */
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *controllers = strchr(line, ':'), *cgroup = controllers ? strchr(controllers + 1, ':') : NULL;
+
+		if (!cgroup)
+			continue;
+		*cgroup++ = '\0';
+		controllers++;
+		if (!strcmp(line, "0") && !*controllers)
+			cgroup_limits(s->cgroup2_root, cgroup, "memory.max", "memory.current", o);
+		else if (strstr(controllers, "memory"))
+			cgroup_limits(s->memory_v1_root, cgroup, "memory.limit_in_bytes",
+				      "memory.usage_in_bytes", o);
+	}
+	return 0;
+}
+
 /* The condition's summary and evidence, from p's latest samples. */
 static void describe(const struct sense_leak *s, const struct proc *p, struct condition *cond)
 {
 	const struct point *last = point_at(p, p->n - 1), *first = window_start(s, p);
 	double now_bytes = p->on_mapped ? last->mapped : last->rss;
-	char grew[32], rate[32], took[32];
+	char grew[32], rate[32], took[32], eta_text[32];
 	struct sbuf sum, ev;
+	struct oom_limit oom;
+	double eta = NAN;
 
 	cond->kind = REFLEX_COND_LEAK;
 	cond->id = p->cond_id;
@@ -156,6 +281,13 @@ static void describe(const struct sense_leak *s, const struct proc *p, struct co
 	sbuf_init(&sum, cond->summary, sizeof(cond->summary));
 	sbuf_printf(&sum, "%s grew %s in %s (%s/s), no plateau", p->on_mapped ? "mapped memory" : "rss",
 		    grew, took, rate);
+	if (!oom_limit_find(s, p->pid, &oom))
+		eta = leak_trend_eta_ms(oom.free_bytes, p->verdict.rate_bps);
+	if (!isnan(eta)) {
+		duration_format((uint64_t)eta * NSEC_PER_MSEC, eta_text, sizeof(eta_text));
+		sbuf_printf(&sum, "; out of memory in %s (%s%s%s)", eta_text, oom.by,
+			    *oom.cgroup ? " " : "", oom.cgroup);
+	}
 	sbuf_init(&ev, cond->evidence, sizeof(cond->evidence));
 	sbuf_printf(&ev, "{\"rate_bps\":%.0f,\"rss_bytes\":%.0f,\"signal\":\"%s\",\"window_ms\":%llu,"
 		    "\"samples\":%zu,\"growth_bytes\":%.0f,\"grown_bytes\":%.0f,\"growing_ms\":%llu,"
@@ -168,6 +300,16 @@ static void describe(const struct sense_leak *s, const struct proc *p, struct co
 		    (long long)member_bytes(p, REFLEX_LEAK_ANON), (long long)member_bytes(p, REFLEX_LEAK_FILE),
 		    (long long)member_bytes(p, REFLEX_LEAK_SHMEM), (long long)member_bytes(p, REFLEX_LEAK_SWAP),
 		    last->mapped, last->mapped - first->mapped);
+	if (!isnan(eta)) {
+		sbuf_printf(&ev, ",\"eta_ms\":%.0f,\"oom_limit\":{\"by\":\"%s\",", eta, oom.by);
+		if (*oom.cgroup) {
+			sbuf_printf(&ev, "\"cgroup\":");
+			sbuf_json_str(&ev, oom.cgroup);
+			sbuf_printf(&ev, ",");
+		}
+		sbuf_printf(&ev, "\"file\":\"%s\",\"limit_bytes\":%.0f,\"free_bytes\":%.0f}", oom.file,
+			    oom.limit_bytes, oom.free_bytes);
+	}
 	if (p->attribution)
 		sbuf_printf(&ev, ",\"attribution\":%s", p->attribution);
 	sbuf_printf(&ev, "}");
@@ -335,6 +477,31 @@ static int by_outstanding(const void *x, const void *y)
 	return a->v.outstanding < b->v.outstanding ? 1 : a->v.outstanding > b->v.outstanding ? -1 : 0;
 }
 
+/* Sums the per-CPU values of key in a PERCPU map of __u64 fields (the
+ * stats, a site) into sum, n fields of them. */
+static int percpu_sum(int fd, const void *key, __u64 *sum, size_t n)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	__u64 *v;
+
+	if (ncpus < 0)
+		return ncpus;
+	v = calloc((size_t)ncpus * n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, v)) {
+		err = -errno;
+		goto cleanup;
+	}
+	memset(sum, 0, n * sizeof(*sum));
+	for (int c = 0; c < ncpus; c++)
+		for (size_t i = 0; i < n; i++)
+			sum[i] += v[(size_t)c * n + i];
+cleanup:
+	free(v);
+	return err;
+}
+
 /* The window is over: the top sites, what it cost, into p's evidence. */
 static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t now)
 {
@@ -350,14 +517,15 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 	char json[2048], logline[1024], took[32];
 	struct sbuf b, l;
 
-	(void)bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.allocs_stats), &zero, &st);
+	(void)percpu_sum(bpf_map__fd(a->skel->maps.allocs_stats), &zero, (__u64 *)&st,
+			 sizeof(st) / sizeof(__u64));
 	/* the TOP_SITES largest, by insertion into a small sorted array */
 	while (!bpf_map_get_next_key(bpf_map__fd(a->skel->maps.sites), prev, &key)) {
 		struct site cand = { .addr = key };
 
 		prev = &key;
-		if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.sites), &key, &cand.v) ||
-		    cand.v.outstanding <= 0)
+		if (percpu_sum(bpf_map__fd(a->skel->maps.sites), &key, (__u64 *)&cand.v,
+			       sizeof(cand.v) / sizeof(__u64)) || cand.v.outstanding <= 0)
 			continue;
 		if (ntop < TOP_SITES)
 			top[ntop++] = cand;
@@ -671,6 +839,7 @@ static void *leak_start(const struct sensor_env *env)
 	s->sample_ns = s->window_ns / SAMPLES_PER_WINDOW;
 	s->min_rate = (double)env->cfg->leak_min_rate;
 	s->attribution_ns = env->cfg->leak_attribution_ns;
+	find_cgroup_roots(s);
 	s->skel = leak_bpf__open();
 	if (!s->skel) {
 		err = -errno;
@@ -719,7 +888,7 @@ const struct sensor sensor_leak = {
 		.kernel = "5.11 (bpf_get_current_task_btf; tp_btf/rss_stat 5.5; uprobes for attribution)",
 		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec and _exit; malloc/free uprobes on demand",
 		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_KPROBE },
-		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY },
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, probe_read_user),
 			     KERNEL_HELPER(KPROBE, get_current_pid_tgid) },
 		.objects = { leak_bpf__elf_bytes, allocs_bpf__elf_bytes },

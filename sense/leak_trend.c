@@ -1,3 +1,4 @@
+#include <math.h>
 #include <string.h>
 
 #include "sense/leak_trend.h"
@@ -73,4 +74,11 @@ bool leak_trend_judge(const struct leak_sample *s, size_t n, uint64_t window_ns,
 			return false;
 	v->leak = true;
 	return true;
+}
+
+double leak_trend_eta_ms(double free_bytes, double rate_bps)
+{
+	if (!(rate_bps > 0))
+		return NAN;
+	return free_bytes > 0 ? free_bytes / rate_bps * 1e3 : 0;
 }

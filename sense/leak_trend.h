@@ -37,4 +37,8 @@ struct leak_verdict {
 bool leak_trend_judge(const struct leak_sample *s, size_t n, uint64_t window_ns,
 		      double min_rate_bps, bool raised, struct leak_verdict *v);
 
+/* Milliseconds until free_bytes are used up at rate_bps: 0 when none are
+ * left, NAN when the memory is not growing. */
+double leak_trend_eta_ms(double free_bytes, double rate_bps);
+
 #endif

@@ -3,6 +3,8 @@
 # allocation site named; a real cache that fills and then churns is not a
 # leak after its plateau; a leak that never writes its blocks is found on
 # mapped memory; a static binary gets "not available" for attribution. The shipped rules, in dry-run, as a user would run them.
+# A leak in a memory-limited cgroup is given its time to the OOM kill
+# (eta_ms), checked against a real kill, and a rule on eta acts first.
 . "$(dirname "$0")/lib.sh"
 
 MIB=1048576
@@ -98,6 +100,142 @@ test_leak_caught_attributed_cache_spared() {
 	echo "leak found ${found_ms} ms after it began (window 20 s)"
 	[ "$found_ms" -ge 15000 ] || fail "found after ${found_ms} ms: before the window was covered"
 	[ "$found_ms" -le 25000 ] || fail "found after ${found_ms} ms, want <= window + 5 s"
+}
+
+test_bad_eta_rejected() {
+	write_rule eta <<'R'
+rule "x" {
+  when = leak { eta = "ten minutes" },
+  act = signal { "SIGTERM" },
+}
+R
+	out=$("$REFLEXD" check "$T/rules/eta.lua" 2>&1) && fail "accepted 'ten minutes': $out"
+	echo "$out" | grep -q "eta.lua:2: rule 'x': leak { eta = ten minutes }: not a valid threshold (e.g. \"10s\")" ||
+		fail "message: $out"
+}
+
+# The eta threshold is a ceiling, in the simulator as live: a leak whose
+# time to OOM falls from 90 s to 40 s is decided when it reaches 60 s
+# (each refresh judged again), not before.
+test_eta_threshold_simulated() {
+	write_rule eta <<'R'
+rule "oom-soon" {
+  when = leak { eta = "1m" },
+  act = signal { "SIGTERM" },
+  dry_run = true,
+}
+R
+	cat > "$T/eta.trace" <<'TR'
+reflexd-trace 1 start=1795300000
+10 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":100000000,"eta_ms":90000}
+15 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":140000000,"eta_ms":70000}
+20 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":180000000,"eta_ms":50000}
+25 raise 1 leak pid=4242 start=100 comm=worker since=0 evidence={"rate_bps":8388608,"rss_bytes":220000000,"eta_ms":40000}
+40 end
+TR
+	out=$("$REFLEXD" simulate --trace "$T/eta.trace" --rules "$T/rules" --json 2>&1) ||
+		fail "simulate: $out"
+	echo "$out" | grep -v '^#' | holds '.rule == "oom-soon" and .outcome == "dry-run" and .evidence.eta_ms == 50000' ||
+		fail "no decision at eta 50 s: $out"
+	[ "$(echo "$out" | grep -v '^#' | jq -s '[.[] | select(.rule == "oom-soon")] | length')" = 1 ] ||
+		fail "want exactly one decision: $out"
+}
+
+# memory_cgroup BYTES: a new cgroup limited to BYTES (cgroup2 when its
+# memory controller is there, else v1's memory hierarchy, under this
+# shell's own). Sets CG (its directory), CG_PATH (as /proc/PID/cgroup
+# names it) and CG_EVENTS (the file whose oom_kill line counts its kills).
+memory_cgroup() {
+	v2=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1)
+	if [ -n "$v2" ] && grep -qw memory "$v2/cgroup.controllers"; then
+		echo +memory > "$v2/cgroup.subtree_control"
+		CG_PATH=/reflexd-leak-$$-$RANDOM
+		CG=$v2$CG_PATH
+		mkdir "$CG"
+		echo "$1" > "$CG/memory.max"
+		echo 0 > "$CG/memory.swap.max" 2>/dev/null || true
+		CG_EVENTS=$CG/memory.events
+	else
+		v1=/sys/fs/cgroup/memory
+		[ -d "$v1" ] || fail "no cgroup memory controller here"
+		CG_PATH=$(sed -n 's/^[0-9]*:\([^:]*,\)*memory\(,[^:]*\)*://p' /proc/self/cgroup)
+		CG_PATH=${CG_PATH%/}/reflexd-leak-$$-$RANDOM
+		CG=$v1$CG_PATH
+		mkdir "$CG"
+		echo "$1" > "$CG/memory.limit_in_bytes"
+		CG_EVENTS=$CG/memory.oom_control
+	fi
+	trap 'st=$?; kill_started; rmdir "$CG" 2>/dev/null; exit $st' EXIT
+}
+
+oom_kills() {
+	awk '$1 == "oom_kill" { print $2 }' "$CG_EVENTS"
+}
+
+# start_in_cgroup ARGS...: memgrow ARGS in $CG; sets WL_PID, WL_LINE.
+start_in_cgroup() {
+	out=$T/wl.cg.$RANDOM
+	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG" "$WL/memgrow" "$@" > "$out" 2>&1 &
+	WL_PID=$!
+	STARTED="$STARTED $WL_PID"
+	wait_for "$out" '^ready' 10
+	WL_LINE=$(head -1 "$out")
+}
+
+# A 16 MiB/s leak into 256 MiB, left to the OOM killer (a dry-run rule
+# records eta at its first sight): the eta recorded is within 20 % of the
+# time the kill actually took from then. Then the same leak with a live
+# rule on eta = "8s": SIGTERM, well before the kill would have come.
+test_eta_to_oom_kill() {
+	write_rule eta <<'R'
+rule "oom-soon" {
+  when = leak { eta = "10m" },
+  act = signal { "SIGTERM" },
+  dry_run = true,
+}
+R
+	memory_cgroup $((256 * MIB))
+	start_daemon --rules "$T/rules" --leak-window 4s --leak-attribution 0
+	kills=$(oom_kills)
+	start_in_cgroup leak --comm lk-oom --rate 16 --limit 1024
+	pid=$WL_PID
+	status=0
+	wait "$pid" || status=$?
+	killed_ns=$(date +%s%N)
+	[ "$status" = 137 ] || fail "the leak exited with status $status, want 137 (SIGKILL by the OOM killer)"
+	[ "$(oom_kills)" -gt "$kills" ] || fail "no OOM kill counted in $CG_EVENTS"
+	wait_record ".rule == \"oom-soon\" and .pid == $pid" 5
+	rec=$(audit --rule oom-soon --pid "$pid")
+	echo "$rec" | jq -e ".outcome == \"dry-run\" and .evidence.oom_limit.by == \"cgroup\" and
+		.evidence.oom_limit.cgroup == \"$CG_PATH\" and .evidence.oom_limit.limit_bytes == $((256 * MIB))" >/dev/null ||
+		fail "decision: $rec"
+	eta=$(echo "$rec" | jq .evidence.eta_ms)
+	took=$(( (killed_ns - $(echo "$rec" | jq .time_unix_nano)) / 1000000 ))
+	echo "eta recorded ${eta} ms; the OOM kill came ${took} ms after it ($(echo "$rec" | jq -r .evidence.oom_limit.file))"
+	awk -v e="$eta" -v t="$took" 'BEGIN { d = e - t; if (d < 0) d = -d; exit !(t > 0 && d <= 0.2 * t) }' ||
+		fail "eta ${eta} ms, the kill came after ${took} ms: more than 20 % apart"
+	stop_daemon
+
+	write_rule eta <<'R'
+rule "oom-soon" {
+  when = leak { eta = "8s" },
+  act = signal { "SIGTERM" },
+}
+R
+	rm -f "$T/journal.db"*
+	start_daemon --rules "$T/rules" --leak-window 4s --leak-attribution 0
+	kills=$(oom_kills)
+	start_in_cgroup leak --comm lk-oom2 --rate 16 --limit 1024
+	pid=$WL_PID
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" = 143 ] || fail "the leak exited with status $status, want 143 (the rule's SIGTERM)"
+	[ "$(oom_kills)" = "$kills" ] || fail "the OOM killer came first"
+	wait_record ".rule == \"oom-soon\" and .pid == $pid" 5
+	rec=$(audit --rule oom-soon --pid "$pid")
+	echo "$rec" | jq -e '.outcome == "acted" and .evidence.eta_ms <= 8000' >/dev/null || fail "decision: $rec"
+	echo "acted at eta $(echo "$rec" | jq .evidence.eta_ms) ms: $(echo "$rec" | jq -r .summary)"
+	stop_daemon
 }
 
 run_tests

@@ -14,7 +14,7 @@ trap cleanup EXIT
 
 start_daemon() {
 	: > "$T/d.log"
-	./reflexd run --journal "$T/j.db" "$@" > "$T/d.log" 2>&1 &
+	"${REFLEXD_BIN:-./reflexd}" run --journal "$T/j.db" "$@" > "$T/d.log" 2>&1 &
 	D=$!
 	for _ in $(seq 200); do
 		grep -q 'info: ready' "$T/d.log" && return 0

@@ -153,5 +153,12 @@ int main(void)
 	v = run(slowing, 120 * SEC, &first, &cleared);
 	snprintf(why, sizeof(why), "leak=%d first %.0fs cleared %.0fs", v.leak, first / 1e9, cleared / 1e9);
 	expect("raised_leak_holds_while_still_rising", v.leak && first && !cleared, why);
+
+	snprintf(why, sizeof(why), "%.0f ms, %.0f ms, %.0f ms, %f", leak_trend_eta_ms(192 * MIB, 16 * MIB),
+		 leak_trend_eta_ms(0, 16 * MIB), leak_trend_eta_ms(-MIB, 16 * MIB),
+		 leak_trend_eta_ms(MIB, 0));
+	expect("eta_is_free_memory_over_rate", leak_trend_eta_ms(192 * MIB, 16 * MIB) == 12000 &&
+	       leak_trend_eta_ms(0, 16 * MIB) == 0 && leak_trend_eta_ms(-MIB, 16 * MIB) == 0 &&
+	       isnan(leak_trend_eta_ms(MIB, 0)), why);
 	return failed;
 }

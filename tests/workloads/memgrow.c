@@ -20,11 +20,11 @@
  *   memgrow faults [--comm NAME] [--ops N]
  *       maps 64 MiB, touches every page, unmaps it, until N pages (default
  *       1M) have faulted in: where rss_stat fires; prints "ns_per_page=X".
- *   memgrow leakloop [--comm NAME] [--rate MIB_S] [--ops N]
- *       a thread leaks at MIB_S (default 16) while the main one runs the
- *       malloc/free loop in batches of N (default 1M) for ever, printing
- *       "batch realtime_ns=T ns_per_op=X" after each: what attribution
- *       costs a busy allocator.
+ *   memgrow leakloop [--comm NAME] [--rate MIB_S] [--ops N] [--threads T]
+ *       a thread leaks at MIB_S (default 16) while T threads (default 1)
+ *       run the malloc/free loop in batches of N (default 1M) for ever,
+ *       each printing "batch realtime_ns=T ns_per_op=X" after each batch:
+ *       what attribution costs a busy allocator.
  *
  * Prints "ready pid=P realtime_ns=T" when the growth starts, and for the
  * cache "plateau realtime_ns=T" when it is full.
@@ -42,7 +42,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: memgrow leak|reserve|cache|loop|faults|leakloop [--comm NAME] [--rate MIB_S] "
-			"[--limit MIB] [--size MIB] [--ops N]\n");
+			"[--limit MIB] [--size MIB] [--ops N] [--threads T]\n");
 	exit(2);
 }
 
@@ -190,12 +190,13 @@ static void *leak_thread(void *arg)
 	return NULL;
 }
 
-static void leakloop(double rate_mib, long ops)
-{
-	pthread_t t;
+static long loop_ops;
 
-	leak_rate_mib = rate_mib;
-	CHECK(pthread_create(&t, NULL, leak_thread, NULL));
+static void *loop_thread(void *arg)
+{
+	long ops = loop_ops;
+
+	(void)arg;
 	for (;;) {
 		double start = now_ns();
 
@@ -208,12 +209,25 @@ static void leakloop(double rate_mib, long ops)
 		printf("batch realtime_ns=%lld ns_per_op=%.2f\n", realtime_ns(), (now_ns() - start) / (double)ops);
 		fflush(stdout);
 	}
+	return NULL;
+}
+
+static void leakloop(double rate_mib, long ops, long threads)
+{
+	pthread_t t;
+
+	leak_rate_mib = rate_mib;
+	loop_ops = ops;
+	CHECK(pthread_create(&t, NULL, leak_thread, NULL));
+	for (long i = 1; i < threads; i++)
+		CHECK(pthread_create(&t, NULL, loop_thread, NULL));
+	loop_thread(NULL);
 }
 
 int main(int argc, char **argv)
 {
 	double rate = 0;
-	long limit = 1024, size = 256, ops = 50000000;
+	long limit = 1024, size = 256, ops = 50000000, threads = 1;
 
 	if (argc < 2)
 		usage();
@@ -228,6 +242,8 @@ int main(int argc, char **argv)
 			limit = parse_long(argv[++i], 1, 65536, usage);
 		else if (!strcmp(argv[i], "--size"))
 			size = parse_long(argv[++i], 1, 65536, usage);
+		else if (!strcmp(argv[i], "--threads"))
+			threads = parse_long(argv[++i], 1, 64, usage);
 		else if (!strcmp(argv[i], "--ops"))
 			ops = parse_long(argv[++i], 1, 1L << 40, usage);
 		else
@@ -244,7 +260,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[1], "faults"))
 		faults(ops == 50000000 ? 1000000 : ops);
 	else if (!strcmp(argv[1], "leakloop"))
-		leakloop(rate ? rate : 16, ops == 50000000 ? 1000000 : ops);
+		leakloop(rate ? rate : 16, ops == 50000000 ? 1000000 : ops, threads);
 	else
 		usage();
 	return 0;
