@@ -101,31 +101,7 @@ R
 read -r mem_cpu mem_lo mem_hi mem_lag mem_rss <<< "$(rest_row "$ALL_SENSORS" --rules "$T/mem.lua")"
 
 # the deadlock verdict on the crowded host: decision time - formed - hold
-cat > "$T/bighost.lua" <<'R'
-rule "bighost" { when = deadlock { }, where = { comm = "rx-bighost" }, hold = "1s", act = signal { "SIGKILL" } }
-R
-start_daemon --rules "$T/bighost.lua"
-lat=""
-exec 3>&2 2>/dev/null
-for i in $(seq "$VERDICT_RUNS"); do
-	build/workloads/deadlock abba --comm rx-bighost > "$T/wl" &
-	wl=$!
-	for _ in $(seq 100); do
-		grep -q '^formed' "$T/wl" && break
-		sleep 0.05
-	done
-	formed=$(sed -n 's/.*realtime_ns=//p' "$T/wl")
-	t=""
-	for _ in $(seq 100); do
-		t=$(./reflexd audit --journal "$T/j.db" --json --pid "$wl" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
-		[ -n "$t" ] && break
-		sleep 0.05
-	done
-	wait "$wl" 2>/dev/null || true
-	[ -n "$t" ] || { echo "verdict run $i: no decision" >&3; exit 1; }
-	lat="$lat $(awk -v t="$t" -v f="$formed" 'BEGIN {printf "%.1f", (t - f) / 1e6 - 1000}')"
-done
-exec 2>&3 3>&-
+verdict_latencies "$VERDICT_RUNS"
 stop_daemon
 kill -TERM "$crowd"
 wait "$crowd" 2>/dev/null || true

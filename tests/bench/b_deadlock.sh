@@ -22,15 +22,7 @@ futex_ns() {
 
 # start BINARY: a daemon of that build with only the deadlock sensor
 start() {
-	: > "$T/d.log"
-	"$1" run --journal "$T/j.db" --rules rules/ --dry-run --sensors deadlock > "$T/d.log" 2>&1 &
-	D=$!
-	for _ in $(seq 200); do
-		grep -q 'info: ready' "$T/d.log" && return 0
-		sleep 0.05
-	done
-	echo "reflexd did not start: $(cat "$T/d.log")" >&2
-	exit 1
+	REFLEXD_BIN=$1 start_daemon --rules rules/ --dry-run --sensors deadlock
 }
 
 # scan_ns BINARY: the scan iterator's run time per task visited, with one

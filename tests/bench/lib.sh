@@ -93,3 +93,36 @@ bpf_run_time() {
 	done
 	echo "$t $n"
 }
+
+# verdict_latencies RUNS: a daemon with one deadlock rule (hold 1 s, SIGKILL);
+# RUNS times an ABBA deadlock is made and killed. Sets lat to, per run, the
+# ms from the moment it formed (the workload's own clock) to the acted
+# record, less the hold. Leaves that daemon running (D).
+verdict_latencies() {
+	cat > "$T/verdict.lua" <<'R'
+rule "verdict" { when = deadlock { }, where = { comm = "rx-verdict" }, hold = "1s", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/verdict.lua"
+	lat=""
+	# (the shell's "Killed" notices for the workloads the rule kills go to /dev/null)
+	exec 3>&2 2>/dev/null
+	for i in $(seq "$1"); do
+		build/workloads/deadlock abba --comm rx-verdict > "$T/wl" &
+		wl=$!
+		for _ in $(seq 100); do
+			grep -q '^formed' "$T/wl" && break
+			sleep 0.05
+		done
+		formed=$(sed -n 's/.*realtime_ns=//p' "$T/wl")
+		t=""
+		for _ in $(seq 100); do
+			t=$(./reflexd audit --journal "$T/j.db" --json --pid "$wl" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
+			[ -n "$t" ] && break
+			sleep 0.05
+		done
+		wait "$wl" 2>/dev/null || true
+		[ -n "$t" ] || { echo "verdict run $i: no decision" >&3; exit 1; }
+		lat="$lat $(awk -v t="$t" -v f="$formed" 'BEGIN {printf "%.1f", (t - f) / 1e6 - 1000}')"
+	done
+	exec 2>&3 3>&-
+}

@@ -68,31 +68,7 @@ futex_calls=$(perf stat -x, -e syscalls:sys_enter_futex build/workloads/futex_be
 
 # Detection latency: from the moment the deadlock forms (the workload's own
 # clock) to the decision record, minus hold.
-cat > "$T/bench.lua" <<'R'
-rule "bench" { when = deadlock { }, where = { comm = "rx-bench" }, hold = "1s", act = signal { "SIGKILL" } }
-R
-start_daemon --rules "$T/bench.lua"
-lat=""
-# (the shell's "Killed" notices for the workloads the rule kills go to /dev/null)
-exec 3>&2 2>/dev/null
-for i in $(seq "$LATENCY_RUNS"); do
-	build/workloads/deadlock abba --comm rx-bench > "$T/wl" &
-	wl=$!
-	for _ in $(seq 100); do
-		grep -q '^formed' "$T/wl" && break
-		sleep 0.05
-	done
-	formed=$(sed -n 's/.*realtime_ns=//p' "$T/wl")
-	for _ in $(seq 100); do
-		t=$(./reflexd audit --journal "$T/j.db" --json --pid "$wl" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
-		[ -n "$t" ] && break
-		sleep 0.05
-	done
-	wait "$wl" 2>/dev/null || true
-	[ -n "$t" ] || { echo "run $i: no decision" >&3; exit 1; }
-	lat="$lat $(awk -v t="$t" -v f="$formed" 'BEGIN {printf "%.1f", (t - f) / 1e6 - 1000}')"
-done
-exec 2>&3 3>&-
+verdict_latencies "$LATENCY_RUNS"
 
 # reflexd at rest on this host: CPU over 10 s and resident memory.
 stop_daemon
