@@ -475,6 +475,121 @@ static void attr_int(struct attrs *l, const char *key, int64_t value)
 	l->v[l->n++] = kv;
 }
 
+typedef Opentelemetry__Proto__Common__V1__KeyValueList pb_kvlist;
+typedef Opentelemetry__Proto__Common__V1__ArrayValue pb_array;
+
+#define EVIDENCE_DEPTH 8 /* deeper values go as their JSON text */
+
+/* A JSON value as an AnyValue: objects as kvlists, arrays as arrays,
+ * integers as int, other numbers as double; false when out of memory.
+ * The evidence is at most 4 KiB of JSON, so its AnyValue is bounded too. */
+static bool any_of_json(struct arena *a, const struct json_val *v, int depth, pb_any *out)
+{
+	struct json_val it = { 0 }, key = { 0 };
+	char *text;
+	double num;
+	size_t n = 0;
+
+	opentelemetry__proto__common__v1__any_value__init(out);
+	if ((v->type == JSON_OBJECT || v->type == JSON_ARRAY) && depth < EVIDENCE_DEPTH) {
+		pb_kvlist *kvl = NULL;
+		pb_array *arr = NULL;
+		void **items;
+
+		while (json_next(v, &it, &key))
+			n++;
+		items = arena_alloc(a, (n ? n : 1) * sizeof(*items));
+		if (!items)
+			return false;
+		memset(&it, 0, sizeof(it));
+		for (size_t i = 0; i < n && json_next(v, &it, &key); i++) {
+			pb_any *val = arena_alloc(a, sizeof(*val));
+
+			if (!val || !any_of_json(a, &it, depth + 1, val))
+				return false;
+			if (v->type == JSON_ARRAY) {
+				items[i] = val;
+				continue;
+			}
+			pb_kv *kv = arena_alloc(a, sizeof(*kv));
+
+			if (!kv || !(text = arena_alloc(a, key.n + 1)))
+				return false;
+			opentelemetry__proto__common__v1__key_value__init(kv);
+			(void)json_str(&key, text, key.n + 1);
+			kv->key = arena_text(a, text);
+			kv->value = val;
+			if (!kv->key)
+				return false;
+			items[i] = kv;
+		}
+		if (v->type == JSON_OBJECT) {
+			if (!(kvl = arena_alloc(a, sizeof(*kvl))))
+				return false;
+			opentelemetry__proto__common__v1__key_value_list__init(kvl);
+			kvl->values = (pb_kv **)items;
+			kvl->n_values = n;
+			out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
+			out->kvlist_value = kvl;
+		} else {
+			if (!(arr = arena_alloc(a, sizeof(*arr))))
+				return false;
+			opentelemetry__proto__common__v1__array_value__init(arr);
+			arr->values = (pb_any **)items;
+			arr->n_values = n;
+			out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
+			out->array_value = arr;
+		}
+		return true;
+	}
+	if (v->type == JSON_BOOL) {
+		out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+		out->bool_value = v->p[0] == 't';
+		return true;
+	}
+	if (v->type == JSON_NUMBER && !json_num(v, &num)) {
+		bool whole = !memchr(v->p, '.', v->n) && !memchr(v->p, 'e', v->n) && !memchr(v->p, 'E', v->n) &&
+			     num >= -9.2e18 && num <= 9.2e18;
+
+		if (whole) {
+			out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+			out->int_value = strtoll(v->p, NULL, 10);
+		} else {
+			out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+			out->double_value = num;
+		}
+		return true;
+	}
+	if (v->type == JSON_NULL)
+		return true; /* an empty AnyValue is OTLP's null */
+	/* a string, or a value nested too deep: its text */
+	if (!(text = arena_alloc(a, v->n + 1)))
+		return false;
+	if (v->type != JSON_STRING || json_str(v, text, v->n + 1)) {
+		memcpy(text, v->p, v->n);
+		text[v->n] = '\0';
+	}
+	out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	out->string_value = arena_text(a, text);
+	return out->string_value != NULL;
+}
+
+/* The condition's evidence as a structured attribute (a kvlist), or as
+ * its text when it is not a JSON object. */
+static void attr_evidence(struct attrs *l, const char *key, const char *evidence)
+{
+	struct json_val v;
+	pb_kv *kv;
+
+	if (json_parse(evidence, strlen(evidence), &v) || v.type != JSON_OBJECT) {
+		attr_str(l, key, evidence);
+		return;
+	}
+	if (l->n == OTLP_ATTRS_MAX || !(kv = attr(l->a, key)) || !any_of_json(l->a, &v, 0, kv->value))
+		return;
+	l->v[l->n++] = kv;
+}
+
 /* The signal a signal action sends, from its parameters' JSON. */
 static void param_signal(const char *params, char *sig, size_t size)
 {
@@ -656,7 +771,7 @@ static pb_record *make_record(struct arena *a, const struct journal_entry *e, co
 	if (d->condition.kind < REFLEX_COND_KIND_COUNT) {
 		attr_str(&l, "reflex.condition.kind", condition_kind_name(d->condition.kind));
 		attr_str(&l, "reflex.condition.summary", d->condition.summary);
-		attr_str(&l, "reflex.condition.evidence", d->condition.evidence);
+		attr_evidence(&l, "reflex.condition.evidence", d->condition.evidence);
 		attr_int(&l, "reflex.condition.held_ms", (int64_t)(d->held_ns / NSEC_PER_MSEC));
 	}
 	attr_str(&l, "reflex.action", d->action);
@@ -738,22 +853,50 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
  * lowerCamelCase field names, enums as numbers, 64-bit integers as
  * strings. Every string goes through sbuf_json_str, so the request is
  * valid UTF-8 whatever bytes a record holds. */
+static void json_kvs(struct sbuf *b, const char *field, pb_kv *const *kv, size_t n);
+
 static void json_any(struct sbuf *b, const pb_any *v)
 {
-	if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE) {
+	switch (v->value_case) {
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
 		sbuf_puts(b, "{\"intValue\":\"");
 		sbuf_int(b, (long long)v->int_value);
 		sbuf_puts(b, "\"}");
-	} else {
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+		sbuf_puts(b, v->bool_value ? "{\"boolValue\":true}" : "{\"boolValue\":false}");
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+		sbuf_printf(b, "{\"doubleValue\":%.17g}", v->double_value);
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE:
+		sbuf_puts(b, "{\"kvlistValue\":{");
+		json_kvs(b, "values", v->kvlist_value->values, v->kvlist_value->n_values);
+		sbuf_puts(b, "}}");
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
+		sbuf_puts(b, "{\"arrayValue\":{\"values\":[");
+		for (size_t i = 0; i < v->array_value->n_values; i++) {
+			if (i)
+				sbuf_puts(b, ",");
+			json_any(b, v->array_value->values[i]);
+		}
+		sbuf_puts(b, "]}}");
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
 		sbuf_puts(b, "{\"stringValue\":");
 		sbuf_json_str(b, v->string_value);
 		sbuf_puts(b, "}");
+		break;
+	default:
+		sbuf_puts(b, "{}");
 	}
 }
 
-static void json_attributes(struct sbuf *b, pb_kv *const *kv, size_t n)
+/* "field":[{"key":...,"value":...},...]: attributes, or a kvlist's values */
+static void json_kvs(struct sbuf *b, const char *field, pb_kv *const *kv, size_t n)
 {
-	sbuf_puts(b, "\"attributes\":[");
+	sbuf_printf(b, "\"%s\":[", field);
 	for (size_t i = 0; i < n; i++) {
 		sbuf_puts(b, i ? ",{\"key\":" : "{\"key\":");
 		sbuf_json_str(b, kv[i]->key);
@@ -773,7 +916,7 @@ static void json_record(struct sbuf *b, const pb_record *r)
 	sbuf_puts(b, ",\"body\":");
 	json_any(b, r->body);
 	sbuf_puts(b, ",");
-	json_attributes(b, r->attributes, r->n_attributes);
+	json_kvs(b, "attributes", r->attributes, r->n_attributes);
 	sbuf_puts(b, ",\"eventName\":");
 	sbuf_json_str(b, r->event_name);
 	sbuf_puts(b, "}");
@@ -786,7 +929,7 @@ static void json_write_request(struct sbuf *b, const pb_request *req)
 		const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
 
 		sbuf_puts(b, i ? ",{\"resource\":{" : "{\"resource\":{");
-		json_attributes(b, rl->resource->attributes, rl->resource->n_attributes);
+		json_kvs(b, "attributes", rl->resource->attributes, rl->resource->n_attributes);
 		sbuf_puts(b, "},\"scopeLogs\":[");
 		for (size_t k = 0; k < rl->n_scope_logs; k++) {
 			const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[k];

@@ -112,9 +112,18 @@ def parse_text(text):
 
 
 def any_value(v):
-    for k in ("string_value", "int_value", "bool_value", "double_value"):
+    for k in ("string_value", "int_value"):
         if k in v:
             return v[k][0]
+    if "double_value" in v:
+        return float(v["double_value"][0])
+    if "bool_value" in v:
+        return v["bool_value"][0] == "true"
+    if "kvlist_value" in v:
+        return {kv["key"][0]: any_value(kv.get("value", [{}])[0])
+                for kv in v["kvlist_value"][0].get("values", [])}
+    if "array_value" in v:
+        return [any_value(x) for x in v["array_value"][0].get("values", [])]
     return None
 
 

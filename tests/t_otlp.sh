@@ -115,7 +115,10 @@ rule "ot-prot" { when = deadlock { }, where = { comm = "ot-prot" }, hold = "200m
 		and .attributes[\"reflex.rule.hash\"] == \"$hash\" and .attributes[\"reflex.condition.kind\"] == \"deadlock\"
 		and .attributes[\"reflex.action\"] == \"signal\" and .attributes[\"reflex.outcome\"] == \"acted\"
 		and .attributes[\"reflex.mode\"] == \"live\" and (.attributes[\"reflex.action.params\"] | fromjson | .signal == \"SIGKILL\")
-		and (.attributes[\"reflex.condition.evidence\"] | fromjson | type == \"object\")
+		and (.attributes[\"reflex.condition.evidence\"] | type == \"object\" and .threads == 2
+			and (.cycle | length == 2) and (.cycle[0].blocked_in | type == \"string\")
+			and (.cycle[0].stack | type == \"array\") and (.cycle[0].blocked_ms | type == \"number\")
+			and .self_deadlock == false)
 		and .time_unix_nano > 0 and .observed_time_unix_nano >= .time_unix_nano" \
 		|| fail "acted record: $(records | jq -c "select(.attributes[\"process.pid\"] == $kill_pid)")"
 	body=$(records | jq -r "select(.attributes[\"reflex.decision.id\"] == \"$id\" and .event_name == \"reflex.decision\") | .body")
