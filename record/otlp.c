@@ -504,6 +504,7 @@ static bool any_of_json(struct arena *a, const struct json_val *v, int depth, pb
 		memset(&it, 0, sizeof(it));
 		for (size_t i = 0; i < n && json_next(v, &it, &key); i++) {
 			pb_any *val = arena_alloc(a, sizeof(*val));
+			pb_kv *kv;
 
 			if (!val || !any_of_json(a, &it, depth + 1, val))
 				return false;
@@ -511,9 +512,7 @@ static bool any_of_json(struct arena *a, const struct json_val *v, int depth, pb
 				items[i] = val;
 				continue;
 			}
-			pb_kv *kv = arena_alloc(a, sizeof(*kv));
-
-			if (!kv || !(text = arena_alloc(a, key.n + 1)))
+			if (!(kv = arena_alloc(a, sizeof(*kv))) || !(text = arena_alloc(a, key.n + 1)))
 				return false;
 			opentelemetry__proto__common__v1__key_value__init(kv);
 			(void)json_str(&key, text, key.n + 1);
