@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,7 +547,9 @@ static bool any_of_json(struct arena *a, const struct json_val *v, int depth, pb
 		out->bool_value = v->p[0] == 't';
 		return true;
 	}
-	if (v->type == JSON_NUMBER && !json_num(v, &num)) {
+	/* a number too big for a double (1e400) goes as its text: OTLP's JSON
+	 * encoding has no infinity */
+	if (v->type == JSON_NUMBER && !json_num(v, &num) && isfinite(num)) {
 		bool whole = !memchr(v->p, '.', v->n) && !memchr(v->p, 'e', v->n) && !memchr(v->p, 'E', v->n) &&
 			     num >= -9.2e18 && num <= 9.2e18;
 
