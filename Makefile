@@ -133,20 +133,26 @@ $(BUILD)/unit/symbols: tests/unit/symbols.c sense/symbols.c sense/symbols.h lib/
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/symbols.c sense/symbols.c lib/util.c lib/text.c -ldw -lelf -lm
 
+$(BUILD)/unit/proctable: tests/unit/proctable.c lib/proctable.c lib/proctable.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/proctable.c lib/proctable.c
+
 $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c -lm
 
-units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
+units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text \
+	$(BUILD)/unit/proctable
 
 # Without root, in seconds once built: the include check (folders and the
 # dependency rule, docs/architecture.md) and its own test, the unit
 # drivers, and the fuzzers' corpora replayed once.
-check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
+check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/unit/proctable $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
 	$(BUILD)/fuzz/fuzz_trace
 	@python3 tests/include_graph.py
 	@bash tests/t_includes.sh
 	@$(BUILD)/unit/leak_trend
+	@$(BUILD)/unit/proctable
 	@ONLY=escape_matches_python_strict_decoder bash tests/t_text.sh
 	@$(BUILD)/fuzz/fuzz_rules tests/corpus/rules/*.lua tests/corpus/hostile/*.lua rules/*.lua 2>$(BUILD)/fuzz/replay.log \
 		|| { tail -20 $(BUILD)/fuzz/replay.log; exit 1; }
