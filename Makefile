@@ -112,9 +112,9 @@ scale: all $(BUILD)/tests/k8s_fleet
 	@bash tests/scale/fleet.sh
 
 # unit drivers for pure code (tests/unit), no BPF
-$(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_trend.h
+$(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_trend.h lib/trend.c lib/trend.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c lib/trend.c -lm
 
 # tests/unit/probe_capture: a refused object's reason, as probe_load captures it
 $(BUILD)/unit/refused.bpf.o: tests/unit/refused.bpf.c $(BUILD)/vmlinux.h

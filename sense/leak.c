@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "lib/log.h"
+#include "lib/proctable.h"
 #include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/leak.h"
@@ -99,8 +100,7 @@ struct sense_leak {
 	uint64_t window_ns, sample_ns, attribution_ns;
 	double min_rate;
 	uint64_t next_sample;
-	struct proc **procs;     /* by pid: [0, nsorted) sorted, new ones after */
-	size_t nprocs, nsorted, cap;
+	struct proctable *procs; /* struct proc, by (pid, start_ns) */
 	uint64_t procs_dropped;
 	struct attribution attr;
 	__u32 keys[BATCH];
@@ -580,23 +580,6 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 	log_info("leak attribution for pid %u (%s): %s", p->pid, p->target.comm, logline);
 }
 
-static struct proc *find_proc(struct sense_leak *s, uint32_t pid)
-{
-	size_t lo = 0, hi = s->nsorted;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->procs[mid]->pid == pid)
-			return s->procs[mid];
-		if (s->procs[mid]->pid < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* Moves the attribution along: baseline, tracing, report. */
 static void attribution_step(struct sense_leak *s, uint64_t now)
 {
@@ -608,8 +591,8 @@ static void attribution_step(struct sense_leak *s, uint64_t now)
 
 	if (a->phase == ATTR_IDLE)
 		return;
-	p = find_proc(s, a->pid);
-	if (!p || p->start_ns != a->start_ns || !p->cond_id) {
+	p = proctable_get(s->procs, a->pid, a->start_ns);
+	if (!p || !p->cond_id) {
 		/* it exited, or stopped leaking: nobody to report to */
 		attribution_stop(s);
 		return;
@@ -658,23 +641,23 @@ static void proc_free(struct sense_leak *s, struct proc *p)
 {
 	forget_condition(s, p, "the process exited");
 	free(p->attribution);
-	free(p);
+	proctable_remove(s->procs, p);
 }
 
 /* Judges p on its latest sample: raise, refresh or clear its leak. */
 static void judge(struct sense_leak *s, struct proc *p, uint64_t now)
 {
-	struct leak_sample series[RING_CAP];
+	struct trend_sample series[RING_CAP];
 	struct leak_verdict v;
 	bool leak, on_mapped = false;
 	char held[32];
 
 	for (size_t i = 0; i < p->n; i++)
-		series[i] = (struct leak_sample){ point_at(p, i)->t_ns, point_at(p, i)->rss };
+		series[i] = (struct trend_sample){ point_at(p, i)->t_ns, point_at(p, i)->rss };
 	leak = leak_trend_judge(series, p->n, s->window_ns, s->min_rate, p->cond_id && !p->on_mapped, &v);
 	if (!leak) {
 		for (size_t i = 0; i < p->n; i++)
-			series[i].bytes = point_at(p, i)->mapped;
+			series[i].value = point_at(p, i)->mapped;
 		leak = on_mapped = leak_trend_judge(series, p->n, s->window_ns, s->min_rate,
 						    p->cond_id && p->on_mapped, &v);
 	}
@@ -718,33 +701,17 @@ static void judge(struct sense_leak *s, struct proc *p, uint64_t now)
 static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_leak_proc *v,
 			uint64_t now)
 {
-	struct proc *p = find_proc(s, pid);
+	struct proc *p = proctable_get(s->procs, pid, v->start_ns);
 	struct point *pt;
 
-	if (p && p->start_ns != v->start_ns) {
-		/* a new process under a recycled pid */
-		forget_condition(s, p, "the process exited");
-		free(p->attribution);
-		memset(p, 0, sizeof(*p));
-		p->pid = pid;
-		p->start_ns = v->start_ns;
-	}
+	/* a new process, perhaps under a recycled pid: the old one is not
+	 * seen in this sample, and goes at its end */
 	if (!p) {
-		if (s->nprocs == s->cap) {
-			size_t cap = s->cap ? 2 * s->cap : 64;
-			struct proc **grown = realloc(s->procs, cap * sizeof(*grown));
-
-			if (!grown)
-				return;
-			s->procs = grown;
-			s->cap = cap;
-		}
-		p = calloc(1, sizeof(*p));
+		p = proctable_insert(s->procs, pid, v->start_ns);
 		if (!p)
 			return;
 		p->pid = pid;
 		p->start_ns = v->start_ns;
-		s->procs[s->nprocs++] = p;
 	}
 	p->seen = true;
 	p->last = *v;
@@ -759,22 +726,16 @@ static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_
 	judge(s, p, now);
 }
 
-static int by_pid(const void *x, const void *y)
-{
-	const struct proc *a = *(struct proc *const *)x, *b = *(struct proc *const *)y;
-
-	return a->pid < b->pid ? -1 : a->pid > b->pid;
-}
-
 /* One sample of every process in the map. */
 static int sample(struct sense_leak *s, uint64_t now)
 {
 	int fd = bpf_map__fd(s->skel->maps.procs), err = 0;
 	__u32 cursor, *in = NULL;
-	size_t kept = 0;
+	struct proctable_iter it = { 0 };
+	struct proc *p;
 
-	for (size_t i = 0; i < s->nprocs; i++)
-		s->procs[i]->seen = false;
+	while ((p = proctable_next(s->procs, &it)))
+		p->seen = false;
 	do {
 		__u32 count = BATCH;
 
@@ -786,14 +747,10 @@ static int sample(struct sense_leak *s, uint64_t now)
 		in = &cursor;
 	} while (!err);
 	/* the processes gone from the map are gone */
-	for (size_t i = 0; i < s->nprocs; i++) {
-		if (s->procs[i]->seen)
-			s->procs[kept++] = s->procs[i];
-		else
-			proc_free(s, s->procs[i]);
-	}
-	s->nprocs = s->nsorted = kept;
-	qsort(s->procs, s->nprocs, sizeof(s->procs[0]), by_pid);
+	it = (struct proctable_iter){ 0 };
+	while ((p = proctable_next(s->procs, &it)))
+		if (!p->seen)
+			proc_free(s, p);
 	return err == -ENOENT ? 0 : err;
 }
 
@@ -840,6 +797,11 @@ static void *leak_start(const struct sensor_env *env)
 	s->min_rate = (double)env->cfg->leak_min_rate;
 	s->attribution_ns = env->cfg->leak_attribution_ns;
 	find_cgroup_roots(s);
+	s->procs = proctable_new(sizeof(struct proc));
+	if (!s->procs) {
+		err = -errno;
+		goto fail;
+	}
 	s->skel = leak_bpf__open();
 	if (!s->skel) {
 		err = -errno;
@@ -868,16 +830,16 @@ fail:
 static void leak_stop(void *state)
 {
 	struct sense_leak *s = state;
+	struct proctable_iter it = { 0 };
+	struct proc *p;
 
 	if (!s)
 		return;
 	attribution_stop(s);
 	leak_bpf__destroy(s->skel);
-	for (size_t i = 0; i < s->nprocs; i++) {
-		free(s->procs[i]->attribution);
-		free(s->procs[i]);
-	}
-	free(s->procs);
+	while (s->procs && (p = proctable_next(s->procs, &it)))
+		free(p->attribution);
+	proctable_free(s->procs);
 	free(s);
 }
 
