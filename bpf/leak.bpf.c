@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include "leak.h"
 #include "core_fixes.bpf.h"
+#include "drops.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -28,9 +29,6 @@ struct {
 	__type(key, __u32);   /* tgid */
 	__type(value, struct reflex_leak_proc);
 } procs SEC(".maps");
-
-/* overflows, read by userspace and logged when they grow */
-__u64 procs_dropped = 0;
 
 /* rss_stat(struct mm_struct *mm, int member). Only the current task's own
  * mm: other mms change from reclaim or fork, and their owner's next own
@@ -55,7 +53,7 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 		fresh.start_ns = task->group_leader->start_time;
 		if (bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&procs, &tgid)) {
-			__sync_fetch_and_add(&procs_dropped, 1);
+			drop(REFLEX_LEAK_DROP_PROCS);
 			return 0;
 		}
 		p = bpf_map_lookup_elem(&procs, &tgid);

@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include "memory.h"
 #include "core_fixes.bpf.h"
+#include "drops.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -108,7 +109,6 @@ struct {
 } task_events SEC(".maps");
 
 bool watching = false;
-__u64 task_events_lost = 0;  /* ring full: userspace walks /proc again */
 
 static __always_inline void task_event(struct task_struct *p, __u32 what)
 {
@@ -118,7 +118,7 @@ static __always_inline void task_event(struct task_struct *p, __u32 what)
 		return;
 	e = bpf_ringbuf_reserve(&task_events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&task_events_lost, 1);
+		drop(REFLEX_MEMORY_DROP_TASK_EVENTS);
 		return;
 	}
 	e->tgid = p->tgid;
@@ -157,7 +157,7 @@ int BPF_PROG(memory_rename, struct task_struct *task, const char *comm)
 		return 0;
 	e = bpf_ringbuf_reserve(&task_events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&task_events_lost, 1);
+		drop(REFLEX_MEMORY_DROP_TASK_EVENTS);
 		return 0;
 	}
 	e->tgid = task->tgid;

@@ -134,7 +134,7 @@ struct sense_goroutines {
 	size_t nbins;
 	struct proctable *procs;   /* struct gr_proc, by (pid, start_time) */
 	/* overflows: the kernel's (stats map) as last logged, and our own */
-	uint64_t kernel_drops[REFLEX_GR_STAT_COUNT];
+	struct sensor_drop_counts drops; /* the kernel's */
 	uint64_t procs_dropped, bins_dropped;
 	struct gr_site_count seen[GR_SITES_SEEN]; /* one walk's sites */
 };
@@ -690,37 +690,17 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t coun
 }
 
 /* The kernel side's overflows, logged when they grow. */
-static void check_drops(struct sense_goroutines *s)
-{
-	static const char *const what[REFLEX_GR_STAT_COUNT] = {
-		[REFLEX_GR_MAP_FULL] = "goroutine counts dropped, the counts map was full",
-		[REFLEX_GR_EVENT_LOST] = "exec/exit events lost, the ring buffer was full",
-	};
-
-	for (__u32 i = 0; i < REFLEX_GR_STAT_COUNT; i++) {
-		__u64 v = 0;
-
-		if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stats), &i, &v) || v == s->kernel_drops[i])
-			continue;
-		log_warn("goroutines: %llu %s (%llu in all)", (unsigned long long)(v - s->kernel_drops[i]),
-			 what[i], (unsigned long long)v);
-		sensor_drops("goroutines", v - s->kernel_drops[i]);
-		s->kernel_drops[i] = v;
-	}
-}
-
 static void goroutines_scan(void *state, uint64_t now)
 {
 	struct sense_goroutines *s = state;
 	int fd = bpf_map__fd(s->skel->maps.counts);
+	struct proctable_iter it = { 0 };
+	struct gr_proc *p;
 
 	if (now - s->last_sample_ns < s->sample_ns)
 		return;
 	s->last_sample_ns = now;
-	struct proctable_iter it = { 0 };
-	struct gr_proc *p;
-
-	check_drops(s);
+	(void)sensor_drops_report(&s->drops, NULL);
 	while ((p = proctable_next(s->procs, &it))) {
 		struct reflex_gr_counts c;
 		__u32 key = (__u32)p->pid;
@@ -795,6 +775,11 @@ static void scan_proc(struct sense_goroutines *s)
 
 static void goroutines_stop(void *state);
 
+static const char *const goroutines_drops[REFLEX_GR_DROPS] = {
+	[REFLEX_GR_DROP_MAP_FULL] = "goroutine counts dropped, the counts map was full",
+	[REFLEX_GR_DROP_EVENT_LOST] = "exec/exit events lost, the ring buffer was full",
+};
+
 static void *goroutines_start(const struct sensor_env *env)
 {
 	struct sense_goroutines *s = calloc(1, sizeof(*s));
@@ -820,6 +805,8 @@ static void *goroutines_start(const struct sensor_env *env)
 		log_error("goroutines: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "goroutines", bpf_map__fd(s->skel->maps.drops), goroutines_drops,
+			  ARRAY_SIZE(goroutines_drops));
 	/* exec and exit first: a Go program started during the /proc scan
 	 * is then seen by one or the other */
 	s->skel->links.gr_exec = bpf_program__attach(s->skel->progs.gr_exec);

@@ -101,7 +101,7 @@ struct sense_leak {
 	double min_rate;
 	uint64_t next_sample;
 	struct proctable *procs; /* struct proc, by (pid, start_ns) */
-	uint64_t procs_dropped;
+	struct sensor_drop_counts drops;
 	struct attribution attr;
 	__u32 keys[BATCH];
 	struct reflex_leak_proc vals[BATCH];
@@ -506,7 +506,13 @@ cleanup:
 static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t now)
 {
 	struct attribution *a = &s->attr;
+	static const char *const why[REFLEX_ALLOC_DROPS] = {
+		[REFLEX_ALLOC_DROP_ALLOCS] = "allocations not followed in attribution: the allocs map was full",
+		[REFLEX_ALLOC_DROP_SITES] = "allocations not attributed: more than " STRINGIFY(REFLEX_ALLOC_SITES_MAX) " sites",
+		[REFLEX_ALLOC_DROP_CALLS] = "allocator calls not followed: too many threads inside at once",
+	};
 	struct reflex_alloc_stats st = { 0 };
+	struct sensor_drop_counts drops;
 	struct site top[TOP_SITES];
 	size_t ntop = 0;
 	__u64 key, *prev = NULL;
@@ -519,6 +525,8 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 
 	(void)percpu_sum(bpf_map__fd(a->skel->maps.allocs_stats), &zero, (__u64 *)&st,
 			 sizeof(st) / sizeof(__u64));
+	sensor_drops_open(&drops, "leak", bpf_map__fd(a->skel->maps.drops), why, ARRAY_SIZE(why));
+	(void)sensor_drops_report(&drops, NULL);
 	/* the TOP_SITES largest, by insertion into a small sorted array */
 	while (!bpf_map_get_next_key(bpf_map__fd(a->skel->maps.sites), prev, &key)) {
 		struct site cand = { .addr = key };
@@ -554,8 +562,9 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 		    "\"allocs_dropped\":%llu,\"sites_dropped\":%llu,\"calls_dropped\":%llu,\"sites\":[",
 		    (unsigned long long)((now - a->phase_ns) / NSEC_PER_MSEC), (unsigned long long)st.calls,
 		    (double)st.calls / secs, a->cpu_before, cpu_during,
-		    (unsigned long long)st.allocs_dropped, (unsigned long long)st.sites_dropped,
-		    (unsigned long long)st.calls_dropped);
+		    (unsigned long long)drops.total[REFLEX_ALLOC_DROP_ALLOCS],
+		    (unsigned long long)drops.total[REFLEX_ALLOC_DROP_SITES],
+		    (unsigned long long)drops.total[REFLEX_ALLOC_DROP_CALLS]);
 	sbuf_printf(&l, "%llu calls in %s, target CPU %.1f%% before, %.1f%% while traced; top:",
 		    (unsigned long long)st.calls, took, a->cpu_before, cpu_during);
 	for (size_t i = 0; i < ntop; i++) {
@@ -754,19 +763,6 @@ static int sample(struct sense_leak *s, uint64_t now)
 	return err == -ENOENT ? 0 : err;
 }
 
-/* Overflows are counted in the kernel; say when they grow. */
-static void report_drops(struct sense_leak *s)
-{
-	uint64_t procs = s->skel->bss->procs_dropped;
-
-	if (procs != s->procs_dropped)
-		log_warn("leak: %llu processes not followed: more than %d at once (%llu in all)",
-			 (unsigned long long)(procs - s->procs_dropped), REFLEX_LEAK_PROCS_MAX,
-			 (unsigned long long)procs);
-	sensor_drops("leak", procs - s->procs_dropped);
-	s->procs_dropped = procs;
-}
-
 static void leak_scan(void *state, uint64_t now)
 {
 	struct sense_leak *s = state;
@@ -779,10 +775,14 @@ static void leak_scan(void *state, uint64_t now)
 	err = sample(s, now);
 	if (err)
 		log_warn("leak: reading the process map: %s", strerror(-err));
-	report_drops(s);
+	(void)sensor_drops_report(&s->drops, NULL);
 }
 
 static void leak_stop(void *state);
+
+static const char *const leak_drops[REFLEX_LEAK_DROPS] = {
+	[REFLEX_LEAK_DROP_PROCS] = "processes not followed: more than " STRINGIFY(REFLEX_LEAK_PROCS_MAX) " at once",
+};
 
 static void *leak_start(const struct sensor_env *env)
 {
@@ -814,6 +814,8 @@ static void *leak_start(const struct sensor_env *env)
 		log_error("leak: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "leak", bpf_map__fd(s->skel->maps.drops), leak_drops,
+			  ARRAY_SIZE(leak_drops));
 	err = leak_bpf__attach(s->skel);
 	if (err) {
 		log_error("leak: attaching to rss_stat and process exec/exit: %s",

@@ -53,7 +53,7 @@ struct sense_memory {
 	struct sensor_ring tasks; /* exec, rename, exit */
 	struct proctable *cands; /* processes a memory rule may match by comm (by pid, start 0) */
 	bool walk_proc;          /* the candidates must come from /proc again */
-	uint64_t lost_seen;      /* task events the kernel lost, as last read */
+	struct sensor_drop_counts drops;
 };
 
 /* The live entry for pid (retired ones are a process already gone). */
@@ -317,16 +317,12 @@ static void memory_scan(void *state, uint64_t now)
 {
 	struct sense_memory *s = state;
 	uint64_t generation = s->env.arming.generation(s->env.arming.ctx);
-	uint64_t lost = s->skel->bss->task_events_lost;
+	uint64_t grew[REFLEX_MEMORY_DROPS] = { 0 };
 
-	/* a lost exec may be a process to arm: counted, and /proc walked */
-	if (lost != s->lost_seen) {
-		sensor_drops("memory", lost - s->lost_seen);
-		log_warn("memory: %llu process events lost (%llu so far): walking /proc",
-			 (unsigned long long)(lost - s->lost_seen), (unsigned long long)lost);
-		s->lost_seen = lost;
+	/* a lost exec may be a process to arm: /proc is walked */
+	(void)sensor_drops_report(&s->drops, grew);
+	if (grew[REFLEX_MEMORY_DROP_TASK_EVENTS])
 		s->walk_proc = true;
-	}
 	if (s->walk_proc || now - s->last_walk >= REARM_INTERVAL_NS || generation != s->walked)
 		walk(s, generation, now);
 }
@@ -467,6 +463,10 @@ static int handle_task(void *ctx, void *data, size_t len)
 
 static void memory_stop(void *state);
 
+static const char *const memory_drops[REFLEX_MEMORY_DROPS] = {
+	[REFLEX_MEMORY_DROP_TASK_EVENTS] = "process events lost, the ring buffer was full: walking /proc",
+};
+
 static void *memory_start(const struct sensor_env *env)
 {
 	struct sense_memory *s = calloc(1, sizeof(*s));
@@ -500,6 +500,8 @@ static void *memory_start(const struct sensor_env *env)
 		log_error("memory: loading the BPF program: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "memory", bpf_map__fd(s->skel->maps.drops), memory_drops,
+			  ARRAY_SIZE(memory_drops));
 	err = memory_bpf__attach(s->skel);
 	if (err) {
 		log_error("memory: attaching to rss_stat: %s", strerror(-err));

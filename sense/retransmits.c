@@ -91,7 +91,8 @@ struct sense_retransmits {
 	struct proctable *procs;     /* struct proc, by (pid, start_time) */
 	__u64 procs_full;             /* over the threshold, but RETRANS_PROCS raised */
 	__u64 no_owner;               /* retransmits of flows whose owner is not known */
-	__u64 reported[REFLEX_RETRANS_COUNTERS], reported_procs_full;
+	__u64 reported_no_owner, reported_procs_full;
+	struct sensor_drop_counts drops; /* the kernel's */
 	uint64_t reported_at;
 };
 
@@ -597,42 +598,30 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 	free(cond);
 }
 
-/* What the kernel could not count, said again whenever it grows (at most
- * once a window). */
+/* What could not be counted or attributed, said again whenever it grows
+ * (at most once a window): the kernel's drops, then what userspace could
+ * not attribute. */
 static void report_drops(struct sense_retransmits *s, uint64_t now)
 {
-	static const char *const what[REFLEX_RETRANS_COUNTERS] = {
-		[REFLEX_RETRANS_NO_OWNER] = "on sockets with no known owner",
-		[REFLEX_RETRANS_FLOWS_FULL] = "not counted: flow table full (--retrans-flows)",
-		[REFLEX_RETRANS_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
-		[REFLEX_RETRANS_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
-	};
-	__u64 c[REFLEX_RETRANS_COUNTERS];
-	char line[512];
-	struct sbuf b;
-	bool grew = s->procs_full > s->reported_procs_full;
+	uint64_t grew[REFLEX_RETRANS_DROPS] = { 0 }, kernel = 0;
 
-	memcpy(c, s->skel->bss->counters, sizeof(c));
-	c[REFLEX_RETRANS_NO_OWNER] = s->no_owner;
-	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++)
-		grew |= c[i] > s->reported[i];
-	if (!grew || (s->reported_at && now - s->reported_at < s->window_ns))
+	if (s->reported_at && now - s->reported_at < s->window_ns)
 		return;
-	sbuf_init(&b, line, sizeof(line));
-	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++) {
-		if (c[i])
-			sbuf_printf(&b, "%s%llu %s", b.len ? ", " : "", (unsigned long long)c[i], what[i]);
-		sensor_drops("retransmits", c[i] - s->reported[i]);
-		s->reported[i] = c[i];
+	(void)sensor_drops_report(&s->drops, grew);
+	for (int i = 0; i < REFLEX_RETRANS_DROPS; i++)
+		kernel += grew[i];
+	if (s->no_owner > s->reported_no_owner || s->procs_full > s->reported_procs_full) {
+		log_warn("retransmits: since start: %llu retransmits on sockets with no known owner, "
+			 "%llu times a process over the threshold had no condition (%d conditions already)",
+			 (unsigned long long)s->no_owner, (unsigned long long)s->procs_full, RETRANS_PROCS);
+		sensor_drops("retransmits", s->no_owner - s->reported_no_owner +
+					    s->procs_full - s->reported_procs_full);
+		s->reported_no_owner = s->no_owner;
+		s->reported_procs_full = s->procs_full;
+	} else if (!kernel) {
+		return;
 	}
-	if (s->procs_full)
-		sbuf_printf(&b, "%s%llu times a process over the threshold had no condition: "
-			    "%d conditions already", b.len ? ", " : "", (unsigned long long)s->procs_full,
-			    RETRANS_PROCS);
-	sensor_drops("retransmits", s->procs_full - s->reported_procs_full);
-	s->reported_procs_full = s->procs_full;
 	s->reported_at = now;
-	log_warn("retransmits: since start: %s", line);
 }
 
 static void retransmits_scan(void *state, uint64_t now)
@@ -719,6 +708,12 @@ static int open_cgroup2_root(const char **path)
 
 static void retransmits_stop(void *state);
 
+static const char *const retransmits_drops[REFLEX_RETRANS_DROPS] = {
+	[REFLEX_RETRANS_DROP_FLOWS_FULL] = "retransmits not counted: flow table full (--retrans-flows)",
+	[REFLEX_RETRANS_DROP_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
+	[REFLEX_RETRANS_DROP_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
+};
+
 /* Opens, sizes, loads and attaches the programs. */
 static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env)
 {
@@ -731,6 +726,9 @@ static int retransmits_load(struct sense_retransmits *s, const struct sensor_env
 	err = retransmits_bpf__load(s->skel);
 	if (!err)
 		err = retransmits_bpf__attach(s->skel);
+	if (!err)
+		sensor_drops_open(&s->drops, "retransmits", bpf_map__fd(s->skel->maps.drops),
+				  retransmits_drops, ARRAY_SIZE(retransmits_drops));
 	if (err) {
 		retransmits_bpf__destroy(s->skel);
 		s->skel = NULL;
