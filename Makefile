@@ -20,7 +20,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
 
-SENSORS := deadlock leak allocs goroutines memory retransmits
+SENSORS := deadlock leak allocs goroutines memory retransmits rss
 ACTUATORS := traffic
 SRCS    := $(wildcard lib/*.c model/*.c sense/*.c decide/*.c act/*.c record/*.c k8s/*.c cmd/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
@@ -50,6 +50,9 @@ $(BUILD)/vmlinux.h:
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h bpf/core_fixes.bpf.h bpf/drops.bpf.h bpf/drops.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# the shared rss_stat program holds the leak sensor's and the reflex's maps
+$(BUILD)/rss.bpf.o: bpf/leak.h bpf/memory.h
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@

@@ -11,11 +11,8 @@
 #define REFLEX_LEAK_MEMBERS 4
 
 /* processes followed at once; past this, new ones are not followed and
- * counted in the drops array at REFLEX_LEAK_DROP_PROCS */
+ * counted in rss.bpf.c's drops array at REFLEX_RSS_DROP_PROCS */
 #define REFLEX_LEAK_PROCS_MAX 16384
-
-#define REFLEX_LEAK_DROP_PROCS 0
-#define REFLEX_LEAK_DROPS 1
 
 /* One process (by tgid): its memory counters as of its last rss_stat. */
 struct reflex_leak_proc {

@@ -31,9 +31,11 @@
 #include "sense/identity.h"
 #include "sense/leak.h"
 #include "sense/leak_trend.h"
+#include "sense/rss.h"
 #include "sense/symbols.h"
 #include "bpf/allocs.h"
 #include "bpf/leak.h"
+#include "bpf/rss.h"
 #include "allocs.skel.h"
 #include "leak.skel.h"
 
@@ -94,6 +96,7 @@ struct oom_limit {
 
 struct sense_leak {
 	struct leak_bpf *skel;
+	struct rss_bpf *rss;     /* the rss_stat program, shared with the memory reflex */
 	/* the cgroup mounts that hold memory limits ("" where none) */
 	char cgroup2_root[32], memory_v1_root[40];
 	struct condition_sink sink;
@@ -738,7 +741,7 @@ static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_
 /* One sample of every process in the map. */
 static int sample(struct sense_leak *s, uint64_t now)
 {
-	int fd = bpf_map__fd(s->skel->maps.procs), err = 0;
+	int fd = bpf_map__fd(s->rss->maps.procs), err = 0;
 	__u32 cursor, *in = NULL;
 	struct proctable_iter it = { 0 };
 	struct proc *p;
@@ -780,8 +783,8 @@ static void leak_scan(void *state, uint64_t now)
 
 static void leak_stop(void *state);
 
-static const char *const leak_drops[REFLEX_LEAK_DROPS] = {
-	[REFLEX_LEAK_DROP_PROCS] = "processes not followed: more than " STRINGIFY(REFLEX_LEAK_PROCS_MAX) " at once",
+static const char *const leak_drops[REFLEX_RSS_DROPS] = {
+	[REFLEX_RSS_DROP_PROCS] = "processes not followed: more than " STRINGIFY(REFLEX_LEAK_PROCS_MAX) " at once",
 };
 
 static void *leak_start(const struct sensor_env *env)
@@ -802,26 +805,35 @@ static void *leak_start(const struct sensor_env *env)
 		err = -errno;
 		goto fail;
 	}
+	s->rss = sense_rss_get();
+	if (!s->rss) {
+		err = -errno;
+		log_error("leak: loading and attaching the rss_stat program: %s", strerror(-err));
+		goto fail;
+	}
 	s->skel = leak_bpf__open();
 	if (!s->skel) {
 		err = -errno;
 		log_error("leak: opening the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
-	s->skel->rodata->page_shift = (__u32)__builtin_ctzl((unsigned long)sysconf(_SC_PAGESIZE));
-	err = leak_bpf__load(s->skel);
+	/* exec and exit empty the map the rss_stat program fills */
+	err = bpf_map__reuse_fd(s->skel->maps.procs, bpf_map__fd(s->rss->maps.procs));
+	if (!err)
+		err = leak_bpf__load(s->skel);
 	if (err) {
 		log_error("leak: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
-	sensor_drops_open(&s->drops, "leak", bpf_map__fd(s->skel->maps.drops), leak_drops,
-			  ARRAY_SIZE(leak_drops));
 	err = leak_bpf__attach(s->skel);
 	if (err) {
-		log_error("leak: attaching to rss_stat and process exec/exit: %s",
-			  strerror(-err));
+		log_error("leak: attaching to process exec/exit: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "leak", bpf_map__fd(s->rss->maps.drops), leak_drops,
+			  ARRAY_SIZE(leak_drops));
+	/* only now: an entry made earlier might miss its process's exit */
+	s->rss->bss->follow = true;
 	return s;
 fail:
 	leak_stop(s);
@@ -838,6 +850,9 @@ static void leak_stop(void *state)
 	if (!s)
 		return;
 	attribution_stop(s);
+	if (s->rss)
+		s->rss->bss->follow = false;
+	sense_rss_put(s->rss);
 	leak_bpf__destroy(s->skel);
 	while (s->procs && (p = proctable_next(s->procs, &it)))
 		free(p->attribution);
@@ -852,10 +867,13 @@ const struct sensor sensor_leak = {
 		.kernel = "5.11 (bpf_get_current_task_btf; tp_btf/rss_stat 5.5; uprobes for attribution)",
 		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec and _exit; malloc/free uprobes on demand",
 		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_KPROBE },
-		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
+			  BPF_MAP_TYPE_RINGBUF },
+		/* the rss_stat program is the memory reflex's too */
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, probe_read_user),
-			     KERNEL_HELPER(KPROBE, get_current_pid_tgid) },
-		.objects = { leak_bpf__elf_bytes, allocs_bpf__elf_bytes },
+			     KERNEL_HELPER(KPROBE, get_current_pid_tgid), KERNEL_HELPER(KPROBE, send_signal),
+			     KERNEL_HELPER(KPROBE, ringbuf_reserve) },
+		.objects = { rss_bpf__elf_bytes, leak_bpf__elf_bytes, allocs_bpf__elf_bytes },
 	},
 	.start = leak_start,
 	.scan = leak_scan,

@@ -25,6 +25,7 @@
 #include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/memory.h"
+#include "sense/rss.h"
 #include "bpf/memory.h"
 #include "memory.skel.h"
 
@@ -43,6 +44,7 @@ struct watched {
 
 struct sense_memory {
 	struct memory_bpf *skel;
+	struct rss_bpf *rss;     /* the armed map and the rss_stat program, shared with leak */
 	struct sensor_ring ring;
 	struct sensor_env env;   /* the loop, options, sink, rules, protected, engine */
 	uint64_t walked;         /* the policy's generation the last walk armed from */
@@ -93,7 +95,7 @@ static int write_arm(struct sense_memory *s, const struct watched *w)
 	};
 	__u32 key = (__u32)w->target.pid;
 
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.armed), &key, &v, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(s->rss->maps.armed), &key, &v, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -114,7 +116,7 @@ static bool disarm(struct sense_memory *s, struct watched *w)
 	struct reflex_arm v;
 
 	if (!w->retired &&
-	    bpf_map_lookup_and_delete_elem(bpf_map__fd(s->skel->maps.armed), &key, &v) == 0 &&
+	    bpf_map_lookup_and_delete_elem(bpf_map__fd(s->rss->maps.armed), &key, &v) == 0 &&
 	    v.fired && !w->fired) {
 		w->retired = true;
 		return false;
@@ -493,8 +495,6 @@ static void *memory_start(const struct sensor_env *env)
 		log_error("memory: opening the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	s->skel->rodata->self_tgid = (__u32)getpid();
-	s->skel->rodata->page_shift = (__u32)__builtin_ctzl((unsigned long)s->page_size);
 	err = memory_bpf__load(s->skel);
 	if (err) {
 		log_error("memory: loading the BPF program: %s", strerror(-err));
@@ -504,10 +504,16 @@ static void *memory_start(const struct sensor_env *env)
 			  ARRAY_SIZE(memory_drops));
 	err = memory_bpf__attach(s->skel);
 	if (err) {
-		log_error("memory: attaching to rss_stat: %s", strerror(-err));
+		log_error("memory: attaching to process exec, exit and rename: %s", strerror(-err));
 		goto fail;
 	}
-	err = sensor_ring_open(&s->ring, s->env.loop, bpf_map__fd(s->skel->maps.crossings), handle_crossing, s,
+	s->rss = sense_rss_get();
+	if (!s->rss) {
+		err = -errno;
+		log_error("memory: loading and attaching the rss_stat program: %s", strerror(-err));
+		goto fail;
+	}
+	err = sensor_ring_open(&s->ring, s->env.loop, bpf_map__fd(s->rss->maps.crossings), handle_crossing, s,
 			       "memory");
 	if (!err)
 		err = sensor_ring_open(&s->tasks, s->env.loop, bpf_map__fd(s->skel->maps.task_events),
@@ -526,11 +532,21 @@ fail:
 static void memory_stop(void *state)
 {
 	struct sense_memory *s = state;
+	struct proctable_iter it = { 0 };
+	struct watched *w;
 
 	if (!s)
 		return;
 	sensor_ring_close(&s->ring);
 	sensor_ring_close(&s->tasks);
+	/* the rss_stat program may outlive this sensor (the leak sensor's):
+	 * nothing stays armed */
+	while (s->rss && s->procs && (w = proctable_next(s->procs, &it))) {
+		__u32 key = (__u32)w->target.pid;
+
+		(void)bpf_map_delete_elem(bpf_map__fd(s->rss->maps.armed), &key);
+	}
+	sense_rss_put(s->rss);
 	memory_bpf__destroy(s->skel);
 	proctable_free(s->procs);
 	proctable_free(s->cands);
@@ -545,10 +561,10 @@ const struct sensor sensor_memory = {
 		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec, tp_btf/sched_process_exit, "
 			  "tp_btf/task_rename",
 		.progs = { BPF_PROG_TYPE_TRACING },
-		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_PERCPU_ARRAY },
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, send_signal),
 			     KERNEL_HELPER(KPROBE, ringbuf_reserve) },
-		.objects = { memory_bpf__elf_bytes },
+		.objects = { rss_bpf__elf_bytes, memory_bpf__elf_bytes },
 	},
 	.start = memory_start,
 	.scan = memory_scan,
