@@ -83,6 +83,10 @@ void audit_print_json(const struct decision *d)
 	put_json(&b, ",\"params\":", d->params, "{}");
 	put_name(&b, ",\"outcome\":", decision_outcome_name(d->outcome));
 	put_str(&b, ",\"detail\":", d->detail);
+	if (d->completed_ns)
+		put_int(&b, ",\"completed_unix_nano\":", d->completed_ns);
+	else
+		sbuf_puts(&b, ",\"completed_unix_nano\":null");
 	put_str(&b, ",\"verify\":", d->verify);
 	put_int(&b, ",\"rung\":", d->rung);
 	put_json(&b, ",\"explain\":", d->explain, "[]");

@@ -25,6 +25,7 @@ enum decision_outcome {
 struct decision {
 	char id[37];
 	int64_t time_ns;         /* CLOCK_REALTIME of the decision */
+	int64_t completed_ns;    /* when its outcome was journaled; 0 while pending */
 	enum decision_mode mode;
 	char host[64];
 	char rule[128];

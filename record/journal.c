@@ -103,8 +103,8 @@ static const char schema[] =
 #define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
 		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
 		" params, outcome, detail, verify, rung, explain, container_id, pod_uid, pod," \
-		" namespace, container, command"
-#define JOURNAL_COLUMNS 30
+		" namespace, container, command, completed_ns"
+#define JOURNAL_COLUMNS 31
 
 int journal_unsynced(struct journal *j)
 {
@@ -278,7 +278,7 @@ struct journal *journal_open(const char *path, bool read_only, char *err, size_t
 		}
 	}
 	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
+			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
 			       " WHERE id = ?", -1, &j->complete, NULL) ||
 	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
@@ -414,8 +414,11 @@ int journal_write(struct journal *j, const struct decision *d)
 	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, i++, t->command, -1, SQLITE_STATIC);
 	/* an intent is exported with its outcome, by journal_complete */
-	if (d->outcome == REFLEX_OUTCOME_PENDING)
+	if (d->outcome == REFLEX_OUTCOME_PENDING) {
+		sqlite3_bind_null(st, i++);
 		return step_durably(j, st);
+	}
+	sqlite3_bind_int64(st, i++, journal_now(j));
 	j->unsynced = true;
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
@@ -502,6 +505,7 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	copy_col(t->namespace, sizeof(t->namespace), st, i++);
 	copy_col(t->container, sizeof(t->container), st, i++);
 	copy_col(t->command, sizeof(t->command), st, i++);
+	d->completed_ns = sqlite3_column_int64(st, i++);
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
