@@ -20,7 +20,7 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -Ibpf
 
-SENSORS := deadlock leak allocs goroutines memory retransmits
+SENSORS := deadlock leak allocs goroutines memory retransmits rss
 ACTUATORS := traffic
 SRCS    := $(wildcard lib/*.c model/*.c sense/*.c decide/*.c act/*.c record/*.c k8s/*.c cmd/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
@@ -48,8 +48,11 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h bpf/core_fixes.bpf.h $(BUILD)/vmlinux.h
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h bpf/core_fixes.bpf.h bpf/drops.bpf.h bpf/drops.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# the shared rss_stat program holds the leak sensor's and the reflex's maps
+$(BUILD)/rss.bpf.o: bpf/leak.h bpf/memory.h
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
@@ -112,9 +115,9 @@ scale: all $(BUILD)/tests/k8s_fleet
 	@bash tests/scale/fleet.sh
 
 # unit drivers for pure code (tests/unit), no BPF
-$(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_trend.h
+$(BUILD)/unit/leak_trend: tests/unit/leak_trend.c sense/leak_trend.c sense/leak_trend.h lib/trend.c lib/trend.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c -lm
+	$(CC) $(CFLAGS) -o $@ tests/unit/leak_trend.c sense/leak_trend.c lib/trend.c -lm
 
 # tests/unit/probe_capture: a refused object's reason, as probe_load captures it
 $(BUILD)/unit/refused.bpf.o: tests/unit/refused.bpf.c $(BUILD)/vmlinux.h
@@ -133,20 +136,26 @@ $(BUILD)/unit/symbols: tests/unit/symbols.c sense/symbols.c sense/symbols.h lib/
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/symbols.c sense/symbols.c lib/util.c lib/text.c -ldw -lelf -lm
 
+$(BUILD)/unit/proctable: tests/unit/proctable.c lib/proctable.c lib/proctable.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/unit/proctable.c lib/proctable.c
+
 $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c -lm
 
-units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text
+units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text \
+	$(BUILD)/unit/proctable
 
 # Without root, in seconds once built: the include check (folders and the
 # dependency rule, docs/architecture.md) and its own test, the unit
 # drivers, and the fuzzers' corpora replayed once.
-check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
+check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/unit/proctable $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
 	$(BUILD)/fuzz/fuzz_trace
 	@python3 tests/include_graph.py
 	@bash tests/t_includes.sh
 	@$(BUILD)/unit/leak_trend
+	@$(BUILD)/unit/proctable
 	@ONLY=escape_matches_python_strict_decoder bash tests/t_text.sh
 	@$(BUILD)/fuzz/fuzz_rules tests/corpus/rules/*.lua tests/corpus/hostile/*.lua rules/*.lua 2>$(BUILD)/fuzz/replay.log \
 		|| { tail -20 $(BUILD)/fuzz/replay.log; exit 1; }

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "allocs.h"
+#include "drops.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -100,12 +101,8 @@ static __always_inline void enter(struct pt_regs *ctx, __u64 size, __u64 old)
 		return;
 	}
 	c.site = return_address(ctx);
-	if (bpf_map_update_elem(&calls, &tid, &c, BPF_ANY)) {
-		struct reflex_alloc_stats *st = stats();
-
-		if (st)
-			__sync_fetch_and_add(&st->calls_dropped, 1);
-	}
+	if (bpf_map_update_elem(&calls, &tid, &c, BPF_ANY))
+		drop(REFLEX_ALLOC_DROP_CALLS);
 }
 
 static __always_inline void forget(__u64 addr)
@@ -127,7 +124,6 @@ static __always_inline void remember(__u64 addr, const struct call *c)
 {
 	struct reflex_alloc a = { .size = c->size, .site = c->site };
 	struct reflex_alloc_site fresh = {}, *s;
-	struct reflex_alloc_stats *st = stats();
 
 	s = bpf_map_lookup_elem(&sites, &a.site);
 	if (!s) {
@@ -135,13 +131,11 @@ static __always_inline void remember(__u64 addr, const struct call *c)
 		s = bpf_map_lookup_elem(&sites, &a.site);
 	}
 	if (!s) {
-		if (st)
-			__sync_fetch_and_add(&st->sites_dropped, 1);
+		drop(REFLEX_ALLOC_DROP_SITES);
 		return;
 	}
 	if (bpf_map_update_elem(&allocs, &addr, &a, BPF_ANY)) {
-		if (st)
-			__sync_fetch_and_add(&st->allocs_dropped, 1);
+		drop(REFLEX_ALLOC_DROP_ALLOCS);
 		return;
 	}
 	__sync_fetch_and_add(&s->outstanding, (__s64)a.size);

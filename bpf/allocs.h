@@ -22,9 +22,12 @@ struct reflex_alloc_site {
 /* What the probes counted, in the allocs_stats array (one entry). */
 struct reflex_alloc_stats {
 	__u64 calls;          /* malloc, calloc, realloc and free calls seen */
-	__u64 allocs_dropped; /* allocations not followed: the allocs map was full */
-	__u64 sites_dropped;  /* allocations at sites past REFLEX_ALLOC_SITES_MAX */
-	__u64 calls_dropped;  /* calls not followed: too many threads inside at once */
 };
+
+/* The drops array's slots (bpf/drops.bpf.h) */
+#define REFLEX_ALLOC_DROP_ALLOCS 0 /* allocations not followed: the allocs map was full */
+#define REFLEX_ALLOC_DROP_SITES 1  /* allocations at sites past REFLEX_ALLOC_SITES_MAX */
+#define REFLEX_ALLOC_DROP_CALLS 2  /* calls not followed: too many threads inside at once */
+#define REFLEX_ALLOC_DROPS 3
 
 #endif

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "deadlock.h"
+#include "drops.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -29,10 +30,6 @@ const volatile long futex_nr = -1;
 const volatile bool switch_has_prev_state = true;
 /* set for the first scan only: adopt threads that were asleep before */
 bool seeding = false;
-/* waits with no task storage to go in (out of memory), and long-wait ends
- * the ring buffer had no room for: read by userspace, counted in /metrics */
-__u64 waits_dropped = 0;
-__u64 ends_dropped = 0;
 
 /* bpf_task_pt_regs() gives a BTF pointer: plain loads, no helper calls */
 #if defined(__TARGET_ARCH_x86)
@@ -121,7 +118,7 @@ static __always_inline void begin_wait(struct task_struct *task)
 		return;
 	w = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!w) {
-		__sync_fetch_and_add(&waits_dropped, 1);
+		drop(REFLEX_DEADLOCK_DROP_WAITS);
 		return;
 	}
 	w->uaddr = SYSCALL_ARG1(regs);
@@ -157,7 +154,7 @@ int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev, struct task_s
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&ends_dropped, 1);
+		drop(REFLEX_DEADLOCK_DROP_ENDS);
 		return 0;
 	}
 	e->uaddr = w->uaddr;

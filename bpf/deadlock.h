@@ -54,4 +54,9 @@ struct reflex_deadlock_event {
 	__u32 tid;
 };
 
+/* The drops array's slots (bpf/drops.bpf.h) */
+#define REFLEX_DEADLOCK_DROP_WAITS 0 /* a futex wait with no task storage to go in */
+#define REFLEX_DEADLOCK_DROP_ENDS 1  /* a long wait's end the ring buffer had no room for */
+#define REFLEX_DEADLOCK_DROPS 2
+
 #endif

@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "goroutines.h"
+#include "drops.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,21 +27,6 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, REFLEX_GR_STAT_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void stat_inc(__u32 slot)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &slot);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
-
 static __always_inline struct reflex_gr_counts *counts_of_current(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -49,7 +35,7 @@ static __always_inline struct reflex_gr_counts *counts_of_current(void)
 	if (c)
 		return c;
 	if (bpf_map_update_elem(&counts, &tgid, &zero, BPF_NOEXIST) && !bpf_map_lookup_elem(&counts, &tgid)) {
-		stat_inc(REFLEX_GR_MAP_FULL);
+		drop(REFLEX_GR_DROP_MAP_FULL);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&counts, &tgid);
@@ -83,7 +69,7 @@ static __always_inline void send(__u32 type, __u32 pid)
 	struct reflex_gr_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
-		stat_inc(REFLEX_GR_EVENT_LOST);
+		drop(REFLEX_GR_DROP_EVENT_LOST);
 		return;
 	}
 	e->time_ns = bpf_ktime_get_ns();

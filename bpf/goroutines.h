@@ -25,11 +25,10 @@ struct reflex_gr_event {
 	__u32 pid;
 };
 
-/* What the kernel side could not do, in the stats array's slots. */
-enum reflex_gr_stat {
-	REFLEX_GR_MAP_FULL,    /* a process not counted: the counts map was full */
-	REFLEX_GR_EVENT_LOST,  /* an exec or exit event lost: the ring buffer was full */
-	REFLEX_GR_STAT_COUNT,
-};
+/* What the kernel side could not do: the drops array's slots
+ * (bpf/drops.bpf.h). */
+#define REFLEX_GR_DROP_MAP_FULL 0   /* a process not counted: the counts map was full */
+#define REFLEX_GR_DROP_EVENT_LOST 1 /* an exec or exit event lost: the ring buffer was full */
+#define REFLEX_GR_DROPS 2
 
 #endif

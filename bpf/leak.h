@@ -10,8 +10,8 @@
 #define REFLEX_LEAK_SHMEM 3
 #define REFLEX_LEAK_MEMBERS 4
 
-/* processes followed at once; past this, new ones are counted in
- * procs_dropped and not followed */
+/* processes followed at once; past this, new ones are not followed and
+ * counted in rss.bpf.c's drops array at REFLEX_RSS_DROP_PROCS */
 #define REFLEX_LEAK_PROCS_MAX 16384
 
 /* One process (by tgid): its memory counters as of its last rss_stat. */

@@ -43,6 +43,10 @@ struct reflex_crossing {
 #define REFLEX_TASK_EXIT   3
 #define REFLEX_TASK_COMM_LEN 16
 
+/* The drops array's slots (bpf/drops.bpf.h) */
+#define REFLEX_MEMORY_DROP_TASK_EVENTS 0 /* task_events was full: userspace walks /proc again */
+#define REFLEX_MEMORY_DROPS 1
+
 struct reflex_task_event {
 	__u32 tgid;
 	__u32 what;                        /* REFLEX_TASK_* */

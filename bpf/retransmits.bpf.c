@@ -15,6 +15,7 @@
 #include <bpf/bpf_endian.h>
 #include "retransmits.h"
 #include "core_fixes.bpf.h"
+#include "drops.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -54,13 +55,6 @@ struct {
 	__uint(max_entries, 16 * 1024);
 } events SEC(".maps");
 
-__u64 counters[REFLEX_RETRANS_COUNTERS];
-
-static __always_inline void count(int what)
-{
-	__sync_fetch_and_add(&counters[what], 1);
-}
-
 static __always_inline void owner_set(struct reflex_sock_owner *o, __u64 id)
 {
 	o->pid = id >> 32;
@@ -80,7 +74,7 @@ int sock_create(struct bpf_sock *ctx)
 	if (o)
 		owner_set(o, bpf_get_current_pid_tgid());
 	else
-		count(REFLEX_RETRANS_NO_STORAGE);
+		drop(REFLEX_RETRANS_DROP_NO_STORAGE);
 	return 1;
 }
 
@@ -121,7 +115,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 
 		if (bpf_map_update_elem(&flows, &key, &init, BPF_NOEXIST) &&
 		    !bpf_map_lookup_elem(&flows, &key)) {
-			count(REFLEX_RETRANS_FLOWS_FULL);
+			drop(REFLEX_RETRANS_DROP_FLOWS_FULL);
 			return 0;
 		}
 		f = bpf_map_lookup_elem(&flows, &key);
@@ -147,7 +141,7 @@ static __always_inline void report(__u32 pid, __u32 what)
 	struct reflex_retrans_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
-		count(REFLEX_RETRANS_EVENTS_LOST);
+		drop(REFLEX_RETRANS_DROP_EVENTS_LOST);
 		return;
 	}
 	e->pid = pid;

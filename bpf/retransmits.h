@@ -43,11 +43,11 @@ struct reflex_retrans_event {
 	__u32 what;
 };
 
-/* Indexes of the kernel's counters of what it could not count. */
-#define REFLEX_RETRANS_NO_OWNER 0    /* on a socket with no known owner (userspace) */
-#define REFLEX_RETRANS_FLOWS_FULL 1  /* the flow table was full */
-#define REFLEX_RETRANS_EVENTS_LOST 2 /* the ring buffer was full */
-#define REFLEX_RETRANS_NO_STORAGE 3  /* socket storage could not be allocated */
-#define REFLEX_RETRANS_COUNTERS 4
+/* What the kernel could not count: the drops array's slots
+ * (bpf/drops.bpf.h). */
+#define REFLEX_RETRANS_DROP_FLOWS_FULL 0  /* the flow table was full */
+#define REFLEX_RETRANS_DROP_EVENTS_LOST 1 /* the ring buffer was full */
+#define REFLEX_RETRANS_DROP_NO_STORAGE 2  /* socket storage could not be allocated */
+#define REFLEX_RETRANS_DROPS 3
 
 #endif

@@ -76,7 +76,7 @@ struct sense_deadlock {
 	size_t cap;                        /* of both */
 	struct cycle *cycles;
 	size_t ncycles, cap_cycles;
-	uint64_t dropped;                  /* the kernel's drops, as last reported */
+	struct sensor_drop_counts drops;   /* the kernel's */
 };
 
 static const char *lock_type_name(enum lock_type t)
@@ -515,26 +515,17 @@ static int read_waits(struct sense_deadlock *s)
 	return (int)n;
 }
 
-/* What the kernel side could not record; say when it grows. */
-static void report_drops(struct sense_deadlock *s)
-{
-	uint64_t waits = s->skel->bss->waits_dropped, ends = s->skel->bss->ends_dropped;
-
-	if (waits + ends == s->dropped)
-		return;
-	log_warn("deadlock: %llu futex waits or wait ends not recorded (%llu waits, %llu ends in all)",
-		 (unsigned long long)(waits + ends - s->dropped), (unsigned long long)waits,
-		 (unsigned long long)ends);
-	sensor_drops("deadlock", waits + ends - s->dropped);
-	s->dropped = waits + ends;
-}
+static const char *const deadlock_drops[REFLEX_DEADLOCK_DROPS] = {
+	[REFLEX_DEADLOCK_DROP_WAITS] = "futex waits not recorded: no task storage",
+	[REFLEX_DEADLOCK_DROP_ENDS] = "long futex waits' ends not reported: the ring buffer was full",
+};
 
 static void deadlock_scan(void *state, uint64_t now)
 {
 	struct sense_deadlock *s = state;
 	int n = read_waits(s);
 
-	report_drops(s);
+	(void)sensor_drops_report(&s->drops, NULL);
 	if (n < 0) {
 		log_warn("deadlock: scanning the waits: %s", strerror(-n));
 		return;
@@ -618,6 +609,8 @@ static void *deadlock_start(const struct sensor_env *env)
 		log_error("deadlock: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "deadlock", bpf_map__fd(s->skel->maps.drops), deadlock_drops,
+			  ARRAY_SIZE(deadlock_drops));
 	err = deadlock_bpf__attach(s->skel);
 	if (err) {
 		log_error("deadlock: attaching to sched_switch and the task iterator: %s",

@@ -40,6 +40,8 @@
 #include <bpf/libbpf.h>
 
 #include "lib/log.h"
+#include "lib/proctable.h"
+#include "lib/trend.h"
 #include "lib/util.h"
 #include "sense/go_elf.h"
 #include "sense/goroutines.h"
@@ -130,10 +132,9 @@ struct sense_goroutines {
 	bool probes;               /* --goroutine-probes */
 	struct gr_binary bins[GR_BINARIES_MAX];
 	size_t nbins;
-	struct gr_proc *procs;
-	size_t nprocs, cap_procs;
+	struct proctable *procs;   /* struct gr_proc, by (pid, start_time) */
 	/* overflows: the kernel's (stats map) as last logged, and our own */
-	uint64_t kernel_drops[REFLEX_GR_STAT_COUNT];
+	struct sensor_drop_counts drops; /* the kernel's */
 	uint64_t procs_dropped, bins_dropped;
 	struct gr_site_count seen[GR_SITES_SEEN]; /* one walk's sites */
 };
@@ -235,14 +236,6 @@ static struct gr_binary *binary_of(struct sense_goroutines *s, pid_t pid, const 
 	}
 	close(fd);
 	return b;
-}
-
-static struct gr_proc *proc_find(struct sense_goroutines *s, pid_t pid)
-{
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i].pid == pid)
-			return &s->procs[i];
-	return NULL;
 }
 
 /* Whether pid is still the process that started at start_time, and not a
@@ -396,7 +389,7 @@ static void proc_drop(struct sense_goroutines *s, struct gr_proc *p)
 		s->sink.clear(s->sink.ctx, p->cond_id);
 	p->bin->procs--;
 	free(p->sites);
-	*p = s->procs[--s->nprocs];
+	proctable_remove(s->procs, p);
 }
 
 /* A process running a Go binary, or one that may be (at its exec, exec_ns
@@ -406,13 +399,15 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	struct reflex_gr_counts zero = { 0 };
 	struct gr_binary *b;
 	struct gr_proc *p;
+	struct target t;
 	struct stat st;
 	char path[64];
 	__u32 key = (__u32)pid;
+	uint64_t bias = 0;
 	bool readable;
 	int err;
 
-	p = proc_find(s, pid);
+	p = proctable_find(s->procs, (uint32_t)pid, NULL);
 	if (p)
 		proc_drop(s, p); /* it ran another image until now */
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
@@ -422,8 +417,6 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 	if (!b || b->kind == BIN_NOT_GO)
 		return;
 	if (b->kind != BIN_WATCHED && b->kind != BIN_SAMPLED) {
-		struct target t;
-
 		if (identity_read(pid, &t))
 			return;
 		if (b->kind == BIN_NO_FUNCS)
@@ -436,28 +429,17 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 				 "not counted", pid, t.comm, t.exe, b->elf.version);
 		return;
 	}
-	if (s->nprocs == REFLEX_GR_MAX_PROCS) {
+	if (proctable_count(s->procs) == REFLEX_GR_MAX_PROCS) {
 		if (!s->procs_dropped++)
 			log_warn("goroutines: more than %d Go processes; new ones are not watched",
 				 REFLEX_GR_MAX_PROCS);
 		return;
 	}
-	if (s->nprocs == s->cap_procs) {
-		size_t cap = s->cap_procs ? 2 * s->cap_procs : 16;
-		struct gr_proc *grown = realloc(s->procs, cap * sizeof(*grown));
-
-		if (!grown)
-			return;
-		s->procs = grown;
-		s->cap_procs = cap;
-	}
-	p = &s->procs[s->nprocs];
-	memset(p, 0, sizeof(*p));
-	if (identity_read(pid, &p->target))
+	if (identity_read(pid, &t))
 		return;
 	/* its runtime's state can be read where the binary says where it is */
 	readable = b->elf.table_from != GO_TABLE_NONE && b->elf.g_layout.known &&
-		   (!b->elf.pie || !load_bias(pid, b, &p->bias));
+		   (!b->elf.pie || !load_bias(pid, b, &bias));
 	if (b->kind == BIN_SAMPLED && !readable)
 		return; /* gone, or not mapped as its ELF file says */
 	/* an entry of our own, so its exit is reported even if it never
@@ -471,17 +453,21 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
 		return;
 	}
 	/* one that exited before the entry was made has had its exit event */
-	if (!proc_alive(pid, p->target.start_time)) {
+	if (!proc_alive(pid, t.start_time)) {
 		(void)bpf_map_delete_elem(bpf_map__fd(s->skel->maps.counts), &key);
 		return;
 	}
+	p = proctable_insert(s->procs, (uint32_t)pid, t.start_time);
+	if (!p)
+		return;
+	p->target = t;
+	p->bias = bias;
 	p->pid = pid;
 	p->bin = b;
 	p->absolute = b->kind == BIN_SAMPLED || (exec_ns && b->attached_ns < exec_ns);
 	if (!p->absolute && readable)
 		recover_base(s, p);
 	b->procs++;
-	s->nprocs++;
 	log_info("goroutines: watching pid %d (%s), %s, counting %s", pid, p->target.comm, b->elf.version,
 		 b->kind == BIN_SAMPLED ? "by sampling its runtime's state" :
 		 p->recovered ? "from its runtime's state" : p->absolute ? "from its start" : "from now");
@@ -491,27 +477,17 @@ static void consider(struct sense_goroutines *s, pid_t pid, uint64_t exec_ns)
  * false when there are fewer than 3. */
 static bool slope(const struct gr_proc *p, uint64_t from, uint64_t to, double *rate)
 {
-	double n = 0, st = 0, sc = 0, stt = 0, stc = 0;
+	struct trend_sample in[GR_SAMPLES];
+	size_t n = 0;
 
+	/* oldest first */
 	for (unsigned i = 0; i < p->nsamples; i++) {
-		const struct gr_sample *x = &p->samples[(p->head + GR_SAMPLES - 1 - i) % GR_SAMPLES];
-		/* seconds before to: small numbers keep the sums exact enough */
-		double t = ((double)x->t - (double)to) / 1e9, c = (double)x->count;
+		const struct gr_sample *x = &p->samples[(p->head + GR_SAMPLES - p->nsamples + i) % GR_SAMPLES];
 
-		if (x->t < from)
-			break;
-		if (x->t > to)
-			continue;
-		n++;
-		st += t;
-		sc += c;
-		stt += t * t;
-		stc += t * c;
+		if (x->t >= from && x->t <= to)
+			in[n++] = (struct trend_sample){ x->t, (double)x->count };
 	}
-	if (n < 3 || n * stt - st * st <= 0)
-		return false;
-	*rate = (n * stc - st * sc) / (n * stt - st * st);
-	return true;
+	return n >= 3 && !trend_slope(in, n, rate);
 }
 
 /* Growth that lasts: the slope over the whole window, and over each of its
@@ -714,36 +690,18 @@ static void evaluate(struct sense_goroutines *s, struct gr_proc *p, int64_t coun
 }
 
 /* The kernel side's overflows, logged when they grow. */
-static void check_drops(struct sense_goroutines *s)
-{
-	static const char *const what[REFLEX_GR_STAT_COUNT] = {
-		[REFLEX_GR_MAP_FULL] = "goroutine counts dropped, the counts map was full",
-		[REFLEX_GR_EVENT_LOST] = "exec/exit events lost, the ring buffer was full",
-	};
-
-	for (__u32 i = 0; i < REFLEX_GR_STAT_COUNT; i++) {
-		__u64 v = 0;
-
-		if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stats), &i, &v) || v == s->kernel_drops[i])
-			continue;
-		log_warn("goroutines: %llu %s (%llu in all)", (unsigned long long)(v - s->kernel_drops[i]),
-			 what[i], (unsigned long long)v);
-		sensor_drops("goroutines", v - s->kernel_drops[i]);
-		s->kernel_drops[i] = v;
-	}
-}
-
 static void goroutines_scan(void *state, uint64_t now)
 {
 	struct sense_goroutines *s = state;
 	int fd = bpf_map__fd(s->skel->maps.counts);
+	struct proctable_iter it = { 0 };
+	struct gr_proc *p;
 
 	if (now - s->last_sample_ns < s->sample_ns)
 		return;
 	s->last_sample_ns = now;
-	check_drops(s);
-	for (size_t i = 0; i < s->nprocs;) {
-		struct gr_proc *p = &s->procs[i];
+	(void)sensor_drops_report(&s->drops, NULL);
+	while ((p = proctable_next(s->procs, &it))) {
 		struct reflex_gr_counts c;
 		__u32 key = (__u32)p->pid;
 		bool counted = bpf_map_lookup_elem(fd, &key, &c) == 0;
@@ -762,10 +720,8 @@ static void goroutines_scan(void *state, uint64_t now)
 		count = p->base + (int64_t)(c.created - c.exited);
 		if (sampled)
 			memset(s->seen, 0, sizeof(s->seen));
-		if (!counted || (sampled && runtime_walk(p->pid, p->bin, p->bias, &count, s->seen))) {
-			i++;
+		if (!counted || (sampled && runtime_walk(p->pid, p->bin, p->bias, &count, s->seen)))
 			continue;
-		}
 		if (sampled)
 			sites_update(s, p, now);
 		if (!p->nsamples)
@@ -775,7 +731,6 @@ static void goroutines_scan(void *state, uint64_t now)
 		if (p->nsamples < GR_SAMPLES)
 			p->nsamples++;
 		evaluate(s, p, count, sampled ? NULL : &c, now);
-		i++;
 	}
 }
 
@@ -790,7 +745,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 	memcpy(&e, data, sizeof(e));
 	if (e.type == REFLEX_GR_EXEC) {
 		consider(s, (pid_t)e.pid, e.time_ns);
-	} else if (e.type == REFLEX_GR_EXIT && (p = proc_find(s, (pid_t)e.pid))) {
+	} else if (e.type == REFLEX_GR_EXIT && (p = proctable_find(s->procs, e.pid, NULL))) {
 		log_debug("goroutines: pid %d (%s) exited, its state freed", p->pid, p->target.comm);
 		proc_drop(s, p);
 	}
@@ -820,6 +775,11 @@ static void scan_proc(struct sense_goroutines *s)
 
 static void goroutines_stop(void *state);
 
+static const char *const goroutines_drops[REFLEX_GR_DROPS] = {
+	[REFLEX_GR_DROP_MAP_FULL] = "goroutine counts dropped, the counts map was full",
+	[REFLEX_GR_DROP_EVENT_LOST] = "exec/exit events lost, the ring buffer was full",
+};
+
 static void *goroutines_start(const struct sensor_env *env)
 {
 	struct sense_goroutines *s = calloc(1, sizeof(*s));
@@ -834,12 +794,19 @@ static void *goroutines_start(const struct sensor_env *env)
 	s->min_rate = (double)env->cfg->goroutine_min_rate;
 	s->min_count = env->cfg->goroutine_min_count;
 	s->probes = env->cfg->goroutine_probes;
+	s->procs = proctable_new(sizeof(struct gr_proc));
+	if (!s->procs) {
+		err = -errno;
+		goto fail;
+	}
 	s->skel = goroutines_bpf__open_and_load();
 	if (!s->skel) {
 		err = -errno;
 		log_error("goroutines: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "goroutines", bpf_map__fd(s->skel->maps.drops), goroutines_drops,
+			  ARRAY_SIZE(goroutines_drops));
 	/* exec and exit first: a Go program started during the /proc scan
 	 * is then seen by one or the other */
 	s->skel->links.gr_exec = bpf_program__attach(s->skel->progs.gr_exec);
@@ -864,6 +831,8 @@ fail:
 static void goroutines_stop(void *state)
 {
 	struct sense_goroutines *s = state;
+	struct proctable_iter it = { 0 };
+	struct gr_proc *p;
 
 	if (!s)
 		return;
@@ -871,9 +840,9 @@ static void goroutines_stop(void *state)
 	for (size_t i = 0; i < s->nbins; i++)
 		binary_detach(&s->bins[i]);
 	goroutines_bpf__destroy(s->skel);
-	for (size_t i = 0; i < s->nprocs; i++)
-		free(s->procs[i].sites);
-	free(s->procs);
+	while (s->procs && (p = proctable_next(s->procs, &it)))
+		free(p->sites);
+	proctable_free(s->procs);
 	free(s);
 }
 

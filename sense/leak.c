@@ -26,13 +26,16 @@
 #include <bpf/libbpf.h>
 
 #include "lib/log.h"
+#include "lib/proctable.h"
 #include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/leak.h"
 #include "sense/leak_trend.h"
+#include "sense/rss.h"
 #include "sense/symbols.h"
 #include "bpf/allocs.h"
 #include "bpf/leak.h"
+#include "bpf/rss.h"
 #include "allocs.skel.h"
 #include "leak.skel.h"
 
@@ -93,15 +96,15 @@ struct oom_limit {
 
 struct sense_leak {
 	struct leak_bpf *skel;
+	struct rss_bpf *rss;     /* the rss_stat program, shared with the memory reflex */
 	/* the cgroup mounts that hold memory limits ("" where none) */
 	char cgroup2_root[32], memory_v1_root[40];
 	struct condition_sink sink;
 	uint64_t window_ns, sample_ns, attribution_ns;
 	double min_rate;
 	uint64_t next_sample;
-	struct proc **procs;     /* by pid: [0, nsorted) sorted, new ones after */
-	size_t nprocs, nsorted, cap;
-	uint64_t procs_dropped;
+	struct proctable *procs; /* struct proc, by (pid, start_ns) */
+	struct sensor_drop_counts drops;
 	struct attribution attr;
 	__u32 keys[BATCH];
 	struct reflex_leak_proc vals[BATCH];
@@ -506,7 +509,13 @@ cleanup:
 static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t now)
 {
 	struct attribution *a = &s->attr;
+	static const char *const why[REFLEX_ALLOC_DROPS] = {
+		[REFLEX_ALLOC_DROP_ALLOCS] = "allocations not followed in attribution: the allocs map was full",
+		[REFLEX_ALLOC_DROP_SITES] = "allocations not attributed: more than " STRINGIFY(REFLEX_ALLOC_SITES_MAX) " sites",
+		[REFLEX_ALLOC_DROP_CALLS] = "allocator calls not followed: too many threads inside at once",
+	};
 	struct reflex_alloc_stats st = { 0 };
+	struct sensor_drop_counts drops;
 	struct site top[TOP_SITES];
 	size_t ntop = 0;
 	__u64 key, *prev = NULL;
@@ -519,6 +528,8 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 
 	(void)percpu_sum(bpf_map__fd(a->skel->maps.allocs_stats), &zero, (__u64 *)&st,
 			 sizeof(st) / sizeof(__u64));
+	sensor_drops_open(&drops, "leak", bpf_map__fd(a->skel->maps.drops), why, ARRAY_SIZE(why));
+	(void)sensor_drops_report(&drops, NULL);
 	/* the TOP_SITES largest, by insertion into a small sorted array */
 	while (!bpf_map_get_next_key(bpf_map__fd(a->skel->maps.sites), prev, &key)) {
 		struct site cand = { .addr = key };
@@ -554,8 +565,9 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 		    "\"allocs_dropped\":%llu,\"sites_dropped\":%llu,\"calls_dropped\":%llu,\"sites\":[",
 		    (unsigned long long)((now - a->phase_ns) / NSEC_PER_MSEC), (unsigned long long)st.calls,
 		    (double)st.calls / secs, a->cpu_before, cpu_during,
-		    (unsigned long long)st.allocs_dropped, (unsigned long long)st.sites_dropped,
-		    (unsigned long long)st.calls_dropped);
+		    (unsigned long long)drops.total[REFLEX_ALLOC_DROP_ALLOCS],
+		    (unsigned long long)drops.total[REFLEX_ALLOC_DROP_SITES],
+		    (unsigned long long)drops.total[REFLEX_ALLOC_DROP_CALLS]);
 	sbuf_printf(&l, "%llu calls in %s, target CPU %.1f%% before, %.1f%% while traced; top:",
 		    (unsigned long long)st.calls, took, a->cpu_before, cpu_during);
 	for (size_t i = 0; i < ntop; i++) {
@@ -580,23 +592,6 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 	log_info("leak attribution for pid %u (%s): %s", p->pid, p->target.comm, logline);
 }
 
-static struct proc *find_proc(struct sense_leak *s, uint32_t pid)
-{
-	size_t lo = 0, hi = s->nsorted;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->procs[mid]->pid == pid)
-			return s->procs[mid];
-		if (s->procs[mid]->pid < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* Moves the attribution along: baseline, tracing, report. */
 static void attribution_step(struct sense_leak *s, uint64_t now)
 {
@@ -608,8 +603,8 @@ static void attribution_step(struct sense_leak *s, uint64_t now)
 
 	if (a->phase == ATTR_IDLE)
 		return;
-	p = find_proc(s, a->pid);
-	if (!p || p->start_ns != a->start_ns || !p->cond_id) {
+	p = proctable_get(s->procs, a->pid, a->start_ns);
+	if (!p || !p->cond_id) {
 		/* it exited, or stopped leaking: nobody to report to */
 		attribution_stop(s);
 		return;
@@ -658,23 +653,23 @@ static void proc_free(struct sense_leak *s, struct proc *p)
 {
 	forget_condition(s, p, "the process exited");
 	free(p->attribution);
-	free(p);
+	proctable_remove(s->procs, p);
 }
 
 /* Judges p on its latest sample: raise, refresh or clear its leak. */
 static void judge(struct sense_leak *s, struct proc *p, uint64_t now)
 {
-	struct leak_sample series[RING_CAP];
+	struct trend_sample series[RING_CAP];
 	struct leak_verdict v;
 	bool leak, on_mapped = false;
 	char held[32];
 
 	for (size_t i = 0; i < p->n; i++)
-		series[i] = (struct leak_sample){ point_at(p, i)->t_ns, point_at(p, i)->rss };
+		series[i] = (struct trend_sample){ point_at(p, i)->t_ns, point_at(p, i)->rss };
 	leak = leak_trend_judge(series, p->n, s->window_ns, s->min_rate, p->cond_id && !p->on_mapped, &v);
 	if (!leak) {
 		for (size_t i = 0; i < p->n; i++)
-			series[i].bytes = point_at(p, i)->mapped;
+			series[i].value = point_at(p, i)->mapped;
 		leak = on_mapped = leak_trend_judge(series, p->n, s->window_ns, s->min_rate,
 						    p->cond_id && p->on_mapped, &v);
 	}
@@ -718,33 +713,17 @@ static void judge(struct sense_leak *s, struct proc *p, uint64_t now)
 static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_leak_proc *v,
 			uint64_t now)
 {
-	struct proc *p = find_proc(s, pid);
+	struct proc *p = proctable_get(s->procs, pid, v->start_ns);
 	struct point *pt;
 
-	if (p && p->start_ns != v->start_ns) {
-		/* a new process under a recycled pid */
-		forget_condition(s, p, "the process exited");
-		free(p->attribution);
-		memset(p, 0, sizeof(*p));
-		p->pid = pid;
-		p->start_ns = v->start_ns;
-	}
+	/* a new process, perhaps under a recycled pid: the old one is not
+	 * seen in this sample, and goes at its end */
 	if (!p) {
-		if (s->nprocs == s->cap) {
-			size_t cap = s->cap ? 2 * s->cap : 64;
-			struct proc **grown = realloc(s->procs, cap * sizeof(*grown));
-
-			if (!grown)
-				return;
-			s->procs = grown;
-			s->cap = cap;
-		}
-		p = calloc(1, sizeof(*p));
+		p = proctable_insert(s->procs, pid, v->start_ns);
 		if (!p)
 			return;
 		p->pid = pid;
 		p->start_ns = v->start_ns;
-		s->procs[s->nprocs++] = p;
 	}
 	p->seen = true;
 	p->last = *v;
@@ -759,22 +738,16 @@ static void sample_proc(struct sense_leak *s, uint32_t pid, const struct reflex_
 	judge(s, p, now);
 }
 
-static int by_pid(const void *x, const void *y)
-{
-	const struct proc *a = *(struct proc *const *)x, *b = *(struct proc *const *)y;
-
-	return a->pid < b->pid ? -1 : a->pid > b->pid;
-}
-
 /* One sample of every process in the map. */
 static int sample(struct sense_leak *s, uint64_t now)
 {
-	int fd = bpf_map__fd(s->skel->maps.procs), err = 0;
+	int fd = bpf_map__fd(s->rss->maps.procs), err = 0;
 	__u32 cursor, *in = NULL;
-	size_t kept = 0;
+	struct proctable_iter it = { 0 };
+	struct proc *p;
 
-	for (size_t i = 0; i < s->nprocs; i++)
-		s->procs[i]->seen = false;
+	while ((p = proctable_next(s->procs, &it)))
+		p->seen = false;
 	do {
 		__u32 count = BATCH;
 
@@ -786,28 +759,11 @@ static int sample(struct sense_leak *s, uint64_t now)
 		in = &cursor;
 	} while (!err);
 	/* the processes gone from the map are gone */
-	for (size_t i = 0; i < s->nprocs; i++) {
-		if (s->procs[i]->seen)
-			s->procs[kept++] = s->procs[i];
-		else
-			proc_free(s, s->procs[i]);
-	}
-	s->nprocs = s->nsorted = kept;
-	qsort(s->procs, s->nprocs, sizeof(s->procs[0]), by_pid);
+	it = (struct proctable_iter){ 0 };
+	while ((p = proctable_next(s->procs, &it)))
+		if (!p->seen)
+			proc_free(s, p);
 	return err == -ENOENT ? 0 : err;
-}
-
-/* Overflows are counted in the kernel; say when they grow. */
-static void report_drops(struct sense_leak *s)
-{
-	uint64_t procs = s->skel->bss->procs_dropped;
-
-	if (procs != s->procs_dropped)
-		log_warn("leak: %llu processes not followed: more than %d at once (%llu in all)",
-			 (unsigned long long)(procs - s->procs_dropped), REFLEX_LEAK_PROCS_MAX,
-			 (unsigned long long)procs);
-	sensor_drops("leak", procs - s->procs_dropped);
-	s->procs_dropped = procs;
 }
 
 static void leak_scan(void *state, uint64_t now)
@@ -822,10 +778,14 @@ static void leak_scan(void *state, uint64_t now)
 	err = sample(s, now);
 	if (err)
 		log_warn("leak: reading the process map: %s", strerror(-err));
-	report_drops(s);
+	(void)sensor_drops_report(&s->drops, NULL);
 }
 
 static void leak_stop(void *state);
+
+static const char *const leak_drops[REFLEX_RSS_DROPS] = {
+	[REFLEX_RSS_DROP_PROCS] = "processes not followed: more than " STRINGIFY(REFLEX_LEAK_PROCS_MAX) " at once",
+};
 
 static void *leak_start(const struct sensor_env *env)
 {
@@ -840,24 +800,40 @@ static void *leak_start(const struct sensor_env *env)
 	s->min_rate = (double)env->cfg->leak_min_rate;
 	s->attribution_ns = env->cfg->leak_attribution_ns;
 	find_cgroup_roots(s);
+	s->procs = proctable_new(sizeof(struct proc));
+	if (!s->procs) {
+		err = -errno;
+		goto fail;
+	}
+	s->rss = sense_rss_get();
+	if (!s->rss) {
+		err = -errno;
+		log_error("leak: loading and attaching the rss_stat program: %s", strerror(-err));
+		goto fail;
+	}
 	s->skel = leak_bpf__open();
 	if (!s->skel) {
 		err = -errno;
 		log_error("leak: opening the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
-	s->skel->rodata->page_shift = (__u32)__builtin_ctzl((unsigned long)sysconf(_SC_PAGESIZE));
-	err = leak_bpf__load(s->skel);
+	/* exec and exit empty the map the rss_stat program fills */
+	err = bpf_map__reuse_fd(s->skel->maps.procs, bpf_map__fd(s->rss->maps.procs));
+	if (!err)
+		err = leak_bpf__load(s->skel);
 	if (err) {
 		log_error("leak: loading the BPF programs: %s", strerror(-err));
 		goto fail;
 	}
 	err = leak_bpf__attach(s->skel);
 	if (err) {
-		log_error("leak: attaching to rss_stat and process exec/exit: %s",
-			  strerror(-err));
+		log_error("leak: attaching to process exec/exit: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "leak", bpf_map__fd(s->rss->maps.drops), leak_drops,
+			  ARRAY_SIZE(leak_drops));
+	/* only now: an entry made earlier might miss its process's exit */
+	s->rss->bss->follow = true;
 	return s;
 fail:
 	leak_stop(s);
@@ -868,16 +844,19 @@ fail:
 static void leak_stop(void *state)
 {
 	struct sense_leak *s = state;
+	struct proctable_iter it = { 0 };
+	struct proc *p;
 
 	if (!s)
 		return;
 	attribution_stop(s);
+	if (s->rss)
+		s->rss->bss->follow = false;
+	sense_rss_put(s->rss);
 	leak_bpf__destroy(s->skel);
-	for (size_t i = 0; i < s->nprocs; i++) {
-		free(s->procs[i]->attribution);
-		free(s->procs[i]);
-	}
-	free(s->procs);
+	while (s->procs && (p = proctable_next(s->procs, &it)))
+		free(p->attribution);
+	proctable_free(s->procs);
 	free(s);
 }
 
@@ -888,10 +867,13 @@ const struct sensor sensor_leak = {
 		.kernel = "5.11 (bpf_get_current_task_btf; tp_btf/rss_stat 5.5; uprobes for attribution)",
 		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec and _exit; malloc/free uprobes on demand",
 		.progs = { BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_KPROBE },
-		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
+			  BPF_MAP_TYPE_RINGBUF },
+		/* the rss_stat program is the memory reflex's too */
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, probe_read_user),
-			     KERNEL_HELPER(KPROBE, get_current_pid_tgid) },
-		.objects = { leak_bpf__elf_bytes, allocs_bpf__elf_bytes },
+			     KERNEL_HELPER(KPROBE, get_current_pid_tgid), KERNEL_HELPER(KPROBE, send_signal),
+			     KERNEL_HELPER(KPROBE, ringbuf_reserve) },
+		.objects = { rss_bpf__elf_bytes, leak_bpf__elf_bytes, allocs_bpf__elf_bytes },
 	},
 	.start = leak_start,
 	.scan = leak_scan,

@@ -3,24 +3,16 @@
 
 #include "sense/leak_trend.h"
 
-/* Least-squares slope of s[0..n), bytes per second; 0 for fewer than two. */
-static double slope(const struct leak_sample *s, size_t n)
+/* Bytes per second over s[0..n); 0 for fewer than two samples. */
+static double slope(const struct trend_sample *s, size_t n)
 {
-	double st = 0, sb = 0, stt = 0, stb = 0, m = (double)n, d;
+	double rate = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		double t = (double)(s[i].t_ns - s[0].t_ns) / 1e9;
-
-		st += t;
-		sb += s[i].bytes;
-		stt += t * t;
-		stb += t * s[i].bytes;
-	}
-	d = stt * m - st * st;
-	return n >= 2 && d > 0 ? (stb * m - st * sb) / d : 0;
+	(void)trend_slope(s, n, &rate);
+	return rate;
 }
 
-bool leak_trend_judge(const struct leak_sample *s, size_t n, uint64_t window_ns,
+bool leak_trend_judge(const struct trend_sample *s, size_t n, uint64_t window_ns,
 		      double min_rate_bps, bool raised, struct leak_verdict *v)
 {
 	double sum[LEAK_TREND_SLICES] = { 0 }, mean[LEAK_TREND_SLICES];
@@ -41,10 +33,10 @@ bool leak_trend_judge(const struct leak_sample *s, size_t n, uint64_t window_ns,
 	if (v->samples < 2 * LEAK_TREND_SLICES)
 		return false;
 	v->span_ns = s[n - 1].t_ns - s[first].t_ns;
-	v->growth = s[n - 1].bytes - s[first].bytes;
+	v->growth = s[n - 1].value - s[first].value;
 	for (size_t i = first; i < n; i++) {
 		k = (size_t)((s[i].t_ns - start) * LEAK_TREND_SLICES / (window_ns + 1));
-		sum[k] += s[i].bytes;
+		sum[k] += s[i].value;
 		count[k]++;
 	}
 	v->rate_bps = slope(s + first, n - first);

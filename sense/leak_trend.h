@@ -8,10 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct leak_sample {
-	uint64_t t_ns;   /* CLOCK_MONOTONIC */
-	double bytes;
-};
+#include "lib/trend.h"
 
 struct leak_verdict {
 	bool leak;
@@ -24,7 +21,7 @@ struct leak_verdict {
 /* The number of equal slices the window is cut into. */
 #define LEAK_TREND_SLICES 4
 
-/* Judges s[0..n) (oldest first) over the last window_ns. A leak is growth
+/* Judges s[0..n) (oldest first, values in bytes) over the last window_ns. A leak is growth
  * at min_rate_bps or more that has no plateau: the window is covered, its
  * slope is at least min_rate_bps, the mean of each of its slices is above
  * the one before by at least a quarter of what min_rate_bps would add in a
@@ -34,7 +31,7 @@ struct leak_verdict {
  * leak was already reported: it then stands while the last slice rises at
  * half of min_rate_bps, slope and mean step both, so a leak that slows a
  * little does not flap. Returns v->leak. */
-bool leak_trend_judge(const struct leak_sample *s, size_t n, uint64_t window_ns,
+bool leak_trend_judge(const struct trend_sample *s, size_t n, uint64_t window_ns,
 		      double min_rate_bps, bool raised, struct leak_verdict *v);
 
 /* Milliseconds until free_bytes are used up at rate_bps: 0 when none are

@@ -21,9 +21,11 @@
 #include <bpf/libbpf.h>
 
 #include "lib/log.h"
+#include "lib/proctable.h"
 #include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/memory.h"
+#include "sense/rss.h"
 #include "bpf/memory.h"
 #include "memory.skel.h"
 
@@ -42,36 +44,28 @@ struct watched {
 
 struct sense_memory {
 	struct memory_bpf *skel;
+	struct rss_bpf *rss;     /* the armed map and the rss_stat program, shared with leak */
 	struct sensor_ring ring;
 	struct sensor_env env;   /* the loop, options, sink, rules, protected, engine */
 	uint64_t walked;         /* the policy's generation the last walk armed from */
 	uint64_t last_walk;
 	long page_size;
-	struct watched *procs;
-	size_t n, cap;
+	struct proctable *procs;  /* struct watched, by (pid, start_time) */
 	uint64_t overflows;      /* processes that did not fit in the armed map */
 	struct sensor_ring tasks; /* exec, rename, exit */
-	pid_t *cands;            /* processes a memory rule may match by comm */
-	size_t ncands, capcands;
+	struct proctable *cands; /* processes a memory rule may match by comm (by pid, start 0) */
 	bool walk_proc;          /* the candidates must come from /proc again */
-	uint64_t lost_seen;      /* task events the kernel lost, as last read */
+	struct sensor_drop_counts drops;
 };
 
 /* The live entry for pid (retired ones are a process already gone). */
 static struct watched *find_proc(struct sense_memory *s, pid_t pid)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->procs[i].target.pid == pid && !s->procs[i].retired)
-			return &s->procs[i];
-	return NULL;
-}
+	struct watched *w = NULL;
 
-/* The entry a crossing is about, retired or not. */
-static struct watched *find_armed(struct sense_memory *s, pid_t pid, uint64_t start_time)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->procs[i].target.pid == pid && s->procs[i].target.start_time == start_time)
-			return &s->procs[i];
+	while ((w = proctable_find(s->procs, (uint32_t)pid, w)))
+		if (!w->retired)
+			return w;
 	return NULL;
 }
 
@@ -101,7 +95,7 @@ static int write_arm(struct sense_memory *s, const struct watched *w)
 	};
 	__u32 key = (__u32)w->target.pid;
 
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.armed), &key, &v, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(s->rss->maps.armed), &key, &v, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -110,7 +104,7 @@ static void forget(struct sense_memory *s, struct watched *w)
 {
 	if (w->cond_id)
 		s->env.sink.clear(s->env.sink.ctx, w->cond_id);
-	*w = s->procs[--s->n];
+	proctable_remove(s->procs, w);
 }
 
 /* Takes w out of the kernel's map, and out of the table unless the kernel
@@ -122,7 +116,7 @@ static bool disarm(struct sense_memory *s, struct watched *w)
 	struct reflex_arm v;
 
 	if (!w->retired &&
-	    bpf_map_lookup_and_delete_elem(bpf_map__fd(s->skel->maps.armed), &key, &v) == 0 &&
+	    bpf_map_lookup_and_delete_elem(bpf_map__fd(s->rss->maps.armed), &key, &v) == 0 &&
 	    v.fired && !w->fired) {
 		w->retired = true;
 		return false;
@@ -203,21 +197,15 @@ static void walk_one(struct sense_memory *s, const struct target *t, uint64_t no
 			(void)arm(s, w, &a);
 		return;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		struct watched *grown = realloc(s->procs, cap * sizeof(*grown));
-
-		if (!grown)
-			return;
-		s->procs = grown;
-		s->cap = cap;
-	}
-	w = &s->procs[s->n++];
-	memset(w, 0, sizeof(*w));
+	/* fails for a process retired with its crossing still on its way:
+	 * armed again once that is recorded */
+	w = proctable_insert(s->procs, (uint32_t)t->pid, t->start_time);
+	if (!w)
+		return;
 	w->target = *t;
 	w->seen = true;
 	if (arm(s, w, &a))
-		*w = s->procs[--s->n];
+		proctable_remove(s->procs, w);
 	else
 		log_debug("memory: pid %d (%s) armed: %s at %llu bytes%s", t->pid, t->comm, a.rule,
 			  (unsigned long long)a.threshold,
@@ -235,30 +223,19 @@ static bool comm_of(pid_t pid, char *comm, size_t size)
 	return true;
 }
 
-static ssize_t cand_find(const struct sense_memory *s, pid_t pid)
-{
-	for (size_t i = 0; i < s->ncands; i++)
-		if (s->cands[i] == pid)
-			return (ssize_t)i;
-	return -1;
-}
-
 static void cand_add(struct sense_memory *s, pid_t pid)
 {
-	if (cand_find(s, pid) >= 0)
-		return;
-	if (s->ncands == s->capcands) {
-		size_t cap = s->capcands ? 2 * s->capcands : 64;
-		pid_t *grown = realloc(s->cands, cap * sizeof(*grown));
+	if (!proctable_insert(s->cands, (uint32_t)pid, 0) && errno != EEXIST)
+		s->walk_proc = true;  /* try again from /proc */
+}
 
-		if (!grown) {
-			s->walk_proc = true;  /* try again from /proc */
-			return;
-		}
-		s->cands = grown;
-		s->capcands = cap;
-	}
-	s->cands[s->ncands++] = pid;
+static void cands_clear(struct sense_memory *s)
+{
+	struct proctable_iter it = { 0 };
+	void *c;
+
+	while ((c = proctable_next(s->cands, &it)))
+		proctable_remove(s->cands, c);
 }
 
 /* Judges a process whose comm a memory rule may match: armed, re-armed or
@@ -280,7 +257,7 @@ static void walk_proc(struct sense_memory *s, uint64_t now)
 	struct dirent *de;
 	char comm[64];
 
-	s->ncands = 0;
+	cands_clear(s);
 	s->walk_proc = !dir;
 	while (dir && (de = readdir(dir))) {
 		char *end;
@@ -301,13 +278,14 @@ static void walk_proc(struct sense_memory *s, uint64_t now)
 static void walk(struct sense_memory *s, uint64_t generation, uint64_t now)
 {
 	bool rules = s->env.arming.any(s->env.arming.ctx);
+	struct proctable_iter it = { 0 };
+	struct watched *w;
+	void *c;
 
 	/* crossings first, while their processes are still in the table;
 	 * one retired at the last walk and still not reported was lost */
 	sensor_ring_drain(&s->ring);
-	for (size_t i = 0; i < s->n;) {
-		struct watched *w = &s->procs[i];
-
+	while ((w = proctable_next(s->procs, &it))) {
 		if (w->retired) {
 			log_error("memory: the kernel fired on pid %d (%s) for rule %s, but the ring "
 				  "buffer lost the crossing: it was not recorded", w->target.pid,
@@ -316,26 +294,23 @@ static void walk(struct sense_memory *s, uint64_t generation, uint64_t now)
 			continue;
 		}
 		w->seen = false;
-		i++;
 	}
 	/* watching first: a process that starts during the walk is told */
 	s->skel->bss->watching = rules;
 	if (!rules) {
-		s->ncands = 0;
+		cands_clear(s);
 	} else if (s->walk_proc || generation != s->walked) {
 		walk_proc(s, now);
 	} else {
-		for (size_t i = 0; i < s->ncands;) {
-			if (judge(s, s->cands[i], now))
-				i++;
-			else
-				s->cands[i] = s->cands[--s->ncands];
-		}
+		it = (struct proctable_iter){ 0 };
+		while ((c = proctable_next(s->cands, &it)))
+			if (!judge(s, (pid_t)proctable_pid(c), now))
+				proctable_remove(s->cands, c);
 	}
-	for (size_t i = 0; i < s->n;) {
-		if (s->procs[i].seen || s->procs[i].retired || !disarm(s, &s->procs[i]))
-			i++;
-	}
+	it = (struct proctable_iter){ 0 };
+	while ((w = proctable_next(s->procs, &it)))
+		if (!w->seen && !w->retired)
+			(void)disarm(s, w);
 	s->walked = generation;
 	s->last_walk = now;
 }
@@ -344,16 +319,12 @@ static void memory_scan(void *state, uint64_t now)
 {
 	struct sense_memory *s = state;
 	uint64_t generation = s->env.arming.generation(s->env.arming.ctx);
-	uint64_t lost = s->skel->bss->task_events_lost;
+	uint64_t grew[REFLEX_MEMORY_DROPS] = { 0 };
 
-	/* a lost exec may be a process to arm: counted, and /proc walked */
-	if (lost != s->lost_seen) {
-		sensor_drops("memory", lost - s->lost_seen);
-		log_warn("memory: %llu process events lost (%llu so far): walking /proc",
-			 (unsigned long long)(lost - s->lost_seen), (unsigned long long)lost);
-		s->lost_seen = lost;
+	/* a lost exec may be a process to arm: /proc is walked */
+	(void)sensor_drops_report(&s->drops, grew);
+	if (grew[REFLEX_MEMORY_DROP_TASK_EVENTS])
 		s->walk_proc = true;
-	}
 	if (s->walk_proc || now - s->last_walk >= REARM_INTERVAL_NS || generation != s->walked)
 		walk(s, generation, now);
 }
@@ -415,18 +386,16 @@ static void record_kernel(struct sense_memory *s, const struct watched *w,
  * crossings already under way can overshoot it, not a whole walk's worth. */
 static void recheck_guards(struct sense_memory *s, uint64_t now)
 {
+	struct proctable_iter it = { 0 };
+	struct watched *w;
 	char why[256];
 
-	for (size_t i = 0; i < s->n;) {
-		struct watched *w = &s->procs[i];
-
+	while ((w = proctable_next(s->procs, &it))) {
 		if (!w->fired && !w->retired && w->arm.in_kernel &&
 		    s->env.arming.refuses(s->env.arming.ctx, &w->arm, &w->target, now, why, sizeof(why))) {
 			log_debug("memory: pid %d (%s) disarmed: %s", w->target.pid, w->target.comm, why);
-			if (disarm(s, w))
-				continue;
+			(void)disarm(s, w);
 		}
-		i++;
 	}
 }
 
@@ -440,7 +409,7 @@ static int handle_crossing(void *ctx, void *data, size_t len)
 	if (len < sizeof(e))
 		return 0;
 	memcpy(&e, data, sizeof(e));
-	w = find_armed(s, (pid_t)e.tgid, e.start_time);
+	w = proctable_get(s->procs, e.tgid, e.start_time);
 	if (!w || w->fired) {
 		if (!w && (e.flags & REFLEX_ARM_IN_KERNEL))
 			log_error("memory: the kernel fired on pid %u, which reflexd no longer "
@@ -477,15 +446,15 @@ static int handle_task(void *ctx, void *data, size_t len)
 {
 	struct sense_memory *s = ctx;
 	struct reflex_task_event e;
-	ssize_t i;
+	void *c;
 
 	if (len < sizeof(e))
 		return 0;
 	memcpy(&e, data, sizeof(e));
 	e.comm[sizeof(e.comm) - 1] = '\0';
-	i = cand_find(s, (pid_t)e.tgid);
-	if (i >= 0)
-		s->cands[i] = s->cands[--s->ncands];
+	c = proctable_get(s->cands, e.tgid, 0);
+	if (c)
+		proctable_remove(s->cands, c);
 	/* one that leaves the candidates is let go at the next walk */
 	if (e.what == REFLEX_TASK_EXIT || !s->env.arming.comm_may_match(s->env.arming.ctx, e.comm))
 		return 0;
@@ -496,6 +465,10 @@ static int handle_task(void *ctx, void *data, size_t len)
 
 static void memory_stop(void *state);
 
+static const char *const memory_drops[REFLEX_MEMORY_DROPS] = {
+	[REFLEX_MEMORY_DROP_TASK_EVENTS] = "process events lost, the ring buffer was full: walking /proc",
+};
+
 static void *memory_start(const struct sensor_env *env)
 {
 	struct sense_memory *s = calloc(1, sizeof(*s));
@@ -505,6 +478,12 @@ static void *memory_start(const struct sensor_env *env)
 		return NULL;
 	s->env = *env;
 	s->page_size = sysconf(_SC_PAGESIZE);
+	s->procs = proctable_new(sizeof(struct watched));
+	s->cands = proctable_new(1);
+	if (!s->procs || !s->cands) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	if (!s->env.arming.choose) {
 		err = -EINVAL;
 		log_error("memory: started without the rules and the engine");
@@ -516,19 +495,25 @@ static void *memory_start(const struct sensor_env *env)
 		log_error("memory: opening the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	s->skel->rodata->self_tgid = (__u32)getpid();
-	s->skel->rodata->page_shift = (__u32)__builtin_ctzl((unsigned long)s->page_size);
 	err = memory_bpf__load(s->skel);
 	if (err) {
 		log_error("memory: loading the BPF program: %s", strerror(-err));
 		goto fail;
 	}
+	sensor_drops_open(&s->drops, "memory", bpf_map__fd(s->skel->maps.drops), memory_drops,
+			  ARRAY_SIZE(memory_drops));
 	err = memory_bpf__attach(s->skel);
 	if (err) {
-		log_error("memory: attaching to rss_stat: %s", strerror(-err));
+		log_error("memory: attaching to process exec, exit and rename: %s", strerror(-err));
 		goto fail;
 	}
-	err = sensor_ring_open(&s->ring, s->env.loop, bpf_map__fd(s->skel->maps.crossings), handle_crossing, s,
+	s->rss = sense_rss_get();
+	if (!s->rss) {
+		err = -errno;
+		log_error("memory: loading and attaching the rss_stat program: %s", strerror(-err));
+		goto fail;
+	}
+	err = sensor_ring_open(&s->ring, s->env.loop, bpf_map__fd(s->rss->maps.crossings), handle_crossing, s,
 			       "memory");
 	if (!err)
 		err = sensor_ring_open(&s->tasks, s->env.loop, bpf_map__fd(s->skel->maps.task_events),
@@ -547,14 +532,24 @@ fail:
 static void memory_stop(void *state)
 {
 	struct sense_memory *s = state;
+	struct proctable_iter it = { 0 };
+	struct watched *w;
 
 	if (!s)
 		return;
 	sensor_ring_close(&s->ring);
 	sensor_ring_close(&s->tasks);
+	/* the rss_stat program may outlive this sensor (the leak sensor's):
+	 * nothing stays armed */
+	while (s->rss && s->procs && (w = proctable_next(s->procs, &it))) {
+		__u32 key = (__u32)w->target.pid;
+
+		(void)bpf_map_delete_elem(bpf_map__fd(s->rss->maps.armed), &key);
+	}
+	sense_rss_put(s->rss);
 	memory_bpf__destroy(s->skel);
-	free(s->procs);
-	free(s->cands);
+	proctable_free(s->procs);
+	proctable_free(s->cands);
 	free(s);
 }
 
@@ -566,10 +561,10 @@ const struct sensor sensor_memory = {
 		.attach = "tp_btf/rss_stat, tp_btf/sched_process_exec, tp_btf/sched_process_exit, "
 			  "tp_btf/task_rename",
 		.progs = { BPF_PROG_TYPE_TRACING },
-		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF },
+		.maps = { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_PERCPU_ARRAY },
 		.helpers = { KERNEL_HELPER(KPROBE, get_current_task_btf), KERNEL_HELPER(KPROBE, send_signal),
 			     KERNEL_HELPER(KPROBE, ringbuf_reserve) },
-		.objects = { memory_bpf__elf_bytes },
+		.objects = { rss_bpf__elf_bytes, memory_bpf__elf_bytes },
 	},
 	.start = memory_start,
 	.scan = memory_scan,

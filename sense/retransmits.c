@@ -24,6 +24,7 @@
 #include <bpf/btf.h>
 
 #include "lib/log.h"
+#include "lib/proctable.h"
 #include "lib/util.h"
 #include "sense/identity.h"
 #include "sense/retransmits.h"
@@ -87,11 +88,11 @@ struct sense_retransmits {
 	size_t nflows, cap;          /* cap: of flows, fresh, order and peers */
 	size_t *order;               /* scratch: one process's flows, ranked */
 	struct peer *peers;          /* scratch: one process's peers */
-	struct proc *procs;          /* sorted by pid */
-	size_t nprocs;
+	struct proctable *procs;     /* struct proc, by (pid, start_time) */
 	__u64 procs_full;             /* over the threshold, but RETRANS_PROCS raised */
 	__u64 no_owner;               /* retransmits of flows whose owner is not known */
-	__u64 reported[REFLEX_RETRANS_COUNTERS], reported_procs_full;
+	__u64 reported_no_owner, reported_procs_full;
+	struct sensor_drop_counts drops; /* the kernel's */
 	uint64_t reported_at;
 };
 
@@ -114,35 +115,17 @@ static int flow_owner_cmp(const void *a, const void *b)
 	return flow_cmp(a, b);
 }
 
-static int proc_cmp(const void *a, const void *b)
-{
-	const struct proc *x = a, *y = b;
-
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
+/* The process with a condition under pid: a flow's owner and an event
+ * name only the pid, and there is one such process at a time. */
 static struct proc *find_proc(struct sense_retransmits *s, __u32 pid)
 {
-	struct proc key = { .pid = pid };
-
-	return bsearch(&key, s->procs, s->nprocs, sizeof(key), proc_cmp);
+	return proctable_find(s->procs, pid, NULL);
 }
 
-/* Its condition clears; the table stays sorted. */
 static void forget_proc(struct sense_retransmits *s, struct proc *p)
 {
 	s->sink.clear(s->sink.ctx, p->cond_id);
-	memmove(p, p + 1, (size_t)(s->procs + --s->nprocs - p) * sizeof(*p));
-}
-
-static void add_proc(struct sense_retransmits *s, const struct proc *fresh)
-{
-	size_t i = 0;
-
-	while (i < s->nprocs && s->procs[i].pid < fresh->pid)
-		i++;
-	memmove(s->procs + i + 1, s->procs + i, (s->nprocs++ - i) * sizeof(*fresh));
-	s->procs[i] = *fresh;
+	proctable_remove(s->procs, p);
 }
 
 /* Deletes the flows marked drop, from the kernel too. */
@@ -570,7 +553,7 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 	}
 	if (!p && retransmits < s->min)
 		return;
-	if (!p && s->nprocs == RETRANS_PROCS) {
+	if (!p && proctable_count(s->procs) == RETRANS_PROCS) {
 		s->procs_full++;
 		return;
 	}
@@ -579,7 +562,7 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 		return;
 	cond->kind = REFLEX_COND_RETRANSMITS;
 	if (!p) {
-		struct proc fresh = { .pid = g[0].owner, .seen = true };
+		struct proc fresh = { .pid = g[0].owner, .seen = true }, *added;
 
 		if (identity_read((pid_t)fresh.pid, &fresh.target) ||
 		    started_after(&fresh.target, first_ns)) {
@@ -598,7 +581,12 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 		cond->target = fresh.target;
 		describe(s, g, n, retransmits, span_ns, cond);
 		log_info("retransmits in pid %u (%s): %s", fresh.pid, fresh.target.comm, cond->summary);
-		add_proc(s, &fresh);
+		added = proctable_insert(s->procs, fresh.pid, fresh.target.start_time);
+		if (!added) {
+			free(cond);
+			return;
+		}
+		*added = fresh;
 		s->sink.raise(s->sink.ctx, cond);
 	} else {
 		cond->id = p->cond_id;
@@ -610,47 +598,37 @@ static void judge(struct sense_retransmits *s, struct flow *g, size_t n, uint64_
 	free(cond);
 }
 
-/* What the kernel could not count, said again whenever it grows (at most
- * once a window). */
+/* What could not be counted or attributed, said again whenever it grows
+ * (at most once a window): the kernel's drops, then what userspace could
+ * not attribute. */
 static void report_drops(struct sense_retransmits *s, uint64_t now)
 {
-	static const char *const what[REFLEX_RETRANS_COUNTERS] = {
-		[REFLEX_RETRANS_NO_OWNER] = "on sockets with no known owner",
-		[REFLEX_RETRANS_FLOWS_FULL] = "not counted: flow table full (--retrans-flows)",
-		[REFLEX_RETRANS_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
-		[REFLEX_RETRANS_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
-	};
-	__u64 c[REFLEX_RETRANS_COUNTERS];
-	char line[512];
-	struct sbuf b;
-	bool grew = s->procs_full > s->reported_procs_full;
+	uint64_t grew[REFLEX_RETRANS_DROPS] = { 0 }, kernel = 0;
 
-	memcpy(c, s->skel->bss->counters, sizeof(c));
-	c[REFLEX_RETRANS_NO_OWNER] = s->no_owner;
-	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++)
-		grew |= c[i] > s->reported[i];
-	if (!grew || (s->reported_at && now - s->reported_at < s->window_ns))
+	if (s->reported_at && now - s->reported_at < s->window_ns)
 		return;
-	sbuf_init(&b, line, sizeof(line));
-	for (int i = 0; i < REFLEX_RETRANS_COUNTERS; i++) {
-		if (c[i])
-			sbuf_printf(&b, "%s%llu %s", b.len ? ", " : "", (unsigned long long)c[i], what[i]);
-		sensor_drops("retransmits", c[i] - s->reported[i]);
-		s->reported[i] = c[i];
+	(void)sensor_drops_report(&s->drops, grew);
+	for (int i = 0; i < REFLEX_RETRANS_DROPS; i++)
+		kernel += grew[i];
+	if (s->no_owner > s->reported_no_owner || s->procs_full > s->reported_procs_full) {
+		log_warn("retransmits: since start: %llu retransmits on sockets with no known owner, "
+			 "%llu times a process over the threshold had no condition (%d conditions already)",
+			 (unsigned long long)s->no_owner, (unsigned long long)s->procs_full, RETRANS_PROCS);
+		sensor_drops("retransmits", s->no_owner - s->reported_no_owner +
+					    s->procs_full - s->reported_procs_full);
+		s->reported_no_owner = s->no_owner;
+		s->reported_procs_full = s->procs_full;
+	} else if (!kernel) {
+		return;
 	}
-	if (s->procs_full)
-		sbuf_printf(&b, "%s%llu times a process over the threshold had no condition: "
-			    "%d conditions already", b.len ? ", " : "", (unsigned long long)s->procs_full,
-			    RETRANS_PROCS);
-	sensor_drops("retransmits", s->procs_full - s->reported_procs_full);
-	s->reported_procs_full = s->procs_full;
 	s->reported_at = now;
-	log_warn("retransmits: since start: %s", line);
 }
 
 static void retransmits_scan(void *state, uint64_t now)
 {
 	struct sense_retransmits *s = state;
+	struct proctable_iter it = { 0 };
+	struct proc *p;
 	int n;
 
 	if (s->last_slot && now - s->last_slot < s->slot_ns)
@@ -661,8 +639,8 @@ static void retransmits_scan(void *state, uint64_t now)
 		log_warn("retransmits: reading the flow table: %s", strerror(-n));
 		return;
 	}
-	for (size_t i = 0; i < s->nprocs; i++)
-		s->procs[i].seen = false;
+	while ((p = proctable_next(s->procs, &it)))
+		p->seen = false;
 	resolve_owners(s);
 	qsort(s->flows, s->nflows, sizeof(*s->flows), flow_owner_cmp);
 	for (size_t i = 0; i < s->nflows; i++)
@@ -674,15 +652,10 @@ static void retransmits_scan(void *state, uint64_t now)
 			judge(s, s->flows + i, j - i, now);
 	}
 	/* processes whose flows all went quiet */
-	size_t kept = 0;
-
-	for (size_t i = 0; i < s->nprocs; i++) {
-		if (s->procs[i].seen)
-			s->procs[kept++] = s->procs[i];
-		else
-			s->sink.clear(s->sink.ctx, s->procs[i].cond_id);
-	}
-	s->nprocs = kept;
+	it = (struct proctable_iter){ 0 };
+	while ((p = proctable_next(s->procs, &it)))
+		if (!p->seen)
+			forget_proc(s, p);
 	drop_flows(s);
 	report_drops(s, now);
 }
@@ -735,6 +708,12 @@ static int open_cgroup2_root(const char **path)
 
 static void retransmits_stop(void *state);
 
+static const char *const retransmits_drops[REFLEX_RETRANS_DROPS] = {
+	[REFLEX_RETRANS_DROP_FLOWS_FULL] = "retransmits not counted: flow table full (--retrans-flows)",
+	[REFLEX_RETRANS_DROP_EVENTS_LOST] = "exit/exec events lost: ring buffer full",
+	[REFLEX_RETRANS_DROP_NO_STORAGE] = "sockets with no owner recorded: socket storage full",
+};
+
 /* Opens, sizes, loads and attaches the programs. */
 static int retransmits_load(struct sense_retransmits *s, const struct sensor_env *env)
 {
@@ -747,6 +726,9 @@ static int retransmits_load(struct sense_retransmits *s, const struct sensor_env
 	err = retransmits_bpf__load(s->skel);
 	if (!err)
 		err = retransmits_bpf__attach(s->skel);
+	if (!err)
+		sensor_drops_open(&s->drops, "retransmits", bpf_map__fd(s->skel->maps.drops),
+				  retransmits_drops, ARRAY_SIZE(retransmits_drops));
 	if (err) {
 		retransmits_bpf__destroy(s->skel);
 		s->skel = NULL;
@@ -769,7 +751,7 @@ static void *retransmits_start(const struct sensor_env *env)
 	s->window_ns = env->cfg->retrans_window_ns;
 	s->slot_ns = s->window_ns / RETRANS_SLOTS;
 	s->min = (__u64)env->cfg->retrans_min;
-	s->procs = calloc(RETRANS_PROCS, sizeof(*s->procs));
+	s->procs = proctable_new(sizeof(struct proc));
 	if (!s->procs) {
 		err = -ENOMEM;
 		goto fail;
@@ -819,7 +801,7 @@ static void retransmits_stop(void *state)
 	free(s->fresh);
 	free(s->order);
 	free(s->peers);
-	free(s->procs);
+	proctable_free(s->procs);
 	free(s);
 }
 

@@ -1,5 +1,7 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
 
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -64,6 +66,46 @@ void sensor_ring_close(struct sensor_ring *r)
 	ring_buffer__free(r->rb);
 	r->rb = NULL;
 	r->loop = NULL;
+}
+
+void sensor_drops_open(struct sensor_drop_counts *d, const char *sensor, int map_fd,
+		       const char *const *why, size_t n)
+{
+	*d = (struct sensor_drop_counts){ .sensor = sensor, .why = why, .fd = map_fd,
+					  .n = n < REFLEX_DROPS_MAX ? n : REFLEX_DROPS_MAX };
+}
+
+int sensor_drops_report(struct sensor_drop_counts *d, uint64_t *grew)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	uint64_t *v = NULL;
+
+	if (ncpus < 0)
+		return ncpus;
+	v = calloc((size_t)ncpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (__u32 i = 0; i < d->n; i++) {
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(d->fd, &i, v)) {
+			err = -errno;
+			goto cleanup;
+		}
+		for (int c = 0; c < ncpus; c++)
+			sum += v[c];
+		if (grew)
+			grew[i] = sum - d->total[i];
+		if (sum == d->total[i])
+			continue;
+		log_warn("%s: %llu %s (%llu since start)", d->sensor,
+			 (unsigned long long)(sum - d->total[i]), d->why[i], (unsigned long long)sum);
+		sensor_drops(d->sensor, sum - d->total[i]);
+		d->total[i] = sum;
+	}
+cleanup:
+	free(v);
+	return err;
 }
 
 void sensor_drops(const char *sensor, uint64_t n)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <bpf/libbpf.h>
 
+#include "bpf/drops.h"
 #include "model/arming.h"
 #include "model/needs.h"
 #include "model/condition.h"
@@ -79,6 +80,25 @@ void sensor_ring_close(struct sensor_ring *r);
  * them too. n = 0 makes the series, at 0 (the daemon does so for each
  * sensor it starts). */
 void sensor_drops(const char *sensor, uint64_t n);
+
+/* A BPF object's drops array (bpf/drops.bpf.h), as its sensor reads it. */
+struct sensor_drop_counts {
+	const char *sensor;
+	const char *const *why;        /* each reason, in words, for the log */
+	size_t n;                      /* reasons: at most REFLEX_DROPS_MAX */
+	int fd;                        /* the drops map */
+	uint64_t total[REFLEX_DROPS_MAX]; /* since the object was loaded, as last read */
+};
+
+/* Starts reading the drops map map_fd of sensor's object, whose n reasons
+ * are why[0..n). */
+void sensor_drops_open(struct sensor_drop_counts *d, const char *sensor, int map_fd,
+		       const char *const *why, size_t n);
+/* Reads the drops summed over the CPUs into d->total: each reason that
+ * grew is logged as a warning ("leak: 3 processes not followed ... (5 since
+ * start)") and added to reflexd_sensor_drops_total. grew[i], when grew is
+ * not NULL, is reason i's growth. 0 or -errno (nothing reported). */
+int sensor_drops_report(struct sensor_drop_counts *d, uint64_t *grew);
 
 /* The sensor called name, or NULL. */
 const struct sensor *sensor_find(const char *name);

@@ -2,7 +2,8 @@
 # climbs past an in_kernel rule's threshold is signalled by the BPF program
 # itself, and the decision is recorded afterwards; dry-run only reports,
 # protected processes are never armed, and the same rule without in_kernel
-# acts through the engine.
+# acts through the engine. One program on rss_stat serves the reflex and the
+# leak sensor.
 . "$(dirname "$0")/lib.sh"
 
 MIB=1048576
@@ -49,6 +50,37 @@ R
 	# the kernel acted before userspace knew: the record is the afterword
 	grep -q "memory: pid $WL_PID (rx-grow): resident memory .* (in-kernel rule)" "$LOG" \
 		|| fail "no log line for the crossing"
+	stop_daemon
+}
+
+# rss_programs SINCE: the programs on rss_stat loaded since SINCE (epoch s),
+# by the names the leak sensor's and the reflex's have had
+rss_programs() {
+	bpftool prog show --json | jq --argjson since "$1" '[.[] | select(.type == "tracing" and
+		.loaded_at >= $since and (.name == "rss_stat" or .name == "reflex_rss"))] | length'
+}
+
+# One program on rss_stat serves the leak sensor and the reflex: one with
+# both on, one with either alone, and the reflex alone still kills.
+test_one_rss_stat_program_for_leak_and_reflex() {
+	write_rule rss <<'R'
+rule "rss-cap" {
+  when = memory { rss = "128MiB" }, where = { comm = "rx-*" },
+  act = signal { "SIGKILL" }, in_kernel = true,
+}
+R
+	for sensors in deadlock,leak,memory leak; do
+		since=$(date +%s)
+		start_daemon --rules "$T/rules" --sensors "$sensors"
+		n=$(rss_programs "$since")
+		[ "$n" = 1 ] || fail "--sensors $sensors: $n programs on rss_stat, want 1"
+		stop_daemon
+	done
+	since=$(date +%s)
+	start_daemon --rules "$T/rules" --log-level debug --sensors memory
+	[ "$(rss_programs "$since")" = 1 ] || fail "the reflex alone: not one program on rss_stat"
+	grow_armed rx-grow --max 256
+	killed_at_threshold
 	stop_daemon
 }
 

@@ -198,7 +198,7 @@ test_full_flow_table_is_counted_and_logged() {
 	start_daemon --rules "$T/rules" --retrans-flows 1 --metrics 127.0.0.1:47199
 	start_tcp SINK listen 47113 --conns 3 --comm rt-sink
 	start_tcp LOSSY connect 47113 --send --conns 3 --comm rt-many
-	wait_for "$LOG" "retransmits: since start: .*[0-9]+ not counted: flow table full" 10
+	wait_for "$LOG" "retransmits: [0-9]+ retransmits not counted: flow table full \\(--retrans-flows\\) \\([0-9]+ since start\\)" 10
 	# and visible where monitoring looks
 	curl -sf http://127.0.0.1:47199/metrics | grep -Eq '^reflexd_sensor_drops_total\{sensor="retransmits"\} [1-9]' \
 		|| fail "no drops in /metrics: $(curl -sf http://127.0.0.1:47199/metrics | grep drops)"

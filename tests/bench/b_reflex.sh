@@ -73,9 +73,9 @@ for _ in $(seq 200); do
 done
 kill -KILL "$bn" 2>/dev/null
 wait "$bn" 2> /dev/null || true
-per_call=$(bpftool prog show name reflex_rss --json |
+per_call=$(bpftool prog show name rss_stat --json |
 	jq -r 'if .run_cnt > 0 then .run_time_ns / .run_cnt | floor else "?" end')
-calls=$(bpftool prog show name reflex_rss --json | jq -r .run_cnt)
+calls=$(bpftool prog show name rss_stat --json | jq -r .run_cnt)
 sysctl -qw kernel.bpf_stats_enabled="$stats"
 sleep 0.5
 stop_bpftrace

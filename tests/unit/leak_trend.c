@@ -1,6 +1,7 @@
 /* The leak sensor's verdict, fed synthetic samples: no BPF, no root.
  * Prints "ok - NAME" or "not ok - NAME: why" per case; exits 1 if any
  * failed. Run by tests/t_leak.sh. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static double jitter(unsigned *seed, double amp)
 static struct leak_verdict run(double (*f)(double t, unsigned *seed), uint64_t until,
 			       uint64_t *first_ns, uint64_t *cleared_ns)
 {
-	static struct leak_sample s[MAX_SAMPLES];
+	static struct trend_sample s[MAX_SAMPLES];
 	struct leak_verdict v = { 0 };
 	unsigned seed = 42;
 	bool raised = false;
@@ -44,7 +45,7 @@ static struct leak_verdict run(double (*f)(double t, unsigned *seed), uint64_t u
 	*first_ns = *cleared_ns = 0;
 	for (uint64_t t = 0; t <= until && n < MAX_SAMPLES; t += STEP) {
 		s[n].t_ns = t + 1000 * SEC; /* monotonic time is never near 0 */
-		s[n].bytes = f((double)t / 1e9, &seed);
+		s[n].value = f((double)t / 1e9, &seed);
 		n++;
 		leak_trend_judge(s, n, WINDOW, MIN_RATE, raised, &v);
 		if (v.leak && !raised && !*first_ns)
@@ -107,6 +108,16 @@ int main(void)
 	uint64_t first, cleared;
 	struct leak_verdict v;
 	char why[160];
+
+	struct trend_sample line[5], flat[2] = { { 7 * SEC, 1 }, { 7 * SEC, 3 } };
+	double rate = -1;
+
+	/* lib/trend's slope, which this verdict and the goroutine sensor's share */
+	for (int i = 0; i < 5; i++)
+		line[i] = (struct trend_sample){ 1000 * SEC + (uint64_t)i * SEC / 2, 5 + 3.0 * i / 2 };
+	expect("slope_of_a_line", !trend_slope(line, 5, &rate) && fabs(rate - 3) < 1e-9, "not 3/s");
+	expect("slope_needs_two_times", trend_slope(line, 1, &rate) == -EDOM &&
+					trend_slope(flat, 2, &rate) == -EDOM, "a slope from one time");
 
 	v = run(leak8, 60 * SEC, &first, &cleared);
 	snprintf(why, sizeof(why), "leak=%d first at %.0fs rate %.2f MiB/s", v.leak, first / 1e9,

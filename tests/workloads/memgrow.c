@@ -20,6 +20,12 @@
  *   memgrow faults [--comm NAME] [--ops N]
  *       maps 64 MiB, touches every page, unmaps it, until N pages (default
  *       1M) have faulted in: where rss_stat fires; prints "ns_per_page=X".
+ *   memgrow churn [--comm NAME] [--ops N]
+ *       malloc(256 KiB), writes it, frees it, until N pages (default 1M)
+ *       have been written: glibc's mmap threshold is pinned at 128 KiB,
+ *       so every block is mapped, faulted in and unmapped, two rss_stat
+ *       events a page, as a program that allocates big buffers makes them;
+ *       prints "ns_per_page=X".
  *   memgrow leakloop [--comm NAME] [--rate MIB_S] [--ops N] [--threads T]
  *       a thread leaks at MIB_S (default 16) while T threads (default 1)
  *       run the malloc/free loop in batches of N (default 1M) for ever,
@@ -30,6 +36,7 @@
  * cache "plateau realtime_ns=T" when it is full.
  */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -41,7 +48,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: memgrow leak|reserve|cache|loop|faults|leakloop [--comm NAME] [--rate MIB_S] "
+	fprintf(stderr, "usage: memgrow leak|reserve|cache|loop|faults|churn|leakloop [--comm NAME] [--rate MIB_S] "
 			"[--limit MIB] [--size MIB] [--ops N] [--threads T]\n");
 	exit(2);
 }
@@ -181,6 +188,32 @@ static void faults(long pages)
 	printf("ns_per_page=%.2f\n", (now_ns() - start) / (double)pages);
 }
 
+static void churn(long pages)
+{
+	size_t len = 256 << 10, page = (size_t)sysconf(_SC_PAGESIZE);
+	double start;
+	long done = 0;
+
+	/* else glibc raises the threshold at the first free and the blocks
+	 * come from the heap, faulted in once */
+	if (!mallopt(M_MMAP_THRESHOLD, 128 << 10))
+		die_rc("mallopt", EINVAL);
+	printf("ready pid=%d realtime_ns=%lld\n", getpid(), realtime_ns());
+	fflush(stdout);
+	start = now_ns();
+	while (done < pages) {
+		char *p = malloc(len);
+
+		if (!p)
+			die_errno("malloc");
+		for (size_t off = 0; off < len && done < pages; off += page, done++)
+			p[off] = 1;
+		sink = p;
+		free(p);
+	}
+	printf("ns_per_page=%.2f\n", (now_ns() - start) / (double)pages);
+}
+
 static double leak_rate_mib;
 
 static void *leak_thread(void *arg)
@@ -257,6 +290,8 @@ int main(int argc, char **argv)
 		cache(rate ? rate : 32, size);
 	else if (!strcmp(argv[1], "loop"))
 		loop(ops);
+	else if (!strcmp(argv[1], "churn"))
+		churn(ops == 50000000 ? 1000000 : ops);
 	else if (!strcmp(argv[1], "faults"))
 		faults(ops == 50000000 ? 1000000 : ops);
 	else if (!strcmp(argv[1], "leakloop"))
