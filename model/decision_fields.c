@@ -27,7 +27,7 @@ static const struct decision_field fields[] = {
 	{ NULL, "held_ms", "reflex.condition.held_ms", DECISION_FIELD_MS, DECISION_FIELD_IF_CONDITION,
 	  D(held_ns), NULL },
 	{ "pid", "pid", "process.pid", DECISION_FIELD_INT, DECISION_FIELD_IF_PID, T(pid), NULL },
-	{ "tid", "tid", "thread.id", DECISION_FIELD_INT, DECISION_FIELD_IF_PID | DECISION_FIELD_IF_NONZERO,
+	{ "tid", "tid", "thread.id", DECISION_FIELD_INT, DECISION_FIELD_IF_PID | DECISION_FIELD_IF_SET,
 	  T(tid), NULL },
 	{ "start_time", NULL, NULL, DECISION_FIELD_I64, 0, T(start_time), NULL },
 	{ "comm", "comm", NULL, DECISION_FIELD_STR, 0, T(comm), NULL },
@@ -45,14 +45,14 @@ static const struct decision_field fields[] = {
 	{ "summary", "summary", "reflex.condition.summary", DECISION_FIELD_STR, DECISION_FIELD_IF_CONDITION,
 	  C(summary), NULL },
 	{ "evidence", "evidence", "reflex.condition.evidence", DECISION_FIELD_JSON,
-	  DECISION_FIELD_IF_CONDITION | DECISION_FIELD_MAP, C(evidence), "{}" },
+	  DECISION_FIELD_IF_CONDITION | DECISION_FIELD_IF_SET | DECISION_FIELD_MAP, C(evidence), "{}" },
 	{ "action", "action", "reflex.action", DECISION_FIELD_STR, 0, D(action), NULL },
-	{ "params", "params", "reflex.action.params", DECISION_FIELD_JSON, 0, D(params), "{}" },
+	{ "params", "params", "reflex.action.params", DECISION_FIELD_JSON, DECISION_FIELD_IF_SET, D(params), "{}" },
 	{ "outcome", "outcome", "reflex.outcome", DECISION_FIELD_OUTCOME, 0, D(outcome), NULL },
 	{ "detail", "detail", "reflex.outcome.detail", DECISION_FIELD_STR, 0, D(detail), NULL },
 	{ "verify", "verify", "reflex.verification", DECISION_FIELD_STR, 0, D(verify), NULL },
 	{ "rung", "rung", "reflex.action.rung", DECISION_FIELD_INT, 0, D(rung), NULL },
-	{ "explain", "explain", "reflex.explain", DECISION_FIELD_JSON, 0, D(explain), "[]" },
+	{ "explain", "explain", "reflex.explain", DECISION_FIELD_JSON, DECISION_FIELD_IF_SET, D(explain), "[]" },
 };
 
 const struct decision_field *decision_fields(size_t *n)
@@ -129,9 +129,11 @@ bool decision_field_present(const struct decision_field *f, const struct decisio
 		return false;
 	if ((f->flags & DECISION_FIELD_IF_CONDITION) && d->condition.kind >= REFLEX_COND_KIND_COUNT)
 		return false;
-	if ((f->flags & DECISION_FIELD_IF_NONZERO) && !decision_field_int(f, d))
-		return false;
-	return true;
+	if (!(f->flags & DECISION_FIELD_IF_SET))
+		return true;
+	if (f->type == DECISION_FIELD_STR || f->type == DECISION_FIELD_JSON)
+		return *(const char *)member(f, d) != '\0';
+	return decision_field_int(f, d) != 0;
 }
 
 void decision_field_set(const struct decision_field *f, struct decision *d, const char *text, int64_t v)

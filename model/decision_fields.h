@@ -32,7 +32,7 @@ enum decision_field_type {
 /* What a field means only with (OTLP leaves it out otherwise: an absent
  * attribute rather than a zero; the journal and audit keep every field). */
 #define DECISION_FIELD_IF_PID 1u       /* the target is a process */
-#define DECISION_FIELD_IF_NONZERO 2u   /* the value is not 0 */
+#define DECISION_FIELD_IF_SET 2u       /* the member is set: not 0, not empty */
 #define DECISION_FIELD_IF_CONDITION 4u /* the decision is about a condition */
 /* OTLP sends the JSON as a structured value (a kvlist), not its text */
 #define DECISION_FIELD_MAP 8u
