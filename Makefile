@@ -183,7 +183,8 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c lib/kernel.c \
 	lib/util.c lib/text.c lib/sha256.c lib/log.c record/journal.c lib/metrics.c model/condition.c sense/identity.c \
-	model/decision.c k8s/k8s.c lib/http.c lib/json.c k8s/kubeconfig.c
+	model/decision.c model/decision_fields.c k8s/k8s.c k8s/auth.c k8s/watch.c k8s/workload.c k8s/budget.c sense/pods.c \
+	lib/http.c lib/json.c k8s/kubeconfig.c
 # the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
 FUZZ_RULES_SRCS += decide/engine.c decide/protect.c record/trace.c
 FUZZ_ENGINE_SRCS := tests/fuzz/fuzz_engine.c $(filter-out tests/fuzz/fuzz_rules.c,$(FUZZ_RULES_SRCS))

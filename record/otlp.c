@@ -446,7 +446,7 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 	o->seqs = calloc(o->set.batch, sizeof(*o->seqs));
 	o->http = http_new(loop);
 	if (!o->seqs || !o->http)
-		goto fail;
+		goto cleanup;
 	o->m_sent = metrics_counter("reflexd_export_records_total", "records exported and acknowledged", NULL, NULL);
 	o->m_rejected = metrics_counter("reflexd_export_rejected_total",
 					"records the collector rejected in a partial success", NULL, NULL);
@@ -468,7 +468,7 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 	o->timer.data = o;
 	if (journal_export_start(j, o->set.backlog_max, on_queued, o)) {
 		errno = EIO;
-		goto fail;
+		goto cleanup;
 	}
 	update_gauges(o);
 	if (o->st.backlog)
@@ -476,7 +476,7 @@ struct otlp *otlp_new(struct ev_loop *loop, struct journal *j, struct otlp_setti
 			 (unsigned long long)o->st.backlog);
 	next_step(o, false);
 	return o;
-fail:
+cleanup:
 	otlp_free(o);
 	return NULL;
 }

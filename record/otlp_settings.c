@@ -300,27 +300,29 @@ static int resource(const struct otlp_config *cfg, const char *host, struct otlp
 		    char *err, size_t errlen)
 {
 	const char *v, *node = getenv("NODE_NAME");
-	int rc;
+	int rc = 0;
 
 	if (kv_set(&s->resource, "service.name", "reflexd", "=") ||
 	    kv_set(&s->resource, "service.version", REFLEX_VERSION, "=") ||
 	    kv_set(&s->resource, "host.name", host, "=") ||
-	    (node && *node && kv_set(&s->resource, "k8s.node.name", node, "=")))
-		goto nomem;
+	    (node && *node && kv_set(&s->resource, "k8s.node.name", node, "="))) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
 	if ((v = getenv("OTEL_RESOURCE_ATTRIBUTES")) &&
 	    (rc = parse_pairs("OTEL_RESOURCE_ATTRIBUTES", v, &s->resource, "=", false, err, errlen)))
-		return rc;
+		goto cleanup;
 	if (cfg->resource_attributes &&
 	    (rc = parse_pairs("--resource-attributes", cfg->resource_attributes, &s->resource, "=", false,
 			      err, errlen)))
-		return rc;
+		goto cleanup;
 	v = cfg->service_name ? cfg->service_name : getenv("OTEL_SERVICE_NAME");
 	if (v && *v && kv_set(&s->resource, "service.name", v, "="))
-		goto nomem;
-	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+		rc = -ENOMEM;
+cleanup:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	return rc;
 }
 
 /* The batches and the volume controls. */
