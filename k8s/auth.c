@@ -42,38 +42,48 @@ static int exec_token(struct k8s_client *k, char *err, size_t errlen)
 	return 0;
 }
 
+/* file read and parsed: NULL and errno, the reason in err (with the
+ * line of a syntax error). */
+static struct kubeconfig *read_kubeconfig(const char *file, char *err, size_t errlen)
+{
+	struct kubeconfig *kc = NULL;
+	struct kubeconfig_error why = { 0 };
+	char *text = malloc(1 << 20);
+	ssize_t n;
+	int saved = EINVAL;
+
+	if (!text) {
+		snprintf(err, errlen, "kubeconfig %s: out of memory", file);
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = read_file(file, text, 1 << 20);
+	if (n < 0)
+		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror((int)-n));
+	else if (n == (1 << 20) - 1)
+		snprintf(err, errlen, "kubeconfig %s: larger than 1 MiB", file);
+	else if (!(kc = kubeconfig_parse(text, (size_t)n, &why)) && errno == EINVAL)
+		snprintf(err, errlen, "kubeconfig %s:%d: %s", file, why.line, why.problem);
+	else if (!kc)
+		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror(saved = errno));
+	free(text);
+	if (!kc)
+		errno = saved;
+	return kc;
+}
+
 /* The kubeconfig's current context: server, CA, and a token, token file,
  * client certificate or exec plugin. */
 int k8s_auth_kubeconfig(struct k8s_client *k, const char *file, char *err, size_t errlen)
 {
-	struct kubeconfig *kc = NULL;
-	struct kubeconfig_error why = { 0 };
-	char *text = malloc(1 << 20), dir[512], *slash;
+	struct kubeconfig *kc = read_kubeconfig(file, err, errlen);
+	char dir[512], *slash;
 	const char *ctx, *cluster, *user, *v, *what = "";
 	int cnode, unode, rc = -EINVAL;
 	ssize_t n;
 
-	if (!text)
-		return -ENOMEM;
-	n = read_file(file, text, 1 << 20);
-	if (n < 0) {
-		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror((int)-n));
-		goto cleanup;
-	}
-	if (n == (1 << 20) - 1) {
-		snprintf(err, errlen, "kubeconfig %s: larger than 1 MiB", file);
-		goto cleanup;
-	}
-	kc = kubeconfig_parse(text, (size_t)n, &why);
-	if (!kc && errno == EINVAL) {
-		snprintf(err, errlen, "kubeconfig %s:%d: %s", file, why.line, why.problem);
-		goto cleanup;
-	}
-	if (!kc) {
-		rc = -errno;
-		snprintf(err, errlen, "kubeconfig %s: %s", file, strerror(errno));
-		goto cleanup;
-	}
+	if (!kc)
+		return -errno;
 	str_copy(dir, sizeof(dir), file);
 	slash = strrchr(dir, '/');
 	if (slash)
@@ -139,7 +149,6 @@ int k8s_auth_kubeconfig(struct k8s_client *k, const char *file, char *err, size_
 	rc = 0;
 cleanup:
 	kubeconfig_free(kc);
-	free(text);
 	return rc;
 }
 

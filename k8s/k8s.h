@@ -89,7 +89,9 @@ bool k8s_configured(const char *kubeconfig);
 #define K8S_NOT_CONFIGURED "not in a cluster and no --kubeconfig"
 
 /* Reads the credentials (NULL and the reason in err when there are none
- * or they are bad) and starts the pod list. */
+ * or they are bad) and starts the pod list. An error buffer rather than
+ * errno: the reason names the kubeconfig's file and line, the context or
+ * the exec plugin at fault. */
 struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, char *err, size_t errlen);
 void k8s_free(struct k8s_client *k);
 const char *k8s_node(const struct k8s_client *k);

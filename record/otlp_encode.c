@@ -122,67 +122,77 @@ typedef Opentelemetry__Proto__Common__V1__ArrayValue pb_array;
 
 #define EVIDENCE_DEPTH 8 /* deeper values go as their JSON text */
 
+static bool any_of_json(struct otlp_arena *a, const struct json_val *v, int depth, pb_any *out);
+
+/* An object as a kvlist, an array as an array, their members in turn. */
+static bool any_of_container(struct otlp_arena *a, const struct json_val *v, int depth, pb_any *out)
+{
+	struct json_val it = { 0 }, key = { 0 };
+	size_t n = 0;
+	void **items;
+	char *text;
+
+	while (json_next(v, &it, &key))
+		n++;
+	items = otlp_arena_alloc(a, (n ? n : 1) * sizeof(*items));
+	if (!items)
+		return false;
+	memset(&it, 0, sizeof(it));
+	for (size_t i = 0; i < n && json_next(v, &it, &key); i++) {
+		pb_any *val = otlp_arena_alloc(a, sizeof(*val));
+		pb_kv *kv;
+
+		if (!val || !any_of_json(a, &it, depth + 1, val))
+			return false;
+		if (v->type == JSON_ARRAY) {
+			items[i] = val;
+			continue;
+		}
+		if (!(kv = otlp_arena_alloc(a, sizeof(*kv))) || !(text = otlp_arena_alloc(a, key.n + 1)))
+			return false;
+		opentelemetry__proto__common__v1__key_value__init(kv);
+		(void)json_str(&key, text, key.n + 1);
+		kv->key = arena_text(a, text);
+		kv->value = val;
+		if (!kv->key)
+			return false;
+		items[i] = kv;
+	}
+	if (v->type == JSON_OBJECT) {
+		pb_kvlist *kvl = otlp_arena_alloc(a, sizeof(*kvl));
+
+		if (!kvl)
+			return false;
+		opentelemetry__proto__common__v1__key_value_list__init(kvl);
+		kvl->values = (pb_kv **)items;
+		kvl->n_values = n;
+		out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
+		out->kvlist_value = kvl;
+	} else {
+		pb_array *arr = otlp_arena_alloc(a, sizeof(*arr));
+
+		if (!arr)
+			return false;
+		opentelemetry__proto__common__v1__array_value__init(arr);
+		arr->values = (pb_any **)items;
+		arr->n_values = n;
+		out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
+		out->array_value = arr;
+	}
+	return true;
+}
+
 /* A JSON value as an AnyValue: objects as kvlists, arrays as arrays,
  * integers as int, other numbers as double; false when out of memory.
  * The evidence is at most 4 KiB of JSON, so its AnyValue is bounded too. */
 static bool any_of_json(struct otlp_arena *a, const struct json_val *v, int depth, pb_any *out)
 {
-	struct json_val it = { 0 }, key = { 0 };
 	char *text;
 	double num;
-	size_t n = 0;
 
 	opentelemetry__proto__common__v1__any_value__init(out);
-	if ((v->type == JSON_OBJECT || v->type == JSON_ARRAY) && depth < EVIDENCE_DEPTH) {
-		pb_kvlist *kvl = NULL;
-		pb_array *arr = NULL;
-		void **items;
-
-		while (json_next(v, &it, &key))
-			n++;
-		items = otlp_arena_alloc(a, (n ? n : 1) * sizeof(*items));
-		if (!items)
-			return false;
-		memset(&it, 0, sizeof(it));
-		for (size_t i = 0; i < n && json_next(v, &it, &key); i++) {
-			pb_any *val = otlp_arena_alloc(a, sizeof(*val));
-			pb_kv *kv;
-
-			if (!val || !any_of_json(a, &it, depth + 1, val))
-				return false;
-			if (v->type == JSON_ARRAY) {
-				items[i] = val;
-				continue;
-			}
-			if (!(kv = otlp_arena_alloc(a, sizeof(*kv))) || !(text = otlp_arena_alloc(a, key.n + 1)))
-				return false;
-			opentelemetry__proto__common__v1__key_value__init(kv);
-			(void)json_str(&key, text, key.n + 1);
-			kv->key = arena_text(a, text);
-			kv->value = val;
-			if (!kv->key)
-				return false;
-			items[i] = kv;
-		}
-		if (v->type == JSON_OBJECT) {
-			if (!(kvl = otlp_arena_alloc(a, sizeof(*kvl))))
-				return false;
-			opentelemetry__proto__common__v1__key_value_list__init(kvl);
-			kvl->values = (pb_kv **)items;
-			kvl->n_values = n;
-			out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
-			out->kvlist_value = kvl;
-		} else {
-			if (!(arr = otlp_arena_alloc(a, sizeof(*arr))))
-				return false;
-			opentelemetry__proto__common__v1__array_value__init(arr);
-			arr->values = (pb_any **)items;
-			arr->n_values = n;
-			out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
-			out->array_value = arr;
-		}
-		return true;
-	}
+	if ((v->type == JSON_OBJECT || v->type == JSON_ARRAY) && depth < EVIDENCE_DEPTH)
+		return any_of_container(a, v, depth, out);
 	if (v->type == JSON_BOOL) {
 		out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
 		out->bool_value = v->p[0] == 't';

@@ -366,6 +366,8 @@ int otlp_settings(const struct otlp_config *cfg, const char *host, struct otlp_s
 
 void otlp_settings_free(struct otlp_settings *s)
 {
+	if (!s)
+		return;
 	strlist_free(&s->headers);
 	strlist_free(&s->resource);
 	free(s->ca_file);
