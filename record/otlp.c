@@ -1,3 +1,7 @@
+/* The OTLP exporter's loop: batches from the journal's outbox, the volume
+ * controls, one request in flight, retries with backoff, and the
+ * acknowledgements that let rows leave the outbox (record/otlp.h). The
+ * messages are otlp_encode.c's, the settings otlp_settings.c's. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

@@ -65,7 +65,7 @@ static char *arena_text(struct otlp_arena *a, const char *s)
 
 void otlp_arena_free(struct otlp_arena *a)
 {
-	while (a->chunks) {
+	while (a && a->chunks) {
 		struct otlp_chunk *c = a->chunks;
 
 		a->chunks = c->next;
