@@ -144,18 +144,27 @@ $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/unit/text.c lib/text.c lib/util.c -lm
 
-units: $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text \
+# the decision's field table against a real journal
+DECISION_FIELDS_SRCS := tests/unit/decision_fields.c model/decision_fields.c model/decision.c model/condition.c \
+	record/journal.c lib/util.c lib/text.c
+$(BUILD)/unit/decision_fields: $(DECISION_FIELDS_SRCS) model/decision_fields.h model/decision.h record/journal.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $(DECISION_FIELDS_SRCS) -lsqlite3 -lm
+
+units: $(BUILD)/unit/decision_fields $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text \
 	$(BUILD)/unit/proctable
 
 # Without root, in seconds once built: the include check (folders and the
 # dependency rule, docs/architecture.md) and its own test, the unit
 # drivers, and the fuzzers' corpora replayed once.
-check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/unit/proctable $(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
+check: $(BUILD)/unit/leak_trend $(BUILD)/unit/text $(BUILD)/unit/proctable $(BUILD)/unit/decision_fields \
+	$(BUILD)/fuzz/fuzz_rules $(BUILD)/fuzz/fuzz_engine \
 	$(BUILD)/fuzz/fuzz_trace
 	@python3 tests/include_graph.py
 	@bash tests/t_includes.sh
 	@$(BUILD)/unit/leak_trend
 	@$(BUILD)/unit/proctable
+	@$(BUILD)/unit/decision_fields
 	@ONLY=escape_matches_python_strict_decoder bash tests/t_text.sh
 	@$(BUILD)/fuzz/fuzz_rules tests/corpus/rules/*.lua tests/corpus/hostile/*.lua rules/*.lua 2>$(BUILD)/fuzz/replay.log \
 		|| { tail -20 $(BUILD)/fuzz/replay.log; exit 1; }
@@ -192,7 +201,8 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
 FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c lib/kernel.c \
 	lib/util.c lib/text.c lib/sha256.c lib/log.c record/journal.c lib/metrics.c model/condition.c sense/identity.c \
-	model/decision.c k8s/k8s.c lib/http.c lib/json.c k8s/kubeconfig.c
+	model/decision.c model/decision_fields.c k8s/k8s.c k8s/auth.c k8s/watch.c k8s/workload.c k8s/budget.c sense/pods.c \
+	lib/http.c lib/json.c k8s/kubeconfig.c
 # the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
 FUZZ_RULES_SRCS += decide/engine.c decide/protect.c record/trace.c
 FUZZ_ENGINE_SRCS := tests/fuzz/fuzz_engine.c $(filter-out tests/fuzz/fuzz_rules.c,$(FUZZ_RULES_SRCS))

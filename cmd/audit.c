@@ -9,87 +9,36 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "model/decision_fields.h"
 #include "record/journal.h"
 
-/* ,"key":value with value as a JSON string, or JSON already (written by
- * reflexd: evidence, params, explain) with a default when empty; either
- * way valid UTF-8 (lib/text.h). Inline: each key is a literal, its
- * length known when compiling. */
-static inline void put_str(struct sbuf *b, const char *key, const char *v)
-{
-	sbuf_puts(b, key);
-	/* most of a target's fields are empty */
-	if (!*v)
-		sbuf_puts(b, "\"\"");
-	else
-		sbuf_json_str(b, v);
-}
-
-/* ,"key":"v" for a v reflexd writes itself (a time, a name from its own
- * tables): nothing in it needs escaping. */
-static inline void put_name(struct sbuf *b, const char *key, const char *v)
-{
-	sbuf_puts(b, key);
-	sbuf_puts(b, "\"");
-	sbuf_puts(b, v);
-	sbuf_puts(b, "\"");
-}
-
-static inline void put_json(struct sbuf *b, const char *key, const char *json, const char *empty)
-{
-	sbuf_puts(b, key);
-	/* a journal written before reflexd escaped host bytes in evidence
-	 * may hold them raw, inside the JSON's strings */
-	sbuf_text(b, json[0] ? json : empty, TEXT_IN_JSON);
-}
-
-static inline void put_int(struct sbuf *b, const char *key, long long v)
-{
-	sbuf_puts(b, key);
-	sbuf_int(b, v);
-}
-
+/* One decision as a JSON object, a line, its keys and their order from
+ * the field table (model/decision_fields.h). Strings are escaped; JSON
+ * reflexd wrote (evidence, params, explain) goes as it is, made valid
+ * UTF-8 (lib/text.h): a journal written before reflexd escaped host bytes
+ * in evidence may hold them raw, inside the JSON's strings. */
 void audit_print_json(const struct decision *d)
 {
-	const struct target *t = &d->condition.target;
-	char line[16384], when[40];
+	size_t nf;
+	const struct decision_field *f = decision_fields(&nf);
+	char line[16384], buf[64];
 	struct sbuf b;
 
-	time_format(d->time_ns, when, sizeof(when));
 	sbuf_init(&b, line, sizeof(line));
-	put_str(&b, "{\"id\":", d->id);
-	put_name(&b, ",\"time\":", when);
-	put_int(&b, ",\"time_unix_nano\":", d->time_ns);
-	put_name(&b, ",\"mode\":", decision_mode_name(d->mode));
-	put_str(&b, ",\"host\":", d->host);
-	put_str(&b, ",\"rule\":", d->rule);
-	put_str(&b, ",\"rule_file\":", d->rule_file);
-	put_str(&b, ",\"rule_hash\":", d->rule_hash);
-	put_name(&b, ",\"kind\":", condition_kind_name(d->condition.kind));
-	put_int(&b, ",\"held_ms\":", (long long)(d->held_ns / NSEC_PER_MSEC));
-	put_int(&b, ",\"pid\":", t->pid);
-	put_int(&b, ",\"tid\":", t->tid);
-	put_str(&b, ",\"comm\":", t->comm);
-	put_str(&b, ",\"exe\":", t->exe);
-	put_str(&b, ",\"cgroup\":", t->cgroup);
-	put_str(&b, ",\"container_id\":", t->container_id);
-	put_str(&b, ",\"pod_uid\":", t->pod_uid);
-	put_str(&b, ",\"pod\":", t->pod);
-	put_str(&b, ",\"namespace\":", t->namespace);
-	put_str(&b, ",\"container\":", t->container);
-	put_str(&b, ",\"summary\":", d->condition.summary);
-	put_json(&b, ",\"evidence\":", d->condition.evidence, "{}");
-	put_str(&b, ",\"action\":", d->action);
-	put_json(&b, ",\"params\":", d->params, "{}");
-	put_name(&b, ",\"outcome\":", decision_outcome_name(d->outcome));
-	put_str(&b, ",\"detail\":", d->detail);
-	if (d->completed_ns)
-		put_int(&b, ",\"completed_unix_nano\":", d->completed_ns);
-	else
-		sbuf_puts(&b, ",\"completed_unix_nano\":null");
-	put_str(&b, ",\"verify\":", d->verify);
-	put_int(&b, ",\"rung\":", d->rung);
-	put_json(&b, ",\"explain\":", d->explain, "[]");
+	for (size_t i = 0, n = 0; i < nf; i++) {
+		if (!f[i].json)
+			continue;
+		sbuf_printf(&b, "%s\"%s\":", n++ ? "," : "{", f[i].json);
+		if (decision_field_is_int(&f[i]) && (f[i].flags & DECISION_FIELD_NULL_UNSET) &&
+		    !decision_field_int(&f[i], d))
+			sbuf_puts(&b, "null");
+		else if (decision_field_is_int(&f[i]))
+			sbuf_int(&b, decision_field_int(&f[i], d));
+		else if (f[i].type == DECISION_FIELD_JSON)
+			sbuf_text(&b, decision_field_text(&f[i], d, buf, sizeof(buf)), TEXT_IN_JSON);
+		else
+			sbuf_json_str(&b, decision_field_text(&f[i], d, buf, sizeof(buf)));
+	}
 	sbuf_put(&b, "}\n", 2);
 	fwrite(line, 1, b.len, stdout);
 }

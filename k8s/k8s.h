@@ -1,8 +1,8 @@
 /* The Kubernetes API client: credentials (in-cluster service account or a
  * kubeconfig), requests on lib/http.h with bounded retries, Status
- * replies read for their meaning, the cache of the pods on this node, and
- * the cluster-wide budget kept in a Lease. Everything is asynchronous on
- * the daemon's loop. */
+ * replies read for their meaning, the watch that keeps the cache of the
+ * pods on this node (sense/pods.h), and the cluster-wide budget kept in a
+ * Lease. Everything is asynchronous on the daemon's loop. */
 #ifndef REFLEX_K8S_K8S_H
 #define REFLEX_K8S_K8S_H
 
@@ -89,7 +89,9 @@ bool k8s_configured(const char *kubeconfig);
 #define K8S_NOT_CONFIGURED "not in a cluster and no --kubeconfig"
 
 /* Reads the credentials (NULL and the reason in err when there are none
- * or they are bad) and starts the pod list. */
+ * or they are bad) and starts the pod list. An error buffer rather than
+ * errno: the reason names the kubeconfig's file and line, the context or
+ * the exec plugin at fault. */
 struct k8s_client *k8s_new(struct ev_loop *loop, const struct k8s_options *o, char *err, size_t errlen);
 void k8s_free(struct k8s_client *k);
 const char *k8s_node(const struct k8s_client *k);
@@ -105,8 +107,8 @@ struct k8s_request *k8s_send(struct k8s_client *k, enum k8s_call call, const cha
 void k8s_cancel(struct k8s_request *req);
 
 /* The pod of t (from t->pod_uid, and t->container_id for the container's
- * name) filled in from the cache of this node's pods (listed once, then
- * kept by a watch): true when known. */
+ * name) filled in from the cache of this node's pods (sense/pods.h;
+ * listed once, then kept by the watch): true when known. */
 bool k8s_resolve(struct k8s_client *k, struct target *t);
 
 /* t's pod is a static pod (a kubelet manifest): the API server only has

@@ -175,17 +175,17 @@ static char *base64_decode(const char *s)
 	int len = 0, tail = 0;
 
 	if (!out || !ctx || n > INT_MAX)
-		goto fail;
+		goto cleanup;
 	EVP_DecodeInit(ctx);
 	if (EVP_DecodeUpdate(ctx, (unsigned char *)out, &len, (const unsigned char *)s, (int)n) < 0 ||
 	    EVP_DecodeFinal(ctx, (unsigned char *)out + len, &tail) < 0) {
 		errno = EINVAL;
-		goto fail;
+		goto cleanup;
 	}
 	out[len + tail] = '\0';
 	EVP_ENCODE_CTX_free(ctx);
 	return out;
-fail:
+cleanup:
 	if (!ctx || !out)
 		errno = ENOMEM;
 	EVP_ENCODE_CTX_free(ctx);

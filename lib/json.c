@@ -37,33 +37,30 @@ static const char *skip_string(const char *p, const char *end)
 	return NULL;
 }
 
-static const char *skip_number(const char *p, const char *end)
+/* The end of the run of digits at p, or NULL when there is none. */
+static const char *skip_digits(const char *p, const char *end)
 {
-	const char *start;
+	const char *start = p;
 
-	if (p < end && *p == '-')
-		p++;
-	start = p;
 	while (p < end && *p >= '0' && *p <= '9')
 		p++;
-	if (p == start)
+	return p == start ? NULL : p;
+}
+
+/* -?digits(.digits)?([eE][+-]?digits)? */
+static const char *skip_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (!(p = skip_digits(p, end)))
 		return NULL;
-	if (p < end && *p == '.') {
-		start = ++p;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-		if (p == start)
-			return NULL;
-	}
+	if (p < end && *p == '.' && !(p = skip_digits(p + 1, end)))
+		return NULL;
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		p++;
 		if (p < end && (*p == '+' || *p == '-'))
 			p++;
-		start = p;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-		if (p == start)
-			return NULL;
+		p = skip_digits(p, end);
 	}
 	return p;
 }

@@ -7,8 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "record/journal.h"
 #include "lib/util.h"
+#include "model/decision_fields.h"
+#include "record/journal.h"
 
 struct journal {
 	sqlite3 *db;
@@ -27,6 +28,9 @@ struct journal {
 	int64_t (*clock)(void *ctx);  /* the time of queues and completions; NULL: the wall clock */
 	void *clock_ctx;
 	bool unsynced;  /* commits since the last fsync (journal_sync) */
+	char columns[512];  /* the decision's, "id, time_ns, ..." */
+	int ncolumns;
+	int completed_col;  /* completed_ns's parameter in the insert */
 };
 
 static int64_t journal_now(const struct journal *j)
@@ -100,11 +104,27 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS decisions_pid ON decisions(pid, time_ns);"
 	"CREATE INDEX IF NOT EXISTS decisions_outcome ON decisions(outcome);";
 
-#define COLUMNS "id, time_ns, mode, host, rule, rule_file, rule_hash, kind, held_ns," \
-		" pid, tid, start_time, comm, exe, cgroup, summary, evidence, action," \
-		" params, outcome, detail, verify, rung, explain, container_id, pod_uid, pod," \
-		" namespace, container, command, completed_ns"
-#define JOURNAL_COLUMNS 31
+/* The decision's columns, from its field table (model/decision_fields.h),
+ * "id, time_ns, ...", their number and where completed_ns is; the schema
+ * above must hold each (preparing the insert fails otherwise, so a journal
+ * never opens). */
+static void journal_columns(struct journal *j)
+{
+	size_t nf;
+	const struct decision_field *f = decision_fields(&nf);
+	struct sbuf b;
+
+	sbuf_init(&b, j->columns, sizeof(j->columns));
+	j->ncolumns = 0;
+	for (size_t i = 0; i < nf; i++) {
+		if (!f[i].column)
+			continue;
+		sbuf_printf(&b, "%s%s", j->ncolumns ? ", " : "", f[i].column);
+		if (f[i].offset == offsetof(struct decision, completed_ns))
+			j->completed_col = j->ncolumns + 1;
+		j->ncolumns++;
+	}
+}
 
 int journal_unsynced(struct journal *j)
 {
@@ -191,109 +211,144 @@ static int open_immutable(const char *path, sqlite3 **db)
 	return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
 }
 
-struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen)
+/* Opens path's database into j->db and reads its schema version: an
+ * SQLite result code, the reason in j->db's message or in err. */
+static int open_db(struct journal *j, const char *path, bool read_only, int *version,
+		   char *err, size_t errlen)
 {
 	int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	char wal[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK)
+		return SQLITE_CANTOPEN;
+	sqlite3_busy_timeout(j->db, 2000);
+	rc = journal_version(j->db, version);
+	if (!read_only || (rc != SQLITE_CANTOPEN &&
+			   sqlite3_extended_errcode(j->db) != SQLITE_READONLY_DIRECTORY))
+		return rc;
+	/* A WAL journal in a directory this user cannot write: SQLite cannot
+	 * make the -shm file readers share. Without a -wal file no writer is
+	 * at work (a daemon keeps one while it runs), so the file is the
+	 * whole journal and reads as immutable. */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (!stat(wal, &sb)) {
+		snprintf(err, errlen, "%s: cannot read a journal that is being written from a "
+			 "directory this user cannot write (SQLite needs to create %s-shm): run "
+			 "audit as the daemon's user, or copy the journal", path, path);
+		return SQLITE_READONLY;
+	}
+	sqlite3_close(j->db);
+	j->db = NULL;
+	if ((rc = open_immutable(path, &j->db)) != SQLITE_OK)
+		return rc;
+	return journal_version(j->db, version);
+}
+
+/* Whether this reflexd can use a journal of schema version: 0, or -EPROTO
+ * with the reason in err. A reader needs the current schema; a writer
+ * upgrades an older one. */
+static int version_check(const char *path, int version, bool read_only, char *err, size_t errlen)
+{
+	if (version > JOURNAL_SCHEMA_VERSION)
+		snprintf(err, errlen, "%s: journal schema %d is newer than this reflexd (%d)",
+			 path, version, JOURNAL_SCHEMA_VERSION);
+	else if (read_only && version == 0)
+		snprintf(err, errlen, "%s: not a reflexd journal", path);
+	else if (read_only && version < JOURNAL_SCHEMA_VERSION)
+		snprintf(err, errlen, "%s: journal schema %d is older than this reflexd's (%d): "
+			 "`reflexd run` upgrades it", path, version, JOURNAL_SCHEMA_VERSION);
+	else
+		return 0;
+	return -EPROTO;
+}
+
+/* Brings a journal open for writing to the current schema: a new one gets
+ * it whole, an older one each migration in turn, committed with its
+ * version. An SQLite result code; the message, if any, into *msg. */
+static int upgrade(sqlite3 *db, int version, char **msg)
+{
+	char step[2048];
+	int rc;
+
+	/* Group commit (docs/journal.md): WAL with synchronous=NORMAL, so a
+	 * commit is a write to the WAL that a crash of reflexd cannot lose,
+	 * fsynced by journal_sync; only an intent is fsynced as it commits. */
+	if ((rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, msg)))
+		return rc;
+	if (version == 0) {
+		/* the current schema (IF NOT EXISTS: safe to redo) */
+		snprintf(step, sizeof(step), "PRAGMA user_version = %d", JOURNAL_SCHEMA_VERSION);
+		if ((rc = sqlite3_exec(db, schema, NULL, NULL, msg)) ||
+		    (rc = sqlite3_exec(db, step, NULL, NULL, msg)))
+			return rc;
+		version = JOURNAL_SCHEMA_VERSION;
+	}
+	for (; version < JOURNAL_SCHEMA_VERSION; version++) {
+		snprintf(step, sizeof(step), "BEGIN; %s PRAGMA user_version = %d; COMMIT;",
+			 migrations[version], version + 1);
+		if ((rc = sqlite3_exec(db, step, NULL, NULL, msg))) {
+			(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return SQLITE_OK;
+}
+
+/* The statements a writer runs: an SQLite result code. */
+static int prepare(struct journal *j)
+{
+	char sql[2048];
+	struct sbuf b;
+
+	sbuf_init(&b, sql, sizeof(sql));
+	sbuf_printf(&b, "INSERT INTO decisions (%s) VALUES (?", j->columns);
+	for (int i = 1; i < j->ncolumns; i++)
+		sbuf_puts(&b, ",?");
+	sbuf_puts(&b, ")");
+	if (b.truncated)
+		return SQLITE_TOOBIG;
+	return sqlite3_prepare_v2(j->db, sql, -1, &j->insert, NULL) ||
+	       sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
+				  " WHERE id = ?", -1, &j->complete, NULL) ||
+	       sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
+				  &j->verify, NULL) ||
+	       sqlite3_prepare_v2(j->db, "INSERT INTO outbox (id, event, queued_ns) VALUES (?, ?, ?)",
+				  -1, &j->queue, NULL) ||
+	       sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq IN"
+				  " (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", -1, &j->trim, NULL) ||
+	       sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq = ?", -1, &j->ack, NULL);
+}
+
+struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen)
+{
 	struct journal *j = calloc(1, sizeof(*j));
 	char *msg = NULL;
 	int version = 0, rc;
 
+	err[0] = '\0';
 	if (!j) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
+	journal_columns(j);
 	if (!read_only && (rc = mkdir_parents(path))) {
 		snprintf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
-		goto fail;
+		goto cleanup;
 	}
-	if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK)
-		goto sqlite_fail;
-	sqlite3_busy_timeout(j->db, 2000);
-	rc = journal_version(j->db, &version);
-	if (read_only && (rc == SQLITE_CANTOPEN ||
-			  sqlite3_extended_errcode(j->db) == SQLITE_READONLY_DIRECTORY)) {
-		/* A WAL journal in a directory this user cannot write: SQLite
-		 * cannot make the -shm file readers share. Without a -wal file
-		 * no writer is at work (a daemon keeps one while it runs), so
-		 * the file is the whole journal and reads as immutable. */
-		char wal[PATH_MAX];
-		struct stat sb;
-
-		snprintf(wal, sizeof(wal), "%s-wal", path);
-		if (!stat(wal, &sb)) {
-			snprintf(err, errlen, "%s: cannot read a journal that is being written from a "
-				 "directory this user cannot write (SQLite needs to create %s-shm): run "
-				 "audit as the daemon's user, or copy the journal", path, path);
-			goto fail;
-		}
-		sqlite3_close(j->db);
-		j->db = NULL;
-		if (open_immutable(path, &j->db) != SQLITE_OK)
-			goto sqlite_fail;
-		rc = journal_version(j->db, &version);
-	}
-	if (rc != SQLITE_OK)
-		goto sqlite_fail;
-	if (version > JOURNAL_SCHEMA_VERSION) {
-		snprintf(err, errlen, "%s: journal schema %d is newer than this reflexd (%d)",
-			 path, version, JOURNAL_SCHEMA_VERSION);
-		goto fail;
-	}
-	if (read_only) {
-		if (version == 0) {
-			snprintf(err, errlen, "%s: not a reflexd journal", path);
-			goto fail;
-		}
-		if (version < JOURNAL_SCHEMA_VERSION) {
-			snprintf(err, errlen, "%s: journal schema %d is older than this reflexd's (%d): "
-				 "`reflexd run` upgrades it", path, version, JOURNAL_SCHEMA_VERSION);
-			goto fail;
-		}
+	if (open_db(j, path, read_only, &version, err, errlen) != SQLITE_OK ||
+	    version_check(path, version, read_only, err, errlen))
+		goto cleanup;
+	if (read_only)
 		return j;
-	}
-	/* Group commit (docs/journal.md): WAL with synchronous=NORMAL, so a
-	 * commit is a write to the WAL that a crash of reflexd cannot lose,
-	 * fsynced by journal_sync; only an intent is fsynced as it commits. */
-	if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg))
-		goto sqlite_fail;
-	if (version == 0) {
-		/* a new journal: the current schema (IF NOT EXISTS: safe to redo) */
-		char set[64];
+	if (upgrade(j->db, version, &msg) == SQLITE_OK && prepare(j) == SQLITE_OK)
+		return j;
 
-		snprintf(set, sizeof(set), "PRAGMA user_version = %d", JOURNAL_SCHEMA_VERSION);
-		if (sqlite3_exec(j->db, schema, NULL, NULL, &msg) ||
-		    sqlite3_exec(j->db, set, NULL, NULL, &msg))
-			goto sqlite_fail;
-		version = JOURNAL_SCHEMA_VERSION;
-	}
-	/* an older journal: each step commits together with its version */
-	for (; version < JOURNAL_SCHEMA_VERSION; version++) {
-		char step[2048];
-
-		snprintf(step, sizeof(step), "BEGIN; %s PRAGMA user_version = %d; COMMIT;",
-			 migrations[version], version + 1);
-		if (sqlite3_exec(j->db, step, NULL, NULL, &msg)) {
-			(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-			goto sqlite_fail;
-		}
-	}
-	if (sqlite3_prepare_v2(j->db, "INSERT INTO decisions (" COLUMNS ") VALUES "
-			       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &j->insert, NULL) ||
-	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET outcome = ?, detail = ?, completed_ns = ?"
-			       " WHERE id = ?", -1, &j->complete, NULL) ||
-	    sqlite3_prepare_v2(j->db, "UPDATE decisions SET verify = ? WHERE id = ?", -1,
-			       &j->verify, NULL) ||
-	    sqlite3_prepare_v2(j->db, "INSERT INTO outbox (id, event, queued_ns) VALUES (?, ?, ?)", -1, &j->queue, NULL) ||
-	    sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq IN"
-			       " (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", -1, &j->trim, NULL) ||
-	    sqlite3_prepare_v2(j->db, "DELETE FROM outbox WHERE seq = ?", -1, &j->ack, NULL))
-		goto sqlite_fail;
-	return j;
-
-sqlite_fail:
-	snprintf(err, errlen, "%s: %s", path, msg ? msg : j->db ? sqlite3_errmsg(j->db) : "cannot open");
+cleanup:
+	if (!err[0])
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : j->db ? sqlite3_errmsg(j->db) : "cannot open");
 	sqlite3_free(msg);
-fail:
 	journal_free(j);
 	return NULL;
 }
@@ -376,49 +431,34 @@ static int step_durably(struct journal *j, sqlite3_stmt *st)
 	return rc;
 }
 
+/* Binds d's stored fields to st's parameters, in the table's order. */
+static void bind_decision(sqlite3_stmt *st, const struct decision *d)
+{
+	size_t nf;
+	const struct decision_field *f = decision_fields(&nf);
+	int col = 1;
+
+	for (size_t i = 0; i < nf; i++) {
+		if (!f[i].column)
+			continue;
+		if (decision_field_is_int(&f[i]))
+			sqlite3_bind_int64(st, col++, decision_field_int(&f[i], d));
+		else
+			sqlite3_bind_text(st, col++, decision_field_text(&f[i], d, NULL, 0), -1, SQLITE_STATIC);
+	}
+}
+
 int journal_write(struct journal *j, const struct decision *d)
 {
-	const struct condition *c = &d->condition;
-	const struct target *t = &c->target;
 	sqlite3_stmt *st = j->insert;
-	int i = 1;
 
-	sqlite3_bind_text(st, i++, d->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, i++, d->time_ns);
-	sqlite3_bind_text(st, i++, decision_mode_name(d->mode), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->host, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->rule, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->rule_file, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->rule_hash, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, condition_kind_name(c->kind), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)d->held_ns);
-	sqlite3_bind_int(st, i++, t->pid);
-	sqlite3_bind_int(st, i++, t->tid);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)t->start_time);
-	sqlite3_bind_text(st, i++, t->comm, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->exe, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->cgroup, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, c->summary, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, c->evidence[0] ? c->evidence : "{}", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->params[0] ? d->params : "{}", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, decision_outcome_name(d->outcome), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->detail, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, d->verify, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, i++, d->rung);
-	sqlite3_bind_text(st, i++, d->explain[0] ? d->explain : "[]", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->container_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->pod_uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->pod, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->namespace, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->container, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, t->command, -1, SQLITE_STATIC);
+	bind_decision(st, d);
 	/* an intent is exported with its outcome, by journal_complete */
 	if (d->outcome == REFLEX_OUTCOME_PENDING) {
-		sqlite3_bind_null(st, i++);
+		sqlite3_bind_null(st, j->completed_col);
 		return step_durably(j, st);
 	}
-	sqlite3_bind_int64(st, i++, journal_now(j));
+	sqlite3_bind_int64(st, j->completed_col, journal_now(j));
 	j->unsynced = true;
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
@@ -454,150 +494,135 @@ int journal_complete(struct journal *j, const struct decision *d)
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
 
-static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	snprintf(dst, size, "%s", s ? (const char *)s : "");
-}
-
+/* A row of the decision's columns (from the first) into d. */
 static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 {
-	struct condition *c = &d->condition;
-	struct target *t = &c->target;
-	char buf[32];
-	int i = 0, v;
+	size_t nf;
+	const struct decision_field *f = decision_fields(&nf);
+	int col = 0;
 
 	memset(d, 0, sizeof(*d));
-	copy_col(d->id, sizeof(d->id), st, i++);
-	d->time_ns = sqlite3_column_int64(st, i++);
-	copy_col(buf, sizeof(buf), st, i++);
-	v = decision_mode_parse(buf);
-	d->mode = v < 0 ? REFLEX_MODE_LIVE : (enum decision_mode)v;
-	copy_col(d->host, sizeof(d->host), st, i++);
-	copy_col(d->rule, sizeof(d->rule), st, i++);
-	copy_col(d->rule_file, sizeof(d->rule_file), st, i++);
-	copy_col(d->rule_hash, sizeof(d->rule_hash), st, i++);
-	copy_col(buf, sizeof(buf), st, i++);
-	v = condition_kind_parse(buf);
-	c->kind = v < 0 ? REFLEX_COND_KIND_COUNT : (enum condition_kind)v;
-	d->held_ns = (uint64_t)sqlite3_column_int64(st, i++);
-	t->pid = sqlite3_column_int(st, i++);
-	t->tid = sqlite3_column_int(st, i++);
-	t->start_time = (uint64_t)sqlite3_column_int64(st, i++);
-	copy_col(t->comm, sizeof(t->comm), st, i++);
-	copy_col(t->exe, sizeof(t->exe), st, i++);
-	copy_col(t->cgroup, sizeof(t->cgroup), st, i++);
-	copy_col(c->summary, sizeof(c->summary), st, i++);
-	copy_col(c->evidence, sizeof(c->evidence), st, i++);
-	copy_col(d->action, sizeof(d->action), st, i++);
-	copy_col(d->params, sizeof(d->params), st, i++);
-	copy_col(buf, sizeof(buf), st, i++);
-	v = decision_outcome_parse(buf);
-	d->outcome = v < 0 ? REFLEX_OUTCOME_UNKNOWN : (enum decision_outcome)v;
-	copy_col(d->detail, sizeof(d->detail), st, i++);
-	copy_col(d->verify, sizeof(d->verify), st, i++);
-	d->rung = sqlite3_column_int(st, i++);
-	copy_col(d->explain, sizeof(d->explain), st, i++);
-	copy_col(t->container_id, sizeof(t->container_id), st, i++);
-	copy_col(t->pod_uid, sizeof(t->pod_uid), st, i++);
-	copy_col(t->pod, sizeof(t->pod), st, i++);
-	copy_col(t->namespace, sizeof(t->namespace), st, i++);
-	copy_col(t->container, sizeof(t->container), st, i++);
-	copy_col(t->command, sizeof(t->command), st, i++);
-	d->completed_ns = sqlite3_column_int64(st, i++);
+	for (size_t i = 0; i < nf; i++) {
+		const unsigned char *text = NULL;
+		int64_t v = 0;
+
+		if (!f[i].column)
+			continue;
+		if (decision_field_is_int(&f[i]))
+			v = sqlite3_column_int64(st, col++);
+		else
+			text = sqlite3_column_text(st, col++);
+		decision_field_set(&f[i], d, text ? (const char *)text : "", v);
+	}
+}
+
+/* Runs st, a SELECT of the decision's columns first (and bound), and
+ * calls row for each row with its decision, until row returns nonzero;
+ * finalizes st. 0, or -EIO, -ENOMEM. */
+static int each_decision(sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, struct decision *d, void *ctx),
+			 void *ctx)
+{
+	struct decision *d = malloc(sizeof(*d));
+	int rc = SQLITE_NOMEM;
+
+	while (d && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_decision(st, d);
+		if (row(st, d, ctx))
+			break;
+	}
+	sqlite3_finalize(st);
+	free(d);
+	if (rc == SQLITE_NOMEM)
+		return -ENOMEM;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Prepares "SELECT <the decision's columns><rest>" into *st: 0 or -EIO. */
+static int select_decisions(struct journal *j, const char *rest, sqlite3_stmt **st)
+{
+	char sql[2048];
+
+	if ((size_t)snprintf(sql, sizeof(sql), "SELECT %s%s", j->columns, rest) >= sizeof(sql))
+		return -EIO;
+	return sqlite3_prepare_v2(j->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+struct recovery {
+	struct journal *j;
+	void (*cb)(const struct decision *d, void *ctx);
+	void *ctx;
+	int n;
+};
+
+static int recover_row(sqlite3_stmt *st, struct decision *d, void *ctx)
+{
+	struct recovery *r = ctx;
+
+	d->outcome = REFLEX_OUTCOME_UNKNOWN;
+	snprintf(d->detail, sizeof(d->detail), "outcome unknown: reflexd stopped after recording the intent");
+	if (journal_complete(r->j, d) == 0) {
+		r->n++;
+		if (r->cb)
+			r->cb(d, r->ctx);
+	}
+	return 0;
 }
 
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx)
 {
+	struct recovery r = { .j = j, .cb = cb, .ctx = ctx };
 	sqlite3_stmt *st;
-	struct decision *d = malloc(sizeof(*d));
-	int n = 0, rc;
+	int rc;
 
-	if (!d)
-		return -ENOMEM;
-	if (sqlite3_prepare_v2(j->db, "SELECT " COLUMNS " FROM decisions WHERE outcome = 'pending'"
-			       " ORDER BY time_ns", -1, &st, NULL) != SQLITE_OK) {
-		free(d);
-		return -EIO;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_to_decision(st, d);
-		d->outcome = REFLEX_OUTCOME_UNKNOWN;
-		snprintf(d->detail, sizeof(d->detail),
-			 "outcome unknown: reflexd stopped after recording the intent");
-		if (journal_complete(j, d) == 0) {
-			n++;
-			if (cb)
-				cb(d, ctx);
-		}
-	}
-	sqlite3_finalize(st);
-	free(d);
-	return rc == SQLITE_DONE ? n : -EIO;
+	if ((rc = select_decisions(j, " FROM decisions WHERE outcome = 'pending' ORDER BY time_ns", &st)))
+		return rc;
+	rc = each_decision(st, recover_row, &r);
+	return rc ? rc : r.n;
 }
 
-int journal_query(struct journal *j, const struct journal_filter *f,
-		  int (*cb)(const struct decision *d, void *ctx), void *ctx)
+/* The WHERE clause of f, its parameters numbered from 1 in the order
+ * query_bind binds them. */
+static void query_where(struct sbuf *q, const struct journal_filter *f)
 {
-	char sql[1024];
-	struct sbuf q;
-	sqlite3_stmt *st;
-	struct decision *d;
-	int rc, i = 1;
+	int i = 1;
 
-	/* the newest `limit` matches, returned oldest first */
-	sbuf_init(&q, sql, sizeof(sql));
-	sbuf_printf(&q, "SELECT * FROM (SELECT " COLUMNS " FROM decisions WHERE 1");
+	sbuf_puts(q, " FROM decisions WHERE 1");
 	if (f->id) {
-		sbuf_printf(&q, " AND (id = ?%d OR id LIKE '%%' || ?%d OR id LIKE ?%d || '%%')", i, i, i);
+		sbuf_printf(q, " AND (id = ?%d OR id LIKE '%%' || ?%d OR id LIKE ?%d || '%%')", i, i, i);
 		i++;
 	}
 	if (f->rule)
-		sbuf_printf(&q, " AND rule = ?%d", i++);
+		sbuf_printf(q, " AND rule = ?%d", i++);
 	if (f->kind)
-		sbuf_printf(&q, " AND kind = ?%d", i++);
+		sbuf_printf(q, " AND kind = ?%d", i++);
 	if (f->action)
-		sbuf_printf(&q, " AND action = ?%d", i++);
+		sbuf_printf(q, " AND action = ?%d", i++);
 	if (f->mode)
-		sbuf_printf(&q, " AND mode = ?%d", i++);
+		sbuf_printf(q, " AND mode = ?%d", i++);
 	if (f->comm)
-		sbuf_printf(&q, " AND comm GLOB ?%d", i++);
+		sbuf_printf(q, " AND comm GLOB ?%d", i++);
 	if (f->pod)
-		sbuf_printf(&q, " AND pod GLOB ?%d", i++);
+		sbuf_printf(q, " AND pod GLOB ?%d", i++);
 	if (f->namespace)
-		sbuf_printf(&q, " AND namespace GLOB ?%d", i++);
+		sbuf_printf(q, " AND namespace GLOB ?%d", i++);
 	if (f->pid)
-		sbuf_printf(&q, " AND pid = ?%d", i++);
+		sbuf_printf(q, " AND pid = ?%d", i++);
 	if (f->outcome >= 0)
-		sbuf_printf(&q, " AND outcome = ?%d", i++);
+		sbuf_printf(q, " AND outcome = ?%d", i++);
 	if (f->since_ns)
-		sbuf_printf(&q, " AND time_ns >= ?%d", i++);
+		sbuf_printf(q, " AND time_ns >= ?%d", i++);
 	if (f->until_ns)
-		sbuf_printf(&q, " AND time_ns < ?%d", i++);
-	sbuf_printf(&q, " ORDER BY time_ns DESC, id DESC");
-	if (f->limit > 0)
-		sbuf_printf(&q, " LIMIT %ld", f->limit);
-	sbuf_printf(&q, ") ORDER BY time_ns, id");
-	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	i = 1;
-	if (f->id)
-		sqlite3_bind_text(st, i++, f->id, -1, SQLITE_STATIC);
-	if (f->rule)
-		sqlite3_bind_text(st, i++, f->rule, -1, SQLITE_STATIC);
-	if (f->kind)
-		sqlite3_bind_text(st, i++, f->kind, -1, SQLITE_STATIC);
-	if (f->action)
-		sqlite3_bind_text(st, i++, f->action, -1, SQLITE_STATIC);
-	if (f->mode)
-		sqlite3_bind_text(st, i++, f->mode, -1, SQLITE_STATIC);
-	if (f->comm)
-		sqlite3_bind_text(st, i++, f->comm, -1, SQLITE_STATIC);
-	if (f->pod)
-		sqlite3_bind_text(st, i++, f->pod, -1, SQLITE_STATIC);
-	if (f->namespace)
-		sqlite3_bind_text(st, i++, f->namespace, -1, SQLITE_STATIC);
+		sbuf_printf(q, " AND time_ns < ?%d", i++);
+}
+
+static void query_bind(sqlite3_stmt *st, const struct journal_filter *f)
+{
+	const char *text[] = { f->id, f->rule, f->kind, f->action, f->mode, f->comm, f->pod, f->namespace };
+	int i = 1;
+
+	for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
+		if (text[k])
+			sqlite3_bind_text(st, i++, text[k], -1, SQLITE_STATIC);
 	if (f->pid)
 		sqlite3_bind_int(st, i++, f->pid);
 	if (f->outcome >= 0)
@@ -606,19 +631,40 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 		sqlite3_bind_int64(st, i++, f->since_ns);
 	if (f->until_ns)
 		sqlite3_bind_int64(st, i++, f->until_ns);
-	d = malloc(sizeof(*d));
-	if (!d) {
-		sqlite3_finalize(st);
-		return -ENOMEM;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_to_decision(st, d);
-		if (cb(d, ctx))
-			break;
-	}
-	sqlite3_finalize(st);
-	free(d);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+struct query {
+	int (*cb)(const struct decision *d, void *ctx);
+	void *ctx;
+};
+
+static int query_row(sqlite3_stmt *st, struct decision *d, void *ctx)
+{
+	struct query *q = ctx;
+
+	return q->cb(d, q->ctx);
+}
+
+int journal_query(struct journal *j, const struct journal_filter *f,
+		  int (*cb)(const struct decision *d, void *ctx), void *ctx)
+{
+	struct query q = { .cb = cb, .ctx = ctx };
+	char sql[2048];
+	struct sbuf b;
+	sqlite3_stmt *st;
+
+	/* the newest `limit` matches, returned oldest first */
+	sbuf_init(&b, sql, sizeof(sql));
+	sbuf_printf(&b, "SELECT * FROM (SELECT %s", j->columns);
+	query_where(&b, f);
+	sbuf_puts(&b, " ORDER BY time_ns DESC, id DESC");
+	if (f->limit > 0)
+		sbuf_printf(&b, " LIMIT %ld", f->limit);
+	sbuf_puts(&b, ") ORDER BY time_ns, id");
+	if (b.truncated || sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	query_bind(st, f);
+	return each_decision(st, query_row, &q);
 }
 
 int journal_export_start(struct journal *j, uint64_t max, void (*queued)(void *ctx), void *ctx)
@@ -649,37 +695,38 @@ void journal_export_counts(const struct journal *j, uint64_t *backlog, uint64_t 
 	*dropped = j->dropped;
 }
 
+struct export {
+	int ncolumns;
+	int (*cb)(const struct journal_entry *e, const struct decision *d, void *ctx);
+	void *ctx;
+};
+
+static int export_row(sqlite3_stmt *st, struct decision *d, void *ctx)
+{
+	struct export *x = ctx;
+	const unsigned char *event = sqlite3_column_text(st, x->ncolumns + 1);
+	struct journal_entry e = {
+		.seq = sqlite3_column_int64(st, x->ncolumns),
+		.event = event ? (const char *)event : "",
+		.queued_ns = sqlite3_column_int64(st, x->ncolumns + 2),
+	};
+
+	return x->cb(&e, d, x->ctx);
+}
+
 int journal_export_next(struct journal *j, size_t max,
 			int (*cb)(const struct journal_entry *e, const struct decision *d, void *ctx),
 			void *ctx)
 {
+	struct export x = { .ncolumns = j->ncolumns, .cb = cb, .ctx = ctx };
 	sqlite3_stmt *st;
-	struct decision *d = malloc(sizeof(*d));
 	int rc;
 
-	if (!d)
-		return -ENOMEM;
-	if (sqlite3_prepare_v2(j->db, "SELECT " COLUMNS ", o.seq, o.event, o.queued_ns FROM outbox o"
-			       " JOIN decisions USING (id) ORDER BY o.seq LIMIT ?", -1, &st, NULL) != SQLITE_OK) {
-		free(d);
-		return -EIO;
-	}
+	if ((rc = select_decisions(j, ", o.seq, o.event, o.queued_ns FROM outbox o"
+				   " JOIN decisions USING (id) ORDER BY o.seq LIMIT ?", &st)))
+		return rc;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *event = sqlite3_column_text(st, JOURNAL_COLUMNS + 1);
-		struct journal_entry e = {
-			.seq = sqlite3_column_int64(st, JOURNAL_COLUMNS),
-			.event = event ? (const char *)event : "",
-			.queued_ns = sqlite3_column_int64(st, JOURNAL_COLUMNS + 2),
-		};
-
-		row_to_decision(st, d);
-		if (cb(&e, d, ctx))
-			break;
-	}
-	sqlite3_finalize(st);
-	free(d);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+	return each_decision(st, export_row, &x);
 }
 
 int journal_export_ack(struct journal *j, const int64_t *seqs, size_t n)

@@ -14,7 +14,10 @@
 struct journal;
 
 /* Opens (creating it and its directory unless read_only) the journal at
- * path. NULL on failure, with the reason in err. */
+ * path. NULL on failure, with the reason in err: an error buffer rather
+ * than errno, since the reason is SQLite's message or names the schema
+ * versions ("journal schema 6 is newer than this reflexd (5)"); the
+ * caller logs it once. */
 struct journal *journal_open(const char *path, bool read_only, char *err, size_t errlen);
 void journal_free(struct journal *j);
 

@@ -44,6 +44,8 @@ int trace_open(struct trace_reader *r, const char *path)
 
 void trace_close(struct trace_reader *r)
 {
+	if (!r)
+		return;
 	if (r->f)
 		fclose(r->f);
 	r->f = NULL;

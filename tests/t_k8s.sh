@@ -466,6 +466,15 @@ test_token_rotation() {
 	stop_daemon
 }
 
+# refused_with KUBECONFIG PATTERN WHAT: `reflexd run` with this
+# kubeconfig does not start (fail: WHAT), and says why (a grep PATTERN).
+refused_with() {
+	if "$REFLEXD" run --rules "$T/rules" --journal "$T/refused.db" --kubeconfig "$1" > "$T/out" 2>&1; then
+		fail "$3"
+	fi
+	grep -q "$2" "$T/out" || fail "$3: $(cat "$T/out")"
+}
+
 # Outside a cluster: a kubeconfig (current context, CA data, a token or a
 # client certificate); TLS is verified, and a kubeconfig that turns
 # verification off is refused.
@@ -540,32 +549,17 @@ K
 	[ ! -s "$T/api/requests.log" ] || fail "a request passed TLS with the wrong CA"
 	stop_daemon
 	kubeconfig "$T/pki/ca.crt" "    insecure-skip-tls-verify: true" "    token: x" > "$T/kc-insecure"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-insecure" > "$T/out" 2>&1; then
-		fail "started with TLS verification off"
-	fi
-	grep -q "kubeconfig $T/kc-insecure: cluster 'fixture' skips TLS verification" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kc-insecure" "kubeconfig $T/kc-insecure: cluster 'fixture' skips TLS verification" "started with TLS verification off"
 	# bad YAML: the line libyaml stopped at, and its reason
 	printf 'apiVersion: v1\nclusters: [a, b\nusers: []\n' > "$T/kc-bad"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-bad" > "$T/out" 2>&1; then
-		fail "started with a bad kubeconfig"
-	fi
-	grep -q "kubeconfig $T/kc-bad:3: did not find expected ',' or ']'" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kc-bad" "kubeconfig $T/kc-bad:3: did not find expected ',' or ']'" "started with a bad kubeconfig"
 	printf 'apiVersion: v1\nclusters:\n- cluster:\n\tserver: x\n' > "$T/kc-tab"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-tab" > "$T/out" 2>&1; then
-		fail "started with a tab-indented kubeconfig"
-	fi
-	grep -q "kubeconfig $T/kc-tab:4: found character that cannot start any token" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kc-tab" "kubeconfig $T/kc-tab:4: found character that cannot start any token" "started with a tab-indented kubeconfig"
 	printf -- '- just\n- a list\n' > "$T/kc-list"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-list" > "$T/out" 2>&1; then
-		fail "started with a kubeconfig that is a list"
-	fi
-	grep -q "kubeconfig $T/kc-list:1: not a mapping" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kc-list" "kubeconfig $T/kc-list:1: not a mapping" "started with a kubeconfig that is a list"
 	# past the 1 MiB read: refused, not cut
 	{ kubeconfig "$T/pki/ca.crt" "" "    token: tok-kc"; head -c 1100000 /dev/zero | tr '\0' '#'; echo; } > "$T/kc-big"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/j2.db" --kubeconfig "$T/kc-big" > "$T/out" 2>&1; then
-		fail "started with a kubeconfig cut short"
-	fi
-	grep -q "kubeconfig $T/kc-big: larger than 1 MiB" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kc-big" "kubeconfig $T/kc-big: larger than 1 MiB" "started with a kubeconfig cut short"
 }
 
 # The kubeconfig forms kubectl reads (docs/k8s.md): an exec credential
@@ -633,15 +627,9 @@ K
 		"$T/kcf/info" > /dev/null || fail "KUBERNETES_EXEC_INFO: $(cat "$T/kcf/info")"
 	# a plugin that fails or answers nonsense stops the start, saying so
 	printf '#!/bin/sh\necho "no credentials" >&2\nexit 3\n' > "$T/kcf/bin/get-token"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/kcf/j.db" --kubeconfig "$T/kcf/config" > "$T/out" 2>&1; then
-		fail "started with a failing exec plugin"
-	fi
-	grep -q "exec plugin $T/kcf/bin/get-token: exit status 3" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kcf/config" "exec plugin $T/kcf/bin/get-token: exit status 3" "started with a failing exec plugin"
 	printf '#!/bin/sh\necho "{}"\n' > "$T/kcf/bin/get-token"
-	if "$REFLEXD" run --rules "$T/rules" --journal "$T/kcf/j.db" --kubeconfig "$T/kcf/config" > "$T/out" 2>&1; then
-		fail "started with an exec plugin that gives no token"
-	fi
-	grep -q "get-token: its output is not an ExecCredential" "$T/out" || fail "$(cat "$T/out")"
+	refused_with "$T/kcf/config" "get-token: its output is not an ExecCredential" "started with an exec plugin that gives no token"
 	# JSON (what `kubectl config view -o json` writes)
 	echo tok-kc > "$T/api/tokens"
 	: > "$T/api/requests.log"
