@@ -14,6 +14,66 @@ const struct act_ops *const act_all[] = {
 	&act_k8s_scale_ops, &act_k8s_label_ops, &act_k8s_annotate_ops, NULL,
 };
 
+_Static_assert(sizeof(act_all) / sizeof(act_all[0]) <= REFLEX_ACT_OPS_MAX + 1,
+	       "raise REFLEX_ACT_OPS_MAX");
+
+static size_t ops_index(const struct act_ops *ops)
+{
+	size_t i = 0;
+
+	while (act_all[i] && act_all[i] != ops)
+		i++;
+	return i;
+}
+
+/* Whether action name is the actuator's: "traffic" for traffic.shift. */
+static bool of_actuator(const char *name, const char *actuator)
+{
+	size_t n = strlen(actuator);
+
+	return !strncmp(name, actuator, n) && (!name[n] || name[n] == '.');
+}
+
+int act_open(struct act_executor *x, const char *actuator, const struct act_env *env)
+{
+	for (size_t i = 0; act_all[i]; i++) {
+		const struct act_ops *ops = act_all[i];
+		int rc;
+
+		if (!ops->open || x->is_open[i] || !of_actuator(ops->name, actuator))
+			continue;
+		rc = ops->open(env, &x->opened[i]);
+		if (rc)
+			return rc;
+		x->is_open[i] = true;
+		/* the actions with the same open share what it made */
+		for (size_t k = i + 1; act_all[k]; k++) {
+			if (act_all[k]->open != ops->open)
+				continue;
+			x->opened[k] = x->opened[i];
+			x->is_open[k] = true;
+		}
+	}
+	return 0;
+}
+
+void act_close(struct act_executor *x)
+{
+	for (size_t i = 0; act_all[i]; i++) {
+		if (!x->is_open[i])
+			continue;
+		if (act_all[i]->close)
+			act_all[i]->close(x->opened[i]);
+		/* once: the actions that shared it are closed with it */
+		for (size_t k = i; act_all[k]; k++) {
+			if (act_all[k]->open != act_all[i]->open)
+				continue;
+			x->is_open[k] = false;
+			x->opened[k] = NULL;
+		}
+	}
+}
+
 const struct act_ops *act_find(const char *name)
 {
 	for (int i = 0; act_all[i]; i++)
@@ -81,6 +141,7 @@ int act_execute(struct act_executor *x, const struct decision *d,
 	run->loop = x->loop;
 	run->executor = x;
 	run->ops = ops;
+	run->actuator = x->opened[ops_index(ops)];
 	run->decision = *d;
 	memcpy(run->params, params, ops->params_size);
 	/* write-ahead: no record on disk, no action */

@@ -4,7 +4,7 @@
  * pins the process: once its start time matches the condition's, a recycled
  * pid can no longer be hit. */
 #include <errno.h>
-#include <lauxlib.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,87 +30,47 @@ struct signal_state {
 
 #define SIGNAL_DEFAULT_GRACE (5 * NSEC_PER_SEC)
 
-static const struct {
-	const char *name;
-	int sig;
-} signal_names[] = {
+static const struct act_name signal_names[] = {
 	{ "SIGKILL", SIGKILL }, { "SIGTERM", SIGTERM }, { "SIGQUIT", SIGQUIT },
 	{ "SIGABRT", SIGABRT }, { "SIGINT", SIGINT },   { "SIGHUP", SIGHUP },
 	{ "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 }, { "SIGSTOP", SIGSTOP },
 	{ "SIGCONT", SIGCONT }, { "SIGSEGV", SIGSEGV }, { "SIGTRAP", SIGTRAP },
+	{ NULL, 0 },
 };
-
-static int signal_parse_name(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
-		if (strcmp(signal_names[i].name, name) == 0)
-			return signal_names[i].sig;
-	return -EINVAL;
-}
 
 static const char *signal_name(int sig)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
-		if (signal_names[i].sig == sig)
+	for (size_t i = 0; signal_names[i].name; i++)
+		if (signal_names[i].value == sig)
 			return signal_names[i].name;
 	return "?";
 }
 
-static int parse_signal_field(lua_State *L, int idx, const char *field, int *sig,
-			      char *err, size_t errlen)
-{
-	if (lua_type(L, idx) != LUA_TSTRING) {
-		snprintf(err, errlen, "signal: %s must be a signal name like \"SIGKILL\", not %s",
-			 field, luaL_typename(L, idx));
-		return -EINVAL;
-	}
-	*sig = signal_parse_name(lua_tostring(L, idx));
-	if (*sig < 0) {
-		snprintf(err, errlen, "signal: unknown signal '%s'%s%s", lua_tostring(L, idx),
-			 strcmp(field, "followup") ? "" : " in ", strcmp(field, "followup") ? "" : field);
-		return -EINVAL;
-	}
-	return 0;
-}
+enum { PARAM_SIGNAL, PARAM_FOLLOWUP, PARAM_GRACE };
 
-static int signal_parse(lua_State *L, int idx, void *params, char *err, size_t errlen)
-{
-	struct signal_params *p = params;
-	int rc = 0;
+static const struct act_param signal_params[] = {
+	[PARAM_SIGNAL] = {
+		.name = "the signal", .type = ACT_PARAM_NAME, .positional = true, .required = true,
+		.offset = offsetof(struct signal_params, sig), .names = signal_names, .noun = "signal",
+		.want = "a signal name like \"SIGKILL\"",
+		.missing = "which signal? e.g. signal { \"SIGKILL\" }",
+	},
+	[PARAM_FOLLOWUP] = {
+		.name = "followup", .type = ACT_PARAM_NAME,
+		.offset = offsetof(struct signal_params, followup_sig), .names = signal_names,
+		.noun = "signal", .want = "a signal name like \"SIGKILL\"",
+	},
+	[PARAM_GRACE] = {
+		.name = "grace", .type = ACT_PARAM_DURATION, .def = SIGNAL_DEFAULT_GRACE,
+		.offset = offsetof(struct signal_params, grace_ns), .want = "a duration like \"5s\"",
+	},
+};
 
-	memset(p, 0, sizeof(*p));
-	idx = lua_absindex(L, idx);
-	lua_pushnil(L);
-	while (!rc && lua_next(L, idx)) {
-		if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == 1) {
-			rc = parse_signal_field(L, -1, "the signal", &p->sig, err, errlen);
-		} else if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "followup") == 0) {
-			rc = parse_signal_field(L, -1, "followup", &p->followup_sig, err, errlen);
-		} else if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "grace") == 0) {
-			if (lua_type(L, -1) != LUA_TSTRING || duration_parse(lua_tostring(L, -1), &p->grace_ns)) {
-				snprintf(err, errlen, "signal: grace must be a duration like \"5s\"");
-				rc = -EINVAL;
-			}
-		} else {
-			lua_pushvalue(L, -2);
-			snprintf(err, errlen, "signal: unknown parameter '%s' (known: followup, grace)",
-				 luaL_tolstring(L, -1, NULL));
-			lua_pop(L, 2);
-			rc = -EINVAL;
-		}
-		lua_pop(L, 1);
-	}
-	if (rc) {
-		lua_pop(L, 1); /* the key lua_next left */
-		return rc;
-	}
-	if (!p->sig) {
-		snprintf(err, errlen, "signal: which signal? e.g. signal { \"SIGKILL\" }");
-		return -EINVAL;
-	}
-	if (p->followup_sig && !p->grace_ns)
-		p->grace_ns = SIGNAL_DEFAULT_GRACE;
-	if (!p->followup_sig && p->grace_ns) {
+static int signal_check(void *params, unsigned given, char *err, size_t errlen)
+{
+	const struct signal_params *p = params;
+
+	if (!p->followup_sig && p->grace_ns && given & (1u << PARAM_GRACE)) {
 		snprintf(err, errlen, "signal: grace without followup: nothing follows the grace period");
 		return -EINVAL;
 	}
@@ -129,7 +89,7 @@ const char *act_signal_name(int sig)
 	return signal_name(sig);
 }
 
-static void signal_describe(const void *params, struct sbuf *json)
+static void signal_describe(const struct act_ops *ops, const void *params, struct sbuf *json)
 {
 	const struct signal_params *p = params;
 
@@ -246,8 +206,10 @@ static void signal_cancel(struct act_run *run)
 
 const struct act_ops act_signal_ops = {
 	.name = "signal",
-	.parse = signal_parse,
+	.params = signal_params,
+	.nparams = ARRAY_SIZE(signal_params),
 	.params_size = sizeof(struct signal_params),
+	.check = signal_check,
 	.describe = signal_describe,
 	.start = signal_start,
 	.cancel = signal_cancel,

@@ -10,6 +10,7 @@
 
 #include "lib/text.h"
 #include "lib/util.h"
+#include "decide/params.h"
 #include "decide/rules.h"
 #include "decide/sandbox.h"
 
@@ -418,12 +419,12 @@ static void parse_action(struct rule_ctx *rc, lua_State *L, const char *field,
 		lua_pop(L, 1);
 		return;
 	}
-	if (ops->parse(L, -1, a->params, err, sizeof(err))) {
+	if (params_read(L, -1, ops, a->params, err, sizeof(err))) {
 		rule_error(rc, field, "%s", err);
 	} else {
 		a->ops = ops;
 		sbuf_init(&json, a->json, sizeof(a->json));
-		ops->describe(a->params, &json);
+		ops->describe(ops, a->params, &json);
 	}
 	lua_pop(L, 1);
 }
@@ -1442,14 +1443,13 @@ static int eval_act(lua_State *L)
 		return 0;
 	}
 	memset(ev->out->params, 0, REFLEX_ACT_PARAMS_MAX);
-	if (v->ops->params_size > REFLEX_ACT_PARAMS_MAX ||
-	    v->ops->parse(L, -1, ev->out->params, ev->err, ev->errlen)) {
+	if (params_read(L, -1, v->ops, ev->out->params, ev->err, ev->errlen)) {
 		ev->bad = true;
 		return 0;
 	}
 	ev->out->ops = v->ops;
 	sbuf_init(&json, ev->out->json, sizeof(ev->out->json));
-	v->ops->describe(ev->out->params, &json);
+	v->ops->describe(v->ops, ev->out->params, &json);
 	return 0;
 }
 
