@@ -68,12 +68,15 @@ static const struct act_param signal_params[] = {
 
 static int signal_check(void *params, unsigned given, char *err, size_t errlen)
 {
-	const struct signal_params *p = params;
+	struct signal_params *p = params;
 
 	if (!p->followup_sig && p->grace_ns && given & (1u << PARAM_GRACE)) {
 		snprintf(err, errlen, "signal: grace without followup: nothing follows the grace period");
 		return -EINVAL;
 	}
+	/* grace = "0s" waits the default too, as it always has */
+	if (!p->grace_ns)
+		p->grace_ns = SIGNAL_DEFAULT_GRACE;
 	return 0;
 }
 

@@ -150,18 +150,24 @@ static const struct act_param *param_of(struct reading *rd, size_t *at)
 	return NULL;
 }
 
-/* "unknown parameter 'x' (known: a, b)": the named ones. */
+/* "unknown parameter 'x' (known: a, b)": the named ones. A value with no
+ * name, for an action that takes none: "parameters are named". */
 static int unknown(struct reading *rd)
 {
+	bool positional = false;
 	char known[160];
 	struct sbuf b;
 	const char *key;
 	int rc;
 
 	sbuf_init(&b, known, sizeof(known));
-	for (size_t i = 0; i < rd->ops->nparams; i++)
+	for (size_t i = 0; i < rd->ops->nparams; i++) {
+		positional |= rd->ops->params[i].positional;
 		if (!rd->ops->params[i].positional)
 			sbuf_printf(&b, "%s%s", b.len ? ", " : "", rd->ops->params[i].name);
+	}
+	if (!positional && lua_type(rd->L, -2) != LUA_TSTRING)
+		return fail(rd, "parameters are named (known: %s)", b.len ? known : "none");
 	lua_pushvalue(rd->L, -2);
 	key = luaL_tolstring(rd->L, -1, NULL);
 	rc = fail(rd, "unknown parameter '%s' (known: %s)", key, b.len ? known : "none");
