@@ -181,7 +181,7 @@ clean:
 # libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
-FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c lib/kernel.c \
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c $(wildcard decide/rules*.c) decide/params.c decide/sandbox.c act/act.c act/signal.c $(wildcard act/traffic*.c) act/k8s.c lib/kernel.c \
 	lib/util.c lib/text.c lib/sha256.c lib/log.c record/journal.c lib/metrics.c model/condition.c sense/identity.c \
 	model/decision.c k8s/k8s.c lib/http.c lib/json.c k8s/kubeconfig.c
 # the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
