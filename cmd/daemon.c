@@ -484,7 +484,7 @@ static void reload(struct daemon *d, const char *why)
 		log_error("reload rejected: bad options; the running rules stay");
 		record_reload(d, false, why, "rejected: bad options; the running rules stay");
 		config_free(&fresh);
-		goto watch;
+		goto cleanup;
 	}
 	rules = rules_load(fresh.rules.v, fresh.rules.n, fresh.rule_timeout_ns, &errs);
 	if (!rules) {
@@ -494,7 +494,7 @@ static void reload(struct daemon *d, const char *why)
 		log_rule_errors(&errs);
 		log_error("reload rejected: the running rules stay");
 		config_free(&fresh);
-		goto watch;
+		goto cleanup;
 	}
 	warn_shadowed(rules);
 	/* the watchers hold the old paths, which the swap frees */
@@ -511,7 +511,7 @@ static void reload(struct daemon *d, const char *why)
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
 	log_info("reloaded: %s", detail);
-watch:
+cleanup:
 	/* taken or refused, watch what is there now: a deleted rules
 	 * directory's watch is gone, and its parent's waits for it */
 	watch_rules(d);

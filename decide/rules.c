@@ -355,26 +355,26 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 
 	if (!src || !lua || !(lua->L = sandbox_new(REFLEX_SANDBOX_MEM_LIMIT))) {
 		rules_add_error(ld->errs, "%s: out of memory", path);
-		goto fail;
+		goto cleanup;
 	}
 	lua->cond_ref = LUA_NOREF;
 	n = read_file(path, src, RULE_FILE_MAX + 1);
 	if (n < 0) {
 		rules_add_error(ld->errs, "%s: %s", path, strerror((int)-n));
-		goto fail;
+		goto cleanup;
 	}
 	if (n == RULE_FILE_MAX) {
 		rules_add_error(ld->errs, "%s: larger than %u bytes", path, RULE_FILE_MAX);
-		goto fail;
+		goto cleanup;
 	}
 	if (n > 0 && src[0] == LUA_SIGNATURE[0]) {
 		rules_add_error(ld->errs, "%s: precompiled Lua (bytecode) is refused: a rule file is "
 			  "source text", path);
-		goto fail;
+		goto cleanup;
 	}
 	if (sha256_hex(src, (size_t)n, ld->hash)) {
 		rules_add_error(ld->errs, "%s: cannot hash it (libcrypto's SHA-256 failed)", path);
-		goto fail;
+		goto cleanup;
 	}
 	ld->file = path;
 	ld->src = src;
@@ -401,15 +401,11 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 			functions = true;
 		}
 	}
+cleanup:
 	ld->src = NULL;
 	free(src);
 	if (functions)
 		return lua;
-	rule_lua_free(lua);
-	return NULL;
-fail:
-	ld->src = NULL;
-	free(src);
 	rule_lua_free(lua);
 	return NULL;
 }
@@ -482,12 +478,12 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, uint64_t eval_wall
 	rs->luas = calloc(rs->nfiles + 1, sizeof(*rs->luas));
 	if (!rs->luas) {
 		rules_add_error(errs, "loading rules: out of memory");
-		goto fail;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < rs->nfiles; i++)
 		rs->luas[i] = load_file(&ld, rs->files[i]);
 	if (errs->n > before)
-		goto fail;
+		goto cleanup;
 	/* higher priority first; equal ones keep load order (insertion sort
 	 * is stable, and rule sets are small) */
 	for (size_t i = 1; i < rs->n; i++) {
@@ -499,7 +495,7 @@ struct ruleset *rules_load(char *const *paths, size_t npaths, uint64_t eval_wall
 		rs->rules[j] = r;
 	}
 	return rs;
-fail:
+cleanup:
 	rules_free(rs);
 	return NULL;
 }
