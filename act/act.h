@@ -1,7 +1,8 @@
-/* Actuators, as plugins: one ops table per action (name, a declarative
- * parameter table, open/close, start). An actuator never sees the rule
- * language: the rule loader (decide/params.c) reads an action's Lua table
- * against its act_param table. The executor here owns what every action
+/* Actuators, as plugins: per action, an ops table (name, a declarative
+ * parameter table, its record: act/actions.c) and a runtime (open/close,
+ * start, cancel). An actuator never sees the rule language: the rule
+ * loader (decide/params.c) reads an action's Lua table against its
+ * act_param table. The executor here owns what every action
  * shares: what open returned, the write-ahead intent, the outcome record,
  * and runs still going at shutdown. Dry-run never reaches an actuator: the
  * engine turns it into a record. */
@@ -67,9 +68,10 @@ struct act_env {
 	const struct strlist *services; /* --service values, checked */
 };
 
+/* An action as the rule language names it (act/actions.c). */
 struct act_ops {
 	const char *name;
-	/* which of a family sharing code this is (the k8s verbs) */
+	/* which of a family sharing a runtime this is (the k8s verbs) */
 	int variant;
 	/* The parameters, in the order errors list them; params_size bytes
 	 * flat (the executor copies it) */
@@ -82,6 +84,14 @@ struct act_ops {
 	int (*check)(void *params, unsigned given, char *err, size_t errlen);
 	/* params as a JSON object, for the decision record */
 	void (*describe)(const struct act_ops *ops, const void *params, struct sbuf *json);
+	/* The action that undoes this one, with the same params, run by the
+	 * engine when the condition is gone for good (NULL: none). */
+	const struct act_ops *undo;
+};
+
+/* What an action does: its runtime, which the executor runs (act_impls). */
+struct act_impl {
+	const struct act_ops *ops;
 	/* Opens what the action runs on (BPF programs, the API client), once
 	 * for every action with the same open: *state goes to each of their
 	 * runs (run->actuator), and to close. 0, or -errno (logged, with
@@ -98,9 +108,6 @@ struct act_ops {
 	/* Frees run->state, which the run no longer needs (NULL: nothing to
 	 * free); called by act_finish. */
 	void (*release)(struct act_run *run);
-	/* The action that undoes this one, with the same params, run by the
-	 * engine when the condition is gone for good (NULL: none). */
-	const struct act_ops *undo;
 };
 
 #define REFLEX_ACT_OPS_MAX 16
@@ -109,6 +116,7 @@ struct act_run {
 	struct ev_loop *loop;
 	struct act_executor *executor;
 	const struct act_ops *ops;
+	const struct act_impl *impl;
 	struct decision decision;
 	unsigned char params[REFLEX_ACT_PARAMS_MAX];
 	ev_timer delay;
@@ -122,14 +130,16 @@ struct act_executor {
 	struct journal *journal;
 	uint64_t delay_ns; /* a pause between intent and action, for crash tests */
 	struct act_run *running;
-	/* by index in act_all: what open made, and whether it was opened */
+	/* by index in act_impls: what open made, and whether it was opened */
 	void *opened[REFLEX_ACT_OPS_MAX];
 	bool is_open[REFLEX_ACT_OPS_MAX];
 };
 
 const struct act_ops *act_find(const char *name);
-/* Every actuator, NULL-terminated. */
+/* Every action, NULL-terminated (act/actions.c). */
 extern const struct act_ops *const act_all[];
+/* Every action's runtime, NULL-terminated (act/act.c). */
+extern const struct act_impl *const act_impls[];
 
 /* Opens the actuator `actuator` (signal, traffic, k8s): each action named
  * so or actuator.*, once per open function. 0, or the first -errno. */
@@ -162,6 +172,9 @@ extern const struct act_ops act_traffic_shift_ops;
 extern const struct act_ops act_traffic_restore_ops;
 extern const struct act_ops act_k8s_restart_pod_ops, act_k8s_evict_pod_ops,
 	act_k8s_cordon_node_ops, act_k8s_scale_ops, act_k8s_label_ops, act_k8s_annotate_ops;
+extern const struct act_impl act_signal_impl, act_traffic_shift_impl, act_traffic_restore_impl,
+	act_k8s_restart_pod_impl, act_k8s_evict_pod_impl, act_k8s_cordon_node_impl,
+	act_k8s_scale_impl, act_k8s_label_impl, act_k8s_annotate_impl;
 
 /* The signal a one-step signal action sends (no followup), or 0 for any
  * other action: what an in-kernel rule can have the kernel send. */

@@ -1,5 +1,5 @@
-/* signal { "SIGKILL" } or signal { "SIGQUIT", followup = "SIGKILL", grace = "5s" }:
- * signals a process from userspace through a pidfd. A deadlocked process
+/* signal { "SIGKILL" } or signal { "SIGQUIT", followup = "SIGKILL", grace = "5s" }
+ * (its parameters: act/actions.c): signals a process from userspace through a pidfd. A deadlocked process
  * never runs, so an in-kernel bpf_send_signal cannot reach it. The pidfd
  * pins the process: once its start time matches the condition's, a recycled
  * pid can no longer be hit. */
@@ -12,14 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "act/act.h"
+#include "act/actions.h"
 #include "sense/identity.h"
-
-struct signal_params {
-	int sig;
-	int followup_sig;     /* 0: one step */
-	uint64_t grace_ns;
-};
 
 struct signal_state {
 	int pidfd;
@@ -27,81 +21,6 @@ struct signal_state {
 	ev_timer grace;
 	uint64_t started_ns;
 };
-
-#define SIGNAL_DEFAULT_GRACE (5 * NSEC_PER_SEC)
-
-static const struct act_name signal_names[] = {
-	{ "SIGKILL", SIGKILL }, { "SIGTERM", SIGTERM }, { "SIGQUIT", SIGQUIT },
-	{ "SIGABRT", SIGABRT }, { "SIGINT", SIGINT },   { "SIGHUP", SIGHUP },
-	{ "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 }, { "SIGSTOP", SIGSTOP },
-	{ "SIGCONT", SIGCONT }, { "SIGSEGV", SIGSEGV }, { "SIGTRAP", SIGTRAP },
-	{ NULL, 0 },
-};
-
-static const char *signal_name(int sig)
-{
-	for (size_t i = 0; signal_names[i].name; i++)
-		if (signal_names[i].value == sig)
-			return signal_names[i].name;
-	return "?";
-}
-
-enum { PARAM_SIGNAL, PARAM_FOLLOWUP, PARAM_GRACE };
-
-static const struct act_param signal_params[] = {
-	[PARAM_SIGNAL] = {
-		.name = "the signal", .type = ACT_PARAM_NAME, .positional = true, .required = true,
-		.offset = offsetof(struct signal_params, sig), .names = signal_names, .noun = "signal",
-		.want = "a signal name like \"SIGKILL\"",
-		.missing = "which signal? e.g. signal { \"SIGKILL\" }",
-	},
-	[PARAM_FOLLOWUP] = {
-		.name = "followup", .type = ACT_PARAM_NAME,
-		.offset = offsetof(struct signal_params, followup_sig), .names = signal_names,
-		.noun = "signal", .want = "a signal name like \"SIGKILL\"",
-	},
-	[PARAM_GRACE] = {
-		.name = "grace", .type = ACT_PARAM_DURATION, .def = SIGNAL_DEFAULT_GRACE,
-		.offset = offsetof(struct signal_params, grace_ns), .want = "a duration like \"5s\"",
-	},
-};
-
-static int signal_check(void *params, unsigned given, char *err, size_t errlen)
-{
-	struct signal_params *p = params;
-
-	if (!p->followup_sig && p->grace_ns && given & (1u << PARAM_GRACE)) {
-		snprintf(err, errlen, "signal: grace without followup: nothing follows the grace period");
-		return -EINVAL;
-	}
-	/* grace = "0s" waits the default too, as it always has */
-	if (!p->grace_ns)
-		p->grace_ns = SIGNAL_DEFAULT_GRACE;
-	return 0;
-}
-
-int act_signal_single(const struct act_ops *ops, const void *params)
-{
-	const struct signal_params *p = params;
-
-	return ops == &act_signal_ops && p && !p->followup_sig ? p->sig : 0;
-}
-
-const char *act_signal_name(int sig)
-{
-	return signal_name(sig);
-}
-
-static void signal_describe(const struct act_ops *ops, const void *params, struct sbuf *json)
-{
-	const struct signal_params *p = params;
-
-	sbuf_printf(json, "{\"signal\":\"%s\"", signal_name(p->sig));
-	if (p->followup_sig)
-		sbuf_printf(json, ",\"followup\":\"%s\",\"grace_ms\":%llu", signal_name(p->followup_sig),
-			    (unsigned long long)(p->grace_ns / NSEC_PER_MSEC));
-	sbuf_printf(json, "}");
-}
 
 static void signal_release(struct act_run *run)
 {
@@ -123,7 +42,7 @@ static void target_exited(struct ev_loop *loop, ev_io *w, int revents)
 
 	duration_format(clock_mono_ns() - s->started_ns, waited, sizeof(waited));
 	act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited after %s",
-	        signal_name(p->sig), waited);
+	        act_signal_name(p->sig), waited);
 }
 
 static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
@@ -136,13 +55,13 @@ static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
 	duration_format(p->grace_ns, grace, sizeof(grace));
 	if (syscall(SYS_pidfd_send_signal, s->pidfd, p->followup_sig, NULL, 0) == 0)
 		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; still running after %s, so %s sent",
-		        signal_name(p->sig), grace, signal_name(p->followup_sig));
+		        act_signal_name(p->sig), grace, act_signal_name(p->followup_sig));
 	else if (errno == ESRCH)
 		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited within %s",
-		        signal_name(p->sig), grace);
+		        act_signal_name(p->sig), grace);
 	else
 		act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; %s after %s failed: %s",
-		        signal_name(p->sig), signal_name(p->followup_sig), grace, strerror(errno));
+		        act_signal_name(p->sig), act_signal_name(p->followup_sig), grace, strerror(errno));
 }
 
 static void signal_start(struct act_run *run)
@@ -172,20 +91,20 @@ static void signal_start(struct act_run *run)
 		int err = errno;
 
 		close(pidfd);
-		act_end(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", signal_name(p->sig),
+		act_end(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", act_signal_name(p->sig),
 		        t->pid, strerror(err));
 		return;
 	}
 	if (!p->followup_sig) {
 		close(pidfd);
-		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", signal_name(p->sig), t->pid);
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", act_signal_name(p->sig), t->pid);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		close(pidfd);
 		act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; out of memory before the grace period",
-		        signal_name(p->sig));
+		        act_signal_name(p->sig));
 		return;
 	}
 	/* a pidfd turns readable when its process exits */
@@ -204,16 +123,11 @@ static void signal_cancel(struct act_run *run)
 	const struct signal_params *p = (const void *)run->params;
 
 	act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; reflexd stopped during the grace period, "
-	        "%s not sent", signal_name(p->sig), signal_name(p->followup_sig));
+	        "%s not sent", act_signal_name(p->sig), act_signal_name(p->followup_sig));
 }
 
-const struct act_ops act_signal_ops = {
-	.name = "signal",
-	.params = signal_params,
-	.nparams = ARRAY_SIZE(signal_params),
-	.params_size = sizeof(struct signal_params),
-	.check = signal_check,
-	.describe = signal_describe,
+const struct act_impl act_signal_impl = {
+	.ops = &act_signal_ops,
 	.start = signal_start,
 	.cancel = signal_cancel,
 	.release = signal_release,

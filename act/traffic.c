@@ -22,72 +22,16 @@
  * is named by the action (away_from = "10.1.0.5:8080", typically from the
  * condition's evidence in an act function).
  *
- * This file is the two actions; act/traffic_steer.c the steering programs
+ * This file is the two actions (their parameters: act/actions.c); act/traffic_steer.c the steering programs
  * their open attaches, act/traffic_backends.c the services' backends. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "act/act.h"
+#include "act/actions.h"
 #include "act/traffic_steer.h"
 #include "sense/identity.h"
-
-/* Whether away_from names an endpoint like "10.1.0.5:8080". */
-static int endpoint_check(const char *value)
-{
-	uint32_t addr;
-	uint16_t port;
-
-	return traffic_endpoint_parse(value, strlen(value), &addr, &port);
-}
-
-#define SERVICE_PARAM(action) { \
-	.name = "service", .type = ACT_PARAM_STRING, .required = true, \
-	.offset = offsetof(struct traffic_params, service), \
-	.size = sizeof(((struct traffic_params *)0)->service), \
-	.want = "the name of a --service, like \"web\"", \
-	.missing = "which service? e.g. " action " { service = \"web\" }" }
-#define AWAY_FROM_PARAM { \
-	.name = "away_from", .type = ACT_PARAM_STRING, .check = endpoint_check, \
-	.offset = offsetof(struct traffic_params, away_from), \
-	.size = sizeof(((struct traffic_params *)0)->away_from), \
-	.want = "a remote backend like \"10.1.0.5:8080\"" }
-
-static const struct act_param shift_params[] = {
-	SERVICE_PARAM("traffic.shift"),
-	AWAY_FROM_PARAM,
-	{ .name = "drain", .type = ACT_PARAM_BOOL, .offset = offsetof(struct traffic_params, drain) },
-};
-
-static const struct act_param restore_params[] = {
-	SERVICE_PARAM("traffic.restore"),
-	AWAY_FROM_PARAM,
-};
-
-static void describe(const struct traffic_params *p, struct sbuf *json)
-{
-	sbuf_printf(json, "{\"service\":");
-	sbuf_json_str(json, p->service);
-	if (p->away_from[0]) {
-		sbuf_printf(json, ",\"away_from\":");
-		sbuf_json_str(json, p->away_from);
-	}
-}
-
-static void restore_describe(const struct act_ops *ops, const void *params, struct sbuf *json)
-{
-	describe(params, json);
-	sbuf_printf(json, "}");
-}
-
-static void shift_describe(const struct act_ops *ops, const void *params, struct sbuf *json)
-{
-	const struct traffic_params *p = params;
-
-	describe(p, json);
-	sbuf_printf(json, ",\"drain\":%s}", p->drain ? "true" : "false");
-}
 
 /* The service the run is about, or NULL after finishing it as failed. */
 static struct service *run_service(struct act_run *run)
@@ -276,28 +220,18 @@ static void traffic_cancel(struct act_run *run)
 	act_end(run, REFLEX_OUTCOME_FAILED, "reflexd stopped");
 }
 
-const struct act_ops act_traffic_restore_ops = {
-	.name = "traffic.restore",
-	.params = restore_params,
-	.nparams = ARRAY_SIZE(restore_params),
-	.params_size = sizeof(struct traffic_params),
-	.describe = restore_describe,
+const struct act_impl act_traffic_restore_impl = {
+	.ops = &act_traffic_restore_ops,
+	.open = traffic_open,
+	.close = traffic_close,
 	.start = restore_start,
 	.cancel = traffic_cancel,
-	.open = traffic_open,
-	.close = traffic_close,
 };
 
-const struct act_ops act_traffic_shift_ops = {
-	.name = "traffic.shift",
-	.params = shift_params,
-	.nparams = ARRAY_SIZE(shift_params),
-	.params_size = sizeof(struct traffic_params),
-	.describe = shift_describe,
+const struct act_impl act_traffic_shift_impl = {
+	.ops = &act_traffic_shift_ops,
+	.open = traffic_open,
+	.close = traffic_close,
 	.start = shift_start,
 	.cancel = traffic_cancel,
-	.open = traffic_open,
-	.close = traffic_close,
-	.undo = &act_traffic_restore_ops,
 };
-

@@ -12,11 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "act/act.h"
+#include "act/actions.h"
 #include "bpf/traffic.h"
-
-#define TRAFFIC_SERVICE_NAME_MAX 32
-#define TRAFFIC_ENDPOINT_MAX 24   /* "255.255.255.255:65535" */
 
 struct backend {
 	uint32_t addr;           /* remote: its IPv4 address (network order) */
@@ -51,20 +48,11 @@ struct traffic {
 	struct service services[REFLEX_TRAFFIC_SERVICES_MAX];
 };
 
-struct traffic_params {
-	char service[TRAFFIC_SERVICE_NAME_MAX];
-	bool drain;
-	/* a remote backend, "10.1.0.5:8080"; empty: the condition's target */
-	char away_from[TRAFFIC_ENDPOINT_MAX];
-};
-
 /* act/traffic_backends.c */
 
 /* NAME=PORT:BACKEND_PORT,... or NAME=ADDR:PORT:BACKEND_ADDR:PORT,... into
  * s: 0, or -EINVAL with the reason in err. */
 int traffic_service_parse(const char *spec, struct service *s, char *err, size_t errlen);
-/* "10.1.0.5:8080" (len bytes of s) into addr and port: 0, or -EINVAL. */
-int traffic_endpoint_parse(const char *s, size_t len, uint32_t *addr, uint16_t *port);
 /* ":8081" for a local backend, "10.1.0.5:8080" for a remote one; the
  * address clients connect to, alike. */
 const char *traffic_backend_at(const struct backend *b, char buf[TRAFFIC_ENDPOINT_MAX]);
