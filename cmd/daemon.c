@@ -2,6 +2,7 @@
  * timer that rescans their maps, the engine's hold deadlines, the actions'
  * timers, and the signals that stop and reload it. */
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+
 #include "lib/util.h"
 #include "decide/engine.h"
 
