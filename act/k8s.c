@@ -6,11 +6,10 @@
  *   k8s.scale { replicas = 3 }          the scale subresource of the pod's workload
  *   k8s.label { key = "value" }         quarantine marks on the pod
  *   k8s.annotate { key = "value" }
- * (their parameters: act/actions.c). Pod restarts and evictions first take a unit of the cluster-wide budget
- * (a Lease shared by every node). Every action that touched an object
- * posts an Event on it. */
+ * (their parameters: act/actions.c). Pod restarts and evictions first take
+ * a unit of the cluster-wide budget (a Lease shared by every node). Every
+ * action that touched an object posts an Event on it. */
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

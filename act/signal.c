@@ -1,10 +1,9 @@
 /* signal { "SIGKILL" } or signal { "SIGQUIT", followup = "SIGKILL", grace = "5s" }
- * (its parameters: act/actions.c): signals a process from userspace through a pidfd. A deadlocked process
- * never runs, so an in-kernel bpf_send_signal cannot reach it. The pidfd
- * pins the process: once its start time matches the condition's, a recycled
- * pid can no longer be hit. */
+ * (its parameters: act/actions.c): signals a process from userspace
+ * through a pidfd. A deadlocked process never runs, so an in-kernel
+ * bpf_send_signal cannot reach it. The pidfd pins the process: once its
+ * start time matches the condition's, a recycled pid can no longer be hit. */
 #include <errno.h>
-#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
