@@ -199,12 +199,14 @@ clean:
 # libFuzzer targets (tests/fuzz), built with clang and AddressSanitizer.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD) -DREFLEX_VERSION='"$(VERSION)"'
-FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c decide/rules.c decide/sandbox.c act/act.c act/signal.c act/traffic.c act/k8s.c lib/kernel.c \
-	lib/util.c lib/text.c lib/sha256.c lib/log.c record/journal.c lib/metrics.c model/condition.c sense/identity.c \
-	model/decision.c model/decision_fields.c k8s/k8s.c k8s/auth.c k8s/watch.c k8s/workload.c k8s/budget.c sense/pods.c \
-	lib/http.c lib/json.c k8s/kubeconfig.c
-# the rule fuzzers drive the engine with a trace (tests/fuzz/drive.h)
-FUZZ_RULES_SRCS += decide/engine.c decide/protect.c record/trace.c
+# the rule fuzzers: the rule loader and the engine, driven with a trace
+# (tests/fuzz/drive.h), and what the rule language knows of act/ (the
+# actions' declarations, act/actions.c), none of the actuators' runtimes,
+# the journal or the Kubernetes client
+FUZZ_RULES_SRCS := tests/fuzz/fuzz_rules.c $(wildcard decide/rules*.c) decide/params.c decide/sandbox.c \
+	decide/engine.c decide/protect.c act/actions.c act/traffic_backends.c record/trace.c \
+	model/condition.c model/decision.c lib/util.c lib/text.c lib/log.c lib/json.c lib/sha256.c
+FUZZ_RULES_LIBS = $(shell pkg-config --libs lua5.4 libcrypto libbpf) -lm
 FUZZ_ENGINE_SRCS := tests/fuzz/fuzz_engine.c $(filter-out tests/fuzz/fuzz_rules.c,$(FUZZ_RULES_SRCS))
 # a rule file's load bounded by 1/50 of the daemon's: runaway seeds end sooner
 FUZZ_RULES_CFLAGS := $(shell pkg-config --cflags lua5.4) -DREFLEX_SANDBOX_INSTRUCTIONS=200000L \
@@ -217,15 +219,13 @@ FUZZ_INT_SRCS := tests/fuzz/fuzz_int.c lib/util.c lib/text.c
 FUZZ_KUBECONFIG_SRCS := tests/fuzz/fuzz_kubeconfig.c k8s/kubeconfig.c lib/json.c lib/util.c lib/text.c
 FUZZ_GO_ELF_SRCS := tests/fuzz/fuzz_go_elf.c sense/go_elf.c lib/util.c lib/text.c
 
-$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
+$(BUILD)/fuzz/fuzz_rules: $(FUZZ_RULES_SRCS) $(wildcard */*.h) tests/fuzz/drive.h
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_RULES_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl yaml-0.1 libcrypto) -lev -lm
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_RULES_SRCS) $(FUZZ_RULES_LIBS)
 
-$(BUILD)/fuzz/fuzz_engine: $(FUZZ_ENGINE_SRCS) $(wildcard */*.h) tests/fuzz/drive.h $(SKELS)
+$(BUILD)/fuzz/fuzz_engine: $(FUZZ_ENGINE_SRCS) $(wildcard */*.h) tests/fuzz/drive.h
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_ENGINE_SRCS) \
-		$(shell pkg-config --libs lua5.4 libbpf sqlite3 libcurl yaml-0.1 libcrypto) -lev -lm
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_RULES_CFLAGS) -o $@ $(FUZZ_ENGINE_SRCS) $(FUZZ_RULES_LIBS)
 
 $(BUILD)/fuzz/fuzz_trace: $(FUZZ_TRACE_SRCS) $(wildcard */*.h)
 	@mkdir -p $(@D)

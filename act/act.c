@@ -8,18 +8,71 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 
-const struct act_ops *const act_all[] = {
-	&act_signal_ops, &act_traffic_shift_ops, &act_traffic_restore_ops,
-	&act_k8s_restart_pod_ops, &act_k8s_evict_pod_ops, &act_k8s_cordon_node_ops,
-	&act_k8s_scale_ops, &act_k8s_label_ops, &act_k8s_annotate_ops, NULL,
+const struct act_impl *const act_impls[] = {
+	&act_signal_impl, &act_traffic_shift_impl, &act_traffic_restore_impl,
+	&act_k8s_restart_pod_impl, &act_k8s_evict_pod_impl, &act_k8s_cordon_node_impl,
+	&act_k8s_scale_impl, &act_k8s_label_impl, &act_k8s_annotate_impl, NULL,
 };
 
-const struct act_ops *act_find(const char *name)
+_Static_assert(sizeof(act_impls) / sizeof(act_impls[0]) <= REFLEX_ACT_OPS_MAX + 1,
+	       "raise REFLEX_ACT_OPS_MAX");
+
+/* The runtime of ops: its index in act_impls (that of the NULL when none). */
+static size_t impl_index(const struct act_ops *ops)
 {
-	for (int i = 0; act_all[i]; i++)
-		if (strcmp(act_all[i]->name, name) == 0)
-			return act_all[i];
-	return NULL;
+	size_t i = 0;
+
+	while (act_impls[i] && act_impls[i]->ops != ops)
+		i++;
+	return i;
+}
+
+/* Whether action name is the actuator's: "traffic" for traffic.shift. */
+static bool of_actuator(const char *name, const char *actuator)
+{
+	size_t n = strlen(actuator);
+
+	return !strncmp(name, actuator, n) && (!name[n] || name[n] == '.');
+}
+
+int act_open(struct act_executor *x, const char *actuator, const struct act_env *env)
+{
+	for (size_t i = 0; act_impls[i]; i++) {
+		const struct act_impl *impl = act_impls[i];
+		int rc;
+
+		if (!impl->open || x->is_open[i] || !of_actuator(impl->ops->name, actuator))
+			continue;
+		rc = impl->open(env, &x->opened[i]);
+		if (rc)
+			return rc;
+		x->is_open[i] = true;
+		/* the actions with the same open share what it made */
+		for (size_t k = i + 1; act_impls[k]; k++) {
+			if (act_impls[k]->open != impl->open)
+				continue;
+			x->opened[k] = x->opened[i];
+			x->is_open[k] = true;
+		}
+	}
+	return 0;
+}
+
+void act_close(struct act_executor *x)
+{
+	for (size_t i = 0; act_impls[i]; i++) {
+		if (!x->is_open[i])
+			continue;
+		if (act_impls[i]->close)
+			act_impls[i]->close(x->opened[i]);
+		/* once: the actions that shared it are closed with it */
+		for (size_t k = i; act_impls[k]; k++) {
+			if (act_impls[k]->open != act_impls[i]->open)
+				continue;
+			x->is_open[k] = false;
+			x->opened[k] = NULL;
+		}
+	}
 }
 
 /* reflexd_decisions_total{outcome}, made at first use. */
@@ -58,12 +111,13 @@ static void delay_expired(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct act_run *run = w->data;
 
-	run->ops->start(run);
+	run->impl->start(run);
 }
 
 int act_execute(struct act_executor *x, const struct decision *d,
 		const struct act_ops *ops, const void *params)
 {
+	size_t i = impl_index(ops);
 	struct act_run *run;
 
 	if (d->outcome != REFLEX_OUTCOME_PENDING) {
@@ -75,12 +129,16 @@ int act_execute(struct act_executor *x, const struct decision *d,
 		}
 		return 0;
 	}
+	if (!act_impls[i])
+		return -ENOSYS;
 	run = calloc(1, sizeof(*run));
 	if (!run)
 		return -ENOMEM;
 	run->loop = x->loop;
 	run->executor = x;
 	run->ops = ops;
+	run->impl = act_impls[i];
+	run->actuator = x->opened[i];
 	run->decision = *d;
 	memcpy(run->params, params, ops->params_size);
 	/* write-ahead: no record on disk, no action */
@@ -98,7 +156,7 @@ int act_execute(struct act_executor *x, const struct decision *d,
 		run->delay.data = run;
 		ev_timer_start(x->loop, &run->delay);
 	} else {
-		ops->start(run);
+		run->impl->start(run);
 	}
 	return 0;
 }
@@ -109,8 +167,8 @@ void act_finish(struct act_run *run)
 	struct act_run **p;
 
 	ev_timer_stop(run->loop, &run->delay);
-	if (run->state && run->ops->release)
-		run->ops->release(run);
+	if (run->state && run->impl->release)
+		run->impl->release(run);
 	log_decision(&run->decision);
 	if (journal_complete(x->journal, &run->decision))
 		log_error("journal: cannot record the outcome of decision %s: %s",
@@ -161,6 +219,6 @@ void act_shutdown(struct act_executor *x)
 		if (ev_is_active(&run->delay))
 			cancel_delayed(run);
 		else
-			run->ops->cancel(run);
+			run->impl->cancel(run);
 	}
 }

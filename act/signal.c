@@ -1,10 +1,9 @@
-/* signal { "SIGKILL" } or signal { "SIGQUIT", followup = "SIGKILL", grace = "5s" }:
- * signals a process from userspace through a pidfd. A deadlocked process
- * never runs, so an in-kernel bpf_send_signal cannot reach it. The pidfd
- * pins the process: once its start time matches the condition's, a recycled
- * pid can no longer be hit. */
+/* signal { "SIGKILL" } or signal { "SIGQUIT", followup = "SIGKILL", grace = "5s" }
+ * (its parameters: act/actions.c): signals a process from userspace
+ * through a pidfd. A deadlocked process never runs, so an in-kernel
+ * bpf_send_signal cannot reach it. The pidfd pins the process: once its
+ * start time matches the condition's, a recycled pid can no longer be hit. */
 #include <errno.h>
-#include <lauxlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "act/act.h"
+#include "act/actions.h"
 #include "sense/identity.h"
-
-struct signal_params {
-	int sig;
-	int followup_sig;     /* 0: one step */
-	uint64_t grace_ns;
-};
 
 struct signal_state {
 	int pidfd;
@@ -27,118 +20,6 @@ struct signal_state {
 	ev_timer grace;
 	uint64_t started_ns;
 };
-
-#define SIGNAL_DEFAULT_GRACE (5 * NSEC_PER_SEC)
-
-static const struct {
-	const char *name;
-	int sig;
-} signal_names[] = {
-	{ "SIGKILL", SIGKILL }, { "SIGTERM", SIGTERM }, { "SIGQUIT", SIGQUIT },
-	{ "SIGABRT", SIGABRT }, { "SIGINT", SIGINT },   { "SIGHUP", SIGHUP },
-	{ "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 }, { "SIGSTOP", SIGSTOP },
-	{ "SIGCONT", SIGCONT }, { "SIGSEGV", SIGSEGV }, { "SIGTRAP", SIGTRAP },
-};
-
-static int signal_parse_name(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
-		if (strcmp(signal_names[i].name, name) == 0)
-			return signal_names[i].sig;
-	return -EINVAL;
-}
-
-static const char *signal_name(int sig)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
-		if (signal_names[i].sig == sig)
-			return signal_names[i].name;
-	return "?";
-}
-
-static int parse_signal_field(lua_State *L, int idx, const char *field, int *sig,
-			      char *err, size_t errlen)
-{
-	if (lua_type(L, idx) != LUA_TSTRING) {
-		snprintf(err, errlen, "signal: %s must be a signal name like \"SIGKILL\", not %s",
-			 field, luaL_typename(L, idx));
-		return -EINVAL;
-	}
-	*sig = signal_parse_name(lua_tostring(L, idx));
-	if (*sig < 0) {
-		snprintf(err, errlen, "signal: unknown signal '%s'%s%s", lua_tostring(L, idx),
-			 strcmp(field, "followup") ? "" : " in ", strcmp(field, "followup") ? "" : field);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int signal_parse(lua_State *L, int idx, void *params, char *err, size_t errlen)
-{
-	struct signal_params *p = params;
-	int rc = 0;
-
-	memset(p, 0, sizeof(*p));
-	idx = lua_absindex(L, idx);
-	lua_pushnil(L);
-	while (!rc && lua_next(L, idx)) {
-		if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == 1) {
-			rc = parse_signal_field(L, -1, "the signal", &p->sig, err, errlen);
-		} else if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "followup") == 0) {
-			rc = parse_signal_field(L, -1, "followup", &p->followup_sig, err, errlen);
-		} else if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "grace") == 0) {
-			if (lua_type(L, -1) != LUA_TSTRING || duration_parse(lua_tostring(L, -1), &p->grace_ns)) {
-				snprintf(err, errlen, "signal: grace must be a duration like \"5s\"");
-				rc = -EINVAL;
-			}
-		} else {
-			lua_pushvalue(L, -2);
-			snprintf(err, errlen, "signal: unknown parameter '%s' (known: followup, grace)",
-				 luaL_tolstring(L, -1, NULL));
-			lua_pop(L, 2);
-			rc = -EINVAL;
-		}
-		lua_pop(L, 1);
-	}
-	if (rc) {
-		lua_pop(L, 1); /* the key lua_next left */
-		return rc;
-	}
-	if (!p->sig) {
-		snprintf(err, errlen, "signal: which signal? e.g. signal { \"SIGKILL\" }");
-		return -EINVAL;
-	}
-	if (p->followup_sig && !p->grace_ns)
-		p->grace_ns = SIGNAL_DEFAULT_GRACE;
-	if (!p->followup_sig && p->grace_ns) {
-		snprintf(err, errlen, "signal: grace without followup: nothing follows the grace period");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int act_signal_single(const struct act_ops *ops, const void *params)
-{
-	const struct signal_params *p = params;
-
-	return ops == &act_signal_ops && p && !p->followup_sig ? p->sig : 0;
-}
-
-const char *act_signal_name(int sig)
-{
-	return signal_name(sig);
-}
-
-static void signal_describe(const void *params, struct sbuf *json)
-{
-	const struct signal_params *p = params;
-
-	sbuf_printf(json, "{\"signal\":\"%s\"", signal_name(p->sig));
-	if (p->followup_sig)
-		sbuf_printf(json, ",\"followup\":\"%s\",\"grace_ms\":%llu", signal_name(p->followup_sig),
-			    (unsigned long long)(p->grace_ns / NSEC_PER_MSEC));
-	sbuf_printf(json, "}");
-}
 
 static void signal_release(struct act_run *run)
 {
@@ -160,7 +41,7 @@ static void target_exited(struct ev_loop *loop, ev_io *w, int revents)
 
 	duration_format(clock_mono_ns() - s->started_ns, waited, sizeof(waited));
 	act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited after %s",
-	        signal_name(p->sig), waited);
+	        act_signal_name(p->sig), waited);
 }
 
 static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
@@ -173,13 +54,13 @@ static void grace_over(struct ev_loop *loop, ev_timer *w, int revents)
 	duration_format(p->grace_ns, grace, sizeof(grace));
 	if (syscall(SYS_pidfd_send_signal, s->pidfd, p->followup_sig, NULL, 0) == 0)
 		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; still running after %s, so %s sent",
-		        signal_name(p->sig), grace, signal_name(p->followup_sig));
+		        act_signal_name(p->sig), grace, act_signal_name(p->followup_sig));
 	else if (errno == ESRCH)
 		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent; the process exited within %s",
-		        signal_name(p->sig), grace);
+		        act_signal_name(p->sig), grace);
 	else
 		act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; %s after %s failed: %s",
-		        signal_name(p->sig), signal_name(p->followup_sig), grace, strerror(errno));
+		        act_signal_name(p->sig), act_signal_name(p->followup_sig), grace, strerror(errno));
 }
 
 static void signal_start(struct act_run *run)
@@ -209,20 +90,20 @@ static void signal_start(struct act_run *run)
 		int err = errno;
 
 		close(pidfd);
-		act_end(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", signal_name(p->sig),
+		act_end(run, REFLEX_OUTCOME_FAILED, "%s to pid %d failed: %s", act_signal_name(p->sig),
 		        t->pid, strerror(err));
 		return;
 	}
 	if (!p->followup_sig) {
 		close(pidfd);
-		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", signal_name(p->sig), t->pid);
+		act_end(run, REFLEX_OUTCOME_ACTED, "%s sent to pid %d", act_signal_name(p->sig), t->pid);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		close(pidfd);
 		act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; out of memory before the grace period",
-		        signal_name(p->sig));
+		        act_signal_name(p->sig));
 		return;
 	}
 	/* a pidfd turns readable when its process exits */
@@ -241,14 +122,11 @@ static void signal_cancel(struct act_run *run)
 	const struct signal_params *p = (const void *)run->params;
 
 	act_end(run, REFLEX_OUTCOME_FAILED, "%s sent; reflexd stopped during the grace period, "
-	        "%s not sent", signal_name(p->sig), signal_name(p->followup_sig));
+	        "%s not sent", act_signal_name(p->sig), act_signal_name(p->followup_sig));
 }
 
-const struct act_ops act_signal_ops = {
-	.name = "signal",
-	.parse = signal_parse,
-	.params_size = sizeof(struct signal_params),
-	.describe = signal_describe,
+const struct act_impl act_signal_impl = {
+	.ops = &act_signal_ops,
 	.start = signal_start,
 	.cancel = signal_cancel,
 	.release = signal_release,

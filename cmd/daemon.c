@@ -2,6 +2,7 @@
  * timer that rescans their maps, the engine's hold deadlines, the actions'
  * timers, and the signals that stop and reload it. */
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,6 @@
 #include <unistd.h>
 
 #include "act/act.h"
-#include "act/traffic.h"
 #include "cmd/daemon.h"
 #include "record/journal.h"
 #include "k8s/k8s.h"
@@ -52,6 +52,7 @@ struct daemon {
 	struct decide_arming arming;  /* what the memory sensor is armed with */
 	struct journal *journal;
 	struct act_executor executor;
+	struct act_env act_env;  /* what the actuators open with */
 	struct k8s_client *k8s;  /* NULL: not on Kubernetes */
 	struct otlp *otlp;              /* NULL: no endpoint configured */
 	struct metrics_server *metrics; /* NULL: --metrics not given */
@@ -484,7 +485,7 @@ static void reload(struct daemon *d, const char *why)
 		log_error("reload rejected: bad options; the running rules stay");
 		record_reload(d, false, why, "rejected: bad options; the running rules stay");
 		config_free(&fresh);
-		goto watch;
+		goto cleanup;
 	}
 	rules = rules_load(fresh.rules.v, fresh.rules.n, fresh.rule_timeout_ns, &errs);
 	if (!rules) {
@@ -494,7 +495,7 @@ static void reload(struct daemon *d, const char *why)
 		log_rule_errors(&errs);
 		log_error("reload rejected: the running rules stay");
 		config_free(&fresh);
-		goto watch;
+		goto cleanup;
 	}
 	warn_shadowed(rules);
 	/* the watchers hold the old paths, which the swap frees */
@@ -511,7 +512,7 @@ static void reload(struct daemon *d, const char *why)
 		 rules->nfiles, d->cfg->dry_run ? ", dry-run" : "");
 	record_reload(d, true, why, detail);
 	log_info("reloaded: %s", detail);
-watch:
+cleanup:
 	/* taken or refused, watch what is there now: a deleted rules
 	 * directory's watch is gone, and its parent's waits for it */
 	watch_rules(d);
@@ -675,7 +676,7 @@ static void start_actuators(struct daemon *d)
 		} else if (!strcmp(a->name, "traffic")) {
 			/* with no services: takes away the steering a previous run left */
 			component_begin(c);
-			err = traffic_open(d->loop, &d->cfg->services);
+			err = act_open(&d->executor, a->name, &d->act_env);
 			if (!err && !d->cfg->services.n)
 				err = probe_load(a->bpf);
 			component_end(c, a->name, err);
@@ -834,7 +835,6 @@ static int start_k8s(struct daemon *d)
 		log_error("run: kubernetes: %s", err);
 		return -EINVAL;
 	}
-	act_k8s_set_client(d->k8s);
 	log_info("kubernetes: node %s, API server via %s", o.node,
 		 cfg->kubeconfig ? cfg->kubeconfig : "the in-cluster service account");
 	return 0;
@@ -856,8 +856,7 @@ static void daemon_stop(struct daemon *d)
 	}
 	if (d->executor.journal)
 		act_shutdown(&d->executor);
-	traffic_close(d->journal, d->host);
-	act_k8s_set_client(NULL);
+	act_close(&d->executor);
 	k8s_free(d->k8s);
 	/* after the last outcomes are queued; what is unsent stays queued */
 	otlp_free(d->otlp);
@@ -872,13 +871,164 @@ static void daemon_stop(struct daemon *d)
 		log_error("record: writing the trace: %s", strerror(errno));
 }
 
+/* The trace being recorded (record --out), the journal, the loop and the
+ * /metrics server: 0, or the exit status (logged). */
+static int open_outputs(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	char err[512];
+
+	if (startup_checks())
+		return 1;
+	if (cfg->record) {
+		d->trace = fopen(cfg->record, "we");
+		if (!d->trace) {
+			log_error("record: %s: %s", cfg->record, strerror(errno));
+			return 1;
+		}
+		/* whole lines reach the file as they happen */
+		setvbuf(d->trace, NULL, _IOLBF, 0);
+		d->trace_start = clock_mono_ns();
+		trace_write_header(d->trace, clock_real_ns());
+	}
+	d->journal = journal_open(cfg->journal, false, err, sizeof(err));
+	if (!d->journal) {
+		log_error("run: journal: %s", err);
+		return 1;
+	}
+	d->loop = EV_DEFAULT;
+	if (cfg->metrics) {
+		d->metrics = metrics_serve(d->loop, cfg->metrics, err, sizeof(err));
+		if (!d->metrics) {
+			log_error("run: %s", err);
+			return 1;
+		}
+		log_info("metrics: serving /metrics, /healthz and /readyz on %s", cfg->metrics);
+	}
+	return 0;
+}
+
+/* The daemon's own series, made at 0 before anything counts. */
+static void make_metrics(struct daemon *d)
+{
+	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
+		d->conditions[k] = metrics_counter("reflexd_conditions_total", "conditions raised by the sensors",
+						   "kind", condition_kind_name((enum condition_kind)k));
+	d->eval_seconds = metrics_counter("reflexd_rule_eval_seconds_total",
+					  "time spent evaluating rules", NULL, NULL);
+	d->evals = metrics_counter("reflexd_rule_evals_total", "rule evaluations (raises, updates, ticks)",
+				   NULL, NULL);
+	d->loop_lag = metrics_histogram("reflexd_loop_lag_seconds",
+					"how late the event loop runs a timer that is due",
+					loop_lag_bounds, ARRAY_SIZE(loop_lag_bounds));
+	act_count_init();
+}
+
+/* The OTLP exporter when an endpoint is configured (export): 0 or -errno,
+ * logged. Before the journal's recovery, whose outcomes are exported too. */
+static int start_export(struct daemon *d, struct otlp_settings *otlp, int export)
+{
+	if (export) {
+		log_info("otlp: exporting decisions to %s%s", otlp->url, otlp->gzip ? " (gzip)" : "");
+		d->otlp = otlp_new(d->loop, d->journal, otlp);
+		if (!d->otlp) {
+			log_error("run: OTLP export: cannot start: %s", strerror(errno));
+			return -EIO;
+		}
+	} else if (d->cfg->command == CMD_RUN) {
+		log_info("otlp: no endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint): "
+			 "decisions go to the journal only");
+	}
+	return 0;
+}
+
+/* The engine, with the guards the journal remembers (cooldowns, budgets,
+ * breakers of recent decisions): 0 or -errno, logged. */
+static int start_engine(struct daemon *d)
+{
+	struct journal_filter recent = { .outcome = -1 };
+
+	if (journal_recover(d->journal, recovered, NULL) < 0)
+		log_error("run: journal: recovering unfinished decisions: %s", journal_errmsg(d->journal));
+	d->decide = (struct decide_config){
+		.protect = &d->protect, .host = d->host,
+		.sink = on_decision, .verified = on_verified, .ctx = d,
+	};
+	configure_engine(d);
+	d->engine = decide_new(d->rules, &d->decide);
+	if (!d->engine)
+		return -ENOMEM;
+	d->arming = (struct decide_arming){ .engine = d->engine, .rules = &d->rules, .protect = &d->protect };
+	recent.since_ns = clock_real_ns() - (int64_t)decide_memory_ns(d->engine);
+	if (journal_query(d->journal, &recent, restore_guard, d))
+		log_error("run: journal: reading recent decisions: %s", journal_errmsg(d->journal));
+	if (d->cfg->kill_switch && access(d->cfg->kill_switch, F_OK) == 0)
+		log_warn("kill switch %s is set: every action is dry-run until it is removed",
+			 d->cfg->kill_switch);
+	return 0;
+}
+
+/* The executor and its actuators, then the sensors: 0, or -errno when
+ * reflexd must not run (logged). */
+static int start_acting(struct daemon *d)
+{
+	d->executor = (struct act_executor){
+		.loop = d->loop, .journal = d->journal, .delay_ns = d->cfg->act_delay_ns,
+	};
+	if (start_k8s(d))
+		return -EINVAL;
+	d->act_env = (struct act_env){
+		.loop = d->loop, .journal = d->journal, .host = d->host, .k8s = d->k8s,
+		.services = &d->cfg->services,
+	};
+	/* the k8s.* actions get the client (or say there is none) in every command */
+	(void)act_open(&d->executor, "k8s", &d->act_env);
+	log_route_libbpf();
+	metrics_set_readiness(d->metrics, daemon_ready, d);
+	if (d->cfg->command == CMD_RUN)
+		start_actuators(d);
+	(void)notify_send("STATUS=starting the sensors");
+	if (start_sensors(d))
+		return -ENODEV;
+	report_rule_needs(d);
+	d->started = true;
+	return 0;
+}
+
+/* The loop's own watchers: the cron scan, hold deadlines, the rule files'
+ * settle and watch, --duration, the lag probe, and the signals. */
+static void start_watchers(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+
+	ev_timer_init(&d->cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);
+	ev_timer_init(&d->deadline, on_deadline, 0, 0);
+	ev_timer_init(&d->settle, on_rules_settled, 0, 0);
+	if (cfg->duration_ns) {
+		ev_timer_init(&d->stop_after, on_duration, (double)cfg->duration_ns / 1e9, 0);
+		ev_timer_start(d->loop, &d->stop_after);
+	}
+	d->cron.data = d->deadline.data = d->settle.data = d->lag.data = d;
+	ev_init(&d->lag, on_lag);
+	lag_arm(d);
+	watch_rules(d);
+	ev_timer_again(d->loop, &d->cron);
+	ev_signal_init(&d->sigterm, on_stop, SIGTERM);
+	ev_signal_init(&d->sigint, on_stop, SIGINT);
+	ev_signal_init(&d->sighup, on_reload, SIGHUP);
+	d->sighup.data = d;
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_start(d->loop, &d->sigint);
+	ev_signal_start(d->loop, &d->sighup);
+}
+
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
 	struct daemon d = { .cfg = cfg, .argc = argc, .argv = argv, .inotify_fd = -1 };
 	struct otlp_settings otlp = { 0 };
 	struct strlist errs = { 0 };
 	char err[512];
-	int n, status = 1, export;
+	int status = 1, export;
 
 	if (cfg->command == CMD_RECORD && !cfg->record) {
 		log_error("record: where to? (--out FILE)");
@@ -901,117 +1051,14 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	if (export < 0) {
 		log_error("run: OTLP export: %s", err);
 		status = 2;
-		goto out;
+		goto cleanup;
 	}
-	if (startup_checks())
-		goto out;
-	if (cfg->record) {
-		d.trace = fopen(cfg->record, "we");
-		if (!d.trace) {
-			log_error("record: %s: %s", cfg->record, strerror(errno));
-			goto out;
-		}
-		/* whole lines reach the file as they happen */
-		setvbuf(d.trace, NULL, _IOLBF, 0);
-		d.trace_start = clock_mono_ns();
-		trace_write_header(d.trace, clock_real_ns());
-	}
-	d.journal = journal_open(cfg->journal, false, err, sizeof(err));
-	if (!d.journal) {
-		log_error("run: journal: %s", err);
-		goto out;
-	}
-	d.loop = EV_DEFAULT;
-	if (cfg->metrics) {
-		d.metrics = metrics_serve(d.loop, cfg->metrics, err, sizeof(err));
-		if (!d.metrics) {
-			log_error("run: %s", err);
-			goto out;
-		}
-		log_info("metrics: serving /metrics, /healthz and /readyz on %s", cfg->metrics);
-	}
-	for (int k = 0; k < REFLEX_COND_KIND_COUNT; k++)
-		d.conditions[k] = metrics_counter("reflexd_conditions_total", "conditions raised by the sensors",
-						  "kind", condition_kind_name((enum condition_kind)k));
-	d.eval_seconds = metrics_counter("reflexd_rule_eval_seconds_total",
-					 "time spent evaluating rules", NULL, NULL);
-	d.evals = metrics_counter("reflexd_rule_evals_total", "rule evaluations (raises, updates, ticks)",
-				  NULL, NULL);
-	d.loop_lag = metrics_histogram("reflexd_loop_lag_seconds",
-				       "how late the event loop runs a timer that is due",
-				       loop_lag_bounds, ARRAY_SIZE(loop_lag_bounds));
-	act_count_init();
-	/* before the recovery below, whose outcomes are exported too */
-	if (export) {
-		log_info("otlp: exporting decisions to %s%s", otlp.url, otlp.gzip ? " (gzip)" : "");
-		d.otlp = otlp_new(d.loop, d.journal, &otlp);
-		if (!d.otlp) {
-			log_error("run: OTLP export: cannot start: %s", strerror(errno));
-			goto out;
-		}
-	} else if (cfg->command == CMD_RUN) {
-		log_info("otlp: no endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint): "
-			 "decisions go to the journal only");
-	}
-	n = journal_recover(d.journal, recovered, NULL);
-	if (n < 0)
-		log_error("run: journal: recovering unfinished decisions: %s", journal_errmsg(d.journal));
-	d.decide = (struct decide_config){
-		.protect = &d.protect, .host = d.host,
-		.sink = on_decision, .verified = on_verified, .ctx = &d,
-	};
-	configure_engine(&d);
-	d.engine = decide_new(d.rules, &d.decide);
-	if (!d.engine)
-		goto out;
-	d.arming = (struct decide_arming){ .engine = d.engine, .rules = &d.rules, .protect = &d.protect };
-	{
-		struct journal_filter recent = {
-			.outcome = -1,
-			.since_ns = clock_real_ns() - (int64_t)decide_memory_ns(d.engine),
-		};
-
-		if (journal_query(d.journal, &recent, restore_guard, &d))
-			log_error("run: journal: reading recent decisions: %s", journal_errmsg(d.journal));
-	}
-	if (cfg->kill_switch && access(cfg->kill_switch, F_OK) == 0)
-		log_warn("kill switch %s is set: every action is dry-run until it is removed",
-			 cfg->kill_switch);
-	d.executor = (struct act_executor){
-		.loop = d.loop, .journal = d.journal, .delay_ns = cfg->act_delay_ns,
-	};
-	if (start_k8s(&d))
-		goto out;
-	log_route_libbpf();
-	metrics_set_readiness(d.metrics, daemon_ready, &d);
-	if (cfg->command == CMD_RUN)
-		start_actuators(&d);
-	(void)notify_send("STATUS=starting the sensors");
-	if (start_sensors(&d))
-		goto out;
-	report_rule_needs(&d);
-	d.started = true;
-
-	ev_timer_init(&d.cron, on_cron, 0, (double)cfg->scan_interval_ns / 1e9);
-	ev_timer_init(&d.deadline, on_deadline, 0, 0);
-	ev_timer_init(&d.settle, on_rules_settled, 0, 0);
-	if (cfg->duration_ns) {
-		ev_timer_init(&d.stop_after, on_duration, (double)cfg->duration_ns / 1e9, 0);
-		ev_timer_start(d.loop, &d.stop_after);
-	}
-	d.cron.data = d.deadline.data = d.settle.data = d.lag.data = &d;
-	ev_init(&d.lag, on_lag);
-	lag_arm(&d);
-	watch_rules(&d);
-	ev_timer_again(d.loop, &d.cron);
-	ev_signal_init(&d.sigterm, on_stop, SIGTERM);
-	ev_signal_init(&d.sigint, on_stop, SIGINT);
-	ev_signal_init(&d.sighup, on_reload, SIGHUP);
-	d.sighup.data = &d;
-	ev_signal_start(d.loop, &d.sigterm);
-	ev_signal_start(d.loop, &d.sigint);
-	ev_signal_start(d.loop, &d.sighup);
-
+	if (open_outputs(&d))
+		goto cleanup;
+	make_metrics(&d);
+	if (start_export(&d, &otlp, export) || start_engine(&d) || start_acting(&d))
+		goto cleanup;
+	start_watchers(&d);
 	log_info("running: %zu rules from %zu files, journal %s%s", d.rules->n, d.rules->nfiles,
 		 cfg->journal, cfg->dry_run ? ", dry-run: no action will be taken" : "");
 	/* lets a supervisor or a test know the sensors are attached */
@@ -1021,7 +1068,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 	notify_ready(d.loop);
 	ev_run(d.loop, 0);
 	status = 0;
-out:
+cleanup:
 	otlp_settings_free(&otlp);
 	daemon_stop(&d);
 	if (status == 0)

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+
 #include "lib/util.h"
 #include "decide/engine.h"
 
@@ -577,7 +579,7 @@ static void keep_undo(struct active *a, const struct rule *r, const struct rule_
 	u->action.ops = act->ops->undo;
 	u->action.params = u->params;
 	sbuf_init(&json, u->action.json, sizeof(u->action.json));
-	u->action.ops->describe(u->params, &json);
+	u->action.ops->describe(u->action.ops, u->params, &json);
 	u->mode = d->mode;
 	memcpy(u->of, d->id, sizeof(u->of));
 	str_copy(u->rule, sizeof(u->rule), r->name);

@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <lauxlib.h>
-
 #include "act/act.h"
 #include "model/condition.h"
 
