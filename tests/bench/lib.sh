@@ -30,6 +30,38 @@ stop_daemon() {
 	D=""
 }
 
+# abab MEASURE...: ROUNDS rounds; in each, every MEASURE (a function that
+# prints one number) runs bare, then under a reflexd with the shipped rules
+# in dry-run, then, where a function MEASURE_peer exists, that one (the
+# measure under a peer tool). The numbers gather, space-separated, in
+# MEASURE_bare, MEASURE_rflx and MEASURE_peer: each side sees the same
+# drift of a shared machine.
+abab() {
+	local m v
+	for m in "$@"; do
+		printf -v "${m}_bare" '%s' ""
+		printf -v "${m}_rflx" '%s' ""
+		printf -v "${m}_peer" '%s' ""
+	done
+	for _ in $(seq "$ROUNDS"); do
+		for m in "$@"; do
+			v=${m}_bare
+			printf -v "$v" '%s %s' "${!v}" "$("$m")"
+		done
+		start_daemon --rules rules/ --dry-run
+		for m in "$@"; do
+			v=${m}_rflx
+			printf -v "$v" '%s %s' "${!v}" "$("$m")"
+		done
+		stop_daemon
+		for m in "$@"; do
+			declare -F "${m}_peer" > /dev/null || continue
+			v=${m}_peer
+			printf -v "$v" '%s %s' "${!v}" "$("${m}_peer")"
+		done
+	done
+}
+
 median() {
 	tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
