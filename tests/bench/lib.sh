@@ -5,8 +5,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS=${ROUNDS:-9}
 T=$(mktemp -d /tmp/reflexd-bench.XXXXXX)
 D=""
+VERDICT_WL=""
 cleanup() {
 	if [ -n "$D" ]; then kill -KILL "$D" 2>/dev/null || true; fi
+	if [ -n "$VERDICT_WL" ]; then kill -KILL "$VERDICT_WL" 2>/dev/null || true; fi
 	for f in ${BENCH_CLEANUP:-}; do "$f" || true; done
 	rm -rf "$T"
 }
@@ -140,7 +142,7 @@ R
 	exec 3>&2 2>/dev/null
 	for i in $(seq "$1"); do
 		build/workloads/deadlock abba --comm rx-verdict > "$T/wl" &
-		wl=$!
+		VERDICT_WL=$!
 		for _ in $(seq 100); do
 			grep -q '^formed' "$T/wl" && break
 			sleep 0.05
@@ -148,11 +150,14 @@ R
 		formed=$(sed -n 's/.*realtime_ns=//p' "$T/wl")
 		t=""
 		for _ in $(seq 100); do
-			t=$(./reflexd audit --journal "$T/j.db" --json --pid "$wl" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
+			t=$(./reflexd audit --journal "$T/j.db" --json --pid "$VERDICT_WL" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
 			[ -n "$t" ] && break
 			sleep 0.05
 		done
-		wait "$wl" 2>/dev/null || true
+		# (a deadlock no rule killed would never end)
+		[ -n "$t" ] || kill -KILL "$VERDICT_WL"
+		wait "$VERDICT_WL" 2>/dev/null || true
+		VERDICT_WL=""
 		[ -n "$t" ] || { echo "verdict run $i: no decision" >&3; exit 1; }
 		lat="$lat $(awk -v t="$t" -v f="$formed" 'BEGIN {printf "%.1f", (t - f) / 1e6 - 1000}')"
 	done

@@ -12,8 +12,6 @@ LATENCY_RUNS=${LATENCY_RUNS:-10}
 PIPE_LOOPS=${PIPE_LOOPS:-20000}
 FUTEX_OPS=${FUTEX_OPS:-10000000}
 . tests/bench/lib.sh
-kill_bench_wl() { pkill -KILL -f "deadlock abba --comm rx-bench" 2>/dev/null; }
-BENCH_CLEANUP=kill_bench_wl
 
 pipe_ns() {
 	perf bench sched pipe -l "$PIPE_LOOPS" 2>/dev/null | awk '/usecs\/op/ {printf "%.0f\n", $1 * 1000}'
