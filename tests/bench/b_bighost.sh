@@ -23,10 +23,12 @@ ALL_SENSORS=deadlock,leak,retransmits,goroutines,memory
 # the host's limits, raised for the crowd and put back afterwards
 pid_max_was=$(sysctl -n kernel.pid_max)
 threads_max_was=$(sysctl -n kernel.threads-max)
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 crowd=""
 restore_host() {
 	if [ -n "$crowd" ]; then kill -TERM "$crowd" 2>/dev/null || true; wait "$crowd" 2>/dev/null || true; fi
-	sysctl -qw kernel.pid_max="$pid_max_was" kernel.threads-max="$threads_max_was" || true
+	sysctl -qw kernel.pid_max="$pid_max_was" kernel.threads-max="$threads_max_was" \
+		kernel.bpf_stats_enabled="$stats_was" || true
 }
 BENCH_CLEANUP=restore_host
 need=$(( (CROWD_PROCS + CROWD_THREADS) * 2 + 32768 ))
@@ -113,6 +115,24 @@ rule "bighost-rss" { when = memory { rss = "64GiB" }, where = { comm = "rx-*" },
 R
 read -r mem_cpu mem_lo mem_hi mem_lag mem_rss mem_host <<< "$(rest_row "$ALL_SENSORS" --rules "$T/mem.lua")"
 
+# where the crowded host's CPU goes in the kernel: each BPF program the
+# daemon loaded, its run time over one window (kernel.bpf_stats_enabled)
+# as % of one core, the three largest
+before=$(bpf_prog_ids)
+start_daemon --rules rules/ --dry-run --sensors "$ALL_SENSORS"
+sysctl -qw kernel.bpf_stats_enabled=1
+sleep 2
+ids=$(comm -13 <(echo "$before") <(bpf_prog_ids))
+prog_times() { for id in $ids; do bpftool prog show id "$id" -j | jq -r '"\(.name) \(.run_time_ns // 0)"'; done; }
+prog_times > "$T/bpf0"
+sleep "$WINDOW"
+prog_times > "$T/bpf1"
+sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+stop_daemon
+bpf_top=$(awk -v w="$WINDOW" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
+	END {for (n in b) printf "%.2f %s\n", (b[n] - a[n]) / w / 1e7, n}' "$T/bpf0" "$T/bpf1" |
+	sort -gr | head -3 | awk '{printf "%s%s=%s", sep, $2, $1; sep = " "}')
+
 # the deadlock verdict on the crowded host: decision time - formed - hold
 verdict_latencies "$VERDICT_RUNS"
 stop_daemon
@@ -157,6 +177,7 @@ row "host at rest, $tasks_small tasks: CPU (% core)" "" "$(spread "$small_cpu" "
 row "  loop lag p99 (ms) / RSS (MiB)" "" "$small_lag / $small_rss" "" "" "< 5 ms"
 row "    the host's own timer p99 (ms)" "" "$small_host" "" "" ""
 row "crowded, $tasks_big tasks: CPU (% core)" "" "$(spread "$big_cpu" "$big_lo" "$big_hi")" "" "" "< 1%"
+row "  BPF by program, top 3 (% core)" "" "$bpf_top" "" "" ""
 row "  without the deadlock sensor" "" "$(spread "$nodl_cpu" "$nodl_lo" "$nodl_hi")" "" "" ""
 row "  loop lag p99 (ms)" "" "$big_lag" "" "" "< 5 ms"
 row "    the host's own timer p99 (ms)" "" "$big_host" "" "" ""
