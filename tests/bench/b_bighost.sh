@@ -122,16 +122,14 @@ before=$(bpf_prog_ids)
 start_daemon --rules rules/ --dry-run --sensors "$ALL_SENSORS"
 sysctl -qw kernel.bpf_stats_enabled=1
 sleep 2
-ids=$(comm -13 <(echo "$before") <(bpf_prog_ids))
-prog_times() { for id in $ids; do bpftool prog show id "$id" -j | jq -r '"\(.name) \(.run_time_ns // 0)"'; done; }
-prog_times > "$T/bpf0"
+ids=$(comm -13 <(echo "$before") <(bpf_prog_ids) | paste -sd, -)
+bpf_snapshot "$ids" > "$T/bpf0"
 sleep "$WINDOW"
-prog_times > "$T/bpf1"
+bpf_snapshot "$ids" > "$T/bpf1"
 sysctl -qw kernel.bpf_stats_enabled="$stats_was"
 stop_daemon
-bpf_top=$(awk -v w="$WINDOW" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
-	END {for (n in b) printf "%.2f %s\n", (b[n] - a[n]) / w / 1e7, n}' "$T/bpf0" "$T/bpf1" |
-	sort -gr | head -3 | awk '{printf "%s%s=%s", sep, $2, $1; sep = " "}')
+# ns over the window / (window * 1e7) = % of one core
+bpf_top=$(bpf_top "$T/bpf0" "$T/bpf1" "$((WINDOW * 10000000))")
 
 # the deadlock verdict on the crowded host: decision time - formed - hold
 verdict_latencies "$VERDICT_RUNS"

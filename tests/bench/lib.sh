@@ -86,6 +86,9 @@ RR_OPS=${RR_OPS:-30000}
 RR_PORT=${RR_PORT:-47190}
 tcp_rr() {
 	local srv wall srv_cpu cli_cpu base=$((RR_PORT / 10 * 10))
+	# emptied here, not by the redirection below, which runs in the
+	# background: the last run's "ready" must not be read as this one's
+	: > "$T/srv"
 	taskset -c 1 build/workloads/tcp_stream listen "$RR_PORT" --echo --comm rr-bench-srv --seconds 60 \
 		> "$T/srv" 2>&1 &
 	srv=$!
@@ -117,15 +120,21 @@ tcp_rr() {
 # The ids of the BPF programs loaded now, one a line, sorted for comm(1).
 bpf_prog_ids() { bpftool prog show -j | jq -r '.[].id' | sort; }
 
-# bpf_run_time IDS...: "RUN_TIME_NS RUN_COUNT" summed over those programs
-# (kernel.bpf_stats_enabled must be on while they ran).
-bpf_run_time() {
-	local id t=0 n=0 a b
-	for id in "$@"; do
-		read -r a b <<< "$(bpftool prog show id "$id" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"')"
-		t=$((t + a)) n=$((n + b))
-	done
-	echo "$t $n"
+# bpf_snapshot IDS: "NAME RUN_TIME_NS RUN_COUNT" of each program whose id
+# is in IDS (comma-separated), read in one bpftool call (a call per
+# program would run the programs it measures between the readings);
+# kernel.bpf_stats_enabled must be on while they run.
+bpf_snapshot() {
+	bpftool prog show -j | jq -r --argjson ids "[$1]" \
+		'.[] | select(.id as $i | $ids | index($i)) | "\(.name) \(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+
+# bpf_top SNAP0 SNAP1 DIV: the three programs that ran longest between
+# two snapshots, "NAME=X ..." with X their run time over DIV
+bpf_top() {
+	awk -v d="$3" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
+		END {for (n in b) if (b[n] > a[n]) printf "%.2f %s\n", (b[n] - a[n]) / d, n}' "$1" "$2" |
+		sort -gr | head -3 | awk '{printf "%s%s=%s", sep, $2, $1 + 0; sep = " "}'
 }
 
 # verdict_latencies RUNS: a daemon with one deadlock rule (hold 1 s, SIGKILL);
