@@ -10,8 +10,9 @@
 #   BEFORE=/path/to/old/reflexd bash tests/bench/b_leak_attr.sh
 # Run under flock /tmp/reflexd-bench.lock and /tmp/reflexd-live.lock.
 set -eu
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# before lib.sh, whose default (9) would win
 ROUNDS=${ROUNDS:-2}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 THREADS=${THREADS:-2}
 BEFORE=${BEFORE:-}
 WL=""
