@@ -78,6 +78,12 @@ $(BUILD)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h)
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -pthread -o $@ $<
 
+# the event storm's short process (tests/bench/b_bighost.sh): static and
+# without libc, so that starting it costs the exec, not the loader
+$(BUILD)/workloads/nop: tests/workloads/nop.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -static -nostdlib -ffreestanding -Wall -Wextra -o $@ $<
+
 # the deadlock and stall workloads as users build programs: with frame
 # pointers, without, and without debug info (symbols kept, as strip -g does)
 LOCK_WORKLOADS := $(foreach w,deadlock stall,$(foreach v,fp nofp nodebug,$(BUILD)/workloads/$(w)-$(v)))

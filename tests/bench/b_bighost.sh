@@ -17,24 +17,25 @@ WINDOW=${WINDOW:-10}          # seconds; three windows make the 30 s
 STORM_SECONDS=${STORM_SECONDS:-60}
 STORM_RATE=${STORM_RATE:-1000}
 VERDICT_RUNS=${VERDICT_RUNS:-5}
-METRICS=127.0.0.1:${BIGHOST_PORT:-48400}
+METRICS=127.0.0.1:${BIGHOST_PORT:-49310}
 ALL_SENSORS=deadlock,leak,retransmits,goroutines,memory
 
 # the host's limits, raised for the crowd and put back afterwards
 pid_max_was=$(sysctl -n kernel.pid_max)
 threads_max_was=$(sysctl -n kernel.threads-max)
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 crowd=""
 restore_host() {
 	if [ -n "$crowd" ]; then kill -TERM "$crowd" 2>/dev/null || true; wait "$crowd" 2>/dev/null || true; fi
-	pkill -KILL -f "deadlock abba --comm rx-bighost" 2>/dev/null || true
-	sysctl -qw kernel.pid_max="$pid_max_was" kernel.threads-max="$threads_max_was" || true
+	sysctl -qw kernel.pid_max="$pid_max_was" kernel.threads-max="$threads_max_was" \
+		kernel.bpf_stats_enabled="$stats_was" || true
 }
 BENCH_CLEANUP=restore_host
 need=$(( (CROWD_PROCS + CROWD_THREADS) * 2 + 32768 ))
 [ "$pid_max_was" -ge "$need" ] || sysctl -qw kernel.pid_max="$need"
 [ "$threads_max_was" -ge "$need" ] || sysctl -qw kernel.threads-max="$need"
 ulimit -u unlimited 2>/dev/null || true
-make -s build/workloads/crowd build/workloads/deadlock > /dev/null
+make -s build/workloads/crowd build/workloads/deadlock build/workloads/nop build/workloads/timer_lag > /dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$D/stat"; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$D/status"; }
@@ -48,12 +49,25 @@ lag_p99() {
 	             if (le == "+Inf") print "inf"; else printf "%g\n", le * 1000; exit}}' "$1" "$2"
 }
 hz=$(getconf CLK_TCK)
+# the host's tasks (threads) now
+host_tasks() { awk '{split($4, a, "/"); print a[2]}' /proc/loadavg; }
 
-# CPU over three windows, loop lag over the whole 30 s, RSS at the end:
-# prints "cpu_median cpu_min cpu_max lag_p99_ms rss_mib"
+# the host's own timer lateness over the next SECONDS (timer_lag.c), the
+# baseline for the loop lag: started in the background, then waited for
+# (in the same shell) and read with host_lag
+host_lag_start() {
+	build/workloads/timer_lag --seconds "$1" > "$T/timer_lag" &
+	HOST_LAG_PID=$!
+}
+host_lag() { sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' "$T/timer_lag"; }
+
+# CPU over three windows, loop lag over the whole 30 s, RSS at the end, the
+# host's timer p99 over the same time:
+# prints "cpu_median cpu_min cpu_max lag_p99_ms rss_mib host_lag_p99_ms"
 at_rest() {
 	local cpus="" t0 t1
 	lag_buckets > "$T/lag0"
+	host_lag_start $((3 * WINDOW))
 	for _ in 1 2 3; do
 		t0=$(ticks)
 		sleep "$WINDOW"
@@ -61,8 +75,9 @@ at_rest() {
 		cpus="$cpus $(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v w="$WINDOW" 'BEGIN {printf "%.2f", (b - a) / hz / w * 100}')"
 	done
 	lag_buckets > "$T/lag1"
+	wait "$HOST_LAG_PID"
 	echo "$(echo "$cpus" | median) $(echo "$cpus" | tr ' ' '\n' | grep . | sort -g | head -1) \
-$(echo "$cpus" | tr ' ' '\n' | grep . | sort -g | tail -1) $(lag_p99 "$T/lag0" "$T/lag1") $(rss_mib)"
+$(echo "$cpus" | tr ' ' '\n' | grep . | sort -g | tail -1) $(lag_p99 "$T/lag0" "$T/lag1") $(rss_mib) $(host_lag)"
 }
 
 # reflexd at rest with the given sensors, shipped rules in dry-run (and
@@ -76,8 +91,8 @@ rest_row() {
 	stop_daemon
 }
 
-read -r small_cpu small_lo small_hi small_lag small_rss <<< "$(rest_row "$ALL_SENSORS")"
-tasks_small=$(ls /proc | grep -c '^[0-9]')
+read -r small_cpu small_lo small_hi small_lag small_rss small_host <<< "$(rest_row "$ALL_SENSORS")"
+tasks_small=$(host_tasks)
 
 build/workloads/crowd idle --procs "$CROWD_PROCS" --threads "$CROWD_THREADS" > "$T/crowd" &
 crowd=$!
@@ -87,18 +102,34 @@ for _ in $(seq 1200); do
 	sleep 0.1
 done
 grep -q '^ready' "$T/crowd" || { echo "crowd not ready in 120 s" >&2; exit 1; }
-tasks_big=$(awk '{split($4, a, "/"); print a[2]}' /proc/loadavg)
+tasks_big=$(host_tasks)
 
-read -r big_cpu big_lo big_hi big_lag big_rss <<< "$(rest_row "$ALL_SENSORS")"
+read -r big_cpu big_lo big_hi big_lag big_rss big_host <<< "$(rest_row "$ALL_SENSORS")"
 # the deadlock sensor's share: the same host without it
-read -r nodl_cpu nodl_lo nodl_hi nodl_lag nodl_rss <<< "$(rest_row "${ALL_SENSORS#deadlock,}")"
+read -r nodl_cpu nodl_lo nodl_hi nodl_lag nodl_rss nodl_host <<< "$(rest_row "${ALL_SENSORS#deadlock,}")"
 
 # a memory rule arms the processes it may match (none here): the shipped
 # rules have none
 cat > "$T/mem.lua" <<'R'
 rule "bighost-rss" { when = memory { rss = "64GiB" }, where = { comm = "rx-*" }, act = signal { "SIGKILL" } }
 R
-read -r mem_cpu mem_lo mem_hi mem_lag mem_rss <<< "$(rest_row "$ALL_SENSORS" --rules "$T/mem.lua")"
+read -r mem_cpu mem_lo mem_hi mem_lag mem_rss mem_host <<< "$(rest_row "$ALL_SENSORS" --rules "$T/mem.lua")"
+
+# where the crowded host's CPU goes in the kernel: each BPF program the
+# daemon loaded, its run time over one window (kernel.bpf_stats_enabled)
+# as % of one core, the three largest
+before=$(bpf_prog_ids)
+start_daemon --rules rules/ --dry-run --sensors "$ALL_SENSORS"
+sysctl -qw kernel.bpf_stats_enabled=1
+sleep 2
+ids=$(comm -13 <(echo "$before") <(bpf_prog_ids) | paste -sd, -)
+bpf_snapshot "$ids" > "$T/bpf0"
+sleep "$WINDOW"
+bpf_snapshot "$ids" > "$T/bpf1"
+sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+stop_daemon
+# ns over the window / (window * 1e7) = % of one core
+bpf_top=$(bpf_top "$T/bpf0" "$T/bpf1" "$((WINDOW * 10000000))")
 
 # the deadlock verdict on the crowded host: decision time - formed - hold
 verdict_latencies "$VERDICT_RUNS"
@@ -114,7 +145,9 @@ sleep 2
 storm_rss0=$(rss_mib)
 lag_buckets > "$T/lag0"
 t0=$(ticks)
-build/workloads/crowd storm --spawn-rate "$STORM_RATE" --seconds "$STORM_SECONDS" > "$T/storm" &
+host_lag_start "$STORM_SECONDS"
+build/workloads/crowd storm --spawn-rate "$STORM_RATE" --seconds "$STORM_SECONDS" --exec build/workloads/nop \
+	> "$T/storm" &
 storm=$!
 rss_max=$storm_rss0
 while kill -0 "$storm" 2>/dev/null; do
@@ -122,13 +155,17 @@ while kill -0 "$storm" 2>/dev/null; do
 	sleep 1
 done
 wait "$storm"
+wait "$HOST_LAG_PID"
+storm_host=$(host_lag)
 t1=$(ticks)
 lag_buckets > "$T/lag1"
 storm_cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$STORM_SECONDS" 'BEGIN {printf "%.1f", (b - a) / hz / s * 100}')
 storm_lag=$(lag_p99 "$T/lag0" "$T/lag1")
 sleep 5
 storm_rss_end=$(rss_mib)
-drops=$(curl -s "http://$METRICS/metrics" | awk '/^reflexd_[a-z_]*drop[a-z_]*(\{| )/ && $2 > 0 {printf "%s%s=%s", sep, $1, $2; sep = ", "}')
+# every drop counter, zeros too: a sensor that counts none still says so
+drops=$(curl -s "http://$METRICS/metrics" | awk '/^reflexd_sensor_drops_total\{/ {
+	n = $1; sub(/.*sensor="/, "", n); sub(/".*/, "", n); printf "%s%s=%s", sep, n, $2; sep = " "}')
 stop_daemon
 storm_spawned=$(sed -n 's/.*spawned=\([0-9]*\).*/\1/p' "$T/storm")
 storm_sw=$(sed -n 's/.*switches_per_s=\([0-9]*\).*/\1/p' "$T/storm")
@@ -136,14 +173,18 @@ storm_sw=$(sed -n 's/.*switches_per_s=\([0-9]*\).*/\1/p' "$T/storm")
 spread() { echo "$1 ($2-$3)"; }
 row "host at rest, $tasks_small tasks: CPU (% core)" "" "$(spread "$small_cpu" "$small_lo" "$small_hi")" "" "" "< 1%"
 row "  loop lag p99 (ms) / RSS (MiB)" "" "$small_lag / $small_rss" "" "" "< 5 ms"
+row "    the host's own timer p99 (ms)" "" "$small_host" "" "" ""
 row "crowded, $tasks_big tasks: CPU (% core)" "" "$(spread "$big_cpu" "$big_lo" "$big_hi")" "" "" "< 1%"
+row "  BPF by program, top 3 (% core)" "" "$bpf_top" "" "" ""
 row "  without the deadlock sensor" "" "$(spread "$nodl_cpu" "$nodl_lo" "$nodl_hi")" "" "" ""
 row "  loop lag p99 (ms)" "" "$big_lag" "" "" "< 5 ms"
+row "    the host's own timer p99 (ms)" "" "$big_host" "" "" ""
 row "  with a memory rule: CPU (% core)" "" "$(spread "$mem_cpu" "$mem_lo" "$mem_hi")" "" "" "< 1%"
 row "  with a memory rule: loop lag p99 (ms)" "" "$mem_lag" "" "" "< 5 ms"
 row "  RSS (MiB), idle host / crowded" "$small_rss" "$big_rss" "" "" "flat"
 row "  deadlock verdict - hold, $VERDICT_RUNS runs (ms)" "p50 $(echo "$lat" | median)" "max $(echo "$lat" | tr ' ' '\n' | grep . | sort -g | tail -1)" "" "" "< 250"
 row "storm: $storm_spawned procs in ${STORM_SECONDS}s, $storm_sw sw/s: CPU (% core)" "" "$storm_cpu" "" "" ""
 row "  loop lag p99 (ms)" "" "$storm_lag" "" "" "< 5 ms"
+row "    the host's own timer p99 (ms)" "" "$storm_host" "" "" ""
 row "  RSS (MiB) before / max / 5 s after" "$storm_rss0" "$rss_max / $storm_rss_end" "" "" "bounded"
-row "  drops counted" "" "${drops:-none}" "" "" ""
+row "  drops counted, by sensor" "" "${drops:-none exported}" "" "" ""

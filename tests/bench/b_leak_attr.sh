@@ -4,15 +4,17 @@
 # CPUs 0-1 run malloc(64)+free in batches while a thread leaks 16 MiB/s;
 # the leak is found (--leak-window 4s), its malloc/free are traced for
 # 10 s; the batches while traced give ns per pair, and the kernel's BPF
-# run-time accounting gives the programs' own ns per call. Rounds
-# alternate BEFORE (a reflexd built from the old tree) and this tree's.
+# run-time accounting gives the programs' own ns per call. With BEFORE (a
+# reflexd built from an older tree), rounds alternate it and this tree's;
+# without (as make bench runs it), this tree's alone.
 #   BEFORE=/path/to/old/reflexd bash tests/bench/b_leak_attr.sh
 # Run under flock /tmp/reflexd-bench.lock and /tmp/reflexd-live.lock.
 set -eu
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# before lib.sh, whose default (9) would win
 ROUNDS=${ROUNDS:-2}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 THREADS=${THREADS:-2}
-BEFORE=${BEFORE:?BEFORE=path of the reflexd to compare with}
+BEFORE=${BEFORE:-}
 WL=""
 kill_wl() { if [ -n "$WL" ]; then kill -KILL "$WL" 2>/dev/null || true; fi; }
 stats_was=$(sysctl -n kernel.bpf_stats_enabled)
@@ -57,11 +59,17 @@ one_round() {
 
 pb="" pa="" gb="" ga=""
 for _ in $(seq "$ROUNDS"); do
-	one_round "$BEFORE"; pb="$pb $PAIR"; gb="$gb $PROGS"
+	if [ -n "$BEFORE" ]; then one_round "$BEFORE"; pb="$pb $PAIR"; gb="$gb $PROGS"; fi
 	one_round ./reflexd; pa="$pa $PAIR"; ga="$ga $PROGS"
 done
 echo "rounds: before pairs [$pb ] progs [$gb ]; after pairs [$pa ] progs [$ga ]" >&2
-b=$(echo "$pb" | median); a=$(echo "$pa" | median)
-row "malloc+free(64) while attributing, $THREADS threads (ns/pair)" "$b" "$a" "$(pct "$b" "$a")" "" ""
-b=$(echo "$gb" | median); a=$(echo "$ga" | median)
-row "  BPF programs per malloc+free (ns)" "$b" "$a" "$(pct "$b" "$a")" "" ""
+# before_after LABEL BEFORE_SERIES AFTER_SERIES: a row, its before and
+# change left empty without a BEFORE build
+before_after() {
+	local b="" a
+	a=$(echo "$3" | median)
+	[ -z "$BEFORE" ] || b=$(echo "$2" | median)
+	row "$1" "$b" "$a" "${b:+$(pct "$b" "$a")}" "" ""
+}
+before_after "malloc+free(64) while attributing, $THREADS threads (ns/pair)" "$pb" "$pa"
+before_after "  BPF programs per malloc+free (ns)" "$gb" "$ga"

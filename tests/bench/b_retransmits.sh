@@ -6,11 +6,11 @@
 # wall-clock ns per round trip, and the CPU time client and server used per
 # round trip (tcp_rr in lib.sh). Then the kernel's own accounting of every
 # BPF program reflexd loaded, over one loop: what runs per round trip.
-# Ports 47190-47199.
+# Ports 49320-49329.
 set -eu
 ROUNDS=${ROUNDS:-15}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-RR_PORT=47190
+RR_PORT=49320
 
 # four series of "wall,cpu" pairs
 off="" on="" all_off="" all_on=""
@@ -29,22 +29,26 @@ cpu() { echo "$1" | tr ' ' '\n' | grep , | cut -d, -f2; }
 
 # BPF run time per round trip of the programs one daemon loaded (those
 # that were not loaded before it), from the kernel's run-time statistics:
-# "NS RUNS" per round trip
+# "NS RUNS" per round trip; and in $T/by_prog, "NAME=NS" per round trip
+# of the three largest
 bpf_per_rt() {
 	local before ids
 	before=$(bpf_prog_ids)
 	start_daemon --rules rules/ --dry-run "$@"
-	ids=$(comm -13 <(echo "$before") <(bpf_prog_ids))
-	read -r t0 n0 <<< "$(bpf_run_time $ids)"
+	ids=$(comm -13 <(echo "$before") <(bpf_prog_ids) | paste -sd, -)
+	bpf_snapshot "$ids" > "$T/p0"
 	tcp_rr > /dev/null
-	read -r t1 n1 <<< "$(bpf_run_time $ids)"
+	bpf_snapshot "$ids" > "$T/p1"
 	stop_daemon
-	awk -v t=$((t1 - t0)) -v n=$((n1 - n0)) -v o="$RR_OPS" 'BEGIN {printf "%.0f %.2f", t / o, n / o}'
+	bpf_top "$T/p0" "$T/p1" "$RR_OPS" > "$T/by_prog"
+	awk -v o="$RR_OPS" 'NR == FNR {t -= $2; n -= $3; next} {t += $2; n += $3}
+		END {printf "%.0f %.2f", t / o, n / o}' "$T/p0" "$T/p1"
 }
 stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 read -r rt_ns rt_runs <<< "$(bpf_per_rt --sensors retransmits)"
 read -r all_ns all_runs <<< "$(bpf_per_rt)"
+all_by_prog=$(cat "$T/by_prog")
 sysctl -qw kernel.bpf_stats_enabled="$stats_was"
 
 # row LABEL SERIES_OFF SERIES_ON TARGET
@@ -62,5 +66,6 @@ row "  BPF per round trip, retransmits (ns)" "" "$rt_ns" "" "" ""
 row "    programs run per round trip" "" "$rt_runs" "" "" ""
 row "  BPF per round trip, every sensor (ns)" "" "$all_ns" "" "" ""
 row "    programs run per round trip" "" "$all_runs" "" "" ""
+row "    by program, top 3 (ns)" "" "$all_by_prog" "" "" ""
 row "    = share of one round trip" "" \
 	"$(awk -v s="$all_ns" -v p="$(wall "$all_off" | median)" 'BEGIN {printf "%.2f%%", s / p * 100}')" "" "" "< 1%"

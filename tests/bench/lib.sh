@@ -5,8 +5,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS=${ROUNDS:-9}
 T=$(mktemp -d /tmp/reflexd-bench.XXXXXX)
 D=""
+VERDICT_WL=""
 cleanup() {
 	if [ -n "$D" ]; then kill -KILL "$D" 2>/dev/null || true; fi
+	if [ -n "$VERDICT_WL" ]; then kill -KILL "$VERDICT_WL" 2>/dev/null || true; fi
 	for f in ${BENCH_CLEANUP:-}; do "$f" || true; done
 	rm -rf "$T"
 }
@@ -28,6 +30,38 @@ stop_daemon() {
 	kill -TERM "$D"
 	wait "$D"
 	D=""
+}
+
+# abab MEASURE...: ROUNDS rounds; in each, every MEASURE (a function that
+# prints one number) runs bare, then under a reflexd with the shipped rules
+# in dry-run, then, where a function MEASURE_peer exists, that one (the
+# measure under a peer tool). The numbers gather, space-separated, in
+# MEASURE_bare, MEASURE_rflx and MEASURE_peer: each side sees the same
+# drift of a shared machine.
+abab() {
+	local m v
+	for m in "$@"; do
+		printf -v "${m}_bare" '%s' ""
+		printf -v "${m}_rflx" '%s' ""
+		printf -v "${m}_peer" '%s' ""
+	done
+	for _ in $(seq "$ROUNDS"); do
+		for m in "$@"; do
+			v=${m}_bare
+			printf -v "$v" '%s %s' "${!v}" "$("$m")"
+		done
+		start_daemon --rules rules/ --dry-run
+		for m in "$@"; do
+			v=${m}_rflx
+			printf -v "$v" '%s %s' "${!v}" "$("$m")"
+		done
+		stop_daemon
+		for m in "$@"; do
+			declare -F "${m}_peer" > /dev/null || continue
+			v=${m}_peer
+			printf -v "$v" '%s %s' "${!v}" "$("${m}_peer")"
+		done
+	done
 }
 
 median() {
@@ -52,6 +86,9 @@ RR_OPS=${RR_OPS:-30000}
 RR_PORT=${RR_PORT:-47190}
 tcp_rr() {
 	local srv wall srv_cpu cli_cpu base=$((RR_PORT / 10 * 10))
+	# emptied here, not by the redirection below, which runs in the
+	# background: the last run's "ready" must not be read as this one's
+	: > "$T/srv"
 	taskset -c 1 build/workloads/tcp_stream listen "$RR_PORT" --echo --comm rr-bench-srv --seconds 60 \
 		> "$T/srv" 2>&1 &
 	srv=$!
@@ -83,15 +120,21 @@ tcp_rr() {
 # The ids of the BPF programs loaded now, one a line, sorted for comm(1).
 bpf_prog_ids() { bpftool prog show -j | jq -r '.[].id' | sort; }
 
-# bpf_run_time IDS...: "RUN_TIME_NS RUN_COUNT" summed over those programs
-# (kernel.bpf_stats_enabled must be on while they ran).
-bpf_run_time() {
-	local id t=0 n=0 a b
-	for id in "$@"; do
-		read -r a b <<< "$(bpftool prog show id "$id" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"')"
-		t=$((t + a)) n=$((n + b))
-	done
-	echo "$t $n"
+# bpf_snapshot IDS: "NAME RUN_TIME_NS RUN_COUNT" of each program whose id
+# is in IDS (comma-separated), read in one bpftool call (a call per
+# program would run the programs it measures between the readings);
+# kernel.bpf_stats_enabled must be on while they run.
+bpf_snapshot() {
+	bpftool prog show -j | jq -r --argjson ids "[$1]" \
+		'.[] | select(.id as $i | $ids | index($i)) | "\(.name) \(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+
+# bpf_top SNAP0 SNAP1 DIV: the three programs that ran longest between
+# two snapshots, "NAME=X ..." with X their run time over DIV
+bpf_top() {
+	awk -v d="$3" 'NR == FNR {a[$1] += $2; next} {b[$1] += $2}
+		END {for (n in b) if (b[n] > a[n]) printf "%.2f %s\n", (b[n] - a[n]) / d, n}' "$1" "$2" |
+		sort -gr | head -3 | awk '{printf "%s%s=%s", sep, $2, $1 + 0; sep = " "}'
 }
 
 # verdict_latencies RUNS: a daemon with one deadlock rule (hold 1 s, SIGKILL);
@@ -108,7 +151,7 @@ R
 	exec 3>&2 2>/dev/null
 	for i in $(seq "$1"); do
 		build/workloads/deadlock abba --comm rx-verdict > "$T/wl" &
-		wl=$!
+		VERDICT_WL=$!
 		for _ in $(seq 100); do
 			grep -q '^formed' "$T/wl" && break
 			sleep 0.05
@@ -116,11 +159,14 @@ R
 		formed=$(sed -n 's/.*realtime_ns=//p' "$T/wl")
 		t=""
 		for _ in $(seq 100); do
-			t=$(./reflexd audit --journal "$T/j.db" --json --pid "$wl" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
+			t=$(./reflexd audit --journal "$T/j.db" --json --pid "$VERDICT_WL" | jq -r 'select(.outcome == "acted") | .time_unix_nano')
 			[ -n "$t" ] && break
 			sleep 0.05
 		done
-		wait "$wl" 2>/dev/null || true
+		# (a deadlock no rule killed would never end)
+		[ -n "$t" ] || kill -KILL "$VERDICT_WL"
+		wait "$VERDICT_WL" 2>/dev/null || true
+		VERDICT_WL=""
 		[ -n "$t" ] || { echo "verdict run $i: no decision" >&3; exit 1; }
 		lat="$lat $(awk -v t="$t" -v f="$formed" 'BEGIN {printf "%.1f", (t - f) / 1e6 - 1000}')"
 	done

@@ -12,8 +12,6 @@ LATENCY_RUNS=${LATENCY_RUNS:-10}
 PIPE_LOOPS=${PIPE_LOOPS:-20000}
 FUTEX_OPS=${FUTEX_OPS:-10000000}
 . tests/bench/lib.sh
-kill_bench_wl() { pkill -KILL -f "deadlock abba --comm rx-bench" 2>/dev/null; }
-BENCH_CLEANUP=kill_bench_wl
 
 pipe_ns() {
 	perf bench sched pipe -l "$PIPE_LOOPS" 2>/dev/null | awk '/usecs\/op/ {printf "%.0f\n", $1 * 1000}'
@@ -30,20 +28,9 @@ syscall_ns() {
 	taskset -c 1 build/workloads/syscall_cost "$1" | sed 's/.*ns_per_call=//'
 }
 
-pipe_off="" pipe_on="" futex_off="" futex_on=""
-wait_off="" wait_on="" ppid_off="" ppid_on=""
-for _ in $(seq "$ROUNDS"); do
-	pipe_off="$pipe_off $(pipe_ns)"
-	futex_off="$futex_off $(futex_ns)"
-	wait_off="$wait_off $(syscall_ns futex-wait)"
-	ppid_off="$ppid_off $(syscall_ns getppid)"
-	start_daemon --rules rules/ --dry-run
-	pipe_on="$pipe_on $(pipe_ns)"
-	futex_on="$futex_on $(futex_ns)"
-	wait_on="$wait_on $(syscall_ns futex-wait)"
-	ppid_on="$ppid_on $(syscall_ns getppid)"
-	stop_daemon
-done
+wait_ns() { syscall_ns futex-wait; }
+ppid_ns() { syscall_ns getppid; }
+abab pipe_ns futex_ns wait_ns ppid_ns
 
 # The sensor's exact price per context switch, from the kernel's own BPF
 # run-time accounting: noise-free, unlike the wall-clock rows above.
@@ -109,19 +96,19 @@ read -r sim_small_s sim_small_kib <<< "$(sim_run 1000000)"
 read -r sim_s sim_kib <<< "$(sim_run "$SIM_N")"
 rm -f "$T/sim.trace"
 
-po=$(echo "$pipe_off" | median); pn=$(echo "$pipe_on" | median)
-fo=$(echo "$futex_off" | median); fn=$(echo "$futex_on" | median)
-wo=$(echo "$wait_off" | median); wn=$(echo "$wait_on" | median)
-go=$(echo "$ppid_off" | median); gn=$(echo "$ppid_on" | median)
+po=$(echo "$pipe_ns_bare" | median); pn=$(echo "$pipe_ns_rflx" | median)
+fo=$(echo "$futex_ns_bare" | median); fn=$(echo "$futex_ns_rflx" | median)
+wo=$(echo "$wait_ns_bare" | median); wn=$(echo "$wait_ns_rflx" | median)
+go=$(echo "$ppid_ns_bare" | median); gn=$(echo "$ppid_ns_rflx" | median)
 lat_p50=$(echo "$lat" | median)
 lat_max=$(echo "$lat" | tr ' ' '\n' | grep . | sort -g | tail -1)
 
 echo
 row "benchmark ($ROUNDS rounds, medians)" "without" "with reflexd" "change" "noise" "target"
-row "perf bench sched pipe (ns/op)" "$po" "$pn" "$(pct "$po" "$pn")" "$(echo "$pipe_off" | iqr)" "< 3%"
-row "futex contention, 4 threads (ns/op)" "$fo" "$fn" "$(pct "$fo" "$fn")" "$(echo "$futex_off" | iqr)" "< 3%"
-row "futex(2) call that does not sleep (ns)" "$wo" "$wn" "$(pct "$wo" "$wn")" "$(echo "$wait_off" | iqr)" ""
-row "getppid(2), not watched (ns)" "$go" "$gn" "$(pct "$go" "$gn")" "$(echo "$ppid_off" | iqr)" ""
+row "perf bench sched pipe (ns/op)" "$po" "$pn" "$(pct "$po" "$pn")" "$(echo "$pipe_ns_bare" | iqr)" "< 3%"
+row "futex contention, 4 threads (ns/op)" "$fo" "$fn" "$(pct "$fo" "$fn")" "$(echo "$futex_ns_bare" | iqr)" "< 3%"
+row "futex(2) call that does not sleep (ns)" "$wo" "$wn" "$(pct "$wo" "$wn")" "$(echo "$wait_ns_bare" | iqr)" ""
+row "getppid(2), not watched (ns)" "$go" "$gn" "$(pct "$go" "$gn")" "$(echo "$ppid_ns_bare" | iqr)" ""
 row "sched_switch program, per switch (ns)" "" "$per_switch" "" "" ""
 row "  = share of one pipe round trip (2 sw.)" "" "$(awk -v s="$per_switch" -v p="$pn" 'BEGIN {printf "%.3f%%", 2 * s / p * 100}')" "" "" ""
 row "scan iterator, per task visited (ns)" "" "$per_task" "" "" ""
