@@ -4,8 +4,9 @@
 # sleeping threads (tests/workloads/crowd.c), then through a storm of
 # short processes and context switches. Rows: CPU (% of one core, median
 # of three windows and their range), loop lag p99 (the daemon's own
-# reflexd_loop_lag_seconds histogram), RSS, the deadlock verdict latency
-# on the crowded host, and the storm's memory and drop counters.
+# reflexd_loop_lag_seconds histogram), RSS, the deadlock sensor's BPF run
+# time (kernel.bpf_stats_enabled), the deadlock verdict latency on the
+# crowded host, and the storm's memory and drop counters.
 #
 # Run alone: flock /tmp/reflexd-bench.lock flock /tmp/reflexd-live.lock \
 #            bash tests/bench/b_bighost.sh
@@ -23,17 +24,20 @@ ALL_SENSORS=deadlock,leak,retransmits,goroutines,memory
 # the host's limits, raised for the crowd and put back afterwards
 pid_max_was=$(sysctl -n kernel.pid_max)
 threads_max_was=$(sysctl -n kernel.threads-max)
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 crowd=""
 restore_host() {
 	if [ -n "$crowd" ]; then kill -TERM "$crowd" 2>/dev/null || true; wait "$crowd" 2>/dev/null || true; fi
 	pkill -KILL -f "deadlock abba --comm rx-bighost" 2>/dev/null || true
-	sysctl -qw kernel.pid_max="$pid_max_was" kernel.threads-max="$threads_max_was" || true
+	sysctl -qw kernel.pid_max="$pid_max_was" kernel.threads-max="$threads_max_was" \
+		kernel.bpf_stats_enabled="$stats_was" || true
 }
 BENCH_CLEANUP=restore_host
 need=$(( (CROWD_PROCS + CROWD_THREADS) * 2 + 32768 ))
 [ "$pid_max_was" -ge "$need" ] || sysctl -qw kernel.pid_max="$need"
 [ "$threads_max_was" -ge "$need" ] || sysctl -qw kernel.threads-max="$need"
 ulimit -u unlimited 2>/dev/null || true
+sysctl -qw kernel.bpf_stats_enabled=1
 make -s build/workloads/crowd build/workloads/deadlock > /dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$D/stat"; }
@@ -48,12 +52,19 @@ lag_p99() {
 	             if (le == "+Inf") print "inf"; else printf "%g\n", le * 1000; exit}}' "$1" "$2"
 }
 hz=$(getconf CLK_TCK)
+# the deadlock sensor's programs' run time so far (ns), summed
+deadlock_bpf_ns() {
+	bpftool prog show -j | jq '[.[] | select(.name == "futex_switch" or .name == "scan_waits") |
+		.run_time_ns // 0] | add // 0'
+}
 
-# CPU over three windows, loop lag over the whole 30 s, RSS at the end:
-# prints "cpu_median cpu_min cpu_max lag_p99_ms rss_mib"
+# CPU over three windows, loop lag and the deadlock programs' BPF time
+# over the whole 30 s, RSS at the end:
+# prints "cpu_median cpu_min cpu_max lag_p99_ms rss_mib bpf_us_per_s"
 at_rest() {
-	local cpus="" t0 t1
+	local cpus="" t0 t1 b0
 	lag_buckets > "$T/lag0"
+	b0=$(deadlock_bpf_ns)
 	for _ in 1 2 3; do
 		t0=$(ticks)
 		sleep "$WINDOW"
@@ -62,7 +73,8 @@ at_rest() {
 	done
 	lag_buckets > "$T/lag1"
 	echo "$(echo "$cpus" | median) $(echo "$cpus" | tr ' ' '\n' | grep . | sort -g | head -1) \
-$(echo "$cpus" | tr ' ' '\n' | grep . | sort -g | tail -1) $(lag_p99 "$T/lag0" "$T/lag1") $(rss_mib)"
+$(echo "$cpus" | tr ' ' '\n' | grep . | sort -g | tail -1) $(lag_p99 "$T/lag0" "$T/lag1") $(rss_mib) \
+$(awk -v a="$b0" -v b="$(deadlock_bpf_ns)" -v w="$WINDOW" 'BEGIN {printf "%.0f", (b - a) / (3 * w) / 1000}')"
 }
 
 # reflexd at rest with the given sensors, shipped rules in dry-run (and
@@ -76,7 +88,7 @@ rest_row() {
 	stop_daemon
 }
 
-read -r small_cpu small_lo small_hi small_lag small_rss <<< "$(rest_row "$ALL_SENSORS")"
+read -r small_cpu small_lo small_hi small_lag small_rss small_bpf <<< "$(rest_row "$ALL_SENSORS")"
 tasks_small=$(ls /proc | grep -c '^[0-9]')
 
 build/workloads/crowd idle --procs "$CROWD_PROCS" --threads "$CROWD_THREADS" > "$T/crowd" &
@@ -89,16 +101,16 @@ done
 grep -q '^ready' "$T/crowd" || { echo "crowd not ready in 120 s" >&2; exit 1; }
 tasks_big=$(awk '{split($4, a, "/"); print a[2]}' /proc/loadavg)
 
-read -r big_cpu big_lo big_hi big_lag big_rss <<< "$(rest_row "$ALL_SENSORS")"
+read -r big_cpu big_lo big_hi big_lag big_rss big_bpf <<< "$(rest_row "$ALL_SENSORS")"
 # the deadlock sensor's share: the same host without it
-read -r nodl_cpu nodl_lo nodl_hi nodl_lag nodl_rss <<< "$(rest_row "${ALL_SENSORS#deadlock,}")"
+read -r nodl_cpu nodl_lo nodl_hi nodl_lag nodl_rss _ <<< "$(rest_row "${ALL_SENSORS#deadlock,}")"
 
 # a memory rule arms the processes it may match (none here): the shipped
 # rules have none
 cat > "$T/mem.lua" <<'R'
 rule "bighost-rss" { when = memory { rss = "64GiB" }, where = { comm = "rx-*" }, act = signal { "SIGKILL" } }
 R
-read -r mem_cpu mem_lo mem_hi mem_lag mem_rss <<< "$(rest_row "$ALL_SENSORS" --rules "$T/mem.lua")"
+read -r mem_cpu mem_lo mem_hi mem_lag mem_rss _ <<< "$(rest_row "$ALL_SENSORS" --rules "$T/mem.lua")"
 
 # the deadlock verdict on the crowded host: decision time - formed - hold
 verdict_latencies "$VERDICT_RUNS"
@@ -136,8 +148,10 @@ storm_sw=$(sed -n 's/.*switches_per_s=\([0-9]*\).*/\1/p' "$T/storm")
 spread() { echo "$1 ($2-$3)"; }
 row "host at rest, $tasks_small tasks: CPU (% core)" "" "$(spread "$small_cpu" "$small_lo" "$small_hi")" "" "" "< 1%"
 row "  loop lag p99 (ms) / RSS (MiB)" "" "$small_lag / $small_rss" "" "" "< 5 ms"
+row "  deadlock sensor's BPF time (us/s)" "" "$small_bpf" "" "" ""
 row "crowded, $tasks_big tasks: CPU (% core)" "" "$(spread "$big_cpu" "$big_lo" "$big_hi")" "" "" "< 1%"
 row "  without the deadlock sensor" "" "$(spread "$nodl_cpu" "$nodl_lo" "$nodl_hi")" "" "" ""
+row "  deadlock sensor's BPF time (us/s)" "$small_bpf" "$big_bpf" "" "" "flat"
 row "  loop lag p99 (ms)" "" "$big_lag" "" "" "< 5 ms"
 row "  with a memory rule: CPU (% core)" "" "$(spread "$mem_cpu" "$mem_lo" "$mem_hi")" "" "" "< 1%"
 row "  with a memory rule: loop lag p99 (ms)" "" "$mem_lag" "" "" "< 5 ms"
