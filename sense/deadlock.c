@@ -494,6 +494,7 @@ static int read_iter(struct sense_deadlock *s, struct bpf_link *link, size_t *n)
 	int fd = bpf_iter_create(bpf_link__fd(link));
 	size_t len = *n * sizeof(*s->records), size = s->cap * sizeof(*s->records);
 	ssize_t got = 0;
+	int err = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -520,9 +521,11 @@ static int read_iter(struct sense_deadlock *s, struct bpf_link *link, size_t *n)
 			break;
 		len += (size_t)got;
 	}
+	if (got < 0)
+		err = -errno;
 	close(fd);
 	*n = len / sizeof(*s->records);
-	return got < 0 ? -errno : 0;
+	return err;
 }
 
 static int by_pid(const void *a, const void *b)
