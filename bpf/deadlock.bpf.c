@@ -6,8 +6,12 @@
  * to the syscall path, so uncontended locks, futex calls that do not sleep
  * and every other syscall cost nothing; a sleeping wait costs one register
  * read and a task-storage write on a context switch it makes anyway.
- * Userspace reads the long waits with a task iterator, and finds both
- * deadlocks (lock cycles) and stalls (every thread asleep, no cycle). */
+ * Userspace reads the long waits with an iterator, and finds both
+ * deadlocks (lock cycles) and stalls (every thread asleep, no cycle).
+ * Where task iterators take a pid filter (6.1), a wait also lists its
+ * thread in a hash map, and the scan visits only the processes on that
+ * list: its cost grows with the futex waiters, not with the host's tasks.
+ * Elsewhere the scan visits every task (docs/deadlock.md). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -18,6 +22,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define PF_KTHREAD 0x00200000
+#define TASK_DEAD 0x0080
 
 /* a wait at least this long reports its end on the ring buffer */
 const volatile __u64 long_wait_ns = 100000000;
@@ -28,6 +33,12 @@ const volatile long futex_nr = -1;
 /* sched_switch passes prev_state (5.18+), set by the loader; before, it
  * is read from prev itself (the verifier prunes the branch not taken) */
 const volatile bool switch_has_prev_state = true;
+/* the loader sets it where task iterators take a pid filter (6.1): waits
+ * list their threads in `waiters`, and the scan visits their processes */
+const volatile bool list_waiters = false;
+/* the scan copies each long waiter's user registers for its stack: off
+ * with --no-stacks */
+const volatile bool capture_regs = true;
 /* set for the first scan only: adopt threads that were asleep before */
 bool seeding = false;
 
@@ -84,6 +95,18 @@ struct {
 	__type(value, struct reflex_futex_wait);
 } waits SEC(".maps");
 
+/* tid -> pid (global ids): the threads that began a futex wait since a
+ * scan last saw them out of one, or exit. Allocated as used (bpf_mem_alloc,
+ * 6.1: safe under sched_switch's runqueue lock); only ever written where
+ * list_waiters is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, REFLEX_WAITERS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} waiters SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
@@ -98,6 +121,31 @@ static __always_inline __u32 ns_tid_of(struct task_struct *task)
 
 	bpf_core_read(&up, sizeof(up), &pid->numbers[level]);
 	return up.nr;
+}
+
+/* Puts the thread of w on the list, unless it is there. The cmpxchg is a
+ * full barrier: with unlist()'s, a wait that begins while the scan takes
+ * its thread off the list is always listed again by one of the two. */
+static __always_inline void list(struct reflex_futex_wait *w, __u32 tid)
+{
+	__u32 pid = w->pid;
+
+	if (__sync_val_compare_and_swap(&w->listed, 0, 1))
+		return;
+	if (bpf_map_update_elem(&waiters, &tid, &pid, BPF_ANY)) {
+		w->listed = 0;
+		drop(REFLEX_DEADLOCK_DROP_WAITS);
+	}
+}
+
+/* The scan saw the thread of w out of its wait: off the list, then, if it
+ * began another wait meanwhile, back on. */
+static __always_inline void unlist(struct reflex_futex_wait *w, __u32 tid)
+{
+	bpf_map_delete_elem(&waiters, &tid);
+	__sync_val_compare_and_swap(&w->listed, 1, 0);
+	if (*(volatile __u32 *)&w->active)
+		list(w, tid);
 }
 
 /* task is going to sleep (or sleeps): if in futex(2), record the wait.
@@ -129,6 +177,8 @@ static __always_inline void begin_wait(struct task_struct *task)
 	w->tid = task->pid;
 	w->ns_tid = ns_tid_of(task);
 	w->active = 1;
+	if (list_waiters)
+		list(w, task->pid);
 }
 
 /* sched_switch(bool preempt, struct task_struct *prev,
@@ -142,9 +192,19 @@ int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev, struct task_s
 	struct reflex_deadlock_event *e;
 	__u64 now;
 
-	/* prev_state 0: preempted while runnable, not asleep */
-	if (prev_state)
+	/* prev_state 0: preempted while runnable, not asleep; a thread that
+	 * exits (maybe killed in a futex wait) leaves the list */
+	if (prev_state & TASK_DEAD) {
+		__u32 tid = prev->pid;
+
+		w = bpf_task_storage_get(&waits, prev, 0, 0);
+		if (w && w->listed) {
+			w->active = 0;
+			bpf_map_delete_elem(&waiters, &tid);
+		}
+	} else if (prev_state) {
 		begin_wait(prev);
+	}
 	w = bpf_task_storage_get(&waits, next, 0, 0);
 	if (!w || !w->active)
 		return 0;
@@ -165,9 +225,28 @@ int BPF_PROG(futex_switch, bool preempt, struct task_struct *prev, struct task_s
 	return 0;
 }
 
-/* The scan: one record per wait older than min_wait_ns. The first scan
- * also adopts threads that went to sleep before reflexd attached: their
- * wait counts from now, which makes a hold longer, never shorter. */
+/* The scan's record of w, if it is older than min_wait_ns. */
+static __always_inline void write_wait(struct seq_file *seq, struct task_struct *task,
+				       const struct reflex_futex_wait *w)
+{
+	if (bpf_ktime_get_ns() - w->since_ns < min_wait_ns)
+		return;
+
+	struct reflex_wait_record rec = { .w = *w };
+
+	/* a stall is every thread of the process asleep */
+	rec.w.threads = BPF_CORE_READ(task, signal, nr_threads);
+	if (capture_regs)
+		user_regs((struct pt_regs *)bpf_task_pt_regs(task), &rec);
+	bpf_seq_write(seq, &rec, sizeof(rec));
+}
+
+/* The scan: every task where the list is not kept (before 6.1), and the
+ * first scan everywhere, which adopts the threads that went to sleep
+ * before reflexd attached (and lists them: their wait counts from now,
+ * which makes a hold longer, never shorter). Where the list is kept, the
+ * scan visits only its processes (a pid filter), and takes the threads it
+ * finds out of their wait off the list. */
 SEC("iter/task")
 int scan_waits(struct bpf_iter__task *ctx)
 {
@@ -181,13 +260,11 @@ int scan_waits(struct bpf_iter__task *ctx)
 		begin_wait(task);
 		return 0;
 	}
-	if (w && w->active && bpf_ktime_get_ns() - w->since_ns >= min_wait_ns) {
-		struct reflex_wait_record rec = { .w = *w };
-
-		/* a stall is every thread of the process asleep */
-		rec.w.threads = BPF_CORE_READ(task, signal, nr_threads);
-		user_regs((struct pt_regs *)bpf_task_pt_regs(task), &rec);
-		bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
-	}
+	if (!w)
+		return 0;
+	if (w->active)
+		write_wait(ctx->meta->seq, task, w);
+	else if (list_waiters && w->listed)
+		unlist(w, task->pid);
 	return 0;
 }

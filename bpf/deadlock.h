@@ -30,7 +30,12 @@ struct reflex_futex_wait {
 	__u32 active;    /* asleep in this wait now */
 	__u32 threads;   /* the scan's record: threads in the process then */
 	__u32 pad;
+	__u64 listed;    /* in task storage: on the waiters list (6.2+) */
 };
+
+/* The waiters list's capacity, in threads: a wait that finds it full is
+ * counted as dropped (REFLEX_DEADLOCK_DROP_WAITS) and not seen by the scan. */
+#define REFLEX_WAITERS_MAX 65536
 
 /* The scan's record of a wait: the wait, and the waiter's user registers
  * as its syscall saved them (stable while it sleeps), in DWARF register

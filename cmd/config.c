@@ -61,6 +61,8 @@ static const struct option_def options[] = {
 	  "DURATION", "lock waits shorter than this are contention, never examined" },
 	{ "stall-after", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(sense.stall_after_ns), "5s", 100 * MS, 3600 * SEC,
 	  false, "DURATION", "every thread of a process asleep in futex waits this long, no lock cycle: a stall" },
+	{ "no-stacks", OPT_FLAG, CMD_RUN | CMD_RECORD, OFF(sense.no_stacks), "false", 0, 0, false,
+	  NULL, "deadlocks and stalls without their stacks and lock names: tids and addresses only (what the names cost)" },
 	{ "leak-window", OPT_DURATION, CMD_RUN | CMD_RECORD, OFF(sense.leak_window_ns), "20s", 2 * SEC, 3600 * SEC, false,
 	  "DURATION", "a leak is memory that grows over this whole window with no plateau (docs/leak.md)" },
 	{ "leak-min-rate", OPT_BYTES_RATE, CMD_RUN | CMD_RECORD, OFF(sense.leak_min_rate), "1MiB/s", 4096, 1ULL << 40, false,

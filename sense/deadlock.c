@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "lib/kernel.h"
@@ -65,11 +66,20 @@ struct cycle {
 	bool seen;
 };
 
+/* A thread on the kernel's list of futex waiters. */
+struct listed {
+	__u32 tid, pid;
+};
+
 struct sense_deadlock {
 	struct deadlock_bpf *skel;
+	bool list;                         /* the kernel lists the waiters (6.1+) */
+	__u32 *tids, *pids;                /* the list as read, REFLEX_WAITERS_MAX each */
+	struct listed *listed;             /* the same, sorted by pid */
 	struct sensor_ring ring;
 	struct ev_loop *loop;
 	uint64_t min_wait_ns, stall_after_ns;
+	bool stacks;                       /* name threads by their stacks (not --no-stacks) */
 	struct condition_sink sink;
 	struct reflex_wait_record *records; /* what the scan iterator wrote */
 	struct waiter *waiters;
@@ -373,7 +383,7 @@ static void report(struct sense_deadlock *s, struct waiter *g, const int *member
 				return;
 			}
 			free(prev->names);
-			prev->names = name_threads(g, members, n);
+			prev->names = s->stacks ? name_threads(g, members, n) : NULL;
 		}
 		cond->kind = kind;
 		cond->target = prev->target;
@@ -477,13 +487,14 @@ static void clear_cycle(struct sense_deadlock *s, size_t i)
 	s->cycles[i] = s->cycles[--s->ncycles];
 }
 
-/* Runs the scan iterator: the waits older than min_wait, into s->records.
- * The count, or -errno. */
-static int read_waits(struct sense_deadlock *s)
+/* Runs a scan iterator, link, and appends the waits it writes (those
+ * older than min_wait) to s->records[*n...]. 0 or -errno. */
+static int read_iter(struct sense_deadlock *s, struct bpf_link *link, size_t *n)
 {
-	int fd = bpf_iter_create(bpf_link__fd(s->skel->links.scan_waits));
-	size_t len = 0, size = s->cap * sizeof(*s->records);
-	ssize_t n;
+	int fd = bpf_iter_create(bpf_link__fd(link));
+	size_t len = *n * sizeof(*s->records), size = s->cap * sizeof(*s->records);
+	ssize_t got = 0;
+	int err = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -503,22 +514,103 @@ static int read_waits(struct sense_deadlock *s)
 			s->cap = cap;
 			size = cap * sizeof(*s->records);
 		}
-		n = read(fd, (char *)s->records + len, size - len);
-		if (n < 0 && errno == EINTR)
+		got = read(fd, (char *)s->records + len, size - len);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (got <= 0)
 			break;
-		len += (size_t)n;
+		len += (size_t)got;
 	}
-	n = n < 0 ? -errno : (ssize_t)(len / sizeof(*s->records));
+	if (got < 0)
+		err = -errno;
 	close(fd);
+	*n = len / sizeof(*s->records);
+	return err;
+}
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Reads the kernel's list of waiting threads into s->listed, sorted by
+ * pid. The count, or -errno. */
+static int read_list(struct sense_deadlock *s)
+{
+	int fd = bpf_map__fd(s->skel->maps.waiters), err = 0;
+	__u32 batch, count;
+	size_t n = 0;
+
+	if (!s->tids) {
+		s->tids = malloc(REFLEX_WAITERS_MAX * sizeof(*s->tids));
+		s->pids = malloc(REFLEX_WAITERS_MAX * sizeof(*s->pids));
+		s->listed = malloc(REFLEX_WAITERS_MAX * sizeof(*s->listed));
+		if (!s->tids || !s->pids || !s->listed) {
+			free(s->tids);
+			free(s->pids);
+			free(s->listed);
+			s->tids = s->pids = NULL;
+			s->listed = NULL;
+			return -ENOMEM;
+		}
+	}
+	/* a batch as big as the map reads it all at once; the loop is for
+	 * entries added meanwhile */
+	while (!err && n < REFLEX_WAITERS_MAX) {
+		count = (__u32)(REFLEX_WAITERS_MAX - n);
+		err = bpf_map_lookup_batch(fd, n ? &batch : NULL, &batch, s->tids + n, s->pids + n,
+					   &count, NULL);
+		n += count;
+	}
+	if (err && errno != ENOENT)
+		return -errno;
+	for (size_t i = 0; i < n; i++)
+		s->listed[i] = (struct listed){ .tid = s->tids[i], .pid = s->pids[i] };
+	qsort(s->listed, n, sizeof(*s->listed), by_pid);
 	return (int)n;
 }
 
 static const char *const deadlock_drops[REFLEX_DEADLOCK_DROPS] = {
-	[REFLEX_DEADLOCK_DROP_WAITS] = "futex waits not recorded: no task storage",
+	[REFLEX_DEADLOCK_DROP_WAITS] = "futex waits not recorded: no task storage, or the waiters list full",
 	[REFLEX_DEADLOCK_DROP_ENDS] = "long futex waits' ends not reported: the ring buffer was full",
 };
+
+/* Runs the scan over the processes on the list, one iterator each with a
+ * pid filter: only their threads are visited. */
+static int scan_listed(struct sense_deadlock *s, size_t *n)
+{
+	int listed = read_list(s), err = 0;
+
+	if (listed < 0)
+		return listed;
+	for (int i = 0, j; i < listed && !err; i = j) {
+		union bpf_iter_link_info info = { .task.pid = s->listed[i].pid };
+		DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info,
+				    .link_info_len = sizeof(info));
+		struct bpf_link *link;
+
+		for (j = i + 1; j < listed && s->listed[j].pid == s->listed[i].pid; j++)
+			;
+		link = bpf_program__attach_iter(s->skel->progs.scan_waits, &opts);
+		if (!link)
+			return -errno;
+		err = read_iter(s, link, n);
+		bpf_link__destroy(link);
+	}
+	return err;
+}
+
+/* The scan: the waits older than min_wait, into s->records. The count, or
+ * -errno. */
+static int read_waits(struct sense_deadlock *s)
+{
+	size_t n = 0;
+	int err = s->list ? scan_listed(s, &n) : read_iter(s, s->skel->links.scan_waits, &n);
+
+	return err ? err : (int)n;
+}
 
 static void deadlock_scan(void *state, uint64_t now)
 {
@@ -586,12 +678,14 @@ static void deadlock_stop(void *state);
 static void *deadlock_start(const struct sensor_env *env)
 {
 	struct sense_deadlock *s = calloc(1, sizeof(*s));
+	size_t seeded = 0;
 	int err;
 
 	if (!s)
 		return NULL;
 	s->min_wait_ns = env->cfg->min_wait_ns;
 	s->stall_after_ns = env->cfg->stall_after_ns;
+	s->stacks = !env->cfg->no_stacks;
 	s->sink = env->sink;
 	s->loop = env->loop;
 	s->skel = deadlock_bpf__open();
@@ -604,6 +698,11 @@ static void *deadlock_start(const struct sensor_env *env)
 	s->skel->rodata->min_wait_ns = s->min_wait_ns;
 	s->skel->rodata->futex_nr = SYS_futex;
 	s->skel->rodata->switch_has_prev_state = kernel_tp_args("sched_switch") >= 4;
+	s->skel->rodata->capture_regs = s->stacks;
+	/* the list needs task iterators with a pid filter (6.1, whose
+	 * bpf_iter_task_type came with them); without, every task is scanned */
+	s->list = kernel_btf_has("bpf_iter_task_type", BTF_KIND_ENUM) == 1;
+	s->skel->rodata->list_waiters = s->list;
 	err = deadlock_bpf__load(s->skel);
 	if (err) {
 		log_error("deadlock: loading the BPF programs: %s", strerror(-err));
@@ -617,10 +716,12 @@ static void *deadlock_start(const struct sensor_env *env)
 			  strerror(-err));
 		goto fail;
 	}
+	log_debug("deadlock: the scan visits %s",
+		  s->list ? "the processes with threads in futex waits" : "every task");
 	/* adopt the threads already asleep in futex(2): a deadlock older
 	 * than reflexd never switches again, so it would go unseen */
 	s->skel->bss->seeding = true;
-	err = read_waits(s);
+	err = read_iter(s, s->skel->links.scan_waits, &seeded);
 	s->skel->bss->seeding = false;
 	if (err < 0) {
 		log_error("deadlock: scanning the threads already waiting: %s", strerror(-err));
@@ -647,6 +748,9 @@ static void deadlock_stop(void *state)
 	deadlock_bpf__destroy(s->skel);
 	free(s->records);
 	free(s->waiters);
+	free(s->tids);
+	free(s->pids);
+	free(s->listed);
 	for (size_t i = 0; i < s->ncycles; i++)
 		free(s->cycles[i].names);
 	free(s->cycles);

@@ -18,6 +18,7 @@
 struct sensor_config {
 	uint64_t min_wait_ns;
 	uint64_t stall_after_ns;
+	bool no_stacks;           /* deadlock/stall evidence without stacks or lock names */
 	uint64_t leak_window_ns;
 	uint64_t leak_min_rate;   /* bytes/s */
 	uint64_t leak_attribution_ns;

@@ -278,4 +278,22 @@ R
 		|| fail "the replay lost the names: $(grep "pid=$pid" "$T/named.trace" | head -2)"
 }
 
+# --no-stacks: the same deadlock, by tids and addresses only (what
+# tests/bench/b_deadlock.sh measures against the names)
+test_no_stacks_names_tids_and_addresses_only() {
+	write_rule live <<'R'
+rule "plain" { when = deadlock { }, where = { comm = "rx-plain" }, hold = "300ms", act = signal { "SIGKILL" } }
+R
+	start_daemon --rules "$T/rules" --dry-run --no-stacks
+	start_wl deadlock abba --comm rx-plain
+	wait_record '.outcome == "dry-run"' 4
+	rec=$(audit)
+	echo "$rec" | holds '.summary | test("^lock cycle [0-9]+→[0-9]+→[0-9]+ \\(2 threads\\)$")' \
+		|| fail "summary: $(echo "$rec" | jq -r .summary)"
+	echo "$rec" | holds '[.evidence.cycle[] | has("stack") or has("lock_name")] | any | not' \
+		|| fail "names with --no-stacks: $rec"
+	echo "$rec" | holds '[.evidence.cycle[].waits_on | test("^0x[0-9a-f]+$")] | all' || fail "addresses: $rec"
+	stop_daemon
+}
+
 run_tests

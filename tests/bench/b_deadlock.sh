@@ -1,73 +1,88 @@
 #!/bin/bash
 # The deadlock evidence's cost: 4 threads on one mutex (futex_bench) bare,
-# under a reflexd without stack capture (BASELINE=path of an older build,
-# e.g. main's) and under this one, in ABAB rounds; the scan program's price
-# per task visited in both; and the time to name a confirmed deadlock.
-# Only the deadlock sensor runs, so the rows measure it alone.
+# under a reflexd with --no-stacks (no registers copied, nothing unwound,
+# tids and addresses only) and under the same reflexd with its stacks, in
+# ABAB rounds (bare, without, with, then again); optionally BASELINE= an
+# older build as a fourth column. Then the scan programs' run time a
+# second with one deadlocked process (whose two threads are the only
+# long waits: the only records with registers), without and with the
+# stacks; and the time to name a confirmed deadlock. Only the deadlock
+# sensor runs, so the rows measure it alone.
+#
+# Run alone: flock -o /tmp/reflexd-bench.lock flock -o /tmp/reflexd-live.lock \
+#            bash tests/bench/b_deadlock.sh
 set -eu
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FUTEX_OPS=${FUTEX_OPS:-10000000}
 BASELINE=${BASELINE:-}
+SCAN_SECONDS=${SCAN_SECONDS:-5}
 WLP=""
 kill_bench_wl() {
 	[ -z "$WLP" ] || kill -KILL "$WLP" 2>/dev/null || true
 	[ -z "$WLP" ] || wait "$WLP" 2>/dev/null || true
 	WLP=""
 }
-BENCH_CLEANUP=kill_bench_wl
+stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+restore_stats() { sysctl -qw kernel.bpf_stats_enabled="$stats_was"; }
+BENCH_CLEANUP="kill_bench_wl restore_stats"
+make -s build/workloads/futex_bench build/workloads/deadlock-nofp > /dev/null
 
 futex_ns() {
 	build/workloads/futex_bench --threads 4 --ops "$FUTEX_OPS" | sed 's/.*ns_per_op=//'
 }
 
-# start BINARY: a daemon of that build with only the deadlock sensor
+# start BINARY [OPTION...]: a daemon of that build with only the deadlock sensor
 start() {
-	REFLEXD_BIN=$1 start_daemon --rules rules/ --dry-run --sensors deadlock
+	local bin=$1
+	shift
+	REFLEXD_BIN=$bin start_daemon --rules rules/ --dry-run --sensors deadlock "$@"
 }
 
-# scan_ns BINARY: the scan iterator's run time per task visited, with one
-# deadlocked process among the tasks (its two threads are copied out)
-scan_ns() {
-	start "$1"
+# under BINARY [OPTION...]: futex_bench's ns/op under that daemon
+under() {
+	start "$@"
+	futex_ns
+	stop_daemon
+}
+
+bare="" base="" without="" with=""
+for _ in $(seq "$ROUNDS"); do
+	bare="$bare $(futex_ns)"
+	[ -z "$BASELINE" ] || base="$base $(under "$BASELINE")"
+	without="$without $(under ./reflexd --no-stacks)"
+	with="$with $(under ./reflexd)"
+done
+
+# scan_us [OPTION...]: the deadlock programs' run time a second (us/s,
+# kernel.bpf_stats_enabled) over SCAN_SECONDS, with one deadlocked process
+scan_us() {
+	local before ids t0 t1
+	before=$(bpf_prog_ids)
+	start ./reflexd "$@"
+	ids=$(comm -13 <(echo "$before") <(bpf_prog_ids))
 	build/workloads/deadlock-nofp abba --comm rx-bname > /dev/null &
 	WLP=$!
-	sleep 3
-	bpftool prog show name scan_waits -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"' |
-		awk '{printf "%.0f\n", $2 ? $1 / $2 : 0}'
+	sleep 1
+	read -r t0 _ <<< "$(bpf_run_time $ids)"
+	sleep "$SCAN_SECONDS"
+	read -r t1 _ <<< "$(bpf_run_time $ids)"
+	awk -v a="$t0" -v b="$t1" -v s="$SCAN_SECONDS" 'BEGIN {printf "%.1f\n", (b - a) / s / 1000}'
 	kill_bench_wl
 	stop_daemon
 }
 
-bare="" base="" with=""
-for _ in $(seq "$ROUNDS"); do
-	bare="$bare $(futex_ns)"
-	if [ -n "$BASELINE" ]; then
-		start "$BASELINE"
-		base="$base $(futex_ns)"
-		stop_daemon
-	fi
-	start ./reflexd
-	with="$with $(futex_ns)"
-	stop_daemon
-done
-
-stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
-scan_base="" scan_with=""
+scan_without="" scan_with=""
 for _ in 1 2 3; do
-	[ -z "$BASELINE" ] || scan_base="$scan_base $(scan_ns "$BASELINE")"
-	scan_with="$scan_with $(scan_ns ./reflexd)"
+	scan_without="$scan_without $(scan_us --no-stacks)"
+	scan_with="$scan_with $(scan_us)"
 done
-sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+restore_stats
 
 # naming: the debug line the sensor logs once a deadlock is confirmed
 named=""
 for _ in 1 2 3 4 5; do
-	: > "$T/d.log"
-	./reflexd run --journal "$T/j.db" --rules rules/ --dry-run --sensors deadlock \
-		--log-level debug > "$T/d.log" 2>&1 &
-	D=$!
-	for _ in $(seq 200); do grep -q 'info: ready' "$T/d.log" && break; sleep 0.05; done
+	start ./reflexd --log-level debug
 	build/workloads/deadlock-nofp abba --comm rx-bname > /dev/null &
 	WLP=$!
 	for _ in $(seq 100); do grep -q 'named 2 threads' "$T/d.log" && break; sleep 0.05; done
@@ -77,18 +92,20 @@ for _ in 1 2 3 4 5; do
 done
 
 spread() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {printf "%s-%s", a[1], a[NR]}'; }
-printf '%-46s %10s %10s %12s\n' "deadlock evidence ($ROUNDS rounds, medians)" "median" "min-max" "vs bare"
+printf '%-50s %10s %14s %10s\n' "deadlock evidence ($ROUNDS ABAB rounds, medians)" "median" "min-max" "vs bare"
 b=$(echo "$bare" | median)
-printf '%-46s %10s %10s %12s\n' "futex 4 threads, bare (ns/op)" "$b" "$(spread "$bare")" ""
+printf '%-50s %10s %14s %10s\n' "futex 4 threads, one mutex, bare (ns/op)" "$b" "$(spread "$bare")" \
+	"iqr $(echo "$bare" | iqr)"
 if [ -n "$BASELINE" ]; then
 	m=$(echo "$base" | median)
-	printf '%-46s %10s %10s %12s\n' "  reflexd without stack capture" "$m" "$(spread "$base")" "$(pct "$b" "$m")"
+	printf '%-50s %10s %14s %10s\n' "  reflexd BASELINE ($BASELINE)" "$m" "$(spread "$base")" "$(pct "$b" "$m")"
 fi
+m=$(echo "$without" | median)
+printf '%-50s %10s %14s %10s\n' "  reflexd --no-stacks" "$m" "$(spread "$without")" "$(pct "$b" "$m")"
 m=$(echo "$with" | median)
-printf '%-46s %10s %10s %12s\n' "  reflexd with stack capture" "$m" "$(spread "$with")" "$(pct "$b" "$m")"
-[ -z "$BASELINE" ] || printf '%-46s %10s %10s\n' "scan, per task visited, without capture (ns)" \
-	"$(echo "$scan_base" | median)" "$(spread "$scan_base")"
-printf '%-46s %10s %10s\n' "scan, per task visited, with capture (ns)" \
-	"$(echo "$scan_with" | median)" "$(spread "$scan_with")"
-printf '%-46s %10s %10s\n' "naming a confirmed 2-thread deadlock (ms)" \
+printf '%-50s %10s %14s %10s\n' "  reflexd with stacks" "$m" "$(spread "$with")" "$(pct "$b" "$m")"
+printf '%-50s %10s %14s\n' "deadlock programs, one deadlock, --no-stacks (us/s)" \
+	"$(echo "$scan_without" | median)" "$(spread "$scan_without")"
+printf '%-50s %10s %14s\n' "  with stacks (us/s)" "$(echo "$scan_with" | median)" "$(spread "$scan_with")"
+printf '%-50s %10s %14s\n' "naming a confirmed 2-thread deadlock (ms)" \
 	"$(echo "$named" | median)" "$(spread "$named")"
