@@ -19,9 +19,26 @@ kill_started() {
 	wait 2>/dev/null || true
 }
 
+# The tests listen on fixed ports in 47000-49999, inside the kernel's
+# ephemeral range (32768-60999): a client socket in TIME_WAIT on one of
+# them (connclient makes thousands) makes a backend's bind fail with
+# EADDRINUSE for a minute. Reserved ports are never picked as ephemeral;
+# the file that reserved them gives them back when it ends.
+TEST_PORTS=47000-49999
+RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
+reserved_before=
+if reserved_now=$(cat "$RESERVED" 2> /dev/null) && ! echo ",$reserved_now," | grep -q ",$TEST_PORTS,"; then
+	echo "${reserved_now:+$reserved_now,}$TEST_PORTS" > "$RESERVED" 2> /dev/null &&
+		reserved_before=${reserved_now:-none}
+fi
+
 cleanup() {
 	kill_started
 	rm -rf "$T"
+	if [ -n "$reserved_before" ]; then
+		[ "$reserved_before" = none ] && reserved_before=
+		echo "$reserved_before" > "$RESERVED" 2> /dev/null || true
+	fi
 }
 trap cleanup EXIT
 
