@@ -56,17 +56,19 @@ done
 # scan_us [OPTION...]: the deadlock programs' run time a second (us/s,
 # kernel.bpf_stats_enabled) over SCAN_SECONDS, with one deadlocked process
 scan_us() {
-	local before ids t0 t1
+	local before ids
 	before=$(bpf_prog_ids)
 	start ./reflexd "$@"
-	ids=$(comm -13 <(echo "$before") <(bpf_prog_ids))
+	ids=$(comm -13 <(echo "$before") <(bpf_prog_ids) | paste -sd, -)
 	build/workloads/deadlock-nofp abba --comm rx-bname > /dev/null &
 	WLP=$!
 	sleep 1
-	read -r t0 _ <<< "$(bpf_run_time $ids)"
+	bpf_snapshot "$ids" > "$T/scan0"
 	sleep "$SCAN_SECONDS"
-	read -r t1 _ <<< "$(bpf_run_time $ids)"
-	awk -v a="$t0" -v b="$t1" -v s="$SCAN_SECONDS" 'BEGIN {printf "%.1f\n", (b - a) / s / 1000}'
+	bpf_snapshot "$ids" > "$T/scan1"
+	# the deadlock sensor's two programs, of all the daemon loaded
+	awk -v s="$SCAN_SECONDS" '$1 != "futex_switch" && $1 != "scan_waits" {next}
+		NR == FNR {t -= $2; next} {t += $2} END {printf "%.1f\n", t / s / 1000}' "$T/scan0" "$T/scan1"
 	kill_bench_wl
 	stop_daemon
 }
