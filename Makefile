@@ -48,7 +48,7 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h bpf/core_fixes.bpf.h bpf/drops.bpf.h bpf/drops.h $(BUILD)/vmlinux.h
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/%.h bpf/core_fixes.bpf.h bpf/drops.bpf.h bpf/drops.h bpf/leak_procs.bpf.h $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # the shared rss_stat program holds the leak sensor's and the reflex's maps

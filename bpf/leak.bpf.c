@@ -13,13 +13,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* rss.bpf.c's procs, the same definition */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, REFLEX_LEAK_PROCS_MAX);
-	__type(key, __u32);   /* tgid */
-	__type(value, struct reflex_leak_proc);
-} procs SEC(".maps");
+#include "leak_procs.bpf.h"
 
 /* A new program image has a new mm: start over. */
 SEC("tp_btf/sched_process_exec")

@@ -42,12 +42,7 @@ const volatile __u32 page_shift = 12;
 /* the leak sensor is running: procs is kept */
 bool follow = false;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, REFLEX_LEAK_PROCS_MAX);
-	__type(key, __u32);   /* tgid */
-	__type(value, struct reflex_leak_proc);
-} procs SEC(".maps");
+#include "leak_procs.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
