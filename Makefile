@@ -111,6 +111,11 @@ $(BUILD)/bench/engine_bench: tests/bench/engine_bench.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# tests/bench/b_retransmits.sh: a loaded program attached K more times
+$(BUILD)/bench/amplify: tests/bench/amplify.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -o $@ $< -lbpf
+
 # tests/scale: many real Kubernetes clients on one loop (t_k8s.sh, make scale)
 $(BUILD)/tests/k8s_fleet: tests/scale/fleet.c $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -188,7 +193,7 @@ test: all workloads fuzz units
 test-kernels: all workloads
 	@bash tests/kernels/matrix.sh
 
-bench: all workloads $(BUILD)/bench/engine_bench
+bench: all workloads $(BUILD)/bench/engine_bench $(BUILD)/bench/amplify
 	@sh deploy/deps.sh bench
 	@bash tests/bench/run.sh
 
