@@ -54,7 +54,7 @@ static void fill(struct decision *d, const struct decision_field *f, size_t n)
 		if (!f[i].column)
 			continue;
 		snprintf(text, sizeof(text), f[i].type == DECISION_FIELD_JSON ? "{\"v\":%zu}" : "v%zu", i);
-		decision_field_set(&f[i], d, text, 1000 + (int64_t)i);
+		(void)decision_field_set(&f[i], d, text, strlen(text), 1000 + (int64_t)i);
 	}
 	d->mode = REFLEX_MODE_DRY_RUN;
 	d->condition.kind = REFLEX_COND_LEAK;
