@@ -497,22 +497,45 @@ int journal_complete(struct journal *j, const struct decision *d)
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
 
+/* Why st's column col, f's, was refused (rc: decision_field_set's, or
+ * -EDOM, not an integer), with the value as stored, whatever its type:
+ * "decision ID: pid 4294967297 is out of range". */
+static void say_refused(sqlite3_stmt *st, int col, const struct decision_field *f, int rc, char *why,
+			size_t size)
+{
+	const unsigned char *id = sqlite3_column_text(st, 0), *value = sqlite3_column_text(st, col);
+	const char *v = value ? (const char *)value : "";
+	struct sbuf b;
+
+	sbuf_init(&b, why, size);
+	sbuf_printf(&b, "decision %.40s: %s ", id ? (const char *)id : "", f->column);
+	if (rc == -ERANGE)
+		sbuf_printf(&b, "%s is out of range", v);
+	else if (rc == -EDOM)
+		sbuf_printf(&b, "'%.40s' is not an integer", v);
+	else if (rc == -E2BIG)
+		sbuf_printf(&b, "is %d bytes long, more than the %zu it holds", sqlite3_column_bytes(st, col),
+			    f->size - 1);
+	else if (rc == -EILSEQ)
+		sbuf_puts(&b, "holds a NUL byte");
+	else
+		sbuf_printf(&b, "'%.40s' is not a known name", v);
+}
+
 /* A row of the decision's columns (from the first) into d: 0, or -errno
- * when a value is not one reflexd writes, with why in why ("decision ID:
- * pid 4294967297 is out of range"): never a value changed to fit. */
+ * when a value is not one reflexd writes, with why in why (say_refused):
+ * never a value changed to fit. */
 static int row_to_decision(sqlite3_stmt *st, struct decision *d, char *why, size_t size)
 {
 	size_t nf;
 	const struct decision_field *f = decision_fields(&nf);
-	const unsigned char *id = sqlite3_column_text(st, 0);
-	const char *value;
-	int col = 0, rc = 0, n;
-	size_t i;
+	int col = 0;
 
 	memset(d, 0, sizeof(*d));
-	for (i = 0; !rc && i < nf; i++) {
+	for (size_t i = 0; i < nf; i++) {
 		const unsigned char *text = NULL;
 		int64_t v = 0;
+		int rc = 0;
 
 		if (!f[i].column)
 			continue;
@@ -525,29 +548,13 @@ static int row_to_decision(sqlite3_stmt *st, struct decision *d, char *why, size
 		if (!rc)
 			rc = decision_field_set(&f[i], d, text ? (const char *)text : "",
 						text ? (size_t)sqlite3_column_bytes(st, col) : 0, v);
+		if (rc) {
+			say_refused(st, col, &f[i], rc, why, size);
+			return rc;
+		}
 		col++;
 	}
-	if (!rc)
-		return 0;
-	/* the field refused and its value as stored, whatever its type */
-	f += i - 1;
-	col--;
-	value = (const char *)sqlite3_column_text(st, col);
-	n = snprintf(why, size, "decision %.40s: %s ", id ? (const char *)id : "", f->column);
-	if (n < 0 || (size_t)n >= size)
-		return rc;
-	if (rc == -ERANGE)
-		snprintf(why + n, size - n, "%lld is out of range", (long long)sqlite3_column_int64(st, col));
-	else if (rc == -EDOM)
-		snprintf(why + n, size - n, "'%.40s' is not an integer", value ? value : "");
-	else if (rc == -E2BIG)
-		snprintf(why + n, size - n, "is %d bytes long, more than the %zu it holds",
-			 sqlite3_column_bytes(st, col), f->size - 1);
-	else if (rc == -EILSEQ)
-		snprintf(why + n, size - n, "holds a NUL byte");
-	else
-		snprintf(why + n, size - n, "'%.40s' is not a known name", value ? value : "");
-	return rc;
+	return 0;
 }
 
 /* A row that cannot be read back, why it is skipped: said to the
