@@ -187,6 +187,8 @@ struct recovered {
 	int n;
 	char why[4][256];
 	int nwhy;
+	int exported, unreadable;  /* by journal_export_next */
+	char exported_id[37];
 };
 
 static void on_recovered(const struct decision *d, void *ctx)
@@ -207,15 +209,29 @@ static void on_skipped(const char *why, void *ctx)
 	r->nwhy++;
 }
 
+static int on_exported(const struct journal_entry *e, const struct decision *d, void *ctx)
+{
+	struct recovered *r = ctx;
+
+	if (!d) {
+		r->unreadable++;
+		return 0;
+	}
+	snprintf(r->exported_id, sizeof(r->exported_id), "%s", d->id);
+	r->exported++;
+	return 0;
+}
+
 /* Two intents left pending by a stop, one of them forged to a pid of
  * 2^32 + 1 (read as pid 1 once): recovery marks the other unknown, and
- * skips the forged one, saying why, leaving it pending as it is. */
+ * skips the forged one, saying why, leaving it pending as it is. A
+ * forged row queued for export reaches the exporter as nothing to send. */
 static void check_recover(void)
 {
 	char dir[] = "/tmp/decision_fields.XXXXXX", path[64], err[256], sql[256], want[256];
 	struct decision *d = calloc(1, sizeof(*d));
 	struct recovered r = { 0 };
-	char good[37], forged[37];
+	char good[37], forged[37], queued[37];
 	struct journal *j = NULL;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -230,8 +246,14 @@ static void check_recover(void)
 	CHECK(j, "journal_open: %s", err);
 	if (!j)
 		goto cleanup;
-	d->outcome = REFLEX_OUTCOME_PENDING;
+	CHECK(!journal_export_start(j, 100, NULL, NULL), "journal_export_start");
+	d->outcome = REFLEX_OUTCOME_ACTED;
 	d->condition.kind = REFLEX_COND_DEADLOCK;
+	d->condition.target.pid = 4242;
+	uuid_v7(queued);
+	snprintf(d->id, sizeof(d->id), "%s", queued);
+	CHECK(!journal_write(j, d), "journal_write");
+	d->outcome = REFLEX_OUTCOME_PENDING;
 	d->condition.target.pid = 4242;
 	uuid_v7(good);
 	uuid_v7(forged);
@@ -240,7 +262,7 @@ static void check_recover(void)
 	snprintf(d->id, sizeof(d->id), "%s", forged);
 	CHECK(!journal_write(j, d), "journal_write");
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
-	snprintf(sql, sizeof(sql), "UPDATE decisions SET pid = 4294967297 WHERE id = '%s'", forged);
+	snprintf(sql, sizeof(sql), "UPDATE decisions SET pid = 4294967297 WHERE id IN ('%s', '%s')", forged, queued);
 	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "forging: %s", sqlite3_errmsg(db));
 
 	journal_on_skip(j, on_skipped, &r);
@@ -248,6 +270,12 @@ static void check_recover(void)
 	CHECK(r.n == 1 && !strcmp(r.ids[0], good), "recovered %d, the first %s", r.n, r.ids[0]);
 	snprintf(want, sizeof(want), "decision %s: pid 4294967297 is out of range; row skipped", forged);
 	CHECK(r.nwhy == 1 && !strcmp(r.why[0], want), "%d said, the first '%s', not '%s'", r.nwhy, r.why[0], want);
+	/* the outbox: the forged acted one, then the recovered one */
+	CHECK(!journal_export_next(j, 10, on_exported, &r), "journal_export_next");
+	CHECK(r.unreadable == 1 && r.exported == 1 && !strcmp(r.exported_id, good),
+	      "exported %d (%s), %d unreadable", r.exported, r.exported_id, r.unreadable);
+	snprintf(want, sizeof(want), "decision %s: pid 4294967297 is out of range; row skipped", queued);
+	CHECK(r.nwhy == 2 && !strcmp(r.why[1], want), "%d said, the second '%s', not '%s'", r.nwhy, r.why[1], want);
 
 	snprintf(sql, sizeof(sql), "SELECT outcome, pid FROM decisions WHERE id = '%s'", forged);
 	CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
