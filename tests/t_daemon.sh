@@ -90,7 +90,12 @@ test_forged_pending_intent_is_skipped_at_start() {
 	forged=$(sqlite3 "$T/journal.db" "SELECT id FROM decisions WHERE pid = 5000")
 	sqlite3 "$T/journal.db" "UPDATE decisions SET outcome = 'pending' WHERE id IN ('$good', '$forged');
 		UPDATE decisions SET pid = 4294967297 WHERE id = '$forged'"
-	start_daemon --rules "$T/rules"
+	# start_daemon takes an error line for a failed start: wait for ready
+	LOG=$T/daemon.log
+	"$REFLEXD" run --journal "$T/journal.db" --rules "$T/rules" > "$LOG" 2>&1 &
+	DAEMON=$!
+	STARTED="$STARTED $DAEMON"
+	wait_for "$LOG" 'reflexd: info: ready' 20 || return 1
 	stop_daemon
 	grep -qx "reflexd: error: journal: decision $forged: pid 4294967297 is out of range; row skipped" "$LOG" ||
 		fail "the skip is not said: $(cat "$LOG")"
