@@ -157,10 +157,10 @@ $(BUILD)/unit/text: tests/unit/text.c lib/text.c lib/util.c lib/text.h lib/util.
 
 # the decision's field table against a real journal
 DECISION_FIELDS_SRCS := tests/unit/decision_fields.c model/decision_fields.c model/decision.c model/condition.c \
-	record/journal.c lib/util.c lib/text.c
+	record/journal.c lib/log.c lib/util.c lib/text.c
 $(BUILD)/unit/decision_fields: $(DECISION_FIELDS_SRCS) model/decision_fields.h model/decision.h record/journal.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(DECISION_FIELDS_SRCS) -lsqlite3 -lm
+	$(CC) $(CFLAGS) -o $@ $(DECISION_FIELDS_SRCS) -lsqlite3 -lbpf -lm
 
 units: $(BUILD)/unit/decision_fields $(BUILD)/unit/symbols $(BUILD)/unit/leak_trend $(BUILD)/unit/probe_capture $(BUILD)/unit/metrics $(BUILD)/unit/text \
 	$(BUILD)/unit/proctable

@@ -383,6 +383,14 @@ static int print_summary(struct journal *j, const struct journal_filter *f, bool
 	return rc;
 }
 
+/* A row of the journal that cannot be read back: said, and counted for
+ * the exit status (the other rows are still shown). */
+static void skipped_row(const char *why, void *ctx)
+{
+	text_print(stderr, "reflexd: audit: journal: %s", why);
+	(*(unsigned long *)ctx)++;
+}
+
 static int parse_ago(const char *opt, const char *text, int64_t *real_ns)
 {
 	uint64_t ago;
@@ -407,6 +415,7 @@ int audit_main(struct config *cfg)
 		.pid = (pid_t)cfg->pid, .outcome = -1, .limit = cfg->limit,
 	};
 	struct journal *j;
+	unsigned long skipped = 0;
 	char err[512];
 	int rc;
 
@@ -430,19 +439,14 @@ int audit_main(struct config *cfg)
 		fprintf(stderr, "reflexd: audit: %s\n", err);
 		return 1;
 	}
+	journal_on_skip(j, skipped_row, &skipped);
 	if (cfg->summary) {
 		rc = print_summary(j, &f, cfg->json);
 		if (rc)
 			fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
-		journal_free(j);
-		return rc ? 1 : 0;
-	}
-	if (cfg->show) {
+	} else if (cfg->show) {
 		rc = show(j, &f, cfg->show, cfg->json);
-		journal_free(j);
-		return rc;
-	}
-	if (cfg->report) {
+	} else if (cfg->report) {
 		if (!cfg->html) {
 			fprintf(stderr, "reflexd: audit report: where to? (--html FILE)\n");
 			journal_free(j);
@@ -451,15 +455,15 @@ int audit_main(struct config *cfg)
 		rc = report_write(j, &f, cfg->html, err, sizeof(err));
 		if (rc)
 			fprintf(stderr, "reflexd: audit report: %s\n", err);
-		journal_free(j);
-		return rc ? 1 : 0;
+	} else {
+		if (!cfg->json)
+			printf("%-24s %-8s %-8s %-20s %-9s %7s %-15s %-7s %-10s %s\n", "TIME", "ID", "MODE",
+			       "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
+		rc = journal_query(j, &f, print_row, &cfg->json);
+		if (rc)
+			fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
 	}
-	if (!cfg->json)
-		printf("%-24s %-8s %-8s %-20s %-9s %7s %-15s %-7s %-10s %s\n", "TIME", "ID", "MODE",
-		       "RULE", "KIND", "PID", "COMM", "ACTION", "OUTCOME", "DETAIL");
-	rc = journal_query(j, &f, print_row, &cfg->json);
-	if (rc)
-		fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
 	journal_free(j);
-	return rc ? 1 : 0;
+	/* a row skipped (said on stderr) fails the command too: not all was shown */
+	return rc || skipped ? 1 : 0;
 }

@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,13 +25,14 @@ static const struct decision_field fields[] = {
 	{ "rule_hash", "rule_hash", "reflex.rule.hash", DECISION_FIELD_STR, 0, D(rule_hash), NULL },
 	{ "kind", "kind", "reflex.condition.kind", DECISION_FIELD_KIND, DECISION_FIELD_IF_CONDITION,
 	  C(kind), NULL },
-	{ "held_ns", NULL, NULL, DECISION_FIELD_I64, 0, D(held_ns), NULL },
+	{ "held_ns", NULL, NULL, DECISION_FIELD_I64, DECISION_FIELD_UNSIGNED, D(held_ns), NULL },
 	{ NULL, "held_ms", "reflex.condition.held_ms", DECISION_FIELD_MS, DECISION_FIELD_IF_CONDITION,
 	  D(held_ns), NULL },
-	{ "pid", "pid", "process.pid", DECISION_FIELD_INT, DECISION_FIELD_IF_PID, T(pid), NULL },
-	{ "tid", "tid", "thread.id", DECISION_FIELD_INT, DECISION_FIELD_IF_PID | DECISION_FIELD_IF_SET,
-	  T(tid), NULL },
-	{ "start_time", NULL, NULL, DECISION_FIELD_I64, 0, T(start_time), NULL },
+	{ "pid", "pid", "process.pid", DECISION_FIELD_INT, DECISION_FIELD_IF_PID | DECISION_FIELD_UNSIGNED,
+	  T(pid), NULL },
+	{ "tid", "tid", "thread.id", DECISION_FIELD_INT,
+	  DECISION_FIELD_IF_PID | DECISION_FIELD_IF_SET | DECISION_FIELD_UNSIGNED, T(tid), NULL },
+	{ "start_time", NULL, NULL, DECISION_FIELD_I64, DECISION_FIELD_UNSIGNED, T(start_time), NULL },
 	{ "comm", "comm", NULL, DECISION_FIELD_STR, 0, T(comm), NULL },
 	{ NULL, NULL, "process.executable.name", DECISION_FIELD_EXE_NAME, DECISION_FIELD_IF_PID, T(exe), NULL },
 	{ "exe", "exe", "process.executable.path", DECISION_FIELD_STR, DECISION_FIELD_IF_PID, T(exe), NULL },
@@ -54,7 +57,7 @@ static const struct decision_field fields[] = {
 	{ "completed_ns", "completed_unix_nano", NULL, DECISION_FIELD_I64, DECISION_FIELD_NULL_UNSET,
 	  D(completed_ns), NULL },
 	{ "verify", "verify", "reflex.verification", DECISION_FIELD_STR, 0, D(verify), NULL },
-	{ "rung", "rung", "reflex.action.rung", DECISION_FIELD_INT, 0, D(rung), NULL },
+	{ "rung", "rung", "reflex.action.rung", DECISION_FIELD_INT, DECISION_FIELD_UNSIGNED, D(rung), NULL },
 	{ "explain", "explain", "reflex.explain", DECISION_FIELD_JSON, DECISION_FIELD_IF_SET, D(explain), "[]" },
 };
 
@@ -139,15 +142,24 @@ bool decision_field_present(const struct decision_field *f, const struct decisio
 	return decision_field_int(f, d) != 0;
 }
 
-void decision_field_set(const struct decision_field *f, struct decision *d, const char *text, int64_t v)
+int decision_field_set(const struct decision_field *f, struct decision *d, const char *text, size_t len,
+		       int64_t v)
 {
 	char *s = (char *)d + f->offset;
-	int i = (int)v, k;
+	int i = (int)v, k = 0;
 
+	if ((f->flags & DECISION_FIELD_UNSIGNED) && v < 0)
+		return -ERANGE;
+	if (f->type == DECISION_FIELD_INT && (v < INT_MIN || v > INT_MAX))
+		return -ERANGE;
+	if (strlen(text) != len)
+		return -EILSEQ;
 	switch (f->type) {
 	case DECISION_FIELD_STR:
 	case DECISION_FIELD_JSON:
-		snprintf(s, f->size, "%s", text);
+		if (len >= f->size)
+			return -E2BIG;
+		memcpy(s, text, len + 1);
 		break;
 	case DECISION_FIELD_INT:
 		memcpy(s, &i, sizeof(i));
@@ -156,18 +168,22 @@ void decision_field_set(const struct decision_field *f, struct decision *d, cons
 		memcpy(s, &v, sizeof(v));
 		break;
 	case DECISION_FIELD_MODE:
-		k = decision_mode_parse(text);
-		d->mode = k < 0 ? REFLEX_MODE_LIVE : (enum decision_mode)k;
+		if ((k = decision_mode_parse(text)) >= 0)
+			d->mode = (enum decision_mode)k;
 		break;
 	case DECISION_FIELD_KIND:
-		k = condition_kind_parse(text);
-		d->condition.kind = k < 0 ? REFLEX_COND_KIND_COUNT : (enum condition_kind)k;
+		/* "-": a record about no condition (a rules reload) */
+		k = strcmp(text, condition_kind_name(REFLEX_COND_KIND_COUNT)) ? condition_kind_parse(text)
+									       : REFLEX_COND_KIND_COUNT;
+		if (k >= 0)
+			d->condition.kind = (enum condition_kind)k;
 		break;
 	case DECISION_FIELD_OUTCOME:
-		k = decision_outcome_parse(text);
-		d->outcome = k < 0 ? REFLEX_OUTCOME_UNKNOWN : (enum decision_outcome)k;
+		if ((k = decision_outcome_parse(text)) >= 0)
+			d->outcome = (enum decision_outcome)k;
 		break;
 	default:
 		break;
 	}
+	return k < 0 ? -EINVAL : 0;
 }

@@ -38,13 +38,16 @@ enum decision_field_type {
 #define DECISION_FIELD_MAP 8u
 /* the audit's JSON says null for 0 (a time not yet known) */
 #define DECISION_FIELD_NULL_UNSET 16u
+/* never negative (a pid, a count, a uint64_t member): read back, a
+ * negative value is refused, not shown */
+#define DECISION_FIELD_UNSIGNED 32u
 
 struct decision_field {
 	const char *column;  /* the journal's column, NULL: not stored */
 	const char *json;    /* the audit's JSON key, NULL: not shown */
 	const char *otlp;    /* the OTLP attribute, NULL: not exported */
 	enum decision_field_type type;
-	unsigned flags;      /* DECISION_FIELD_IF_*, _MAP, _NULL_UNSET */
+	unsigned flags;      /* DECISION_FIELD_IF_*, _MAP, _NULL_UNSET, _UNSIGNED */
 	size_t offset;       /* of the member in struct decision */
 	size_t size;         /* of a char array member */
 	const char *empty;   /* JSON: the value of an empty member */
@@ -63,9 +66,14 @@ bool decision_field_is_int(const struct decision_field *f);
 /* Whether d has what f means something with (the DECISION_FIELD_IF_* flags). */
 bool decision_field_present(const struct decision_field *f, const struct decision *d);
 
-/* Stores a stored field (one with a column) into d: text for STR, JSON
- * and the names (a name that is not known becomes the type's fallback:
- * live, no condition, unknown), v for the integers. */
-void decision_field_set(const struct decision_field *f, struct decision *d, const char *text, int64_t v);
+/* Stores a stored field (one with a column) into d: text (len bytes,
+ * NUL-terminated) for STR, JSON and the names ("-" for the kind: no
+ * condition), v for the integers. A value reflexd cannot have written
+ * (a forged or corrupted journal) is refused rather than stored changed:
+ * 0, -ERANGE when v does not fit the member (or is negative for an
+ * UNSIGNED field), -E2BIG when text does not fit, -EILSEQ when text holds
+ * a NUL byte, -EINVAL when it names no mode, kind or outcome. */
+int decision_field_set(const struct decision_field *f, struct decision *d, const char *text, size_t len,
+		       int64_t v);
 
 #endif

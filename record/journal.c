@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/log.h"
 #include "lib/util.h"
 #include "model/decision_fields.h"
 #include "record/journal.h"
@@ -27,6 +28,8 @@ struct journal {
 	void *queued_ctx;
 	int64_t (*clock)(void *ctx);  /* the time of queues and completions; NULL: the wall clock */
 	void *clock_ctx;
+	void (*skipped)(const char *why, void *ctx);  /* NULL: logged */
+	void *skipped_ctx;
 	bool unsynced;  /* commits since the last fsync (journal_sync) */
 	char columns[512];  /* the decision's, "id, time_ns, ..." */
 	int ncolumns;
@@ -494,8 +497,35 @@ int journal_complete(struct journal *j, const struct decision *d)
 	return step_and_queue(j, st, d->id, JOURNAL_EVENT_DECISION);
 }
 
-/* A row of the decision's columns (from the first) into d. */
-static void row_to_decision(sqlite3_stmt *st, struct decision *d)
+/* Why st's column col, f's, was refused (rc: decision_field_set's, or
+ * -EDOM, not an integer), with the value as stored, whatever its type:
+ * "decision ID: pid 4294967297 is out of range". */
+static void say_refused(sqlite3_stmt *st, int col, const struct decision_field *f, int rc, char *why,
+			size_t size)
+{
+	const unsigned char *id = sqlite3_column_text(st, 0), *value = sqlite3_column_text(st, col);
+	const char *v = value ? (const char *)value : "";
+	struct sbuf b;
+
+	sbuf_init(&b, why, size);
+	sbuf_printf(&b, "decision %.40s: %s ", id ? (const char *)id : "", f->column);
+	if (rc == -ERANGE)
+		sbuf_printf(&b, "%s is out of range", v);
+	else if (rc == -EDOM)
+		sbuf_printf(&b, "'%.40s' is not an integer", v);
+	else if (rc == -E2BIG)
+		sbuf_printf(&b, "is %d bytes long, more than the %zu it holds", sqlite3_column_bytes(st, col),
+			    f->size - 1);
+	else if (rc == -EILSEQ)
+		sbuf_puts(&b, "holds a NUL byte");
+	else
+		sbuf_printf(&b, "'%.40s' is not a known name", v);
+}
+
+/* A row of the decision's columns (from the first) into d: 0, or -errno
+ * when a value is not one reflexd writes, with why in why (say_refused):
+ * never a value changed to fit. */
+static int row_to_decision(sqlite3_stmt *st, struct decision *d, char *why, size_t size)
 {
 	size_t nf;
 	const struct decision_field *f = decision_fields(&nf);
@@ -505,29 +535,64 @@ static void row_to_decision(sqlite3_stmt *st, struct decision *d)
 	for (size_t i = 0; i < nf; i++) {
 		const unsigned char *text = NULL;
 		int64_t v = 0;
+		int rc = 0;
 
 		if (!f[i].column)
 			continue;
-		if (decision_field_is_int(&f[i]))
-			v = sqlite3_column_int64(st, col++);
+		if (!decision_field_is_int(&f[i]))
+			text = sqlite3_column_text(st, col);
+		else if (sqlite3_column_type(st, col) == SQLITE_INTEGER || sqlite3_column_type(st, col) == SQLITE_NULL)
+			v = sqlite3_column_int64(st, col);
 		else
-			text = sqlite3_column_text(st, col++);
-		decision_field_set(&f[i], d, text ? (const char *)text : "", v);
+			rc = -EDOM;
+		if (!rc)
+			rc = decision_field_set(&f[i], d, text ? (const char *)text : "",
+						text ? (size_t)sqlite3_column_bytes(st, col) : 0, v);
+		if (rc) {
+			say_refused(st, col, &f[i], rc, why, size);
+			return rc;
+		}
+		col++;
 	}
+	return 0;
+}
+
+/* A row that cannot be read back, why it is skipped: said to the
+ * journal_on_skip callback, else logged. The row stays as it is. */
+static void skip_row(struct journal *j, char *why, size_t size)
+{
+	size_t n = strlen(why);
+
+	snprintf(why + n, size - n, "; row skipped");
+	if (j->skipped)
+		j->skipped(why, j->skipped_ctx);
+	else
+		log_error("journal: %s", why);
+}
+
+void journal_on_skip(struct journal *j, void (*skipped)(const char *why, void *ctx), void *ctx)
+{
+	j->skipped = skipped;
+	j->skipped_ctx = ctx;
 }
 
 /* Runs st, a SELECT of the decision's columns first (and bound), and
- * calls row for each row with its decision, until row returns nonzero;
- * finalizes st. 0, or -EIO, -ENOMEM. */
-static int each_decision(sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, struct decision *d, void *ctx),
-			 void *ctx)
+ * calls row for each row with its decision (NULL for a row that cannot
+ * be read back, said by skip_row), until row returns nonzero; finalizes
+ * st. 0, or -EIO, -ENOMEM. */
+static int each_decision(struct journal *j, sqlite3_stmt *st,
+			 int (*row)(sqlite3_stmt *st, struct decision *d, void *ctx), void *ctx)
 {
 	struct decision *d = malloc(sizeof(*d));
+	char why[256];
 	int rc = SQLITE_NOMEM;
 
 	while (d && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_to_decision(st, d);
-		if (row(st, d, ctx))
+		bool readable = !row_to_decision(st, d, why, sizeof(why));
+
+		if (!readable)
+			skip_row(j, why, sizeof(why));
+		if (row(st, readable ? d : NULL, ctx))
 			break;
 	}
 	sqlite3_finalize(st);
@@ -558,6 +623,9 @@ static int recover_row(sqlite3_stmt *st, struct decision *d, void *ctx)
 {
 	struct recovery *r = ctx;
 
+	/* unreadable: left pending, never acted on or exported with a wrong value */
+	if (!d)
+		return 0;
 	d->outcome = REFLEX_OUTCOME_UNKNOWN;
 	snprintf(d->detail, sizeof(d->detail), "outcome unknown: reflexd stopped after recording the intent");
 	if (journal_complete(r->j, d) == 0) {
@@ -576,7 +644,7 @@ int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void
 
 	if ((rc = select_decisions(j, " FROM decisions WHERE outcome = 'pending' ORDER BY time_ns", &st)))
 		return rc;
-	rc = each_decision(st, recover_row, &r);
+	rc = each_decision(j, st, recover_row, &r);
 	return rc ? rc : r.n;
 }
 
@@ -642,7 +710,7 @@ static int query_row(sqlite3_stmt *st, struct decision *d, void *ctx)
 {
 	struct query *q = ctx;
 
-	return q->cb(d, q->ctx);
+	return d ? q->cb(d, q->ctx) : 0;
 }
 
 int journal_query(struct journal *j, const struct journal_filter *f,
@@ -664,7 +732,7 @@ int journal_query(struct journal *j, const struct journal_filter *f,
 	if (b.truncated || sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	query_bind(st, f);
-	return each_decision(st, query_row, &q);
+	return each_decision(j, st, query_row, &q);
 }
 
 int journal_export_start(struct journal *j, uint64_t max, void (*queued)(void *ctx), void *ctx)
@@ -726,7 +794,7 @@ int journal_export_next(struct journal *j, size_t max,
 				   " JOIN decisions USING (id) ORDER BY o.seq LIMIT ?", &st)))
 		return rc;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-	return each_decision(st, export_row, &x);
+	return each_decision(j, st, export_row, &x);
 }
 
 int journal_export_ack(struct journal *j, const int64_t *seqs, size_t n)

@@ -41,7 +41,8 @@ int journal_sync(struct journal *j);
 /* Records whether the action of decision id helped (verify.within). */
 int journal_verify(struct journal *j, const char *id, const char *result);
 /* Marks every pending row (a stop between intent and outcome) as unknown
- * and calls cb for each: the number recovered, or -EIO. */
+ * and calls cb for each: the number recovered, or -EIO. A row that cannot
+ * be read back (journal_on_skip) stays pending. */
 int journal_recover(struct journal *j, void (*cb)(const struct decision *d, void *ctx), void *ctx);
 
 struct journal_filter {
@@ -66,6 +67,13 @@ struct journal_filter {
 int journal_query(struct journal *j, const struct journal_filter *f,
 		  int (*cb)(const struct decision *d, void *ctx), void *ctx);
 const char *journal_errmsg(struct journal *j);
+/* A decision's row holding a value reflexd cannot have written (a forged
+ * or corrupted journal: a pid of 2^32, an unknown mode, a NUL in a name)
+ * is never read back changed to fit: every reader (query, recover, export)
+ * skips it, leaves it in the file as it is, and says why, one line,
+ * "decision ID: pid 4294967297 is out of range; row skipped", to
+ * skipped(why, ctx), or to the log (log_error) when none is set. */
+void journal_on_skip(struct journal *j, void (*skipped)(const char *why, void *ctx), void *ctx);
 /* Stop fsyncing each record: for a journal whose records can be made again
  * (a simulation's), where a crash may lose the last ones. 0, or -EIO. */
 int journal_unsynced(struct journal *j);
@@ -84,7 +92,8 @@ int journal_export_start(struct journal *j, uint64_t max, void (*queued)(void *c
 /* Entries waiting, and entries dropped at the bound since the start. */
 void journal_export_counts(const struct journal *j, uint64_t *backlog, uint64_t *dropped);
 /* Calls cb for the oldest max entries, oldest first, with the decision as
- * it now stands, until cb returns non-zero. 0, or -EIO. */
+ * it now stands (NULL when its row cannot be read back: nothing to send),
+ * until cb returns non-zero. 0, or -EIO. */
 struct journal_entry {
 	int64_t seq;        /* its place in the outbox */
 	const char *event;  /* JOURNAL_EVENT_* */

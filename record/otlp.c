@@ -104,7 +104,9 @@ static int add_entry(const struct journal_entry *e, const struct decision *d, vo
 	pb_record *r;
 
 	b->o->seqs[b->nseqs++] = e->seq;
-	if (withhold(b, e, d))
+	/* a row that cannot be read back (logged by the journal) has nothing
+	 * true to send: it leaves the outbox as a withheld one does */
+	if (!d || withhold(b, e, d))
 		return 0;
 	r = otlp_record(b->a, e, d);
 	if (!r) {

@@ -211,4 +211,56 @@ test_report_bad_input() {
 	[ "$st" = 1 ] && [ ! -e "$T/r.html" ] || fail "absent journal: $st '$out'"
 }
 
+# A forged or corrupted journal: a row holding a value reflexd cannot have
+# written is never shown changed to fit (pid 2^32 + 1 read as pid 1 once).
+# Every reader skips it with one line naming the decision, the column and
+# the value; the other rows are all shown; the exit status is 1.
+test_forged_rows_are_skipped_and_said() {
+	incident_journal || return 1
+	id=$(sql "$T/incident.db" "SELECT id FROM decisions WHERE pid = 5000")
+	sql "$T/incident.db" "SELECT id FROM decisions WHERE id != '$id' ORDER BY id" > "$T/others.ids"
+	[ "$(wc -l < "$T/others.ids")" = 6 ] || fail "the incident has not 7 decisions"
+	while IFS='|' read -r set says; do
+		cp "$T/incident.db" "$T/forged.db"
+		sql "$T/forged.db" "UPDATE decisions SET $set WHERE id = '$id'"
+		want="reflexd: audit: journal: decision $id: $says; row skipped"
+		for cmd in list --json summary "show $id" "report --html $T/forged.html"; do
+			[ "$cmd" = list ] && cmd=
+			set +e
+			# shellcheck disable=SC2086
+			"$REFLEXD" audit --journal "$T/forged.db" $cmd > "$T/forged.out" 2> "$T/forged.err"; st=$?
+			set -e
+			[ "$st" = 1 ] || fail "$set, audit $cmd: exit $st"
+			[ "$(head -1 "$T/forged.err")" = "$want" ] || fail "$set, audit $cmd: said '$(cat "$T/forged.err")', not '$want'"
+			! grep -q "${id: -8}" "$T/forged.out" || fail "$set, audit $cmd: the forged row is shown: $(cat "$T/forged.out")"
+		done
+		# the table, the JSON and the report show every other row
+		"$REFLEXD" audit --journal "$T/forged.db" --json 2> /dev/null | jq -r .id | sort > "$T/got.ids"
+		cmp -s "$T/others.ids" "$T/got.ids" || fail "$set: --json shows $(cat "$T/got.ids")"
+		"$REFLEXD" audit --journal "$T/forged.db" 2> /dev/null | awk 'NR > 1 { print $2 }' | sort > "$T/got.short"
+		sed 's/.*\(........\)$/\1/' "$T/others.ids" | sort | cmp -s - "$T/got.short" || fail "$set: the table shows $(cat "$T/got.short")"
+		for other in $(cat "$T/others.ids"); do
+			grep -q "id=\"d-$other\"" "$T/forged.html" || fail "$set: the report lacks $other"
+		done
+		"$REFLEXD" audit --journal "$T/forged.db" summary --json 2> /dev/null | jq -s 'map(.total) | add' |
+			grep -qx 6 || fail "$set: the summary does not count the 6 others"
+	done <<'CASES'
+pid = 4294967297|pid 4294967297 is out of range
+pid = 1099511627776|pid 1099511627776 is out of range
+pid = -5|pid -5 is out of range
+tid = 4294967296|tid 4294967296 is out of range
+rung = -1|rung -1 is out of range
+held_ns = -1|held_ns -1 is out of range
+start_time = -1|start_time -1 is out of range
+pid = 'abc'|pid 'abc' is not an integer
+pid = 1.5|pid '1.5' is not an integer
+mode = 'bogus'|mode 'bogus' is not a known name
+kind = 'bogus'|kind 'bogus' is not a known name
+outcome = 'exploded'|outcome 'exploded' is not a known name
+comm = CAST(x'6261736800657669' AS TEXT)|comm holds a NUL byte
+comm = 'a-process-name-of-27-bytes'|comm is 26 bytes long, more than the 15 it holds
+detail = printf('%600s', 'x')|detail is 600 bytes long, more than the 511 it holds
+CASES
+}
+
 run_tests

@@ -78,6 +78,36 @@ test_kill_9_between_intent_and_outcome_is_recorded() {
 	stop_daemon
 }
 
+# A pending intent whose row was forged (pid 2^32 + 1, read as pid 1 once)
+# is not recovered with a wrong pid: the start says why it is skipped and
+# leaves the row pending as it is; the other pending intent is recovered.
+test_forged_pending_intent_is_skipped_at_start() {
+	echo 'rule "idle" { when = deadlock { }, where = { comm = "rx-none" }, act = signal { "SIGKILL" } }' \
+		| write_rule idle
+	"$REFLEXD" simulate --trace tests/report/incident.trace --rules tests/report/rules.lua \
+		--journal-out "$T/journal.db" > /dev/null || fail "simulate failed"
+	good=$(sqlite3 "$T/journal.db" "SELECT id FROM decisions WHERE pid = 6000")
+	forged=$(sqlite3 "$T/journal.db" "SELECT id FROM decisions WHERE pid = 5000")
+	sqlite3 "$T/journal.db" "UPDATE decisions SET outcome = 'pending' WHERE id IN ('$good', '$forged');
+		UPDATE decisions SET pid = 4294967297 WHERE id = '$forged'"
+	# start_daemon takes an error line for a failed start: wait for ready
+	LOG=$T/daemon.log
+	"$REFLEXD" run --journal "$T/journal.db" --rules "$T/rules" > "$LOG" 2>&1 &
+	DAEMON=$!
+	STARTED="$STARTED $DAEMON"
+	wait_for "$LOG" 'reflexd: info: ready' 20 || return 1
+	stop_daemon
+	grep -qx "reflexd: error: journal: decision $forged: pid 4294967297 is out of range; row skipped" "$LOG" ||
+		fail "the skip is not said: $(cat "$LOG")"
+	! grep -q "decision $forged (" "$LOG" || fail "the forged intent was recovered: $(grep "$forged" "$LOG")"
+	grep -q "decision $good (rule goroutines-watch, goroutines on pid 6000): outcome unknown" "$LOG" ||
+		fail "the other intent was not recovered: $(cat "$LOG")"
+	[ "$(sqlite3 "$T/journal.db" "SELECT outcome || ' ' || pid FROM decisions WHERE id = '$forged'")" = \
+	  "pending 4294967297" ] || fail "the forged row changed: $(sqlite3 "$T/journal.db" "SELECT * FROM decisions WHERE id = '$forged'")"
+	[ "$(sqlite3 "$T/journal.db" "SELECT outcome FROM decisions WHERE id = '$good'")" = unknown ] ||
+		fail "the other row is not unknown"
+}
+
 # Group commit: a dry-run record is committed to the WAL at once (a kill -9
 # keeps it), made durable by the periodic checkpoint, and a clean stop
 # leaves it in the database itself, the WAL checkpointed away.

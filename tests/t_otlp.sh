@@ -311,6 +311,39 @@ test_restart_sends_the_backlog() {
 	stop_daemon
 }
 
+# A forged row waiting in the outbox (pid 2^32 + 1, read as pid 1 once) is
+# never sent with a wrong pid: the journal says why it is skipped, it
+# leaves the outbox unsent (no retry loop), the others are sent, and the
+# row itself stays in the journal as it is.
+test_forged_row_in_the_backlog_is_not_sent() {
+	quiet_rule
+	export_daemon --rules "$T/rules"
+	reloads 3
+	stop_daemon
+	forged=$(sqlite3 "$T/journal.db" "SELECT id FROM decisions ORDER BY time_ns LIMIT 1 OFFSET 1")
+	sqlite3 "$T/journal.db" "UPDATE decisions SET pid = 4294967297 WHERE id = '$forged'"
+	receiver
+	# export_daemon takes an error line for a failed start: wait for ready
+	LOG=$T/daemon.log
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$PORT "$REFLEXD" run --journal "$T/journal.db" \
+		--sensors deadlock --otlp-batch-delay 100ms --otlp-retry-max 2s --rules "$T/rules" > "$LOG" 2>&1 &
+	DAEMON=$!
+	STARTED="$STARTED $DAEMON"
+	wait_for "$LOG" 'reflexd: info: ready' 20 || return 1
+	wait_records 2 10
+	sleep 1
+	said=$(grep -c "reflexd: error: journal: decision $forged: pid 4294967297 is out of range; row skipped" "$LOG" || true)
+	stop_daemon
+	# by the exporter once (not a retry loop), and by the guards' read of
+	# the recent decisions at start
+	[ "$said" -ge 1 ] && [ "$said" -le 2 ] || fail "the skip said $said times: $(cat "$LOG")"
+	[ "$(records | wc -l)" = 2 ] || fail "$(records | wc -l) records sent"
+	! records | grep -q "$forged" || fail "the forged row was sent"
+	[ "$(sqlite3 "$T/journal.db" "SELECT count(*) FROM outbox")" = 0 ] || fail "the outbox keeps it"
+	[ "$(sqlite3 "$T/journal.db" "SELECT pid FROM decisions WHERE id = '$forged'")" = 4294967297 ] ||
+		fail "the forged row changed"
+}
+
 test_backlog_bound_drops_oldest_visibly() {
 	quiet_rule
 	export_daemon --rules "$T/rules" --export-backlog-max 2 --metrics "$METRICS"
