@@ -67,11 +67,6 @@ static int parse_u64(const char *s, uint64_t *out)
 	return *s ? -EINVAL : 0;
 }
 
-/* The largest time a trace may give, in whole seconds (a time, since=,
- * start=): below 2^32, so that start plus a time, in nanoseconds, fits the
- * int64 every clock is (year 2106 as a start, 136 years as a time). */
-#define TRACE_SECONDS_MAX 4294967295ULL
-
 /* Seconds with up to 9 decimals, "2.5" or "12": 0, -EINVAL, or -ERANGE
  * past TRACE_SECONDS_MAX. */
 static int parse_seconds(const char *s, uint64_t *ns)

@@ -27,6 +27,21 @@ E
 	[ "$out" = "r acted 6000" ] || fail "$out"
 }
 
+# A recorded condition may have begun long before the recording (a
+# process deadlocked for weeks): its negative since, as far back as a
+# trace may say, counts as held that long, decided at its line's time.
+test_since_long_before_the_trace() {
+	echo 'rule "r" { when = deadlock { }, hold = "2s", act = signal { "SIGKILL" } }' | write_rule r
+	for since in -1209600 -4294967295; do
+		out=$(sim <<E | jq -r 'select(.id) | "\(.outcome) \(.time_unix_nano / 1e6 - 1795300000000) \(.held_ms)"'
+5 raise 1 deadlock pid=10 comm=a since=$since
+6 end
+E
+)
+		[ "$out" = "acted 5000 $(( (5 - since) * 1000 ))" ] || fail "since=$since: $out"
+	done
+}
+
 test_thresholds_on_measures() {
 	write_rule r <<'R'
 rule "fast-leak" { when = leak { rate = "8MiB/s" }, act = signal { "SIGKILL" } }
