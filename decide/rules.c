@@ -360,7 +360,8 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 	lua->cond_ref = LUA_NOREF;
 	n = read_file(path, src, RULE_FILE_MAX + 1);
 	if (n < 0) {
-		rules_add_error(ld->errs, "%s: %s", path, strerror((int)-n));
+		rules_add_error(ld->errs, "%s: %s", path,
+				n == -EINVAL ? "not a regular file" : strerror((int)-n));
 		goto cleanup;
 	}
 	if (n == RULE_FILE_MAX) {

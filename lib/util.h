@@ -87,7 +87,9 @@ struct strlist {
 int strlist_add(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
 
-/* Reads a whole small file into buf (NUL-terminated): bytes read or -errno. */
+/* Reads a whole small regular file into buf (NUL-terminated): bytes read
+ * or -errno; -EINVAL for anything else (a FIFO would block the loop until
+ * a writer came, a device might never end). */
 ssize_t read_file(const char *path, char *buf, size_t size);
 /* Reads len bytes at addr in process pid's memory: 0, or -EFAULT. */
 int read_process_memory(pid_t pid, uint64_t addr, void *buf, size_t len);
