@@ -507,4 +507,15 @@ test_skip_bad_lines_counts_them() {
 	grep -q "hdr:1: unsupported trace version '9'" "$T/err3" || fail "$(cat "$T/err3")"
 }
 
+# A NUL byte in a line is named as such, and skipping that line keeps the
+# next one (it once read as a line too long, whose skip took the next too).
+test_nul_byte_in_a_trace_line() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=5 comm=a\000b\n2 raise 2 deadlock pid=6\n' > "$T/nul"
+	out=$("$REFLEXD" simulate --trace "$T/nul" --rules "$T/rules" --json --skip-bad 2>"$T/err")
+	[ "$(echo "$out" | jq -r .pid)" = 6 ] || fail "the line after it was lost: $out"
+	grep -q "nul:2: a NUL byte in the line (skipped)" "$T/err" || fail "$(cat "$T/err")"
+	bad_trace "$T/nul" "nul:2: a NUL byte in the line"
+}
+
 run_tests
