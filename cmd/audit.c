@@ -278,6 +278,12 @@ static int show(struct journal *j, struct journal_filter *f, const char *id, boo
 	struct chain ch = { .journal = j };
 	int rc;
 
+	/* the journal matches a start or an end with LIKE: a '%' or '_' in
+	 * it, or nothing, matched any decision, shown as if it were the one */
+	if (!*id || strspn(id, "0123456789abcdefABCDEF-") != strlen(id)) {
+		fprintf(stderr, "reflexd: audit show: '%s' is not a decision id (hex digits and '-')\n", id);
+		return 2;
+	}
 	f->id = id;
 	rc = journal_query(j, f, count_match, &ids);
 	if (!rc && ids.n == 1) {

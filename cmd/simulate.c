@@ -20,8 +20,10 @@
 #include "record/trace.h"
 
 /* virtual CLOCK_MONOTONIC of the trace's t = 0: leaves room for conditions
- * that began before the trace did (negative since) */
-#define SIM_EPOCH (1000000 * NSEC_PER_SEC)
+ * that began before the trace did, as far back as a since may say (a
+ * since past a smaller epoch wrapped into the future: held 0, decided
+ * before the trace began) */
+#define SIM_EPOCH ((TRACE_SECONDS_MAX + 1) * NSEC_PER_SEC)
 #define SIM_MAX_TICKS 10000000
 #define SIM_OUT_BUFFER (256 * 1024)
 

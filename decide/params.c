@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "decide/params.h"
+#include "decide/rules_lua.h"
 
 struct reading {
 	lua_State *L;
@@ -97,7 +98,15 @@ static int read_value(struct reading *rd, const struct act_param *p)
 		*(int *)at = (int)i;
 		return 0;
 	case ACT_PARAM_DURATION:
-		return duration_parse(lua_tostring(L, -1), at) ? bad_value(rd, p) : 0;
+		switch (rules_duration_parse(lua_tostring(L, -1), at)) {
+		case 0:
+			return 0;
+		case -ERANGE:
+			return fail(rd, "%s: duration '%s' is longer than " RULES_DURATION_MAX_TEXT, p->name,
+				    lua_tostring(L, -1));
+		default:
+			return bad_value(rd, p);
+		}
 	case ACT_PARAM_NAME:
 		return read_name(rd, p, at);
 	case ACT_PARAM_STRING:

@@ -351,6 +351,7 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 	struct rule_lua *lua = calloc(1, sizeof(*lua));
 	size_t first = ld->rs->n;
 	bool functions = false;
+	struct stat st;
 	ssize_t n;
 
 	if (!src || !lua || !(lua->L = sandbox_new(REFLEX_SANDBOX_MEM_LIMIT))) {
@@ -358,6 +359,11 @@ static struct rule_lua *load_file(struct loader *ld, const char *path)
 		goto cleanup;
 	}
 	lua->cond_ref = LUA_NOREF;
+	/* a FIFO would read as empty, a device as anything */
+	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+		rules_add_error(ld->errs, "%s: not a regular file", path);
+		goto cleanup;
+	}
 	n = read_file(path, src, RULE_FILE_MAX + 1);
 	if (n < 0) {
 		rules_add_error(ld->errs, "%s: %s", path, strerror((int)-n));

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 
+#include "lib/util.h"
 #include "decide/rules.h"
 
 /* Metatables of what a condition or action constructor returns: a
@@ -47,6 +48,15 @@ struct loader {
 	uint64_t deadline;     /* CLOCK_MONOTONIC ns all files must be loaded by */
 };
 
+/* The longest duration a rule may give (hold, cooldown, grace, ...): the
+ * engine adds it to clocks, which a longer one could wrap into the past
+ * (a hold of 213503d once acted at once). */
+#define RULES_DURATION_MAX (365 * 86400 * NSEC_PER_SEC)
+#define RULES_DURATION_MAX_TEXT "365d"
+
+/* A rule's duration ("2s", "1m30s", "0"): 0, -EINVAL, or -ERANGE past
+ * RULES_DURATION_MAX. */
+int rules_duration_parse(const char *text, uint64_t *ns);
 /* Adds a formatted message to errs. */
 void rules_add_error(struct strlist *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The value at idx if it is a condition or action (by mt), its private

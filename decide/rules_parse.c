@@ -109,14 +109,32 @@ static void rule_error(struct rule_ctx *rc, const char *field, const char *fmt, 
 	rc->failed = true;
 }
 
+int rules_duration_parse(const char *text, uint64_t *ns)
+{
+	uint64_t v;
+
+	if (duration_parse(text, &v))
+		return -EINVAL;
+	if (v > RULES_DURATION_MAX)
+		return -ERANGE;
+	*ns = v;
+	return 0;
+}
+
 static void parse_duration(struct rule_ctx *rc, lua_State *L, const char *field, uint64_t *ns)
 {
+	int err;
+
 	if (lua_type(L, -1) != LUA_TSTRING) {
 		rule_error(rc, field, "%s must be a duration like \"2s\", not %s", field,
 			   luaL_typename(L, -1));
 		return;
 	}
-	if (duration_parse(lua_tostring(L, -1), ns))
+	err = rules_duration_parse(lua_tostring(L, -1), ns);
+	if (err == -ERANGE)
+		rule_error(rc, field, "%s: duration '%s' is longer than " RULES_DURATION_MAX_TEXT,
+			   field, lua_tostring(L, -1));
+	else if (err)
 		rule_error(rc, field, "%s: bad duration '%s' (use e.g. \"500ms\", \"2s\", \"1m\", \"1h\")",
 			   field, lua_tostring(L, -1));
 }
@@ -290,18 +308,20 @@ static void parse_thresholds(struct rule_ctx *rc, lua_State *L)
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
 		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		bool text = lua_type(L, -1) == LUA_TNUMBER || lua_type(L, -1) == LUA_TSTRING;
 		size_t i = 0;
+		int err = 0;
 
 		while (key && i < n && strcmp(m[i].param, key))
 			i++;
 		if (!key || i == n) {
 			rule_error(rc, "when", "%s: unknown parameter '%s' (known: %s)", kind,
 				   key ? key : luaL_typename(L, -2), n ? known : "none");
-		} else if ((lua_type(L, -1) != LUA_TNUMBER && lua_type(L, -1) != LUA_TSTRING) ||
-			   measure_parse(&m[i], lua_tostring(L, -1), &rc->r->at_least[i])) {
-			rule_error(rc, "when", "%s { %s = %s }: not a valid threshold (e.g. %s)", kind,
-				   key, lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER ?
-				   lua_tostring(L, -1) : luaL_typename(L, -1), measure_example(m[i].unit));
+		} else if (!text || (err = measure_parse(&m[i], lua_tostring(L, -1), &rc->r->at_least[i]))) {
+			rule_error(rc, "when", "%s { %s = %s }: %s (e.g. %s)", kind, key,
+				   text ? lua_tostring(L, -1) : luaL_typename(L, -1),
+				   text && err == -ERANGE ? "too large a threshold, 2^63 or more" :
+				   "not a valid threshold", measure_example(m[i].unit));
 		}
 		lua_pop(L, 1);
 	}

@@ -325,24 +325,26 @@ int read_process_memory(pid_t pid, uint64_t addr, void *buf, size_t len)
 ssize_t read_file(const char *path, char *buf, size_t size)
 {
 	ssize_t n, total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* non-blocking: opening a FIFO for reading waits for a writer (it
+	 * reads as empty instead) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return -errno;
 	while ((size_t)total < size - 1) {
 		n = read(fd, buf + total, size - 1 - (size_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = -errno;
-			close(fd);
-			return n;
+			total = -errno;
+			goto cleanup;
 		}
 		if (n == 0)
 			break;
 		total += n;
 	}
 	buf[total] = '\0';
+cleanup:
 	close(fd);
 	return total;
 }

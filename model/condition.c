@@ -135,7 +135,9 @@ int measure_parse(const struct measure *m, const char *text, double *value)
 		break;
 	}
 	*value = v * mul;
-	return 0;
+	/* the in-kernel threshold is a u64: a double past 2^64 converts to
+	 * anything (0 on x86, a threshold every process crosses) */
+	return *value < 0x1p63 ? 0 : -ERANGE;
 }
 
 bool measure_meets(const struct measure *m, double value, double threshold)

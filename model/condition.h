@@ -47,7 +47,7 @@ struct measure {
 /* The measures of kind, in order; *n of them. */
 const struct measure *condition_measures(enum condition_kind kind, size_t *n);
 /* Parses a threshold for m ("8MiB/s", "5%", "10s", 200) into the
- * evidence's unit: 0, or -EINVAL. */
+ * evidence's unit: 0, -EINVAL, or -ERANGE from 2^63 up. */
 int measure_parse(const struct measure *m, const char *text, double *value);
 /* Whether value reaches m's threshold: >= it, or <= it for at_most.
  * NAN (no such evidence) reaches none. */

@@ -185,6 +185,15 @@ static int url_ok(const char *url)
 	return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
 }
 
+/* base/v1/logs, with one slash between (an empty base, --otlp-endpoint '',
+ * is then no URL: its last byte was once read from before the string) */
+static void logs_url(char *url, size_t size, const char *base)
+{
+	size_t n = strlen(base);
+
+	snprintf(url, size, "%s%sv1/logs", base, n && base[n - 1] == '/' ? "" : "/");
+}
+
 /* The endpoint: a logs URL as is, or a base URL with v1/logs; its source
  * into *from. 1, 0 when none is set, or -EINVAL. */
 static int endpoint(const struct otlp_config *cfg, struct otlp_settings *s, const char **from,
@@ -196,14 +205,13 @@ static int endpoint(const struct otlp_config *cfg, struct otlp_settings *s, cons
 		snprintf(s->url, sizeof(s->url), "%s", cfg->otlp_logs_endpoint);
 		*from = "--otlp-logs-endpoint";
 	} else if (cfg->otlp_endpoint) {
-		snprintf(s->url, sizeof(s->url), "%s%sv1/logs", cfg->otlp_endpoint,
-			 cfg->otlp_endpoint[strlen(cfg->otlp_endpoint) - 1] == '/' ? "" : "/");
+		logs_url(s->url, sizeof(s->url), cfg->otlp_endpoint);
 		*from = "--otlp-endpoint";
 	} else if ((v = getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")) && *v) {
 		snprintf(s->url, sizeof(s->url), "%s", v);
 		*from = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
 	} else if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v) {
-		snprintf(s->url, sizeof(s->url), "%s%sv1/logs", v, v[strlen(v) - 1] == '/' ? "" : "/");
+		logs_url(s->url, sizeof(s->url), v);
 		*from = "OTEL_EXPORTER_OTLP_ENDPOINT";
 	} else {
 		return 0;

@@ -67,11 +67,6 @@ static int parse_u64(const char *s, uint64_t *out)
 	return *s ? -EINVAL : 0;
 }
 
-/* The largest time a trace may give, in whole seconds (a time, since=,
- * start=): below 2^32, so that start plus a time, in nanoseconds, fits the
- * int64 every clock is (year 2106 as a start, 136 years as a time). */
-#define TRACE_SECONDS_MAX 4294967295ULL
-
 /* Seconds with up to 9 decimals, "2.5" or "12": 0, -EINVAL, or -ERANGE
  * past TRACE_SECONDS_MAX. */
 static int parse_seconds(const char *s, uint64_t *ns)
@@ -319,28 +314,45 @@ static int parse_header(struct trace_reader *r, char *line)
 	return 0;
 }
 
+/* The next line of f into line, without its newline, NUL-terminated: its
+ * length (counted whole, past what line holds, when it is longer), or -1
+ * at the end. Counted, not found with strlen as fgets leaves it: a NUL
+ * byte in a line once read as a line too long, and the skip to its end
+ * then took the next line too. */
+static long read_line(FILE *f, char *line)
+{
+	long len = 0;
+	int c;
+
+	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+		if (len < TRACE_LINE_MAX - 1)
+			line[len] = (char)c;
+		len++;
+	}
+	if (c == EOF && !len)
+		return -1;
+	line[len < TRACE_LINE_MAX - 1 ? len : TRACE_LINE_MAX - 1] = '\0';
+	return len;
+}
+
 int trace_next(struct trace_reader *r, struct trace_event *ev)
 {
 	static char line[TRACE_LINE_MAX];
+	long len;
 
-	while (fgets(line, sizeof(line), r->f)) {
+	while ((len = read_line(r->f, line)) >= 0) {
 		char *p = line, *word;
-		size_t len = strlen(line);
-		bool open_quote, cut = (!len || line[len - 1] != '\n') && !feof(r->f);
+		bool open_quote;
 		uint64_t id;
 		int rc;
 
 		r->line++;
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			len--;
-		line[len] = '\0';
-		if (cut) {
-			int c;
-
-			while ((c = fgetc(r->f)) != EOF && c != '\n')
-				;
+		if (len >= TRACE_LINE_MAX - 1)
 			return bad(r, "line longer than %d bytes", TRACE_LINE_MAX - 2);
-		}
+		if (memchr(line, '\0', (size_t)len))
+			return bad(r, "a NUL byte in the line");
+		while (len && line[len - 1] == '\r')
+			line[--len] = '\0';
 		p = skip_blanks(p);
 		if (!*p || *p == '#')
 			continue;

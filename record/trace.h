@@ -14,6 +14,10 @@
 #include "model/condition.h"
 
 #define REFLEX_TRACE_VERSION 1
+/* The largest time a trace may give, in whole seconds (a time, since=,
+ * start=): below 2^32, so that start plus a time, in nanoseconds, fits the
+ * int64 every clock is (year 2106 as a start, 136 years as a time). */
+#define TRACE_SECONDS_MAX 4294967295ULL
 
 enum trace_event_kind { TRACE_RAISE, TRACE_CLEAR, TRACE_END };
 

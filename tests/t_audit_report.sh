@@ -127,6 +127,17 @@ test_show_unknown_or_ambiguous_id() {
 	[ "$st" = 1 ] || fail "ambiguous id: exit $st"
 	echo "$out" | grep -q "^reflexd: audit show: 7 decisions match $prefix; give more of the id:" ||
 		fail "ambiguous id: '$out'"
+	# an id with LIKE's wildcards, or none, is no id: it matched any
+	# decision (one in a journal of one, shown as if it were the one)
+	sql "$T/incident.db" "DELETE FROM decisions WHERE rowid > (SELECT min(rowid) FROM decisions)" > /dev/null
+	for id in % _ ''; do
+		set +e
+		out=$("$REFLEXD" audit --journal "$T/incident.db" show "$id" 2>&1); st=$?
+		set -e
+		[ "$st" = 2 ] || fail "id '$id': exit $st: $out"
+		[ "$out" = "reflexd: audit show: '$id' is not a decision id (hex digits and '-')" ] || fail "id '$id': $out"
+	done
+	rm -f "$T/incident.db"
 }
 
 test_report_in_browser() {

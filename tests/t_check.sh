@@ -187,6 +187,24 @@ test_config_long_lines_are_read_whole() {
 	echo "$out" | grep -q "nul.conf:2: a NUL byte in the line" || fail "$out"
 }
 
+# A rules directory holding what is not a regular file: a FIFO (opening
+# it waited for a writer: check, and a daemon reloading, hung) and a
+# device are refused by name; the directory's good file still loads.
+test_rule_path_not_a_regular_file() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	mkfifo "$T/rules/fifo.lua"
+	ln -s /dev/zero "$T/rules/zero.lua"
+	set +e
+	out=$(timeout 10 "$REFLEXD" check "$T/rules" 2>&1)
+	status=$?
+	set -e
+	[ "$status" = 1 ] || fail "exit $status: $out"
+	echo "$out" | grep -q "rules/fifo.lua: not a regular file" || fail "$out"
+	echo "$out" | grep -q "rules/zero.lua: not a regular file" || fail "$out"
+	rm "$T/rules/fifo.lua" "$T/rules/zero.lua"
+	"$REFLEXD" check "$T/rules" > /dev/null || fail "the good file alone was refused"
+}
+
 test_daemon_refuses_bad_rules() {
 	write_rule broken <<'R'
 rule "x" { when = deadlock { }, act = signal { "SIGKILL" }, hold = "soon" }

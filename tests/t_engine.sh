@@ -27,6 +27,21 @@ E
 	[ "$out" = "r acted 6000" ] || fail "$out"
 }
 
+# A recorded condition may have begun long before the recording (a
+# process deadlocked for weeks): its negative since, as far back as a
+# trace may say, counts as held that long, decided at its line's time.
+test_since_long_before_the_trace() {
+	echo 'rule "r" { when = deadlock { }, hold = "2s", act = signal { "SIGKILL" } }' | write_rule r
+	for since in -1209600 -4294967295; do
+		out=$(sim <<E | jq -r 'select(.id) | "\(.outcome) \(.time_unix_nano / 1e6 - 1795300000000) \(.held_ms)"'
+5 raise 1 deadlock pid=10 comm=a since=$since
+6 end
+E
+)
+		[ "$out" = "acted 5000 $(( (5 - since) * 1000 ))" ] || fail "since=$since: $out"
+	done
+}
+
 test_thresholds_on_measures() {
 	write_rule r <<'R'
 rule "fast-leak" { when = leak { rate = "8MiB/s" }, act = signal { "SIGKILL" } }
@@ -490,6 +505,17 @@ test_skip_bad_lines_counts_them() {
 	set -e
 	[ "$status" = 1 ] || fail "exit $status with a bad header and --skip-bad"
 	grep -q "hdr:1: unsupported trace version '9'" "$T/err3" || fail "$(cat "$T/err3")"
+}
+
+# A NUL byte in a line is named as such, and skipping that line keeps the
+# next one (it once read as a line too long, whose skip took the next too).
+test_nul_byte_in_a_trace_line() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 1\n1 raise 1 deadlock pid=5 comm=a\000b\n2 raise 2 deadlock pid=6\n' > "$T/nul"
+	out=$("$REFLEXD" simulate --trace "$T/nul" --rules "$T/rules" --json --skip-bad 2>"$T/err")
+	[ "$(echo "$out" | jq -r .pid)" = 6 ] || fail "the line after it was lost: $out"
+	grep -q "nul:2: a NUL byte in the line (skipped)" "$T/err" || fail "$(cat "$T/err")"
+	bad_trace "$T/nul" "nul:2: a NUL byte in the line"
 }
 
 run_tests

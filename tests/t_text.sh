@@ -111,6 +111,19 @@ test_otlp_endpoint_too_long_is_refused() {
 	echo "$out" | grep -q "OTEL_EXPORTER_OTLP_ENDPOINT: the URL is longer than 1022 bytes" || fail "$out"
 }
 
+# An empty --otlp-endpoint is no URL (its last byte was read from before
+# the string: AddressSanitizer's heap-buffer-overflow in a sanitized build).
+test_otlp_endpoint_empty_is_refused() {
+	echo 'rule "r" { when = deadlock { }, act = signal { "SIGKILL" } }' | write_rule r
+	printf 'reflexd-trace 1\n0 raise 1 deadlock pid=42\n1 end\n' > "$T/trace"
+	set +e
+	out=$("$REFLEXD" simulate --trace "$T/trace" --rules "$T/rules" --otlp --otlp-endpoint '' 2>&1)
+	status=$?
+	set -e
+	[ "$status" = 2 ] || fail "exit $status: $out"
+	echo "$out" | grep -q -- "--otlp-endpoint: '/v1/logs' is not an http:// or https:// URL" || fail "$out"
+}
+
 test_receiver_refuses_invalid_utf8() {
 	# the receiver stands in for a collector that validates UTF-8: a
 	# record with raw invalid bytes is refused whole, with 400
