@@ -505,6 +505,32 @@ cleanup:
 	return err;
 }
 
+/* The TOP_SITES sites with the most bytes outstanding, largest first,
+ * into top (by insertion into a small sorted array): how many. */
+static size_t top_sites(struct attribution *a, struct site top[TOP_SITES])
+{
+	int fd = bpf_map__fd(a->skel->maps.sites);
+	__u64 key, *prev = NULL;
+	size_t ntop = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		struct site cand = { .addr = key };
+
+		prev = &key;
+		if (percpu_sum(fd, &key, (__u64 *)&cand.v, sizeof(cand.v) / sizeof(__u64)) ||
+		    cand.v.outstanding <= 0)
+			continue;
+		if (ntop < TOP_SITES)
+			top[ntop++] = cand;
+		else if (cand.v.outstanding > top[TOP_SITES - 1].v.outstanding)
+			top[TOP_SITES - 1] = cand;
+		else
+			continue;
+		qsort(top, ntop, sizeof(top[0]), by_outstanding);
+	}
+	return ntop;
+}
+
 /* The window is over: the top sites, what it cost, into p's evidence. */
 static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t now)
 {
@@ -517,8 +543,7 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 	struct reflex_alloc_stats st = { 0 };
 	struct sensor_drop_counts drops;
 	struct site top[TOP_SITES];
-	size_t ntop = 0;
-	__u64 key, *prev = NULL;
+	size_t ntop;
 	__u32 zero = 0;
 	unsigned long long ticks = a->ticks;
 	double secs = (double)(now - a->phase_ns) / 1e9, cpu_during;
@@ -530,22 +555,7 @@ static void attribution_report(struct sense_leak *s, struct proc *p, uint64_t no
 			 sizeof(st) / sizeof(__u64));
 	sensor_drops_open(&drops, "leak", bpf_map__fd(a->skel->maps.drops), why, ARRAY_SIZE(why));
 	(void)sensor_drops_report(&drops, NULL);
-	/* the TOP_SITES largest, by insertion into a small sorted array */
-	while (!bpf_map_get_next_key(bpf_map__fd(a->skel->maps.sites), prev, &key)) {
-		struct site cand = { .addr = key };
-
-		prev = &key;
-		if (percpu_sum(bpf_map__fd(a->skel->maps.sites), &key, (__u64 *)&cand.v,
-			       sizeof(cand.v) / sizeof(__u64)) || cand.v.outstanding <= 0)
-			continue;
-		if (ntop < TOP_SITES)
-			top[ntop++] = cand;
-		else if (cand.v.outstanding > top[TOP_SITES - 1].v.outstanding)
-			top[TOP_SITES - 1] = cand;
-		else
-			continue;
-		qsort(top, ntop, sizeof(top[0]), by_outstanding);
-	}
+	ntop = top_sites(a, top);
 	(void)cpu_ticks(p->pid, &ticks);
 	cpu_during = secs > 0 && hz > 0 ? (double)(ticks - a->ticks) / (double)hz / secs * 100 : 0;
 	duration_format(now - a->phase_ns, took, sizeof(took));
