@@ -271,7 +271,8 @@ static int count_match(const struct decision *d, void *ctx)
 }
 
 /* `audit show ID`: the one decision whose id is ID, or starts or ends
- * with it: 0, 1 when none or several match (said on stderr). */
+ * with it. An exit status: 0, 1 when none or several match, 2 when ID is
+ * not an id (said on stderr). */
 static int show(struct journal *j, struct journal_filter *f, const char *id, bool json)
 {
 	struct strlist ids = { 0 };
@@ -470,6 +471,9 @@ int audit_main(struct config *cfg)
 			fprintf(stderr, "reflexd: audit: %s\n", journal_errmsg(j));
 	}
 	journal_free(j);
-	/* a row skipped (said on stderr) fails the command too: not all was shown */
+	/* show's is an exit status (2: a bad id), the others' 0 or -errno; a
+	 * row skipped (said on stderr) fails the command too: not all was shown */
+	if (cfg->show && rc > 0)
+		return rc;
 	return rc || skipped ? 1 : 0;
 }

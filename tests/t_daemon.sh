@@ -295,10 +295,10 @@ rule "b" { when = deadlock { }, where = { comm = "rx-audit-b" }, hold = "200ms",
 		echo "$chain" | grep -qF "$line" || fail "audit show lacks '$line': $chain"
 	done
 	set +e
-	"$REFLEXD" audit --journal "$T/journal.db" show nosuchid 2>"$T/err4"
+	"$REFLEXD" audit --journal "$T/journal.db" show 0000dead 2>"$T/err4"
 	s3=$?
 	set -e
-	[ "$s3" = 1 ] && grep -q "no decision nosuchid" "$T/err4" || fail "show of a missing id: $s3"
+	[ "$s3" = 1 ] && grep -q "no decision 0000dead" "$T/err4" || fail "show of a missing id: $s3"
 	table=$("$REFLEXD" audit --journal "$T/journal.db")
 	echo "$table" | head -1 | grep -Eq '^TIME +ID +MODE +RULE +KIND +PID +COMM +ACTION +OUTCOME +DETAIL$' || fail "$table"
 	echo "$table" | grep -Eq " a +deadlock +$a rx-audit-a +signal +dry-run " || fail "$table"
