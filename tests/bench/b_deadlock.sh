@@ -87,7 +87,7 @@ for _ in 1 2 3 4 5; do
 	start ./reflexd --log-level debug
 	build/workloads/deadlock-nofp abba --comm rx-bname > /dev/null &
 	WLP=$!
-	for _ in $(seq 100); do grep -q 'named 2 threads' "$T/d.log" && break; sleep 0.05; done
+	wait_line "$T/d.log" 'named 2 threads' 5 || true
 	named="$named $(sed -n 's/.*named 2 threads of pid [0-9]* in \([0-9.]*\) ms.*/\1/p' "$T/d.log")"
 	kill_bench_wl
 	stop_daemon

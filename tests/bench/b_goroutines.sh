@@ -61,10 +61,7 @@ start_daemon --rules "$T/rules" --sensors goroutines
 for _ in $(seq "$LATENCY_RUNS"); do
 	"$T/gr-bench" leak 200 12 > "$T/leak.out" &
 	LEAK_PID=$!
-	for _ in $(seq 400); do
-		grep -q ready "$T/leak.out" && break
-		sleep 0.05
-	done
+	wait_line "$T/leak.out" ready 20 || true
 	began=$(sed -n 's/.*realtime_ns=//p' "$T/leak.out")
 	decided=""
 	for _ in $(seq 300); do

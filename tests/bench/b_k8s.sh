@@ -10,13 +10,8 @@
 WL=$PWD/build/workloads
 STARTED=""
 fail() { echo "b_k8s: $*" >&2; exit 1; }
-wait_for() {
-	for _ in $(seq $(( $3 * 20 ))); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "no '$2' in $1"
-}
+# tests/k8s/lib.sh's wait_for, as tests/lib.sh has it: a timeout fails
+wait_for() { wait_line "$@" || fail "no '$2' in $1"; }
 . tests/k8s/lib.sh
 k8s_bench_cleanup() {
 	for p in $STARTED; do kill -KILL "$p" 2>/dev/null || true; done

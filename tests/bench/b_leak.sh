@@ -76,10 +76,7 @@ for _ in $(seq "$LATENCY_RUNS"); do
 	build/workloads/memgrow leak --comm lk-bench --rate 8 --limit 400 > "$T/wl" &
 	WL=$!
 	disown
-	for _ in $(seq 600); do
-		grep -q "leak in pid $WL " "$T/d.log" && break
-		sleep 0.05
-	done
+	wait_line "$T/d.log" "leak in pid $WL " 30 || true
 	kill_wl
 	WL=""
 	stop_daemon

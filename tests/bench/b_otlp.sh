@@ -24,7 +24,7 @@ rx() {
 	rm -rf "$T/rx"
 	python3 tests/otlp_receiver.py --port $PORT --out "$T/rx" --count-only > "$T/rx.log" 2>&1 &
 	RX=$!
-	for _ in $(seq 100); do grep -q ready "$T/rx.log" && return 0; sleep 0.05; done
+	wait_line "$T/rx.log" ready 5 && return 0
 	echo "receiver did not start: $(cat "$T/rx.log")" >&2
 	exit 1
 }

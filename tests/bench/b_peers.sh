@@ -42,11 +42,7 @@ tcp_peer() {
 	local tracer
 	bpftrace "$PEERS/tcpretrans.bt" > "$T/tracer" 2>&1 &
 	tracer=$!
-	for _ in $(seq 600); do
-		grep -q '^Attaching' "$T/tracer" && break
-		sleep 0.05
-	done
-	if grep -q '^Attaching' "$T/tracer"; then
+	if wait_line "$T/tracer" '^Attaching' 30; then
 		tcp
 	else
 		echo "tcpretrans.bt did not start: $(cat "$T/tracer")" >&2

@@ -29,11 +29,7 @@ bpftrace -e 'tracepoint:signal:signal_generate /args->sig == 9 &&
 	tracepoint:signal:signal_deliver /args->sig == 9 && (comm == "rx-bk" || comm == "rx-bu")/
 	{ printf("delivered %d %llu\n", pid, nsecs); }' > "$T/trace" 2> "$T/bt.err" &
 BT=$!
-for _ in $(seq 200); do
-	grep -q Attaching "$T/trace" && break
-	sleep 0.05
-done
-grep -q Attaching "$T/trace" || { echo "bpftrace did not start: $(cat "$T/bt.err")" >&2; exit 1; }
+wait_line "$T/trace" Attaching 10 || { echo "bpftrace did not start: $(cat "$T/bt.err")" >&2; exit 1; }
 # every run is an action: the global budget must not stop them
 start_daemon --rules "$T/rules.lua" --log-level debug --budget-max 1000000
 
@@ -43,10 +39,7 @@ one_run() {
 	./build/workloads/grow --comm "$1" --rate 256 --max $((THRESHOLD_MIB * 4)) --go "$T/go" \
 		> /dev/null 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do
-		grep -q "memory: pid $pid ($1) armed" "$T/d.log" && break
-		sleep 0.05
-	done
+	wait_line "$T/d.log" "memory: pid $pid ($1) armed" 5 || true
 	touch "$T/go"
 	for _ in $(seq 100); do
 		kill -0 "$pid" 2>/dev/null || break

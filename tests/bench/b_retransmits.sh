@@ -68,11 +68,7 @@ with_copies() {
 	local amp
 	build/bench/amplify "$AMP_K" "$@" > "$T/amp" &
 	amp=$!
-	for _ in $(seq 100); do
-		grep -q '^attached' "$T/amp" && break
-		sleep 0.02
-	done
-	if grep -q '^attached' "$T/amp"; then
+	if wait_line "$T/amp" '^attached' 2; then
 		tcp_rr | cut -d' ' -f1
 	fi
 	kill -TERM "$amp" 2>/dev/null || true

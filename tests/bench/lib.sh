@@ -18,10 +18,7 @@ start_daemon() {
 	: > "$T/d.log"
 	"${REFLEXD_BIN:-./reflexd}" run --journal "$T/j.db" "$@" > "$T/d.log" 2>&1 &
 	D=$!
-	for _ in $(seq 200); do
-		grep -q 'info: ready' "$T/d.log" && return 0
-		sleep 0.05
-	done
+	wait_line "$T/d.log" 'info: ready' 10 && return 0
 	echo "reflexd did not start: $(cat "$T/d.log")" >&2
 	exit 1
 }
@@ -64,6 +61,16 @@ abab() {
 	done
 }
 
+# wait_line FILE PATTERN SECONDS: whether a line matching PATTERN (grep's)
+# shows up in FILE (a tool's "ready", a daemon's log line) within SECONDS
+wait_line() {
+	for _ in $(seq $(($3 * 20))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	grep -q -- "$2" "$1" 2>/dev/null
+}
+
 median() {
 	tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
@@ -92,11 +99,7 @@ tcp_rr() {
 	taskset -c 1 build/workloads/tcp_stream listen "$RR_PORT" --echo --comm rr-bench-srv --seconds 60 \
 		> "$T/srv" 2>&1 &
 	srv=$!
-	for _ in $(seq 200); do
-		grep -q '^ready' "$T/srv" && break
-		sleep 0.05
-	done
-	if grep -q '^ready' "$T/srv"; then
+	if wait_line "$T/srv" '^ready' 10; then
 		taskset -c 1 build/workloads/tcp_stream connect "$RR_PORT" --rr "$RR_OPS" --comm rr-bench-cli > "$T/cli"
 		# the server ends when the client hangs up
 		for _ in $(seq 100); do
